@@ -1,0 +1,2 @@
+//! The policy interpreter: values, operators, filters, templates, and the resumable
+//! pipeline machine.

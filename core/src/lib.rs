@@ -1,0 +1,13 @@
+//! Boomerang's sans-IO core.
+//!
+//! Everything here is deterministic: no sockets, no clock, no OS randomness, no files.
+//! Time and randomness are passed in by the driver (`boomerang-io-tokio`) or by the
+//! simulator (`boomerang-sim`), which is what makes every run replayable.
+
+#![forbid(unsafe_code)]
+
+pub mod eval;
+pub mod fuzzing;
+pub mod lang;
+pub mod radius;
+pub mod rng;

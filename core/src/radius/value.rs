@@ -1,0 +1,1 @@
+//! (typed attribute values: to be written)

@@ -1,0 +1,4 @@
+//! Boomerang's production driver: real sockets, TLS, HTTP, SQLite and files around the
+//! sans-IO core, plus the command-line tool.
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,5 @@
+//! The `boomerang` command-line tool.
+
+fn main() {
+    println!("boomerang {}", env!("CARGO_PKG_VERSION"));
+}

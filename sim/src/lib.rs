@@ -1,0 +1,3 @@
+//! Deterministic simulation of Boomerang.
+
+#![forbid(unsafe_code)]
