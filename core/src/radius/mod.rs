@@ -11,6 +11,7 @@ pub mod dictionary;
 pub mod error;
 pub mod extended;
 pub mod framing;
+pub mod id;
 pub mod packet;
 pub mod password;
 pub mod value;
