@@ -14,5 +14,4 @@ pub mod framing;
 pub mod id;
 pub mod packet;
 pub mod password;
-pub mod value;
 pub mod vsa;

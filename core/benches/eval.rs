@@ -1,0 +1,2 @@
+//! eval benchmarks (to be written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! lang benchmarks (to be written).
+fn main() {}

@@ -1,1 +1,0 @@
-//! (typed attribute values: to be written)
