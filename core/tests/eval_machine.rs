@@ -732,7 +732,9 @@ fn reject_errors_turns_a_final_error_into_reject() {
 #[test]
 fn reply_code_table() {
     let e = Outcome::Error(ErrorValue::new(ErrorCode::BackendError, "x"));
-    let rows: &[(u8, Outcome, Option<u8>, bool, Option<u8>)] = &[
+    // (request code, outcome, explicit reply code, reject_errors, expected reply code)
+    type Row = (u8, Outcome, Option<u8>, bool, Option<u8>);
+    let rows: &[Row] = &[
         (1, Outcome::Accept, None, false, Some(2)),
         (1, Outcome::Reject, None, false, Some(3)),
         (1, Outcome::Ignore, None, false, None),
