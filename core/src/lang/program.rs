@@ -1,0 +1,516 @@
+//! The validated program: what the configuration compiler produces and the engine runs.
+//!
+//! Every name in the configuration (servers, client lists, backends, queries,
+//! certificates, policies, pipelines) is resolved to an index here, every default is
+//! applied, and every pipeline is lowered to the interpreter's IR. Nothing in a
+//! `Program` needs the configuration text again except spans, kept so that run-time
+//! messages can point at the configuration line that caused them.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::eval::ir::{BackendId, Library, Pipeline, QueryId};
+use crate::eval::policy::Policy;
+use crate::eval::query::{RadiusQuery, SqlQuery};
+use crate::eval::select::SelectMode;
+use crate::eval::value::IpPrefix;
+use crate::lang::span::Span;
+use crate::radius::dictionary::Dictionary;
+
+/// The shared secret RadSec uses when none is configured (RFC 6614 §2.3).
+pub const RADSEC_DEFAULT_SECRET: &str = "radsec";
+/// Idle timeout of stream connections when neither the client nor the listener sets
+/// one (language.md §1.3).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a reverse (or proxied) request waits for its reply by default.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Status-Server interval of outbound connections with `status true` (draft-ietf-radext-reverse-coa: Tw = 15 s).
+pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(15);
+/// The management listener when the configuration has no `management` section.
+pub const DEFAULT_MANAGEMENT_PORT: u16 = 8080;
+
+/// The index of a certificate or key in [`Program::certificates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CertificateId(pub u32);
+
+/// The index of a client list in [`Program::client_lists`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientListId(pub u32);
+
+/// The index of a server in [`Program::servers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerId(pub u32);
+
+/// The index of a policy in [`Program::policies`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PolicyId(pub u32);
+
+/// A compiled configuration, ready to run.
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// The built-in dictionary extended with any loaded dictionary files.
+    pub dictionary: Arc<Dictionary>,
+    /// `certificates { x509 …; key …; }`, in configuration order.
+    pub certificates: Vec<Certificate>,
+    /// `clients { radius "…" { … } http "…" { … } }`, in configuration order.
+    pub client_lists: Vec<ClientList>,
+    /// `servers { … }`, in configuration order.
+    pub servers: Vec<Server>,
+    /// `backends { … }`, in configuration order; [`BackendId`] indexes this.
+    pub backends: Vec<Backend>,
+    /// `aaa { policy … }`, in configuration order (files in name order, then text order).
+    pub policies: Vec<Policy>,
+    /// `aaa { pipeline "NAME" { … } }`, the targets of `invoke`.
+    pub library: Arc<Library>,
+    /// The management listener (health, metrics, API).
+    pub management: Management,
+    /// Application logging.
+    pub logging: Logging,
+}
+
+impl Program {
+    /// The certificate or key with this id.
+    pub fn certificate(&self, id: CertificateId) -> Option<&Certificate> {
+        self.certificates.get(usize::try_from(id.0).ok()?)
+    }
+
+    /// The client list with this id.
+    pub fn client_list(&self, id: ClientListId) -> Option<&ClientList> {
+        self.client_lists.get(usize::try_from(id.0).ok()?)
+    }
+
+    /// The server with this id.
+    pub fn server(&self, id: ServerId) -> Option<&Server> {
+        self.servers.get(usize::try_from(id.0).ok()?)
+    }
+
+    /// The backend with this id.
+    pub fn backend(&self, id: BackendId) -> Option<&Backend> {
+        self.backends.get(usize::try_from(id.0).ok()?)
+    }
+
+    /// The server named `name`, with its id.
+    pub fn server_by_name(&self, name: &str) -> Option<(ServerId, &Server)> {
+        let index = self.servers.iter().position(|s| s.name == name)?;
+        Some((ServerId(u32::try_from(index).ok()?), &self.servers[index]))
+    }
+
+    /// The backend named `name`, with its id.
+    pub fn backend_by_name(&self, name: &str) -> Option<(BackendId, &Backend)> {
+        let index = self.backends.iter().position(|b| b.name == name)?;
+        Some((BackendId(u32::try_from(index).ok()?), &self.backends[index]))
+    }
+
+    /// A one-line summary for `boomerang check`.
+    pub fn summary(&self) -> String {
+        fn plural(n: usize, one: &str, many: &str) -> String {
+            format!("{n} {}", if n == 1 { one } else { many })
+        }
+        format!(
+            "{}, {}, {}, {}",
+            plural(self.servers.len(), "server", "servers"),
+            plural(self.backends.len(), "backend", "backends"),
+            plural(self.policies.len(), "policy", "policies"),
+            plural(self.client_lists.len(), "client list", "client lists"),
+        )
+    }
+}
+
+/// An entry of `certificates { … }`. Paths are resolved relative to the directory of
+/// the configuration file that named them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// Its configuration name.
+    pub name: String,
+    /// Where it was defined.
+    pub span: Span,
+    /// What it is.
+    pub kind: CertificateKind,
+}
+
+/// The kinds of entries in `certificates { … }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateKind {
+    /// `x509 "NAME" { filename "…"; }`: one or more PEM certificates (a chain or a CA bundle).
+    X509 {
+        /// The PEM file.
+        path: String,
+    },
+    /// `key "NAME" { filename "…"; password "…"; }`: a PEM private key, possibly encrypted.
+    Key {
+        /// The PEM file.
+        path: String,
+        /// The password of an encrypted PKCS#8 key.
+        password: Option<String>,
+    },
+}
+
+/// Which protocol a client list is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ClientProtocol {
+    /// `clients { radius "…" { … } }`.
+    Radius,
+    /// `clients { http "…" { … } }`.
+    Http,
+}
+
+/// A named list of clients (`clients { radius "NAME" { client "…" { … } } }`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientList {
+    /// Its configuration name.
+    pub name: String,
+    /// RADIUS or HTTP.
+    pub protocol: ClientProtocol,
+    /// The clients, in configuration order.
+    pub clients: Vec<Client>,
+    /// Where it was defined.
+    pub span: Span,
+}
+
+impl ClientList {
+    /// The client whose source prefixes contain `ip`, the most specific prefix winning
+    /// (configuration order breaks ties).
+    pub fn lookup(&self, ip: IpAddr) -> Option<&Client> {
+        let mut best: Option<(&Client, u8)> = None;
+        for client in &self.clients {
+            for prefix in &client.sources {
+                if prefix.contains(ip) && best.is_none_or(|(_, len)| prefix.len > len) {
+                    best = Some((client, prefix.len));
+                }
+            }
+        }
+        best.map(|(client, _)| client)
+    }
+}
+
+/// One `client "NAME" { source { ip …; } secret "…"; … }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    /// Its configuration name (`radius.client`, `connection.client_name`).
+    pub name: String,
+    /// Source addresses it may send from (a bare address is a /32 or /128 prefix).
+    pub sources: Vec<IpPrefix>,
+    /// Its shared secret; `None` means the transport default (`radsec` on TLS; UDP and
+    /// TCP clients must have one, which the compiler enforces).
+    pub secret: Option<String>,
+    /// Idle timeout of its stream connections; `Some(Duration::ZERO)` disables it;
+    /// `None` defers to the listener.
+    pub timeout: Option<Duration>,
+    /// Discard requests that carry no Message-Authenticator (UDP/TCP only; ignored on TLS).
+    pub require_message_authenticator: bool,
+    /// Discard requests with Proxy-State but no Message-Authenticator (UDP/TCP only).
+    pub limit_proxy_state: bool,
+}
+
+/// A transport a listener or an outbound connection uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Transport {
+    /// RADIUS over UDP.
+    Udp,
+    /// RADIUS over TCP (RFC 6613).
+    Tcp,
+    /// RADIUS over TLS, RadSec (RFC 6614).
+    Tls,
+}
+
+impl Transport {
+    /// `udp`, `tcp` or `tls`, as written in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
+/// A TLS protocol version bound (`min_protocol_version tlsv12;`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+/// A `servers { … }` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    /// Its configuration name (`radius.server`, `http.server`, `connection.server_name`).
+    pub name: String,
+    /// Where it was defined.
+    pub span: Span,
+    /// RADIUS or HTTP, with its settings.
+    pub kind: ServerKind,
+}
+
+/// The kinds of servers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerKind {
+    /// `radius "NAME" { … }`.
+    Radius(RadiusServer),
+    /// `http "NAME" { … }`.
+    Http(HttpServer),
+}
+
+/// A RADIUS server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RadiusServer {
+    /// Where requests come from.
+    pub listen: RadiusListen,
+    /// `clients "LIST";`: who may send (required in network mode).
+    pub clients: Option<ClientListId>,
+    /// `policy "NAME";`: pins every request to this policy.
+    pub policy: Option<PolicyId>,
+}
+
+/// The two mutually exclusive modes of a RADIUS server's `listen` block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RadiusListen {
+    /// `listen { protocol …; port …; ip …; }`: a local socket.
+    Network(NetworkListen),
+    /// `listen { backend "NAME"; }`: requests arriving over the outbound connections
+    /// of that RADIUS backend (the NAS side of reverse CoA).
+    Backend(BackendId),
+}
+
+/// A network listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkListen {
+    /// UDP, TCP or TLS.
+    pub protocol: Transport,
+    /// The port.
+    pub port: u16,
+    /// Local addresses (at least one).
+    pub ips: Vec<IpAddr>,
+    /// Idle timeout of stream connections (`timeout 0;` disables); `None` means the
+    /// default of 10 s unless the client sets its own.
+    pub timeout: Option<Duration>,
+    /// TCP keepalive of stream connections.
+    pub keepalive: Option<Keepalive>,
+    /// TLS settings (required for `protocol tls`).
+    pub tls: Option<ServerTls>,
+}
+
+/// `keepalive { idle …; interval …; count …; }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe.
+    pub idle: Option<Duration>,
+    /// Time between probes.
+    pub interval: Option<Duration>,
+    /// Probes before the connection is declared dead.
+    pub count: Option<u32>,
+}
+
+/// Server-side TLS (`listen { tls { … } }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    /// `certificate "NAME";` (an x509 entry: the chain).
+    pub certificate: CertificateId,
+    /// `certificate_key "NAME";` (a key entry).
+    pub certificate_key: CertificateId,
+    /// `client_ca_certificate "NAME";` (an x509 entry: trusted client CAs).
+    pub client_ca_certificate: Option<CertificateId>,
+    /// `require_client_certificate` (default true).
+    pub require_client_certificate: bool,
+    /// `min_protocol_version`.
+    pub min_version: Option<TlsVersion>,
+    /// `max_protocol_version`.
+    pub max_version: Option<TlsVersion>,
+}
+
+/// An HTTP server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpServer {
+    /// Local addresses.
+    pub ips: Vec<IpAddr>,
+    /// The port.
+    pub port: u16,
+    /// `clients "LIST";`: the allow-list of HTTP clients; `None` allows every client.
+    pub clients: Option<ClientListId>,
+    /// HTTPS settings.
+    pub tls: Option<ServerTls>,
+    /// `policy "NAME";`: pins every request to this policy.
+    pub policy: Option<PolicyId>,
+}
+
+/// A `backends { … }` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    /// Its configuration name.
+    pub name: String,
+    /// Where it was defined.
+    pub span: Span,
+    /// What kind of backend.
+    pub kind: BackendKind,
+}
+
+impl Backend {
+    /// The RADIUS query with this id, when this is a RADIUS backend.
+    pub fn radius_query(&self, id: QueryId) -> Option<&RadiusQuery> {
+        match &self.kind {
+            BackendKind::Radius(r) => r.queries.get(usize::try_from(id.0).ok()?),
+            BackendKind::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQL query with this id, when this is an SQL backend.
+    pub fn sql_query(&self, id: QueryId) -> Option<&SqlQuery> {
+        match &self.kind {
+            BackendKind::Sqlite(s) => s.queries.get(usize::try_from(id.0).ok()?),
+            BackendKind::Radius(_) => None,
+        }
+    }
+}
+
+/// The kinds of backends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendKind {
+    /// `radius "NAME" { server … query … }`.
+    Radius(RadiusBackend),
+    /// `sqlite "NAME" { filename …; query … }`.
+    Sqlite(SqliteBackend),
+}
+
+/// How a RADIUS backend picks among its servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum ServerSelection {
+    /// Lowest priority first; on failure try the next (default).
+    #[default]
+    Fallback,
+    /// Rotate through the servers.
+    RoundRobin,
+    /// The server with the fewest requests in flight.
+    LeastConnections,
+    /// The first healthy server only; no retry on another.
+    NoFallback,
+}
+
+/// A RADIUS backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RadiusBackend {
+    /// `server-selection`.
+    pub server_selection: ServerSelection,
+    /// Its servers, in configuration order.
+    pub servers: Vec<RadiusServerDef>,
+    /// Its queries; [`QueryId`] indexes this.
+    pub queries: Vec<RadiusQuery>,
+}
+
+/// A `server "NAME" { … }` of a RADIUS backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RadiusServerDef {
+    /// Its configuration name.
+    pub name: String,
+    /// The shared secret (defaults applied: `radsec` for TLS and reverse servers).
+    pub secret: String,
+    /// How long a request waits for its reply.
+    pub timeout: Duration,
+    /// How many more times a request is tried (UDP: retransmissions; streams and
+    /// reverse: on another connection after the first one closed).
+    pub retries: u32,
+    /// `status true`: send Status-Server as a watchdog.
+    pub status: bool,
+    /// How often Status-Server is sent.
+    pub status_interval: Duration,
+    /// `nas_identifier "…"`: carried in our Status-Server so the far end can select us.
+    pub nas_identifier: Option<String>,
+    /// `priority` (lower first under fallback).
+    pub priority: u32,
+    /// Outbound `connect` or reverse `reverse`.
+    pub mode: RadiusServerMode,
+}
+
+/// The mutually exclusive ways a backend server reaches its peer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RadiusServerMode {
+    /// `connect { … }`: an outbound socket.
+    Connect(Connect),
+    /// `reverse { @select … }`: an inbound stream connection of a local server.
+    Reverse(Reverse),
+}
+
+/// `connect { protocol …; host|ip …; port …; tls { … } }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connect {
+    /// UDP, TCP or TLS.
+    pub protocol: Transport,
+    /// `host "name";` (also the name checked in the server's certificate).
+    pub host: Option<String>,
+    /// `ip A;`.
+    pub ip: Option<IpAddr>,
+    /// The port.
+    pub port: u16,
+    /// Client-side TLS (required for `protocol tls`).
+    pub tls: Option<ClientTls>,
+}
+
+/// Client-side TLS (`connect { tls { … } }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// `certificate "NAME";` for mutual TLS.
+    pub certificate: Option<CertificateId>,
+    /// `certificate_key "NAME";`.
+    pub certificate_key: Option<CertificateId>,
+    /// `server_ca_certificate "NAME";`: trusted server CAs.
+    pub server_ca_certificate: CertificateId,
+    /// `min_protocol_version`.
+    pub min_version: Option<TlsVersion>,
+    /// `max_protocol_version`.
+    pub max_version: Option<TlsVersion>,
+}
+
+/// `reverse { @select [first|round-robin] { … } }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reverse {
+    /// `first` (default) or `round-robin`.
+    pub mode: SelectMode,
+    /// The `@select` pipeline, run once per candidate connection.
+    pub select: Arc<Pipeline>,
+}
+
+/// An SQLite backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqliteBackend {
+    /// The database file (`filename "…"` or `url "sqlite:…"`), resolved relative to
+    /// the configuration file; `:memory:` is an in-memory database.
+    pub path: String,
+    /// How long a query may wait on a locked database.
+    pub busy_timeout: Duration,
+    /// Its queries; [`QueryId`] indexes this.
+    pub queries: Vec<SqlQuery>,
+}
+
+/// The management listener: `/live`, `/ready`, `/metrics`, `/api/v1/…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Management {
+    /// Local address.
+    pub ip: IpAddr,
+    /// Port.
+    pub port: u16,
+    /// `false` when the configuration turned it off (`management { enabled false; }`).
+    pub enabled: bool,
+}
+
+impl Default for Management {
+    fn default() -> Self {
+        Management {
+            ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port: DEFAULT_MANAGEMENT_PORT,
+            enabled: true,
+        }
+    }
+}
+
+/// Application logging settings (`logging { level …; format …; file …; }`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Logging {
+    /// `error`, `warn`, `info`, `debug` or `trace`; `None` leaves the command line's choice.
+    pub level: Option<String>,
+    /// `text` or `json`.
+    pub format: Option<String>,
+    /// A file to append to instead of standard error.
+    pub file: Option<String>,
+}
