@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::attr::{MAX_VALUE_LEN, RawAttribute};
+use super::attr::{MAX_VALUE_LEN, PROXY_STATE, RawAttribute};
 use super::code::Code;
 use super::error::{DecodeError, EncodeError};
 
@@ -36,6 +36,14 @@ impl Packet {
     /// An empty packet with a zero authenticator (signing fills it in).
     pub fn new(code: Code, identifier: u8) -> Self {
         Packet { code, identifier, authenticator: [0; 16], attributes: Vec::new() }
+    }
+
+    /// A reply to this request: same identifier, the given code, and every
+    /// Proxy-State attribute copied verbatim and in order (RFC 2865 §5.33).
+    pub fn new_reply(&self, code: Code) -> Packet {
+        let mut reply = Packet::new(code, self.identifier);
+        reply.attributes.extend(self.all(PROXY_STATE).cloned());
+        reply
     }
 
     /// Decode a packet of at most [`MAX_PACKET_LEN`] octets. Octets past the
@@ -212,5 +220,18 @@ mod tests {
         assert_eq!(p.remove_all(18), 2);
         assert!(!p.contains(18));
         assert_eq!(p.encoded_len(), 38);
+    }
+
+    #[test]
+    fn reply_echoes_proxy_state_in_order() {
+        let mut req = Packet::new(Code::CoaRequest, 42);
+        req.push(PROXY_STATE, "one");
+        req.push(1, "user");
+        req.push(PROXY_STATE, "two");
+        let reply = req.new_reply(Code::CoaAck);
+        assert_eq!(reply.identifier, 42);
+        let states: Vec<_> = reply.all(PROXY_STATE).map(|a| a.value.clone()).collect();
+        assert_eq!(states, vec![Bytes::from("one"), Bytes::from("two")]);
+        assert_eq!(reply.attributes.len(), 2);
     }
 }
