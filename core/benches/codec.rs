@@ -40,7 +40,10 @@ fn benches(c: &mut Criterion) {
     let mut signed = template.clone();
     let wire = sign_request(&mut signed, SECRET, &mut rng, &SignOptions::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    let policy = VerifyPolicy { require_message_authenticator: true, limit_proxy_state: true };
+    let policy = VerifyPolicy {
+        require_message_authenticator: true,
+        limit_proxy_state: true,
+    };
 
     let mut g = c.benchmark_group("coa_request");
     g.throughput(Throughput::Bytes(wire.len() as u64));
@@ -60,12 +63,22 @@ fn benches(c: &mut Criterion) {
         })
     });
     let mut ack = signed.new_reply(Code::CoaAck);
-    let ack_wire = sign_response(&mut ack, &signed.authenticator, SECRET, &SignOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ack_wire = sign_response(
+        &mut ack,
+        &signed.authenticator,
+        SECRET,
+        &SignOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     g.bench_function("ack_sign", |b| {
         b.iter(|| {
             let mut r = signed.new_reply(Code::CoaAck);
-            sign_response(&mut r, black_box(&signed.authenticator), SECRET, &SignOptions::default())
+            sign_response(
+                &mut r,
+                black_box(&signed.authenticator),
+                SECRET,
+                &SignOptions::default(),
+            )
         })
     });
     g.bench_function("ack_decode_verify", |b| {
@@ -76,7 +89,10 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
-    let stream: Vec<u8> = std::iter::repeat_n(wire.as_ref(), 100).flatten().copied().collect();
+    let stream: Vec<u8> = std::iter::repeat_n(wire.as_ref(), 100)
+        .flatten()
+        .copied()
+        .collect();
     let mut g = c.benchmark_group("stream");
     g.throughput(Throughput::Bytes(stream.len() as u64));
     g.bench_function("frame_100_packets_in_1400B_reads", |b| {

@@ -63,7 +63,10 @@ fn to_hex(b: &[u8]) -> String {
 
 fn from_hex(s: &str) -> Bytes {
     Bytes::from(
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<_>>(),
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect::<Vec<_>>(),
     )
 }
 
@@ -75,7 +78,12 @@ fn run_pyrad(job: &Value) -> Value {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start python3");
-    child.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(job.to_string().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -94,9 +102,16 @@ fn our_request(code: Code, id: u8, secret: &[u8]) -> (Packet, Bytes) {
     p.push(NAS_IP_ADDRESS, vec![192, 0, 2, 1]);
     p.push(FRAMED_IP_ADDRESS, vec![10, 1, 2, 3]);
     p.push(EVENT_TIMESTAMP, 1_700_000_123u32.to_be_bytes().to_vec());
-    p.push_logical(CISCO_AVPAIR, b"subscriber:command=account-logoff").unwrap();
+    p.push_logical(CISCO_AVPAIR, b"subscriber:command=account-logoff")
+        .unwrap();
     p.push(PROXY_STATE, "ours-ps");
-    let wire = sign_request(&mut p, secret, &mut SplitMix64::new(5), &SignOptions::default()).unwrap();
+    let wire = sign_request(
+        &mut p,
+        secret,
+        &mut SplitMix64::new(5),
+        &SignOptions::default(),
+    )
+    .unwrap();
     (p, wire)
 }
 
@@ -105,11 +120,22 @@ fn our_reply(req: &Packet, code: Code) -> Bytes {
     if code == req.code.nak().unwrap() {
         r.push(ERROR_CAUSE, 503u32.to_be_bytes().to_vec());
     }
-    sign_response(&mut r, &req.authenticator, SECRET.as_bytes(), &SignOptions::default()).unwrap()
+    sign_response(
+        &mut r,
+        &req.authenticator,
+        SECRET.as_bytes(),
+        &SignOptions::default(),
+    )
+    .unwrap()
 }
 
 fn checked<'a>(result: &'a Value, name: &str) -> &'a Value {
-    result["checked"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()
+    result["checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
 }
 
 #[test]
@@ -144,12 +170,26 @@ fn pyrad_and_boomerang_agree() {
     eprintln!("pyrad version {}", result["pyrad_version"]);
 
     // --- ours, checked by pyrad ---
-    for name in ["CoA-Request", "Disconnect-Request", "CoA-ACK", "CoA-NAK", "Disconnect-ACK", "Disconnect-NAK"] {
+    for name in [
+        "CoA-Request",
+        "Disconnect-Request",
+        "CoA-ACK",
+        "CoA-NAK",
+        "Disconnect-ACK",
+        "Disconnect-NAK",
+    ] {
         let c = checked(&result, name);
         assert_eq!(c["authenticator_ok"], true, "pyrad rejects our {name}: {c}");
         assert_eq!(c["message_authenticator"], true, "{name}: {c}");
-        assert_eq!(c["message_authenticator_ok"], true, "pyrad rejects our {name} Message-Authenticator: {c}");
-        assert_eq!(c["attributes"]["Proxy-State"][0], to_hex(b"ours-ps"), "{name}: {c}");
+        assert_eq!(
+            c["message_authenticator_ok"], true,
+            "pyrad rejects our {name} Message-Authenticator: {c}"
+        );
+        assert_eq!(
+            c["attributes"]["Proxy-State"][0],
+            to_hex(b"ours-ps"),
+            "{name}: {c}"
+        );
         assert_eq!(c["code"], Code::from_name(name).unwrap().as_u8(), "{name}");
     }
     for name in ["CoA-Request", "Disconnect-Request"] {
@@ -162,7 +202,10 @@ fn pyrad_and_boomerang_agree() {
         assert_eq!(a["Cisco-AVPair"][0], "subscriber:command=account-logoff");
     }
     for name in ["CoA-NAK", "Disconnect-NAK"] {
-        assert_eq!(checked(&result, name)["attributes"]["Error-Cause"][0], "503");
+        assert_eq!(
+            checked(&result, name)["attributes"]["Error-Cause"][0],
+            "503"
+        );
     }
     let forged = checked(&result, "forged");
     assert_eq!(forged["authenticator_ok"], false, "{forged}");
@@ -172,25 +215,46 @@ fn pyrad_and_boomerang_agree() {
     // --- pyrad's, checked here ---
     let built = result["built"].as_array().unwrap();
     assert_eq!(built.len(), 2);
-    let policy = VerifyPolicy { require_message_authenticator: true, limit_proxy_state: true };
+    let policy = VerifyPolicy {
+        require_message_authenticator: true,
+        limit_proxy_state: true,
+    };
     for b in built {
         let req = Packet::decode(from_hex(b["request_hex"].as_str().unwrap())).unwrap();
-        assert_eq!(req.code, Code::from_name(b["name"].as_str().unwrap()).unwrap());
+        assert_eq!(
+            req.code,
+            Code::from_name(b["name"].as_str().unwrap()).unwrap()
+        );
         verify_request(&req, SECRET.as_bytes(), &policy).unwrap();
-        assert_eq!(verify_request(&req, b"wrong", &policy).is_err(), true);
+        assert!(verify_request(&req, b"wrong", &policy).is_err());
         assert!(req.contains(MESSAGE_AUTHENTICATOR));
         assert_eq!(req.first_value(USER_NAME).unwrap().as_ref(), b"pyrad-user");
-        assert_eq!(req.first_value(ACCT_SESSION_ID).unwrap().as_ref(), b"sess-0042");
-        assert_eq!(req.first_value(NAS_IP_ADDRESS).unwrap().as_ref(), &[192, 0, 2, 7]);
-        assert_eq!(req.first_value(FRAMED_IP_ADDRESS).unwrap().as_ref(), &[198, 51, 100, 9]);
-        assert_eq!(req.first_value(EVENT_TIMESTAMP).unwrap().as_ref(), &1_700_000_000u32.to_be_bytes());
+        assert_eq!(
+            req.first_value(ACCT_SESSION_ID).unwrap().as_ref(),
+            b"sess-0042"
+        );
+        assert_eq!(
+            req.first_value(NAS_IP_ADDRESS).unwrap().as_ref(),
+            &[192, 0, 2, 7]
+        );
+        assert_eq!(
+            req.first_value(FRAMED_IP_ADDRESS).unwrap().as_ref(),
+            &[198, 51, 100, 9]
+        );
+        assert_eq!(
+            req.first_value(EVENT_TIMESTAMP).unwrap().as_ref(),
+            &1_700_000_000u32.to_be_bytes()
+        );
         assert_eq!(
             req.logical(CISCO_AVPAIR).unwrap().as_ref(),
             b"subscriber:command=reauthenticate"
         );
         assert_eq!(req.first_value(PROXY_STATE).unwrap().as_ref(), b"ps-1");
         // Our encoding of what we decoded is pyrad's octets.
-        assert_eq!(to_hex(&req.encode().unwrap()), b["request_hex"].as_str().unwrap());
+        assert_eq!(
+            to_hex(&req.encode().unwrap()),
+            b["request_hex"].as_str().unwrap()
+        );
         for r in b["replies"].as_array().unwrap() {
             let name = r["name"].as_str().unwrap();
             let reply = Packet::decode(from_hex(r["hex"].as_str().unwrap())).unwrap();
@@ -202,7 +266,10 @@ fn pyrad_and_boomerang_agree() {
             assert!(verify_response(&reply, &[0; 16], SECRET.as_bytes(), &policy).is_err());
             assert_eq!(reply.first_value(PROXY_STATE).unwrap().as_ref(), b"ps-1");
             if reply.code == req.code.nak().unwrap() {
-                assert_eq!(reply.first_value(ERROR_CAUSE).unwrap().as_ref(), &503u32.to_be_bytes());
+                assert_eq!(
+                    reply.first_value(ERROR_CAUSE).unwrap().as_ref(),
+                    &503u32.to_be_bytes()
+                );
             }
         }
     }

@@ -30,18 +30,27 @@ fn small_attribute() -> impl Strategy<Value = RawAttribute> {
 
 /// Arbitrary packets that fit in 4096 octets (15 * 255 + 20 < 4096).
 fn packet() -> impl Strategy<Value = Packet> {
-    (any::<u8>(), any::<u8>(), any::<[u8; 16]>(), prop::collection::vec(attribute(), 0..15)).prop_map(
-        |(c, id, auth, attrs)| Packet {
+    (
+        any::<u8>(),
+        any::<u8>(),
+        any::<[u8; 16]>(),
+        prop::collection::vec(attribute(), 0..15),
+    )
+        .prop_map(|(c, id, auth, attrs)| Packet {
             code: Code::from_u8(c),
             identifier: id,
             authenticator: auth,
             attributes: attrs,
-        },
-    )
+        })
 }
 
 fn small_packet() -> impl Strategy<Value = Packet> {
-    (any::<u8>(), any::<u8>(), any::<[u8; 16]>(), prop::collection::vec(small_attribute(), 0..6))
+    (
+        any::<u8>(),
+        any::<u8>(),
+        any::<[u8; 16]>(),
+        prop::collection::vec(small_attribute(), 0..6),
+    )
         .prop_map(|(c, id, auth, attrs)| Packet {
             code: Code::from_u8(c),
             identifier: id,
@@ -66,23 +75,53 @@ fn frame_all(chunks: &[&[u8]]) -> Vec<Bytes> {
 /// Logical attributes whose identity survives a write and read unchanged.
 fn logical() -> impl Strategy<Value = (AttrId, Vec<u8>)> {
     let standard = (1u8..=255)
-        .prop_filter("not a container type", |t| *t != 26 && !(241..=246).contains(t))
+        .prop_filter("not a container type", |t| {
+            *t != 26 && !(241..=246).contains(t)
+        })
         .prop_flat_map(|t| {
             prop::collection::vec(any::<u8>(), 0..=253).prop_map(move |v| (AttrId::Standard(t), v))
         });
-    let vendor = (0u32..=0x00FF_FFFF, any::<u8>(), prop::collection::vec(any::<u8>(), 0..=247))
-        .prop_map(|(vendor, typ, v)| (AttrId::Vendor { vendor, typ: u32::from(typ) }, v));
+    let vendor = (
+        0u32..=0x00FF_FFFF,
+        any::<u8>(),
+        prop::collection::vec(any::<u8>(), 0..=247),
+    )
+        .prop_map(|(vendor, typ, v)| {
+            (
+                AttrId::Vendor {
+                    vendor,
+                    typ: u32::from(typ),
+                },
+                v,
+            )
+        });
     let ext_type = any::<u8>().prop_filter("not EVS", |e| *e != 26);
-    let short_ext = (241u8..=244, ext_type.clone(), prop::collection::vec(any::<u8>(), 0..=252))
+    let short_ext = (
+        241u8..=244,
+        ext_type.clone(),
+        prop::collection::vec(any::<u8>(), 0..=252),
+    )
         .prop_map(|(base, ext, v)| (AttrId::Extended { base, ext }, v));
-    let long_ext = (245u8..=246, ext_type, prop::collection::vec(any::<u8>(), 0..=900))
+    let long_ext = (
+        245u8..=246,
+        ext_type,
+        prop::collection::vec(any::<u8>(), 0..=900),
+    )
         .prop_map(|(base, ext, v)| (AttrId::Extended { base, ext }, v));
-    let evs_short =
-        (241u8..=244, 0u32..=0x00FF_FFFF, any::<u8>(), prop::collection::vec(any::<u8>(), 0..=247))
-            .prop_map(|(base, vendor, typ, v)| (AttrId::ExtendedVendor { base, vendor, typ }, v));
-    let evs_long =
-        (245u8..=246, 0u32..=0x00FF_FFFF, any::<u8>(), prop::collection::vec(any::<u8>(), 0..=700))
-            .prop_map(|(base, vendor, typ, v)| (AttrId::ExtendedVendor { base, vendor, typ }, v));
+    let evs_short = (
+        241u8..=244,
+        0u32..=0x00FF_FFFF,
+        any::<u8>(),
+        prop::collection::vec(any::<u8>(), 0..=247),
+    )
+        .prop_map(|(base, vendor, typ, v)| (AttrId::ExtendedVendor { base, vendor, typ }, v));
+    let evs_long = (
+        245u8..=246,
+        0u32..=0x00FF_FFFF,
+        any::<u8>(),
+        prop::collection::vec(any::<u8>(), 0..=700),
+    )
+        .prop_map(|(base, vendor, typ, v)| (AttrId::ExtendedVendor { base, vendor, typ }, v));
     prop_oneof![standard, vendor, short_ext, long_ext, evs_short, evs_long]
 }
 

@@ -51,12 +51,21 @@ fn rfc2865_7_1_access_request_password_decrypts() {
     assert_eq!(p.identifier, 0);
     assert_eq!(p.first_value(USER_NAME).unwrap().as_ref(), b"nemo");
     let hidden = p.first_value(USER_PASSWORD).unwrap();
-    assert_eq!(reveal_user_password(hidden, SECRET, &p.authenticator).unwrap(), b"arctangent");
+    assert_eq!(
+        reveal_user_password(hidden, SECRET, &p.authenticator).unwrap(),
+        b"arctangent"
+    );
     // A random-authenticator request without Message-Authenticator passes the default policy...
     verify_request(&p, SECRET, &policy()).unwrap();
     // ...and is refused by the BlastRADIUS one.
-    let strict = VerifyPolicy { require_message_authenticator: true, ..policy() };
-    assert_eq!(verify_request(&p, SECRET, &strict), Err(AuthError::MissingMessageAuthenticator));
+    let strict = VerifyPolicy {
+        require_message_authenticator: true,
+        ..policy()
+    };
+    assert_eq!(
+        verify_request(&p, SECRET, &strict),
+        Err(AuthError::MissingMessageAuthenticator)
+    );
     // The packet re-encodes to exactly the RFC octets.
     assert_eq!(p.encode().unwrap(), hex(ACCESS_REQUEST_7_1));
 }
@@ -73,7 +82,10 @@ fn rfc2865_7_1_access_accept_response_authenticator() {
     // Signing the same reply ourselves verifies too.
     let mut ours = Packet::new(Code::AccessAccept, 0);
     ours.attributes = acc.attributes.clone();
-    let opts = SignOptions { add_message_authenticator: false, ..SignOptions::default() };
+    let opts = SignOptions {
+        add_message_authenticator: false,
+        ..SignOptions::default()
+    };
     let wire = sign_response(&mut ours, &req.authenticator, SECRET, &opts).unwrap();
     // Access-Accept always gets a Message-Authenticator first (BlastRADIUS), even
     // when the options do not ask for one.
@@ -89,7 +101,11 @@ fn rfc2865_7_2_chap_request_verifies() {
     let chap = p.first_value(CHAP_PASSWORD).unwrap();
     // No CHAP-Challenge attribute: the Request Authenticator is the challenge.
     assert!(chap_password_matches(chap, b"arctangent", &p.authenticator));
-    assert!(!chap_password_matches(chap, b"arctangenT", &p.authenticator));
+    assert!(!chap_password_matches(
+        chap,
+        b"arctangenT",
+        &p.authenticator
+    ));
     verify_request(&p, SECRET, &policy()).unwrap();
 }
 
@@ -98,7 +114,10 @@ fn rfc5997_status_server_and_accept() {
     let ss = Packet::decode(hex(STATUS_SERVER)).unwrap();
     assert_eq!(ss.code, Code::StatusServer);
     verify_request(&ss, SECRET, &policy()).unwrap();
-    assert_eq!(verify_request(&ss, b"wrong", &policy()), Err(AuthError::BadMessageAuthenticator));
+    assert_eq!(
+        verify_request(&ss, b"wrong", &policy()),
+        Err(AuthError::BadMessageAuthenticator)
+    );
     let acc = Packet::decode(hex(STATUS_ACCEPT)).unwrap();
     verify_response(&acc, &ss.authenticator, SECRET, &policy()).unwrap();
 }
@@ -114,10 +133,15 @@ fn rfc5997_status_server_is_reproduced_by_signing() {
     }
     let rfc = Packet::decode(hex(STATUS_SERVER)).unwrap();
     let mut ours = Packet::new(Code::StatusServer, 0xda);
-    let wire = sign_request(&mut ours, SECRET, &mut Fixed(rfc.authenticator), &SignOptions {
-        add_message_authenticator: false,
-        ..SignOptions::default()
-    })
+    let wire = sign_request(
+        &mut ours,
+        SECRET,
+        &mut Fixed(rfc.authenticator),
+        &SignOptions {
+            add_message_authenticator: false,
+            ..SignOptions::default()
+        },
+    )
     .unwrap();
     assert_eq!(wire, hex(STATUS_SERVER));
 }
@@ -153,7 +177,10 @@ fn decode_error_length_above_maximum() {
     b.resize(4097, 0);
     assert_eq!(
         Packet::decode(Bytes::from(b.clone())),
-        Err(DecodeError::LengthAboveMaximum { length: 4097, max: 4096 })
+        Err(DecodeError::LengthAboveMaximum {
+            length: 4097,
+            max: 4096
+        })
     );
     // RFC 7930 larger packets are accepted when the caller allows them.
     b[20] = 1;
@@ -176,7 +203,10 @@ fn decode_error_truncated() {
     b.extend_from_slice(&[1, 3, b'a']);
     assert_eq!(
         Packet::decode(Bytes::from(b)),
-        Err(DecodeError::Truncated { length: 30, available: 23 })
+        Err(DecodeError::Truncated {
+            length: 30,
+            available: 23
+        })
     );
 }
 
@@ -187,7 +217,10 @@ fn decode_error_attribute_length_too_small() {
         b.extend_from_slice(&[1, 3, b'a', 18, bad, 0]);
         assert_eq!(
             Packet::decode(Bytes::from(b)),
-            Err(DecodeError::AttributeLengthTooSmall { offset: 23, length: bad })
+            Err(DecodeError::AttributeLengthTooSmall {
+                offset: 23,
+                length: bad
+            })
         );
     }
 }
@@ -198,7 +231,11 @@ fn decode_error_attribute_overrun() {
     b.extend_from_slice(&[1, 6, b'a', b'b', b'c', 0, 0]); // Length 25 cuts the attribute
     assert_eq!(
         Packet::decode(Bytes::from(b)),
-        Err(DecodeError::AttributeOverrun { offset: 20, length: 6, remaining: 5 })
+        Err(DecodeError::AttributeOverrun {
+            offset: 20,
+            length: 6,
+            remaining: 5
+        })
     );
 }
 
@@ -206,7 +243,10 @@ fn decode_error_attribute_overrun() {
 fn decode_error_stray_octet() {
     let mut b = header(1, 24);
     b.extend_from_slice(&[1, 3, b'a', 7]);
-    assert_eq!(Packet::decode(Bytes::from(b)), Err(DecodeError::StrayOctet { offset: 23 }));
+    assert_eq!(
+        Packet::decode(Bytes::from(b)),
+        Err(DecodeError::StrayOctet { offset: 23 })
+    );
 }
 
 #[test]
@@ -220,12 +260,21 @@ fn unknown_codes_decode() {
 fn encode_errors() {
     let mut p = Packet::new(Code::AccessAccept, 1);
     p.push(18, vec![0u8; 254]);
-    assert_eq!(p.encode(), Err(EncodeError::AttributeTooLong { typ: 18, len: 254 }));
+    assert_eq!(
+        p.encode(),
+        Err(EncodeError::AttributeTooLong { typ: 18, len: 254 })
+    );
     let mut p = Packet::new(Code::AccessAccept, 1);
     for _ in 0..17 {
         p.push(18, vec![0u8; 253]);
     }
-    assert_eq!(p.encode(), Err(EncodeError::PacketTooLong { len: 20 + 17 * 255, max: 4096 }));
+    assert_eq!(
+        p.encode(),
+        Err(EncodeError::PacketTooLong {
+            len: 20 + 17 * 255,
+            max: 4096
+        })
+    );
     let mut rng = SplitMix64::new(0);
     let mut ack = Packet::new(Code::CoaAck, 1);
     assert_eq!(
@@ -250,7 +299,10 @@ fn encode_errors() {
 fn signed_coa(with_ma: bool) -> (Packet, Bytes) {
     let mut p = Packet::new(Code::CoaRequest, 7);
     p.push(USER_NAME, "bob");
-    let opts = SignOptions { add_message_authenticator: with_ma, ..SignOptions::default() };
+    let opts = SignOptions {
+        add_message_authenticator: with_ma,
+        ..SignOptions::default()
+    };
     let wire = sign_request(&mut p, SECRET, &mut SplitMix64::new(1), &opts).unwrap();
     (Packet::decode(wire.clone()).unwrap(), wire)
 }
@@ -258,7 +310,10 @@ fn signed_coa(with_ma: bool) -> (Packet, Bytes) {
 #[test]
 fn auth_error_unknown_code() {
     let p = Packet::new(Code::Unknown(99), 1);
-    assert_eq!(verify_request(&p, SECRET, &policy()), Err(AuthError::UnknownCode { code: 99 }));
+    assert_eq!(
+        verify_request(&p, SECRET, &policy()),
+        Err(AuthError::UnknownCode { code: 99 })
+    );
     assert_eq!(
         verify_response(&p, &[0; 16], SECRET, &policy()),
         Err(AuthError::UnknownCode { code: 99 })
@@ -270,12 +325,18 @@ fn auth_error_wrong_direction() {
     let (req, _) = signed_coa(true);
     assert_eq!(
         verify_response(&req, &[0; 16], SECRET, &policy()),
-        Err(AuthError::WrongDirection { code: 43, expected: "response" })
+        Err(AuthError::WrongDirection {
+            code: 43,
+            expected: "response"
+        })
     );
     let ack = Packet::new(Code::CoaAck, 1);
     assert_eq!(
         verify_request(&ack, SECRET, &policy()),
-        Err(AuthError::WrongDirection { code: 44, expected: "request" })
+        Err(AuthError::WrongDirection {
+            code: 44,
+            expected: "request"
+        })
     );
 }
 
@@ -283,14 +344,26 @@ fn auth_error_wrong_direction() {
 fn auth_error_missing_message_authenticator() {
     let (req, _) = signed_coa(false);
     verify_request(&req, SECRET, &policy()).unwrap();
-    let strict = VerifyPolicy { require_message_authenticator: true, limit_proxy_state: false };
-    assert_eq!(verify_request(&req, SECRET, &strict), Err(AuthError::MissingMessageAuthenticator));
+    let strict = VerifyPolicy {
+        require_message_authenticator: true,
+        limit_proxy_state: false,
+    };
+    assert_eq!(
+        verify_request(&req, SECRET, &strict),
+        Err(AuthError::MissingMessageAuthenticator)
+    );
     // Status-Server needs one regardless of policy.
     let ss = Packet::new(Code::StatusServer, 1);
-    assert_eq!(verify_request(&ss, SECRET, &policy()), Err(AuthError::MissingMessageAuthenticator));
+    assert_eq!(
+        verify_request(&ss, SECRET, &policy()),
+        Err(AuthError::MissingMessageAuthenticator)
+    );
     // Responses under the strict policy too.
     let mut ack = Packet::new(Code::CoaAck, 7);
-    let opts = SignOptions { add_message_authenticator: false, ..SignOptions::default() };
+    let opts = SignOptions {
+        add_message_authenticator: false,
+        ..SignOptions::default()
+    };
     let wire = sign_response(&mut ack, &req.authenticator, SECRET, &opts).unwrap();
     let ack = Packet::decode(wire).unwrap();
     verify_response(&ack, &req.authenticator, SECRET, &policy()).unwrap();
@@ -329,23 +402,35 @@ fn auth_error_bad_message_authenticator_is_checked_first() {
     bytes[22] ^= 1;
     let p = Packet::decode(Bytes::from(bytes)).unwrap();
     // The MD5 authenticator is now also wrong, but the HMAC is what is reported.
-    assert_eq!(verify_request(&p, SECRET, &policy()), Err(AuthError::BadMessageAuthenticator));
+    assert_eq!(
+        verify_request(&p, SECRET, &policy()),
+        Err(AuthError::BadMessageAuthenticator)
+    );
 }
 
 #[test]
 fn auth_error_bad_request_authenticator() {
     let (mut req, _) = signed_coa(false);
     req.authenticator[0] ^= 0x80;
-    assert_eq!(verify_request(&req, SECRET, &policy()), Err(AuthError::BadRequestAuthenticator));
+    assert_eq!(
+        verify_request(&req, SECRET, &policy()),
+        Err(AuthError::BadRequestAuthenticator)
+    );
     let (req, _) = signed_coa(false);
-    assert_eq!(verify_request(&req, b"other", &policy()), Err(AuthError::BadRequestAuthenticator));
+    assert_eq!(
+        verify_request(&req, b"other", &policy()),
+        Err(AuthError::BadRequestAuthenticator)
+    );
 }
 
 #[test]
 fn auth_error_bad_response_authenticator() {
     let (req, _) = signed_coa(true);
     let mut nak = req.new_reply(Code::CoaNak);
-    let opts = SignOptions { add_message_authenticator: false, ..SignOptions::default() };
+    let opts = SignOptions {
+        add_message_authenticator: false,
+        ..SignOptions::default()
+    };
     let wire = sign_response(&mut nak, &req.authenticator, SECRET, &opts).unwrap();
     let mut nak = Packet::decode(wire).unwrap();
     verify_response(&nak, &req.authenticator, SECRET, &policy()).unwrap();
@@ -361,13 +446,22 @@ fn auth_error_proxy_state_without_message_authenticator() {
     let mut p = Packet::new(Code::AccessRequest, 3);
     p.push(USER_NAME, "eve");
     p.push(PROXY_STATE, "ps");
-    let limit = VerifyPolicy { require_message_authenticator: false, limit_proxy_state: true };
+    let limit = VerifyPolicy {
+        require_message_authenticator: false,
+        limit_proxy_state: true,
+    };
     assert_eq!(
         verify_request(&p, SECRET, &limit),
         Err(AuthError::ProxyStateWithoutMessageAuthenticator)
     );
     // With a Message-Authenticator the same packet is accepted.
-    let wire = sign_request(&mut p, SECRET, &mut SplitMix64::new(2), &SignOptions::default()).unwrap();
+    let wire = sign_request(
+        &mut p,
+        SECRET,
+        &mut SplitMix64::new(2),
+        &SignOptions::default(),
+    )
+    .unwrap();
     let p = Packet::decode(wire).unwrap();
     verify_request(&p, SECRET, &limit).unwrap();
     // Proxy-State survives signing verbatim.
@@ -376,14 +470,25 @@ fn auth_error_proxy_state_without_message_authenticator() {
 
 #[test]
 fn replies_to_access_request_carry_message_authenticator_first() {
-    for code in [Code::AccessAccept, Code::AccessReject, Code::AccessChallenge, Code::ProtocolError] {
+    for code in [
+        Code::AccessAccept,
+        Code::AccessReject,
+        Code::AccessChallenge,
+        Code::ProtocolError,
+    ] {
         let mut r = Packet::new(code, 1);
         r.push(18, "msg");
-        let opts = SignOptions { add_message_authenticator: false, ..SignOptions::default() };
+        let opts = SignOptions {
+            add_message_authenticator: false,
+            ..SignOptions::default()
+        };
         let wire = sign_response(&mut r, &[5; 16], SECRET, &opts).unwrap();
         let back = Packet::decode(wire).unwrap();
         assert_eq!(back.attributes[0].typ, MESSAGE_AUTHENTICATOR, "{code}");
-        let strict = VerifyPolicy { require_message_authenticator: true, limit_proxy_state: false };
+        let strict = VerifyPolicy {
+            require_message_authenticator: true,
+            limit_proxy_state: false,
+        };
         verify_response(&back, &[5; 16], SECRET, &strict).unwrap();
     }
 }
@@ -391,12 +496,17 @@ fn replies_to_access_request_carry_message_authenticator_first() {
 // ---- committed fuzz seeds -------------------------------------------------------------
 
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds").join(target);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/seeds")
+        .join(target);
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| {
             let path = e.unwrap().path();
-            (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap())
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&path).unwrap(),
+            )
         })
         .collect();
     out.sort();
@@ -412,10 +522,13 @@ fn fuzz_seeds_decode_and_signed_ones_verify() {
     for (name, bytes) in &packet_seeds {
         decode_packet(bytes);
         decode_and_verify(bytes);
-        let p = Packet::decode(Bytes::from(bytes.clone())).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let p =
+            Packet::decode(Bytes::from(bytes.clone())).unwrap_or_else(|e| panic!("{name}: {e}"));
         // Seeds we signed ourselves get past the checks in the verify target.
-        if name.starts_with("coa-request") || name.starts_with("disconnect-request")
-            || name.starts_with("accounting") || name.starts_with("status-server-signed")
+        if name.starts_with("coa-request")
+            || name.starts_with("disconnect-request")
+            || name.starts_with("accounting")
+            || name.starts_with("status-server-signed")
             || name.starts_with("access-request-vsas")
         {
             verify_request(&p, FUZZ_SECRET, &policy()).unwrap_or_else(|e| panic!("{name}: {e}"));

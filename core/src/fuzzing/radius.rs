@@ -27,7 +27,11 @@ pub fn decode_packet(data: &[u8]) {
         Ok(e) => e,
         Err(e) => panic!("decoded packet does not encode: {e}"),
     };
-    assert_eq!(encoded.as_ref(), &data[..encoded.len()], "encoding is not the received octets");
+    assert_eq!(
+        encoded.as_ref(),
+        &data[..encoded.len()],
+        "encoding is not the received octets"
+    );
     match Packet::decode(encoded) {
         Ok(again) => assert_eq!(again, packet, "re-decoded packet differs"),
         Err(e) => panic!("encoded packet does not decode: {e}"),
@@ -43,7 +47,10 @@ pub fn decode_and_verify(data: &[u8]) {
     };
     let policies = [
         VerifyPolicy::default(),
-        VerifyPolicy { require_message_authenticator: true, limit_proxy_state: true },
+        VerifyPolicy {
+            require_message_authenticator: true,
+            limit_proxy_state: true,
+        },
     ];
     for policy in &policies {
         let _ = verify_request(&packet, FUZZ_SECRET, policy);
@@ -122,7 +129,13 @@ mod tests {
 
     #[test]
     fn bodies_accept_odd_inputs() {
-        for input in [&[][..], &[0], &[1, 0, 0, 20], &[0xFF; 64], &[3, 1, 2, 3, 1, 0, 0, 20]] {
+        for input in [
+            &[][..],
+            &[0],
+            &[1, 0, 0, 20],
+            &[0xFF; 64],
+            &[3, 1, 2, 3, 1, 0, 0, 20],
+        ] {
             decode_packet(input);
             decode_and_verify(input);
             stream_framing(input);

@@ -49,7 +49,10 @@ pub struct RawAttribute {
 impl RawAttribute {
     /// An attribute of type `typ` carrying `value`.
     pub fn new(typ: u8, value: impl Into<Bytes>) -> Self {
-        RawAttribute { typ, value: value.into() }
+        RawAttribute {
+            typ,
+            value: value.into(),
+        }
     }
 
     /// Octets this attribute occupies on the wire, header included.

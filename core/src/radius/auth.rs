@@ -51,7 +51,10 @@ pub struct SignOptions {
 
 impl Default for SignOptions {
     fn default() -> Self {
-        SignOptions { add_message_authenticator: true, max_packet_len: MAX_PACKET_LEN }
+        SignOptions {
+            add_message_authenticator: true,
+            max_packet_len: MAX_PACKET_LEN,
+        }
     }
 }
 
@@ -150,12 +153,19 @@ fn check_message_authenticator(
 /// policy) before anything else; then, for Accounting-, CoA- and
 /// Disconnect-Request, the MD5 Request Authenticator. Access-Request and
 /// Status-Server carry a random authenticator that cannot be checked.
-pub fn verify_request(packet: &Packet, secret: &[u8], policy: &VerifyPolicy) -> Result<(), AuthError> {
+pub fn verify_request(
+    packet: &Packet,
+    secret: &[u8],
+    policy: &VerifyPolicy,
+) -> Result<(), AuthError> {
     let code = packet.code;
     let kind = match code.authenticator_kind() {
         None => return Err(AuthError::UnknownCode { code: code.as_u8() }),
         Some(AuthenticatorKind::Response) => {
-            return Err(AuthError::WrongDirection { code: code.as_u8(), expected: "request" });
+            return Err(AuthError::WrongDirection {
+                code: code.as_u8(),
+                expected: "request",
+            });
         }
         Some(kind) => kind,
     };
@@ -200,7 +210,10 @@ pub fn verify_response(
         None => return Err(AuthError::UnknownCode { code: code.as_u8() }),
         Some(AuthenticatorKind::Response) => {}
         Some(_) => {
-            return Err(AuthError::WrongDirection { code: code.as_u8(), expected: "response" });
+            return Err(AuthError::WrongDirection {
+                code: code.as_u8(),
+                expected: "response",
+            });
         }
     }
     match message_authenticator(packet)? {
@@ -232,14 +245,20 @@ fn sign(
     if count > 1 {
         return Err(EncodeError::DuplicateMessageAuthenticator { count });
     }
-    let ma_index = packet.attributes.iter().position(|a| a.typ == MESSAGE_AUTHENTICATOR);
+    let ma_index = packet
+        .attributes
+        .iter()
+        .position(|a| a.typ == MESSAGE_AUTHENTICATOR);
     if let Some(i) = ma_index {
         packet.attributes[i].value = Bytes::from_static(&[0u8; MESSAGE_AUTHENTICATOR_LEN]);
     }
     let mut buf = packet.encode_raw(&vector, max)?;
     if let Some(i) = ma_index {
         let offset = HEADER_LEN
-            + packet.attributes[..i].iter().map(|a| a.wire_len()).sum::<usize>()
+            + packet.attributes[..i]
+                .iter()
+                .map(|a| a.wire_len())
+                .sum::<usize>()
             + 2;
         let mut mac = hmac_md5(secret);
         mac.update(&buf);
@@ -319,7 +338,13 @@ pub fn sign_response(
     } else if options.add_message_authenticator && !packet.contains(MESSAGE_AUTHENTICATOR) {
         packet.insert_first(MESSAGE_AUTHENTICATOR, Bytes::from_static(&[0u8; 16]));
     }
-    sign(packet, *request_authenticator, secret, true, options.max_packet_len)
+    sign(
+        packet,
+        *request_authenticator,
+        secret,
+        true,
+        options.max_packet_len,
+    )
 }
 
 #[cfg(test)]
@@ -338,19 +363,37 @@ mod tests {
     #[test]
     fn signed_request_and_response_verify() {
         let mut rng = SplitMix64::new(1);
-        for code in [Code::AccessRequest, Code::StatusServer, Code::CoaRequest, Code::AccountingRequest] {
+        for code in [
+            Code::AccessRequest,
+            Code::StatusServer,
+            Code::CoaRequest,
+            Code::AccountingRequest,
+        ] {
             let mut req = Packet::new(code, 9);
             req.push(1, "alice");
-            let wire = sign_request(&mut req, b"s3cret", &mut rng, &SignOptions::default()).unwrap();
+            let wire =
+                sign_request(&mut req, b"s3cret", &mut rng, &SignOptions::default()).unwrap();
             let back = Packet::decode(wire).unwrap();
             assert_eq!(back, req);
             verify_request(&back, b"s3cret", &VerifyPolicy::default()).unwrap();
             assert!(verify_request(&back, b"other", &VerifyPolicy::default()).is_err());
             let mut resp = Packet::new(code.ack().unwrap(), 9);
-            let wire = sign_response(&mut resp, &req.authenticator, b"s3cret", &SignOptions::default()).unwrap();
+            let wire = sign_response(
+                &mut resp,
+                &req.authenticator,
+                b"s3cret",
+                &SignOptions::default(),
+            )
+            .unwrap();
             let back = Packet::decode(wire).unwrap();
             assert_eq!(back.attributes[0].typ, MESSAGE_AUTHENTICATOR);
-            verify_response(&back, &req.authenticator, b"s3cret", &VerifyPolicy::default()).unwrap();
+            verify_response(
+                &back,
+                &req.authenticator,
+                b"s3cret",
+                &VerifyPolicy::default(),
+            )
+            .unwrap();
             assert_eq!(
                 verify_response(&back, &[0; 16], b"s3cret", &VerifyPolicy::default()),
                 Err(AuthError::BadMessageAuthenticator)
@@ -363,8 +406,16 @@ mod tests {
         let mut resp = Packet::new(Code::AccessAccept, 1);
         resp.push(18, "hi");
         resp.push(MESSAGE_AUTHENTICATOR, vec![1u8; 16]);
-        sign_response(&mut resp, &[3; 16], b"k", &SignOptions { add_message_authenticator: false, ..Default::default() })
-            .unwrap();
+        sign_response(
+            &mut resp,
+            &[3; 16],
+            b"k",
+            &SignOptions {
+                add_message_authenticator: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(resp.attributes[0].typ, MESSAGE_AUTHENTICATOR);
         assert_eq!(resp.all(MESSAGE_AUTHENTICATOR).count(), 1);
     }

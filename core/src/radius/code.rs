@@ -103,13 +103,19 @@ impl Code {
     /// The canonical name (`"Disconnect-Request"`), or `None` for an unknown code.
     pub fn name(self) -> Option<&'static str> {
         let n = self.as_u8();
-        NAMED.iter().find(|(_, v, _)| *v == n).map(|(_, _, name)| *name)
+        NAMED
+            .iter()
+            .find(|(_, v, _)| *v == n)
+            .map(|(_, _, name)| *name)
     }
 
     /// Look a code up by name, ignoring case and treating `_` like `-`, so that
     /// `Disconnect-Request`, `disconnect-request` and `DISCONNECT_REQUEST` all match.
     pub fn from_name(name: &str) -> Option<Code> {
-        NAMED.iter().find(|(_, _, canonical)| names_match(canonical, name)).map(|(c, _, _)| *c)
+        NAMED
+            .iter()
+            .find(|(_, _, canonical)| names_match(canonical, name))
+            .map(|(c, _, _)| *c)
     }
 
     /// Whether packets with this code are requests (they start an exchange).
@@ -193,9 +199,18 @@ impl Code {
 
 /// Case-insensitive name comparison where `_` and `-` are the same character.
 fn names_match(canonical: &str, given: &str) -> bool {
-    let norm = |c: u8| if c == b'_' { b'-' } else { c.to_ascii_lowercase() };
+    let norm = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
     canonical.len() == given.len()
-        && canonical.bytes().zip(given.bytes()).all(|(a, b)| norm(a) == norm(b))
+        && canonical
+            .bytes()
+            .zip(given.bytes())
+            .all(|(a, b)| norm(a) == norm(b))
 }
 
 impl From<u8> for Code {
@@ -237,7 +252,11 @@ mod tests {
 
     #[test]
     fn names_are_case_insensitive_and_underscore_tolerant() {
-        for name in ["Disconnect-Request", "disconnect-request", "DISCONNECT_REQUEST"] {
+        for name in [
+            "Disconnect-Request",
+            "disconnect-request",
+            "DISCONNECT_REQUEST",
+        ] {
             assert_eq!(Code::from_name(name), Some(Code::DisconnectRequest));
         }
         assert_eq!(Code::from_name("coa-ack"), Some(Code::CoaAck));

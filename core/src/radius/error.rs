@@ -184,7 +184,9 @@ pub enum AuthError {
     #[error("Request Authenticator does not match (wrong secret or altered packet)")]
     BadRequestAuthenticator,
     /// The Response Authenticator does not match the request it claims to answer.
-    #[error("Response Authenticator does not match (wrong secret, wrong request, or altered packet)")]
+    #[error(
+        "Response Authenticator does not match (wrong secret, wrong request, or altered packet)"
+    )]
     BadResponseAuthenticator,
     /// Proxy-State without Message-Authenticator while the "limit Proxy-State"
     /// BlastRADIUS mitigation is on.
@@ -210,7 +212,9 @@ pub enum PasswordError {
         len: usize,
     },
     /// A Tunnel-Password value is too short or not tag + salt + 16-octet blocks.
-    #[error("Tunnel-Password value is {len} octets; it must be tag, 2-octet salt and 16-octet blocks")]
+    #[error(
+        "Tunnel-Password value is {len} octets; it must be tag, 2-octet salt and 16-octet blocks"
+    )]
     BadTunnelLength {
         /// The value length.
         len: usize,

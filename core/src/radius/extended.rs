@@ -42,13 +42,20 @@ pub(crate) fn identify(base: u8, ext: u8, data: Bytes) -> Option<(AttrId, Bytes)
     }
     let vendor = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     let typ = head[4];
-    Some((AttrId::ExtendedVendor { base, vendor, typ }, data.slice(5..)))
+    Some((
+        AttrId::ExtendedVendor { base, vendor, typ },
+        data.slice(5..),
+    ))
 }
 
 /// Encode an extended logical attribute as one or more wire attributes,
 /// appending them to `out`. Long-extended values are split into fragments of at
 /// most [`MAX_FRAGMENT_DATA`] octets, every one but the last with the More flag.
-pub(crate) fn encode(id: AttrId, value: &[u8], out: &mut Vec<RawAttribute>) -> Result<(), EncodeError> {
+pub(crate) fn encode(
+    id: AttrId,
+    value: &[u8],
+    out: &mut Vec<RawAttribute>,
+) -> Result<(), EncodeError> {
     let (base, ext, data): (u8, u8, Bytes) = match id {
         AttrId::Extended { base, ext } => (base, ext, Bytes::copy_from_slice(value)),
         AttrId::ExtendedVendor { base, vendor, typ } => {
@@ -78,26 +85,43 @@ pub(crate) fn encode(id: AttrId, value: &[u8], out: &mut Vec<RawAttribute>) -> R
         let overhead = data.len() - value.len();
         let max = MAX_EXTENDED_DATA - overhead;
         if value.len() > max {
-            return Err(EncodeError::LogicalValueTooLong { id, len: value.len(), max });
+            return Err(EncodeError::LogicalValueTooLong {
+                id,
+                len: value.len(),
+                max,
+            });
         }
         let mut v = BytesMut::with_capacity(1 + data.len());
         v.put_u8(ext);
         v.put_slice(&data);
-        out.push(RawAttribute { typ: base, value: v.freeze() });
+        out.push(RawAttribute {
+            typ: base,
+            value: v.freeze(),
+        });
         return Ok(());
     }
     let mut chunks = data.chunks(MAX_FRAGMENT_DATA).peekable();
     if chunks.peek().is_none() {
-        out.push(RawAttribute { typ: base, value: Bytes::from(vec![ext, 0]) });
+        out.push(RawAttribute {
+            typ: base,
+            value: Bytes::from(vec![ext, 0]),
+        });
         return Ok(());
     }
     while let Some(chunk) = chunks.next() {
-        let flags = if chunks.peek().is_some() { MORE_FLAG } else { 0 };
+        let flags = if chunks.peek().is_some() {
+            MORE_FLAG
+        } else {
+            0
+        };
         let mut v = BytesMut::with_capacity(2 + chunk.len());
         v.put_u8(ext);
         v.put_u8(flags);
         v.put_slice(chunk);
-        out.push(RawAttribute { typ: base, value: v.freeze() });
+        out.push(RawAttribute {
+            typ: base,
+            value: v.freeze(),
+        });
     }
     Ok(())
 }
@@ -109,7 +133,12 @@ mod tests {
     #[test]
     fn long_values_fragment_at_251_octets() {
         let mut out = Vec::new();
-        encode(AttrId::Extended { base: 245, ext: 1 }, &[7u8; 600], &mut out).unwrap();
+        encode(
+            AttrId::Extended { base: 245, ext: 1 },
+            &[7u8; 600],
+            &mut out,
+        )
+        .unwrap();
         let lens: Vec<usize> = out.iter().map(|a| a.value.len()).collect();
         assert_eq!(lens, vec![253, 253, 2 + 600 - 502]);
         assert_eq!(out[0].value[1], MORE_FLAG);
@@ -126,7 +155,15 @@ mod tests {
             Err(EncodeError::LogicalValueTooLong { max: 252, .. })
         ));
         assert!(matches!(
-            encode(AttrId::ExtendedVendor { base: 242, vendor: 9, typ: 1 }, &[0; 248], &mut out),
+            encode(
+                AttrId::ExtendedVendor {
+                    base: 242,
+                    vendor: 9,
+                    typ: 1
+                },
+                &[0; 248],
+                &mut out
+            ),
             Err(EncodeError::LogicalValueTooLong { max: 247, .. })
         ));
         assert!(matches!(
@@ -140,9 +177,19 @@ mod tests {
         let d = Bytes::from_static(&[0, 0, 0, 9, 4, b'x']);
         assert_eq!(
             identify(241, 26, d),
-            Some((AttrId::ExtendedVendor { base: 241, vendor: 9, typ: 4 }, Bytes::from_static(b"x")))
+            Some((
+                AttrId::ExtendedVendor {
+                    base: 241,
+                    vendor: 9,
+                    typ: 4
+                },
+                Bytes::from_static(b"x")
+            ))
         );
         assert_eq!(identify(241, 26, Bytes::from_static(&[0, 0, 0, 9])), None);
-        assert_eq!(identify(241, 26, Bytes::from_static(&[1, 0, 0, 9, 1])), None);
+        assert_eq!(
+            identify(241, 26, Bytes::from_static(&[1, 0, 0, 9, 1])),
+            None
+        );
     }
 }

@@ -36,7 +36,11 @@ impl StreamDecoder {
     /// A decoder accepting packets up to `max` octets (RFC 7930 allows up to
     /// 65535 over TCP when both ends agree).
     pub fn with_max_len(max: usize) -> Self {
-        StreamDecoder { buf: BytesMut::new(), max, failed: None }
+        StreamDecoder {
+            buf: BytesMut::new(),
+            max,
+            failed: None,
+        }
     }
 
     /// Append bytes received from the stream. Drain with
@@ -61,7 +65,10 @@ impl StreamDecoder {
         let error = if len < HEADER_LEN {
             Some(FramingError::LengthBelowMinimum { length })
         } else if len > self.max {
-            Some(FramingError::LengthAboveMaximum { length, max: self.max })
+            Some(FramingError::LengthAboveMaximum {
+                length,
+                max: self.max,
+            })
         } else {
             None
         };
@@ -118,12 +125,21 @@ mod tests {
     fn bad_lengths_are_sticky_errors() {
         let mut d = StreamDecoder::new();
         d.push(&[1, 0, 0, 19]);
-        assert_eq!(d.next_packet(), Err(FramingError::LengthBelowMinimum { length: 19 }));
+        assert_eq!(
+            d.next_packet(),
+            Err(FramingError::LengthBelowMinimum { length: 19 })
+        );
         d.push(&packet(20, 1));
         assert!(d.next_packet().is_err());
         assert!(d.is_failed());
         let mut d = StreamDecoder::with_max_len(100);
         d.push(&[1, 0, 0, 101]);
-        assert_eq!(d.next_packet(), Err(FramingError::LengthAboveMaximum { length: 101, max: 100 }));
+        assert_eq!(
+            d.next_packet(),
+            Err(FramingError::LengthAboveMaximum {
+                length: 101,
+                max: 100
+            })
+        );
     }
 }

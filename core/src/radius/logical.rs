@@ -27,7 +27,9 @@ pub struct LogicalAttributes<'a> {
 
 impl std::fmt::Debug for LogicalAttributes<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogicalAttributes").field("pos", &self.pos).finish_non_exhaustive()
+        f.debug_struct("LogicalAttributes")
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,7 +46,8 @@ impl LogicalAttributes<'_> {
     fn long_extended(&mut self, first: &RawAttribute) {
         let base = first.typ;
         let Some((ext, flags)) = fragment_head(first) else {
-            self.pending.push_back((AttrId::Standard(base), first.value.clone()));
+            self.pending
+                .push_back((AttrId::Standard(base), first.value.clone()));
             self.pos += 1;
             return;
         };
@@ -70,7 +73,8 @@ impl LogicalAttributes<'_> {
             if end.is_none() {
                 // Broken chain: every fragment of it stays opaque.
                 for a in &self.attrs[start..j] {
-                    self.pending.push_back((AttrId::Standard(base), a.value.clone()));
+                    self.pending
+                        .push_back((AttrId::Standard(base), a.value.clone()));
                 }
                 self.pos = j;
                 return;
@@ -91,7 +95,8 @@ impl LogicalAttributes<'_> {
             Some(item) => self.pending.push_back(item),
             None => {
                 for a in chain {
-                    self.pending.push_back((AttrId::Standard(base), a.value.clone()));
+                    self.pending
+                        .push_back((AttrId::Standard(base), a.value.clone()));
                 }
             }
         }
@@ -145,12 +150,19 @@ impl Packet {
         &'a self,
         formats: &'a dyn VendorFormats,
     ) -> LogicalAttributes<'a> {
-        LogicalAttributes { attrs: &self.attributes, pos: 0, pending: VecDeque::new(), formats }
+        LogicalAttributes {
+            attrs: &self.attributes,
+            pos: 0,
+            pending: VecDeque::new(),
+            formats,
+        }
     }
 
     /// The value of the first logical attribute `id` (standard VSA layout).
     pub fn logical(&self, id: AttrId) -> Option<Bytes> {
-        self.logical_attributes().find(|(i, _)| *i == id).map(|(_, v)| v)
+        self.logical_attributes()
+            .find(|(i, _)| *i == id)
+            .map(|(_, v)| v)
     }
 
     /// Append a logical attribute (standard VSA layout); see [`Packet::push_logical_with`].
@@ -173,14 +185,19 @@ impl Packet {
         match id {
             AttrId::Standard(typ) => {
                 if value.len() > MAX_VALUE_LEN {
-                    return Err(EncodeError::AttributeTooLong { typ, len: value.len() });
+                    return Err(EncodeError::AttributeTooLong {
+                        typ,
+                        len: value.len(),
+                    });
                 }
-                self.attributes.push(RawAttribute::new(typ, Bytes::copy_from_slice(value)));
+                self.attributes
+                    .push(RawAttribute::new(typ, Bytes::copy_from_slice(value)));
                 Ok(())
             }
             AttrId::Vendor { vendor, typ } => {
                 let packed = vsa::pack(vendor, typ, value, formats.vsa_format(vendor))?;
-                self.attributes.push(RawAttribute::new(VENDOR_SPECIFIC, packed));
+                self.attributes
+                    .push(RawAttribute::new(VENDOR_SPECIFIC, packed));
                 Ok(())
             }
             AttrId::Extended { .. } | AttrId::ExtendedVendor { .. } => {
@@ -207,19 +224,38 @@ mod tests {
         let mut p = Packet::new(Code::CoaRequest, 1);
         let items: Vec<(AttrId, Vec<u8>)> = vec![
             (AttrId::Standard(1), b"bob".to_vec()),
-            (AttrId::Vendor { vendor: 9, typ: 1 }, b"shell:priv-lvl=15".to_vec()),
+            (
+                AttrId::Vendor { vendor: 9, typ: 1 },
+                b"shell:priv-lvl=15".to_vec(),
+            ),
             (AttrId::Extended { base: 241, ext: 8 }, b"nas-7".to_vec()),
             (AttrId::Extended { base: 245, ext: 4 }, vec![0x5A; 700]),
-            (AttrId::ExtendedVendor { base: 246, vendor: 311, typ: 9 }, vec![1; 300]),
-            (AttrId::ExtendedVendor { base: 243, vendor: 311, typ: 2 }, vec![]),
+            (
+                AttrId::ExtendedVendor {
+                    base: 246,
+                    vendor: 311,
+                    typ: 9,
+                },
+                vec![1; 300],
+            ),
+            (
+                AttrId::ExtendedVendor {
+                    base: 243,
+                    vendor: 311,
+                    typ: 2,
+                },
+                vec![],
+            ),
             (AttrId::Extended { base: 245, ext: 4 }, vec![]),
         ];
         for (id, v) in &items {
             p.push_logical(*id, v).unwrap();
         }
         let got = logical(&p);
-        let want: Vec<(AttrId, Bytes)> =
-            items.into_iter().map(|(i, v)| (i, Bytes::from(v))).collect();
+        let want: Vec<(AttrId, Bytes)> = items
+            .into_iter()
+            .map(|(i, v)| (i, Bytes::from(v)))
+            .collect();
         assert_eq!(got, want);
     }
 
@@ -254,14 +290,35 @@ mod tests {
         p.push(245, vec![5, 0, 2]);
         let got = logical(&p);
         assert_eq!(got[0].0, AttrId::Standard(245));
-        assert_eq!(got[1], (AttrId::Extended { base: 245, ext: 5 }, Bytes::from_static(&[2])));
+        assert_eq!(
+            got[1],
+            (
+                AttrId::Extended { base: 245, ext: 5 },
+                Bytes::from_static(&[2])
+            )
+        );
     }
 
     #[test]
     fn first_logical_lookup() {
         let mut p = Packet::new(Code::AccessRequest, 1);
-        p.push_logical(AttrId::Vendor { vendor: 14122, typ: 1 }, b"loc").unwrap();
-        assert_eq!(p.logical(AttrId::Vendor { vendor: 14122, typ: 1 }).unwrap().as_ref(), b"loc");
+        p.push_logical(
+            AttrId::Vendor {
+                vendor: 14122,
+                typ: 1,
+            },
+            b"loc",
+        )
+        .unwrap();
+        assert_eq!(
+            p.logical(AttrId::Vendor {
+                vendor: 14122,
+                typ: 1
+            })
+            .unwrap()
+            .as_ref(),
+            b"loc"
+        );
         assert!(p.logical(AttrId::Standard(1)).is_none());
     }
 }

@@ -35,7 +35,12 @@ pub struct Packet {
 impl Packet {
     /// An empty packet with a zero authenticator (signing fills it in).
     pub fn new(code: Code, identifier: u8) -> Self {
-        Packet { code, identifier, authenticator: [0; 16], attributes: Vec::new() }
+        Packet {
+            code,
+            identifier,
+            authenticator: [0; 16],
+            attributes: Vec::new(),
+        }
     }
 
     /// A reply to this request: same identifier, the given code, and every
@@ -70,16 +75,29 @@ impl Packet {
             return Err(DecodeError::LengthAboveMaximum { length, max });
         }
         if buf.len() < len {
-            return Err(DecodeError::Truncated { length, available: buf.len() });
+            return Err(DecodeError::Truncated {
+                length,
+                available: buf.len(),
+            });
         }
         let body = buf.slice(HEADER_LEN..len);
         let attributes = decode_attributes(&body)?;
-        Ok(Packet { code: Code::from_u8(code), identifier, authenticator, attributes })
+        Ok(Packet {
+            code: Code::from_u8(code),
+            identifier,
+            authenticator,
+            attributes,
+        })
     }
 
     /// Octets the packet occupies when encoded.
     pub fn encoded_len(&self) -> usize {
-        HEADER_LEN + self.attributes.iter().map(RawAttribute::wire_len).sum::<usize>()
+        HEADER_LEN
+            + self
+                .attributes
+                .iter()
+                .map(RawAttribute::wire_len)
+                .sum::<usize>()
     }
 
     /// Encode the packet exactly as it stands (authenticator included), refusing
@@ -100,8 +118,15 @@ impl Packet {
         authenticator: &[u8; 16],
         max: usize,
     ) -> Result<BytesMut, EncodeError> {
-        if let Some(a) = self.attributes.iter().find(|a| a.value.len() > MAX_VALUE_LEN) {
-            return Err(EncodeError::AttributeTooLong { typ: a.typ, len: a.value.len() });
+        if let Some(a) = self
+            .attributes
+            .iter()
+            .find(|a| a.value.len() > MAX_VALUE_LEN)
+        {
+            return Err(EncodeError::AttributeTooLong {
+                typ: a.typ,
+                len: a.value.len(),
+            });
         }
         let len = self.encoded_len();
         let length = match u16::try_from(len) {
@@ -177,9 +202,16 @@ fn decode_attributes(body: &Bytes) -> Result<Vec<RawAttribute>, DecodeError> {
             return Err(DecodeError::AttributeLengthTooSmall { offset, length });
         }
         if alen > remaining {
-            return Err(DecodeError::AttributeOverrun { offset, length, remaining });
+            return Err(DecodeError::AttributeOverrun {
+                offset,
+                length,
+                remaining,
+            });
         }
-        attributes.push(RawAttribute { typ, value: body.slice(pos + 2..pos + alen) });
+        attributes.push(RawAttribute {
+            typ,
+            value: body.slice(pos + 2..pos + alen),
+        });
         pos += alen;
     }
     Ok(attributes)

@@ -53,7 +53,10 @@ pub fn hide_user_password(
     request_authenticator: &[u8; 16],
 ) -> Result<Bytes, PasswordError> {
     if password.len() > MAX_USER_PASSWORD_LEN {
-        return Err(PasswordError::TooLong { len: password.len(), max: MAX_USER_PASSWORD_LEN });
+        return Err(PasswordError::TooLong {
+            len: password.len(),
+            max: MAX_USER_PASSWORD_LEN,
+        });
     }
     let padded = password.len().div_ceil(BLOCK).max(1) * BLOCK;
     let mut out = vec![0u8; padded];
@@ -92,7 +95,10 @@ pub fn hide_tunnel_password(
     rng: &mut dyn RandomSource,
 ) -> Result<Bytes, PasswordError> {
     if password.len() > MAX_TUNNEL_PASSWORD_LEN {
-        return Err(PasswordError::TooLong { len: password.len(), max: MAX_TUNNEL_PASSWORD_LEN });
+        return Err(PasswordError::TooLong {
+            len: password.len(),
+            max: MAX_TUNNEL_PASSWORD_LEN,
+        });
     }
     let mut salt = [0u8; 2];
     rng.fill(&mut salt);
@@ -124,7 +130,9 @@ pub fn reveal_tunnel_password(
         _ => return Err(PasswordError::BadTunnelLength { len }),
     };
     if salt[0] & 0x80 == 0 {
-        return Err(PasswordError::BadSalt { salt: u16::from_be_bytes(salt) });
+        return Err(PasswordError::BadSalt {
+            salt: u16::from_be_bytes(salt),
+        });
     }
     let mut plain = cipher.to_vec();
     chain(&mut plain, secret, request_authenticator, &salt, false);
@@ -193,14 +201,26 @@ mod tests {
             assert_eq!((v.len() - 3) % 16, 0);
             assert_eq!(reveal_tunnel_password(&v, b"secret", &RA).unwrap(), (5, pw));
         }
-        assert!(hide_tunnel_password(0, &[0; MAX_TUNNEL_PASSWORD_LEN + 1], b"s", &RA, &mut rng).is_err());
+        assert!(
+            hide_tunnel_password(0, &[0; MAX_TUNNEL_PASSWORD_LEN + 1], b"s", &RA, &mut rng)
+                .is_err()
+        );
     }
 
     #[test]
     fn tunnel_password_errors() {
-        assert_eq!(reveal_tunnel_password(&[0; 18], b"s", &RA), Err(PasswordError::BadTunnelLength { len: 18 }));
-        assert_eq!(reveal_tunnel_password(&[0; 20], b"s", &RA), Err(PasswordError::BadTunnelLength { len: 20 }));
-        assert_eq!(reveal_tunnel_password(&[0; 19], b"s", &RA), Err(PasswordError::BadSalt { salt: 0 }));
+        assert_eq!(
+            reveal_tunnel_password(&[0; 18], b"s", &RA),
+            Err(PasswordError::BadTunnelLength { len: 18 })
+        );
+        assert_eq!(
+            reveal_tunnel_password(&[0; 20], b"s", &RA),
+            Err(PasswordError::BadTunnelLength { len: 20 })
+        );
+        assert_eq!(
+            reveal_tunnel_password(&[0; 19], b"s", &RA),
+            Err(PasswordError::BadSalt { salt: 0 })
+        );
         // Craft a value whose decrypted length octet is 200 with only 15 octets after it.
         let mut v = vec![0u8, 0x80, 1];
         let mut block = [0u8; 16];
@@ -209,7 +229,10 @@ mod tests {
         v.extend_from_slice(&block);
         assert_eq!(
             reveal_tunnel_password(&v, b"s", &RA),
-            Err(PasswordError::BadTunnelPasswordLength { length: 200, available: 15 })
+            Err(PasswordError::BadTunnelPasswordLength {
+                length: 200,
+                available: 15
+            })
         );
     }
 

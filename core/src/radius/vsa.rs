@@ -27,7 +27,10 @@ pub struct VsaFormat {
 
 impl VsaFormat {
     /// The RFC 2865 recommended layout: 1-octet type, 1-octet length.
-    pub const STANDARD: VsaFormat = VsaFormat { type_octets: 1, length_octets: 1 };
+    pub const STANDARD: VsaFormat = VsaFormat {
+        type_octets: 1,
+        length_octets: 1,
+    };
 
     /// Whether the field sizes are ones a dictionary may declare.
     pub fn is_valid(self) -> bool {
@@ -104,7 +107,10 @@ pub fn unpack(value: &Bytes, formats: &dyn VendorFormats) -> Option<Vec<(AttrId,
         if len < h || len > rest.len() {
             return None;
         }
-        out.push((AttrId::Vendor { vendor, typ }, data.slice(pos + h..pos + len)));
+        out.push((
+            AttrId::Vendor { vendor, typ },
+            data.slice(pos + h..pos + len),
+        ));
         pos += len;
     }
     Some(out)
@@ -116,7 +122,11 @@ pub fn pack(vendor: u32, typ: u32, value: &[u8], format: VsaFormat) -> Result<By
     if vendor > 0x00FF_FFFF {
         return Err(EncodeError::VendorOutOfRange { vendor });
     }
-    let format = if format.is_valid() { format } else { VsaFormat::STANDARD };
+    let format = if format.is_valid() {
+        format
+    } else {
+        VsaFormat::STANDARD
+    };
     let type_max: u64 = (1u64 << (8 * u32::from(format.type_octets))) - 1;
     if u64::from(typ) > type_max {
         return Err(EncodeError::VendorTypeOutOfRange {
@@ -127,7 +137,11 @@ pub fn pack(vendor: u32, typ: u32, value: &[u8], format: VsaFormat) -> Result<By
     }
     let max = format.max_value_len();
     if value.len() > max {
-        return Err(EncodeError::LogicalValueTooLong { id, len: value.len(), max });
+        return Err(EncodeError::LogicalValueTooLong {
+            id,
+            len: value.len(),
+            max,
+        });
     }
     let sub_len = format.header_len() + value.len();
     let mut out = BytesMut::with_capacity(VENDOR_ID_LEN + sub_len);
@@ -155,7 +169,10 @@ mod tests {
     impl VendorFormats for Wide {
         fn vsa_format(&self, vendor: u32) -> VsaFormat {
             if vendor == 429 {
-                VsaFormat { type_octets: 4, length_octets: 0 }
+                VsaFormat {
+                    type_octets: 4,
+                    length_octets: 0,
+                }
             } else {
                 VsaFormat::STANDARD
             }
@@ -167,40 +184,76 @@ mod tests {
         let v = Bytes::from_static(&[0, 0, 0, 9, 1, 4, b'h', b'i', 2, 2]);
         let subs = unpack(&v, &StandardVsaFormats).unwrap();
         assert_eq!(subs.len(), 2);
-        assert_eq!(subs[0], (AttrId::Vendor { vendor: 9, typ: 1 }, Bytes::from_static(b"hi")));
-        assert_eq!(subs[1], (AttrId::Vendor { vendor: 9, typ: 2 }, Bytes::new()));
+        assert_eq!(
+            subs[0],
+            (
+                AttrId::Vendor { vendor: 9, typ: 1 },
+                Bytes::from_static(b"hi")
+            )
+        );
+        assert_eq!(
+            subs[1],
+            (AttrId::Vendor { vendor: 9, typ: 2 }, Bytes::new())
+        );
     }
 
     #[test]
     fn invalid_layouts_are_rejected() {
         for bad in [
-            &[0, 0, 0, 9][..],            // no sub-attribute
-            &[1, 0, 0, 9, 1, 3, 0][..],   // Vendor-Id high octet set
-            &[0, 0, 0, 9, 1, 1][..],      // sub length below 2
-            &[0, 0, 0, 9, 1, 5, 0][..],   // sub length past the end
+            &[0, 0, 0, 9][..],             // no sub-attribute
+            &[1, 0, 0, 9, 1, 3, 0][..],    // Vendor-Id high octet set
+            &[0, 0, 0, 9, 1, 1][..],       // sub length below 2
+            &[0, 0, 0, 9, 1, 5, 0][..],    // sub length past the end
             &[0, 0, 0, 9, 1, 3, 0, 7][..], // stray octet
-            &[0, 0, 9][..],               // shorter than a Vendor-Id
+            &[0, 0, 9][..],                // shorter than a Vendor-Id
         ] {
-            assert!(unpack(&Bytes::copy_from_slice(bad), &StandardVsaFormats).is_none(), "{bad:?}");
+            assert!(
+                unpack(&Bytes::copy_from_slice(bad), &StandardVsaFormats).is_none(),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn other_formats_round_trip() {
         let packed = pack(429, 0x0102_0304, b"xyz", Wide.vsa_format(429)).unwrap();
-        assert_eq!(packed.as_ref(), &[0, 0, 1, 0xAD, 1, 2, 3, 4, b'x', b'y', b'z']);
+        assert_eq!(
+            packed.as_ref(),
+            &[0, 0, 1, 0xAD, 1, 2, 3, 4, b'x', b'y', b'z']
+        );
         let subs = unpack(&packed, &Wide).unwrap();
-        assert_eq!(subs, vec![(AttrId::Vendor { vendor: 429, typ: 0x0102_0304 }, Bytes::from_static(b"xyz"))]);
-        let f21 = VsaFormat { type_octets: 2, length_octets: 1 };
+        assert_eq!(
+            subs,
+            vec![(
+                AttrId::Vendor {
+                    vendor: 429,
+                    typ: 0x0102_0304
+                },
+                Bytes::from_static(b"xyz")
+            )]
+        );
+        let f21 = VsaFormat {
+            type_octets: 2,
+            length_octets: 1,
+        };
         let p = pack(4846, 300, b"ab", f21).unwrap();
         assert_eq!(p.as_ref(), &[0, 0, 0x12, 0xEE, 1, 44, 5, b'a', b'b']);
     }
 
     #[test]
     fn pack_rejects_out_of_range() {
-        assert!(matches!(pack(1 << 24, 1, b"", VsaFormat::STANDARD), Err(EncodeError::VendorOutOfRange { .. })));
-        assert!(matches!(pack(9, 256, b"", VsaFormat::STANDARD), Err(EncodeError::VendorTypeOutOfRange { .. })));
-        assert!(matches!(pack(9, 1, &[0; 248], VsaFormat::STANDARD), Err(EncodeError::LogicalValueTooLong { max: 247, .. })));
+        assert!(matches!(
+            pack(1 << 24, 1, b"", VsaFormat::STANDARD),
+            Err(EncodeError::VendorOutOfRange { .. })
+        ));
+        assert!(matches!(
+            pack(9, 256, b"", VsaFormat::STANDARD),
+            Err(EncodeError::VendorTypeOutOfRange { .. })
+        ));
+        assert!(matches!(
+            pack(9, 1, &[0; 248], VsaFormat::STANDARD),
+            Err(EncodeError::LogicalValueTooLong { max: 247, .. })
+        ));
         assert!(pack(9, 1, &[0; 247], VsaFormat::STANDARD).is_ok());
     }
 }
