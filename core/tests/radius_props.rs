@@ -234,8 +234,13 @@ proptest! {
     ) {
         let mut p = Packet::new(code, id);
         p.attributes = attrs.into_iter().filter(|a| a.typ != 80).collect();
+        let before = p.attributes.clone();
         let wire = sign_request(&mut p, &secret, &mut SplitMix64::new(seed), &SignOptions::default())
             .unwrap();
+        // Signing adds a Message-Authenticator in front and touches nothing else
+        // (Proxy-State and every other attribute stay verbatim and in order).
+        prop_assert_eq!(p.attributes[0].typ, 80);
+        prop_assert_eq!(&p.attributes[1..], &before[..]);
         let back = Packet::decode(wire.clone()).unwrap();
         prop_assert_eq!(&back, &p);
         // A random-authenticator request is protected only by its
