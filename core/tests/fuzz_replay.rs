@@ -13,10 +13,14 @@ fn corpus(target: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in ["seeds", "regressions"] {
         let dir = fuzz.join(dir).join(target);
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries {
             let path = entry.expect("readable directory entry").path();
-            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
             if path.is_file() && !hidden {
                 files.push(path);
             }
@@ -28,7 +32,10 @@ fn corpus(target: &str) -> Vec<PathBuf> {
 
 fn replay(target: &str, body: fn(&[u8])) {
     let files = corpus(target);
-    assert!(!files.is_empty(), "no seeds committed for fuzz target `{target}` under fuzz/seeds/{target}");
+    assert!(
+        !files.is_empty(),
+        "no seeds committed for fuzz target `{target}` under fuzz/seeds/{target}"
+    );
     for file in &files {
         let data = fs::read(file).expect("readable seed file");
         body(&data);
