@@ -3,3 +3,9 @@
 
 pub mod error;
 pub mod value;
+pub mod convert;
+pub mod filters;
+pub mod jsonpath;
+pub mod ops;
+pub mod password;
+pub mod text;
