@@ -123,15 +123,15 @@ fn verify_argon2(stored: &str, presented: &[u8]) -> Result<bool, PasswordError> 
     if let Some(params) = stored.split('$').find(|f| f.starts_with("m=") || f.contains(",m=")) {
         for kv in params.split(',') {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            let n: u64 = v
-                .parse()
-                .map_err(|_| malformed(format!("parameter `{kv}` is not a number")))?;
             let limit = match k {
                 "m" => Some(("memory (m)", MAX_ARGON2_MEMORY_KIB)),
                 "t" => Some(("passes (t)", MAX_ARGON2_PASSES)),
                 _ => None,
             };
             if let Some((what, max)) = limit {
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| malformed(format!("parameter `{kv}` is not a number")))?;
                 if n > max {
                     return Err(PasswordError::TooExpensive {
                         scheme: "argon2",
@@ -230,4 +230,182 @@ fn bcrypt_raw(cost: u32, salt: &[u8; 16], key: &[u8]) -> [u8; 24] {
         chunk.copy_from_slice(&word.to_be_bytes());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::password_hash::PasswordHasher as _;
+
+    /// (stored, password, expected) rows from well-known reference suites.
+    const REFERENCE: &[(&str, &[u8], bool)] = &[
+        // jBCrypt / OpenBSD test vectors.
+        ("$2a$06$DCq7YPn5Rq63x1Lad4cll.TV4S6ytwfsfvkgY8jIucDrjc8deX1s.", b"", true),
+        ("$2a$06$m0CrhHm10qJ3lXRY.5zDGO3rS2KdeeWLuGmsfGlMfOxih58VYVfxe", b"a", true),
+        ("$2a$06$m0CrhHm10qJ3lXRY.5zDGO3rS2KdeeWLuGmsfGlMfOxih58VYVfxe", b"b", false),
+        (
+            "$2a$08$aTsUwsyowQuzRrDqFflhgekJ8d9/7Z3GV3UcgvzQW3J5zMyrTvlz.",
+            b"abcdefghijklmnopqrstuvwxyz",
+            true,
+        ),
+        // Python bcrypt ($2b$), and a 100-octet password (only 72 count).
+        ("$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie", b"correctbatteryhorsestapler", true),
+        ("$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie", b"correctbatteryhorsestaple", false),
+        ("$2a$05$......................YgIDy4hFBdVlc/6LHnD9mX488r9cLd2", &[b'x'; 100], true),
+        ("$2a$05$......................YgIDy4hFBdVlc/6LHnD9mX488r9cLd2", &[b'x'; 72], true),
+        ("$2a$05$......................YgIDy4hFBdVlc/6LHnD9mX488r9cLd2", &[b'x'; 71], false),
+        // Drepper's SHA-crypt specification.
+        ("$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5", b"Hello world!", true),
+        ("$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5", b"Hello world", false),
+        (
+            "$5$rounds=10000$saltstringsaltst$3xv.VbSHBb41AL9AvLeujZkZRBAwqFMz2.opqey6IcA",
+            b"Hello world!",
+            true,
+        ),
+        (
+            "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+            b"Hello world!",
+            true,
+        ),
+        (
+            "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.",
+            b"Hello world!",
+            true,
+        ),
+        (
+            "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+            b"hello world!",
+            false,
+        ),
+        // Argon2 reference implementation (password "password", salt "somesalt").
+        (
+            "$argon2i$v=19$m=256,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8",
+            b"password",
+            true,
+        ),
+        (
+            "$argon2i$v=19$m=256,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8",
+            b"Password",
+            false,
+        ),
+        // Plain text and explicit cleartext.
+        ("secret", b"secret", true),
+        ("secret", b"Secret", false),
+        ("secret", b"secret ", false),
+        ("", b"", true),
+        ("", b"x", false),
+        ("{CLEARTEXT}$1$abc", b"$1$abc", true),
+        ("{plain}pw", b"pw", true),
+        ("{plain}pw", b"{plain}pw", false),
+        // Not a `$id$` shape: plain text.
+        ("$ecret", b"$ecret", true),
+        ("$Secret$", b"$Secret$", true),
+    ];
+
+    #[test]
+    fn reference_hashes() {
+        for (stored, pw, expected) in REFERENCE {
+            assert_eq!(
+                verify_password(stored, pw),
+                Ok(*expected),
+                "{stored} with {:?}",
+                String::from_utf8_lossy(pw)
+            );
+        }
+    }
+
+    fn argon2_hash(alg: argon2::Algorithm, pw: &[u8]) -> String {
+        let params = argon2::Params::new(64, 1, 1, None).unwrap();
+        argon2::Argon2::new(alg, argon2::Version::V0x13, params)
+            .hash_password_with_salt(pw, b"fixed-salt-16byt")
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn generated_argon2_every_variant() {
+        for (alg, prefix) in [
+            (argon2::Algorithm::Argon2id, "$argon2id$"),
+            (argon2::Algorithm::Argon2i, "$argon2i$"),
+            (argon2::Algorithm::Argon2d, "$argon2d$"),
+        ] {
+            let stored = argon2_hash(alg, b"hunter2");
+            assert!(stored.starts_with(prefix), "{stored}");
+            assert_eq!(verify_password(&stored, b"hunter2"), Ok(true), "{stored}");
+            assert_eq!(verify_password(&stored, b"hunter3"), Ok(false), "{stored}");
+            assert_eq!(verify_password(&stored, b""), Ok(false), "{stored}");
+        }
+    }
+
+    #[test]
+    fn generated_bcrypt_round_trip() {
+        // Build a hash with our own core and a fixed salt, then verify it.
+        let salt = *b"0123456789abcdef";
+        let mut key = b"s3cret".to_vec();
+        key.push(0);
+        let raw = bcrypt_raw(4, &salt, &key);
+        let stored = format!(
+            "$2b$04${}{}",
+            Base64Bcrypt::encode_string(&salt),
+            Base64Bcrypt::encode_string(&raw[..23])
+        );
+        assert_eq!(stored.len(), 60);
+        assert_eq!(verify_password(&stored, b"s3cret"), Ok(true));
+        assert_eq!(verify_password(&stored, b"s3cre"), Ok(false));
+        let y = stored.replacen("$2b$", "$2y$", 1);
+        assert_eq!(verify_password(&y, b"s3cret"), Ok(true));
+    }
+
+    #[test]
+    fn unknown_schemes_are_errors_not_plain_text() {
+        for stored in [
+            "$1$saltsalt$qjXMvbEw8oaL.CzflDugX/",
+            "$apr1$abc$def",
+            "$y$j9T$abc$def",
+            "$2x$05$......................YgIDy4hFBdVlc/6LHnD9mX488r9cLd2",
+            "$pbkdf2-sha256$29000$abc$def",
+            "{SSHA}abcdef",
+            "{crypt}$1$abc",
+        ] {
+            let r = verify_password(stored, stored.as_bytes());
+            assert!(matches!(r, Err(PasswordError::UnsupportedScheme { .. })), "{stored}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_hashes_are_errors() {
+        for stored in [
+            "$2b$04$short",
+            "$2b$4$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie",
+            "$2b$03$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie",
+            "$2b$04$EGdrhbKUv8Oc9vGiXX0H!OxSg445d458Muh7DAHskb6QbtCvdxcie",
+            "$2b$",
+            "$argon2id$v=19$m=abc,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW",
+            "$argon2id$garbage",
+            "$5$",
+            "$6$salt$not!base64",
+        ] {
+            let r = verify_password(stored, b"x");
+            assert!(matches!(r, Err(PasswordError::Malformed { .. })), "{stored}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn too_expensive_hashes_are_refused_before_work() {
+        let r = verify_password(
+            "$2b$31$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie",
+            b"x",
+        );
+        assert!(matches!(r, Err(PasswordError::TooExpensive { .. })), "{r:?}");
+        let r = verify_password(
+            "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8",
+            b"x",
+        );
+        assert!(matches!(r, Err(PasswordError::TooExpensive { .. })), "{r:?}");
+        let r = verify_password(
+            "$argon2id$v=19$m=256,t=1000,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8",
+            b"x",
+        );
+        assert!(matches!(r, Err(PasswordError::TooExpensive { .. })), "{r:?}");
+    }
 }
