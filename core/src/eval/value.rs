@@ -164,12 +164,13 @@ impl RegexValue {
 }
 
 impl Value {
-    /// Whether this is "no value": [`Value::None`] or an empty list (a multi-valued
-    /// attribute with no instances reads the same as a missing one).
+    /// Whether this is "no value": [`Value::None`], JSON `null`, or a list holding no
+    /// values (empty, or only none values): a multi-valued attribute with no
+    /// instances reads the same as a missing one.
     pub fn is_none(&self) -> bool {
         match self {
-            Value::None => true,
-            Value::List(items) => items.is_empty(),
+            Value::None | Value::Json(serde_json::Value::Null) => true,
+            Value::List(items) => items.iter().all(Value::is_none),
             _ => false,
         }
     }
