@@ -6,8 +6,7 @@ use std::net::IpAddr;
 
 use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::filters::{
-    FILTER_NAMES, Filter, FilterEnv, NoAttrs, UNSUPPORTED_FILTER_NAMES, apply_filter,
-    filter_arity,
+    FILTER_NAMES, Filter, FilterEnv, NoAttrs, UNSUPPORTED_FILTER_NAMES, apply_filter, filter_arity,
 };
 use boomerang_core::eval::jsonpath::JsonPath;
 use boomerang_core::eval::value::{AttrEntry, RegexValue, Value};
@@ -54,33 +53,88 @@ fn happy() -> Vec<(&'static str, Vec<Value>, Value, Value)> {
     vec![
         ("lowercase", vec![], s("JoHn"), s("john")),
         ("lowercase", vec![], s("ÄÖ"), s("äö")),
-        ("lowercase", vec![], list(vec![s("A"), s("B")]), list(vec![s("a"), s("b")])),
+        (
+            "lowercase",
+            vec![],
+            list(vec![s("A"), s("B")]),
+            list(vec![s("a"), s("b")]),
+        ),
         ("uppercase", vec![], s("john"), s("JOHN")),
         ("uppercase", vec![], i(5), s("5")),
         ("string", vec![], i(42), s("42")),
         ("string", vec![], Value::None, s("")),
         ("string", vec![], Value::Bool(true), s("true")),
         ("string", vec![], list(vec![s("a"), i(1)]), s("a,1")),
-        ("string", vec![], Value::Bytes(Bytes::from_static(&[1, 0xff])), s("0x01ff")),
-        ("hex", vec![], Value::Bytes(Bytes::from_static(&[0xde, 0xad, 0x01])), s("dead01")),
+        (
+            "string",
+            vec![],
+            Value::Bytes(Bytes::from_static(&[1, 0xff])),
+            s("0x01ff"),
+        ),
+        (
+            "hex",
+            vec![],
+            Value::Bytes(Bytes::from_static(&[0xde, 0xad, 0x01])),
+            s("dead01"),
+        ),
         ("hex", vec![], s("AB"), s("4142")),
         ("hex", vec![], i(255), s("ff")),
-        ("hex", vec![], Value::Ip("10.0.0.1".parse().unwrap()), s("0a000001")),
+        (
+            "hex",
+            vec![],
+            Value::Ip("10.0.0.1".parse().unwrap()),
+            s("0a000001"),
+        ),
         ("value", vec![], s("42"), i(42)),
         ("value", vec![], s("-1.5"), Value::Float(-1.5)),
         ("value", vec![], s("true"), Value::Bool(true)),
-        ("value", vec![], s("192.0.2.1"), Value::Ip("192.0.2.1".parse().unwrap())),
-        ("value", vec![], s("1m30s"), Value::Duration(std::time::Duration::from_secs(90))),
+        (
+            "value",
+            vec![],
+            s("192.0.2.1"),
+            Value::Ip("192.0.2.1".parse().unwrap()),
+        ),
+        (
+            "value",
+            vec![],
+            s("1m30s"),
+            Value::Duration(std::time::Duration::from_secs(90)),
+        ),
         ("value", vec![], s("hello"), s("hello")),
         ("value", vec![], i(7), i(7)),
         ("value", vec![], Value::Json(json!(3)), i(3)),
         ("printable", vec![], s("a\u{0}b\nc\u{7f}"), s("a.b.c.")),
-        ("printable", vec![], Value::Bytes(Bytes::from_static(b"ok\xff\x01")), s("ok..")),
+        (
+            "printable",
+            vec![],
+            Value::Bytes(Bytes::from_static(b"ok\xff\x01")),
+            s("ok.."),
+        ),
         ("printable", vec![], s("héllo"), s("héllo")),
-        ("normalize_mac", vec![], s("AA-BB-CC-DD-EE-FF"), s("aa:bb:cc:dd:ee:ff")),
-        ("normalize_mac", vec![], s("aabb.ccdd.eeff"), s("aa:bb:cc:dd:ee:ff")),
-        ("normalize_mac", vec![], s("AABBCCDDEEFF"), s("aa:bb:cc:dd:ee:ff")),
-        ("normalize_mac", vec![], s("aa:bb:cc:dd:ee:ff"), s("aa:bb:cc:dd:ee:ff")),
+        (
+            "normalize_mac",
+            vec![],
+            s("AA-BB-CC-DD-EE-FF"),
+            s("aa:bb:cc:dd:ee:ff"),
+        ),
+        (
+            "normalize_mac",
+            vec![],
+            s("aabb.ccdd.eeff"),
+            s("aa:bb:cc:dd:ee:ff"),
+        ),
+        (
+            "normalize_mac",
+            vec![],
+            s("AABBCCDDEEFF"),
+            s("aa:bb:cc:dd:ee:ff"),
+        ),
+        (
+            "normalize_mac",
+            vec![],
+            s("aa:bb:cc:dd:ee:ff"),
+            s("aa:bb:cc:dd:ee:ff"),
+        ),
         (
             "normalize_mac",
             vec![],
@@ -103,21 +157,56 @@ fn happy() -> Vec<(&'static str, Vec<Value>, Value, Value)> {
         ("recover", vec![s("fallback")], err(), s("fallback")),
         ("recover", vec![s("fallback")], s("fine"), s("fine")),
         ("recover", vec![s("fallback")], Value::None, Value::None),
-        ("join", vec![s(";")], list(vec![s("a"), i(1), s("c")]), s("a;1;c")),
+        (
+            "join",
+            vec![s(";")],
+            list(vec![s("a"), i(1), s("c")]),
+            s("a;1;c"),
+        ),
         ("join", vec![], list(vec![s("a"), s("b")]), s("a,b")),
         ("join", vec![s("-")], s("single"), s("single")),
         ("join", vec![s("-")], Value::None, s("")),
         ("join", vec![s("-")], Value::Json(json!(["x", 2])), s("x-2")),
-        ("split", vec![s(",")], s("a,b,,c"), list(vec![s("a"), s("b"), s(""), s("c")])),
-        ("split", vec![s("::")], s("a::b"), list(vec![s("a"), s("b")])),
+        (
+            "split",
+            vec![s(",")],
+            s("a,b,,c"),
+            list(vec![s("a"), s("b"), s(""), s("c")]),
+        ),
+        (
+            "split",
+            vec![s("::")],
+            s("a::b"),
+            list(vec![s("a"), s("b")]),
+        ),
         ("split", vec![], s("a,b"), list(vec![s("a"), s("b")])),
         ("split", vec![s(",")], s(""), list(vec![])),
-        ("split", vec![s(",")], list(vec![s("a,b"), s("c")]), list(vec![s("a"), s("b"), s("c")])),
-        ("json", vec![], s(r#"{"a":1}"#), Value::Json(json!({"a": 1}))),
+        (
+            "split",
+            vec![s(",")],
+            list(vec![s("a,b"), s("c")]),
+            list(vec![s("a"), s("b"), s("c")]),
+        ),
+        (
+            "json",
+            vec![],
+            s(r#"{"a":1}"#),
+            Value::Json(json!({"a": 1})),
+        ),
         ("json", vec![], s("[1,2]"), Value::Json(json!([1, 2]))),
         ("json", vec![], s("\"x\""), Value::Json(json!("x"))),
-        ("json", vec![], Value::Bytes(Bytes::from_static(b"true")), Value::Json(json!(true))),
-        ("json", vec![], list(vec![s("a")]), Value::Json(json!(["a"]))),
+        (
+            "json",
+            vec![],
+            Value::Bytes(Bytes::from_static(b"true")),
+            Value::Json(json!(true)),
+        ),
+        (
+            "json",
+            vec![],
+            list(vec![s("a")]),
+            Value::Json(json!(["a"])),
+        ),
         ("type", vec![], Value::None, s("none")),
         ("type", vec![], Value::Any, s("any")),
         ("type", vec![], Value::Bool(true), s("boolean")),
@@ -132,17 +221,42 @@ fn happy() -> Vec<(&'static str, Vec<Value>, Value, Value)> {
             Value::Prefix(boomerang_core::eval::convert::parse_prefix("10.0.0.0/8").unwrap()),
             s("ip-prefix"),
         ),
-        ("type", vec![], Value::Timestamp(std::time::UNIX_EPOCH), s("timestamp")),
-        ("type", vec![], Value::Duration(std::time::Duration::ZERO), s("duration")),
-        ("type", vec![], Value::Regex(RegexValue::new("a", false).unwrap()), s("regex")),
+        (
+            "type",
+            vec![],
+            Value::Timestamp(std::time::UNIX_EPOCH),
+            s("timestamp"),
+        ),
+        (
+            "type",
+            vec![],
+            Value::Duration(std::time::Duration::ZERO),
+            s("duration"),
+        ),
+        (
+            "type",
+            vec![],
+            Value::Regex(RegexValue::new("a", false).unwrap()),
+            s("regex"),
+        ),
         ("type", vec![], list(vec![]), s("list")),
         ("type", vec![], Value::Map(BTreeMap::new()), s("map")),
         ("type", vec![], Value::Json(json!({})), s("json")),
         ("type", vec![], Value::Attrs(vec![]), s("attrs")),
         ("type", vec![], err(), s("error")),
-        ("url_escape", vec![], s("a b&c=d/é~-._"), s("a%20b%26c%3Dd%2F%C3%A9~-._")),
+        (
+            "url_escape",
+            vec![],
+            s("a b&c=d/é~-._"),
+            s("a%20b%26c%3Dd%2F%C3%A9~-._"),
+        ),
         ("url_escape", vec![], s("plain"), s("plain")),
-        ("escape_double_quotes", vec![], s(r#"say "hi" \o/"#), s(r#"say \"hi\" \\o/"#)),
+        (
+            "escape_double_quotes",
+            vec![],
+            s(r#"say "hi" \o/"#),
+            s(r#"say \"hi\" \\o/"#),
+        ),
         ("escape_double_quotes", vec![], s("none"), s("none")),
     ]
 }
@@ -153,7 +267,9 @@ fn happy_paths() {
     for (n, (name, args, input, expected)) in happy().into_iter().enumerate() {
         let got = f(name, &args, input.clone());
         if got != expected {
-            failures.push(format!("row {n}: {input:?} | {name}{args:?} = {got:?}, expected {expected:?}"));
+            failures.push(format!(
+                "row {n}: {input:?} | {name}{args:?} = {got:?}, expected {expected:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -213,7 +329,11 @@ fn wrong_types_are_error_values() {
         ("normalize_mac", vec![], s("aa:bb:cc:dd:ee:fg")),
         ("normalize_mac", vec![], s("aab:bcc:dde:eff")),
         ("normalize_mac", vec![], i(5)),
-        ("normalize_mac", vec![], Value::Bytes(Bytes::from_static(&[1, 2, 3]))),
+        (
+            "normalize_mac",
+            vec![],
+            Value::Bytes(Bytes::from_static(&[1, 2, 3])),
+        ),
         ("substring", vec![s("x")], s("abc")),
         ("substring", vec![i(0), Value::Bool(true)], s("abc")),
         ("substring", vec![], s("abc")),
@@ -299,14 +419,25 @@ fn jsonpath_queries() {
         ("$.user.tags[::-1]", list(vec![s("c"), s("b"), s("a")])),
         ("$.user.tags[0,2]", list(vec![s("a"), s("c")])),
         ("$.users[*].name", list(vec![s("bob"), s("carol")])),
-        ("$..name", list(vec![s("alice"), s("bob"), s("carol"), s("deep")])),
+        (
+            "$..name",
+            list(vec![s("alice"), s("bob"), s("carol"), s("deep")]),
+        ),
         ("$.users..name", list(vec![s("bob"), s("carol"), s("deep")])),
         ("$.missing", Value::None),
         ("$.user.null", Value::None),
         ("$.users[1].extra", Value::Json(json!({"name": "deep"}))),
         ("$.user.tags", Value::Json(json!(["a", "b", "c"]))),
         ("$ .user ['name']", s("alice")),
-        ("$[ 'user' , 'n' ]", list(vec![Value::Json(json!({"name": "alice", "age": 31, "tags": ["a", "b", "c"], "null": null})), Value::Float(1.5)])),
+        (
+            "$[ 'user' , 'n' ]",
+            list(vec![
+                Value::Json(
+                    json!({"name": "alice", "age": 31, "tags": ["a", "b", "c"], "null": null}),
+                ),
+                Value::Float(1.5),
+            ]),
+        ),
     ];
     for (path, expected) in rows {
         let got = f("jsonpath", &[s(path)], doc.clone());
@@ -330,12 +461,25 @@ fn jsonpath_parse_errors_are_clear() {
         let e = JsonPath::parse(path).unwrap_err();
         assert!(e.to_string().contains(needle), "{path}: {e}");
     }
-    assert_eq!(JsonPath::parse("$.a[0]..b").unwrap().to_string(), "$[\"a\"][0]..[\"b\"]");
+    assert_eq!(
+        JsonPath::parse("$.a[0]..b").unwrap().to_string(),
+        "$[\"a\"][0]..[\"b\"]"
+    );
 }
 
 fn attrs() -> Value {
-    let e = |t: u8, v: &'static [u8]| AttrEntry { id: AttrId::Standard(t), tag: None, value: Bytes::from_static(v) };
-    Value::Attrs(vec![e(1, b"bob"), e(25, b"c1"), e(33, b"ps"), e(25, b"c2"), e(64, b"\0\0\0\x0d")])
+    let e = |t: u8, v: &'static [u8]| AttrEntry {
+        id: AttrId::Standard(t),
+        tag: None,
+        value: Bytes::from_static(v),
+    };
+    Value::Attrs(vec![
+        e(1, b"bob"),
+        e(25, b"c1"),
+        e(33, b"ps"),
+        e(25, b"c2"),
+        e(64, b"\0\0\0\x0d"),
+    ])
 }
 
 #[test]
@@ -345,15 +489,28 @@ fn remove_and_select_attribute_lists() {
         other => panic!("not attrs: {other:?}"),
     };
     use AttrId::Standard as S;
-    assert_eq!(ids(f("remove", &[s("Class")], attrs())), vec![S(1), S(33), S(64)]);
-    assert_eq!(ids(f("remove", &[s("Class"), s("Proxy-State")], attrs())), vec![S(1), S(64)]);
+    assert_eq!(
+        ids(f("remove", &[s("Class")], attrs())),
+        vec![S(1), S(33), S(64)]
+    );
+    assert_eq!(
+        ids(f("remove", &[s("Class"), s("Proxy-State")], attrs())),
+        vec![S(1), S(64)]
+    );
     assert_eq!(ids(f("select", &[s("Class")], attrs())), vec![S(25), S(25)]);
     assert_eq!(
-        ids(f("select", &[list(vec![s("Tunnel-Type"), s("User-Name")])], attrs())),
+        ids(f(
+            "select",
+            &[list(vec![s("Tunnel-Type"), s("User-Name")])],
+            attrs()
+        )),
         vec![S(1), S(64)],
         "original order kept, list arguments accepted"
     );
-    assert_eq!(ids(f("remove", &[s("User-Name")], Value::Attrs(vec![]))), vec![]);
+    assert_eq!(
+        ids(f("remove", &[s("User-Name")], Value::Attrs(vec![]))),
+        vec![]
+    );
     // Values are kept as they were.
     match f("select", &[s("User-Name")], attrs()) {
         Value::Attrs(entries) => assert_eq!(entries[0].value.as_ref(), b"bob"),
@@ -393,7 +550,11 @@ fn literal_argument_checks_for_the_compiler() {
         (Filter::Lowercase, vec![]),
     ];
     for (filter, args) in ok {
-        assert_eq!(filter.check_literal_args(&args, &Dict), Ok(()), "{filter:?}");
+        assert_eq!(
+            filter.check_literal_args(&args, &Dict),
+            Ok(()),
+            "{filter:?}"
+        );
     }
     let bad: Vec<(Filter, Vec<Value>, &str)> = vec![
         (Filter::Substring, vec![s("x")], "integer"),
@@ -408,7 +569,11 @@ fn literal_argument_checks_for_the_compiler() {
         let e = filter.check_literal_args(&args, &Dict).unwrap_err();
         assert!(e.contains(needle), "{filter:?}: {e}");
     }
-    assert!(Filter::Remove.check_literal_args(&[s("User-Name")], &NoAttrs).is_err());
+    assert!(
+        Filter::Remove
+            .check_literal_args(&[s("User-Name")], &NoAttrs)
+            .is_err()
+    );
 }
 
 #[test]

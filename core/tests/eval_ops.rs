@@ -213,9 +213,24 @@ fn table() -> Vec<(Value, &'static str, Value, bool)> {
         (i(5), "==", list(vec![i(1), s("5")]), true),
         (i(5), ">", list(vec![i(10), i(4)]), true),
         (i(5), ">", list(vec![i(10), i(6)]), false),
-        (s("user@x"), "starts", list(vec![s("admin"), s("user")]), true),
-        (ip("10.0.0.1"), "==", list(vec![pfx("192.168.0.0/16"), pfx("10.0.0.0/8")]), true),
-        (s("Bob"), "==", list(vec![re("^a", false), re("^b", true)]), true),
+        (
+            s("user@x"),
+            "starts",
+            list(vec![s("admin"), s("user")]),
+            true,
+        ),
+        (
+            ip("10.0.0.1"),
+            "==",
+            list(vec![pfx("192.168.0.0/16"), pfx("10.0.0.0/8")]),
+            true,
+        ),
+        (
+            s("Bob"),
+            "==",
+            list(vec![re("^a", false), re("^b", true)]),
+            true,
+        ),
         // Lists on the left (multi-valued attributes): any element.
         (list(vec![s("staff"), s("admin")]), "==", s("admin"), true),
         (list(vec![s("staff"), s("admin")]), "==", s("guest"), false),
@@ -226,15 +241,40 @@ fn table() -> Vec<(Value, &'static str, Value, bool)> {
         (list(vec![s("abc"), s("xyz")]), "starts", s("xy"), true),
         (list(vec![s("abc"), s("xyz")]), "!starts", s("xy"), false),
         // Lists on both sides: any pair.
-        (list(vec![s("a"), s("b")]), "==", list(vec![s("c"), s("b")]), true),
-        (list(vec![s("a"), s("b")]), "==", list(vec![s("c"), s("d")]), false),
-        (list(vec![s("a"), s("b")]), "!=", list(vec![s("c"), s("d")]), true),
+        (
+            list(vec![s("a"), s("b")]),
+            "==",
+            list(vec![s("c"), s("b")]),
+            true,
+        ),
+        (
+            list(vec![s("a"), s("b")]),
+            "==",
+            list(vec![s("c"), s("d")]),
+            false,
+        ),
+        (
+            list(vec![s("a"), s("b")]),
+            "!=",
+            list(vec![s("c"), s("d")]),
+            true,
+        ),
         // JSON scalars act as the scalar.
         (Value::Json(serde_json::json!("abc")), "==", s("abc"), true),
         (Value::Json(serde_json::json!(42)), "==", i(42), true),
         (Value::Json(serde_json::json!(42)), ">", i(41), true),
-        (Value::Json(serde_json::json!(null)), "==", Value::None, true),
-        (Value::Json(serde_json::json!({"a": 1})), "==", Value::Json(serde_json::json!({"a": 1})), true),
+        (
+            Value::Json(serde_json::json!(null)),
+            "==",
+            Value::None,
+            true,
+        ),
+        (
+            Value::Json(serde_json::json!({"a": 1})),
+            "==",
+            Value::Json(serde_json::json!({"a": 1})),
+            true,
+        ),
         (Value::Json(serde_json::json!([1])), "==", i(1), false),
         // Errors: false under every operator, on either side, inside lists.
         (err(), "==", err(), false),
@@ -256,7 +296,9 @@ fn operator_table() {
     for (n, (left, o, right, expected)) in table().into_iter().enumerate() {
         let got = compare(op(o), &left, &right);
         if got != expected {
-            failures.push(format!("row {n}: {left:?} {o} {right:?} = {got}, expected {expected}"));
+            failures.push(format!(
+                "row {n}: {left:?} {o} {right:?} = {got}, expected {expected}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -335,7 +377,10 @@ fn arb_scalar() -> impl Strategy<Value = Value> {
         any::<[u8; 4]>().prop_map(|o| Value::Ip(IpAddr::from(o))),
         any::<[u8; 16]>().prop_map(|o| Value::Ip(IpAddr::from(o))),
         (any::<[u8; 4]>(), 0u8..=32).prop_map(|(o, l)| Value::Prefix(
-            boomerang_core::eval::value::IpPrefix { addr: IpAddr::from(o), len: l }
+            boomerang_core::eval::value::IpPrefix {
+                addr: IpAddr::from(o),
+                len: l
+            }
         )),
         any::<u32>().prop_map(|s| ts(u64::from(s))),
         any::<u32>().prop_map(|s| dur(u64::from(s))),

@@ -54,30 +54,98 @@ fn decode_each_type() {
         (DataType::Byte, &[7], Value::Integer(7)),
         (DataType::Short, &[1, 2], Value::Integer(0x0102)),
         (DataType::Integer, &[0, 0, 1, 0xf6], Value::Integer(502)),
-        (DataType::Integer, &[0xff, 0xff, 0xff, 0xff], Value::Integer(4_294_967_295)),
-        (DataType::Signed, &[0xff, 0xff, 0xff, 0xfe], Value::Integer(-2)),
-        (DataType::Integer64, &[0, 0, 0, 1, 0, 0, 0, 0], Value::Integer(1 << 32)),
+        (
+            DataType::Integer,
+            &[0xff, 0xff, 0xff, 0xff],
+            Value::Integer(4_294_967_295),
+        ),
+        (
+            DataType::Signed,
+            &[0xff, 0xff, 0xff, 0xfe],
+            Value::Integer(-2),
+        ),
+        (
+            DataType::Integer64,
+            &[0, 0, 0, 1, 0, 0, 0, 0],
+            Value::Integer(1 << 32),
+        ),
         (DataType::Date, &[0, 0, 0, 60], ts(60)),
-        (DataType::Ipv4Addr, &[192, 0, 2, 1], Value::Ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))),
-        (DataType::ComboIp, &[10, 0, 0, 1], Value::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)))),
-        (DataType::Ipv6Addr, &lo, Value::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST))),
-        (DataType::ComboIp, &lo, Value::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST))),
-        (DataType::Ipv4Prefix, &[0, 8, 10, 0, 0, 0], Value::Prefix(parse_prefix("10.0.0.0/8").unwrap())),
-        (DataType::Ipv6Prefix, &[0, 32, 0x20, 0x01, 0x0d, 0xb8], Value::Prefix(parse_prefix("2001:db8::/32").unwrap())),
-        (DataType::Ipv6Prefix, &[0, 0], Value::Prefix(parse_prefix("::/0").unwrap())),
+        (
+            DataType::Ipv4Addr,
+            &[192, 0, 2, 1],
+            Value::Ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
+        ),
+        (
+            DataType::ComboIp,
+            &[10, 0, 0, 1],
+            Value::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
+        ),
+        (
+            DataType::Ipv6Addr,
+            &lo,
+            Value::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        ),
+        (
+            DataType::ComboIp,
+            &lo,
+            Value::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        ),
+        (
+            DataType::Ipv4Prefix,
+            &[0, 8, 10, 0, 0, 0],
+            Value::Prefix(parse_prefix("10.0.0.0/8").unwrap()),
+        ),
+        (
+            DataType::Ipv6Prefix,
+            &[0, 32, 0x20, 0x01, 0x0d, 0xb8],
+            Value::Prefix(parse_prefix("2001:db8::/32").unwrap()),
+        ),
+        (
+            DataType::Ipv6Prefix,
+            &[0, 0],
+            Value::Prefix(parse_prefix("::/0").unwrap()),
+        ),
         (DataType::String, b"alice", s("alice")),
         (DataType::String, "é".as_bytes(), s("é")),
         (DataType::String, b"", s("")),
-        (DataType::String, &[0xff, 0xfe], Value::Bytes(Bytes::from_static(&[0xff, 0xfe]))),
-        (DataType::Octets, b"\x00\x01", Value::Bytes(Bytes::from_static(b"\x00\x01"))),
-        (DataType::Abinary, b"\x01", Value::Bytes(Bytes::from_static(b"\x01"))),
-        (DataType::Tlv, b"\x01\x03x", Value::Bytes(Bytes::from_static(b"\x01\x03x"))),
-        (DataType::Ether, &[0, 0x1b, 0x21, 0xaa, 0xbb, 0xcc], s("00:1b:21:aa:bb:cc")),
-        (DataType::Ifid, &[0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77], s("0011:2233:4455:6677")),
+        (
+            DataType::String,
+            &[0xff, 0xfe],
+            Value::Bytes(Bytes::from_static(&[0xff, 0xfe])),
+        ),
+        (
+            DataType::Octets,
+            b"\x00\x01",
+            Value::Bytes(Bytes::from_static(b"\x00\x01")),
+        ),
+        (
+            DataType::Abinary,
+            b"\x01",
+            Value::Bytes(Bytes::from_static(b"\x01")),
+        ),
+        (
+            DataType::Tlv,
+            b"\x01\x03x",
+            Value::Bytes(Bytes::from_static(b"\x01\x03x")),
+        ),
+        (
+            DataType::Ether,
+            &[0, 0x1b, 0x21, 0xaa, 0xbb, 0xcc],
+            s("00:1b:21:aa:bb:cc"),
+        ),
+        (
+            DataType::Ifid,
+            &[0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77],
+            s("0011:2233:4455:6677"),
+        ),
     ];
     for (dt, raw, expected) in rows {
         assert_eq!(decode_attr(dt, raw), expected, "{dt:?} {raw:?}");
-        assert_eq!(decode_attr_shared(dt, &Bytes::copy_from_slice(raw)), expected, "{dt:?}");
+        assert_eq!(
+            decode_attr_shared(dt, &Bytes::copy_from_slice(raw)),
+            expected,
+            "{dt:?}"
+        );
     }
 }
 
@@ -125,36 +193,104 @@ fn encode_accepts_reasonable_sources() {
         (DataType::Integer, s("502"), vec![0, 0, 1, 0xf6]),
         (DataType::Integer, Value::Bool(true), vec![0, 0, 0, 1]),
         (DataType::Integer, Value::Float(3.0), vec![0, 0, 0, 3]),
-        (DataType::Integer, Value::Duration(Duration::from_secs(3600)), vec![0, 0, 0x0e, 0x10]),
+        (
+            DataType::Integer,
+            Value::Duration(Duration::from_secs(3600)),
+            vec![0, 0, 0x0e, 0x10],
+        ),
         (DataType::Integer, Value::Json(json!(7)), vec![0, 0, 0, 7]),
         (DataType::Byte, Value::Integer(255), vec![255]),
         (DataType::Short, Value::Integer(258), vec![1, 2]),
         (DataType::Signed, Value::Integer(-1), vec![0xff; 4]),
-        (DataType::Integer64, s("4294967296"), vec![0, 0, 0, 1, 0, 0, 0, 0]),
+        (
+            DataType::Integer64,
+            s("4294967296"),
+            vec![0, 0, 0, 1, 0, 0, 0, 0],
+        ),
         (DataType::Date, ts(60), vec![0, 0, 0, 60]),
         (DataType::Date, Value::Integer(60), vec![0, 0, 0, 60]),
         (DataType::Date, s("1970-01-01T00:01:00Z"), vec![0, 0, 0, 60]),
         (DataType::Ipv4Addr, s("192.0.2.1"), vec![192, 0, 2, 1]),
-        (DataType::Ipv4Addr, Value::Ip("192.0.2.1".parse().unwrap()), vec![192, 0, 2, 1]),
-        (DataType::ComboIp, s("::1"), Ipv6Addr::LOCALHOST.octets().to_vec()),
-        (DataType::Ipv6Addr, s("::1"), Ipv6Addr::LOCALHOST.octets().to_vec()),
-        (DataType::Ipv4Prefix, s("10.1.2.3/8"), vec![0, 8, 10, 0, 0, 0]),
-        (DataType::Ipv4Prefix, Value::Ip("10.1.2.3".parse().unwrap()), vec![0, 32, 10, 1, 2, 3]),
-        (DataType::Ipv6Prefix, s("2001:db8::/32"), vec![0, 32, 0x20, 0x01, 0x0d, 0xb8]),
-        (DataType::Ipv6Prefix, s("2001:db8::/33"), vec![0, 33, 0x20, 0x01, 0x0d, 0xb8, 0]),
+        (
+            DataType::Ipv4Addr,
+            Value::Ip("192.0.2.1".parse().unwrap()),
+            vec![192, 0, 2, 1],
+        ),
+        (
+            DataType::ComboIp,
+            s("::1"),
+            Ipv6Addr::LOCALHOST.octets().to_vec(),
+        ),
+        (
+            DataType::Ipv6Addr,
+            s("::1"),
+            Ipv6Addr::LOCALHOST.octets().to_vec(),
+        ),
+        (
+            DataType::Ipv4Prefix,
+            s("10.1.2.3/8"),
+            vec![0, 8, 10, 0, 0, 0],
+        ),
+        (
+            DataType::Ipv4Prefix,
+            Value::Ip("10.1.2.3".parse().unwrap()),
+            vec![0, 32, 10, 1, 2, 3],
+        ),
+        (
+            DataType::Ipv6Prefix,
+            s("2001:db8::/32"),
+            vec![0, 32, 0x20, 0x01, 0x0d, 0xb8],
+        ),
+        (
+            DataType::Ipv6Prefix,
+            s("2001:db8::/33"),
+            vec![0, 33, 0x20, 0x01, 0x0d, 0xb8, 0],
+        ),
         (DataType::Ipv6Prefix, s("::/0"), vec![0, 0]),
         (DataType::String, s("alice"), b"alice".to_vec()),
         (DataType::String, Value::Integer(42), b"42".to_vec()),
-        (DataType::String, Value::Ip("10.0.0.1".parse().unwrap()), b"10.0.0.1".to_vec()),
-        (DataType::String, Value::Bytes(Bytes::from_static(&[0xff])), vec![0xff]),
+        (
+            DataType::String,
+            Value::Ip("10.0.0.1".parse().unwrap()),
+            b"10.0.0.1".to_vec(),
+        ),
+        (
+            DataType::String,
+            Value::Bytes(Bytes::from_static(&[0xff])),
+            vec![0xff],
+        ),
         (DataType::String, Value::Json(json!("j")), b"j".to_vec()),
-        (DataType::Octets, Value::Bytes(Bytes::from_static(&[1, 2])), vec![1, 2]),
+        (
+            DataType::Octets,
+            Value::Bytes(Bytes::from_static(&[1, 2])),
+            vec![1, 2],
+        ),
         (DataType::Octets, s("ab"), b"ab".to_vec()),
-        (DataType::Ether, s("00-1B-21-AA-BB-CC"), vec![0, 0x1b, 0x21, 0xaa, 0xbb, 0xcc]),
-        (DataType::Ether, s("001b.21aa.bbcc"), vec![0, 0x1b, 0x21, 0xaa, 0xbb, 0xcc]),
-        (DataType::Ether, Value::Bytes(Bytes::from_static(&[1, 2, 3, 4, 5, 6])), vec![1, 2, 3, 4, 5, 6]),
-        (DataType::Ifid, s("0011:2233:4455:6677"), vec![0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77]),
-        (DataType::Ifid, s("0011223344556677"), vec![0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77]),
+        (
+            DataType::Ether,
+            s("00-1B-21-AA-BB-CC"),
+            vec![0, 0x1b, 0x21, 0xaa, 0xbb, 0xcc],
+        ),
+        (
+            DataType::Ether,
+            s("001b.21aa.bbcc"),
+            vec![0, 0x1b, 0x21, 0xaa, 0xbb, 0xcc],
+        ),
+        (
+            DataType::Ether,
+            Value::Bytes(Bytes::from_static(&[1, 2, 3, 4, 5, 6])),
+            vec![1, 2, 3, 4, 5, 6],
+        ),
+        (
+            DataType::Ifid,
+            s("0011:2233:4455:6677"),
+            vec![0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77],
+        ),
+        (
+            DataType::Ifid,
+            s("0011223344556677"),
+            vec![0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77],
+        ),
     ];
     for (dt, v, expected) in rows {
         assert_eq!(enc(dt, &v), Ok(expected), "{dt:?} {v:?}");
@@ -188,7 +324,10 @@ fn encode_rejects_with_invalid_value_naming_type_and_value() {
         (DataType::String, Value::Json(json!({"a": 1}))),
         (DataType::Octets, Value::Integer(1)),
         (DataType::Ether, s("00:1b:21")),
-        (DataType::Ether, Value::Bytes(Bytes::from_static(&[1, 2, 3]))),
+        (
+            DataType::Ether,
+            Value::Bytes(Bytes::from_static(&[1, 2, 3])),
+        ),
         (DataType::Ifid, s("0011:2233:4455")),
         (DataType::Ifid, s("0011:2233:4455:667z")),
     ];
@@ -197,9 +336,16 @@ fn encode_rejects_with_invalid_value_naming_type_and_value() {
         assert_eq!(e.code, ErrorCode::InvalidValue, "{dt:?} {v:?}");
     }
     let e = enc(DataType::Integer, &s("abc")).unwrap_err();
-    assert_eq!(e.message, "cannot convert string \"abc\" to a integer attribute");
+    assert_eq!(
+        e.message,
+        "cannot convert string \"abc\" to a integer attribute"
+    );
     let e = enc(DataType::Byte, &Value::Integer(300)).unwrap_err();
-    assert!(e.message.contains("300") && e.message.contains("byte"), "{}", e.message);
+    assert!(
+        e.message.contains("300") && e.message.contains("byte"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -215,8 +361,14 @@ fn named_integer_values_resolve_through_the_closure() {
         encode_attr(DataType::Integer, &s("Request-Not-Routable"), named),
         Ok(vec![0, 0, 1, 0xf6])
     );
-    assert_eq!(encode_attr(DataType::Integer, &s("503"), named), Ok(vec![0, 0, 1, 0xf7]));
-    assert_eq!(encode_attr(DataType::Integer, &Value::Integer(502), named), Ok(vec![0, 0, 1, 0xf6]));
+    assert_eq!(
+        encode_attr(DataType::Integer, &s("503"), named),
+        Ok(vec![0, 0, 1, 0xf7])
+    );
+    assert_eq!(
+        encode_attr(DataType::Integer, &Value::Integer(502), named),
+        Ok(vec![0, 0, 1, 0xf6])
+    );
     let e = encode_attr(DataType::Integer, &s("No-Such-Cause"), named).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidValue);
     assert!(e.message.contains("No-Such-Cause"));
@@ -232,8 +384,12 @@ fn arb_for(dt: DataType) -> BoxedStrategy<Value> {
         DataType::Signed => any::<i32>().prop_map(|n| Value::Integer(n.into())).boxed(),
         DataType::Integer64 => any::<u64>().prop_map(|n| Value::Integer(n.into())).boxed(),
         DataType::Date => any::<u32>().prop_map(|n| ts(n.into())).boxed(),
-        DataType::Ipv4Addr => any::<[u8; 4]>().prop_map(|o| Value::Ip(IpAddr::from(o))).boxed(),
-        DataType::Ipv6Addr => any::<[u8; 16]>().prop_map(|o| Value::Ip(IpAddr::from(o))).boxed(),
+        DataType::Ipv4Addr => any::<[u8; 4]>()
+            .prop_map(|o| Value::Ip(IpAddr::from(o)))
+            .boxed(),
+        DataType::Ipv6Addr => any::<[u8; 16]>()
+            .prop_map(|o| Value::Ip(IpAddr::from(o)))
+            .boxed(),
         DataType::ComboIp => prop_oneof![
             any::<[u8; 4]>().prop_map(|o| Value::Ip(IpAddr::from(o))),
             any::<[u8; 16]>().prop_map(|o| Value::Ip(IpAddr::from(o))),
@@ -241,23 +397,45 @@ fn arb_for(dt: DataType) -> BoxedStrategy<Value> {
         .boxed(),
         DataType::Ipv4Prefix => (any::<[u8; 4]>(), 0u8..=32)
             .prop_map(|(o, len)| {
-                let p = IpPrefix { addr: IpAddr::from(o), len };
-                Value::Prefix(IpPrefix { addr: p.network(), len })
+                let p = IpPrefix {
+                    addr: IpAddr::from(o),
+                    len,
+                };
+                Value::Prefix(IpPrefix {
+                    addr: p.network(),
+                    len,
+                })
             })
             .boxed(),
         DataType::Ipv6Prefix => (any::<[u8; 16]>(), 0u8..=128)
             .prop_map(|(o, len)| {
-                let p = IpPrefix { addr: IpAddr::from(o), len };
-                Value::Prefix(IpPrefix { addr: p.network(), len })
+                let p = IpPrefix {
+                    addr: IpAddr::from(o),
+                    len,
+                };
+                Value::Prefix(IpPrefix {
+                    addr: p.network(),
+                    len,
+                })
             })
             .boxed(),
         DataType::String => "\\PC{0,40}".prop_map(Value::String).boxed(),
         DataType::Ether => any::<[u8; 6]>()
-            .prop_map(|o| Value::String(o.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")))
+            .prop_map(|o| {
+                Value::String(
+                    o.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                )
+            })
             .boxed(),
         DataType::Ifid => any::<[u8; 8]>()
             .prop_map(|o| {
-                let hex: Vec<String> = o.chunks(2).map(|c| format!("{:02x}{:02x}", c[0], c[1])).collect();
+                let hex: Vec<String> = o
+                    .chunks(2)
+                    .map(|c| format!("{:02x}{:02x}", c[0], c[1]))
+                    .collect();
                 Value::String(hex.join(":"))
             })
             .boxed(),
@@ -291,7 +469,8 @@ fn arb_typed() -> impl Strategy<Value = (DataType, Value)> {
         DataType::ComboIp,
         DataType::Abinary,
     ];
-    proptest::sample::select(types.to_vec()).prop_flat_map(|dt| arb_for(dt).prop_map(move |v| (dt, v)))
+    proptest::sample::select(types.to_vec())
+        .prop_flat_map(|dt| arb_for(dt).prop_map(move |v| (dt, v)))
 }
 
 proptest! {
@@ -363,24 +542,48 @@ fn text_forms() {
         (Value::Float(1.5), "1.5"),
         (Value::Float(2.0), "2"),
         (s("as is"), "as is"),
-        (Value::Bytes(Bytes::from_static(&[0, 0xab, 0xff])), "0x00abff"),
+        (
+            Value::Bytes(Bytes::from_static(&[0, 0xab, 0xff])),
+            "0x00abff",
+        ),
         (Value::Bytes(Bytes::new()), "0x"),
         (Value::Ip("192.0.2.1".parse().unwrap()), "192.0.2.1"),
-        (Value::Ip("2001:0DB8:0:0::1".parse().unwrap()), "2001:db8::1"),
-        (Value::Prefix(parse_prefix("10.0.0.0/8").unwrap()), "10.0.0.0/8"),
-        (Value::Prefix(parse_prefix("2001:db8::/32").unwrap()), "2001:db8::/32"),
+        (
+            Value::Ip("2001:0DB8:0:0::1".parse().unwrap()),
+            "2001:db8::1",
+        ),
+        (
+            Value::Prefix(parse_prefix("10.0.0.0/8").unwrap()),
+            "10.0.0.0/8",
+        ),
+        (
+            Value::Prefix(parse_prefix("2001:db8::/32").unwrap()),
+            "2001:db8::/32",
+        ),
         (ts(0), "1970-01-01T00:00:00Z"),
         (ts(1_714_564_800), "2024-05-01T12:00:00Z"),
         (ts(951_782_400), "2000-02-29T00:00:00Z"),
-        (Value::Timestamp(UNIX_EPOCH + Duration::from_millis(1500)), "1970-01-01T00:00:01.5Z"),
-        (Value::Timestamp(UNIX_EPOCH - Duration::from_secs(1)), "1969-12-31T23:59:59Z"),
+        (
+            Value::Timestamp(UNIX_EPOCH + Duration::from_millis(1500)),
+            "1970-01-01T00:00:01.5Z",
+        ),
+        (
+            Value::Timestamp(UNIX_EPOCH - Duration::from_secs(1)),
+            "1969-12-31T23:59:59Z",
+        ),
         (Value::Duration(Duration::from_secs(90)), "1m30s"),
         (Value::Duration(Duration::from_millis(500)), "500ms"),
         (Value::Duration(Duration::ZERO), "0s"),
         (Value::Duration(Duration::from_secs(86_400 + 7_200)), "1d2h"),
         (Value::Duration(Duration::from_secs(30 * 86_400)), "30d"),
-        (Value::Regex(RegexValue::new("^a.b$", true).unwrap()), "/^a.b$/i"),
-        (Value::List(vec![s("a"), Value::Integer(1), Value::None, s("b")]), "a,1,,b"),
+        (
+            Value::Regex(RegexValue::new("^a.b$", true).unwrap()),
+            "/^a.b$/i",
+        ),
+        (
+            Value::List(vec![s("a"), Value::Integer(1), Value::None, s("b")]),
+            "a,1,,b",
+        ),
         (Value::List(vec![]), ""),
         (Value::Map(map), r#"{"a":"x","b":2}"#),
         (Value::Json(json!({"k": [1, "two"]})), r#"{"k":[1,"two"]}"#),
@@ -388,10 +591,20 @@ fn text_forms() {
         (Value::Json(json!(12)), "12"),
         (Value::Json(json!(null)), ""),
         (
-            Value::Attrs(vec![AttrEntry { id: AttrId::Vendor { vendor: 9, typ: 1 }, tag: Some(2), value: Bytes::from_static(b"a") }]),
+            Value::Attrs(vec![AttrEntry {
+                id: AttrId::Vendor { vendor: 9, typ: 1 },
+                tag: Some(2),
+                value: Bytes::from_static(b"a"),
+            }]),
             r#"[{"attr":"26.9.1","tag":2,"value":"0x61"}]"#,
         ),
-        (Value::error(ErrorCode::NoReverseConnections, "no reverse connection accepted"), "no reverse connection accepted"),
+        (
+            Value::error(
+                ErrorCode::NoReverseConnections,
+                "no reverse connection accepted",
+            ),
+            "no reverse connection accepted",
+        ),
     ];
     for (v, expected) in rows {
         assert_eq!(to_text(&v), expected, "{v:?}");
@@ -404,7 +617,10 @@ fn text_forms() {
 
 #[test]
 fn type_names() {
-    assert_eq!(type_name(&Value::Prefix(parse_prefix("::/0").unwrap())), "ip-prefix");
+    assert_eq!(
+        type_name(&Value::Prefix(parse_prefix("::/0").unwrap())),
+        "ip-prefix"
+    );
     assert_eq!(type_name(&Value::Bool(false)), "boolean");
     assert_eq!(Value::Attrs(vec![]).type_name(), "attrs");
 }
@@ -424,7 +640,10 @@ fn durations() {
         ("1y", 365 * 86_400_000),
         ("1h0m5s", 3_605_000),
         ("1s500ms", 1_500),
-        ("1y1M1w1d1h1m1s1ms", (365 + 30 + 7 + 1) * 86_400_000 + 3_600_000 + 60_000 + 1_000 + 1),
+        (
+            "1y1M1w1d1h1m1s1ms",
+            (365 + 30 + 7 + 1) * 86_400_000 + 3_600_000 + 60_000 + 1_000 + 1,
+        ),
         ("0s", 0),
         ("7000", 7_000),
         ("0", 0),
@@ -436,9 +655,20 @@ fn durations() {
         ("", LiteralError::EmptyDuration),
         ("s", LiteralError::EmptyDuration),
         ("5x", LiteralError::UnknownDurationUnit { unit: "x".into() }),
-        ("5 s", LiteralError::UnknownDurationUnit { unit: " s".into() }),
-        ("1m30", LiteralError::MissingDurationUnit { number: "30".into() }),
-        ("30s1m", LiteralError::DurationUnitOrder { unit: "m".into() }),
+        (
+            "5 s",
+            LiteralError::UnknownDurationUnit { unit: " s".into() },
+        ),
+        (
+            "1m30",
+            LiteralError::MissingDurationUnit {
+                number: "30".into(),
+            },
+        ),
+        (
+            "30s1m",
+            LiteralError::DurationUnitOrder { unit: "m".into() },
+        ),
         ("1s1s", LiteralError::DurationUnitOrder { unit: "s".into() }),
         ("5S", LiteralError::UnknownDurationUnit { unit: "S".into() }),
         ("-5s", LiteralError::EmptyDuration),
@@ -453,7 +683,13 @@ fn durations() {
 #[test]
 fn prefix_host_bits_are_cleared_on_the_wire() {
     let v = decode_attr(DataType::Ipv4Prefix, &[0, 8, 10, 1, 2, 3]);
-    assert_eq!(v, Value::Prefix(IpPrefix { addr: "10.1.2.3".parse().unwrap(), len: 8 }));
+    assert_eq!(
+        v,
+        Value::Prefix(IpPrefix {
+            addr: "10.1.2.3".parse().unwrap(),
+            len: 8
+        })
+    );
     assert_eq!(enc(DataType::Ipv4Prefix, &v), Ok(vec![0, 8, 10, 0, 0, 0]));
     let v = decode_attr(DataType::Ipv6Prefix, &[0, 16, 0x20, 0x01, 0xff]);
     assert_eq!(enc(DataType::Ipv6Prefix, &v), Ok(vec![0, 16, 0x20, 0x01]));
@@ -463,19 +699,47 @@ fn prefix_host_bits_are_cleared_on_the_wire() {
 fn prefixes_and_ips() {
     assert_eq!(
         parse_prefix("10.1.2.3/8"),
-        Ok(IpPrefix { addr: "10.1.2.3".parse().unwrap(), len: 8 }),
+        Ok(IpPrefix {
+            addr: "10.1.2.3".parse().unwrap(),
+            len: 8
+        }),
         "address kept as written"
     );
-    assert_eq!(parse_prefix("10.0.0.0/33"), Err(LiteralError::PrefixTooLong { len: 33, max: 32 }));
-    assert_eq!(parse_prefix("::/129"), Err(LiteralError::PrefixTooLong { len: 129, max: 128 }));
-    for bad in ["10.0.0.0", "10.0.0.0/", "10.0.0/8", "10.0.0.0/-1", "10.0.0.0/8/8", "x/8", "10.0.0.0/0008"] {
-        assert!(matches!(parse_prefix(bad), Err(LiteralError::BadPrefix { .. })), "{bad}");
+    assert_eq!(
+        parse_prefix("10.0.0.0/33"),
+        Err(LiteralError::PrefixTooLong { len: 33, max: 32 })
+    );
+    assert_eq!(
+        parse_prefix("::/129"),
+        Err(LiteralError::PrefixTooLong { len: 129, max: 128 })
+    );
+    for bad in [
+        "10.0.0.0",
+        "10.0.0.0/",
+        "10.0.0/8",
+        "10.0.0.0/-1",
+        "10.0.0.0/8/8",
+        "x/8",
+        "10.0.0.0/0008",
+    ] {
+        assert!(
+            matches!(parse_prefix(bad), Err(LiteralError::BadPrefix { .. })),
+            "{bad}"
+        );
     }
     let p = parse_prefix("10.0.0.0/8").unwrap();
     assert!(p.contains(&"10.200.0.1".parse().unwrap()));
     assert!(!p.contains(&"11.0.0.1".parse().unwrap()));
-    assert!(parse_prefix("0.0.0.0/0").unwrap().contains(&"255.255.255.255".parse().unwrap()));
-    assert!(!parse_prefix("::/0").unwrap().contains(&"1.2.3.4".parse().unwrap()));
+    assert!(
+        parse_prefix("0.0.0.0/0")
+            .unwrap()
+            .contains(&"255.255.255.255".parse().unwrap())
+    );
+    assert!(
+        !parse_prefix("::/0")
+            .unwrap()
+            .contains(&"1.2.3.4".parse().unwrap())
+    );
     assert_eq!(IpPrefix::new("10.0.0.0".parse().unwrap(), 33), None);
 }
 
@@ -518,7 +782,10 @@ fn timestamps() {
         "01 Foo 2024 12:00:00 +0000",
         "now",
     ] {
-        assert!(matches!(parse_timestamp(bad), Err(LiteralError::BadTimestamp { .. })), "{bad}");
+        assert!(
+            matches!(parse_timestamp(bad), Err(LiteralError::BadTimestamp { .. })),
+            "{bad}"
+        );
     }
     // Leap day accepted in a leap year.
     assert!(parse_timestamp("2024-02-29T00:00:00Z").is_ok());
@@ -534,10 +801,21 @@ fn integers_and_macs() {
         assert_eq!(parse_integer(bad), None, "{bad}");
     }
     let mac = Some([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
-    for t in ["aa:bb:cc:dd:ee:ff", "AA-BB-CC-DD-EE-FF", "aabb.ccdd.eeff", "AABBCCDDEEFF"] {
+    for t in [
+        "aa:bb:cc:dd:ee:ff",
+        "AA-BB-CC-DD-EE-FF",
+        "aabb.ccdd.eeff",
+        "AABBCCDDEEFF",
+    ] {
         assert_eq!(parse_mac(t), mac, "{t}");
     }
-    for bad in ["aa:bb:cc:dd:ee", "aa:bb:cc:dd:ee:ff:00", "aabbcc:ddeeff", "aa:bb:cc:dd:ee:gg", "a:abb:cc:dd:ee:ff"] {
+    for bad in [
+        "aa:bb:cc:dd:ee",
+        "aa:bb:cc:dd:ee:ff:00",
+        "aabbcc:ddeeff",
+        "aa:bb:cc:dd:ee:gg",
+        "a:abb:cc:dd:ee:ff",
+    ] {
         assert_eq!(parse_mac(bad), None, "{bad}");
     }
 }

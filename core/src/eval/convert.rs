@@ -118,9 +118,9 @@ fn decode_fixed(dt: DataType, raw: &[u8]) -> Option<Value> {
             Err(_) => malformed(dt, raw.len()),
         },
         DataType::Date => match <[u8; 4]>::try_from(raw) {
-            Ok(b) => Value::Timestamp(
-                UNIX_EPOCH + Duration::from_secs(u64::from(u32::from_be_bytes(b))),
-            ),
+            Ok(b) => {
+                Value::Timestamp(UNIX_EPOCH + Duration::from_secs(u64::from(u32::from_be_bytes(b))))
+            }
             Err(_) => malformed(dt, raw.len()),
         },
         DataType::Ipv4Addr => match <[u8; 4]>::try_from(raw) {
@@ -212,7 +212,10 @@ fn format_ifid(octets: &[u8; 8]) -> String {
 /// `-`, `.` or nothing (`aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF`, `aabbccddeeff`),
 /// or Cisco's three dot-separated groups (`aabb.ccdd.eeff`). Case is ignored.
 pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !matches!(b, b':' | b'-' | b'.')).collect();
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|b| !matches!(b, b':' | b'-' | b'.'))
+        .collect();
     if digits.len() != 12 {
         return None;
     }
@@ -355,22 +358,19 @@ pub fn encode_attr(
             .map(|i| u16::try_from(i).unwrap_or(0).to_be_bytes().to_vec()),
         DataType::Integer => encode_int(dt, value, named, 0, i128::from(u32::MAX))
             .map(|i| u32::try_from(i).unwrap_or(0).to_be_bytes().to_vec()),
-        DataType::Signed => encode_int(
-            dt,
-            value,
-            named,
-            i128::from(i32::MIN),
-            i128::from(i32::MAX),
-        )
-        .map(|i| i32::try_from(i).unwrap_or(0).to_be_bytes().to_vec()),
+        DataType::Signed => {
+            encode_int(dt, value, named, i128::from(i32::MIN), i128::from(i32::MAX))
+                .map(|i| i32::try_from(i).unwrap_or(0).to_be_bytes().to_vec())
+        }
         DataType::Integer64 => encode_int(dt, value, named, 0, i128::from(u64::MAX))
             .map(|i| u64::try_from(i).unwrap_or(0).to_be_bytes().to_vec()),
         DataType::Date => {
             let secs = match value {
                 Value::Timestamp(t) => epoch_seconds(*t),
                 Value::Integer(i) => Some(*i),
-                Value::String(s) => parse_integer(s)
-                    .or_else(|| parse_timestamp(s).ok().and_then(epoch_seconds)),
+                Value::String(s) => {
+                    parse_integer(s).or_else(|| parse_timestamp(s).ok().and_then(epoch_seconds))
+                }
                 _ => None,
             };
             match secs.and_then(|s| u32::try_from(s).ok()) {
@@ -502,10 +502,16 @@ fn ip_of(value: &Value) -> Option<IpAddr> {
 fn prefix_of(value: &Value) -> Option<IpPrefix> {
     match value {
         Value::Prefix(p) => Some(*p),
-        Value::Ip(ip) => Some(IpPrefix { addr: *ip, len: IpPrefix::max_len(ip) }),
+        Value::Ip(ip) => Some(IpPrefix {
+            addr: *ip,
+            len: IpPrefix::max_len(ip),
+        }),
         Value::String(s) => match parse_prefix(s) {
             Ok(p) => Some(p),
-            Err(_) => parse_ip(s).map(|ip| IpPrefix { addr: ip, len: IpPrefix::max_len(&ip) }),
+            Err(_) => parse_ip(s).map(|ip| IpPrefix {
+                addr: ip,
+                len: IpPrefix::max_len(&ip),
+            }),
         },
         _ => None,
     }
@@ -518,7 +524,11 @@ pub fn epoch_seconds(t: SystemTime) -> Option<i128> {
         Err(e) => {
             let d = e.duration();
             let whole = -i128::from(d.as_secs());
-            Some(if d.subsec_nanos() > 0 { whole - 1 } else { whole })
+            Some(if d.subsec_nanos() > 0 {
+                whole - 1
+            } else {
+                whole
+            })
         }
     }
 }
@@ -605,30 +615,44 @@ pub fn parse_duration(text: &str) -> Result<Duration, LiteralError> {
     let mut total: u64 = 0;
     let mut last_rank = u8::MAX;
     while !rest.is_empty() {
-        let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (number, after) = rest.split_at(digits_end);
         if number.is_empty() {
             return Err(if total == 0 && last_rank == u8::MAX {
                 LiteralError::EmptyDuration
             } else {
-                LiteralError::UnknownDurationUnit { unit: after.to_owned() }
+                LiteralError::UnknownDurationUnit {
+                    unit: after.to_owned(),
+                }
             });
         }
-        let unit_end = after.find(|c: char| c.is_ascii_digit()).unwrap_or(after.len());
+        let unit_end = after
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_end);
         if unit.is_empty() {
-            return Err(LiteralError::MissingDurationUnit { number: number.to_owned() });
+            return Err(LiteralError::MissingDurationUnit {
+                number: number.to_owned(),
+            });
         }
         let Some(&(_, rank, ms)) = UNITS.iter().find(|(name, _, _)| *name == unit) else {
-            return Err(LiteralError::UnknownDurationUnit { unit: unit.to_owned() });
+            return Err(LiteralError::UnknownDurationUnit {
+                unit: unit.to_owned(),
+            });
         };
         if rank >= last_rank {
-            return Err(LiteralError::DurationUnitOrder { unit: unit.to_owned() });
+            return Err(LiteralError::DurationUnitOrder {
+                unit: unit.to_owned(),
+            });
         }
         last_rank = rank;
         let n: u64 = number.parse().map_err(|_| LiteralError::DurationOverflow)?;
         let part = n.checked_mul(ms).ok_or(LiteralError::DurationOverflow)?;
-        total = total.checked_add(part).ok_or(LiteralError::DurationOverflow)?;
+        total = total
+            .checked_add(part)
+            .ok_or(LiteralError::DurationOverflow)?;
         rest = next;
     }
     Ok(Duration::from_millis(total))
@@ -642,7 +666,9 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
 /// Parse an IP prefix `address/length` (`10.0.0.0/8`, `2001:db8::/32`). The address
 /// is kept as written (host bits are not cleared).
 pub fn parse_prefix(text: &str) -> Result<IpPrefix, LiteralError> {
-    let bad = || LiteralError::BadPrefix { text: text.to_owned() };
+    let bad = || LiteralError::BadPrefix {
+        text: text.to_owned(),
+    };
     let (addr, len) = text.split_once('/').ok_or_else(bad)?;
     let addr: IpAddr = addr.parse().map_err(|_| bad())?;
     if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) || len.len() > 3 {
@@ -681,7 +707,9 @@ pub fn parse_float(text: &str) -> Option<f64> {
 pub fn parse_timestamp(text: &str) -> Result<SystemTime, LiteralError> {
     parse_rfc3339(text)
         .or_else(|| parse_rfc2822(text))
-        .ok_or_else(|| LiteralError::BadTimestamp { text: text.to_owned() })
+        .ok_or_else(|| LiteralError::BadTimestamp {
+            text: text.to_owned(),
+        })
 }
 
 /// A wall-clock time as written, with its UTC offset.
@@ -697,7 +725,16 @@ struct CivilTime {
 }
 
 fn from_parts(t: CivilTime) -> Option<SystemTime> {
-    let CivilTime { year, month, day, hour, min, sec, nanos, offset_secs } = t;
+    let CivilTime {
+        year,
+        month,
+        day,
+        hour,
+        min,
+        sec,
+        nanos,
+        offset_secs,
+    } = t;
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
@@ -706,10 +743,7 @@ fn from_parts(t: CivilTime) -> Option<SystemTime> {
         return None;
     }
     let days = days_from_civil(year, month, day);
-    let secs = days * 86_400
-        + i128::from(hour) * 3600
-        + i128::from(min) * 60
-        + i128::from(sec)
+    let secs = days * 86_400 + i128::from(hour) * 3600 + i128::from(min) * 60 + i128::from(sec)
         - offset_secs;
     let base = if secs >= 0 {
         UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))?
@@ -756,7 +790,9 @@ fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let mut rest = rest.get(8..)?;
     let mut nanos = 0u32;
     if let Some(frac) = rest.strip_prefix('.') {
-        let end = frac.find(|c: char| !c.is_ascii_digit()).unwrap_or(frac.len());
+        let end = frac
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(frac.len());
         let digits = frac.get(..end)?;
         if digits.is_empty() {
             return None;

@@ -61,7 +61,10 @@ pub struct Arity {
 
 impl Arity {
     const fn exactly(n: usize) -> Arity {
-        Arity { min: n, max: Some(n) }
+        Arity {
+            min: n,
+            max: Some(n),
+        }
     }
 
     /// Whether `n` arguments are acceptable.
@@ -230,9 +233,15 @@ impl Filter {
     /// How many arguments it takes.
     pub fn arity(self) -> Arity {
         match self {
-            Filter::Substring => Arity { min: 1, max: Some(2) },
+            Filter::Substring => Arity {
+                min: 1,
+                max: Some(2),
+            },
             Filter::Default | Filter::Recover | Filter::JsonPath => Arity::exactly(1),
-            Filter::Join | Filter::Split => Arity { min: 0, max: Some(1) },
+            Filter::Join | Filter::Split => Arity {
+                min: 0,
+                max: Some(1),
+            },
             Filter::Remove | Filter::Select => Arity { min: 1, max: None },
             _ => Arity::exactly(0),
         }
@@ -283,7 +292,10 @@ impl Filter {
                     JsonPath::parse(p).map_err(|e| e.to_string())?;
                 }
                 Some(other) => {
-                    return Err(format!("jsonpath expects a string, not {}", type_name(other)));
+                    return Err(format!(
+                        "jsonpath expects a string, not {}",
+                        type_name(other)
+                    ));
                 }
                 None => {}
             },
@@ -446,7 +458,11 @@ fn text_filter(filter: Filter, args: &[Value], v: Value) -> Value {
                 Value::Bytes(b) => String::from_utf8_lossy(b).replace('\u{fffd}', "."),
                 other => text(other).into_owned(),
             };
-            Value::String(s.chars().map(|c| if c.is_control() { '.' } else { c }).collect())
+            Value::String(
+                s.chars()
+                    .map(|c| if c.is_control() { '.' } else { c })
+                    .collect(),
+            )
         }
         Filter::NormalizeMac => {
             let octets = match &v {
@@ -618,7 +634,10 @@ fn jsonpath(args: &[Value], input: Value) -> Value {
             Err(e) => return Value::invalid(e.to_string()),
         },
         Some(other) => {
-            return Value::invalid(format!("jsonpath expects a string, not {}", type_name(other)));
+            return Value::invalid(format!(
+                "jsonpath expects a string, not {}",
+                type_name(other)
+            ));
         }
         None => return Value::invalid("jsonpath needs a query"),
     };

@@ -32,7 +32,11 @@ enum Selector {
     Name(String),
     Wildcard,
     Index(i64),
-    Slice { start: Option<i64>, end: Option<i64>, step: Option<i64> },
+    Slice {
+        start: Option<i64>,
+        end: Option<i64>,
+        step: Option<i64>,
+    },
 }
 
 /// Why a JSONPath query did not parse.
@@ -54,7 +58,11 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn err(&self, reason: impl Into<String>) -> JsonPathError {
-        JsonPathError { path: self.text.to_owned(), offset: self.pos, reason: reason.into() }
+        JsonPathError {
+            path: self.text.to_owned(),
+            offset: self.pos,
+            reason: reason.into(),
+        }
     }
 
     fn rest(&self) -> &'a str {
@@ -128,9 +136,12 @@ impl<'a> Parser<'a> {
                 'r' => out.push('\r'),
                 't' => out.push('\t'),
                 'u' => {
-                    let hex = self.rest().get(..4).ok_or_else(|| self.err("short \\u escape"))?;
-                    let code = u32::from_str_radix(hex, 16)
-                        .map_err(|_| self.err("bad \\u escape"))?;
+                    let hex = self
+                        .rest()
+                        .get(..4)
+                        .ok_or_else(|| self.err("short \\u escape"))?;
+                    let code =
+                        u32::from_str_radix(hex, 16).map_err(|_| self.err("bad \\u escape"))?;
                     self.pos += 4;
                     out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
                 }

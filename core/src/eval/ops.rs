@@ -221,7 +221,10 @@ fn holds(op: CompareOp, left: &Value, right: &Value) -> bool {
     match op {
         CompareOp::Eq => equal(left, right),
         CompareOp::Gt => order(left, right) == Some(Ordering::Greater),
-        CompareOp::Ge => matches!(order(left, right), Some(Ordering::Greater | Ordering::Equal)),
+        CompareOp::Ge => matches!(
+            order(left, right),
+            Some(Ordering::Greater | Ordering::Equal)
+        ),
         CompareOp::Lt => order(left, right) == Some(Ordering::Less),
         CompareOp::Le => matches!(order(left, right), Some(Ordering::Less | Ordering::Equal)),
         CompareOp::Starts | CompareOp::Contains | CompareOp::Ends => {
@@ -237,9 +240,7 @@ fn holds(op: CompareOp, left: &Value, right: &Value) -> bool {
             }
         }
         // Negations never reach here (`compare` passes the positive operator).
-        CompareOp::Ne | CompareOp::NotStarts | CompareOp::NotContains | CompareOp::NotEnds => {
-            false
-        }
+        CompareOp::Ne | CompareOp::NotStarts | CompareOp::NotContains | CompareOp::NotEnds => false,
     }
 }
 

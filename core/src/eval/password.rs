@@ -60,8 +60,23 @@ pub enum PasswordError {
 
 /// RFC 2307 scheme names that mean "hashed": refused rather than compared as text.
 const RFC2307_HASHES: &[&str] = &[
-    "CRYPT", "MD5", "SMD5", "SHA", "SSHA", "SHA256", "SSHA256", "SHA384", "SSHA384", "SHA512",
-    "SSHA512", "ARGON2", "PBKDF2", "PBKDF2-SHA256", "PBKDF2-SHA512", "BCRYPT", "NS-MTA-MD5",
+    "CRYPT",
+    "MD5",
+    "SMD5",
+    "SHA",
+    "SSHA",
+    "SHA256",
+    "SSHA256",
+    "SHA384",
+    "SSHA384",
+    "SHA512",
+    "SSHA512",
+    "ARGON2",
+    "PBKDF2",
+    "PBKDF2-SHA256",
+    "PBKDF2-SHA512",
+    "BCRYPT",
+    "NS-MTA-MD5",
 ];
 
 /// Check `presented` (the password the user sent, as octets) against `stored`.
@@ -75,7 +90,9 @@ pub fn verify_password(stored: &str, presented: &[u8]) -> Result<bool, PasswordE
             "argon2id" | "argon2i" | "argon2d" => verify_argon2(stored, presented),
             "2a" | "2b" | "2y" => verify_bcrypt(stored, presented),
             "5" | "6" => verify_sha_crypt(id, stored, presented),
-            other => Err(PasswordError::UnsupportedScheme { scheme: format!("${other}$") }),
+            other => Err(PasswordError::UnsupportedScheme {
+                scheme: format!("${other}$"),
+            }),
         };
     }
     if let Some((scheme, rest)) = rfc2307_scheme(stored) {
@@ -84,7 +101,9 @@ pub fn verify_password(stored: &str, presented: &[u8]) -> Result<bool, PasswordE
             return Ok(plain_eq(rest.as_bytes(), presented));
         }
         if RFC2307_HASHES.contains(&upper.as_str()) {
-            return Err(PasswordError::UnsupportedScheme { scheme: format!("{{{scheme}}}") });
+            return Err(PasswordError::UnsupportedScheme {
+                scheme: format!("{{{scheme}}}"),
+            });
         }
     }
     Ok(plain_eq(stored.as_bytes(), presented))
@@ -118,9 +137,15 @@ fn rfc2307_scheme(stored: &str) -> Option<(&str, &str)> {
 }
 
 fn verify_argon2(stored: &str, presented: &[u8]) -> Result<bool, PasswordError> {
-    let malformed = |reason: String| PasswordError::Malformed { scheme: "argon2", reason };
+    let malformed = |reason: String| PasswordError::Malformed {
+        scheme: "argon2",
+        reason,
+    };
     // `$argon2id$v=19$m=65536,t=3,p=4$salt$hash`: check the costs before running it.
-    if let Some(params) = stored.split('$').find(|f| f.starts_with("m=") || f.contains(",m=")) {
+    if let Some(params) = stored
+        .split('$')
+        .find(|f| f.starts_with("m=") || f.contains(",m="))
+    {
         for kv in params.split(',') {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             let limit = match k {
@@ -151,12 +176,23 @@ fn verify_argon2(stored: &str, presented: &[u8]) -> Result<bool, PasswordError> 
 }
 
 fn verify_sha_crypt(id: &str, stored: &str, presented: &[u8]) -> Result<bool, PasswordError> {
-    let scheme = if id == "5" { "sha256-crypt" } else { "sha512-crypt" };
-    let verifier = if id == "5" { sha_crypt::ShaCrypt::SHA256 } else { sha_crypt::ShaCrypt::SHA512 };
+    let scheme = if id == "5" {
+        "sha256-crypt"
+    } else {
+        "sha512-crypt"
+    };
+    let verifier = if id == "5" {
+        sha_crypt::ShaCrypt::SHA256
+    } else {
+        sha_crypt::ShaCrypt::SHA512
+    };
     match sha_crypt::PasswordVerifier::<str>::verify_password(&verifier, presented, stored) {
         Ok(()) => Ok(true),
         Err(sha_crypt::password_hash::Error::PasswordInvalid) => Ok(false),
-        Err(e) => Err(PasswordError::Malformed { scheme, reason: e.to_string() }),
+        Err(e) => Err(PasswordError::Malformed {
+            scheme,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -169,7 +205,9 @@ fn verify_bcrypt(stored: &str, presented: &[u8]) -> Result<bool, PasswordError> 
         reason: reason.to_owned(),
     };
     let rest = stored.get(4..).ok_or_else(|| malformed("too short"))?;
-    let (cost, tail) = rest.split_once('$').ok_or_else(|| malformed("missing cost"))?;
+    let (cost, tail) = rest
+        .split_once('$')
+        .ok_or_else(|| malformed("missing cost"))?;
     if cost.len() != 2 || !cost.bytes().all(|b| b.is_ascii_digit()) {
         return Err(malformed("the cost must be two digits"));
     }
@@ -240,23 +278,63 @@ mod tests {
     /// (stored, password, expected) rows from well-known reference suites.
     const REFERENCE: &[(&str, &[u8], bool)] = &[
         // jBCrypt / OpenBSD test vectors.
-        ("$2a$06$DCq7YPn5Rq63x1Lad4cll.TV4S6ytwfsfvkgY8jIucDrjc8deX1s.", b"", true),
-        ("$2a$06$m0CrhHm10qJ3lXRY.5zDGO3rS2KdeeWLuGmsfGlMfOxih58VYVfxe", b"a", true),
-        ("$2a$06$m0CrhHm10qJ3lXRY.5zDGO3rS2KdeeWLuGmsfGlMfOxih58VYVfxe", b"b", false),
+        (
+            "$2a$06$DCq7YPn5Rq63x1Lad4cll.TV4S6ytwfsfvkgY8jIucDrjc8deX1s.",
+            b"",
+            true,
+        ),
+        (
+            "$2a$06$m0CrhHm10qJ3lXRY.5zDGO3rS2KdeeWLuGmsfGlMfOxih58VYVfxe",
+            b"a",
+            true,
+        ),
+        (
+            "$2a$06$m0CrhHm10qJ3lXRY.5zDGO3rS2KdeeWLuGmsfGlMfOxih58VYVfxe",
+            b"b",
+            false,
+        ),
         (
             "$2a$08$aTsUwsyowQuzRrDqFflhgekJ8d9/7Z3GV3UcgvzQW3J5zMyrTvlz.",
             b"abcdefghijklmnopqrstuvwxyz",
             true,
         ),
         // Python bcrypt ($2b$), and a 100-octet password (only 72 count).
-        ("$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie", b"correctbatteryhorsestapler", true),
-        ("$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie", b"correctbatteryhorsestaple", false),
-        ("$2a$05$......................YgIDy4hFBdVlc/6LHnD9mX488r9cLd2", &[b'x'; 100], true),
-        ("$2a$05$......................YgIDy4hFBdVlc/6LHnD9mX488r9cLd2", &[b'x'; 72], true),
-        ("$2a$05$......................YgIDy4hFBdVlc/6LHnD9mX488r9cLd2", &[b'x'; 71], false),
+        (
+            "$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie",
+            b"correctbatteryhorsestapler",
+            true,
+        ),
+        (
+            "$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie",
+            b"correctbatteryhorsestaple",
+            false,
+        ),
+        (
+            "$2a$05$......................YgIDy4hFBdVlc/6LHnD9mX488r9cLd2",
+            &[b'x'; 100],
+            true,
+        ),
+        (
+            "$2a$05$......................YgIDy4hFBdVlc/6LHnD9mX488r9cLd2",
+            &[b'x'; 72],
+            true,
+        ),
+        (
+            "$2a$05$......................YgIDy4hFBdVlc/6LHnD9mX488r9cLd2",
+            &[b'x'; 71],
+            false,
+        ),
         // Drepper's SHA-crypt specification.
-        ("$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5", b"Hello world!", true),
-        ("$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5", b"Hello world", false),
+        (
+            "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5",
+            b"Hello world!",
+            true,
+        ),
+        (
+            "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5",
+            b"Hello world",
+            false,
+        ),
         (
             "$5$rounds=10000$saltstringsaltst$3xv.VbSHBb41AL9AvLeujZkZRBAwqFMz2.opqey6IcA",
             b"Hello world!",
@@ -368,7 +446,10 @@ mod tests {
             "{crypt}$1$abc",
         ] {
             let r = verify_password(stored, stored.as_bytes());
-            assert!(matches!(r, Err(PasswordError::UnsupportedScheme { .. })), "{stored}: {r:?}");
+            assert!(
+                matches!(r, Err(PasswordError::UnsupportedScheme { .. })),
+                "{stored}: {r:?}"
+            );
         }
     }
 
@@ -386,7 +467,10 @@ mod tests {
             "$6$salt$not!base64",
         ] {
             let r = verify_password(stored, b"x");
-            assert!(matches!(r, Err(PasswordError::Malformed { .. })), "{stored}: {r:?}");
+            assert!(
+                matches!(r, Err(PasswordError::Malformed { .. })),
+                "{stored}: {r:?}"
+            );
         }
     }
 
@@ -396,16 +480,25 @@ mod tests {
             "$2b$31$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie",
             b"x",
         );
-        assert!(matches!(r, Err(PasswordError::TooExpensive { .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(PasswordError::TooExpensive { .. })),
+            "{r:?}"
+        );
         let r = verify_password(
             "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8",
             b"x",
         );
-        assert!(matches!(r, Err(PasswordError::TooExpensive { .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(PasswordError::TooExpensive { .. })),
+            "{r:?}"
+        );
         let r = verify_password(
             "$argon2id$v=19$m=256,t=1000,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8",
             b"x",
         );
-        assert!(matches!(r, Err(PasswordError::TooExpensive { .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(PasswordError::TooExpensive { .. })),
+            "{r:?}"
+        );
     }
 }
