@@ -1,4 +1,17 @@
 //! Runtime values of the policy language (language.md §3.7).
+//!
+//! The value layer around [`Value`]:
+//! - [`crate::eval::text`]: the text form (`%{…}`, string operators) and `type` names;
+//! - [`crate::eval::convert`]: RADIUS wire octets ⇄ values per data type, and the
+//!   literal parsers the compiler uses (durations, IPs, prefixes, timestamps);
+//! - [`crate::eval::ops`]: the comparison operators ([`crate::eval::ops::compare`]);
+//! - [`crate::eval::filters`]: `expr | filter(args)` ([`crate::eval::filters::Filter`]);
+//! - [`crate::eval::jsonpath`]: the JSONPath subset behind the `jsonpath` filter;
+//! - [`crate::eval::password`]: PAP password verification against stored hashes.
+//!
+//! Conventions every part follows: an error travels as [`Value::Error`] and
+//! compares false; "no value" is [`Value::is_none`] (none, JSON null, or a list
+//! holding no values); nothing here panics on input.
 
 use std::collections::BTreeMap;
 use std::fmt;
