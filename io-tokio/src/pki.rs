@@ -554,8 +554,10 @@ fn write_atomic(path: &Path, contents: &[u8], secret: bool) -> std::io::Result<(
     tmp_name.push(file_name);
     tmp_name.push(format!(".tmp-{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
+    // A leftover from an interrupted run may have other permissions: start afresh.
+    let _ = std::fs::remove_file(&tmp);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -668,8 +670,8 @@ fn existing_ca(
     let Some(key) = read_key_pair(key_path) else {
         return Ok(None);
     };
-    let fresh = facts.not_before <= unix_secs(now)
-        && facts.not_after > unix_secs(now + CA_RENEW_BEFORE);
+    let fresh =
+        facts.not_before <= unix_secs(now) && facts.not_after > unix_secs(now + CA_RENEW_BEFORE);
     if !fresh || !key_matches(&der, &key) {
         return Ok(None);
     }
@@ -721,7 +723,8 @@ fn server_is_valid(
     let Some(roots) = roots_of(ca) else {
         return false;
     };
-    let Ok(verifier) = WebPkiServerVerifier::builder_with_provider(roots, crypto_provider()).build()
+    let Ok(verifier) =
+        WebPkiServerVerifier::builder_with_provider(roots, crypto_provider()).build()
     else {
         return false;
     };
@@ -730,9 +733,11 @@ fn server_is_valid(
         .iter()
         .filter_map(|n| ServerName::try_from(n.clone()).ok())
         .chain(want_ips.iter().map(|ip| ServerName::from(*ip)));
-    names
-        .into_iter()
-        .all(|name| verifier.verify_server_cert(&cert, &[], &name, &[], at).is_ok())
+    names.into_iter().all(|name| {
+        verifier
+            .verify_server_cert(&cert, &[], &name, &[], at)
+            .is_ok()
+    })
 }
 
 fn client_is_valid(

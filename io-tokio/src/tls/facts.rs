@@ -59,11 +59,7 @@ pub fn describe_certificate(der: &[u8]) -> Result<CertificateFacts, CertificateF
     }
     let mut facts = CertificateFacts {
         subject: rfc4514(cert.subject()),
-        subject_cn: cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .map(attribute_text),
+        subject_cn: cert.subject().iter_common_name().next().map(attribute_text),
         issuer: rfc4514(cert.issuer()),
         serial: hex(cert.raw_serial()),
         san_emails: Vec::new(),

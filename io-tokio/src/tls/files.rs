@@ -294,7 +294,7 @@ pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Pe
     }
     for (i, cert) in certs.iter().enumerate() {
         match x509_parser::parse_x509_certificate(cert.as_ref()) {
-            Ok((rest, _)) if rest.is_empty() => {}
+            Ok(([], _)) => {}
             Ok(_) => {
                 return Err(PemError::InvalidCertificate {
                     path: path.to_path_buf(),
@@ -411,8 +411,12 @@ fn decrypt_pkcs8(
                 path: path.to_path_buf(),
                 detail: err.to_string(),
             })?;
+    // A wrong password shows up as bad CBC padding, which pkcs5 0.7 reports as
+    // `EncryptFailed` (sic) from its decrypt path, or as plaintext that is not DER.
     let decrypted = encrypted.decrypt(password).map_err(|err| match err {
-        pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed)
+        pkcs8::Error::EncryptedPrivateKey(
+            pkcs8::pkcs5::Error::DecryptFailed | pkcs8::pkcs5::Error::EncryptFailed,
+        )
         | pkcs8::Error::Asn1(_) => PemError::WrongPassword {
             path: path.to_path_buf(),
         },

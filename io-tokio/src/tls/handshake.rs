@@ -42,7 +42,8 @@ impl PeerInfo {
 
     /// Facts of the peer's end-entity certificate, if it presented one.
     pub fn end_entity_facts(&self) -> Option<Result<CertificateFacts, CertificateFactsError>> {
-        self.end_entity().map(|der| describe_certificate(der.as_ref()))
+        self.end_entity()
+            .map(|der| describe_certificate(der.as_ref()))
     }
 }
 

@@ -12,7 +12,9 @@ mod handshake;
 mod settings;
 
 pub use facts::{CertificateFacts, CertificateFactsError, describe_certificate};
-pub use files::{MAX_PEM_FILE_BYTES, PemError, load_ca_bundle, load_certificates, load_private_key};
+pub use files::{
+    MAX_PEM_FILE_BYTES, PemError, load_ca_bundle, load_certificates, load_private_key,
+};
 pub use handshake::{
     DEFAULT_HANDSHAKE_TIMEOUT, HandshakeError, PeerInfo, accept, acceptor, connect, connector,
 };

@@ -121,7 +121,9 @@ pub enum TlsConfigError {
         detail: String,
     },
     /// A client certificate was configured without its key, or a key without its certificate.
-    #[error("a client certificate needs both `certificate` and `certificate_key`; only {present} is configured")]
+    #[error(
+        "a client certificate needs both `certificate` and `certificate_key`; only {present} is configured"
+    )]
     IncompleteClientIdentity {
         /// Which of the two is configured.
         present: &'static str,
@@ -135,7 +137,9 @@ pub enum TlsConfigError {
         max: TlsVersion,
     },
     /// The name to check the server certificate against is neither a DNS name nor an IP address.
-    #[error("`{name}` is not a valid DNS name or IP address to check the server certificate against")]
+    #[error(
+        "`{name}` is not a valid DNS name or IP address to check the server certificate against"
+    )]
     InvalidServerName {
         /// The configured name.
         name: String,
@@ -360,13 +364,12 @@ fn certified_key(
 ) -> Result<CertifiedKey, TlsConfigError> {
     let chain = load_certificates(certificate_path)?;
     let key = load_private_key(key_path, password)?;
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|err| PemError::UnsupportedKeyType {
+    let signing_key = provider.key_provider.load_private_key(key).map_err(|err| {
+        PemError::UnsupportedKeyType {
             path: key_path.to_path_buf(),
             detail: err.to_string(),
-        })?;
+        }
+    })?;
     let certified = CertifiedKey::new(chain, signing_key);
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
