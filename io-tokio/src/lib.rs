@@ -2,3 +2,6 @@
 //! sans-IO core, plus the command-line tool.
 
 #![forbid(unsafe_code)]
+
+pub mod pki;
+pub mod tls;
