@@ -172,7 +172,9 @@ type LineResult = Result<(), LineError>;
 
 /// Vendor block opened by `BEGIN-VENDOR`.
 struct Block {
-    vendor: u32,
+    /// `None` when `BEGIN-VENDOR` named an unknown vendor (already reported): the
+    /// block's attributes are checked but not defined.
+    vendor: Option<u32>,
     name: String,
     /// `Some(241..=246)` for `format=Extended-Vendor-Specific-N` blocks.
     evs_base: Option<u8>,
@@ -495,6 +497,10 @@ impl Loader<'_> {
         if let Some(token) = flag_token {
             legacy_vendor = self.parse_flags(ctx, token, data_type, &mut flags)?;
         }
+        if ctx.block.as_ref().is_some_and(|b| b.vendor.is_none()) {
+            // Inside the block of an unknown vendor (reported at BEGIN-VENDOR).
+            return Ok(());
+        }
         let id = self.resolve_oid(ctx, oid, legacy_vendor)?;
         check_placement(ty, id, data_type)?;
         self.dict
@@ -592,7 +598,10 @@ impl Loader<'_> {
         }
         let vendor_context = match legacy_vendor {
             Some(vendor) => Some((vendor, None)),
-            None => ctx.block.as_ref().map(|b| (b.vendor, b.evs_base)),
+            None => ctx
+                .block
+                .as_ref()
+                .and_then(|b| b.vendor.map(|v| (v, b.evs_base))),
         };
         if let Some((vendor, evs_base)) = vendor_context {
             let [typ] = parts.as_slice() else {
@@ -807,19 +816,6 @@ impl Loader<'_> {
         let name = Self::field(ctx, tokens, 1, "vendor name")?;
         let format_token = tokens.get(2);
         Self::no_more(ctx, tokens, 3)?;
-        let Some(vendor) = self.dict.vendor(name.text) else {
-            return Err(at(
-                name,
-                Kind::UnknownVendor {
-                    name: name.text.to_owned(),
-                },
-            ));
-        };
-        let vendor = vendor.id;
-        let evs_base = match format_token {
-            None => None,
-            Some(token) => Some(evs_format(token)?),
-        };
         if let Some(open) = &ctx.block {
             return Err(at(
                 name,
@@ -829,14 +825,29 @@ impl Loader<'_> {
                 },
             ));
         }
+        // The block is opened even when the line has an error, so that its
+        // `END-VENDOR` and attributes do not produce follow-on errors.
+        let vendor = self.dict.vendor(name.text).map(|v| v.id);
+        let evs_base = format_token.map(evs_format);
         ctx.block = Some(Block {
             vendor,
             name: name.text.to_owned(),
-            evs_base,
+            evs_base: evs_base.as_ref().and_then(|r| r.as_ref().ok().copied()),
             line,
             col: name.col,
         });
-        Ok(())
+        if vendor.is_none() {
+            return Err(at(
+                name,
+                Kind::UnknownVendor {
+                    name: name.text.to_owned(),
+                },
+            ));
+        }
+        match evs_base {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
     }
 
     fn end_vendor(&mut self, ctx: &mut FileCtx<'_>, tokens: &[Token<'_>]) -> LineResult {
@@ -851,7 +862,8 @@ impl Loader<'_> {
             ));
         };
         let same = block.name.eq_ignore_ascii_case(name.text)
-            || self.dict.vendor(name.text).map(|v| v.id) == Some(block.vendor);
+            || (block.vendor.is_some()
+                && self.dict.vendor(name.text).map(|v| v.id) == block.vendor);
         if !same {
             return Err(at(
                 name,

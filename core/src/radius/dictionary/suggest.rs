@@ -15,7 +15,7 @@ pub(crate) fn closest<'a>(
     let mut best: Option<(usize, &'a str)> = None;
     for (folded, spelling) in candidates {
         let limit = match best {
-            Some((d, _)) if d == 0 => break,
+            Some((0, _)) => break,
             Some((d, _)) => d - 1,
             None => MAX_SUGGESTION_DISTANCE,
         };
