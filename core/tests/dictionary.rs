@@ -519,6 +519,33 @@ fn include_errors() {
     assert!(matches!(errors[0].kind, Kind::ReadFailed { .. }));
 }
 
+/// A source whose every file exists but cannot be read.
+struct Unreadable;
+
+impl boomerang_core::radius::dictionary::DictionarySource for Unreadable {
+    fn read(
+        &mut self,
+        _path: &str,
+        _relative_to: Option<&str>,
+    ) -> Result<boomerang_core::radius::dictionary::SourceFile, SourceError> {
+        Err(SourceError::Unreadable("permission denied".into()))
+    }
+}
+
+#[test]
+fn optional_include_skips_only_missing_files() {
+    let mut dict = Dictionary::new();
+    dict.load_text("main", "$INCLUDE- absent\n", &mut NoSource)
+        .unwrap();
+    let errors = dict
+        .load_text("main", "$INCLUDE- locked\n", &mut Unreadable)
+        .unwrap_err();
+    assert_eq!(
+        errors[0].to_string(),
+        "main:1:11: error: cannot include `locked`: permission denied"
+    );
+}
+
 #[test]
 fn include_cycles_are_detected() {
     let mut source = MemorySource::new()
