@@ -814,6 +814,20 @@ fn every_error_kind_is_reported_at_its_line() {
 }
 
 #[test]
+fn a_bad_begin_vendor_line_still_opens_the_block() {
+    for begin in [
+        "BEGIN-VENDOR Acme extra words",
+        "BEGIN-VENDOR Acme format=bogus",
+    ] {
+        let text =
+            format!("VENDOR Acme 64512\n{begin}\nATTRIBUTE Acme-X 1 string\nEND-VENDOR Acme\n");
+        let errors = load_err(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 2);
+    }
+}
+
+#[test]
 fn all_errors_of_a_file_are_reported() {
     let errors = load_err(
         "ATTRIBUTE Ok-1 230 string\n\

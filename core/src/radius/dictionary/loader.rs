@@ -815,7 +815,7 @@ impl Loader<'_> {
     ) -> LineResult {
         let name = Self::field(ctx, tokens, 1, "vendor name")?;
         let format_token = tokens.get(2);
-        Self::no_more(ctx, tokens, 3)?;
+        let surplus = Self::no_more(ctx, tokens, 3);
         if let Some(open) = &ctx.block {
             return Err(at(
                 name,
@@ -846,7 +846,7 @@ impl Loader<'_> {
         }
         match evs_base {
             Some(Err(e)) => Err(e),
-            _ => Ok(()),
+            _ => surplus,
         }
     }
 
