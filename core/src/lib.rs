@@ -10,4 +10,5 @@ pub mod eval;
 pub mod fuzzing;
 pub mod lang;
 pub mod radius;
+pub mod reverse;
 pub mod rng;

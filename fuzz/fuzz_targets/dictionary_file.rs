@@ -1,3 +1,5 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| boomerang_core::fuzzing::dictionary::parse_dictionary(data));
+libfuzzer_sys::fuzz_target!(
+    |data: &[u8]| boomerang_core::fuzzing::dictionary::parse_dictionary(data)
+);

@@ -2,3 +2,7 @@
 //! sans-IO core, plus the command-line tool.
 
 #![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod pki;
+pub mod tls;

@@ -1,5 +1,5 @@
 //! The `boomerang` command-line tool.
 
-fn main() {
-    println!("boomerang {}", env!("CARGO_PKG_VERSION"));
+fn main() -> std::process::ExitCode {
+    boomerang_io_tokio::cli::main()
 }

@@ -80,7 +80,10 @@ pub struct ErrorValue {
 impl ErrorValue {
     /// An error with the given code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 

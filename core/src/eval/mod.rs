@@ -6,6 +6,7 @@ pub mod convert;
 pub mod error;
 pub mod filters;
 pub mod ir;
+pub mod jsonpath;
 pub mod machine;
 pub mod ops;
 pub mod password;

@@ -175,7 +175,7 @@ impl ClientList {
         let mut best: Option<(&Client, u8)> = None;
         for client in &self.clients {
             for prefix in &client.sources {
-                if prefix.contains(ip) && best.is_none_or(|(_, len)| prefix.len > len) {
+                if prefix.contains(&ip) && best.is_none_or(|(_, len)| prefix.len > len) {
                     best = Some((client, prefix.len));
                 }
             }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extended;
 pub mod framing;
 pub mod id;
+pub mod logical;
 pub mod packet;
 pub mod password;
 pub mod vsa;

@@ -1,0 +1,132 @@
+//! Per-connection RADIUS identifier pools.
+//!
+//! A stream connection carries at most 256 requests of ours in flight, one per
+//! Identifier value (RFC 6613 §2.5: extending the space MUST NOT be done). Requests
+//! the peer originates use their own identifiers; the code separates the directions.
+//! The pool hands out the least recently released identifier first, so that a late
+//! reply to a request that already timed out is unlikely to match the request that
+//! reuses its identifier.
+
+use std::collections::VecDeque;
+
+/// The identifiers of one connection, each free or in use.
+#[derive(Debug, Clone)]
+pub struct IdPool {
+    /// Free identifiers, least recently released first.
+    free: VecDeque<u8>,
+    /// `in_use[id]` is true while `id` is allocated.
+    in_use: [bool; 256],
+}
+
+impl Default for IdPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IdPool {
+    /// A pool with all 256 identifiers free, handed out from 0 upwards.
+    pub fn new() -> Self {
+        Self::with_reserved(&[])
+    }
+
+    /// A pool in which `reserved` identifiers are never handed out (e.g. 0, kept for
+    /// Status-Server on connections that send it, as radiusdtls-bis recommends).
+    pub fn with_reserved(reserved: &[u8]) -> Self {
+        let mut in_use = [false; 256];
+        for &id in reserved {
+            in_use[usize::from(id)] = true;
+        }
+        let free = (0..=255u8).filter(|id| !in_use[usize::from(*id)]).collect();
+        Self { free, in_use }
+    }
+
+    /// Take a free identifier, or `None` when every identifier is in use.
+    pub fn allocate(&mut self) -> Option<u8> {
+        let id = self.free.pop_front()?;
+        self.in_use[usize::from(id)] = true;
+        Some(id)
+    }
+
+    /// Return `id` to the pool. Releasing an identifier that is not in use (or a
+    /// reserved one) does nothing and returns false, so a duplicate release can never
+    /// let one identifier be handed out twice.
+    pub fn release(&mut self, id: u8) -> bool {
+        let slot = &mut self.in_use[usize::from(id)];
+        if !*slot || self.free.contains(&id) {
+            return false;
+        }
+        *slot = false;
+        self.free.push_back(id);
+        true
+    }
+
+    /// Whether `id` is currently allocated (or reserved).
+    pub fn is_in_use(&self, id: u8) -> bool {
+        self.in_use[usize::from(id)]
+    }
+
+    /// How many identifiers can still be allocated.
+    pub fn available(&self) -> usize {
+        self.free.len()
+    }
+
+    /// How many identifiers are allocated (reserved ones excluded).
+    pub fn in_flight(&self, reserved: usize) -> usize {
+        256 - reserved - self.free.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn all_256_then_exhausted_then_reuse_oldest_released() {
+        let mut pool = IdPool::new();
+        let ids: Vec<u8> = (0..256).map(|_| pool.allocate().unwrap()).collect();
+        assert_eq!(ids, (0..=255u8).collect::<Vec<_>>());
+        assert_eq!(pool.allocate(), None);
+        assert!(pool.release(7));
+        assert!(pool.release(3));
+        assert_eq!(pool.allocate(), Some(7));
+        assert_eq!(pool.allocate(), Some(3));
+        assert_eq!(pool.allocate(), None);
+    }
+
+    #[test]
+    fn double_release_and_reserved_are_refused() {
+        let mut pool = IdPool::with_reserved(&[0]);
+        assert_eq!(pool.available(), 255);
+        assert_eq!(pool.allocate(), Some(1));
+        assert!(!pool.release(0), "reserved id");
+        assert!(pool.release(1));
+        assert!(!pool.release(1), "second release");
+        assert!(!pool.release(200), "never allocated");
+        assert_eq!(pool.available(), 255);
+        assert_eq!(pool.in_flight(1), 0);
+    }
+
+    proptest! {
+        /// Whatever the sequence of allocations and releases, an identifier is never
+        /// handed out while it is in use, and the count of free ones stays exact.
+        #[test]
+        fn never_hands_out_an_identifier_in_use(ops in proptest::collection::vec((any::<bool>(), any::<u8>()), 0..2000)) {
+            let mut pool = IdPool::new();
+            let mut held = std::collections::BTreeSet::new();
+            for (alloc, pick) in ops {
+                if alloc {
+                    match pool.allocate() {
+                        Some(id) => prop_assert!(held.insert(id), "id {} handed out twice", id),
+                        None => prop_assert_eq!(held.len(), 256),
+                    }
+                } else {
+                    let released = pool.release(pick);
+                    prop_assert_eq!(released, held.remove(&pick));
+                }
+                prop_assert_eq!(pool.available(), 256 - held.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The `boomerang` command line: argument definitions and dispatch.
+
+mod pki;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Boomerang: a RADIUS policy server with reverse dynamic authorization (reverse CoA).
+#[derive(Debug, Parser)]
+#[command(name = "boomerang", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Development certificates.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
+}
+
+/// Run the command line with the process arguments; the exit code says how it went.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Pki(cmd) => pki::run(cmd),
+    }
+}
