@@ -1,11 +1,18 @@
 //! The policy interpreter: values, operators, filters, templates, and the resumable
 //! pipeline machine.
 
+pub mod context;
 pub mod convert;
 pub mod error;
 pub mod filters;
+pub mod ir;
 pub mod jsonpath;
+pub mod machine;
 pub mod ops;
 pub mod password;
+pub mod policy;
+pub mod query;
+pub mod select;
+pub mod template;
 pub mod text;
 pub mod value;

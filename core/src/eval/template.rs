@@ -1,0 +1,71 @@
+//! Evaluating expressions, templates and conditions of the IR against an
+//! [`EvalEnv`].
+//!
+//! Nothing here raises a pipeline error: failures (a filter that fails, a body that
+//! is not JSON) travel as [`Value::Error`] and compare false under every operator,
+//! as language.md §3.4–3.5 require. Expressions are shallow (their depth is that of
+//! the configuration text), so plain recursion is used here; the action nesting,
+//! which can be deep, is handled by the machine's explicit frame stack.
+
+use crate::eval::context::{AttrSchema, EvalEnv};
+use crate::eval::filters::{FilterEnv, apply_filter};
+use crate::eval::ir::{CondMode, Condition, Expr, Template, TemplatePart};
+use crate::eval::ops::compare;
+use crate::eval::text::to_text;
+use crate::eval::value::Value;
+use crate::radius::id::AttrId;
+
+struct SchemaFilters<'a>(&'a dyn AttrSchema);
+
+impl FilterEnv for SchemaFilters<'_> {
+    fn attr_id(&self, name: &str) -> Option<AttrId> {
+        self.0.attr_id(name)
+    }
+}
+
+/// The value of an expression.
+pub fn eval_expr(expr: &Expr, env: &dyn EvalEnv) -> Value {
+    match expr {
+        Expr::Literal(v) => v.clone(),
+        Expr::Var(v) => env.read(v),
+        Expr::Template(t) => Value::String(render(t, env)),
+        Expr::List(items) => Value::List(items.iter().map(|e| eval_expr(e, env)).collect()),
+        Expr::Filtered { input, filters } => {
+            let fenv = SchemaFilters(env.schema());
+            let mut value = eval_expr(input, env);
+            for f in filters {
+                let args: Vec<Value> = f.args.iter().map(|a| eval_expr(a, env)).collect();
+                value = apply_filter(&f.name, &args, value, &fenv);
+            }
+            value
+        }
+    }
+}
+
+/// The text a template expands to; each `%{expr}` contributes the text form of its
+/// value (an unset variable contributes nothing).
+pub fn render(template: &Template, env: &dyn EvalEnv) -> String {
+    let mut out = String::new();
+    for part in &template.parts {
+        match part {
+            TemplatePart::Text(t) => out.push_str(t),
+            TemplatePart::Expr(e) => out.push_str(&to_text(&eval_expr(e, env))),
+        }
+    }
+    out
+}
+
+/// Whether a condition group holds. An empty `all`/`none` holds; an empty `any`
+/// does not.
+pub fn eval_condition(cond: &Condition, env: &dyn EvalEnv) -> bool {
+    let mut tests = cond.tests.iter().map(|c| {
+        let left = eval_expr(&c.left, env);
+        let right = eval_expr(&c.right, env);
+        compare(c.op, &left, &right)
+    });
+    match cond.mode {
+        CondMode::All => tests.all(|t| t),
+        CondMode::Any => tests.any(|t| t),
+        CondMode::None => !tests.any(|t| t),
+    }
+}
