@@ -341,7 +341,9 @@ pub(crate) fn lex(
                         pos = e;
                     }
                     None => {
-                        let le = skip_line(b, pos, end);
+                        // Resume right after the `/` so the rest of the line (often
+                        // `;` and `}`) still counts.
+                        let le = pos + 1;
                         diags.push(
                             Diagnostic::error(
                                 Span::new(file, to_u32(pos), to_u32(pos + 1)),

@@ -59,6 +59,10 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
     let mut p = Parser::new(text, file, toks, 0);
     p.diags = diags;
     let (items, _) = p.parse_items(None);
+    p.report_unclosed();
+    // Lexer and parser diagnostics interleave in source order.
+    p.diags
+        .sort_by_key(|d| d.span.map_or((0, 0), |s| (s.start, s.end)));
     Parsed {
         file: File { items },
         diagnostics: p.diags,
@@ -76,6 +80,8 @@ pub(crate) struct Parser<'s> {
     pub(crate) poisoned: bool,
     /// End offset of the last consumed token.
     prev_end: u32,
+    /// Opening braces of blocks still open at the end of the input (innermost first).
+    unclosed: Vec<Span>,
 }
 
 const EOF_TOKEN: Token = Token {
@@ -96,7 +102,27 @@ impl<'s> Parser<'s> {
             depth,
             poisoned: false,
             prev_end: 0,
+            unclosed: Vec::new(),
         }
+    }
+
+    /// Report the outermost block left open at the end of the input: by brace
+    /// matching, that is the one missing its `}` (inner ones may have borrowed it).
+    fn report_unclosed(&mut self) {
+        let Some(&outer) = self.unclosed.last() else {
+            return;
+        };
+        let mut d = Diagnostic::error(outer, "unclosed `{`")
+            .with_help("add the matching `}` to close this block");
+        let more = self.unclosed.len() - 1;
+        if more > 0 {
+            d = d.with_note(format!(
+                "{more} more block{} inside it {} also unclosed",
+                if more == 1 { "" } else { "s" },
+                if more == 1 { "is" } else { "are" }
+            ));
+        }
+        self.diags.push(d);
     }
 
     fn peek(&self) -> Token {
@@ -163,10 +189,7 @@ impl<'s> Parser<'s> {
             match t.kind {
                 TokKind::Eof => {
                     if let Some(open) = open {
-                        self.diags.push(
-                            Diagnostic::error(open, "unclosed `{`")
-                                .with_help("add the matching `}` to close this block"),
-                        );
+                        self.unclosed.push(open);
                     }
                     return (items, None);
                 }
@@ -703,6 +726,11 @@ impl<'s> Parser<'s> {
 fn ends_value(k: TokKind) -> bool {
     matches!(
         k,
-        TokKind::Atom | TokKind::Str { .. } | TokKind::Regex | TokKind::RBracket | TokKind::RParen
+        TokKind::Atom
+            | TokKind::Str { .. }
+            | TokKind::Regex
+            | TokKind::RBracket
+            | TokKind::RParen
+            | TokKind::Error
     )
 }
