@@ -233,7 +233,24 @@ impl<'s> Parser<'s> {
 
     fn parse_item(&mut self) -> Option<Item> {
         let saved = std::mem::replace(&mut self.poisoned, false);
-        let start = self.peek().start;
+        let head = self.peek();
+        let start = head.start;
+        if head.kind == TokKind::Atom {
+            let word = self.text(head);
+            if CLAUSE_KEYWORDS.contains(&word) {
+                self.item_error(
+                    Diagnostic::error(
+                        self.tok_span(head),
+                        format!("`{word}` must directly follow the `}}` of a block"),
+                    )
+                    .with_help(match word {
+                        "then" | "else" => "write `if all { … } then { … } else { … }`",
+                        "do" => "write `with { … } do { … } else { … }`",
+                        _ => "write `try { … } catch { … }`",
+                    }),
+                );
+            }
+        }
         let mut terms: Vec<Term> = Vec::new();
         let mut consumed_any = false;
         let mut last_kind = TokKind::Eof;
