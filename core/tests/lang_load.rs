@@ -81,7 +81,7 @@ fn include_of_a_directory_and_include_glob() {
         loaded.render_diagnostics(),
         "main.conf:4:1: warning: `include_glob` pattern `none/*.conf` matches no files\n\
          include_glob \"none/*.conf\";\n\
-         ^~~~~~~~~~~~~~~~~~~~~~~~~~\n"
+         ^~~~~~~~~~~~~~~~~~~~~~~~~~~\n"
     );
     assert!(!loaded.has_errors());
 }
