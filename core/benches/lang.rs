@@ -149,7 +149,10 @@ fn main() {
     // Sanity: the generated text is valid and round-trips.
     for text in [&one, &two] {
         let parsed = parse(FileId(0), text);
-        assert!(parsed.diagnostics.is_empty(), "benchmark config has diagnostics");
+        assert!(
+            parsed.diagnostics.is_empty(),
+            "benchmark config has diagnostics"
+        );
         let again = parse(FileId(0), &print(&parsed.file));
         assert!(again.diagnostics.is_empty());
     }

@@ -11,7 +11,8 @@ fn diags(text: &str) -> String {
 
 #[test]
 fn missing_semicolon_points_after_previous_token() {
-    let text = "servers {\n    radius \"R\" {\n        secret \"x\"\n        timeout 5s;\n    }\n}\n";
+    let text =
+        "servers {\n    radius \"R\" {\n        secret \"x\"\n        timeout 5s;\n    }\n}\n";
     assert_eq!(
         diags(text),
         "t.conf:3:19: error: expected `;` after statement\n\
@@ -82,7 +83,11 @@ fn unterminated_string() {
     );
     // Recovery: the broken statement is dropped, the next line still parses.
     let (_, parsed) = parse_text("t.conf", text);
-    let kws: Vec<_> = parsed.file.items[0].children().iter().map(|i| i.keyword()).collect();
+    let kws: Vec<_> = parsed.file.items[0]
+        .children()
+        .iter()
+        .map(|i| i.keyword())
+        .collect();
     assert_eq!(kws, [Some("accept")]);
 }
 
@@ -197,7 +202,12 @@ aaa {
             (14, 15, "unterminated string".to_owned()),
         ]
     );
-    assert!(parsed.diagnostics.iter().all(|d| d.severity == Severity::Error));
+    assert!(
+        parsed
+            .diagnostics
+            .iter()
+            .all(|d| d.severity == Severity::Error)
+    );
     // Items without errors survive: `port 1812` (missing `;` only) and `clients`.
     let radius = &parsed.file.items[0].children()[0];
     let listen = &radius.children()[0];
@@ -268,7 +278,11 @@ fn deep_nesting_is_capped_without_overflow() {
     let n = 20_000;
     let text = format!("{}x;{}", "a {".repeat(n), "}".repeat(n));
     let (_, parsed) = parse_text("t.conf", &text);
-    let errors: Vec<_> = parsed.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    let errors: Vec<_> = parsed
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
     assert_eq!(errors, ["blocks nested too deeply"]);
     let _ = MAX_DEPTH;
     // Lists and filter arguments share the cap; unbalanced input too.

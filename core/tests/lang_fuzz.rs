@@ -7,7 +7,10 @@ use boomerang_core::fuzzing::lang::parse_config;
 use boomerang_core::lang::parse_text;
 
 fn dir(sub: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz").join(sub).join("config_text")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz")
+        .join(sub)
+        .join("config_text")
 }
 
 fn files(sub: &str) -> Vec<(String, Vec<u8>)> {

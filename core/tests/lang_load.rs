@@ -23,11 +23,19 @@ fn directory_loads_conf_and_radconf_in_name_order() {
         .with("etc/20_old.conf.bak", "not config {")
         .with("etc/sub/99_nested.conf", "nested { }");
     let loaded = load(&fs, &["etc"]);
-    assert!(loaded.diagnostics.is_empty(), "{}", loaded.render_diagnostics());
+    assert!(
+        loaded.diagnostics.is_empty(),
+        "{}",
+        loaded.render_diagnostics()
+    );
     let paths: Vec<&str> = loaded.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
-        ["etc/10_certs.conf", "etc/30_backends.conf", "etc/50_policies.radconf"]
+        [
+            "etc/10_certs.conf",
+            "etc/30_backends.conf",
+            "etc/50_policies.radconf"
+        ]
     );
     let all: Vec<Item> = loaded.items().cloned().collect();
     assert_eq!(
@@ -44,7 +52,11 @@ fn includes_are_relative_to_the_including_file_and_spliced_in_place() {
         .with("conf/clients/more.conf", "client \"M\" { }\n")
         .with("shared/common.conf", "common;\n");
     let loaded = load(&fs, &["conf/main.conf"]);
-    assert!(loaded.diagnostics.is_empty(), "{}", loaded.render_diagnostics());
+    assert!(
+        loaded.diagnostics.is_empty(),
+        "{}",
+        loaded.render_diagnostics()
+    );
     let top: Vec<Item> = loaded.items().cloned().collect();
     assert_eq!(keywords_and_names(&top), ["a", "clients", "b", "common"]);
     assert_eq!(
@@ -122,13 +134,23 @@ fn missing_files_and_bad_includes_are_reported() {
         msgs,
         vec![
             (Severity::Error, "`nope.conf` does not exist".to_owned()),
-            (Severity::Error, "`include` expects one quoted path".to_owned()),
-            (Severity::Error, "`include` expects one quoted path".to_owned()),
+            (
+                Severity::Error,
+                "`include` expects one quoted path".to_owned()
+            ),
+            (
+                Severity::Error,
+                "`include` expects one quoted path".to_owned()
+            ),
             (Severity::Error, "`absent.conf` does not exist".to_owned()),
             (Severity::Error, "`emptydir` does not exist".to_owned()),
         ]
     );
-    assert!(loaded.render_diagnostics().contains("error: `absent.conf` does not exist\n"));
+    assert!(
+        loaded
+            .render_diagnostics()
+            .contains("error: `absent.conf` does not exist\n")
+    );
 }
 
 #[test]

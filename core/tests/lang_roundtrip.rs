@@ -54,10 +54,7 @@ fn path() -> impl Strategy<Value = Path> {
         any::<bool>(),
         word(),
         prop::collection::vec(
-            (
-                prop_oneof![word(), "[0-9]{1,3}"],
-                prop::option::of(index()),
-            ),
+            (prop_oneof![word(), "[0-9]{1,3}"], prop::option::of(index())),
             0..4,
         ),
         prop::option::of((any::<prop::sample::Index>(), 0u32..100)),
@@ -103,9 +100,8 @@ fn lit_kind() -> impl Strategy<Value = LitKind> {
         Just(LitKind::None),
         Just(LitKind::Any),
         any::<i64>().prop_map(|i| LitKind::Int(i128::from(i))),
-        (any::<i32>(), prop_oneof![Just(0u32), 0u32..100_000]).prop_map(|(a, b)| {
-            LitKind::Float(format!("{a}.{b}").parse().unwrap())
-        }),
+        (any::<i32>(), prop_oneof![Just(0u32), 0u32..100_000])
+            .prop_map(|(a, b)| { LitKind::Float(format!("{a}.{b}").parse().unwrap()) }),
         prop::collection::vec((0u64..100_000, duration_unit()), 1..4)
             .prop_map(|parts| LitKind::Duration(DurationLit { parts })),
         prop::collection::vec(any::<u8>(), 1..8).prop_map(LitKind::Bytes),
@@ -194,7 +190,10 @@ fn expr() -> BoxedStrategy<Expr> {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4)
                     .prop_map(|items| Expr::List(ListExpr { items, span: D })),
-                (inner.clone(), prop::collection::vec(filter_call(inner.clone()), 1..3))
+                (
+                    inner.clone(),
+                    prop::collection::vec(filter_call(inner.clone()), 1..3)
+                )
                     .prop_map(|(base, filters)| match base {
                         Expr::Filtered(mut f) => {
                             f.filters.extend(filters);
@@ -207,10 +206,7 @@ fn expr() -> BoxedStrategy<Expr> {
                         }),
                     }),
                 prop::collection::vec(
-                    prop_oneof![
-                        text_chunk().prop_map(Ok),
-                        inner.prop_map(Err),
-                    ],
+                    prop_oneof![text_chunk().prop_map(Ok), inner.prop_map(Err),],
                     0..4
                 )
                 .prop_map(|parts| Expr::Str(template(parts))),
@@ -353,7 +349,11 @@ fn if_chain() -> impl Strategy<Value = Item> {
             };
             let mut clauses = vec![clause("then", vec![], actions.clone())];
             for _ in 0..elifs {
-                clauses.push(clause("else", vec![w("if"), dir_term.clone()], conds.clone()));
+                clauses.push(clause(
+                    "else",
+                    vec![w("if"), dir_term.clone()],
+                    conds.clone(),
+                ));
                 clauses.push(clause("then", vec![], actions.clone()));
             }
             clauses.push(clause("else", vec![], actions));

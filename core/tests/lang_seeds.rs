@@ -87,13 +87,17 @@ fn find<'a>(items: &'a [Item], kw: &str) -> &'a Item {
 
 #[test]
 fn error_handling_seed_has_if_else_if_chain() {
-    let text = std::fs::read_to_string(fixture_dir("seeds").join("rb05_error_handling.conf")).unwrap();
+    let text =
+        std::fs::read_to_string(fixture_dir("seeds").join("rb05_error_handling.conf")).unwrap();
     let file = parse_clean("rb05", &text);
     assert_eq!(file.items.len(), 2);
     let tr = &file.items[0];
     assert_eq!(tr.keyword(), Some("try"));
     assert_eq!(tr.args()[0].as_word(), Some("backend"));
-    assert_eq!(find(tr.children(), "request").name_string(), Some("DISCONNECT_USER"));
+    assert_eq!(
+        find(tr.children(), "request").name_string(),
+        Some("DISCONNECT_USER")
+    );
     let iff = &file.items[1];
     assert_eq!(iff.keyword(), Some("if"));
     assert_eq!(iff.args()[0].as_word(), Some("all"));
@@ -110,12 +114,22 @@ fn error_handling_seed_has_if_else_if_chain() {
         panic!()
     };
     assert_eq!(t.parts.len(), 2);
-    let TemplatePart::Expr { expr: Expr::Path(p), span } = &t.parts[1] else {
+    let TemplatePart::Expr {
+        expr: Expr::Path(p),
+        span,
+    } = &t.parts[1]
+    else {
         panic!()
     };
     assert_eq!(p.to_string(), "aaa.caught_error");
-    assert_eq!(&text[span.start as usize..span.end as usize], "%{aaa.caught_error}");
-    assert_eq!(&text[p.span.start as usize..p.span.end as usize], "aaa.caught_error");
+    assert_eq!(
+        &text[span.start as usize..span.end as usize],
+        "%{aaa.caught_error}"
+    );
+    assert_eq!(
+        &text[p.span.start as usize..p.span.end as usize],
+        "aaa.caught_error"
+    );
 }
 
 #[test]
@@ -132,7 +146,10 @@ fn debug_triple_string_is_dedented() {
         match p {
             TemplatePart::Text { text, .. } => rendered.push_str(text),
             TemplatePart::Expr { expr, .. } => {
-                rendered.push_str(&format!("<{}>", boomerang_core::lang::print::expr_to_string(expr)));
+                rendered.push_str(&format!(
+                    "<{}>",
+                    boomerang_core::lang::print::expr_to_string(expr)
+                ));
             }
         }
     }
@@ -158,7 +175,10 @@ fn select_example_literals() {
     let Some(Expr::Regex(r)) = conds[2].terms[2].as_expr() else {
         panic!()
     };
-    assert_eq!((r.pattern.as_str(), r.case_insensitive), ("simulator", true));
+    assert_eq!(
+        (r.pattern.as_str(), r.case_insensitive),
+        ("simulator", true)
+    );
     let Some(Expr::Literal(l)) = conds[3].terms[2].as_expr() else {
         panic!()
     };
@@ -169,8 +189,8 @@ fn select_example_literals() {
 
 #[test]
 fn radconf_addresses_and_comments() {
-    let text = std::fs::read_to_string(fixture_dir("radconf").join("40_clients-radius.radconf"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(fixture_dir("radconf").join("40_clients-radius.radconf")).unwrap();
     let file = parse_clean("40", &text);
     let mut ips = Vec::new();
     fn walk(items: &[Item], ips: &mut Vec<LitKind>) {

@@ -92,10 +92,7 @@ pub(crate) fn classify(text: &str, base: usize, file: FileId) -> Result<AtomValu
                 .map(AtomValue::Lit);
         }
         let rest = text.strip_prefix('-').unwrap_or(text);
-        if rest
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'.')
-        {
+        if rest.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.') {
             return number(text).map(AtomValue::Lit);
         }
     }
@@ -107,7 +104,10 @@ fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
         return None;
     }
     (0..hex.len() / 2)
-        .map(|i| hex.get(2 * i..2 * i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
+        .map(|i| {
+            hex.get(2 * i..2 * i + 2)
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+        })
         .collect()
 }
 
@@ -139,14 +139,12 @@ where
 fn number(text: &str) -> Result<LitKind, AtomError> {
     let has_letter = text.bytes().any(|c| c.is_ascii_alphabetic());
     if has_letter {
-        let parts = duration
-            .parse(text)
-            .map_err(|_| {
-                err(
-                    format!("invalid duration `{text}`"),
-                    Some("units are ms, s, m (minutes), h, d, w, M (months), y, e.g. `1m30s`"),
-                )
-            })?;
+        let parts = duration.parse(text).map_err(|_| {
+            err(
+                format!("invalid duration `{text}`"),
+                Some("units are ms, s, m (minutes), h, d, w, M (months), y, e.g. `1m30s`"),
+            )
+        })?;
         let lit = DurationLit { parts };
         if lit.millis().is_none() {
             return Err(err(format!("duration `{text}` is out of range"), None));
@@ -326,7 +324,8 @@ mod tests {
 
     #[test]
     fn paths() {
-        let Ok(AtomValue::Path(p)) = classify("connection.cert.subject_alt.email[0]", 10, FileId(0))
+        let Ok(AtomValue::Path(p)) =
+            classify("connection.cert.subject_alt.email[0]", 10, FileId(0))
         else {
             panic!()
         };
@@ -337,8 +336,14 @@ mod tests {
             panic!()
         };
         assert_eq!(p.segments[0].tag, Some(1));
-        assert!(matches!(classify("3GPP-IMSI", 0, FileId(0)), Ok(AtomValue::Path(_))));
-        assert!(matches!(classify("@final-execute", 0, FileId(0)), Ok(AtomValue::Path(_))));
+        assert!(matches!(
+            classify("3GPP-IMSI", 0, FileId(0)),
+            Ok(AtomValue::Path(_))
+        ));
+        assert!(matches!(
+            classify("@final-execute", 0, FileId(0)),
+            Ok(AtomValue::Path(_))
+        ));
         let Ok(AtomValue::Path(p)) = classify("cache.groups[aaa.identity]", 0, FileId(0)) else {
             panic!()
         };

@@ -139,9 +139,13 @@ pub fn has_errors(diags: &[Diagnostic]) -> bool {
 pub fn render(diag: &Diagnostic, sources: &SourceMap) -> String {
     let mut out = String::new();
     match diag.span {
-        Some(span) => {
-            location_block(&mut out, sources, span, diag.severity.as_str(), &diag.message)
-        }
+        Some(span) => location_block(
+            &mut out,
+            sources,
+            span,
+            diag.severity.as_str(),
+            &diag.message,
+        ),
         None => {
             let _ = writeln!(out, "{}: {}", diag.severity.as_str(), diag.message);
         }
@@ -169,7 +173,15 @@ fn location_block(out: &mut String, sources: &SourceMap, span: Span, kind: &str,
         return;
     };
     let (line, col) = file.line_col(span.start);
-    let _ = writeln!(out, "{}:{}:{}: {}: {}", file.name(), line, col, kind, message);
+    let _ = writeln!(
+        out,
+        "{}:{}:{}: {}: {}",
+        file.name(),
+        line,
+        col,
+        kind,
+        message
+    );
     let text = file.line_text(line);
     let _ = writeln!(out, "{text}");
     // Width of the underline in characters, clipped to the end of the line.

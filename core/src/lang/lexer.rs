@@ -22,7 +22,9 @@ pub(crate) enum TokKind {
     /// A word-like run: keyword, path, number, duration, address, ….
     Atom,
     /// A `"…"` (or `"""…"""` when `triple`) string, quotes included.
-    Str { triple: bool },
+    Str {
+        triple: bool,
+    },
     /// `/pattern/flags`.
     Regex,
     LBrace,
@@ -387,7 +389,10 @@ pub(crate) fn lex(
                     b'!' => Diagnostic::error(span, "unexpected `!`")
                         .with_help("use `!=`, `!starts`, `!contains` or `!ends`"),
                     b'#' => Diagnostic::error(span, "unexpected `#` inside a template"),
-                    _ => Diagnostic::error(span, format!("unexpected character `{}`", ch.escape_debug())),
+                    _ => Diagnostic::error(
+                        span,
+                        format!("unexpected character `{}`", ch.escape_debug()),
+                    ),
                 };
                 diags.push(d);
                 push(&mut toks, TokKind::Error, pos, pos + len, &mut nl);
@@ -418,7 +423,13 @@ fn single(toks: &mut Vec<Token>, kind: TokKind, pos: &mut usize, nl: &mut bool) 
 /// A symbolic operator at `pos`: `== != >= <= > < = => ?= += :=` and
 /// `!starts`/`!contains`/`!ends`.
 fn operator_at(b: &[u8], pos: usize, end: usize) -> Option<(Operator, usize)> {
-    let at = |i: usize| if pos + i < end { b.get(pos + i).copied() } else { None };
+    let at = |i: usize| {
+        if pos + i < end {
+            b.get(pos + i).copied()
+        } else {
+            None
+        }
+    };
     let c = at(0)?;
     let n = at(1);
     Some(match (c, n) {
@@ -457,7 +468,13 @@ fn operator_at(b: &[u8], pos: usize, end: usize) -> Option<(Operator, usize)> {
 /// Whether an atom starts at `pos`: a letter, digit, `_`, `@`, `::` (IPv6), or `-`
 /// followed by a digit (negative number).
 fn starts_atom(b: &[u8], pos: usize, end: usize) -> bool {
-    let at = |i: usize| if pos + i < end { b.get(pos + i).copied() } else { None };
+    let at = |i: usize| {
+        if pos + i < end {
+            b.get(pos + i).copied()
+        } else {
+            None
+        }
+    };
     match at(0) {
         Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'@' => true,
         Some(b':') => at(1) == Some(b':'),
@@ -532,13 +549,31 @@ mod tests {
         use TokKind::*;
         assert_eq!(
             kinds("a.b-c[0] == \"x\"; # c\n{ } /r/i"),
-            vec![Atom, Op(Operator::Eq), Str { triple: false }, Semi, LBrace, RBrace, Regex, Eof]
+            vec![
+                Atom,
+                Op(Operator::Eq),
+                Str { triple: false },
+                Semi,
+                LBrace,
+                RBrace,
+                Regex,
+                Eof
+            ]
         );
-        assert_eq!(kinds("x:=1"), vec![Atom, Op(Operator::AssignDeprecated), Atom, Eof]);
-        assert_eq!(kinds("a !starts b"), vec![Atom, Op(Operator::NotStarts), Atom, Eof]);
+        assert_eq!(
+            kinds("x:=1"),
+            vec![Atom, Op(Operator::AssignDeprecated), Atom, Eof]
+        );
+        assert_eq!(
+            kinds("a !starts b"),
+            vec![Atom, Op(Operator::NotStarts), Atom, Eof]
+        );
         assert_eq!(kinds("ip ::/0;"), vec![Atom, Atom, Semi, Eof]);
         assert_eq!(kinds("\"\"\"a\"b\"\"\""), vec![Str { triple: true }, Eof]);
-        assert_eq!(kinds("\"a %{ f(\"}\") } b\""), vec![Str { triple: false }, Eof]);
+        assert_eq!(
+            kinds("\"a %{ f(\"}\") } b\""),
+            vec![Str { triple: false }, Eof]
+        );
     }
 
     #[test]
@@ -546,12 +581,15 @@ mod tests {
         let mut d = Vec::new();
         let t = lex("a \"bc\nd;", 0, 8, FileId(0), true, &mut d);
         assert_eq!(d.len(), 1);
-        assert_eq!(t.iter().map(|t| t.kind).collect::<Vec<_>>(), vec![
-            TokKind::Atom,
-            TokKind::Error,
-            TokKind::Atom,
-            TokKind::Semi,
-            TokKind::Eof
-        ]);
+        assert_eq!(
+            t.iter().map(|t| t.kind).collect::<Vec<_>>(),
+            vec![
+                TokKind::Atom,
+                TokKind::Error,
+                TokKind::Atom,
+                TokKind::Semi,
+                TokKind::Eof
+            ]
+        );
     }
 }

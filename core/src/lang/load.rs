@@ -188,7 +188,9 @@ pub fn load(loader: &dyn SourceLoader, paths: &[&str]) -> Loaded {
             let files = match config_files_in(loader, &path) {
                 Ok(f) => f,
                 Err(e) => {
-                    l.out.diagnostics.push(Diagnostic::error_global(e.to_string()));
+                    l.out
+                        .diagnostics
+                        .push(Diagnostic::error_global(e.to_string()));
                     continue;
                 }
             };
@@ -243,7 +245,10 @@ impl Loader<'_> {
                     });
                 }
             }
-            Err(e) => self.out.diagnostics.push(Diagnostic::error_global(e.to_string())),
+            Err(e) => self
+                .out
+                .diagnostics
+                .push(Diagnostic::error_global(e.to_string())),
         }
     }
 
@@ -272,11 +277,8 @@ impl Loader<'_> {
                             out.extend(self.include(&target, glob, dir, item.span));
                         }
                         _ => self.out.diagnostics.push(
-                            Diagnostic::error(
-                                item.span,
-                                format!("`{kw}` expects one quoted path"),
-                            )
-                            .with_help(format!("write `{kw} \"path\";`")),
+                            Diagnostic::error(item.span, format!("`{kw}` expects one quoted path"))
+                                .with_help(format!("write `{kw} \"path\";`")),
                         ),
                     }
                     continue;
@@ -311,7 +313,9 @@ impl Loader<'_> {
             match config_files_in(self.loader, &path) {
                 Ok(f) => f,
                 Err(e) => {
-                    self.out.diagnostics.push(Diagnostic::error(site, e.to_string()));
+                    self.out
+                        .diagnostics
+                        .push(Diagnostic::error(site, e.to_string()));
                     return Vec::new();
                 }
             }
@@ -336,8 +340,11 @@ impl Loader<'_> {
                 .chain(std::iter::once(path))
                 .collect();
             self.out.diagnostics.push(
-                Diagnostic::error(site, format!("include cycle: `{path}` is already being loaded"))
-                    .with_note(format!("include chain: {}", chain.join(" -> "))),
+                Diagnostic::error(
+                    site,
+                    format!("include cycle: `{path}` is already being loaded"),
+                )
+                .with_note(format!("include chain: {}", chain.join(" -> "))),
             );
             return Vec::new();
         }
@@ -354,7 +361,9 @@ impl Loader<'_> {
                 .map(|(_, f)| f.items)
                 .unwrap_or_default(),
             Err(e) => {
-                self.out.diagnostics.push(Diagnostic::error(site, e.to_string()));
+                self.out
+                    .diagnostics
+                    .push(Diagnostic::error(site, e.to_string()));
                 Vec::new()
             }
         }
@@ -376,7 +385,11 @@ fn config_files_in(loader: &dyn SourceLoader, dir: &str) -> Result<Vec<String>, 
 /// Expand a glob pattern (already joined to its base directory) into file paths.
 fn glob_paths(loader: &dyn SourceLoader, pattern: &str) -> Vec<String> {
     let absolute = pattern.starts_with('/');
-    let mut current: Vec<String> = vec![if absolute { "/".to_owned() } else { String::new() }];
+    let mut current: Vec<String> = vec![if absolute {
+        "/".to_owned()
+    } else {
+        String::new()
+    }];
     let comps: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
     for (i, comp) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();

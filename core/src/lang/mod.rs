@@ -19,7 +19,7 @@ pub mod syntax;
 pub mod template;
 
 pub use diag::{Diagnostic, Severity, render, render_all, suggest};
-pub use load::{Loaded, LoadedFile, LoadError, MemoryLoader, SourceLoader, load, load_text};
+pub use load::{LoadError, Loaded, LoadedFile, MemoryLoader, SourceLoader, load, load_text};
 pub use parser::{MAX_DEPTH, Parsed, parse};
 pub use print::print;
 pub use source::SourceMap;

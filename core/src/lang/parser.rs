@@ -15,11 +15,11 @@
 
 use crate::lang::atom::{AtomValue, classify};
 use crate::lang::diag::Diagnostic;
-use crate::lang::lexer::{Token, TokKind, lex, to_u32};
+use crate::lang::lexer::{TokKind, Token, lex, to_u32};
 use crate::lang::span::{FileId, Span};
 use crate::lang::syntax::{
-    Block, Body, CLAUSE_KEYWORDS, Clause, Expr, File, FilterCall, Filtered, ListExpr, Literal,
-    OpTerm, Operator, Item, RegexLit, Term,
+    Block, Body, CLAUSE_KEYWORDS, Clause, Expr, File, FilterCall, Filtered, Item, ListExpr,
+    Literal, OpTerm, Operator, RegexLit, Term,
 };
 
 /// Maximum nesting depth of blocks, lists, filter arguments and templates combined.
@@ -354,7 +354,9 @@ impl<'s> Parser<'s> {
                             self.span(self.prev_end, self.prev_end),
                             format!("expected `{{` after `{word}`"),
                         )
-                        .with_help(format!("`{word}` must be followed by a block: `{word} {{ … }}`")),
+                        .with_help(format!(
+                            "`{word}` must be followed by a block: `{word} {{ … }}`"
+                        )),
                     );
                     return None;
                 }
@@ -508,10 +510,16 @@ impl<'s> Parser<'s> {
         let Some(name) = name else {
             let found = self.describe(t);
             self.item_error(
-                Diagnostic::error(self.tok_span(t), format!("expected a filter name after `|`, found {found}"))
-                    .with_help("write `value | filter` or `value | filter(arg, …)`"),
+                Diagnostic::error(
+                    self.tok_span(t),
+                    format!("expected a filter name after `|`, found {found}"),
+                )
+                .with_help("write `value | filter` or `value | filter(arg, …)`"),
             );
-            if !matches!(t.kind, TokKind::Semi | TokKind::LBrace | TokKind::RBrace | TokKind::Eof) {
+            if !matches!(
+                t.kind,
+                TokKind::Semi | TokKind::LBrace | TokKind::RBrace | TokKind::Eof
+            ) {
                 self.bump();
             }
             return None;
@@ -713,8 +721,11 @@ impl<'s> Parser<'s> {
         sub.prev_end = to_u32(start);
         let result = if sub.peek().kind == TokKind::Eof {
             sub.item_error(
-                Diagnostic::error(self.span(open.start, to_u32(end + 1)), "empty template `%{}`")
-                    .with_help("write an expression inside, e.g. `%{aaa.identity}`"),
+                Diagnostic::error(
+                    self.span(open.start, to_u32(end + 1)),
+                    "empty template `%{}`",
+                )
+                .with_help("write an expression inside, e.g. `%{aaa.identity}`"),
             );
             None
         } else {

@@ -198,7 +198,10 @@ impl Operator {
     pub fn is_assignment(self) -> bool {
         matches!(
             self,
-            Operator::Assign | Operator::AssignIfNone | Operator::Append | Operator::AssignDeprecated
+            Operator::Assign
+                | Operator::AssignIfNone
+                | Operator::Append
+                | Operator::AssignDeprecated
         )
     }
 }

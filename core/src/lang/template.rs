@@ -117,7 +117,11 @@ impl Parser<'_> {
             match b.get(p).copied() {
                 Some(b'\\') => {
                     parts.push(src.get(run..p).unwrap_or(""), run, p);
-                    let next = if p + 1 < e { b.get(p + 1).copied() } else { None };
+                    let next = if p + 1 < e {
+                        b.get(p + 1).copied()
+                    } else {
+                        None
+                    };
                     match next {
                         Some(c) if c.is_ascii() => {
                             let rep = match c {
@@ -175,13 +179,20 @@ fn dedent_lines(b: &[u8], cs: usize, ce: usize) -> Vec<(usize, usize)> {
     let mut ls = cs;
     for i in cs..ce {
         if b.get(i) == Some(&b'\n') {
-            let le = if i > ls && b.get(i - 1) == Some(&b'\r') { i - 1 } else { i };
+            let le = if i > ls && b.get(i - 1) == Some(&b'\r') {
+                i - 1
+            } else {
+                i
+            };
             lines.push((ls, le));
             ls = i + 1;
         }
     }
     lines.push((ls, ce));
-    let blank = |&(s, e): &(usize, usize)| b.get(s..e).is_none_or(|l| l.iter().all(|c| matches!(c, b' ' | b'\t')));
+    let blank = |&(s, e): &(usize, usize)| {
+        b.get(s..e)
+            .is_none_or(|l| l.iter().all(|c| matches!(c, b' ' | b'\t')))
+    };
     if lines.first().is_some_and(blank) {
         lines.remove(0);
     }
@@ -189,8 +200,9 @@ fn dedent_lines(b: &[u8], cs: usize, ce: usize) -> Vec<(usize, usize)> {
         lines.pop();
     }
     let lead = |&(s, e): &(usize, usize)| {
-        b.get(s..e)
-            .map_or(0, |l| l.iter().take_while(|c| matches!(c, b' ' | b'\t')).count())
+        b.get(s..e).map_or(0, |l| {
+            l.iter().take_while(|c| matches!(c, b' ' | b'\t')).count()
+        })
     };
     let indent = lines
         .iter()
