@@ -303,3 +303,27 @@ fn deep_nesting_is_capped_without_overflow() {
     let (_, parsed) = parse_text("t.conf", &ok);
     assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
 }
+
+#[test]
+fn pathological_inputs_stay_bounded() {
+    use boomerang_core::lang::parser::MAX_DIAGNOSTICS;
+    let n = 100_000;
+    for text in [
+        format!("x {};", "/\\".repeat(n)),
+        format!("x {};", "$".repeat(n)),
+        format!("x \"{}\";", "%{a} ".repeat(n)),
+        format!("x {};", "a[".repeat(n)),
+        format!("{}", "\"\n".repeat(n)),
+        format!("x = {};", "a | ".repeat(n)),
+        format!("x \"{}\";", "%{\"".repeat(n)),
+        format!("x \"\"\"\n{}\"\"\";", "%{x\n".repeat(n)),
+        format!("if a {{}} {}", "else {} ".repeat(n)),
+        "!".repeat(n),
+    ] {
+        let (sources, parsed) = parse_text("t.conf", &text);
+        assert!(parsed.diagnostics.len() <= MAX_DIAGNOSTICS + 1);
+        // Rendering windows long lines instead of printing them whole.
+        let rendered = render_all(&parsed.diagnostics, &sources);
+        assert!(rendered.len() < 200 * (MAX_DIAGNOSTICS + 1) * 3);
+    }
+}

@@ -167,6 +167,11 @@ pub fn render_all(diags: &[Diagnostic], sources: &SourceMap) -> String {
     diags.iter().map(|d| render(d, sources)).collect()
 }
 
+/// Lines longer than this (in characters) are shown as a window of this length.
+const LONG_LINE: usize = 160;
+/// Characters shown before the column in such a window.
+const CONTEXT_BEFORE: usize = 60;
+
 fn location_block(out: &mut String, sources: &SourceMap, span: Span, kind: &str, message: &str) {
     let Some(file) = sources.get(span.file) else {
         let _ = writeln!(out, "<unknown>: {kind}: {message}");
@@ -182,17 +187,35 @@ fn location_block(out: &mut String, sources: &SourceMap, span: Span, kind: &str,
         kind,
         message
     );
-    let text = file.line_text(line);
-    let _ = writeln!(out, "{text}");
+    let full = file.line_text(line);
     // Width of the underline in characters, clipped to the end of the line.
     let (end_line, end_col) = file.line_col(span.end);
-    let line_chars = text.chars().count();
+    let line_chars = full.chars().count();
     let last_col = if end_line == line {
         end_col
     } else {
         line_chars + 1
     };
-    let width = last_col.saturating_sub(col).max(1);
+    let mut width = last_col.saturating_sub(col).max(1);
+    // Very long lines are shown as a window around the column.
+    let (text, col) = if line_chars > LONG_LINE {
+        let skip = col.saturating_sub(1 + CONTEXT_BEFORE);
+        let shown: String = full.chars().skip(skip).take(LONG_LINE).collect();
+        width = width.min(LONG_LINE);
+        let prefix = if skip > 0 { "…" } else { "" };
+        let suffix = if skip + LONG_LINE < line_chars {
+            "…"
+        } else {
+            ""
+        };
+        (
+            format!("{prefix}{shown}{suffix}"),
+            col - skip + prefix.chars().count(),
+        )
+    } else {
+        (full.to_owned(), col)
+    };
+    let _ = writeln!(out, "{text}");
     let mut caret = String::new();
     // Copy tabs from the source so the caret lines up however tabs are displayed.
     for ch in text.chars().take(col.saturating_sub(1)) {
@@ -276,6 +299,19 @@ mod tests {
             d.render(&sm),
             "a.conf:2:6: error: bad bar\n\tfoo bar;\n\t    ^~~\nhelp: fix it\n"
         );
+        let long = format!("{}BAD{}", "a".repeat(1000), "b".repeat(1000));
+        let f2 = sm.add("b.conf", long);
+        let d = Diagnostic::error(Span::new(f2, 1000, 1003), "bad");
+        let r = d.render(&sm);
+        let lines: Vec<&str> = r.lines().collect();
+        assert_eq!(lines[0], "b.conf:1:1001: error: bad");
+        assert_eq!(lines[1].chars().count(), 162);
+        let caret_col = lines[2].find('^').unwrap();
+        assert_eq!(
+            lines[1].chars().skip(caret_col).take(3).collect::<String>(),
+            "BAD"
+        );
+        assert_eq!(&lines[2][caret_col..], "^~~");
         let g = Diagnostic::error(Span::new(FileId(7), 0, 0), "x");
         assert_eq!(g.render(&sm), "<unknown>: error: x\n");
     }

@@ -302,6 +302,9 @@ pub(crate) fn lex(
         pos = 3;
     }
     let mut nl = false;
+    // End of the line on which a regex was found unterminated: any later `/` before
+    // it is unterminated too (escape pairing is the same), so it is not rescanned.
+    let mut regex_fail_end = 0usize;
     let push = |toks: &mut Vec<Token>, kind, s: usize, e: usize, nl: &mut bool| {
         toks.push(Token {
             kind,
@@ -336,7 +339,15 @@ pub(crate) fn lex(
                 }
             }
             b'/' => {
-                let e = scan_regex(b, pos, end);
+                let e = if pos < regex_fail_end {
+                    None
+                } else {
+                    let e = scan_regex(b, pos, end);
+                    if e.is_none() {
+                        regex_fail_end = skip_line(b, pos, end);
+                    }
+                    e
+                };
                 match e {
                     Some(e) => {
                         push(&mut toks, TokKind::Regex, pos, e, &mut nl);

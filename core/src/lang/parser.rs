@@ -25,6 +25,10 @@ use crate::lang::syntax::{
 /// Maximum nesting depth of blocks, lists, filter arguments and templates combined.
 pub const MAX_DEPTH: u32 = 128;
 
+/// At most this many diagnostics are kept per file (followed by one summary line), so
+/// that garbage input cannot produce an unbounded report.
+pub const MAX_DIAGNOSTICS: usize = 200;
+
 /// The result of parsing one file: the (possibly partial) tree and every diagnostic.
 ///
 /// When `diagnostics` contains errors, `file` holds the items that parsed cleanly;
@@ -63,6 +67,13 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
     // Lexer and parser diagnostics interleave in source order.
     p.diags
         .sort_by_key(|d| d.span.map_or((0, 0), |s| (s.start, s.end)));
+    if p.diags.len() > MAX_DIAGNOSTICS {
+        let dropped = p.diags.len() - MAX_DIAGNOSTICS;
+        p.diags.truncate(MAX_DIAGNOSTICS);
+        p.diags.push(Diagnostic::error_global(format!(
+            "{dropped} more diagnostics not shown (at most {MAX_DIAGNOSTICS} are reported per file)"
+        )));
+    }
     Parsed {
         file: File { items },
         diagnostics: p.diags,
