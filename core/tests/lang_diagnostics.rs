@@ -313,7 +313,7 @@ fn pathological_inputs_stay_bounded() {
         format!("x {};", "$".repeat(n)),
         format!("x \"{}\";", "%{a} ".repeat(n)),
         format!("x {};", "a[".repeat(n)),
-        format!("{}", "\"\n".repeat(n)),
+        "\"\n".repeat(n),
         format!("x = {};", "a | ".repeat(n)),
         format!("x \"{}\";", "%{\"".repeat(n)),
         format!("x \"\"\"\n{}\"\"\";", "%{x\n".repeat(n)),
