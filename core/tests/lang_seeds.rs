@@ -236,12 +236,3 @@ fn radconf_addresses_and_comments() {
         Term::Op(o) if o.op == Operator::Assign
     ));
 }
-
-#[test]
-#[ignore]
-fn dump_printed() {
-    for (name, text) in fixtures("seeds").into_iter().chain(fixtures("radconf")) {
-        let file = parse_clean(&name, &text);
-        println!("==== {name}\n{}", print(&file));
-    }
-}

@@ -8,9 +8,12 @@
 //! Recovery: an error inside an item drops that item (its block, if any, is still
 //! parsed and its own errors reported) and parsing resumes at the item's `;` or
 //! block; only the first structural error of an item is reported, to avoid cascades.
-//! A missing `;` is detected when the next statement starts on a new line (or a `}`
-//! or the end of the file follows) and the item is closed there, so one forgotten `;`
-//! costs one diagnostic. Nesting of blocks, lists, filter arguments and templates is
+//! A missing `;` is detected when a value-like token follows a value-like token on a
+//! new line that is not indented deeper than the item's first token (or when a `}` or
+//! the end of the file follows), and the item is closed there, so one forgotten `;`
+//! costs one diagnostic. A statement may continue on following lines when they are
+//! indented deeper than its first line, or when a line ends or starts with an
+//! operator or `|`. Nesting of blocks, lists, filter arguments and templates is
 //! capped at [`MAX_DEPTH`]; deeper input is reported and skipped without recursion.
 
 use crate::lang::atom::{AtomValue, classify};
@@ -292,7 +295,8 @@ impl<'s> Parser<'s> {
                 _ if consumed_any
                     && t.nl_before
                     && ends_value(last_kind)
-                    && self.starts_value(t) =>
+                    && self.starts_value(t)
+                    && self.column(t.start) <= self.column(start) =>
                 {
                     self.missing_semi();
                     body = Body::Semi;
@@ -334,6 +338,13 @@ impl<'s> Parser<'s> {
             clauses,
             span: self.span(start, end),
         })
+    }
+
+    /// Byte column (0-based) of `offset` within its line.
+    fn column(&self, offset: u32) -> usize {
+        let off = offset as usize;
+        let before = self.src.get(..off).unwrap_or("");
+        off - before.rfind('\n').map_or(0, |i| i + 1)
     }
 
     fn starts_value(&self, t: Token) -> bool {
