@@ -71,7 +71,7 @@ fn control_flow_constructs() {
     assert_eq!(body[4].clauses()[0].keyword, "catch");
     assert!(body[5].clauses().is_empty());
     assert_eq!(
-        body.iter().filter_map(Item::keyword).last(),
+        body.iter().filter_map(Item::keyword).next_back(),
         Some("authentication")
     );
 }
