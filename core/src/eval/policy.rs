@@ -82,6 +82,11 @@ pub fn record_choice(ctx: &mut Context, policies: &[Policy], choice: HandlerChoi
     }
 }
 
+/// Record a handler's `@execute` outcome in `aaa.result` (read by `@final-execute`).
+pub fn record_outcome(ctx: &mut Context, outcome: &Outcome) {
+    ctx.aaa.result = Some(outcome.name().to_owned());
+}
+
 /// The reply code for a RADIUS request with code `request`, given the outcome.
 ///
 /// accept → Access-Accept (1, and 12 Status-Server), Accounting-Response (4),

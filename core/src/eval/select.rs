@@ -461,16 +461,14 @@ impl Selection {
         }
     }
 
-    /// Run until the selection ends or a candidate's run parks.
+    /// Run until the selection ends or a candidate's run parks. Calling it again
+    /// while parked returns the same effect; after the end, the same result.
     pub fn start(&mut self, base: &dyn EvalEnv) -> SelectionStep {
         if let Some(r) = &self.result {
             return SelectionStep::Done(r.clone());
         }
-        if self.current.is_some() {
-            return SelectionStep::Done(Err(ErrorValue::new(
-                ErrorCode::Error,
-                "selection is parked; resume it instead".to_owned(),
-            )));
+        if let Some(effect) = self.current.as_ref().and_then(|r| r.machine.pending()) {
+            return SelectionStep::Effect(effect.clone());
         }
         self.on_step(base, SelectStep::Done(Verdict::Skipped))
     }
