@@ -14,8 +14,10 @@ use std::collections::VecDeque;
 pub struct IdPool {
     /// Free identifiers, least recently released first.
     free: VecDeque<u8>,
-    /// `in_use[id]` is true while `id` is allocated.
+    /// `in_use[id]` is true while `id` is allocated or reserved.
     in_use: [bool; 256],
+    /// `reserved[id]` is true for identifiers that are never handed out.
+    reserved: [bool; 256],
 }
 
 impl Default for IdPool {
@@ -33,12 +35,12 @@ impl IdPool {
     /// A pool in which `reserved` identifiers are never handed out (e.g. 0, kept for
     /// Status-Server on connections that send it, as radiusdtls-bis recommends).
     pub fn with_reserved(reserved: &[u8]) -> Self {
-        let mut in_use = [false; 256];
+        let mut flags = [false; 256];
         for &id in reserved {
-            in_use[usize::from(id)] = true;
+            flags[usize::from(id)] = true;
         }
-        let free = (0..=255u8).filter(|id| !in_use[usize::from(*id)]).collect();
-        Self { free, in_use }
+        let free = (0..=255u8).filter(|id| !flags[usize::from(*id)]).collect();
+        Self { free, in_use: flags, reserved: flags }
     }
 
     /// Take a free identifier, or `None` when every identifier is in use.
@@ -52,11 +54,11 @@ impl IdPool {
     /// reserved one) does nothing and returns false, so a duplicate release can never
     /// let one identifier be handed out twice.
     pub fn release(&mut self, id: u8) -> bool {
-        let slot = &mut self.in_use[usize::from(id)];
-        if !*slot || self.free.contains(&id) {
+        let index = usize::from(id);
+        if !self.in_use[index] || self.reserved[index] {
             return false;
         }
-        *slot = false;
+        self.in_use[index] = false;
         self.free.push_back(id);
         true
     }
@@ -72,7 +74,8 @@ impl IdPool {
     }
 
     /// How many identifiers are allocated (reserved ones excluded).
-    pub fn in_flight(&self, reserved: usize) -> usize {
+    pub fn in_flight(&self) -> usize {
+        let reserved = self.reserved.iter().filter(|r| **r).count();
         256 - reserved - self.free.len()
     }
 }
@@ -105,7 +108,7 @@ mod tests {
         assert!(!pool.release(1), "second release");
         assert!(!pool.release(200), "never allocated");
         assert_eq!(pool.available(), 255);
-        assert_eq!(pool.in_flight(1), 0);
+        assert_eq!(pool.in_flight(), 0);
     }
 
     proptest! {
