@@ -8,6 +8,7 @@
 //! canonical text that parses to an equal tree.
 
 pub(crate) mod atom;
+pub mod compile;
 pub mod diag;
 pub(crate) mod lexer;
 pub mod load;
