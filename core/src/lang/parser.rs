@@ -2,7 +2,7 @@
 //!
 //! Structure (items, blocks, clauses, terms, lists, filters) is parsed by recursive
 //! descent over the token list; atoms are classified by the `winnow` grammars in
-//! [`crate::lang::atom`], and strings are split into template parts by
+//! the `atom` module, and strings are split into template parts by
 //! [`crate::lang::template`].
 //!
 //! Recovery: an error inside an item drops that item (its block, if any, is still
