@@ -40,7 +40,11 @@ impl IdPool {
             flags[usize::from(id)] = true;
         }
         let free = (0..=255u8).filter(|id| !flags[usize::from(*id)]).collect();
-        Self { free, in_use: flags, reserved: flags }
+        Self {
+            free,
+            in_use: flags,
+            reserved: flags,
+        }
     }
 
     /// Take a free identifier, or `None` when every identifier is in use.
