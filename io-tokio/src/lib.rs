@@ -4,5 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod net;
 pub mod pki;
 pub mod tls;
