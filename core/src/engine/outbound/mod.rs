@@ -315,6 +315,8 @@ struct Request {
     tried: Vec<usize>,
     /// Connections that closed under it.
     closes: u32,
+    /// The identifier it was last sent with, which a resend avoids.
+    last_id: Option<u8>,
     last_error: Option<ErrorValue>,
     state: ReqState,
     timer: Option<TimerKey>,
@@ -689,6 +691,7 @@ impl Outbound {
                 template: request,
                 tried: Vec::new(),
                 closes: 0,
+                last_id: None,
                 last_error: None,
                 state: ReqState::Unassigned,
                 timer: None,
@@ -1118,19 +1121,20 @@ impl Outbound {
             let Some(&key) = s.queue.front() else {
                 return;
             };
+            let avoid = self.requests.get(&key).and_then(|r| r.last_id);
             let (link, id) = match &mut s.state {
                 LinkState::Stream(StreamState::Connected(c)) => {
                     let c = *c;
                     let Some(conn) = self.conns.get_mut(&c) else {
                         return;
                     };
-                    let Some(id) = conn.ids.allocate() else {
+                    let Some(id) = allocate_avoiding(&mut conn.ids, avoid) else {
                         return;
                     };
                     (Link::Conn(c), id)
                 }
                 LinkState::Udp(u) => {
-                    let Some(id) = u.ids.allocate() else {
+                    let Some(id) = allocate_avoiding(&mut u.ids, avoid) else {
                         return;
                     };
                     (Link::Udp(slot), id)
@@ -1162,6 +1166,7 @@ impl Outbound {
                 return;
             }
         };
+        r.last_id = Some(id);
         r.state = ReqState::InFlight {
             slot,
             link,
@@ -1690,6 +1695,22 @@ impl Outbound {
         {
             self.complete(now, key, packet);
         }
+    }
+}
+
+/// Take an identifier other than `avoid` when another is free (a resent request
+/// gets a new identifier even on a fresh connection), else any.
+fn allocate_avoiding(pool: &mut IdPool, avoid: Option<u8>) -> Option<u8> {
+    let id = pool.allocate()?;
+    if Some(id) != avoid {
+        return Some(id);
+    }
+    match pool.allocate() {
+        Some(other) => {
+            pool.release(id);
+            Some(other)
+        }
+        None => Some(id),
     }
 }
 
