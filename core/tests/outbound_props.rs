@@ -126,7 +126,10 @@ impl World {
                     self.udp_seen.push((server, p));
                 }
                 OutboundOutput::Reply { token, .. } | OutboundOutput::Failed { token, .. } => {
-                    prop_assert!(self.accepted.contains(&token.0), "outcome for unknown token");
+                    prop_assert!(
+                        self.accepted.contains(&token.0),
+                        "outcome for unknown token"
+                    );
                     *self.outcomes.entry(token.0).or_default() += 1;
                     prop_assert_eq!(self.outcomes[&token.0], 1, "two outcomes for one token");
                 }
@@ -213,7 +216,9 @@ impl World {
                 if !self.open.is_empty() {
                     let conn = self.open[pick % self.open.len()];
                     let now = self.h.now();
-                    self.h.ob.handle_stream_data(now, conn, &[0x02, 0x07, 0x00, 0x03]);
+                    self.h
+                        .ob
+                        .handle_stream_data(now, conn, &[0x02, 0x07, 0x00, 0x03]);
                 }
             }
             Op::FarRequest { pick, id, answer } => {

@@ -59,19 +59,27 @@ fn connects_at_start_and_probes_with_nas_identifier_at_the_interval() {
     h.stream_data(conn, &far.answer(&probes[0], Code::AccessAccept));
     for round in 1..=4u32 {
         h.advance(INTERVAL - Duration::from_millis(1));
-        assert!(h.writes_to(conn).is_empty(), "round {round}: probe too early");
+        assert!(
+            h.writes_to(conn).is_empty(),
+            "round {round}: probe too early"
+        );
         h.advance(Duration::from_millis(1));
         let probes = far.receive(&h.writes_to(conn));
         assert_eq!(probes.len(), 1, "round {round}");
         assert_eq!(probes[0].code, Code::StatusServer);
         assert_eq!(probes[0].identifier, 0);
         assert!(probes[0].contains(NAS_IDENTIFIER));
-        assert_ne!(probes[0].authenticator, previous, "new authenticator each probe");
+        assert_ne!(
+            probes[0].authenticator, previous,
+            "new authenticator each probe"
+        );
         previous = probes[0].authenticator;
         h.stream_data(conn, &far.answer(&probes[0], Code::AccessAccept));
         let rest = h.take();
         assert!(
-            !rest.iter().any(|o| matches!(o, OutboundOutput::Close { .. })),
+            !rest
+                .iter()
+                .any(|o| matches!(o, OutboundOutput::Close { .. })),
             "{rest:?}"
         );
     }
@@ -92,7 +100,9 @@ fn silent_far_end_is_declared_dead_within_the_documented_bound_then_reconnected(
     h.advance(bound - Duration::from_millis(1));
     let before = h.take();
     assert!(
-        !before.iter().any(|o| matches!(o, OutboundOutput::Close { .. })),
+        !before
+            .iter()
+            .any(|o| matches!(o, OutboundOutput::Close { .. })),
         "closed too early: {before:?}"
     );
     let sent: Vec<_> = before
@@ -129,14 +139,16 @@ fn silent_far_end_is_declared_dead_within_the_documented_bound_then_reconnected(
         .find(|(_, o)| matches!(o, OutboundOutput::Connect { .. }))
         .expect("reconnects");
     let delay = *at - bound;
-    assert!(delay >= DEFAULT_BASE / 2 && delay <= DEFAULT_BASE, "{delay:?}");
+    assert!(
+        delay >= DEFAULT_BASE / 2 && delay <= DEFAULT_BASE,
+        "{delay:?}"
+    );
 }
 
 /// Advance in small steps until a connection attempt is pending.
 fn advance_until_connect(h: &mut Harness) {
     for _ in 0..10_000 {
-        if h
-            .pending
+        if h.pending
             .iter()
             .any(|(_, o)| matches!(o, OutboundOutput::Connect { .. }))
         {
@@ -190,7 +202,10 @@ fn reconnect_delays_grow_within_bounds_until_the_cap_and_follow_the_seed() {
         }
         ceiling = (ceiling * 2).min(DEFAULT_CAP);
     }
-    assert!(delays.last().unwrap() >= &(DEFAULT_CAP / 2), "reaches the cap");
+    assert!(
+        delays.last().unwrap() >= &(DEFAULT_CAP / 2),
+        "reaches the cap"
+    );
     assert_eq!(delays, refusal_delays(7, 12), "same seed, same delays");
     assert_ne!(delays, refusal_delays(8, 12), "another seed, other delays");
 }

@@ -40,7 +40,10 @@ fn user_of(p: &Packet) -> String {
 #[test]
 fn round_trip_on_demand_tcp_with_hidden_password() {
     let mut h = tcp(0, false);
-    assert!(h.take().is_empty(), "no connection before the first request");
+    assert!(
+        h.take().is_empty(),
+        "no connection before the first request"
+    );
     let mut req = access_request("alice");
     req.push(2, Bytes::from_static(b"hunter2"));
     h.send(0, req, 1);
@@ -50,9 +53,12 @@ fn round_trip_on_demand_tcp_with_hidden_password() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].code, Code::AccessRequest);
     assert_eq!(user_of(&got[0]), "alice");
-    let clear =
-        reveal_user_password(got[0].first_value(2).unwrap(), SECRET.as_bytes(), &got[0].authenticator)
-            .unwrap();
+    let clear = reveal_user_password(
+        got[0].first_value(2).unwrap(),
+        SECRET.as_bytes(),
+        &got[0].authenticator,
+    )
+    .unwrap();
     assert_eq!(clear, b"hunter2");
     h.stream_data(conn, &far.answer(&got[0], Code::AccessAccept));
     let outcomes = h.outcomes();
@@ -74,7 +80,10 @@ fn round_trip_on_demand_tcp_with_hidden_password() {
         other => panic!("{other:?}"),
     }
     let c = h.ob.counts();
-    assert_eq!((c.pending_requests, c.ids_in_use, c.request_timers), (0, 0, 0));
+    assert_eq!(
+        (c.pending_requests, c.ids_in_use, c.request_timers),
+        (0, 0, 0)
+    );
     assert!(h.ob.owns(conn), "the connection stays for later requests");
 }
 
@@ -93,7 +102,11 @@ fn bad_authenticator_closes_the_connection_and_retries_in_flight_requests() {
         out.iter().any(|o| matches!(o, OutboundOutput::Close { conn: c, reason: CloseReason::Authentication { .. } } if *c == conn)),
         "{out:?}"
     );
-    assert!(!out.iter().any(|o| matches!(o, OutboundOutput::Failed { .. })), "retried, not failed");
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, OutboundOutput::Failed { .. })),
+        "retried, not failed"
+    );
     assert_eq!(h.ob.counts().queued_requests, 2);
     h.advance(Duration::from_secs(1));
     let (conn2, _) = h.accept_connect();
@@ -127,7 +140,9 @@ fn server_close_fails_in_flight_with_connection_closed_when_no_retries() {
     assert_eq!(outcomes.len(), 1);
     assert_eq!(failed_code(&outcomes[0]), Some(ErrorCode::ConnectionClosed));
     assert!(
-        !h.take().iter().any(|o| matches!(o, OutboundOutput::Close { .. })),
+        !h.take()
+            .iter()
+            .any(|o| matches!(o, OutboundOutput::Close { .. })),
         "no Close for a connection the peer closed"
     );
     assert_eq!(h.ob.counts().pending_requests, 0);
@@ -167,7 +182,11 @@ fn identifier_exhaustion_queues_in_order_and_overflow_is_queue_full() {
     }
     let mut far = FarEnd::new(SECRET);
     let sent = far.receive(&h.writes_to(conn));
-    assert_eq!(sent.len(), 256, "all 256 identifiers (no Status-Server reserved)");
+    assert_eq!(
+        sent.len(),
+        256,
+        "all 256 identifiers (no Status-Server reserved)"
+    );
     let ids: std::collections::BTreeSet<u8> = sent.iter().map(|p| p.identifier).collect();
     assert_eq!(ids.len(), 256);
     assert_eq!(h.ob.counts().queued_requests, 3);
@@ -176,10 +195,9 @@ fn identifier_exhaustion_queues_in_order_and_overflow_is_queue_full() {
         h.send(0, access_request("filler"), 10_000 + t);
     }
     let now = h.now();
-    let err = h
-        .ob
-        .send(now, BackendId(0), access_request("x"), RequestToken(99_999))
-        .unwrap_err();
+    let err =
+        h.ob.send(now, BackendId(0), access_request("x"), RequestToken(99_999))
+            .unwrap_err();
     assert_eq!(err.code, ErrorCode::QueueFull);
     // Answer three, out of order: the queue drains first-in first-out.
     for i in [200usize, 5, 77] {
@@ -189,7 +207,14 @@ fn identifier_exhaustion_queues_in_order_and_overflow_is_queue_full() {
     let users: Vec<String> = next.iter().map(user_of).collect();
     assert_eq!(users, ["u256", "u257", "u258"]);
     let reused: Vec<u8> = next.iter().map(|p| p.identifier).collect();
-    assert_eq!(reused, [sent[200].identifier, sent[5].identifier, sent[77].identifier]);
+    assert_eq!(
+        reused,
+        [
+            sent[200].identifier,
+            sent[5].identifier,
+            sent[77].identifier
+        ]
+    );
 }
 
 #[test]
@@ -276,7 +301,9 @@ fn unmatched_or_miscoded_replies_are_discarded_and_the_connection_stays() {
     assert!(h.outcomes().is_empty());
     h.stream_data(conn, &far.answer(&sent[0], Code::AccessReject));
     let outcomes = h.outcomes();
-    assert!(matches!(&outcomes[..], [OutboundOutput::Reply { packet, .. }] if packet.code == Code::AccessReject));
+    assert!(
+        matches!(&outcomes[..], [OutboundOutput::Reply { packet, .. }] if packet.code == Code::AccessReject)
+    );
 }
 
 #[test]
@@ -308,7 +335,9 @@ fn without_status_consecutive_request_timeouts_declare_the_connection_dead() {
         OutboundOutput::Close { conn: c, reason: CloseReason::WatchdogExpired { .. } } if *c == conn
     )));
     assert_eq!(
-        out.iter().filter(|o| failed_code(o) == Some(ErrorCode::BackendTimeout)).count(),
+        out.iter()
+            .filter(|o| failed_code(o) == Some(ErrorCode::BackendTimeout))
+            .count(),
         usize::try_from(WATCHDOG_FAILURES).unwrap()
     );
 }
@@ -319,7 +348,13 @@ fn framing_and_decoding_errors_close_the_connection() {
     let (conn, _) = h.accept_connect();
     h.stream_data(conn, &[2, 0, 0, 10]);
     let out = h.take();
-    assert!(out.iter().any(|o| matches!(o, OutboundOutput::Close { reason: CloseReason::Framing(_), .. })));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        OutboundOutput::Close {
+            reason: CloseReason::Framing(_),
+            ..
+        }
+    )));
     h.advance(Duration::from_secs(1));
     let (conn, _) = h.accept_connect();
     // Length 22 but an attribute of length 1.
@@ -328,7 +363,13 @@ fn framing_and_decoding_errors_close_the_connection() {
     bad.extend([18, 1]);
     h.stream_data(conn, &bad);
     let out = h.take();
-    assert!(out.iter().any(|o| matches!(o, OutboundOutput::Close { reason: CloseReason::Malformed(_), .. })));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        OutboundOutput::Close {
+            reason: CloseReason::Malformed(_),
+            ..
+        }
+    )));
 }
 
 #[test]

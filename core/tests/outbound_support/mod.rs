@@ -17,8 +17,8 @@ use boomerang_core::engine::outbound::{
 use boomerang_core::engine::time::Now;
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{
-    Backend, BackendKind, Connect, DEFAULT_REQUEST_TIMEOUT, DEFAULT_STATUS_INTERVAL,
-    RadiusBackend, RadiusServerDef, RadiusServerMode, ServerSelection, Transport,
+    Backend, BackendKind, Connect, DEFAULT_REQUEST_TIMEOUT, DEFAULT_STATUS_INTERVAL, RadiusBackend,
+    RadiusServerDef, RadiusServerMode, ServerSelection, Transport,
 };
 use boomerang_core::lang::span::Span;
 use boomerang_core::radius::auth::{
@@ -184,7 +184,10 @@ impl Harness {
             .position(|(_, o)| matches!(o, OutboundOutput::Connect { .. }))
             .expect("a Connect output");
         let (_, out) = self.pending.remove(index);
-        let OutboundOutput::Connect { attempt, server, .. } = out else {
+        let OutboundOutput::Connect {
+            attempt, server, ..
+        } = out
+        else {
             unreachable!()
         };
         let conn = ConnId(self.next_conn);
@@ -208,7 +211,8 @@ impl Harness {
             unreachable!()
         };
         let now = self.now();
-        self.ob.handle_connect_failed(now, attempt, "connection refused");
+        self.ob
+            .handle_connect_failed(now, attempt, "connection refused");
         self.collect();
         attempt
     }
@@ -252,7 +256,9 @@ impl Harness {
         self.collect();
         let mut out = Vec::new();
         self.pending.retain(|(_, o)| match o {
-            OutboundOutput::SendDatagram { server: s, bytes, .. } if *s == server => {
+            OutboundOutput::SendDatagram {
+                server: s, bytes, ..
+            } if *s == server => {
                 out.push(bytes.clone());
                 false
             }
@@ -362,13 +368,8 @@ impl FarEnd {
     pub fn request(&mut self, code: Code, identifier: u8, user: &str) -> (Packet, Bytes) {
         let mut p = Packet::new(code, identifier);
         p.push(1, Bytes::copy_from_slice(user.as_bytes()));
-        let bytes = sign_request(
-            &mut p,
-            &self.secret,
-            &mut self.rng,
-            &SignOptions::default(),
-        )
-        .unwrap();
+        let bytes =
+            sign_request(&mut p, &self.secret, &mut self.rng, &SignOptions::default()).unwrap();
         (p, bytes)
     }
 

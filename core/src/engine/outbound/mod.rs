@@ -93,9 +93,7 @@ use crate::engine::backoff::Backoff;
 use crate::engine::time::Now;
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::BackendId;
-use crate::lang::program::{
-    Backend, BackendKind, RadiusServerMode, ServerSelection, Transport,
-};
+use crate::lang::program::{Backend, BackendKind, RadiusServerMode, ServerSelection, Transport};
 use crate::radius::attr::MESSAGE_AUTHENTICATOR;
 use crate::radius::auth::{
     SignOptions, VerifyPolicy, sign_response, verify_request, verify_response,
@@ -108,8 +106,8 @@ use crate::rng::RandomSource;
 
 use timers::{Link, ReqKey, Timer, TimerKey, Timers};
 pub use types::{
-    AttemptId, CloseReason, ConnId, InvariantViolation, OutboundCounts, OutboundOutput,
-    ReplyError, RequestToken, ServerRef, Target,
+    AttemptId, CloseReason, ConnId, InvariantViolation, OutboundCounts, OutboundOutput, ReplyError,
+    RequestToken, ServerRef, Target,
 };
 
 /// The identifier reserved for Status-Server on connections (and UDP sockets) that
@@ -260,7 +258,7 @@ struct UdpState {
 #[derive(Debug)]
 enum LinkState {
     Stream(StreamState),
-    Udp(UdpState),
+    Udp(Box<UdpState>),
 }
 
 #[derive(Debug)]
@@ -432,14 +430,14 @@ impl Outbound {
                 let state = if cfg.is_stream() {
                     LinkState::Stream(StreamState::Idle)
                 } else {
-                    LinkState::Udp(UdpState {
+                    LinkState::Udp(Box::new(UdpState {
                         ids: cfg.id_pool(),
                         inflight: BTreeMap::new(),
                         retired: BTreeMap::new(),
                         watchdog: Watchdog::default(),
                         down: false,
                         holddown: None,
-                    })
+                    }))
                 };
                 let slot = this.servers.len();
                 // UDP servers start up (nothing is known against them); stream
@@ -578,9 +576,7 @@ impl Outbound {
                 )));
             }
             match self.requests.get(&key).map(|r| &r.state) {
-                Some(ReqState::InFlight { link: l, id: i, .. }) if *l == link && *i == id => {
-                    Ok(())
-                }
+                Some(ReqState::InFlight { link: l, id: i, .. }) if *l == link && *i == id => Ok(()),
                 other => Err(InvariantViolation(format!(
                     "{link:?} id {id} maps to request {key} in state {other:?}"
                 ))),
@@ -666,7 +662,10 @@ impl Outbound {
         if !request.code.is_request() {
             return Err(error(
                 ErrorCode::InvalidValue,
-                format!("backend '{}': {} is not a request code", b.name, request.code),
+                format!(
+                    "backend '{}': {} is not a request code",
+                    b.name, request.code
+                ),
             ));
         }
         if let Err(e) = validate(&request) {
@@ -806,12 +805,6 @@ impl Outbound {
         let Some(slot) = self.attempts.remove(&attempt) else {
             return;
         };
-        if let Some(LinkState::Stream(StreamState::Connecting { timer, .. })) =
-            self.servers.get(slot).map(|s| &s.state)
-        {
-            let timer = *timer;
-            self.timers.cancel(Some(timer));
-        }
         self.connect_failed(now.mono, slot, reason);
     }
 
@@ -912,6 +905,9 @@ impl Outbound {
         let Some(s) = self.servers.get_mut(slot) else {
             return;
         };
+        if let LinkState::Stream(StreamState::Connecting { timer, .. }) = &s.state {
+            self.timers.cancel(Some(*timer));
+        }
         let delay = s.backoff.next_delay(self.rng.as_mut());
         let timer = self.timers.set(now + delay, Timer::Reconnect(slot));
         s.state = LinkState::Stream(StreamState::Backoff { timer });
@@ -1031,7 +1027,12 @@ impl Outbound {
         }
         let mut ordered = b.slots.clone();
         if b.selection != ServerSelection::RoundRobin {
-            ordered.sort_by_key(|s| (self.servers.get(*s).map_or(u32::MAX, |x| x.cfg.priority), *s));
+            ordered.sort_by_key(|s| {
+                (
+                    self.servers.get(*s).map_or(u32::MAX, |x| x.cfg.priority),
+                    *s,
+                )
+            });
         }
         let mut saw_full = false;
         for tier in [1u8, 2] {
@@ -1659,9 +1660,11 @@ impl Outbound {
             ProbeVerdict::Stale => self.mark_alive(link),
             ProbeVerdict::Unmatched => {}
             ProbeVerdict::Bad(e) => match link {
-                Link::Conn(conn) => {
-                    self.lose_conn(now, conn, Some(CloseReason::Authentication { code, error: e }))
-                }
+                Link::Conn(conn) => self.lose_conn(
+                    now,
+                    conn,
+                    Some(CloseReason::Authentication { code, error: e }),
+                ),
                 Link::Udp(_) => {} // UDP: discard.
             },
         }
@@ -1691,7 +1694,13 @@ impl Outbound {
         if !packet.code.answers(r.template.code) {
             return;
         }
-        if verify_response(&packet, authenticator, &s.cfg.secret, &VerifyPolicy::default()).is_ok()
+        if verify_response(
+            &packet,
+            authenticator,
+            &s.cfg.secret,
+            &VerifyPolicy::default(),
+        )
+        .is_ok()
         {
             self.complete(now, key, packet);
         }
@@ -1722,7 +1731,9 @@ fn validate(template: &Packet) -> Result<(), String> {
     for a in p.attributes.iter_mut().filter(|a| a.typ == 2) {
         let len = a.value.len();
         if len > 128 {
-            return Err(format!("User-Password is {len} octets; at most 128 can be hidden"));
+            return Err(format!(
+                "User-Password is {len} octets; at most 128 can be hidden"
+            ));
         }
         a.value = Bytes::from(vec![0u8; len.div_ceil(16).max(1) * 16]);
     }
