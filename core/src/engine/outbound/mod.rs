@@ -1,0 +1,1538 @@
+//! The outbound side of the engine: RADIUS backends whose servers are reached
+//! with `connect { protocol udp|tcp|tls; host|ip; port; }`.
+//!
+//! One [`Outbound`] holds every `connect` server of every RADIUS backend of a
+//! program. It serves two purposes with one mechanism:
+//!
+//! * **Proxying and query mode**: [`Outbound::send`] takes a request for a backend,
+//!   picks a server by the backend's `server-selection`, signs the request for that
+//!   server and identifier, and eventually yields exactly one
+//!   [`OutboundOutput::Reply`] (verified) or [`OutboundOutput::Failed`].
+//! * **The NAS side of reverse CoA**: stream servers with `status true`, or of a
+//!   backend named by a `listen { backend … }` server ("keep connected"), are
+//!   connected at start and kept connected, reconnecting with jittered exponential
+//!   backoff ([`crate::engine::backoff`]). Requests the far end sends over them
+//!   (CoA, Disconnect, …) come out as [`OutboundOutput::IncomingRequest`] and are
+//!   answered with [`Outbound::send_reply_on`].
+//!
+//! It is sans-IO: the driver opens connections and sockets when told to
+//! ([`OutboundOutput::Connect`], [`OutboundOutput::SendDatagram`]), feeds back what
+//! happens (`handle_*`), drains [`Outbound::poll_output`] after every call, and calls
+//! [`Outbound::handle_timeout`] at [`Outbound::poll_timeout`].
+//!
+//! # Protocol rules followed
+//!
+//! * Streams (RFC 6613/6614): a request is never retransmitted on the same
+//!   connection. Identifiers come from the connection's own pool; identifier 0 is
+//!   reserved for Status-Server on connections that send it (radiusdtls-bis). When
+//!   the pool is exhausted requests wait in a bounded per-server FIFO
+//!   ([`MAX_QUEUED_PER_SERVER`]); beyond it `send` fails with `QUEUE_FULL`. When a
+//!   connection closes before a reply, the request is sent again — with a new
+//!   identifier, a new Request Authenticator and a new Message-Authenticator — on
+//!   whichever server selection picks (the same server once it has reconnected, or
+//!   another), up to the server's `retries` times; then it fails with
+//!   `CONNECTION_CLOSED`.
+//! * Replies are matched by identifier and code (2/3/11 answer 1, 5 answers 4,
+//!   41/42 answer 40, 44/45 answer 43, 2 or 5 answer 12, 52 answers anything) and
+//!   verified with the server's secret. A reply that matches nothing is discarded;
+//!   one that matches but fails authentication closes the connection (RFC 6613
+//!   §2.6.4) — unless it verifies against the previous request that used the same
+//!   identifier and timed out, in which case it is a late reply and is discarded.
+//!   Requests from the far end are verified too; failure closes the connection.
+//! * Watchdog (RFC 3539 style, RFC 5997 Status-Server): with `status true`, a
+//!   probe (identifier 0, Message-Authenticator, NAS-Identifier when configured) is
+//!   sent on connect and then every `status_interval`. A probe unanswered within
+//!   the server's `timeout` is followed at once by another; after
+//!   [`WATCHDOG_FAILURES`] consecutive unanswered probes the connection is declared
+//!   dead, closed and reconnected. A silently stalled stream is therefore detected
+//!   within `status_interval + WATCHDOG_FAILURES × timeout`. Without `status`,
+//!   [`WATCHDOG_FAILURES`] consecutive request timeouts with nothing received in
+//!   between do the same.
+//! * UDP (RFC 5080): a request is retransmitted with the same identifier and
+//!   authenticator every `timeout / (retries + 1)`; `timeout` after it was handed to
+//!   the server without a verified reply it fails over (see below) or fails with
+//!   `BACKEND_TIMEOUT`. Replies are matched by (server, identifier), verified against
+//!   the request's authenticator, and discarded otherwise. After
+//!   [`WATCHDOG_FAILURES`] consecutive timeouts (requests or probes) a UDP server is
+//!   considered down for a backoff delay; a verified reply brings it up again.
+//!
+//! # Server selection
+//!
+//! A server is *live* when it is connected, connecting for the first time, idle
+//! (a stream server connected on demand), or a UDP server not considered down; it
+//! is *recovering* while it waits to reconnect after a failure. Selection picks
+//! among live servers the request has not yet failed on, and only when there is
+//! none among recovering ones (the request then waits for the reconnection, within
+//! its `timeout`). `fallback` and `no-fallback` take the lowest `priority` (then
+//! configuration order); `round-robin` rotates a per-backend counter over the
+//! candidates in configuration order; `least-connections` takes the fewest requests
+//! in flight or queued. A request that times out or cannot be connected is tried on
+//! the next server (each server at most once per request), except under
+//! `no-fallback`.
+//!
+//! # Requests
+//!
+//! A request is a [`Packet`] template: its code and attributes, with a
+//! User-Password in clear text (it is hidden anew for each transmission with that
+//! server's secret and authenticator). The identifier and authenticator are
+//! ignored; any Message-Authenticator is replaced by a fresh one.
+
+pub mod types;
+
+mod audit;
+mod select;
+mod timers;
+mod wire;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::engine::backoff::Backoff;
+use crate::engine::time::Now;
+use crate::eval::error::{ErrorCode, ErrorValue};
+use crate::eval::ir::BackendId;
+use crate::lang::program::{Backend, BackendKind, RadiusServerMode, ServerSelection, Transport};
+use crate::radius::attr::MESSAGE_AUTHENTICATOR;
+use crate::radius::auth::{
+    SignOptions, VerifyPolicy, sign_response, verify_request, verify_response,
+};
+use crate::radius::code::{AuthenticatorKind, Code};
+use crate::radius::framing::StreamDecoder;
+use crate::radius::packet::{MAX_PACKET_LEN, Packet};
+use crate::reverse::ids::IdPool;
+use crate::rng::RandomSource;
+
+use timers::{Link, ReqKey, Timer, TimerKey, Timers};
+pub use types::{
+    AttemptId, CloseReason, ConnId, InvariantViolation, OutboundCounts, OutboundOutput, ReplyError,
+    RequestToken, ServerRef, Target,
+};
+
+/// The identifier reserved for Status-Server on connections (and UDP sockets) that
+/// send it (radiusdtls-bis).
+pub const STATUS_SERVER_ID: u8 = 0;
+/// Consecutive unanswered probes (or, without `status`, requests) after which a
+/// connection is declared dead or a UDP server down (RFC 3539 uses 3 as well).
+pub const WATCHDOG_FAILURES: u32 = 3;
+/// Requests that may wait for a connection or an identifier on one server.
+pub const MAX_QUEUED_PER_SERVER: usize = 1024;
+/// Requests that may be pending in one [`Outbound`] at once.
+pub const MAX_PENDING_REQUESTS: usize = 65_536;
+/// A connection that stayed up this long (or got any verified answer) resets its
+/// server's backoff when it closes.
+pub const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// The shortest time a connection attempt is given (the server `timeout` if longer).
+pub const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Authenticators of earlier probes kept to recognise their late replies.
+const RECENT_PROBES: usize = 4;
+/// No timer is armed closer than this (a zero `timeout` must not spin).
+const MIN_TIMER: Duration = Duration::from_millis(1);
+
+/// A server's settings, copied out of the program.
+#[derive(Debug)]
+struct ServerCfg {
+    sref: ServerRef,
+    name: String,
+    backend_name: String,
+    secret: Vec<u8>,
+    timeout: Duration,
+    retries: u32,
+    status: bool,
+    status_interval: Duration,
+    nas_identifier: Option<String>,
+    priority: u32,
+    target: Arc<Target>,
+    /// Keep a stream connection up at all times.
+    keep: bool,
+}
+
+impl ServerCfg {
+    fn is_stream(&self) -> bool {
+        self.target.protocol != Transport::Udp
+    }
+
+    /// The UDP retransmission interval.
+    fn udp_interval(&self) -> Duration {
+        let tries = self.retries.saturating_add(1);
+        (self.timeout / tries).max(MIN_TIMER)
+    }
+
+    fn id_pool(&self) -> IdPool {
+        if self.status {
+            IdPool::with_reserved(&[STATUS_SERVER_ID])
+        } else {
+            IdPool::new()
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("server '{}' of backend '{}'", self.name, self.backend_name)
+    }
+}
+
+/// Status-Server watchdog state of one connection or UDP server.
+#[derive(Debug, Default)]
+struct Watchdog {
+    /// The probe awaiting its reply: its authenticator and timeout timer.
+    outstanding: Option<([u8; 16], TimerKey)>,
+    /// Authenticators of earlier probes, newest last.
+    recent: VecDeque<[u8; 16]>,
+    /// Consecutive failures (unanswered probes, or requests where they count).
+    failures: u32,
+    /// When the next probe is due.
+    due: Option<TimerKey>,
+}
+
+/// What a reply with the Status-Server identifier turned out to be.
+enum ProbeVerdict {
+    /// The answer to the outstanding probe.
+    Current,
+    /// A late answer to an earlier probe.
+    Stale,
+    /// It claims to answer the outstanding probe but does not verify.
+    Bad(crate::radius::error::AuthError),
+    /// It answers no probe.
+    Unmatched,
+}
+
+impl Watchdog {
+    fn judge(&self, packet: &Packet, secret: &[u8]) -> ProbeVerdict {
+        if !packet.code.answers(Code::StatusServer) {
+            return ProbeVerdict::Unmatched;
+        }
+        let policy = VerifyPolicy::default();
+        let stale = || {
+            self.recent
+                .iter()
+                .any(|a| verify_response(packet, a, secret, &policy).is_ok())
+        };
+        match &self.outstanding {
+            Some((auth, _)) => match verify_response(packet, auth, secret, &policy) {
+                Ok(()) => ProbeVerdict::Current,
+                Err(_) if stale() => ProbeVerdict::Stale,
+                Err(e) => ProbeVerdict::Bad(e),
+            },
+            None if stale() => ProbeVerdict::Stale,
+            None => ProbeVerdict::Unmatched,
+        }
+    }
+
+    fn retire_outstanding(&mut self) -> Option<TimerKey> {
+        let (auth, key) = self.outstanding.take()?;
+        if self.recent.len() >= RECENT_PROBES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(auth);
+        Some(key)
+    }
+}
+
+/// The state of a stream server's connection.
+#[derive(Debug)]
+enum StreamState {
+    /// Not connected and not wanted (connected on demand).
+    Idle,
+    /// An attempt is in progress.
+    Connecting { attempt: AttemptId, timer: TimerKey },
+    /// Connected.
+    Connected(ConnId),
+    /// Waiting out a backoff delay before the next attempt.
+    Backoff { timer: TimerKey },
+}
+
+/// The state of a UDP server (its socket is the driver's).
+#[derive(Debug)]
+struct UdpState {
+    ids: IdPool,
+    inflight: BTreeMap<u8, ReqKey>,
+    retired: BTreeMap<u8, [u8; 16]>,
+    watchdog: Watchdog,
+    /// Considered down: skipped by selection while another server is live.
+    down: bool,
+    /// The hold-down timer while down.
+    holddown: Option<TimerKey>,
+}
+
+#[derive(Debug)]
+enum LinkState {
+    Stream(StreamState),
+    Udp(Box<UdpState>),
+}
+
+#[derive(Debug)]
+struct Server {
+    cfg: ServerCfg,
+    state: LinkState,
+    backoff: Backoff,
+    queue: VecDeque<ReqKey>,
+    /// The last state reported with [`OutboundOutput::ServerState`].
+    up: bool,
+}
+
+/// One open outbound stream connection.
+#[derive(Debug)]
+struct Conn {
+    slot: usize,
+    decoder: StreamDecoder,
+    ids: IdPool,
+    inflight: BTreeMap<u8, ReqKey>,
+    /// The authenticator of the last request that timed out with each identifier.
+    retired: BTreeMap<u8, [u8; 16]>,
+    watchdog: Watchdog,
+    /// Far-end requests awaiting our reply: identifier → (code, authenticator).
+    incoming: BTreeMap<u8, (Code, [u8; 16])>,
+    connected_at: Instant,
+    /// Something verified arrived on it.
+    proven: bool,
+}
+
+#[derive(Debug, Clone)]
+enum ReqState {
+    /// Being (re)dispatched.
+    Unassigned,
+    /// Waiting on a server for a connection or an identifier.
+    Queued { slot: usize },
+    /// Sent and awaiting its reply.
+    InFlight {
+        slot: usize,
+        link: Link,
+        id: u8,
+        authenticator: [u8; 16],
+        bytes: Bytes,
+    },
+}
+
+#[derive(Debug)]
+struct Request {
+    token: RequestToken,
+    backend: BackendId,
+    template: Packet,
+    /// Servers this request failed on (timeout, connect failure).
+    tried: Vec<usize>,
+    /// Connections that closed under it.
+    closes: u32,
+    /// The identifier it was last sent with, which a resend avoids.
+    last_id: Option<u8>,
+    last_error: Option<ErrorValue>,
+    state: ReqState,
+    timer: Option<TimerKey>,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct BackendState {
+    name: String,
+    selection: ServerSelection,
+    /// Slots of its `connect` servers, in configuration order.
+    slots: Vec<usize>,
+    round_robin: usize,
+}
+
+/// The outbound state machine; see the module documentation.
+pub struct Outbound {
+    servers: Vec<Server>,
+    backends: BTreeMap<BackendId, BackendState>,
+    by_ref: BTreeMap<ServerRef, usize>,
+    conns: BTreeMap<ConnId, Conn>,
+    attempts: BTreeMap<AttemptId, usize>,
+    next_attempt: u64,
+    requests: BTreeMap<ReqKey, Request>,
+    next_request: ReqKey,
+    timers: Timers,
+    out: VecDeque<OutboundOutput>,
+    rng: Box<dyn RandomSource + Send>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound")
+            .field("servers", &self.servers.len())
+            .field("connections", &self.conns.len())
+            .field("requests", &self.requests.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn error(code: ErrorCode, message: String) -> ErrorValue {
+    ErrorValue::new(code, message)
+}
+
+fn humanize(d: Duration) -> String {
+    format!("{:?}", d)
+}
+
+impl Outbound {
+    /// Take every `connect` server of every RADIUS backend in `backends` (the
+    /// program's backends; [`BackendId`] indexes them) and start: stream servers with
+    /// `status true` or belonging to a backend in `keep_connected` (those named by a
+    /// `listen { backend … }` server) are connected now; UDP servers with `status
+    /// true` get their first probe. `rng` supplies Request Authenticators and
+    /// backoff jitter.
+    pub fn new(
+        now: Now,
+        backends: &[Backend],
+        keep_connected: &BTreeSet<BackendId>,
+        rng: Box<dyn RandomSource + Send>,
+    ) -> Self {
+        let mut this = Outbound {
+            servers: Vec::new(),
+            backends: BTreeMap::new(),
+            by_ref: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            attempts: BTreeMap::new(),
+            next_attempt: 0,
+            requests: BTreeMap::new(),
+            next_request: 0,
+            timers: Timers::default(),
+            out: VecDeque::new(),
+            rng,
+        };
+        for (index, backend) in backends.iter().enumerate() {
+            let BackendKind::Radius(radius) = &backend.kind else {
+                continue;
+            };
+            let Ok(bid) = u32::try_from(index).map(BackendId) else {
+                continue;
+            };
+            let mut slots = Vec::new();
+            for (si, def) in radius.servers.iter().enumerate() {
+                let RadiusServerMode::Connect(connect) = &def.mode else {
+                    continue;
+                };
+                let Ok(server) = u32::try_from(si) else {
+                    continue;
+                };
+                let sref = ServerRef {
+                    backend: bid,
+                    server,
+                };
+                let cfg = ServerCfg {
+                    sref,
+                    name: def.name.clone(),
+                    backend_name: backend.name.clone(),
+                    secret: def.secret.as_bytes().to_vec(),
+                    timeout: def.timeout.max(MIN_TIMER),
+                    retries: def.retries,
+                    status: def.status,
+                    status_interval: def.status_interval.max(MIN_TIMER),
+                    nas_identifier: def.nas_identifier.clone(),
+                    priority: def.priority,
+                    target: Arc::new(Target {
+                        protocol: connect.protocol,
+                        host: connect.host.clone(),
+                        ip: connect.ip,
+                        port: connect.port,
+                    }),
+                    keep: def.status || keep_connected.contains(&bid),
+                };
+                let state = if cfg.is_stream() {
+                    LinkState::Stream(StreamState::Idle)
+                } else {
+                    LinkState::Udp(Box::new(UdpState {
+                        ids: cfg.id_pool(),
+                        inflight: BTreeMap::new(),
+                        retired: BTreeMap::new(),
+                        watchdog: Watchdog::default(),
+                        down: false,
+                        holddown: None,
+                    }))
+                };
+                let slot = this.servers.len();
+                // UDP servers start up (nothing is known against them); stream
+                // servers are up once connected.
+                let up = !cfg.is_stream();
+                this.servers.push(Server {
+                    cfg,
+                    state,
+                    backoff: Backoff::default(),
+                    queue: VecDeque::new(),
+                    up,
+                });
+                this.by_ref.insert(sref, slot);
+                slots.push(slot);
+            }
+            if !slots.is_empty() {
+                this.backends.insert(
+                    bid,
+                    BackendState {
+                        name: backend.name.clone(),
+                        selection: radius.server_selection,
+                        slots,
+                        round_robin: 0,
+                    },
+                );
+            }
+        }
+        for slot in 0..this.servers.len() {
+            let cfg = &this.servers[slot].cfg;
+            if cfg.is_stream() {
+                if cfg.keep {
+                    this.start_connect(now.mono, slot);
+                }
+            } else if cfg.status {
+                this.send_probe(now.mono, Link::Udp(slot));
+            }
+        }
+        this
+    }
+
+    // ----------------------------------------------------------------- outputs
+
+    /// The next command for the driver, in order. Drain after every call.
+    pub fn poll_output(&mut self) -> Option<OutboundOutput> {
+        self.out.pop_front()
+    }
+
+    /// When [`Outbound::handle_timeout`] must next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// Fire every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Now) {
+        while let Some((key, timer)) = self.timers.pop_due(now.mono) {
+            self.fire(now.mono, key, timer);
+        }
+    }
+
+    // ------------------------------------------------------------------ queries
+
+    /// Where a server is reached (for a driver that keeps one UDP socket per server).
+    pub fn target(&self, server: ServerRef) -> Option<Arc<Target>> {
+        let slot = *self.by_ref.get(&server)?;
+        self.servers.get(slot).map(|s| s.cfg.target.clone())
+    }
+
+    /// Whether this connection is one of ours (the engine routes stream events by it).
+    pub fn owns(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
+    /// The server an open outbound connection belongs to.
+    pub fn conn_server(&self, conn: ConnId) -> Option<ServerRef> {
+        let c = self.conns.get(&conn)?;
+        self.servers.get(c.slot).map(|s| s.cfg.sref)
+    }
+
+    /// Whether a server is currently reported up.
+    pub fn is_up(&self, server: ServerRef) -> bool {
+        self.by_ref
+            .get(&server)
+            .and_then(|slot| self.servers.get(*slot))
+            .is_some_and(|s| s.up)
+    }
+
+    /// Every `connect` server this machine manages, in backend then configuration order.
+    pub fn servers(&self) -> impl Iterator<Item = ServerRef> + '_ {
+        self.servers.iter().map(|s| s.cfg.sref)
+    }
+
+    /// Whether `backend` has at least one `connect` server here.
+    pub fn handles(&self, backend: BackendId) -> bool {
+        self.backends.contains_key(&backend)
+    }
+
+    // ----------------------------------------------------------------- requests
+
+    /// Send a request to `backend` (see the module documentation for what
+    /// `request` holds). `Ok` means exactly one [`OutboundOutput::Reply`] or
+    /// [`OutboundOutput::Failed`] carrying `token` will follow. `Err` means the
+    /// request was refused at once and `token` will never appear: the backend has
+    /// no `connect` server here or none is available (`BACKEND_ERROR`), the packet
+    /// is not a request or cannot be encoded (`INVALID_VALUE`), or queues are full
+    /// (`QUEUE_FULL`).
+    pub fn send(
+        &mut self,
+        now: Now,
+        backend: BackendId,
+        request: Packet,
+        token: RequestToken,
+    ) -> Result<(), ErrorValue> {
+        let Some(b) = self.backends.get(&backend) else {
+            return Err(error(
+                ErrorCode::BackendError,
+                format!("backend #{} has no `connect` server", backend.0),
+            ));
+        };
+        if !request.code.is_request() {
+            return Err(error(
+                ErrorCode::InvalidValue,
+                format!(
+                    "backend '{}': {} is not a request code",
+                    b.name, request.code
+                ),
+            ));
+        }
+        if let Err(e) = validate(&request) {
+            return Err(error(
+                ErrorCode::InvalidValue,
+                format!("backend '{}': request cannot be encoded: {e}", b.name),
+            ));
+        }
+        if self.requests.len() >= MAX_PENDING_REQUESTS {
+            return Err(error(
+                ErrorCode::QueueFull,
+                format!("{MAX_PENDING_REQUESTS} outbound requests are already pending"),
+            ));
+        }
+        let key = self.next_request;
+        self.next_request += 1;
+        self.requests.insert(
+            key,
+            Request {
+                token,
+                backend,
+                template: request,
+                tried: Vec::new(),
+                closes: 0,
+                last_id: None,
+                last_error: None,
+                state: ReqState::Unassigned,
+                timer: None,
+                deadline: now.mono,
+            },
+        );
+        match self.select(key) {
+            Ok(slot) => {
+                self.assign(now.mono, key, slot);
+                Ok(())
+            }
+            Err(e) => {
+                self.requests.remove(&key);
+                Err(e)
+            }
+        }
+    }
+
+    /// Answer a request the far end sent over `conn` (an
+    /// [`OutboundOutput::IncomingRequest`]). `reply` carries the code, the request's
+    /// identifier and the attributes; it is signed with the server's secret and the
+    /// request's authenticator (Message-Authenticator added first) and written.
+    pub fn send_reply_on(
+        &mut self,
+        _now: Now,
+        conn: ConnId,
+        mut reply: Packet,
+    ) -> Result<(), ReplyError> {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Err(ReplyError::UnknownConnection(conn));
+        };
+        let identifier = reply.identifier;
+        let Some(&(code, authenticator)) = c.incoming.get(&identifier) else {
+            return Err(ReplyError::NoSuchRequest { conn, identifier });
+        };
+        if !reply.code.answers(code) {
+            return Err(ReplyError::CodeMismatch {
+                request: code,
+                reply: reply.code,
+            });
+        }
+        let secret = match self.servers.get(c.slot) {
+            Some(s) => &s.cfg.secret,
+            None => return Err(ReplyError::UnknownConnection(conn)),
+        };
+        let bytes = sign_response(&mut reply, &authenticator, secret, &SignOptions::default())
+            .map_err(ReplyError::Encode)?;
+        c.incoming.remove(&identifier);
+        self.out.push_back(OutboundOutput::Write { conn, bytes });
+        Ok(())
+    }
+
+    /// Drop a far-end request that will get no reply (the policy chose none).
+    /// Returns whether it was pending.
+    pub fn forget_incoming(&mut self, conn: ConnId, identifier: u8) -> bool {
+        self.conns
+            .get_mut(&conn)
+            .is_some_and(|c| c.incoming.remove(&identifier).is_some())
+    }
+
+    // ------------------------------------------------------------ driver events
+
+    /// A connection attempt succeeded; the engine numbered the connection `conn`.
+    pub fn handle_connected(&mut self, now: Now, attempt: AttemptId, conn: ConnId) {
+        let Some(slot) = self.attempts.remove(&attempt) else {
+            self.out.push_back(OutboundOutput::Close {
+                conn,
+                reason: CloseReason::Abandoned,
+            });
+            return;
+        };
+        if self.conns.contains_key(&conn) {
+            // The engine reused a live connection number: refuse the new one.
+            self.out.push_back(OutboundOutput::Close {
+                conn,
+                reason: CloseReason::Abandoned,
+            });
+            self.connect_failed(now.mono, slot, "connection number already in use");
+            return;
+        }
+        let Some(server) = self.servers.get_mut(slot) else {
+            return;
+        };
+        if let LinkState::Stream(StreamState::Connecting { timer, .. }) = &server.state {
+            self.timers.cancel(Some(*timer));
+        }
+        server.state = LinkState::Stream(StreamState::Connected(conn));
+        let status = server.cfg.status;
+        self.conns.insert(
+            conn,
+            Conn {
+                slot,
+                decoder: StreamDecoder::new(),
+                ids: server.cfg.id_pool(),
+                inflight: BTreeMap::new(),
+                retired: BTreeMap::new(),
+                watchdog: Watchdog::default(),
+                incoming: BTreeMap::new(),
+                connected_at: now.mono,
+                proven: false,
+            },
+        );
+        self.set_up(slot, true);
+        if status {
+            self.send_probe(now.mono, Link::Conn(conn));
+        }
+        self.drain(now.mono, slot);
+    }
+
+    /// A connection attempt failed (refused, unreachable, TLS handshake failed…).
+    pub fn handle_connect_failed(&mut self, now: Now, attempt: AttemptId, reason: &str) {
+        let Some(slot) = self.attempts.remove(&attempt) else {
+            return;
+        };
+        self.connect_failed(now.mono, slot, reason);
+    }
+
+    /// Bytes arrived on an outbound connection.
+    pub fn handle_stream_data(&mut self, now: Now, conn: ConnId, data: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.decoder.push(data);
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            match c.decoder.next_packet() {
+                Err(e) => {
+                    self.lose_conn(now.mono, conn, Some(CloseReason::Framing(e)));
+                    return;
+                }
+                Ok(None) => return,
+                Ok(Some(bytes)) => match Packet::decode(bytes) {
+                    Err(e) => {
+                        self.lose_conn(now.mono, conn, Some(CloseReason::Malformed(e)));
+                        return;
+                    }
+                    Ok(packet) => self.on_stream_packet(now.mono, conn, packet),
+                },
+            }
+        }
+    }
+
+    /// An outbound connection closed (by the peer, or after an error).
+    pub fn handle_stream_closed(&mut self, now: Now, conn: ConnId) {
+        self.lose_conn(now.mono, conn, None);
+    }
+
+    /// A datagram arrived on the socket of UDP server `server` from `from`.
+    /// Datagrams from an address other than a configured `ip` and port are dropped,
+    /// as are malformed or unmatched ones (UDP never closes anything).
+    pub fn handle_datagram(&mut self, now: Now, server: ServerRef, from: SocketAddr, data: &[u8]) {
+        let Some(&slot) = self.by_ref.get(&server) else {
+            return;
+        };
+        let Some(s) = self.servers.get(slot) else {
+            return;
+        };
+        if let Some(ip) = s.cfg.target.ip {
+            if from.ip() != ip || from.port() != s.cfg.target.port {
+                return;
+            }
+        }
+        if !matches!(s.state, LinkState::Udp(_)) {
+            return;
+        }
+        let Ok(packet) = Packet::decode(Bytes::copy_from_slice(data)) else {
+            return;
+        };
+        if !packet.code.is_response() {
+            return;
+        }
+        self.on_udp_response(now.mono, slot, packet);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    fn set_up(&mut self, slot: usize, up: bool) {
+        if let Some(s) = self.servers.get_mut(slot) {
+            if s.up != up {
+                s.up = up;
+                self.out.push_back(OutboundOutput::ServerState {
+                    server: s.cfg.sref,
+                    up,
+                });
+            }
+        }
+    }
+
+    fn start_connect(&mut self, now: Instant, slot: usize) {
+        let Some(s) = self.servers.get_mut(slot) else {
+            return;
+        };
+        let attempt = AttemptId(self.next_attempt);
+        self.next_attempt += 1;
+        let timer = self.timers.set(
+            now + s.cfg.timeout.max(MIN_CONNECT_TIMEOUT),
+            Timer::ConnectTimeout(slot),
+        );
+        s.state = LinkState::Stream(StreamState::Connecting { attempt, timer });
+        self.attempts.insert(attempt, slot);
+        self.out.push_back(OutboundOutput::Connect {
+            attempt,
+            server: s.cfg.sref,
+            target: s.cfg.target.clone(),
+        });
+    }
+
+    /// An attempt for `slot` failed: back off, and move its queued requests on.
+    fn connect_failed(&mut self, now: Instant, slot: usize, reason: &str) {
+        let Some(s) = self.servers.get_mut(slot) else {
+            return;
+        };
+        if let LinkState::Stream(StreamState::Connecting { timer, .. }) = &s.state {
+            self.timers.cancel(Some(*timer));
+        }
+        let delay = s.backoff.next_delay(self.rng.as_mut());
+        let timer = self.timers.set(now + delay, Timer::Reconnect(slot));
+        s.state = LinkState::Stream(StreamState::Backoff { timer });
+        let err = error(
+            ErrorCode::BackendError,
+            format!("cannot connect to {}: {reason}", s.cfg.label()),
+        );
+        let queued: Vec<ReqKey> = s.queue.drain(..).collect();
+        self.set_up(slot, false);
+        for key in queued {
+            self.fail_on_server(now, key, slot, err.clone());
+        }
+    }
+
+    /// Forget a connection; `reason` set means we close it (and say so).
+    fn lose_conn(&mut self, now: Instant, conn: ConnId, reason: Option<CloseReason>) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        if let Some(reason) = reason {
+            self.out.push_back(OutboundOutput::Close { conn, reason });
+        }
+        self.timers.cancel(c.watchdog.due);
+        self.timers.cancel(c.watchdog.outstanding.map(|(_, k)| k));
+        let slot = c.slot;
+        let Some(s) = self.servers.get_mut(slot) else {
+            return;
+        };
+        let stable = c.proven || now.saturating_duration_since(c.connected_at) >= STABLE_AFTER;
+        if stable {
+            s.backoff.reset();
+        }
+        if s.cfg.keep || !stable {
+            let delay = s.backoff.next_delay(self.rng.as_mut());
+            let timer = self.timers.set(now + delay, Timer::Reconnect(slot));
+            s.state = LinkState::Stream(StreamState::Backoff { timer });
+        } else {
+            s.state = LinkState::Stream(StreamState::Idle);
+        }
+        let retries = s.cfg.retries;
+        let label = s.cfg.label();
+        self.set_up(slot, false);
+        for (_, key) in c.inflight {
+            let Some(r) = self.requests.get_mut(&key) else {
+                continue;
+            };
+            self.timers.cancel(r.timer.take());
+            r.closes += 1;
+            if r.closes <= retries {
+                r.state = ReqState::Unassigned;
+                self.dispatch(now, key);
+            } else {
+                self.finish_failed(
+                    key,
+                    error(
+                        ErrorCode::ConnectionClosed,
+                        format!("connection to {label} closed before the reply"),
+                    ),
+                );
+            }
+        }
+        // On-demand servers reconnect at once when requests wait for them.
+        let idle_with_work = self.servers.get(slot).is_some_and(|s| {
+            matches!(s.state, LinkState::Stream(StreamState::Idle)) && !s.queue.is_empty()
+        });
+        if idle_with_work {
+            self.start_connect(now, slot);
+        }
+    }
+
+    /// Select a server for a request, or fail it.
+    fn dispatch(&mut self, now: Instant, key: ReqKey) {
+        match self.select(key) {
+            Ok(slot) => self.assign(now, key, slot),
+            Err(e) => self.finish_failed(key, e),
+        }
+    }
+
+    /// Queue a request on a server, with its deadline, and get it moving.
+    fn assign(&mut self, now: Instant, key: ReqKey, slot: usize) {
+        let Some(s) = self.servers.get_mut(slot) else {
+            return;
+        };
+        let Some(r) = self.requests.get_mut(&key) else {
+            return;
+        };
+        self.timers.cancel(r.timer.take());
+        r.deadline = now + s.cfg.timeout;
+        r.timer = Some(self.timers.set(r.deadline, Timer::Request(key)));
+        r.state = ReqState::Queued { slot };
+        s.queue.push_back(key);
+        match &s.state {
+            LinkState::Stream(StreamState::Idle) => self.start_connect(now, slot),
+            LinkState::Stream(StreamState::Connected(_)) | LinkState::Udp(_) => {
+                self.drain(now, slot)
+            }
+            LinkState::Stream(_) => {}
+        }
+    }
+
+    /// Send queued requests of a server while identifiers are free.
+    fn drain(&mut self, now: Instant, slot: usize) {
+        loop {
+            let Some(s) = self.servers.get_mut(slot) else {
+                return;
+            };
+            let Some(&key) = s.queue.front() else {
+                return;
+            };
+            let avoid = self.requests.get(&key).and_then(|r| r.last_id);
+            let (link, id) = match &mut s.state {
+                LinkState::Stream(StreamState::Connected(c)) => {
+                    let c = *c;
+                    let Some(conn) = self.conns.get_mut(&c) else {
+                        return;
+                    };
+                    let Some(id) = allocate_avoiding(&mut conn.ids, avoid) else {
+                        return;
+                    };
+                    (Link::Conn(c), id)
+                }
+                LinkState::Udp(u) => {
+                    let Some(id) = allocate_avoiding(&mut u.ids, avoid) else {
+                        return;
+                    };
+                    (Link::Udp(slot), id)
+                }
+                LinkState::Stream(_) => return,
+            };
+            s.queue.pop_front();
+            self.transmit(now, key, slot, link, id);
+        }
+    }
+
+    /// Sign and send a request with identifier `id` (already allocated on `link`).
+    fn transmit(&mut self, now: Instant, key: ReqKey, slot: usize, link: Link, id: u8) {
+        let Some(s) = self.servers.get_mut(slot) else {
+            return;
+        };
+        let Some(r) = self.requests.get_mut(&key) else {
+            return;
+        };
+        let signed = match wire::sign(&r.template, id, &s.cfg.secret, self.rng.as_mut()) {
+            Ok(signed) => signed,
+            Err(e) => {
+                let err = error(
+                    ErrorCode::InvalidValue,
+                    format!("request for {} cannot be encoded: {e}", s.cfg.label()),
+                );
+                self.release(link, id);
+                self.finish_failed(key, err);
+                return;
+            }
+        };
+        r.last_id = Some(id);
+        r.state = ReqState::InFlight {
+            slot,
+            link,
+            id,
+            authenticator: signed.authenticator,
+            bytes: signed.bytes.clone(),
+        };
+        match link {
+            Link::Conn(conn) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.inflight.insert(id, key);
+                }
+                self.out.push_back(OutboundOutput::Write {
+                    conn,
+                    bytes: signed.bytes,
+                });
+            }
+            Link::Udp(_) => {
+                if let LinkState::Udp(u) = &mut s.state {
+                    u.inflight.insert(id, key);
+                }
+                let next = (now + s.cfg.udp_interval()).min(r.deadline);
+                self.timers.cancel(r.timer.take());
+                r.timer = Some(self.timers.set(next, Timer::Request(key)));
+                self.out.push_back(OutboundOutput::SendDatagram {
+                    server: s.cfg.sref,
+                    to: s.cfg.target.clone(),
+                    bytes: signed.bytes,
+                });
+            }
+        }
+    }
+
+    /// Free an identifier of ours on a link, remembering the authenticator it last
+    /// carried (when given) to recognise a late reply.
+    fn release(&mut self, link: Link, id: u8) {
+        match link {
+            Link::Conn(c) => {
+                if let Some(c) = self.conns.get_mut(&c) {
+                    c.inflight.remove(&id);
+                    c.ids.release(id);
+                }
+            }
+            Link::Udp(slot) => {
+                if let Some(LinkState::Udp(u)) = self.servers.get_mut(slot).map(|s| &mut s.state) {
+                    u.inflight.remove(&id);
+                    u.ids.release(id);
+                }
+            }
+        }
+    }
+
+    fn retire(&mut self, link: Link, id: u8, authenticator: [u8; 16]) {
+        match link {
+            Link::Conn(c) => {
+                if let Some(c) = self.conns.get_mut(&c) {
+                    c.retired.insert(id, authenticator);
+                }
+            }
+            Link::Udp(slot) => {
+                if let Some(LinkState::Udp(u)) = self.servers.get_mut(slot).map(|s| &mut s.state) {
+                    u.retired.insert(id, authenticator);
+                }
+            }
+        }
+    }
+
+    /// The request failed on this server (timeout, connect failure): try another.
+    fn fail_on_server(&mut self, now: Instant, key: ReqKey, slot: usize, err: ErrorValue) {
+        let Some(r) = self.requests.get_mut(&key) else {
+            return;
+        };
+        self.timers.cancel(r.timer.take());
+        if !r.tried.contains(&slot) {
+            r.tried.push(slot);
+        }
+        r.last_error = Some(err);
+        r.state = ReqState::Unassigned;
+        self.dispatch(now, key);
+    }
+
+    fn finish_failed(&mut self, key: ReqKey, err: ErrorValue) {
+        if let Some(r) = self.requests.remove(&key) {
+            self.timers.cancel(r.timer);
+            self.out.push_back(OutboundOutput::Failed {
+                token: r.token,
+                error: err,
+            });
+        }
+    }
+
+    fn complete(&mut self, now: Instant, key: ReqKey, packet: Packet) {
+        let Some(r) = self.requests.remove(&key) else {
+            return;
+        };
+        self.timers.cancel(r.timer);
+        let ReqState::InFlight {
+            slot,
+            link,
+            id,
+            authenticator,
+            ..
+        } = r.state
+        else {
+            return;
+        };
+        self.release(link, id);
+        self.mark_alive(link);
+        let Some(server) = self.servers.get(slot).map(|s| s.cfg.sref) else {
+            return;
+        };
+        self.out.push_back(OutboundOutput::Reply {
+            token: r.token,
+            server,
+            request_authenticator: authenticator,
+            packet,
+        });
+        self.drain(now, slot);
+    }
+
+    /// Something verified arrived on `link`: the peer is alive.
+    fn mark_alive(&mut self, link: Link) {
+        match link {
+            Link::Conn(c) => {
+                if let Some(c) = self.conns.get_mut(&c) {
+                    c.proven = true;
+                    c.watchdog.failures = 0;
+                }
+            }
+            Link::Udp(slot) => {
+                let mut revived = false;
+                if let Some(s) = self.servers.get_mut(slot) {
+                    if let LinkState::Udp(u) = &mut s.state {
+                        u.watchdog.failures = 0;
+                        if u.down {
+                            u.down = false;
+                            self.timers.cancel(u.holddown.take());
+                        }
+                        revived = true;
+                    }
+                    s.backoff.reset();
+                }
+                if revived {
+                    self.set_up(slot, true);
+                }
+            }
+        }
+    }
+
+    fn watchdog_mut(&mut self, link: Link) -> Option<&mut Watchdog> {
+        match link {
+            Link::Conn(c) => self.conns.get_mut(&c).map(|c| &mut c.watchdog),
+            Link::Udp(slot) => match self.servers.get_mut(slot).map(|s| &mut s.state) {
+                Some(LinkState::Udp(u)) => Some(&mut u.watchdog),
+                _ => None,
+            },
+        }
+    }
+
+    fn slot_of(&self, link: Link) -> Option<usize> {
+        match link {
+            Link::Conn(c) => self.conns.get(&c).map(|c| c.slot),
+            Link::Udp(slot) => Some(slot),
+        }
+    }
+
+    /// Send a Status-Server probe on `link` and schedule the next one.
+    fn send_probe(&mut self, now: Instant, link: Link) {
+        let Some(slot) = self.slot_of(link) else {
+            return;
+        };
+        let Some(s) = self.servers.get(slot) else {
+            return;
+        };
+        let (timeout, interval, sref, target) = (
+            s.cfg.timeout,
+            s.cfg.status_interval,
+            s.cfg.sref,
+            s.cfg.target.clone(),
+        );
+        let signed = wire::probe(
+            s.cfg.nas_identifier.as_deref(),
+            &s.cfg.secret,
+            self.rng.as_mut(),
+        );
+        let timeout_key = self.timers.set(now + timeout, Timer::ProbeTimeout(link));
+        let due_key = self.timers.set(now + interval, Timer::StatusDue(link));
+        let Some(w) = self.watchdog_mut(link) else {
+            return;
+        };
+        let old_due = w.due.replace(due_key);
+        let signed = match signed {
+            Ok(signed) => signed,
+            Err(_) => {
+                // Cannot happen for a bare Status-Server; never leave a dangling timer.
+                let _ = w.due.take();
+                self.timers.cancel(Some(timeout_key));
+                self.timers.cancel(Some(due_key));
+                self.timers.cancel(old_due);
+                return;
+            }
+        };
+        let old_timeout = w.retire_outstanding();
+        w.outstanding = Some((signed.authenticator, timeout_key));
+        self.timers.cancel(old_due);
+        self.timers.cancel(old_timeout);
+        self.out.push_back(match link {
+            Link::Conn(conn) => OutboundOutput::Write {
+                conn,
+                bytes: signed.bytes,
+            },
+            Link::Udp(_) => OutboundOutput::SendDatagram {
+                server: sref,
+                to: target,
+                bytes: signed.bytes,
+            },
+        });
+    }
+
+    fn mark_udp_down(&mut self, now: Instant, slot: usize) {
+        let Some(s) = self.servers.get_mut(slot) else {
+            return;
+        };
+        let LinkState::Udp(u) = &mut s.state else {
+            return;
+        };
+        if u.down {
+            return;
+        }
+        u.down = true;
+        let delay = s.backoff.next_delay(self.rng.as_mut());
+        u.holddown = Some(self.timers.set(now + delay, Timer::Reconnect(slot)));
+        self.set_up(slot, false);
+    }
+
+    fn fire(&mut self, now: Instant, _key: TimerKey, timer: Timer) {
+        match timer {
+            Timer::Reconnect(slot) => self.on_reconnect_timer(now, slot),
+            Timer::ConnectTimeout(slot) => {
+                let Some(s) = self.servers.get(slot) else {
+                    return;
+                };
+                if let LinkState::Stream(StreamState::Connecting { attempt, .. }) = s.state {
+                    self.attempts.remove(&attempt);
+                    self.out.push_back(OutboundOutput::AbortConnect { attempt });
+                    self.connect_failed(now, slot, "connection attempt timed out");
+                }
+            }
+            Timer::StatusDue(link) => {
+                let Some(w) = self.watchdog_mut(link) else {
+                    return;
+                };
+                w.due = None;
+                if w.outstanding.is_none() {
+                    self.send_probe(now, link);
+                }
+                // Otherwise the probe timeout sends the next probe.
+            }
+            Timer::ProbeTimeout(link) => self.on_probe_timeout(now, link),
+            Timer::Request(key) => self.on_request_timer(now, key),
+        }
+    }
+
+    fn on_reconnect_timer(&mut self, now: Instant, slot: usize) {
+        let Some(s) = self.servers.get_mut(slot) else {
+            return;
+        };
+        match &mut s.state {
+            LinkState::Stream(StreamState::Backoff { .. }) => {
+                if s.cfg.keep || !s.queue.is_empty() {
+                    self.start_connect(now, slot);
+                } else {
+                    s.state = LinkState::Stream(StreamState::Idle);
+                }
+            }
+            LinkState::Udp(u) => {
+                // Hold-down over: eligible again, on probation (one more failure
+                // and it is down again, with a longer hold-down).
+                u.holddown = None;
+                u.down = false;
+                u.watchdog.failures = WATCHDOG_FAILURES.saturating_sub(1);
+            }
+            LinkState::Stream(_) => {}
+        }
+    }
+
+    fn on_probe_timeout(&mut self, now: Instant, link: Link) {
+        let Some(w) = self.watchdog_mut(link) else {
+            return;
+        };
+        let _ = w.retire_outstanding();
+        w.failures = w.failures.saturating_add(1);
+        let failures = w.failures;
+        if failures < WATCHDOG_FAILURES {
+            // Suspect: probe again at once rather than at the next interval.
+            self.send_probe(now, link);
+            return;
+        }
+        match link {
+            Link::Conn(conn) => {
+                self.lose_conn(now, conn, Some(CloseReason::WatchdogExpired { failures }));
+            }
+            Link::Udp(slot) => self.mark_udp_down(now, slot),
+        }
+    }
+
+    fn on_request_timer(&mut self, now: Instant, key: ReqKey) {
+        let Some(r) = self.requests.get_mut(&key) else {
+            return;
+        };
+        r.timer = None;
+        match r.state.clone() {
+            ReqState::Unassigned => {
+                // Not reachable: an unassigned request is dispatched at once.
+                self.finish_failed(
+                    key,
+                    error(ErrorCode::BackendError, "request was never assigned".into()),
+                );
+            }
+            ReqState::Queued { slot } => {
+                if let Some(s) = self.servers.get_mut(slot) {
+                    s.queue.retain(|k| *k != key);
+                }
+                let err = self.timeout_error(slot);
+                self.fail_on_server(now, key, slot, err);
+            }
+            ReqState::InFlight {
+                slot,
+                link,
+                id,
+                authenticator,
+                bytes,
+            } => {
+                if let Link::Udp(_) = link {
+                    if now < r.deadline {
+                        let interval = self
+                            .servers
+                            .get(slot)
+                            .map_or(MIN_TIMER, |s| s.cfg.udp_interval());
+                        let next = (now + interval).min(r.deadline);
+                        r.timer = Some(self.timers.set(next, Timer::Request(key)));
+                        if let Some(s) = self.servers.get(slot) {
+                            self.out.push_back(OutboundOutput::SendDatagram {
+                                server: s.cfg.sref,
+                                to: s.cfg.target.clone(),
+                                bytes,
+                            });
+                        }
+                        return;
+                    }
+                }
+                self.release(link, id);
+                self.retire(link, id, authenticator);
+                let err = self.timeout_error(slot);
+                self.fail_on_server(now, key, slot, err);
+                self.count_request_timeout(now, slot, link);
+                if self.servers.get(slot).is_some() {
+                    self.drain(now, slot);
+                }
+            }
+        }
+    }
+
+    fn timeout_error(&self, slot: usize) -> ErrorValue {
+        match self.servers.get(slot) {
+            Some(s) => error(
+                ErrorCode::BackendTimeout,
+                format!(
+                    "{} did not answer within {}",
+                    s.cfg.label(),
+                    humanize(s.cfg.timeout)
+                ),
+            ),
+            None => error(ErrorCode::BackendTimeout, "no answer".into()),
+        }
+    }
+
+    /// A request timed out on `link`: feed the watchdog where it counts.
+    fn count_request_timeout(&mut self, now: Instant, slot: usize, link: Link) {
+        let status = self.servers.get(slot).is_some_and(|s| s.cfg.status);
+        match link {
+            Link::Conn(conn) if !status => {
+                let Some(w) = self.watchdog_mut(link) else {
+                    return;
+                };
+                w.failures = w.failures.saturating_add(1);
+                let failures = w.failures;
+                if failures >= WATCHDOG_FAILURES {
+                    self.lose_conn(now, conn, Some(CloseReason::WatchdogExpired { failures }));
+                }
+            }
+            Link::Conn(_) => {}
+            Link::Udp(slot) => {
+                let Some(w) = self.watchdog_mut(link) else {
+                    return;
+                };
+                w.failures = w.failures.saturating_add(1);
+                if w.failures >= WATCHDOG_FAILURES {
+                    self.mark_udp_down(now, slot);
+                }
+            }
+        }
+    }
+
+    fn on_stream_packet(&mut self, now: Instant, conn: ConnId, packet: Packet) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let slot = c.slot;
+        let Some(s) = self.servers.get(slot) else {
+            return;
+        };
+        let status = s.cfg.status;
+        match packet.code.authenticator_kind() {
+            None => {} // Unknown code: discard, the connection stays (RFC 6613 §2.6.4).
+            Some(AuthenticatorKind::Response) => {
+                if status && packet.identifier == STATUS_SERVER_ID {
+                    let verdict = c.watchdog.judge(&packet, &s.cfg.secret);
+                    self.on_probe_verdict(now, Link::Conn(conn), verdict, packet.code);
+                    return;
+                }
+                let Some(&key) = c.inflight.get(&packet.identifier) else {
+                    return; // Matches nothing: discard.
+                };
+                let Some(r) = self.requests.get(&key) else {
+                    return;
+                };
+                let ReqState::InFlight { authenticator, .. } = &r.state else {
+                    return;
+                };
+                if !packet.code.answers(r.template.code) {
+                    return;
+                }
+                let policy = VerifyPolicy::default();
+                match verify_response(&packet, authenticator, &s.cfg.secret, &policy) {
+                    Ok(()) => self.complete(now, key, packet),
+                    Err(e) => {
+                        let late = c.retired.get(&packet.identifier).is_some_and(|old| {
+                            verify_response(&packet, old, &s.cfg.secret, &policy).is_ok()
+                        });
+                        if !late {
+                            let code = packet.code;
+                            self.lose_conn(
+                                now,
+                                conn,
+                                Some(CloseReason::Authentication { code, error: e }),
+                            );
+                        }
+                    }
+                }
+            }
+            Some(_) => {
+                if let Err(e) = verify_request(&packet, &s.cfg.secret, &VerifyPolicy::default()) {
+                    let code = packet.code;
+                    self.lose_conn(
+                        now,
+                        conn,
+                        Some(CloseReason::Authentication { code, error: e }),
+                    );
+                    return;
+                }
+                let sref = s.cfg.sref;
+                self.mark_alive(Link::Conn(conn));
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                let id = packet.identifier;
+                if c.incoming.get(&id).map(|(_, a)| *a) == Some(packet.authenticator) {
+                    return; // The same request again: it is being handled.
+                }
+                c.incoming.insert(id, (packet.code, packet.authenticator));
+                self.out.push_back(OutboundOutput::IncomingRequest {
+                    conn,
+                    server: sref,
+                    packet,
+                });
+            }
+        }
+    }
+
+    fn on_probe_verdict(&mut self, now: Instant, link: Link, verdict: ProbeVerdict, code: Code) {
+        match verdict {
+            ProbeVerdict::Current => {
+                if let Some(w) = self.watchdog_mut(link) {
+                    let key = w.outstanding.take().map(|(_, k)| k);
+                    self.timers.cancel(key);
+                }
+                self.mark_alive(link);
+            }
+            ProbeVerdict::Stale => self.mark_alive(link),
+            ProbeVerdict::Unmatched => {}
+            ProbeVerdict::Bad(e) => match link {
+                Link::Conn(conn) => self.lose_conn(
+                    now,
+                    conn,
+                    Some(CloseReason::Authentication { code, error: e }),
+                ),
+                Link::Udp(_) => {} // UDP: discard.
+            },
+        }
+    }
+
+    fn on_udp_response(&mut self, now: Instant, slot: usize, packet: Packet) {
+        let Some(s) = self.servers.get(slot) else {
+            return;
+        };
+        let LinkState::Udp(u) = &s.state else {
+            return;
+        };
+        if s.cfg.status && packet.identifier == STATUS_SERVER_ID {
+            let verdict = u.watchdog.judge(&packet, &s.cfg.secret);
+            self.on_probe_verdict(now, Link::Udp(slot), verdict, packet.code);
+            return;
+        }
+        let Some(&key) = u.inflight.get(&packet.identifier) else {
+            return;
+        };
+        let Some(r) = self.requests.get(&key) else {
+            return;
+        };
+        let ReqState::InFlight { authenticator, .. } = &r.state else {
+            return;
+        };
+        if !packet.code.answers(r.template.code) {
+            return;
+        }
+        if verify_response(
+            &packet,
+            authenticator,
+            &s.cfg.secret,
+            &VerifyPolicy::default(),
+        )
+        .is_ok()
+        {
+            self.complete(now, key, packet);
+        }
+    }
+}
+
+/// Take an identifier other than `avoid` when another is free (a resent request
+/// gets a new identifier even on a fresh connection), else any.
+fn allocate_avoiding(pool: &mut IdPool, avoid: Option<u8>) -> Option<u8> {
+    let id = pool.allocate()?;
+    if Some(id) != avoid {
+        return Some(id);
+    }
+    match pool.allocate() {
+        Some(other) => {
+            pool.release(id);
+            Some(other)
+        }
+        None => Some(id),
+    }
+}
+
+/// Check that a request template can be signed at all (attribute and packet
+/// lengths, User-Password length), so that `send` can refuse it at once.
+fn validate(template: &Packet) -> Result<(), String> {
+    let mut p = template.clone();
+    p.remove_all(MESSAGE_AUTHENTICATOR);
+    for a in p.attributes.iter_mut().filter(|a| a.typ == 2) {
+        let len = a.value.len();
+        if len > 128 {
+            return Err(format!(
+                "User-Password is {len} octets; at most 128 can be hidden"
+            ));
+        }
+        a.value = Bytes::from(vec![0u8; len.div_ceil(16).max(1) * 16]);
+    }
+    p.insert_first(MESSAGE_AUTHENTICATOR, Bytes::from_static(&[0u8; 16]));
+    p.encode_with_max(MAX_PACKET_LEN)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,231 @@
+//! The vocabulary of the outbound state machine: identifiers, what it asks the
+//! driver to do, why it closes a connection, and its errors.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::eval::error::ErrorValue;
+use crate::eval::ir::BackendId;
+use crate::lang::program::Transport;
+use crate::radius::code::Code;
+use crate::radius::error::{AuthError, DecodeError, EncodeError, FramingError};
+use crate::radius::packet::Packet;
+
+/// A stream connection, numbered by whoever accepted or opened it (the engine).
+/// The outbound machine never invents one: it learns it from
+/// [`Outbound::handle_connected`](super::Outbound::handle_connected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// One attempt to open an outbound stream connection, numbered by the outbound
+/// machine in the order it asked for them. The driver echoes it back in
+/// `handle_connected` / `handle_connect_failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttemptId(pub u64);
+
+/// The caller's handle for one request; opaque to the outbound machine and
+/// echoed in the request's single [`OutboundOutput::Reply`] or
+/// [`OutboundOutput::Failed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestToken(pub u64);
+
+/// One `server "…" { connect { … } }` of a RADIUS backend: the backend and the
+/// server's index in [`RadiusBackend::servers`](crate::lang::program::RadiusBackend::servers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerRef {
+    /// The backend.
+    pub backend: BackendId,
+    /// The server's index within the backend, in configuration order.
+    pub server: u32,
+}
+
+/// Where a server is reached: its `connect { protocol; host|ip; port; }`.
+/// TLS settings stay in the program (look them up with the [`ServerRef`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// UDP, TCP or TLS.
+    pub protocol: Transport,
+    /// `host "name";`: resolve it, and check it in the server's certificate.
+    pub host: Option<String>,
+    /// `ip A;`.
+    pub ip: Option<IpAddr>,
+    /// The port.
+    pub port: u16,
+}
+
+/// Why the outbound machine closes a stream connection (for logs and metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CloseReason {
+    /// The watchdog declared the connection dead: that many consecutive
+    /// Status-Server probes (or, without `status`, requests) got no reply.
+    #[error("watchdog: {failures} consecutive probes or requests got no reply")]
+    WatchdogExpired {
+        /// Consecutive unanswered probes or requests.
+        failures: u32,
+    },
+    /// The byte stream is not a sequence of RADIUS packets (RFC 6613 §2.6.4).
+    #[error("stream framing error: {0}")]
+    Framing(FramingError),
+    /// A framed packet does not decode (bad attribute lengths, …).
+    #[error("malformed packet: {0}")]
+    Malformed(DecodeError),
+    /// A reply or request failed authentication with the server's secret.
+    #[error("authentication failed on a {code} packet: {error}")]
+    Authentication {
+        /// The offending packet's code.
+        code: Code,
+        /// What did not verify.
+        error: AuthError,
+    },
+    /// The connection was reported for an attempt the machine had already given up
+    /// (it timed out or the server is no longer wanted).
+    #[error("connection attempt was abandoned")]
+    Abandoned,
+}
+
+/// A command for the driver, drained with
+/// [`Outbound::poll_output`](super::Outbound::poll_output) in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboundOutput {
+    /// Open a stream connection (TCP, or TCP then TLS with the server's `tls { … }`)
+    /// and report the result with `handle_connected` or `handle_connect_failed`.
+    Connect {
+        /// Echo this back.
+        attempt: AttemptId,
+        /// Which server (its TLS settings are in the program).
+        server: ServerRef,
+        /// Where to connect.
+        target: Arc<Target>,
+    },
+    /// Give up an attempt that is taking too long; a late success is closed anyway.
+    AbortConnect {
+        /// The attempt.
+        attempt: AttemptId,
+    },
+    /// Write these bytes (whole packets) to the connection.
+    Write {
+        /// The connection.
+        conn: ConnId,
+        /// The bytes.
+        bytes: Bytes,
+    },
+    /// Close the connection. The machine has already forgotten it; a later
+    /// `handle_stream_closed` for it is ignored.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// Send a datagram to a UDP server, from the socket the driver keeps for that
+    /// server (one socket per server, so that replies come back with its key).
+    SendDatagram {
+        /// Which server; replies are fed back with `handle_datagram(server, …)`.
+        server: ServerRef,
+        /// Where to send.
+        to: Arc<Target>,
+        /// The packet.
+        bytes: Bytes,
+    },
+    /// The verified reply to a request.
+    Reply {
+        /// The request's token.
+        token: RequestToken,
+        /// The server that answered (its secret reveals hidden reply attributes).
+        server: ServerRef,
+        /// The Request Authenticator of the request as last sent, which hidden
+        /// reply attributes (Tunnel-Password, MS-MPPE keys) are keyed with.
+        request_authenticator: [u8; 16],
+        /// The reply.
+        packet: Packet,
+    },
+    /// The request failed: `BACKEND_TIMEOUT`, `BACKEND_ERROR`,
+    /// `CONNECTION_CLOSED` or `QUEUE_FULL`.
+    Failed {
+        /// The request's token.
+        token: RequestToken,
+        /// Why.
+        error: ErrorValue,
+    },
+    /// The far end sent a request over one of our outbound connections (a reverse
+    /// CoA, for instance). Its authenticators have been verified. Answer it with
+    /// [`Outbound::send_reply_on`](super::Outbound::send_reply_on) or drop it with
+    /// [`Outbound::forget_incoming`](super::Outbound::forget_incoming).
+    IncomingRequest {
+        /// The connection it came on.
+        conn: ConnId,
+        /// The server that connection belongs to (a `listen { backend … }` server
+        /// of this backend handles it).
+        server: ServerRef,
+        /// The request.
+        packet: Packet,
+    },
+    /// A server became reachable (connected, or answered again) or unreachable.
+    ServerState {
+        /// The server.
+        server: ServerRef,
+        /// Whether it is up.
+        up: bool,
+    },
+}
+
+/// Why [`Outbound::send_reply_on`](super::Outbound::send_reply_on) did not send.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ReplyError {
+    /// The connection is not (or no longer) one of ours.
+    #[error("connection {0:?} is not an open outbound connection")]
+    UnknownConnection(ConnId),
+    /// No request with this identifier from the far end awaits a reply.
+    #[error("no request with identifier {identifier} awaits a reply on connection {conn:?}")]
+    NoSuchRequest {
+        /// The connection.
+        conn: ConnId,
+        /// The reply's identifier.
+        identifier: u8,
+    },
+    /// The reply's code does not answer the request's code.
+    #[error("a {reply} cannot answer a {request}")]
+    CodeMismatch {
+        /// The request's code.
+        request: Code,
+        /// The reply's code.
+        reply: Code,
+    },
+    /// The reply could not be encoded.
+    #[error("reply cannot be encoded: {0}")]
+    Encode(EncodeError),
+}
+
+/// Counts that tests and simulators check for leaks (invariant 5: nothing
+/// survives once all work completed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboundCounts {
+    /// Requests accepted by `send` that have not yet produced Reply or Failed.
+    pub pending_requests: usize,
+    /// Of those, requests waiting for a connection or an identifier.
+    pub queued_requests: usize,
+    /// Identifiers of our requests in use, over all connections and UDP servers
+    /// (reserved Status-Server identifiers excluded).
+    pub ids_in_use: usize,
+    /// Status-Server probes awaiting their reply.
+    pub probes_in_flight: usize,
+    /// Timers armed for requests (they all go when the requests finish).
+    pub request_timers: usize,
+    /// All armed timers (watchdogs and reconnects included).
+    pub timers: usize,
+    /// Open stream connections.
+    pub connections: usize,
+    /// Connection attempts in progress.
+    pub connecting: usize,
+    /// Requests from far ends awaiting `send_reply_on` or `forget_incoming`.
+    pub incoming_pending: usize,
+}
+
+/// A broken internal invariant, reported by
+/// [`Outbound::check_invariants`](super::Outbound::check_invariants).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("outbound invariant violated: {0}")]
+pub struct InvariantViolation(pub String);

@@ -1,0 +1,147 @@
+//! Turning a request template into signed bytes for one server and one identifier.
+//!
+//! A request may be signed several times (a retry after a connection closed, or a
+//! fallback to another server): each time it gets a new identifier, a new Request
+//! Authenticator, its User-Password hidden again with that server's secret and that
+//! authenticator, and a fresh Message-Authenticator (RFC 6613 §2.6.1, radiusdtls-bis).
+
+use bytes::Bytes;
+
+use crate::radius::attr::MESSAGE_AUTHENTICATOR;
+use crate::radius::auth::{SignOptions, sign_request};
+use crate::radius::code::{AuthenticatorKind, Code};
+use crate::radius::error::{EncodeError, PasswordError};
+use crate::radius::packet::Packet;
+use crate::radius::password::hide_user_password;
+use crate::rng::RandomSource;
+
+/// The User-Password attribute (RFC 2865 §5.2).
+const USER_PASSWORD: u8 = 2;
+/// The NAS-Identifier attribute (RFC 2865 §5.32).
+const NAS_IDENTIFIER: u8 = 32;
+/// The longest attribute value.
+const MAX_VALUE: usize = 253;
+
+/// A [`RandomSource`] that hands out one chosen authenticator, so that
+/// [`sign_request`] uses the vector the User-Password was already hidden with.
+struct ChosenVector([u8; 16]);
+
+impl RandomSource for ChosenVector {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for (slot, byte) in buf.iter_mut().zip(self.0.iter().cycle()) {
+            *slot = *byte;
+        }
+    }
+}
+
+/// Why a request could not be signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum BuildError {
+    /// The packet does not encode (too long, bad attribute).
+    #[error("{0}")]
+    Encode(#[from] EncodeError),
+    /// The User-Password cannot be hidden (longer than 128 octets).
+    #[error("User-Password: {0}")]
+    Password(#[from] PasswordError),
+}
+
+/// A request signed for one transmission.
+#[derive(Debug, Clone)]
+pub(super) struct Signed {
+    /// The bytes to send.
+    pub bytes: Bytes,
+    /// The Request Authenticator sent, which the reply is verified against.
+    pub authenticator: [u8; 16],
+}
+
+/// Sign `template` (code and attributes, User-Password in clear text) with
+/// `identifier` for a server with `secret`. Any Message-Authenticator in the
+/// template is dropped and a fresh one is put first.
+pub(super) fn sign(
+    template: &Packet,
+    identifier: u8,
+    secret: &[u8],
+    rng: &mut dyn RandomSource,
+) -> Result<Signed, BuildError> {
+    let mut packet = template.clone();
+    packet.identifier = identifier;
+    packet.remove_all(MESSAGE_AUTHENTICATOR);
+    let mut vector = [0u8; 16];
+    if template.code.authenticator_kind() == Some(AuthenticatorKind::Random) {
+        rng.fill(&mut vector);
+    }
+    for attr in packet
+        .attributes
+        .iter_mut()
+        .filter(|a| a.typ == USER_PASSWORD)
+    {
+        attr.value = hide_user_password(&attr.value, secret, &vector)?;
+    }
+    let options = SignOptions {
+        add_message_authenticator: true,
+        ..SignOptions::default()
+    };
+    let bytes = sign_request(&mut packet, secret, &mut ChosenVector(vector), &options)?;
+    Ok(Signed {
+        bytes,
+        authenticator: packet.authenticator,
+    })
+}
+
+/// A Status-Server probe (identifier 0, reserved for it), carrying
+/// NAS-Identifier when configured so that the far end can select this connection
+/// by `connection.status.nas_identifier`. Message-Authenticator is added by signing.
+pub(super) fn probe(
+    nas_identifier: Option<&str>,
+    secret: &[u8],
+    rng: &mut dyn RandomSource,
+) -> Result<Signed, BuildError> {
+    let mut packet = Packet::new(Code::StatusServer, 0);
+    if let Some(nas) = nas_identifier {
+        if nas.len() <= MAX_VALUE {
+            packet.push(NAS_IDENTIFIER, Bytes::copy_from_slice(nas.as_bytes()));
+        }
+    }
+    sign(&packet, 0, secret, rng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::radius::auth::{VerifyPolicy, verify_request};
+    use crate::radius::password::reveal_user_password;
+    use crate::rng::SplitMix64;
+
+    #[test]
+    fn password_is_hidden_with_the_authenticator_actually_sent() {
+        let mut rng = SplitMix64::new(5);
+        let mut template = Packet::new(Code::AccessRequest, 0);
+        template.push(1, "bob");
+        template.push(USER_PASSWORD, "hunter2");
+        template.push(MESSAGE_AUTHENTICATOR, Bytes::from_static(&[7u8; 16]));
+        let signed = sign(&template, 42, b"secret", &mut rng).unwrap();
+        let p = Packet::decode(signed.bytes.clone()).unwrap();
+        assert_eq!(p.identifier, 42);
+        assert_eq!(p.authenticator, signed.authenticator);
+        assert_eq!(p.attributes[0].typ, MESSAGE_AUTHENTICATOR);
+        assert_eq!(p.all(MESSAGE_AUTHENTICATOR).count(), 1);
+        verify_request(&p, b"secret", &VerifyPolicy::default()).unwrap();
+        let hidden = p.first_value(USER_PASSWORD).unwrap();
+        let clear = reveal_user_password(hidden, b"secret", &p.authenticator).unwrap();
+        assert_eq!(clear, b"hunter2");
+        // Signing again gives a new authenticator.
+        let again = sign(&template, 43, b"secret", &mut rng).unwrap();
+        assert_ne!(again.authenticator, signed.authenticator);
+    }
+
+    #[test]
+    fn probe_carries_nas_identifier_and_message_authenticator() {
+        let mut rng = SplitMix64::new(5);
+        let signed = probe(Some("nas-1"), b"radsec", &mut rng).unwrap();
+        let p = Packet::decode(signed.bytes).unwrap();
+        assert_eq!(p.code, Code::StatusServer);
+        assert_eq!(p.identifier, 0);
+        assert_eq!(p.first_value(NAS_IDENTIFIER).unwrap().as_ref(), b"nas-1");
+        verify_request(&p, b"radsec", &VerifyPolicy::default()).unwrap();
+    }
+}
