@@ -316,6 +316,7 @@ impl Lowerer<'_, '_> {
         let mut otherwise = None;
         let mut pending = cond;
         let mut expect_then = true;
+        let mut then_reported = false;
         let mut clauses = item.clauses.iter().peekable();
         while let Some(c) = clauses.next() {
             match (c.keyword.as_str(), expect_then) {
@@ -362,6 +363,7 @@ impl Lowerer<'_, '_> {
                         "`if all { … } then { … }`",
                     );
                     ok = false;
+                    then_reported = true;
                     self.pipeline(&c.block.items);
                 }
                 (kw, false) => {
@@ -371,7 +373,7 @@ impl Lowerer<'_, '_> {
                 }
             }
         }
-        if expect_then {
+        if expect_then && !then_reported {
             let at = item.clauses.last().map_or(block.span, |c| c.block.span);
             self.error_help(
                 at.end_point(),
