@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use boomerang_core::eval::ir::{
     AaaField, AaaPlace, Action, ActionResult, AssignOp, Assignment, BackendCall, BackendId, Cond,
-    CondMode, Condition, ConnField, DebugTarget, Directive, Expr, FilterCall, HttpField,
-    HttpPlace, Index, LogContent, MapPattern, PacketRef, Pipeline, PipelineId, Place, QueryId,
-    Template, TemplatePart, UserField, VarRef,
+    CondMode, Condition, ConnField, DebugTarget, Directive, Expr, FilterCall, HttpField, HttpPlace,
+    Index, LogContent, MapPattern, PacketRef, Pipeline, PipelineId, Place, QueryId, Template,
+    TemplatePart, UserField, VarRef,
 };
 use boomerang_core::eval::ops::CompareOp;
 use boomerang_core::eval::query::SqlAssign;
@@ -406,7 +406,9 @@ backend { name "REVERSE_DYNAUTH"; request "PROXY_QUERY"; timeout 15s; }
     );
     assert_eq!(
         l.diags,
-        ["5:58: warning: `timeout` in `backend { … }` is ignored; the backend server's own `timeout` applies"]
+        [
+            "5:58: warning: `timeout` in `backend { … }` is ignored; the backend server's own `timeout` applies"
+        ]
     );
     assert_eq!(
         actions(&l.value),
@@ -484,16 +486,43 @@ fn radius_variables() {
             index,
         })
     };
-    assert_eq!(value("radius.request.code"), var(VarRef::RadiusCode(PacketRef::Request)));
-    assert_eq!(value("radius.reply.code"), var(VarRef::RadiusCode(PacketRef::Reply)));
-    assert_eq!(value("radius.response.code"), var(VarRef::RadiusCode(PacketRef::Reply)));
-    assert_eq!(value("radius.request.attr.User-Name"), req(USER_NAME, Index::Auto));
+    assert_eq!(
+        value("radius.request.code"),
+        var(VarRef::RadiusCode(PacketRef::Request))
+    );
+    assert_eq!(
+        value("radius.reply.code"),
+        var(VarRef::RadiusCode(PacketRef::Reply))
+    );
+    assert_eq!(
+        value("radius.response.code"),
+        var(VarRef::RadiusCode(PacketRef::Reply))
+    );
+    assert_eq!(
+        value("radius.request.attr.User-Name"),
+        req(USER_NAME, Index::Auto)
+    );
     // Case-insensitive names.
-    assert_eq!(value("radius.request.attr.user-name"), req(USER_NAME, Index::Auto));
-    assert_eq!(value("radius.request.attr.User-Name[0]"), req(USER_NAME, Index::First));
-    assert_eq!(value("radius.request.attr.User-Name[2]"), req(USER_NAME, Index::Nth(2)));
-    assert_eq!(value("radius.request.attr.User-Name[n]"), req(USER_NAME, Index::Last));
-    assert_eq!(value("radius.request.attr.User-Name[*]"), req(USER_NAME, Index::All));
+    assert_eq!(
+        value("radius.request.attr.user-name"),
+        req(USER_NAME, Index::Auto)
+    );
+    assert_eq!(
+        value("radius.request.attr.User-Name[0]"),
+        req(USER_NAME, Index::First)
+    );
+    assert_eq!(
+        value("radius.request.attr.User-Name[2]"),
+        req(USER_NAME, Index::Nth(2))
+    );
+    assert_eq!(
+        value("radius.request.attr.User-Name[n]"),
+        req(USER_NAME, Index::Last)
+    );
+    assert_eq!(
+        value("radius.request.attr.User-Name[*]"),
+        req(USER_NAME, Index::All)
+    );
     assert_eq!(
         value("radius.reply.attr.Filter-Id"),
         var(VarRef::reply_attr(FILTER_ID))
@@ -501,7 +530,10 @@ fn radius_variables() {
     for bulk in ["radius.request.attrs", "radius.request.attr"] {
         assert_eq!(value(bulk), var(VarRef::RadiusAttrs(PacketRef::Request)));
     }
-    assert_eq!(value("radius.response.attrs"), var(VarRef::RadiusAttrs(PacketRef::Reply)));
+    assert_eq!(
+        value("radius.response.attrs"),
+        var(VarRef::RadiusAttrs(PacketRef::Reply))
+    );
     assert_eq!(value("radius.client"), var(VarRef::RadiusClient));
     assert_eq!(value("radius.client.ip"), var(VarRef::RadiusClientIp));
     assert_eq!(value("radius.server"), var(VarRef::RadiusServer));
@@ -512,13 +544,18 @@ fn radius_variables() {
     );
     assert_eq!(
         value("radius.connection.cert.subject_alt.dns[1]"),
-        var(VarRef::CurrentConnection(ConnField::CertSanDns(Index::Nth(1))))
+        var(VarRef::CurrentConnection(ConnField::CertSanDns(
+            Index::Nth(1)
+        )))
     );
     // Constants.
     assert_eq!(value("radius.DISCONNECT_REQUEST"), Expr::int(40));
     assert_eq!(value("radius.COA_NAK"), Expr::int(45));
     assert_eq!(value("radius.dict.Acct-Status-Type.Alive"), Expr::int(3));
-    assert_eq!(value("radius.dict.acct-status-type.interim-update"), Expr::int(3));
+    assert_eq!(
+        value("radius.dict.acct-status-type.interim-update"),
+        Expr::int(3)
+    );
     assert_eq!(value("radius.dict.Service-Type.Framed-User"), Expr::int(2));
 }
 
@@ -534,19 +571,40 @@ fn connection_variables_inside_select() {
         ("connection.server_name", ConnField::ServerName),
         ("connection.server_addr", ConnField::ServerAddr),
         ("connection.server_ip", ConnField::ServerIp),
-        ("connection.transport_protocol", ConnField::TransportProtocol),
+        (
+            "connection.transport_protocol",
+            ConnField::TransportProtocol,
+        ),
         ("connection.connected", ConnField::Connected),
         ("connection.disconnected", ConnField::Disconnected),
         ("connection.status.received", ConnField::StatusReceived),
-        ("connection.status.nas_identifier", ConnField::StatusNasIdentifier),
+        (
+            "connection.status.nas_identifier",
+            ConnField::StatusNasIdentifier,
+        ),
         ("connection.cert.subject.cn", ConnField::CertSubjectCn),
         ("connection.cert.issuer", ConnField::CertIssuer),
         ("connection.cert.fingerprint", ConnField::CertFingerprint),
-        ("connection.cert.subject_alt.email", ConnField::CertSanEmail(Index::Auto)),
-        ("connection.cert.subject_alt.email[0]", ConnField::CertSanEmail(Index::First)),
-        ("connection.cert.subject_alt.email[1]", ConnField::CertSanEmail(Index::Nth(1))),
-        ("connection.cert.subject_alt.dns", ConnField::CertSanDns(Index::Auto)),
-        ("connection.cert.subject_alt.uri[*]", ConnField::CertSanUri(Index::All)),
+        (
+            "connection.cert.subject_alt.email",
+            ConnField::CertSanEmail(Index::Auto),
+        ),
+        (
+            "connection.cert.subject_alt.email[0]",
+            ConnField::CertSanEmail(Index::First),
+        ),
+        (
+            "connection.cert.subject_alt.email[1]",
+            ConnField::CertSanEmail(Index::Nth(1)),
+        ),
+        (
+            "connection.cert.subject_alt.dns",
+            ConnField::CertSanDns(Index::Auto),
+        ),
+        (
+            "connection.cert.subject_alt.uri[*]",
+            ConnField::CertSanUri(Index::All),
+        ),
     ];
     for (text, field) in table {
         assert_eq!(c(text), cf(field), "{text}");
@@ -567,8 +625,14 @@ fn other_namespaces() {
         ("user.privilege", var(VarRef::User(UserField::Privilege))),
         ("user.backend", var(VarRef::User(UserField::Backend))),
         ("aaa.identity", var(VarRef::Aaa(AaaField::Identity))),
-        ("aaa.identity.name", var(VarRef::Aaa(AaaField::IdentityName))),
-        ("aaa.identity.realm", var(VarRef::Aaa(AaaField::IdentityRealm))),
+        (
+            "aaa.identity.name",
+            var(VarRef::Aaa(AaaField::IdentityName)),
+        ),
+        (
+            "aaa.identity.realm",
+            var(VarRef::Aaa(AaaField::IdentityRealm)),
+        ),
         ("aaa.policy", var(VarRef::Aaa(AaaField::Policy))),
         ("aaa.handler", var(VarRef::Aaa(AaaField::Handler))),
         ("aaa.result", var(VarRef::Aaa(AaaField::Result))),
@@ -576,8 +640,14 @@ fn other_namespaces() {
         ("aaa.message", var(VarRef::Aaa(AaaField::Message))),
         ("aaa.errors", var(VarRef::Aaa(AaaField::Errors))),
         ("aaa.caught_error", var(VarRef::Aaa(AaaField::CaughtError))),
-        ("aaa.caught_error.code", var(VarRef::Aaa(AaaField::CaughtErrorCode))),
-        ("aaa.caught_errors", var(VarRef::Aaa(AaaField::CaughtErrors))),
+        (
+            "aaa.caught_error.code",
+            var(VarRef::Aaa(AaaField::CaughtErrorCode)),
+        ),
+        (
+            "aaa.caught_errors",
+            var(VarRef::Aaa(AaaField::CaughtErrors)),
+        ),
         ("aaa.method", var(VarRef::Aaa(AaaField::Method))),
         ("aaa.protocol", var(VarRef::Aaa(AaaField::Protocol))),
         ("errors.NO_REVERSE_CONNECTIONS", s("NO_REVERSE_CONNECTIONS")),
@@ -586,19 +656,36 @@ fn other_namespaces() {
         ("http.path", var(VarRef::Http(HttpField::Path))),
         ("http.path.1", var(VarRef::Http(HttpField::PathSegment(1)))),
         ("http.query", var(VarRef::Http(HttpField::QueryAll))),
-        ("http.query.nas_identifier", var(VarRef::Http(HttpField::Query("nas_identifier".into())))),
-        ("http.header.X-Request-Id", var(VarRef::Http(HttpField::Header("x-request-id".into())))),
+        (
+            "http.query.nas_identifier",
+            var(VarRef::Http(HttpField::Query("nas_identifier".into()))),
+        ),
+        (
+            "http.header.X-Request-Id",
+            var(VarRef::Http(HttpField::Header("x-request-id".into()))),
+        ),
         ("http.body", var(VarRef::Http(HttpField::Body))),
         ("http.json", var(VarRef::Http(HttpField::Json))),
         ("http.status", var(VarRef::Http(HttpField::Status))),
         ("http.response", var(VarRef::Http(HttpField::Response))),
         (
             "http.response_header.Content-Type",
-            var(VarRef::Http(HttpField::ResponseHeader("content-type".into()))),
+            var(VarRef::Http(HttpField::ResponseHeader(
+                "content-type".into(),
+            ))),
         ),
-        ("http.authorization.username", var(VarRef::Http(HttpField::AuthUsername))),
-        ("http.authorization.password", var(VarRef::Http(HttpField::AuthPassword))),
-        ("http.authorization.bearer", var(VarRef::Http(HttpField::AuthBearer))),
+        (
+            "http.authorization.username",
+            var(VarRef::Http(HttpField::AuthUsername)),
+        ),
+        (
+            "http.authorization.password",
+            var(VarRef::Http(HttpField::AuthPassword)),
+        ),
+        (
+            "http.authorization.bearer",
+            var(VarRef::Http(HttpField::AuthBearer)),
+        ),
         ("http.client", var(VarRef::Http(HttpField::Client))),
         ("http.client.ip", var(VarRef::Http(HttpField::ClientIp))),
         ("http.server", var(VarRef::Http(HttpField::Server))),
@@ -613,8 +700,14 @@ fn literals_lists_templates() {
     assert_eq!(value("42"), Expr::int(42));
     assert_eq!(value("-1"), Expr::int(-1));
     assert_eq!(value("1.5"), Expr::Literal(Value::Float(1.5)));
-    assert_eq!(value("1m30s"), Expr::Literal(Value::Duration(Duration::from_secs(90))));
-    assert_eq!(value("250ms"), Expr::Literal(Value::Duration(Duration::from_millis(250))));
+    assert_eq!(
+        value("1m30s"),
+        Expr::Literal(Value::Duration(Duration::from_secs(90)))
+    );
+    assert_eq!(
+        value("250ms"),
+        Expr::Literal(Value::Duration(Duration::from_millis(250)))
+    );
     assert_eq!(
         value("10.9.0.1"),
         Expr::Literal(Value::Ip(IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1))))
@@ -629,7 +722,10 @@ fn literals_lists_templates() {
         value("::1"),
         Expr::Literal(Value::Ip("::1".parse().unwrap()))
     );
-    assert_eq!(value("0xaa00"), Expr::Literal(Value::Bytes(vec![0xaa, 0].into())));
+    assert_eq!(
+        value("0xaa00"),
+        Expr::Literal(Value::Bytes(vec![0xaa, 0].into()))
+    );
     assert_eq!(value("true"), Expr::Literal(Value::Bool(true)));
     assert_eq!(value("none"), Expr::Literal(Value::None));
     assert_eq!(value("any"), Expr::Literal(Value::Any));
@@ -685,7 +781,9 @@ fn filters() {
         }
     );
     assert_eq!(
-        value(r#"vars.x | substring(0, 3) | default(vars.y) | join(";") | split | jsonpath("$.a") | recover("z")"#),
+        value(
+            r#"vars.x | substring(0, 3) | default(vars.y) | join(";") | split | jsonpath("$.a") | recover("z")"#
+        ),
         Expr::Filtered {
             input: Box::new(vars("x")),
             filters: vec![
@@ -742,8 +840,24 @@ conditions any {
     assert_eq!(
         ops,
         [
-            Eq, Eq, Ne, Ne, Gt, Gt, Ge, Ge, Lt, Lt, Le, Le, Starts, NotStarts, Contains,
-            NotContains, Ends, NotEnds
+            Eq,
+            Eq,
+            Ne,
+            Ne,
+            Gt,
+            Gt,
+            Ge,
+            Ge,
+            Lt,
+            Lt,
+            Le,
+            Le,
+            Starts,
+            NotStarts,
+            Contains,
+            NotContains,
+            Ends,
+            NotEnds
         ]
     );
     assert!(c.tests.iter().all(|t| t.left == vars("a")));
@@ -759,7 +873,9 @@ conditions none {
     // `connection_free` is no variable.
     assert_eq!(
         l.diags,
-        ["4:5: error: unknown variable `connection_free` [help: to write text, quote it: \"connection_free\"]"]
+        [
+            "4:5: error: unknown variable `connection_free` [help: to write text, quote it: \"connection_free\"]"
+        ]
     );
     assert_eq!(l.value, None);
 
@@ -789,7 +905,13 @@ conditions all {
         ))
     );
     assert!(matches!(c.tests[4].right, Expr::Literal(Value::Regex(_))));
-    assert_eq!(c.tests[5], Cond::eq(var(VarRef::Aaa(AaaField::CaughtErrorCode)), s("NO_REVERSE_CONNECTIONS")));
+    assert_eq!(
+        c.tests[5],
+        Cond::eq(
+            var(VarRef::Aaa(AaaField::CaughtErrorCode)),
+            s("NO_REVERSE_CONNECTIONS")
+        )
+    );
     assert_eq!(
         c.tests[6].right,
         Expr::Template(tpl(vec![text("@"), part(vars("realm"))]))
@@ -823,7 +945,11 @@ radius.request.attr = radius.request.attr;
             set(code.clone(), AssignOp::Set, Expr::int(40)),
             set(code.clone(), AssignOp::Set, s("disconnect-request")),
             set(code.clone(), AssignOp::Set, Expr::int(43)),
-            set(code, AssignOp::Set, var(VarRef::RadiusCode(PacketRef::Request))),
+            set(
+                code,
+                AssignOp::Set,
+                var(VarRef::RadiusCode(PacketRef::Request))
+            ),
             set(
                 attr(USER_NAME),
                 AssignOp::Set,
@@ -847,7 +973,11 @@ radius.request.attr = radius.request.attr;
                     }],
                 }
             ),
-            set(bulk, AssignOp::Set, var(VarRef::RadiusAttrs(PacketRef::Request))),
+            set(
+                bulk,
+                AssignOp::Set,
+                var(VarRef::RadiusAttrs(PacketRef::Request))
+            ),
         ]
     );
 
@@ -919,7 +1049,11 @@ fn sql_params_and_mapping() {
     assert_eq!(
         l.value,
         [
-            sa(Place::Vars("nas_identifier".into()), AssignOp::Set, "nas_identifier"),
+            sa(
+                Place::Vars("nas_identifier".into()),
+                AssignOp::Set,
+                "nas_identifier"
+            ),
             sa(Place::User(UserField::Username), AssignOp::Set, "name"),
             sa(Place::User(UserField::Group), AssignOp::Append, "grp"),
             sa(Place::Vars("q".into()), AssignOp::SetIfNone, "quota"),

@@ -7,10 +7,6 @@ use boomerang_core::eval::ir::Action;
 use boomerang_core::lang::compile::lower::Stage;
 use lower_support::*;
 
-fn exec(text: &str) -> Vec<String> {
-    pipeline_diags(Stage::Execute, text)
-}
-
 fn one(stage: Stage, text: &str) -> String {
     let d = pipeline_diags(stage, text);
     assert_eq!(d.len(), 1, "expected one diagnostic: {d:#?}");
@@ -20,7 +16,10 @@ fn one(stage: Stage, text: &str) -> String {
 #[test]
 fn unknown_attribute_with_suggestion() {
     assert_eq!(
-        one(Stage::Execute, "modify vars.x = radius.request.attr.User-Nmae;"),
+        one(
+            Stage::Execute,
+            "modify vars.x = radius.request.attr.User-Nmae;"
+        ),
         "1:37: error: unknown attribute `User-Nmae`, did you mean `User-Name`?"
     );
     assert_eq!(
@@ -28,7 +27,10 @@ fn unknown_attribute_with_suggestion() {
         "1:26: error: unknown attribute `Zorglub`"
     );
     assert_eq!(
-        one(Stage::Execute, "modify vars.x = radius.dict.Acct-Status-Type.Alvie;"),
+        one(
+            Stage::Execute,
+            "modify vars.x = radius.dict.Acct-Status-Type.Alvie;"
+        ),
         "1:46: error: unknown value of `Acct-Status-Type` `Alvie`, did you mean `Alive`?"
     );
     assert_eq!(
@@ -111,7 +113,9 @@ fn stage_rules() {
         one(Stage::FinalExecute, "modify http.status = 500;"),
         "1:8: error: `http.status` cannot be changed in `@final-execute`: the reply has already been sent"
     );
-    assert!(pipeline_diags(Stage::FinalExecute, "modify vars.x = 1; invoke \"LOG_IT\";").is_empty());
+    assert!(
+        pipeline_diags(Stage::FinalExecute, "modify vars.x = 1; invoke \"LOG_IT\";").is_empty()
+    );
 }
 
 #[test]
@@ -129,7 +133,10 @@ fn unknown_filter_wrong_arity_bad_arguments() {
         "1:26: error: filter `ldap_escape` is not supported"
     );
     assert_eq!(
-        one(Stage::Execute, "modify vars.x = vars.y | substring(1, 2, 3);"),
+        one(
+            Stage::Execute,
+            "modify vars.x = vars.y | substring(1, 2, 3);"
+        ),
         "1:26: error: filter `substring` takes 1 to 2 argument(s), 3 given"
     );
     assert_eq!(
@@ -145,7 +152,10 @@ fn unknown_filter_wrong_arity_bad_arguments() {
         "1:26: error: substring expects integer indices, not string"
     );
     assert_eq!(
-        one(Stage::Execute, "modify vars.x = vars.y | jsonpath(\"a.b[\");"),
+        one(
+            Stage::Execute,
+            "modify vars.x = vars.y | jsonpath(\"a.b[\");"
+        ),
         "1:26: error: invalid JSONPath `a.b[` at offset 0: a JSONPath query starts with `$`",
     );
     assert_eq!(
@@ -192,7 +202,10 @@ fn unknown_backend_query_and_pipeline() {
         "1:41: error: backend `REVERSE_DYNAUTH` has no query `DISCONECT_USER`, did you mean `DISCONNECT_USER`?"
     );
     assert_eq!(
-        one(Stage::Execute, r#"backend { name "UPSTREAM"; request "Q"; }"#),
+        one(
+            Stage::Execute,
+            r#"backend { name "UPSTREAM"; request "Q"; }"#
+        ),
         "1:36: error: backend `UPSTREAM` has no query `Q` (it defines no queries)"
     );
     assert_eq!(
@@ -219,7 +232,10 @@ fn unknown_and_unsupported_actions() {
         one(Stage::Execute, "acept;"),
         "1:1: error: unknown action `acept`, did you mean `accept`?"
     );
-    assert_eq!(one(Stage::Execute, "frobnicate;"), "1:1: error: unknown action `frobnicate`");
+    assert_eq!(
+        one(Stage::Execute, "frobnicate;"),
+        "1:1: error: unknown action `frobnicate`"
+    );
     for action in [
         "challenge \"otp\";",
         "eap { eap-tls { } }",
@@ -251,10 +267,16 @@ fn unknown_and_unsupported_actions() {
 #[test]
 fn unsupported_variables() {
     let cases = [
-        ("radiusproxy.request.attr.User-Name", "1:17: error: `radiusproxy.*` is not supported"),
+        (
+            "radiusproxy.request.attr.User-Name",
+            "1:17: error: `radiusproxy.*` is not supported",
+        ),
         ("acct.status", "1:17: error: `acct.*` is not supported"),
         ("auth.protocol", "1:17: error: `auth.*` is not supported"),
-        ("cert.subject_alt.email", "1:17: error: `cert.*` is not supported"),
+        (
+            "cert.subject_alt.email",
+            "1:17: error: `cert.*` is not supported",
+        ),
         ("tls.version", "1:17: error: `tls.*` is not supported"),
         ("eap.method", "1:17: error: `eap.*` is not supported"),
         ("util.rand.16", "1:17: error: `util.*` is not supported"),
@@ -280,8 +302,14 @@ fn unsupported_variables() {
             "1:24: error: unknown field of `radius` `requst`, did you mean `request`?",
         ),
         ("vars.x[0]", "1:22: error: `vars.x[0]` cannot be indexed"),
-        ("radius.request.code[0]", "1:32: error: `radius.request.code[0]` cannot be indexed"),
-        ("varz.x", "1:17: error: unknown variable `varz.x`, did you mean `vars.x`?"),
+        (
+            "radius.request.code[0]",
+            "1:32: error: `radius.request.code[0]` cannot be indexed",
+        ),
+        (
+            "varz.x",
+            "1:17: error: unknown variable `varz.x`, did you mean `vars.x`?",
+        ),
     ];
     for (text, expected) in cases {
         assert_eq!(
@@ -290,7 +318,10 @@ fn unsupported_variables() {
             "{text}"
         );
     }
-    let d = one(Stage::Execute, "modify vars.t = errors.NO_REVERSE_CONECTIONS;");
+    let d = one(
+        Stage::Execute,
+        "modify vars.t = errors.NO_REVERSE_CONECTIONS;",
+    );
     assert_eq!(
         d,
         "1:24: error: unknown error code `errors.NO_REVERSE_CONECTIONS`, did you mean `errors.NO_REVERSE_CONNECTIONS`?"
@@ -320,15 +351,24 @@ fn malformed_control_flow() {
         "1:17: error: `=` is not a comparison operator [help: compare with `==`]"
     );
     assert_eq!(
-        one(Stage::Execute, "if all { any { vars.x == 1; } } then { accept; }"),
+        one(
+            Stage::Execute,
+            "if all { any { vars.x == 1; } } then { accept; }"
+        ),
         "1:10: error: nested condition groups are not supported"
     );
     assert_eq!(
-        one(Stage::Execute, "if all { vars.x == 1; } then { accept; } else { } else { }"),
+        one(
+            Stage::Execute,
+            "if all { vars.x == 1; } then { accept; } else { } else { }"
+        ),
         "1:51: error: unexpected `else` after the final `else`"
     );
     assert_eq!(
-        one(Stage::Execute, "map vars.x { \"a\" => { accept; } vars.y => { } }"),
+        one(
+            Stage::Execute,
+            "map vars.x { \"a\" => { accept; } vars.y => { } }"
+        ),
         "1:33: error: a `map` arm must be a constant value"
     );
     assert_eq!(
@@ -360,7 +400,10 @@ fn malformed_control_flow() {
         "1:17: error: `==` is not an assignment operator [help: assign with `=`, `?=` or `+=`]"
     );
     assert_eq!(
-        one(Stage::Execute, "log \"L\" { json { \"a\" 1; } format \"x\"; }"),
+        one(
+            Stage::Execute,
+            "log \"L\" { json { \"a\" 1; } format \"x\"; }"
+        ),
         "1:27: error: `log` takes one of `json`, `format` or `message`"
     );
     assert_eq!(
@@ -373,15 +416,21 @@ fn malformed_control_flow() {
 fn query_block_errors() {
     assert_eq!(
         bindings("radius.reply.code = 2;").diags,
-        ["1:1: error: `radius.reply.code` cannot be set in `bindings` [help: bindings build the request being sent: set `radius.request.code`, `radius.request.attr.<Name>` or `radius.request.attrs`]"]
+        [
+            "1:1: error: `radius.reply.code` cannot be set in `bindings` [help: bindings build the request being sent: set `radius.request.code`, `radius.request.attr.<Name>` or `radius.request.attrs`]"
+        ]
     );
     assert_eq!(
         bindings(r#"radius.request.code = "disconect-request";"#).diags,
-        ["1:23: error: `disconect-request` is not a RADIUS packet code, did you mean `Disconnect-Request`? [help: write a constant such as `radius.DISCONNECT_REQUEST`, a number, or a name such as \"CoA-Request\"]"]
+        [
+            "1:23: error: `disconect-request` is not a RADIUS packet code, did you mean `Disconnect-Request`? [help: write a constant such as `radius.DISCONNECT_REQUEST`, a number, or a name such as \"CoA-Request\"]"
+        ]
     );
     assert_eq!(
         bindings("radius.request.code = 300;").diags,
-        ["1:23: error: `300` is not a RADIUS packet code [help: write a constant such as `radius.DISCONNECT_REQUEST`, a number, or a name such as \"CoA-Request\"]"]
+        [
+            "1:23: error: `300` is not a RADIUS packet code [help: write a constant such as `radius.DISCONNECT_REQUEST`, a number, or a name such as \"CoA-Request\"]"
+        ]
     );
     assert_eq!(
         mapping("radius.request.code = radius.reply.code;").diags,
@@ -393,10 +442,15 @@ fn query_block_errors() {
     );
     assert_eq!(
         sql_params("a b;").diags,
-        ["1:1: error: expected one value per line in SQL `bindings` [help: each line binds the next `?` of the statement, e.g. `radius.request.attr.User-Name;`]"]
+        [
+            "1:1: error: expected one value per line in SQL `bindings` [help: each line binds the next `?` of the statement, e.g. `radius.request.attr.User-Name;`]"
+        ]
     );
     let l = conditions("conditions first { }");
-    assert_eq!(l.diags, ["1:12: error: `conditions` takes `all`, `any` or `none`, not `first`"]);
+    assert_eq!(
+        l.diags,
+        ["1:12: error: `conditions` takes `all`, `any` or `none`, not `first`"]
+    );
     assert!(l.value.is_none());
 }
 
@@ -452,9 +506,10 @@ fn real_configuration_policies_report_only_unsupported_constructs() {
         entry.id = boomerang_core::eval::ir::BackendId(10 + i as u32);
         names.backends.insert(b.into(), entry);
     }
-    names
-        .pipelines
-        .insert("LOG_AUTHENTICATION".into(), boomerang_core::eval::ir::PipelineId(2));
+    names.pipelines.insert(
+        "LOG_AUTHENTICATION".into(),
+        boomerang_core::eval::ir::PipelineId(2),
+    );
     let mut cx = boomerang_core::lang::compile::lower::LowerCx {
         dictionary: dict(),
         names: &names,
@@ -477,7 +532,11 @@ fn real_configuration_policies_report_only_unsupported_constructs() {
                 }
                 _ => continue,
             };
-            boomerang_core::lang::compile::lower::lower_pipeline(&mut cx, stage, item.block().unwrap());
+            boomerang_core::lang::compile::lower::lower_pipeline(
+                &mut cx,
+                stage,
+                item.block().unwrap(),
+            );
             pipelines += 1;
         }
     }

@@ -12,7 +12,7 @@ use boomerang_core::lang::compile::lower::{
     lower_sql_mapping, lower_sql_params,
 };
 use boomerang_core::lang::compile::names::{BackendName, BackendNameKind, Names};
-use boomerang_core::lang::{Block, Diagnostic, Span, SourceMap, parse_text, render_all};
+use boomerang_core::lang::{Block, Diagnostic, SourceMap, Span, parse_text, render_all};
 use boomerang_core::radius::dictionary::Dictionary;
 
 pub fn dict() -> &'static Dictionary {
@@ -155,20 +155,20 @@ pub fn conditions(text: &str) -> Lowered<Option<Condition>> {
 
 /// Lower `text` as the contents of a `bindings { … }` block.
 pub fn bindings(text: &str) -> Lowered<Bindings> {
-    with_cx(text, &names(), |cx, b| lower_bindings(cx, b))
+    with_cx(text, &names(), lower_bindings)
 }
 
 /// Lower `text` as the contents of a `mapping { … }` block.
 pub fn mapping(text: &str) -> Lowered<Mapping> {
-    with_cx(text, &names(), |cx, b| lower_mapping(cx, b))
+    with_cx(text, &names(), lower_mapping)
 }
 
 /// Lower `text` as SQL positional bindings.
 pub fn sql_params(text: &str) -> Lowered<Vec<Expr>> {
-    with_cx(text, &names(), |cx, b| lower_sql_params(cx, b))
+    with_cx(text, &names(), lower_sql_params)
 }
 
 /// Lower `text` as an SQL mapping.
 pub fn sql_mapping(text: &str) -> Lowered<Vec<SqlAssign>> {
-    with_cx(text, &names(), |cx, b| lower_sql_mapping(cx, b))
+    with_cx(text, &names(), lower_sql_mapping)
 }

@@ -144,10 +144,7 @@ impl Lowerer<'_, '_> {
                         None
                     }
                     Stage::Select => {
-                        self.error(
-                            item.keyword_span(),
-                            "`reply` cannot be used in `@select`",
-                        );
+                        self.error(item.keyword_span(), "`reply` cannot be used in `@select`");
                         None
                     }
                     Stage::Execute | Stage::Named => Some(Action::Reply),
@@ -230,7 +227,10 @@ impl Lowerer<'_, '_> {
     fn not_an_action(&mut self, item: &Item) -> Option<Action> {
         match item.terms.first() {
             Some(Term::Expr(syn::Expr::Path(p))) => {
-                let assigns = item.terms.iter().any(|t| t.as_op().is_some_and(Operator::is_assignment));
+                let assigns = item
+                    .terms
+                    .iter()
+                    .any(|t| t.as_op().is_some_and(Operator::is_assignment));
                 if assigns {
                     self.error_help(
                         p.span,
@@ -256,7 +256,10 @@ impl Lowerer<'_, '_> {
         }
         let args = item.args();
         if let Some(extra) = args.get(max_args) {
-            self.error(extra.span(), format!("unexpected `{}` after `{kw}`", term_text(extra)));
+            self.error(
+                extra.span(),
+                format!("unexpected `{}` after `{kw}`", term_text(extra)),
+            );
             return None;
         }
         Some(args)
@@ -265,14 +268,20 @@ impl Lowerer<'_, '_> {
     /// Check `kw { … }` with no arguments and no clauses; its block.
     fn block_only<'i>(&mut self, item: &'i Item, kw: &str) -> Option<&'i Block> {
         if let Some(extra) = item.args().first() {
-            self.error(extra.span(), format!("unexpected `{}` after `{kw}`", term_text(extra)));
+            self.error(
+                extra.span(),
+                format!("unexpected `{}` after `{kw}`", term_text(extra)),
+            );
             return None;
         }
         self.no_clauses(item, kw);
         match &item.body {
             Body::Block(b) => Some(b),
             Body::Semi => {
-                self.error(item.keyword_span(), format!("`{kw}` needs a block: `{kw} {{ … }}`"));
+                self.error(
+                    item.keyword_span(),
+                    format!("`{kw}` needs a block: `{kw} {{ … }}`"),
+                );
                 None
             }
         }
@@ -281,7 +290,10 @@ impl Lowerer<'_, '_> {
     /// Report every clause of an item that takes none.
     fn no_clauses(&mut self, item: &Item, kw: &str) -> bool {
         for c in &item.clauses {
-            self.error(c.keyword_span, format!("unexpected `{}` after `{kw}`", c.keyword));
+            self.error(
+                c.keyword_span,
+                format!("unexpected `{}` after `{kw}`", c.keyword),
+            );
         }
         item.clauses.is_empty()
     }
@@ -291,7 +303,10 @@ impl Lowerer<'_, '_> {
         let message = match args.first() {
             Some(Term::Expr(e)) => Some(self.text_of(e)?),
             Some(t) => {
-                self.error(t.span(), format!("expected a message after `{}`", result.name()));
+                self.error(
+                    t.span(),
+                    format!("expected a message after `{}`", result.name()),
+                );
                 return None;
             }
             None => None,
@@ -351,7 +366,8 @@ impl Lowerer<'_, '_> {
                         ok = false;
                         continue;
                     }
-                    let mode = self.mode_terms("else if", c.keyword_span, c.terms.get(1..).unwrap_or(&[]));
+                    let mode =
+                        self.mode_terms("else if", c.keyword_span, c.terms.get(1..).unwrap_or(&[]));
                     pending = mode.and_then(|m| self.condition_group(m, &c.block));
                     ok &= pending.is_some();
                     expect_then = true;
@@ -390,7 +406,10 @@ impl Lowerer<'_, '_> {
 
     fn clause_without_terms(&mut self, c: &Clause) {
         if let Some(t) = c.terms.first() {
-            self.error(t.span(), format!("unexpected `{}` after `{}`", term_text(t), c.keyword));
+            self.error(
+                t.span(),
+                format!("unexpected `{}` after `{}`", term_text(t), c.keyword),
+            );
         }
     }
 
@@ -403,14 +422,20 @@ impl Lowerer<'_, '_> {
                 None => {
                     self.error_help(
                         t.span(),
-                        format!("expected a directive after `{kw}`, found `{}`", term_text(t)),
+                        format!(
+                            "expected a directive after `{kw}`, found `{}`",
+                            term_text(t)
+                        ),
                         "directives: while, first, any, all, none, each",
                     );
                     None
                 }
             },
             [_, extra, ..] => {
-                self.error(extra.span(), format!("unexpected `{}` after `{kw}`", term_text(extra)));
+                self.error(
+                    extra.span(),
+                    format!("unexpected `{}` after `{kw}`", term_text(extra)),
+                );
                 None
             }
         }
@@ -454,7 +479,10 @@ impl Lowerer<'_, '_> {
         let subject = match item.args() {
             [Term::Expr(e)] => self.expr(e),
             [] => {
-                self.error(item.keyword_span(), "`map` needs a value: `map <expr> { … }`");
+                self.error(
+                    item.keyword_span(),
+                    "`map` needs a value: `map <expr> { … }`",
+                );
                 None
             }
             [_, extra, ..] | [extra] => {
@@ -463,7 +491,10 @@ impl Lowerer<'_, '_> {
             }
         };
         let Body::Block(block) = &item.body else {
-            self.error(item.keyword_span(), "`map` needs a block of arms: `map <expr> { \"v\" => { … } }`");
+            self.error(
+                item.keyword_span(),
+                "`map` needs a block of arms: `map <expr> { \"v\" => { … } }`",
+            );
             return None;
         };
         let mut arms = Vec::with_capacity(block.items.len());
@@ -542,7 +573,10 @@ impl Lowerer<'_, '_> {
         });
         let body = if long_form {
             for c in &others {
-                self.error(c.keyword_span, format!("unexpected `{}` after `try`", c.keyword));
+                self.error(
+                    c.keyword_span,
+                    format!("unexpected `{}` after `try`", c.keyword),
+                );
                 ok = false;
             }
             let dir = self.directive_param("try", args).unwrap_or_default();
@@ -578,7 +612,10 @@ impl Lowerer<'_, '_> {
             }
             Body::Block(block) => {
                 if let Some(extra) = item.args().first() {
-                    self.error(extra.span(), format!("unexpected `{}` after `modify`", term_text(extra)));
+                    self.error(
+                        extra.span(),
+                        format!("unexpected `{}` after `modify`", term_text(extra)),
+                    );
                     return None;
                 }
                 let mut out = Vec::with_capacity(block.items.len());
@@ -628,7 +665,10 @@ impl Lowerer<'_, '_> {
     ) -> Option<Assignment> {
         let [Term::Expr(target), Term::Op(op), Term::Expr(v)] = terms else {
             if let [Term::Expr(_), Term::Op(_), Term::Expr(_), extra, ..] = terms {
-                self.error(extra.span(), format!("unexpected `{}` after the value", term_text(extra)));
+                self.error(
+                    extra.span(),
+                    format!("unexpected `{}` after the value", term_text(extra)),
+                );
             } else {
                 self.error_help(
                     span,
@@ -656,7 +696,13 @@ impl Lowerer<'_, '_> {
             }
         };
         let syn::Expr::Path(p) = target else {
-            self.error(target.span(), format!("cannot assign to `{}`", crate::lang::print::expr_to_string(target)));
+            self.error(
+                target.span(),
+                format!(
+                    "cannot assign to `{}`",
+                    crate::lang::print::expr_to_string(target)
+                ),
+            );
             return None;
         };
         let place = self.resolve_place(p, usage);
@@ -672,7 +718,12 @@ impl Lowerer<'_, '_> {
 
     /// A constant text assigned to an attribute with named values must be one of
     /// them (or a number).
-    pub(crate) fn check_attr_value(&mut self, place: &Place, value: &Expr, span: Span) -> Option<()> {
+    pub(crate) fn check_attr_value(
+        &mut self,
+        place: &Place,
+        value: &Expr,
+        span: Span,
+    ) -> Option<()> {
         let Place::RadiusAttr { attr, .. } = place else {
             return Some(());
         };
@@ -714,7 +765,8 @@ impl Lowerer<'_, '_> {
                     return None;
                 };
                 let name = self.name_value(t, "backend")?;
-                self.backend_call(&name, t.span(), None).map(Action::Backend)
+                self.backend_call(&name, t.span(), None)
+                    .map(Action::Backend)
             }
             Body::Block(block) => {
                 if let Some(extra) = item.args().first() {
@@ -751,7 +803,11 @@ impl Lowerer<'_, '_> {
                             };
                             let slot = if key == "name" { &mut name } else { &mut query };
                             if slot.is_some() {
-                                let what = if key == "name" { "`name`" } else { "`query`/`request`" };
+                                let what = if key == "name" {
+                                    "`name`"
+                                } else {
+                                    "`query`/`request`"
+                                };
                                 self.error(line.keyword_span(), format!("{what} given twice"));
                                 ok = false;
                             } else {
@@ -789,7 +845,11 @@ impl Lowerer<'_, '_> {
                     );
                     return None;
                 };
-                let call = self.backend_call(&name, name_span, query.as_ref().map(|(q, s)| (q.as_str(), *s)));
+                let call = self.backend_call(
+                    &name,
+                    name_span,
+                    query.as_ref().map(|(q, s)| (q.as_str(), *s)),
+                );
                 if ok { call.map(Action::Backend) } else { None }
             }
         }
@@ -803,7 +863,10 @@ impl Lowerer<'_, '_> {
         if let Some(w) = t.as_path().and_then(|p| p.as_word()) {
             return Some(w.to_owned());
         }
-        self.error(t.span(), format!("`{what}` expects a name as a plain string, e.g. \"NAME\""));
+        self.error(
+            t.span(),
+            format!("`{what}` expects a name as a plain string, e.g. \"NAME\""),
+        );
         None
     }
 
@@ -826,7 +889,9 @@ impl Lowerer<'_, '_> {
                 None => {
                     let s = suggest(q, backend.queries.keys().map(String::as_str));
                     let mut msg = match s {
-                        Some(s) => format!("backend `{name}` has no query `{q}`, did you mean `{s}`?"),
+                        Some(s) => {
+                            format!("backend `{name}` has no query `{q}`, did you mean `{s}`?")
+                        }
                         None => format!("backend `{name}` has no query `{q}`"),
                     };
                     if backend.queries.is_empty() {
@@ -859,7 +924,10 @@ impl Lowerer<'_, '_> {
     fn invoke_action(&mut self, item: &Item) -> Option<Action> {
         let args = self.statement(item, "invoke", 1)?;
         let Some(t) = args.first() else {
-            self.error(item.keyword_span(), "`invoke` needs a pipeline name: `invoke \"NAME\";`");
+            self.error(
+                item.keyword_span(),
+                "`invoke` needs a pipeline name: `invoke \"NAME\";`",
+            );
             return None;
         };
         let name = self.name_value(t, "invoke")?;
@@ -889,14 +957,19 @@ impl Lowerer<'_, '_> {
             return None;
         };
         match e {
-            syn::Expr::Str(t) => self.template(t).map(|t| Action::Debug(DebugTarget::Template(t))),
+            syn::Expr::Str(t) => self
+                .template(t)
+                .map(|t| Action::Debug(DebugTarget::Template(t))),
             syn::Expr::Path(p) => match self.resolve_path(p)? {
                 Resolved::Var(var) => Some(Action::Debug(DebugTarget::Var {
                     path: p.to_string(),
                     var,
                 })),
                 Resolved::Const(_) => {
-                    self.error(p.span, format!("`{p}` is a constant; `debug` logs variables and strings"));
+                    self.error(
+                        p.span,
+                        format!("`{p}` is a constant; `debug` logs variables and strings"),
+                    );
                     None
                 }
             },
@@ -912,11 +985,17 @@ impl Lowerer<'_, '_> {
         let logger = match item.args() {
             [t] => self.name_value(t, "log")?,
             [] => {
-                self.error(item.keyword_span(), "`log` needs a logger name: `log \"NAME\" { … }`");
+                self.error(
+                    item.keyword_span(),
+                    "`log` needs a logger name: `log \"NAME\" { … }`",
+                );
                 return None;
             }
             [_, extra, ..] => {
-                self.error(extra.span(), format!("unexpected `{}` after the logger name", term_text(extra)));
+                self.error(
+                    extra.span(),
+                    format!("unexpected `{}` after the logger name", term_text(extra)),
+                );
                 return None;
             }
         };
@@ -937,7 +1016,9 @@ impl Lowerer<'_, '_> {
                 "format" => {
                     let args = self.statement(line, key, 1);
                     match args.and_then(<[Term]>::first) {
-                        Some(Term::Expr(syn::Expr::Str(t))) => self.template(t).map(LogContent::Format),
+                        Some(Term::Expr(syn::Expr::Str(t))) => {
+                            self.template(t).map(LogContent::Format)
+                        }
                         _ => {
                             self.error(line.span, "`format` needs a string: `format \"…\";`");
                             None
@@ -986,7 +1067,10 @@ impl Lowerer<'_, '_> {
             return None;
         }
         let Some(content) = content else {
-            self.error(block.span, "`log` needs `json { … }`, `format \"…\";` or `message …;`");
+            self.error(
+                block.span,
+                "`log` needs `json { … }`, `format \"…\";` or `message …;`",
+            );
             return None;
         };
         Some(Action::Log { logger, content })

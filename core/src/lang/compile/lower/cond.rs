@@ -88,7 +88,9 @@ impl Lowerer<'_, '_> {
             [t] => match t.as_word().and_then(cond_mode) {
                 Some(m) => Some(m),
                 None => {
-                    let shown = t.as_word().map_or_else(|| "this".to_owned(), |w| format!("`{w}`"));
+                    let shown = t
+                        .as_word()
+                        .map_or_else(|| "this".to_owned(), |w| format!("`{w}`"));
                     self.error(
                         t.span(),
                         format!("`{keyword}` takes `all`, `any` or `none`, not {shown}"),
@@ -97,7 +99,10 @@ impl Lowerer<'_, '_> {
                 }
             },
             [_, extra, ..] => {
-                self.error(extra.span(), format!("unexpected term after `{keyword}` mode"));
+                self.error(
+                    extra.span(),
+                    format!("unexpected term after `{keyword}` mode"),
+                );
                 None
             }
         }
@@ -119,7 +124,10 @@ impl Lowerer<'_, '_> {
     fn cond_line(&mut self, item: &Item) -> Option<Cond> {
         if let Body::Block(_) = item.body {
             if item.keyword().and_then(cond_mode).is_some() {
-                self.error(item.keyword_span(), "nested condition groups are not supported");
+                self.error(
+                    item.keyword_span(),
+                    "nested condition groups are not supported",
+                );
             } else {
                 self.error_help(
                     item.keyword_span(),

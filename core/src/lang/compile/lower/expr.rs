@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::eval::filters::{Filter, FilterEnv, FILTER_NAMES, UNSUPPORTED_FILTER_NAMES};
+use crate::eval::filters::{FILTER_NAMES, Filter, FilterEnv, UNSUPPORTED_FILTER_NAMES};
 use crate::eval::ir::{Expr, FilterCall, Template, TemplatePart};
 use crate::eval::value::{IpPrefix, RegexValue, Value};
 use crate::lang::diag::suggest;
@@ -123,7 +123,10 @@ impl Lowerer<'_, '_> {
             LitKind::Prefix { addr, len } => match IpPrefix::new(*addr, *len) {
                 Some(p) => Value::Prefix(p),
                 None => {
-                    self.error(l.span, format!("prefix length /{len} is too long for {addr}"));
+                    self.error(
+                        l.span,
+                        format!("prefix length /{len} is too long for {addr}"),
+                    );
                     return None;
                 }
             },
@@ -150,7 +153,9 @@ impl Lowerer<'_, '_> {
         let mut ok = true;
         for p in &t.parts {
             match p {
-                syn::TemplatePart::Text { text, .. } => parts.push(TemplatePart::Text(text.clone())),
+                syn::TemplatePart::Text { text, .. } => {
+                    parts.push(TemplatePart::Text(text.clone()))
+                }
                 syn::TemplatePart::Expr { expr, .. } => match self.expr(expr) {
                     Some(e) => parts.push(TemplatePart::Expr(e)),
                     None => ok = false,
@@ -177,7 +182,10 @@ impl Lowerer<'_, '_> {
     fn filter_call(&mut self, call: &syn::FilterCall) -> Option<FilterCall> {
         let Some(filter) = Filter::from_name(&call.name) else {
             if UNSUPPORTED_FILTER_NAMES.contains(&call.name.as_str()) {
-                self.error(call.name_span, format!("filter `{}` is not supported", call.name));
+                self.error(
+                    call.name_span,
+                    format!("filter `{}` is not supported", call.name),
+                );
             } else {
                 self.error(
                     call.name_span,
@@ -225,7 +233,8 @@ impl Lowerer<'_, '_> {
         };
         let consts: Option<Vec<Value>> = args.iter().map(const_value).collect();
         if let Some(values) = consts {
-            if let Err(msg) = filter.check_literal_args(&values, &DictFilterEnv(self.dictionary())) {
+            if let Err(msg) = filter.check_literal_args(&values, &DictFilterEnv(self.dictionary()))
+            {
                 self.error(call.span, msg);
                 return None;
             }
@@ -250,7 +259,10 @@ impl Lowerer<'_, '_> {
                 other => {
                     self.error(
                         other.span(),
-                        format!("`{}` expects attribute names, e.g. `{}(Proxy-State)`", call.name, call.name),
+                        format!(
+                            "`{}` expects attribute names, e.g. `{}(Proxy-State)`",
+                            call.name, call.name
+                        ),
                     );
                     ok = false;
                     continue;

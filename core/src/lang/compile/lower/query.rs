@@ -18,9 +18,9 @@ use crate::eval::value::Value;
 use crate::lang::diag::suggest;
 use crate::lang::syntax::{self as syn, Block, Body, Operator, Term};
 
+use super::Lowerer;
 use super::expr::const_value;
 use super::vars::{PlaceUse, code_names};
-use super::Lowerer;
 
 impl Lowerer<'_, '_> {
     pub(crate) fn bindings(&mut self, block: &Block) -> Bindings {
@@ -109,7 +109,12 @@ impl Lowerer<'_, '_> {
                 self.error(line.span, "expected `place = column;`");
                 continue;
             };
-            let [Term::Expr(syn::Expr::Path(p)), Term::Op(op), Term::Expr(col)] = terms else {
+            let [
+                Term::Expr(syn::Expr::Path(p)),
+                Term::Op(op),
+                Term::Expr(col),
+            ] = terms
+            else {
                 self.error_help(
                     line.span,
                     "expected `place = column;`",

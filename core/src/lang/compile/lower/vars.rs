@@ -8,8 +8,8 @@
 
 use crate::eval::error::ErrorCode;
 use crate::eval::ir::{
-    AaaField, AaaPlace, ConnField, HttpField, Index, PacketRef, Place, RADIUS_CODES,
-    UserField, VarRef, error_code_value, radius_code_constant,
+    AaaField, AaaPlace, ConnField, HttpField, Index, PacketRef, Place, RADIUS_CODES, UserField,
+    VarRef, error_code_value, radius_code_constant,
 };
 use crate::eval::value::Value;
 use crate::lang::diag::{Diagnostic, suggest};
@@ -117,7 +117,14 @@ const AAA_UNSUPPORTED: [&str; 5] = [
     "identity.realm.tld",
 ];
 
-const USER_FIELDS: [&str; 6] = ["username", "password", "group", "role", "privilege", "backend"];
+const USER_FIELDS: [&str; 6] = [
+    "username",
+    "password",
+    "group",
+    "role",
+    "privilege",
+    "backend",
+];
 
 const HTTP_FIELDS: [&str; 17] = [
     "method",
@@ -155,9 +162,9 @@ const PACKET_FIELDS: [&str; 3] = ["code", "attr", "attrs"];
 fn ir_index(index: &syn::Index) -> Result<Index, String> {
     Ok(match index {
         syn::Index::Pos(0) => Index::First,
-        syn::Index::Pos(n) => Index::Nth(
-            usize::try_from(*n).map_err(|_| format!("index {n} is too large"))?,
-        ),
+        syn::Index::Pos(n) => {
+            Index::Nth(usize::try_from(*n).map_err(|_| format!("index {n} is too large"))?)
+        }
         syn::Index::Last => Index::Last,
         syn::Index::All => Index::All,
         syn::Index::Key(_) => {
@@ -253,7 +260,9 @@ impl Lowerer<'_, '_> {
                     let allowed = matches!(
                         place,
                         Place::Vars(_)
-                            | Place::Aaa(AaaPlace::Reason | AaaPlace::Message | AaaPlace::CaughtError)
+                            | Place::Aaa(
+                                AaaPlace::Reason | AaaPlace::Message | AaaPlace::CaughtError
+                            )
                     );
                     if !allowed {
                         self.error_help(
@@ -301,7 +310,11 @@ impl Lowerer<'_, '_> {
             if s.tag.is_some() {
                 return Err(Diagnostic::error(
                     s.span,
-                    format!("attribute tags (`{}:{}`) are not supported", s.name, s.tag.unwrap_or(0)),
+                    format!(
+                        "attribute tags (`{}:{}`) are not supported",
+                        s.name,
+                        s.tag.unwrap_or(0)
+                    ),
                 ));
             }
         }
@@ -321,9 +334,7 @@ impl Lowerer<'_, '_> {
             Some(i) => Some(ir_index(i).map_err(|m| Diagnostic::error(last.span, m))?),
         };
         let names: Vec<&str> = path.names().collect();
-        let not_indexable = || {
-            Diagnostic::error(last.span, format!("`{text}` cannot be indexed"))
-        };
+        let not_indexable = || Diagnostic::error(last.span, format!("`{text}` cannot be indexed"));
         let var = |v: VarRef| -> Result<Resolved, Diagnostic> {
             if index.is_some() {
                 Err(not_indexable())
@@ -346,12 +357,13 @@ impl Lowerer<'_, '_> {
                         path.span,
                         "`connection.*` is only available inside `@select`",
                     )
-                    .with_help(
-                        "the connection a request arrived on is `radius.connection.*`",
-                    ));
+                    .with_help("the connection a request arrived on is `radius.connection.*`"));
                 }
                 Ok(Resolved::Var(VarRef::Connection(conn_field(
-                    path, "connection", rest, index,
+                    path,
+                    "connection",
+                    rest,
+                    index,
                 )?)))
             }
             ("aaa", _) => var(VarRef::Aaa(aaa_field(path, rest)?)),
@@ -369,7 +381,11 @@ impl Lowerer<'_, '_> {
                     let s = suggest(name, names.iter().copied());
                     Err(Diagnostic::error(
                         last.span,
-                        unknown_message("error code", &text, s.map(|s| format!("errors.{s}")).as_deref()),
+                        unknown_message(
+                            "error code",
+                            &text,
+                            s.map(|s| format!("errors.{s}")).as_deref(),
+                        ),
                     )
                     .with_note(format!("error codes: {}", names.join(", "))))
                 }
@@ -477,9 +493,12 @@ impl Lowerer<'_, '_> {
             ["client", "ip"] => var(VarRef::RadiusClientIp),
             ["server"] => var(VarRef::RadiusServer),
             ["server", "tls"] => var(VarRef::RadiusServerTls),
-            ["connection", tail @ ..] => Ok(Resolved::Var(VarRef::CurrentConnection(
-                conn_field(path, "radius.connection", tail, index)?,
-            ))),
+            ["connection", tail @ ..] => Ok(Resolved::Var(VarRef::CurrentConnection(conn_field(
+                path,
+                "radius.connection",
+                tail,
+                index,
+            )?))),
             ["dict", attr, value @ ..] if !value.is_empty() => {
                 let attr_span = segs.get(2).map_or(path.span, |s| s.span);
                 let value_name = join(value);
@@ -517,11 +536,11 @@ impl Lowerer<'_, '_> {
                 path.span,
                 "write `radius.dict.<Attribute>.<Value>`, e.g. `radius.dict.Acct-Status-Type.Alive`",
             )),
-            ["attr", ..] => Err(Diagnostic::error(
-                path.span,
-                format!("`{text}` is not supported"),
-            )
-            .with_help("write `radius.request.attr.<Name>` (or `radius.reply.attr.<Name>`)")),
+            ["attr", ..] => Err(
+                Diagnostic::error(path.span, format!("`{text}` is not supported")).with_help(
+                    "write `radius.request.attr.<Name>` (or `radius.reply.attr.<Name>`)",
+                ),
+            ),
             [name] if radius_code_constant(name).is_some() => {
                 if index.is_some() {
                     return Err(Diagnostic::error(
@@ -685,13 +704,17 @@ fn http_field(path: &Path, rest: &[&str]) -> Result<HttpField, Diagnostic> {
             Err(_) => {
                 return Err(Diagnostic::error(
                     path.span,
-                    format!("`http.path.{n}`: a path segment is chosen by number, e.g. `http.path.0`"),
+                    format!(
+                        "`http.path.{n}`: a path segment is chosen by number, e.g. `http.path.0`"
+                    ),
                 ));
             }
         },
         ["query"] => HttpField::QueryAll,
         ["query", key @ ..] => HttpField::Query(join(key)),
-        ["header", key @ ..] if !key.is_empty() => HttpField::Header(join(key).to_ascii_lowercase()),
+        ["header", key @ ..] if !key.is_empty() => {
+            HttpField::Header(join(key).to_ascii_lowercase())
+        }
         ["body"] => HttpField::Body,
         ["json"] => HttpField::Json,
         ["status"] => HttpField::Status,
@@ -706,11 +729,10 @@ fn http_field(path: &Path, rest: &[&str]) -> Result<HttpField, Diagnostic> {
         ["client", "ip"] => HttpField::ClientIp,
         ["server"] => HttpField::Server,
         ["body", _, ..] => {
-            return Err(Diagnostic::error(
-                path.span,
-                format!("`{path}` is not supported"),
-            )
-            .with_help("parse the body and query it: `http.json | jsonpath(\"$.field\")`"));
+            return Err(
+                Diagnostic::error(path.span, format!("`{path}` is not supported"))
+                    .with_help("parse the body and query it: `http.json | jsonpath(\"$.field\")`"),
+            );
         }
         ["server", "ip" | "tls"] | ["management", ..] => {
             return Err(Diagnostic::error(
@@ -737,7 +759,5 @@ fn http_field(path: &Path, rest: &[&str]) -> Result<HttpField, Diagnostic> {
 /// The packet code names accepted as values (`"Disconnect-Request"`, `DISCONNECT_REQUEST`),
 /// for suggestions.
 pub(crate) fn code_names() -> impl Iterator<Item = &'static str> {
-    RADIUS_CODES
-        .iter()
-        .flat_map(|(_, c, d)| [*d, *c])
+    RADIUS_CODES.iter().flat_map(|(_, c, d)| [*d, *c])
 }
