@@ -15,8 +15,8 @@
 use std::sync::Arc;
 
 use crate::eval::ir::{
-    Action, ActionResult, AssignOp, Assignment, BackendCall, DebugTarget, Directive, Expr,
-    LogContent, MapPattern, Pipeline, Place,
+    Action, ActionResult, AssignOp, Assignment, BackendCall, CondMode, DebugTarget, Directive,
+    Expr, LogContent, MapPattern, Pipeline, Place,
 };
 use crate::eval::value::Value;
 use crate::lang::compile::names::BackendNameKind;
@@ -325,7 +325,9 @@ impl Lowerer<'_, '_> {
         };
         let mut ok = true;
         let mode = self.mode_terms("if", item.keyword_span(), item.args());
-        let cond = mode.and_then(|m| self.condition_group(m, block));
+        // The tests are checked even when the mode is wrong, to report everything.
+        let group = self.condition_group(mode.unwrap_or(CondMode::All), block);
+        let cond = mode.and(group);
         ok &= cond.is_some();
         let mut branches = Vec::new();
         let mut otherwise = None;
@@ -368,7 +370,8 @@ impl Lowerer<'_, '_> {
                     }
                     let mode =
                         self.mode_terms("else if", c.keyword_span, c.terms.get(1..).unwrap_or(&[]));
-                    pending = mode.and_then(|m| self.condition_group(m, &c.block));
+                    let group = self.condition_group(mode.unwrap_or(CondMode::All), &c.block);
+                    pending = mode.and(group);
                     ok &= pending.is_some();
                     expect_then = true;
                 }

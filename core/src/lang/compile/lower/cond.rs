@@ -65,8 +65,10 @@ impl Lowerer<'_, '_> {
                 format!("unexpected `{}` after `{keyword}`", c.keyword),
             );
         }
-        let mode = self.mode_terms(keyword, item.keyword_span(), item.args())?;
-        self.condition_group(mode, block)
+        let mode = self.mode_terms(keyword, item.keyword_span(), item.args());
+        // The tests are checked even when the mode is wrong, to report everything.
+        let group = self.condition_group(mode.unwrap_or(CondMode::All), block);
+        mode.and(group)
     }
 
     /// The mode of `if all`, `else if any`, `conditions none`: exactly one word.
