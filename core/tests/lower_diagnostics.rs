@@ -552,3 +552,37 @@ fn real_configuration_policies_report_only_unsupported_constructs() {
         ]
     );
 }
+
+#[test]
+fn static_templates_read_only_env() {
+    use boomerang_core::eval::ir::{Expr, Template, TemplatePart, VarRef};
+    use boomerang_core::lang::compile::lower::{LowerCx, lower_static_template};
+    let (sources, block) = parse_block(r#"secret "%{env.RADSEC_SECRET}-x"; filename "%{vars.x}";"#);
+    let names = names();
+    let mut diagnostics = Vec::new();
+    let mut cx = LowerCx {
+        dictionary: dict(),
+        names: &names,
+        diagnostics: &mut diagnostics,
+    };
+    let template = |i: usize| match &block.items[i].terms[1] {
+        boomerang_core::lang::Term::Expr(boomerang_core::lang::Expr::Str(t)) => t.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        lower_static_template(&mut cx, &template(0)),
+        Some(Template {
+            parts: vec![
+                TemplatePart::Expr(Expr::Var(VarRef::Env("RADSEC_SECRET".into()))),
+                TemplatePart::Text("-x".into()),
+            ]
+        })
+    );
+    assert_eq!(lower_static_template(&mut cx, &template(1)), None);
+    assert_eq!(
+        render_short(&diagnostics, &sources),
+        [
+            "1:46: error: `vars.x` cannot be read here: outside execution pipelines only `env.*` is available"
+        ]
+    );
+}

@@ -132,16 +132,34 @@ pub fn lower_sql_mapping(cx: &mut LowerCx<'_>, block: &Block) -> Vec<SqlAssign> 
     l.sql_mapping(block)
 }
 
+/// Lower a string written outside execution pipelines (a `secret`, a `filename`, a
+/// statement), where `%{…}` may only read `env.*` (language.md §1.1). `None` (with a
+/// diagnostic) if it reads anything else.
+pub fn lower_static_template(
+    cx: &mut LowerCx<'_>,
+    template: &crate::lang::syntax::Template,
+) -> Option<crate::eval::ir::Template> {
+    let mut l = Lowerer::new(cx, Stage::Execute);
+    l.env_only = true;
+    l.template(template)
+}
+
 /// The state of one lowering call: the compiler's context and the stage whose rules
 /// apply. The `impl` blocks live in the submodules, one per kind of construct.
 pub(crate) struct Lowerer<'c, 'a> {
     cx: &'c mut LowerCx<'a>,
     stage: Stage,
+    /// Outside pipelines: only `env.*` can be read.
+    env_only: bool,
 }
 
 impl<'c, 'a> Lowerer<'c, 'a> {
     fn new(cx: &'c mut LowerCx<'a>, stage: Stage) -> Self {
-        Lowerer { cx, stage }
+        Lowerer {
+            cx,
+            stage,
+            env_only: false,
+        }
     }
 
     /// Report an error at `span`.

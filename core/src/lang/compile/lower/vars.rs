@@ -334,6 +334,14 @@ impl Lowerer<'_, '_> {
             Some(i) => Some(ir_index(i).map_err(|m| Diagnostic::error(last.span, m))?),
         };
         let names: Vec<&str> = path.names().collect();
+        if self.env_only && names.first() != Some(&"env") {
+            return Err(Diagnostic::error(
+                path.span,
+                format!(
+                    "`{text}` cannot be read here: outside execution pipelines only `env.*` is available"
+                ),
+            ));
+        }
         let not_indexable = || Diagnostic::error(last.span, format!("`{text}` cannot be indexed"));
         let var = |v: VarRef| -> Result<Resolved, Diagnostic> {
             if index.is_some() {
