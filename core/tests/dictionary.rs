@@ -283,7 +283,7 @@ fn attributes_iterate_in_id_order() {
 fn builtin_counts() {
     let dict = Dictionary::builtin();
     // Pinned so that accidental additions or removals are noticed.
-    assert_eq!(dict.attribute_count(), 224);
+    assert_eq!(dict.attribute_count(), 241);
     assert_eq!(dict.value_count(), 217);
 }
 
@@ -361,7 +361,7 @@ fn vendor_block_with_format() {
     // Built-ins are still there.
     assert!(dict.attr("User-Name").is_some());
     let vendors: Vec<u32> = dict.vendors().map(|v| v.id).collect();
-    assert_eq!(vendors, vec![3561, 64512, 64513, 64514]);
+    assert_eq!(vendors, vec![3561, 14122, 64512, 64513, 64514]);
 }
 
 #[test]
@@ -964,4 +964,24 @@ fn fuzz_seeds_run_clean() {
     let errors = load_err(&std::fs::read_to_string(dir.join("errors.dict")).unwrap());
     let lines: Vec<u32> = errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, vec![1, 2, 3, 4, 5, 7, 8, 9, 10, 10, 6]);
+}
+
+#[test]
+fn wba_vendor_attributes_are_built_in() {
+    let dict = Dictionary::builtin();
+    let idp = dict
+        .attr("wba-identity-provider")
+        .expect("WBA-Identity-Provider is built in");
+    assert_eq!(
+        idp.id,
+        boomerang_core::radius::id::AttrId::Vendor {
+            vendor: 14122,
+            typ: 16
+        }
+    );
+    assert_eq!(idp.name, "WBA-Identity-Provider");
+    assert_eq!(
+        dict.vendor_by_id(14122).map(|v| v.name.as_str()),
+        Some("WISPr")
+    );
 }

@@ -52,6 +52,7 @@ const FILES: &[(&str, &str)] = &[
         include_str!("data/deprecating-radius"),
     ),
     ("iana", include_str!("data/iana")),
+    ("wba", include_str!("data/wba")),
 ];
 
 static BUILTIN: OnceLock<Dictionary> = OnceLock::new();
