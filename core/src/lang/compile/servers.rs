@@ -192,13 +192,17 @@ fn client_list(
     let entry = col.client_lists.get(index)?;
     if entry.protocol != want {
         let is = match entry.protocol {
-            ClientProtocol::Radius => "radius",
-            ClientProtocol::Http => "http",
+            ClientProtocol::Radius => "a `radius`",
+            ClientProtocol::Http => "an `http`",
+        };
+        let wanted = match want {
+            ClientProtocol::Radius => "a `radius`",
+            ClientProtocol::Http => "an `http`",
         };
         cx.push(
             Diagnostic::error(
                 span,
-                format!("`clients` must name a `{wanted}` client list, but `{name}` is an `{is}` list"),
+                format!("`clients` must name {wanted} client list, but `{name}` is {is} list"),
             )
             .with_label(entry.e.name_span, format!("`{name}` is defined here")),
         );
