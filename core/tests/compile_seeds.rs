@@ -223,3 +223,56 @@ fn radconf_files_without_their_unsupported_constructs_compile() {
         Some("/var/log/radiator/radiator-server.log")
     );
 }
+
+/// The shipped configurations (`config/default.conf`, `config/examples/*/*.conf`)
+/// compile without a diagnostic (their certificate files are checked by
+/// `boomerang check`, in io-tokio's tests).
+#[test]
+fn shipped_configurations_compile_without_diagnostics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let mut configs = vec![root.join("default.conf")];
+    let mut dirs: Vec<_> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let names: Vec<String> = dirs
+        .iter()
+        .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "http-trigger",
+            "nas-simulator",
+            "quota-disconnect",
+            "round-robin",
+            "select-by-certificate",
+            "select-by-database",
+            "udp-trigger",
+        ]
+    );
+    for d in &dirs {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "conf") {
+                configs.push(p);
+            }
+        }
+    }
+    assert_eq!(configs.len(), 8);
+    for path in &configs {
+        let text = std::fs::read_to_string(path).unwrap();
+        let name = path.to_string_lossy().into_owned();
+        let (loaded, compiled) =
+            compile_files_with(&[(name.as_str(), text.as_str())], &CompileOptions::default());
+        assert!(
+            compiled.diagnostics.is_empty(),
+            "{name}:\n{}",
+            compiled.render(&loaded.sources)
+        );
+        // Every example starts with a comment header saying what it shows.
+        assert!(text.starts_with("# "), "{name} has no header comment");
+    }
+}

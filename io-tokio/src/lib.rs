@@ -4,5 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config_files;
 pub mod pki;
 pub mod tls;
