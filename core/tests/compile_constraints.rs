@@ -241,7 +241,10 @@ backends {
         ]
     );
     let r = rendered(text);
-    assert!(r.contains("test.conf:9:12: note: `DB` is defined here\n"), "{r}");
+    assert!(
+        r.contains("test.conf:9:12: note: `DB` is defined here\n"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -261,18 +264,26 @@ backends {
 }
 "#);
     let s = radius_server(&p, "SIM");
-    assert_eq!(s.listen, RadiusListen::Backend(boomerang_core::eval::ir::BackendId(1)));
+    assert_eq!(
+        s.listen,
+        RadiusListen::Backend(boomerang_core::eval::ir::BackendId(1))
+    );
     let b = radius_backend(&p, "RADSEC");
     let server = &b.servers[0];
     assert_eq!(server.secret, RADSEC_DEFAULT_SECRET);
     assert!(server.status);
     assert_eq!(server.status_interval, DEFAULT_STATUS_INTERVAL);
     assert_eq!(server.nas_identifier.as_deref(), Some("nas-1"));
-    let RadiusServerMode::Connect(c) = &server.mode else { panic!() };
+    let RadiusServerMode::Connect(c) = &server.mode else {
+        panic!()
+    };
     assert_eq!(c.host.as_deref(), Some("h"));
     let tls = c.tls.as_ref().unwrap();
     assert_eq!(p.certificate(tls.server_ca_certificate).unwrap().name, "CA");
-    assert_eq!(p.certificate(tls.certificate.unwrap()).unwrap().name, "CERT");
+    assert_eq!(
+        p.certificate(tls.certificate.unwrap()).unwrap().name,
+        "CERT"
+    );
 }
 
 #[test]
@@ -342,7 +353,9 @@ help: did you mean `CA`?
         heads(
             "backends { radius \"B\" { server \"s\" { connect { protocol tls; host \"h\"; port 2083; tls { server_ca_certificate \"KEY\"; } } } } }\n"
         ),
-        ["test.conf:1:111: error: `server_ca_certificate` must name an `x509` entry, but `KEY` is a `key`"]
+        [
+            "test.conf:1:111: error: `server_ca_certificate` must name an `x509` entry, but `KEY` is a `key`"
+        ]
     );
 }
 
@@ -731,7 +744,9 @@ fn deprecated_stage_names_warn_and_unsupported_stages_are_errors() {
 #[test]
 fn handlers_without_execute_and_policies_without_handlers_warn() {
     assert_eq!(
-        heads("aaa { policy \"P\" { } policy \"Q\" { handler \"H\" { @final-execute { accept; } } } }\n"),
+        heads(
+            "aaa { policy \"P\" { } policy \"Q\" { handler \"H\" { @final-execute { accept; } } } }\n"
+        ),
         [
             "test.conf:1:7: warning: policy `P` has no `handler`: requests it matches get no reply",
             "test.conf:1:35: warning: handler `H` has no `@execute`: requests it handles get no reply",
@@ -757,11 +772,15 @@ backends {
 }
 "#);
     // Listener: no timeout of its own (the 10 s default applies at run time), all IPv4 by default.
-    let RadiusListen::Network(net) = &radius_server(&p, "RADSEC").listen else { panic!() };
+    let RadiusListen::Network(net) = &radius_server(&p, "RADSEC").listen else {
+        panic!()
+    };
     assert_eq!(net.timeout, None);
     assert_eq!(net.ips, ["0.0.0.0".parse::<std::net::IpAddr>().unwrap()]);
     assert!(net.tls.as_ref().unwrap().require_client_certificate);
-    let RadiusListen::Network(udp) = &radius_server(&p, "UDP").listen else { panic!() };
+    let RadiusListen::Network(udp) = &radius_server(&p, "UDP").listen else {
+        panic!()
+    };
     assert_eq!(udp.ips.len(), 2);
     // Client: no secret (radsec on TLS at run time), no timeout, no Message-Authenticator requirement.
     let nas = &p.client_lists[0].clients[0];
@@ -783,11 +802,15 @@ backends {
     assert_eq!(c.status_interval, Duration::from_secs(30));
     assert_eq!(c.secret, RADSEC_DEFAULT_SECRET);
     // SQLite path relative to the configuration file, default busy timeout.
-    let BackendKind::Sqlite(db) = &p.backend_by_name("DB").unwrap().1.kind else { panic!() };
+    let BackendKind::Sqlite(db) = &p.backend_by_name("DB").unwrap().1.kind else {
+        panic!()
+    };
     assert_eq!(db.path, "data/sessions.sqlite");
     assert_eq!(db.busy_timeout, Duration::from_secs(5));
     // HTTP: all IPv4, no client list (every client allowed), no TLS.
-    let ServerKind::Http(h) = &p.server_by_name("API").unwrap().1.kind else { panic!() };
+    let ServerKind::Http(h) = &p.server_by_name("API").unwrap().1.kind else {
+        panic!()
+    };
     assert_eq!((h.port, h.clients, h.tls.is_some()), (4000, None, false));
     assert_eq!(p.management, Management::default());
     assert_eq!(p.logging, Logging::default());
@@ -804,7 +827,11 @@ fn durations_accept_units_bare_milliseconds_and_zero() {
     }
 }
 "#);
-    let t: Vec<Option<Duration>> = p.client_lists[3].clients.iter().map(|c| c.timeout).collect();
+    let t: Vec<Option<Duration>> = p.client_lists[3]
+        .clients
+        .iter()
+        .map(|c| c.timeout)
+        .collect();
     assert_eq!(
         t,
         [
@@ -830,7 +857,11 @@ fn environment_variables_expand_outside_pipelines() {
     let options = CompileOptions::new().with_env([("RADSEC_SECRET", "s3cret"), ("NAME", "abc")]);
     let (_, c) = run_with(text, &options);
     let p = c.program.unwrap();
-    let secrets: Vec<_> = p.client_lists[3].clients.iter().map(|c| c.secret.clone().unwrap()).collect();
+    let secrets: Vec<_> = p.client_lists[3]
+        .clients
+        .iter()
+        .map(|c| c.secret.clone().unwrap())
+        .collect();
     assert_eq!(secrets, ["s3cret", "pre-ABC"]);
 
     let bad = r#"clients {
@@ -865,9 +896,16 @@ fn file_paths_are_relative_to_the_file_that_names_them() {
     assert_eq!(
         kinds,
         [
-            CertificateKind::X509 { path: "etc/pki/c.pem".into() },
-            CertificateKind::Key { path: "etc/conf.d/k.pem".into(), password: Some("pw".into()) },
-            CertificateKind::X509 { path: "/abs/top.pem".into() },
+            CertificateKind::X509 {
+                path: "etc/pki/c.pem".into()
+            },
+            CertificateKind::Key {
+                path: "etc/conf.d/k.pem".into(),
+                password: Some("pw".into())
+            },
+            CertificateKind::X509 {
+                path: "/abs/top.pem".into()
+            },
         ]
     );
     let paths: Vec<_> = p
@@ -922,7 +960,9 @@ fn sqlite_backends_and_queries() {
     }
 }
 "#);
-    let BackendKind::Sqlite(s) = &p.backends[0].kind else { panic!() };
+    let BackendKind::Sqlite(s) = &p.backends[0].kind else {
+        panic!()
+    };
     assert_eq!(s.busy_timeout, Duration::from_millis(250));
     assert_eq!(s.queries[0].name, "Q");
     assert!(s.queries[0].statement.starts_with("SELECT a, b"));
@@ -965,7 +1005,9 @@ fn dictionary_files_extend_the_dictionary() {
     // Without a source, or with a broken file, the section is an error at the file name.
     assert_eq!(
         heads(text),
-        ["test.conf:1:23: error: cannot read dictionary `dictionary.acme`: no dictionary files are available to this compilation"]
+        [
+            "test.conf:1:23: error: cannot read dictionary `dictionary.acme`: no dictionary files are available to this compilation"
+        ]
     );
     let source = MemorySource::new().with("dictionary.acme", "ATTRIBUTE Broken 1 nosuchtype\n");
     let options = CompileOptions::new().with_dictionary_source(source);
@@ -982,15 +1024,22 @@ note: in dictionary.acme:1:20
 
 #[test]
 fn management_and_logging_sections() {
-    let p = ok("management { listen { ip 0.0.0.0; port 9090; } }\nlogging { level warning; format json; }\n");
+    let p = ok(
+        "management { listen { ip 0.0.0.0; port 9090; } }\nlogging { level warning; format json; }\n",
+    );
     assert_eq!(p.management.port, 9090);
-    assert_eq!(p.management.ip, "0.0.0.0".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(
+        p.management.ip,
+        "0.0.0.0".parse::<std::net::IpAddr>().unwrap()
+    );
     assert!(p.management.enabled);
     assert_eq!(p.logging.level.as_deref(), Some("warn"));
     let p = ok("management { enabled false; }\n");
     assert!(!p.management.enabled);
     assert_eq!(
-        heads("management { listen { port 9090; } }\nmanagement { enabled false; }\nlogging { level verbose; }\n"),
+        heads(
+            "management { listen { port 9090; } }\nmanagement { enabled false; }\nlogging { level verbose; }\n"
+        ),
         [
             "test.conf:2:1: error: duplicate section `management`",
             "test.conf:3:17: error: unknown value `verbose` for `level`",
@@ -1014,7 +1063,9 @@ fn http_servers() {
 }
 aaa { policy "API" { handler "h" { @execute { accept; } } } }
 "#);
-    let ServerKind::Http(h) = &p.servers[0].kind else { panic!() };
+    let ServerKind::Http(h) = &p.servers[0].kind else {
+        panic!()
+    };
     assert_eq!(h.clients, Some(ClientListId(2)));
     assert_eq!(h.policy, Some(PolicyId(0)));
     let tls = h.tls.as_ref().unwrap();
@@ -1041,17 +1092,30 @@ fn keepalive_and_tls_versions() {
     }
 }
 "#);
-    let RadiusListen::Network(n) = &radius_server(&p, "R").listen else { panic!() };
+    let RadiusListen::Network(n) = &radius_server(&p, "R").listen else {
+        panic!()
+    };
     assert_eq!(n.timeout, Some(Duration::ZERO));
     assert_eq!(
         n.keepalive,
-        Some(Keepalive { idle: Some(Duration::from_secs(30)), interval: Some(Duration::from_secs(10)), count: Some(3) })
+        Some(Keepalive {
+            idle: Some(Duration::from_secs(30)),
+            interval: Some(Duration::from_secs(10)),
+            count: Some(3)
+        })
     );
-    let RadiusListen::Network(s) = &radius_server(&p, "S").listen else { panic!() };
+    let RadiusListen::Network(s) = &radius_server(&p, "S").listen else {
+        panic!()
+    };
     let t = s.tls.as_ref().unwrap();
-    assert_eq!((t.min_version, t.max_version), (Some(TlsVersion::Tls12), Some(TlsVersion::Tls13)));
     assert_eq!(
-        heads("servers { radius \"S\" { listen { protocol tls; port 2083; tls { certificate \"CERT\"; certificate_key \"KEY\"; client_ca_certificate \"CA\"; min_protocol_version tlsv13; max_protocol_version tlsv12; } } clients \"NAS\"; } }\n"),
+        (t.min_version, t.max_version),
+        (Some(TlsVersion::Tls12), Some(TlsVersion::Tls13))
+    );
+    assert_eq!(
+        heads(
+            "servers { radius \"S\" { listen { protocol tls; port 2083; tls { certificate \"CERT\"; certificate_key \"KEY\"; client_ca_certificate \"CA\"; min_protocol_version tlsv13; max_protocol_version tlsv12; } } clients \"NAS\"; } }\n"
+        ),
         ["test.conf:1:164: error: `max_protocol_version` is lower than `min_protocol_version`"]
     );
 }
@@ -1063,6 +1127,10 @@ fn program_is_absent_exactly_when_there_are_errors() {
     assert!(c.program.is_none());
     // Warnings alone keep the program.
     let (_, c) = run("aaa { policy \"P\" { } }\n");
-    assert!(c.diagnostics.iter().all(|d| d.severity == Severity::Warning));
+    assert!(
+        c.diagnostics
+            .iter()
+            .all(|d| d.severity == Severity::Warning)
+    );
     assert!(c.program.is_some());
 }

@@ -17,7 +17,9 @@ fn compile_fixture(name: &str, text: &str) -> boomerang_core::lang::program::Pro
         "{name}:\n{}",
         compiled.render(&loaded.sources)
     );
-    compiled.program.expect("a program when there are no errors")
+    compiled
+        .program
+        .expect("a program when there are no errors")
 }
 
 #[test]
@@ -29,12 +31,30 @@ fn seed_configurations_compile_without_diagnostics() {
         .map(|(name, text)| (name.clone(), compile_fixture(name, text).summary()))
         .collect();
     let expected = [
-        ("http_trigger.conf", "2 servers, 1 backend, 1 policy, 2 client lists"),
-        ("nas_simulator.conf", "1 server, 1 backend, 1 policy, 1 client list"),
-        ("quota.conf", "1 server, 2 backends, 1 policy, 1 client list"),
-        ("reverse_select.conf", "2 servers, 4 backends, 1 policy, 2 client lists"),
-        ("select_database.conf", "2 servers, 2 backends, 1 policy, 2 client lists"),
-        ("udp_trigger.conf", "2 servers, 1 backend, 1 policy, 2 client lists"),
+        (
+            "http_trigger.conf",
+            "2 servers, 1 backend, 1 policy, 2 client lists",
+        ),
+        (
+            "nas_simulator.conf",
+            "1 server, 1 backend, 1 policy, 1 client list",
+        ),
+        (
+            "quota.conf",
+            "1 server, 2 backends, 1 policy, 1 client list",
+        ),
+        (
+            "reverse_select.conf",
+            "2 servers, 4 backends, 1 policy, 2 client lists",
+        ),
+        (
+            "select_database.conf",
+            "2 servers, 2 backends, 1 policy, 2 client lists",
+        ),
+        (
+            "udp_trigger.conf",
+            "2 servers, 1 backend, 1 policy, 2 client lists",
+        ),
     ];
     let expected: Vec<(String, String)> = expected
         .iter()
@@ -82,11 +102,16 @@ fn every_seed_block_appears_verbatim_in_an_assembled_configuration() {
 fn assembled_configurations_keep_their_defaults() {
     use boomerang_core::lang::program::*;
     use std::time::Duration;
-    let text = std::fs::read_to_string(fixture_dir("compile/seeds").join("udp_trigger.conf")).unwrap();
+    let text =
+        std::fs::read_to_string(fixture_dir("compile/seeds").join("udp_trigger.conf")).unwrap();
     let p = compile_fixture("udp_trigger.conf", &text);
     let (_, radsec) = p.server_by_name("RADSEC_SERVER").unwrap();
-    let ServerKind::Radius(r) = &radsec.kind else { panic!() };
-    let RadiusListen::Network(net) = &r.listen else { panic!() };
+    let ServerKind::Radius(r) = &radsec.kind else {
+        panic!()
+    };
+    let RadiusListen::Network(net) = &r.listen else {
+        panic!()
+    };
     assert_eq!(net.protocol, Transport::Tls);
     assert_eq!(net.port, 2083);
     assert_eq!(net.timeout, Some(Duration::ZERO));
@@ -95,10 +120,14 @@ fn assembled_configurations_keep_their_defaults() {
     assert_eq!(p.certificate(tls.certificate).unwrap().name, "SERVER_CERT");
     assert_eq!(
         p.certificate(tls.certificate).unwrap().kind,
-        CertificateKind::X509 { path: "seeds/certs/server.pem".into() }
+        CertificateKind::X509 {
+            path: "seeds/certs/server.pem".into()
+        }
     );
     let (_, backend) = p.backend_by_name("REVERSE_DYNAUTH_BACKEND").unwrap();
-    let BackendKind::Radius(rb) = &backend.kind else { panic!() };
+    let BackendKind::Radius(rb) = &backend.kind else {
+        panic!()
+    };
     assert_eq!(rb.servers[0].secret, "radsec");
     assert_eq!(rb.servers[0].timeout, DEFAULT_REQUEST_TIMEOUT);
     assert!(matches!(rb.servers[0].mode, RadiusServerMode::Reverse(_)));
@@ -112,8 +141,18 @@ fn assembled_configurations_keep_their_defaults() {
 /// `(file, line, col, construct)` of every `is not supported` error the reference files
 /// must produce outside pipelines.
 const RADCONF_UNSUPPORTED: &[(&str, usize, usize, &str)] = &[
-    ("15_certificates-radsec-backend.radconf", 37, 3, "x509-directory"),
-    ("15_certificates-radsec-server.radconf", 36, 5, "x509-directory"),
+    (
+        "15_certificates-radsec-backend.radconf",
+        37,
+        3,
+        "x509-directory",
+    ),
+    (
+        "15_certificates-radsec-server.radconf",
+        36,
+        5,
+        "x509-directory",
+    ),
     ("15_logging.radconf", 23, 9, "memory"),
     ("15_logging.radconf", 43, 9, "logger"),
     ("15_logging.radconf", 65, 9, "logger"),
@@ -138,27 +177,46 @@ fn radconf_files_compile_with_only_unsupported_errors_at_their_constructs() {
         .map(|(n, t)| (format!("radconf/{n}"), t))
         .collect();
     assert_eq!(files.len(), 7);
-    let extra = std::fs::read_to_string(fixture_dir("compile").join("radconf_log_pipelines.conf"))
-        .unwrap();
+    let extra =
+        std::fs::read_to_string(fixture_dir("compile").join("radconf_log_pipelines.conf")).unwrap();
     files.push(("radconf/99_log_pipelines.conf".into(), extra));
-    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
     let (loaded, compiled) = compile_files_with(&refs, &CompileOptions::default());
     let rendered = compiled.render(&loaded.sources);
     assert!(compiled.program.is_none());
     let mut found = Vec::new();
     for d in &compiled.diagnostics {
-        assert_eq!(d.severity, Severity::Error, "unexpected warning:\n{rendered}");
+        assert_eq!(
+            d.severity,
+            Severity::Error,
+            "unexpected warning:\n{rendered}"
+        );
         let construct = d
             .message
             .strip_prefix('`')
             .and_then(|m| m.strip_suffix("` is not supported"))
-            .unwrap_or_else(|| panic!("not an unsupported-construct error: {}\n{rendered}", d.message));
+            .unwrap_or_else(|| {
+                panic!(
+                    "not an unsupported-construct error: {}\n{rendered}",
+                    d.message
+                )
+            });
         let span = d.span.expect("located");
         let file = loaded.sources.get(span.file).unwrap();
         let (line, col) = file.line_col(span.start);
         let name = file.name().strip_prefix("radconf/").unwrap().to_owned();
         // The location is the construct's keyword.
-        assert_eq!(file.line_text(line).chars().skip(col - 1).take(construct.chars().count()).collect::<String>(), construct);
+        assert_eq!(
+            file.line_text(line)
+                .chars()
+                .skip(col - 1)
+                .take(construct.chars().count())
+                .collect::<String>(),
+            construct
+        );
         found.push((name, line, col, construct.to_owned()));
     }
     let expected: Vec<(String, usize, usize, String)> = RADCONF_UNSUPPORTED
@@ -167,7 +225,11 @@ fn radconf_files_compile_with_only_unsupported_errors_at_their_constructs() {
         .collect();
     let outside: Vec<_> = found
         .iter()
-        .filter(|f| !RADCONF_UNSUPPORTED_IN_PIPELINES.iter().any(|(pf, pl, pc, pk)| f.0 == *pf && f.1 == *pl && f.2 == *pc && f.3 == *pk))
+        .filter(|f| {
+            !RADCONF_UNSUPPORTED_IN_PIPELINES
+                .iter()
+                .any(|(pf, pl, pc, pk)| f.0 == *pf && f.1 == *pl && f.2 == *pc && f.3 == *pk)
+        })
         .cloned()
         .collect();
     assert_eq!(outside, expected, "{rendered}");
@@ -180,7 +242,10 @@ fn radconf_files_without_their_unsupported_constructs_compile() {
     let cut = |text: &str, from: &str| -> String {
         // Remove the block starting at the first line containing `from`.
         let lines: Vec<&str> = text.lines().collect();
-        let start = lines.iter().position(|l| l.trim_start().starts_with(from)).unwrap();
+        let start = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(from))
+            .unwrap();
         let mut depth = 0i32;
         let mut end = start;
         for (i, l) in lines.iter().enumerate().skip(start) {
@@ -197,7 +262,16 @@ fn radconf_files_without_their_unsupported_constructs_compile() {
     };
     let mut files: Vec<(String, String)> = Vec::new();
     for (name, mut text) in fixtures("lang/radconf") {
-        for marker in ["x509-directory", "memory {", "logger", "logger", "@pre-proxying", "@post-proxying", "@pre-proxying", "@post-proxying"] {
+        for marker in [
+            "x509-directory",
+            "memory {",
+            "logger",
+            "logger",
+            "@pre-proxying",
+            "@post-proxying",
+            "@pre-proxying",
+            "@post-proxying",
+        ] {
             if text.lines().any(|l| l.trim_start().starts_with(marker)) {
                 text = cut(&text, marker);
             }
@@ -208,14 +282,20 @@ fn radconf_files_without_their_unsupported_constructs_compile() {
         }
         files.push((format!("radconf/{name}"), text));
     }
-    let extra = std::fs::read_to_string(fixture_dir("compile").join("radconf_log_pipelines.conf"))
-        .unwrap();
+    let extra =
+        std::fs::read_to_string(fixture_dir("compile").join("radconf_log_pipelines.conf")).unwrap();
     files.push(("radconf/99_log_pipelines.conf".into(), extra));
-    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
     let (loaded, compiled) = compile_files_with(&refs, &CompileOptions::default());
     let rendered = compiled.render(&loaded.sources);
     let program = compiled.program.unwrap_or_else(|| panic!("{rendered}"));
-    assert_eq!(program.summary(), "3 servers, 3 backends, 1 policy, 2 client lists");
+    assert_eq!(
+        program.summary(),
+        "3 servers, 3 backends, 1 policy, 2 client lists"
+    );
     assert_eq!(program.certificates.len(), 6);
     assert_eq!(program.logging.level.as_deref(), Some("info"));
     assert_eq!(
@@ -265,8 +345,10 @@ fn shipped_configurations_compile_without_diagnostics() {
     for path in &configs {
         let text = std::fs::read_to_string(path).unwrap();
         let name = path.to_string_lossy().into_owned();
-        let (loaded, compiled) =
-            compile_files_with(&[(name.as_str(), text.as_str())], &CompileOptions::default());
+        let (loaded, compiled) = compile_files_with(
+            &[(name.as_str(), text.as_str())],
+            &CompileOptions::default(),
+        );
         assert!(
             compiled.diagnostics.is_empty(),
             "{name}:\n{}",

@@ -136,13 +136,19 @@ mod tests {
         std::fs::create_dir(d.join("sub")).unwrap();
         let p = d.to_str().unwrap();
         assert!(FsLoader.is_dir(p));
-        assert_eq!(FsLoader.list_dir(p).unwrap(), ["a.radconf", "b.conf", "sub"]);
+        assert_eq!(
+            FsLoader.list_dir(p).unwrap(),
+            ["a.radconf", "b.conf", "sub"]
+        );
         assert_eq!(FsLoader.read(&format!("{p}/b.conf")).unwrap(), "x;");
         assert!(matches!(
             FsLoader.read(&format!("{p}/nope.conf")),
             Err(LoadError::NotFound { .. })
         ));
-        assert!(matches!(FsLoader.read(&format!("{p}/sub")), Err(LoadError::Io { .. })));
+        assert!(matches!(
+            FsLoader.read(&format!("{p}/sub")),
+            Err(LoadError::Io { .. })
+        ));
         std::fs::write(d.join("bin.conf"), [0xff, 0xfe, 0x00]).unwrap();
         assert!(matches!(
             FsLoader.read(&format!("{p}/bin.conf")),

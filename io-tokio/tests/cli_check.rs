@@ -66,7 +66,11 @@ fn every_example_checks_ok_with_its_pki() {
 #[test]
 fn default_configuration_checks_ok_with_its_pki() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(config_root().join("default.conf"), tmp.path().join("default.conf")).unwrap();
+    std::fs::copy(
+        config_root().join("default.conf"),
+        tmp.path().join("default.conf"),
+    )
+    .unwrap();
     generate_pki(&tmp.path().join("certs"));
     let out = boomerang(&["check", "--config", "default.conf"], tmp.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -84,10 +88,7 @@ fn example_without_its_certificates_names_each_missing_file() {
     let out = boomerang(&["check", "-c", "udp-trigger"], tmp.path());
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    let heads: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains(": error: "))
-        .collect();
+    let heads: Vec<&str> = stderr.lines().filter(|l| l.contains(": error: ")).collect();
     assert_eq!(heads.len(), 3, "{stderr}");
     assert!(heads[0].starts_with(
         "udp-trigger/boomerang.conf:25:10: error: certificate `SERVER_CERT`: udp-trigger/certs/server.pem: cannot read file:"
@@ -99,9 +100,12 @@ fn example_without_its_certificates_names_each_missing_file() {
         "udp-trigger/boomerang.conf:27:10: error: certificate `CLIENT_CA`: udp-trigger/certs/ca.pem: cannot read file:"
     ), "{stderr}");
     // The source line and caret follow each message.
-    assert!(stderr.contains(
-        "    x509 \"SERVER_CERT\" { filename \"certs/server.pem\"; }\n         ^~~~~~~~~~~~~\n"
-    ), "{stderr}");
+    assert!(
+        stderr.contains(
+            "    x509 \"SERVER_CERT\" { filename \"certs/server.pem\"; }\n         ^~~~~~~~~~~~~\n"
+        ),
+        "{stderr}"
+    );
     assert!(stderr.ends_with("configuration has 3 errors\n"), "{stderr}");
     assert_eq!(text(&out.stdout), "");
 }

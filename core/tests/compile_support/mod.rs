@@ -44,7 +44,10 @@ pub fn load_files(files: &[(&str, &str)]) -> Loaded {
 }
 
 /// Compile `files` with `options`; returns the load (for its sources) and the result.
-pub fn compile_files_with(files: &[(&str, &str)], options: &CompileOptions<'_>) -> (Loaded, Compiled) {
+pub fn compile_files_with(
+    files: &[(&str, &str)],
+    options: &CompileOptions<'_>,
+) -> (Loaded, Compiled) {
     let loaded = load_files(files);
     let compiled = compile(&loaded, options);
     (loaded, compiled)
@@ -77,7 +80,13 @@ pub fn error_lines(text: &str) -> Vec<String> {
         .diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
-        .map(|d| d.render(&loaded.sources).lines().next().unwrap_or("").to_owned())
+        .map(|d| {
+            d.render(&loaded.sources)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -88,6 +97,12 @@ pub fn warning_lines(text: &str) -> Vec<String> {
         .diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Warning)
-        .map(|d| d.render(&loaded.sources).lines().next().unwrap_or("").to_owned())
+        .map(|d| {
+            d.render(&loaded.sources)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect()
 }

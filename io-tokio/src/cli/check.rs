@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use boomerang_core::lang::Diagnostic;
 use boomerang_core::lang::diag::has_errors;
 use boomerang_core::lang::program::{
-    CertificateId, CertificateKind, Program, RadiusListen, RadiusServerMode, ServerKind,
-    BackendKind,
+    BackendKind, CertificateId, CertificateKind, Program, RadiusListen, RadiusServerMode,
+    ServerKind,
 };
 use clap::Args;
 

@@ -146,7 +146,10 @@ fn pipeline_block<'i>(cx: &mut Cx<'_>, it: &'i Item, stage: &str) -> Option<&'i 
         return None;
     }
     if let Some(c) = it.clauses.first() {
-        cx.error(c.keyword_span, format!("unexpected `{}` after `{stage}`", c.keyword));
+        cx.error(
+            c.keyword_span,
+            format!("unexpected `{}` after `{stage}`", c.keyword),
+        );
         return None;
     }
     match &it.body {
@@ -162,11 +165,7 @@ fn pipeline_block<'i>(cx: &mut Cx<'_>, it: &'i Item, stage: &str) -> Option<&'i 
 }
 
 /// Build one named pipeline (`pipeline "N" { … }`).
-pub(crate) fn pipeline(
-    cx: &mut Cx<'_>,
-    lw: Lowering<'_>,
-    p: &Entry<'_>,
-) -> NamedPipeline {
+pub(crate) fn pipeline(cx: &mut Cx<'_>, lw: Lowering<'_>, p: &Entry<'_>) -> NamedPipeline {
     let body: Arc<Pipeline> = cx.lower(lw, |l| lower::lower_pipeline(l, Stage::Named, p.block));
     NamedPipeline {
         name: p.name.clone(),

@@ -109,7 +109,12 @@ fn radius(
                 if seen.first(cx, k, item) {
                     out.server_selection = match cx.word(
                         item,
-                        &["fallback", "round-robin", "least-connections", "no-fallback"],
+                        &[
+                            "fallback",
+                            "round-robin",
+                            "least-connections",
+                            "no-fallback",
+                        ],
                     ) {
                         Some("round-robin") => ServerSelection::RoundRobin,
                         Some("least-connections") => ServerSelection::LeastConnections,
@@ -129,10 +134,21 @@ fn radius(
                     out.servers.push(s);
                 }
             }
-            _ => cx.other_key(item, &place, RADIUS_BACKEND_KEYS, RADIUS_BACKEND_UNSUPPORTED),
+            _ => cx.other_key(
+                item,
+                &place,
+                RADIUS_BACKEND_KEYS,
+                RADIUS_BACKEND_UNSUPPORTED,
+            ),
         }
     }
-    if !b.e.block.items.iter().any(|i| i.keyword() == Some("server")) {
+    if !b
+        .e
+        .block
+        .items
+        .iter()
+        .any(|i| i.keyword() == Some("server"))
+    {
         cx.push(
             Diagnostic::error(b.e.item.keyword_span(), format!("{place} has no `server`"))
                 .with_help("add `server \"NAME\" { connect { … } }` or `server \"NAME\" { reverse { @select { … } } }`"),
@@ -208,18 +224,13 @@ fn server(
                     .and_then(|n| u32::try_from(n).ok())
                     .unwrap_or(0);
             }
-            "connections" | "min-connections" => {
-                if cx.integer(it, u64::from(u32::MAX)).is_some() {
-                    cx.warn(
-                        it.keyword_span(),
-                        format!(
-                            "`{kw}` is ignored: Boomerang keeps one connection (or one UDP socket) per backend server"
-                        ),
-                    );
-                }
-            }
+            "connections" | "min-connections" => ignored_pool_setting(cx, it, kw),
             "connect" | "reverse" => {
-                let kw_static: &'static str = if kw == "connect" { "connect" } else { "reverse" };
+                let kw_static: &'static str = if kw == "connect" {
+                    "connect"
+                } else {
+                    "reverse"
+                };
                 if let Some((other, at)) = mode_at {
                     cx.push(
                         Diagnostic::error(
@@ -269,7 +280,9 @@ fn server(
                         c.protocol.name()
                     ),
                 )
-                .with_help("only TLS connections and `reverse` servers default to the secret `radsec`"),
+                .with_help(
+                    "only TLS connections and `reverse` servers default to the secret `radsec`",
+                ),
             );
             return None;
         }
@@ -289,6 +302,16 @@ fn server(
         priority,
         mode: mode?,
     })
+}
+
+/// `connections` / `min-connections`: checked, then ignored with a warning.
+fn ignored_pool_setting(cx: &mut Cx<'_>, it: &Item, kw: &str) {
+    if cx.integer(it, u64::from(u32::MAX)).is_some() {
+        let msg = format!(
+            "`{kw}` is ignored: Boomerang keeps one connection (or one UDP socket) per backend server"
+        );
+        cx.warn(it.keyword_span(), msg);
+    }
 }
 
 fn connect(cx: &mut Cx<'_>, col: &Collected<'_>, block: &Block, item: &Item) -> Option<Connect> {
@@ -405,7 +428,12 @@ pub(crate) fn version_item(
     tls_version(cx, it).map(|v| (v, span))
 }
 
-fn client_tls(cx: &mut Cx<'_>, col: &Collected<'_>, block: &Block, item: &Item) -> Option<ClientTls> {
+fn client_tls(
+    cx: &mut Cx<'_>,
+    col: &Collected<'_>,
+    block: &Block,
+    item: &Item,
+) -> Option<ClientTls> {
     let errors = cx.error_count();
     let mut seen = Seen::default();
     let mut certificate = None;
@@ -504,10 +532,8 @@ fn select(cx: &mut Cx<'_>, lw: Lowering<'_>, it: &Item) -> Option<Reverse> {
             Some("round-robin") => Some(SelectMode::RoundRobin),
             _ => {
                 let written = cx.text(mode.span());
-                let mut d = Diagnostic::error(
-                    mode.span(),
-                    format!("unknown selection mode `{written}`"),
-                );
+                let mut d =
+                    Diagnostic::error(mode.span(), format!("unknown selection mode `{written}`"));
                 d = match suggest(written, ["first", "round-robin"]) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help("the modes are `first` (the default) and `round-robin`"),
@@ -519,13 +545,19 @@ fn select(cx: &mut Cx<'_>, lw: Lowering<'_>, it: &Item) -> Option<Reverse> {
         [_, extra, ..] => {
             cx.error(
                 extra.span(),
-                format!("unexpected `{}` after the selection mode", cx.text(extra.span())),
+                format!(
+                    "unexpected `{}` after the selection mode",
+                    cx.text(extra.span())
+                ),
             );
             None
         }
     };
     if let Some(c) = it.clauses.first() {
-        cx.error(c.keyword_span, format!("unexpected `{}` after `@select`", c.keyword));
+        cx.error(
+            c.keyword_span,
+            format!("unexpected `{}` after `@select`", c.keyword),
+        );
     }
     let Body::Block(block) = &it.body else {
         cx.push(
@@ -589,7 +621,9 @@ fn radius_query(cx: &mut Cx<'_>, lw: Lowering<'_>, q: &Entry<'_>) -> Option<Radi
     if seen.get("bindings").is_none() {
         cx.push(
             Diagnostic::error(q.item.keyword_span(), format!("{place} has no `bindings`"))
-                .with_help("add `bindings { radius.request.code = …; radius.request.attr.NAME = …; }`"),
+                .with_help(
+                    "add `bindings { radius.request.code = …; radius.request.attr.NAME = …; }`",
+                ),
         );
     }
     if cx.error_count() > errors {
@@ -646,7 +680,9 @@ fn sqlite(cx: &mut Cx<'_>, lw: Lowering<'_>, b: &BackendEntry<'_>) -> SqliteBack
                         None => {
                             cx.push(
                                 Diagnostic::error(span, format!("`{text}` is not an SQLite URL"))
-                                    .with_help("write `url \"sqlite:PATH\";` or `filename \"PATH\";`"),
+                                    .with_help(
+                                        "write `url \"sqlite:PATH\";` or `filename \"PATH\";`",
+                                    ),
                             );
                             continue;
                         }
@@ -667,12 +703,10 @@ fn sqlite(cx: &mut Cx<'_>, lw: Lowering<'_>, b: &BackendEntry<'_>) -> SqliteBack
         }
     }
     if location.is_none() {
-        cx.push(
-            Diagnostic::error(
-                b.e.item.keyword_span(),
-                format!("{place} has no database: add `filename \"PATH\";` or `url \"sqlite:PATH\";`"),
-            ),
-        );
+        cx.push(Diagnostic::error(
+            b.e.item.keyword_span(),
+            format!("{place} has no database: add `filename \"PATH\";` or `url \"sqlite:PATH\";`"),
+        ));
     }
     let mut queries = Vec::new();
     for q in &b.queries {
@@ -817,8 +851,11 @@ fn sql_query(cx: &mut Cx<'_>, lw: Lowering<'_>, q: &Entry<'_>) -> Option<SqlQuer
             }
         }
         (None, None) => cx.push(
-            Diagnostic::error(q.item.keyword_span(), format!("{place} has no SQL statement"))
-                .with_help("add `statement \"SELECT … WHERE x = ?\";`"),
+            Diagnostic::error(
+                q.item.keyword_span(),
+                format!("{place} has no SQL statement"),
+            )
+            .with_help("add `statement \"SELECT … WHERE x = ?\";`"),
         ),
         (None, Some(_)) => {}
     }

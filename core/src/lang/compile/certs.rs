@@ -39,8 +39,14 @@ pub(crate) fn build(cx: &mut Cx<'_>, c: &CertEntry<'_>) -> Option<Certificate> {
     }
     if seen.get("filename").is_none() {
         cx.push(
-            Diagnostic::error(c.e.item.keyword_span(), format!("{place} has no `filename`"))
-                .with_help(format!("add `filename \"PATH\";` to `{kw} \"{}\"`", c.e.name)),
+            Diagnostic::error(
+                c.e.item.keyword_span(),
+                format!("{place} has no `filename`"),
+            )
+            .with_help(format!(
+                "add `filename \"PATH\";` to `{kw} \"{}\"`",
+                c.e.name
+            )),
         );
     }
     if cx.error_count() > errors {

@@ -233,7 +233,12 @@ fn certificates<'l>(cx: &mut Cx<'_>, item: &'l Item, out: &mut Collected<'l>, sp
             Some("x509") => CertTag::X509,
             Some("key") => CertTag::Key,
             _ => {
-                cx.other_key(child, "`certificates`", &["x509", "key"], &["x509-directory"]);
+                cx.other_key(
+                    child,
+                    "`certificates`",
+                    &["x509", "key"],
+                    &["x509-directory"],
+                );
                 continue;
             }
         };
@@ -242,7 +247,8 @@ fn certificates<'l>(cx: &mut Cx<'_>, item: &'l Item, out: &mut Collected<'l>, sp
             .certificates
             .define(cx, "certificate", &e.name, e.name_span)
         {
-            out.cert_index.insert(e.name.clone(), out.certificates.len());
+            out.cert_index
+                .insert(e.name.clone(), out.certificates.len());
             out.certificates.push(CertEntry { e, tag });
         }
     }
@@ -266,7 +272,8 @@ fn clients<'l>(cx: &mut Cx<'_>, item: &'l Item, out: &mut Collected<'l>, sp: &mu
             .client_lists
             .define(cx, "client list", &e.name, e.name_span)
         {
-            out.list_index.insert(e.name.clone(), out.client_lists.len());
+            out.list_index
+                .insert(e.name.clone(), out.client_lists.len());
             out.client_lists.push(ListEntry { e, protocol });
         }
     }
@@ -301,7 +308,12 @@ fn backends<'l>(cx: &mut Cx<'_>, item: &'l Item, out: &mut Collected<'l>, sp: &m
             Some("radius") => false,
             Some("sqlite") => true,
             _ => {
-                cx.other_key(child, "`backends`", &["radius", "sqlite"], UNSUPPORTED_BACKENDS);
+                cx.other_key(
+                    child,
+                    "`backends`",
+                    &["radius", "sqlite"],
+                    UNSUPPORTED_BACKENDS,
+                );
                 continue;
             }
         };
@@ -351,11 +363,7 @@ fn backends<'l>(cx: &mut Cx<'_>, item: &'l Item, out: &mut Collected<'l>, sp: &m
                 span: e.name_span,
             },
         );
-        out.backends.push(BackendEntry {
-            e,
-            sqlite,
-            queries,
-        });
+        out.backends.push(BackendEntry { e, sqlite, queries });
     }
 }
 

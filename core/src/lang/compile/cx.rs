@@ -17,7 +17,7 @@ use crate::lang::load::{join, parent_dir};
 use crate::lang::source::SourceMap;
 use crate::lang::span::Span;
 use crate::lang::syntax::{
-    Block, Body, Expr, FilterCall, Item, LitKind, Template, TemplatePart, Term,
+    Block, Body, Expr, FilterCall, Item, LitKind, Literal, Template, TemplatePart, Term,
 };
 use crate::radius::dictionary::Dictionary;
 
@@ -172,7 +172,10 @@ impl<'a> Cx<'a> {
         if let Some(c) = item.clauses.first() {
             self.error(
                 c.keyword_span,
-                format!("unexpected `{}` here: it only follows `if`, `with` or `try` in pipelines", c.keyword),
+                format!(
+                    "unexpected `{}` here: it only follows `if`, `with` or `try` in pipelines",
+                    c.keyword
+                ),
             );
         }
     }
@@ -215,10 +218,7 @@ impl<'a> Cx<'a> {
     pub fn other_key(&mut self, item: &Item, place: &str, valid: &[&str], unsupported: &[&str]) {
         let span = item.keyword_span();
         let Some(kw) = item.keyword() else {
-            self.error(
-                span,
-                format!("unexpected `{}` in {place}", self.text(span)),
-            );
+            self.error(span, format!("unexpected `{}` in {place}", self.text(span)));
             return;
         };
         if unsupported.contains(&kw) {
@@ -247,9 +247,7 @@ impl<'a> Cx<'a> {
         if let Some(s) = stages.iter().find(|s| **s == kw) {
             return Some(s);
         }
-        let s = stages
-            .iter()
-            .find(|s| s.strip_prefix('@') == Some(kw))?;
+        let s = stages.iter().find(|s| s.strip_prefix('@') == Some(kw))?;
         self.warn(item.keyword_span(), format!("deprecated: write `{s}`"));
         Some(s)
     }
@@ -277,8 +275,11 @@ impl<'a> Cx<'a> {
             }
             [Term::Op(o), ..] => {
                 self.push(
-                    Diagnostic::error(o.span, format!("unexpected `{}` after `{kw}`", o.op.as_str()))
-                        .with_help(format!("write `{kw} VALUE;`")),
+                    Diagnostic::error(
+                        o.span,
+                        format!("unexpected `{}` after `{kw}`", o.op.as_str()),
+                    )
+                    .with_help(format!("write `{kw} VALUE;`")),
                 );
                 None
             }
@@ -301,12 +302,17 @@ impl<'a> Cx<'a> {
         let e = self.one_arg(item)?;
         match e {
             Expr::Str(t) => self.expand(t).map(|s| (s, t.span)),
-            e if e.as_word().is_some() => Some((e.as_word().unwrap_or_default().to_owned(), e.span())),
+            e if e.as_word().is_some() => {
+                Some((e.as_word().unwrap_or_default().to_owned(), e.span()))
+            }
             other => {
                 self.push(
                     Diagnostic::error(
                         other.span(),
-                        format!("`{kw}` expects a quoted string, found `{}`", self.text(other.span())),
+                        format!(
+                            "`{kw}` expects a quoted string, found `{}`",
+                            self.text(other.span())
+                        ),
                     )
                     .with_help(format!("write `{kw} \"…\";`")),
                 );
@@ -358,19 +364,20 @@ impl<'a> Cx<'a> {
     pub fn boolean(&mut self, item: &Item) -> Option<bool> {
         let kw = item.keyword().unwrap_or("?");
         let e = self.one_arg(item)?;
-        match e {
-            Expr::Literal(l) => match l.kind {
-                LitKind::Bool(b) => return Some(b),
-                _ => {}
-            },
-            _ => {}
+        if let Expr::Literal(Literal {
+            kind: LitKind::Bool(b),
+            ..
+        }) = e
+        {
+            return Some(*b);
         }
-        self.push(
-            Diagnostic::error(
-                e.span(),
-                format!("`{kw}` expects `true` or `false`, found `{}`", self.text(e.span())),
+        self.push(Diagnostic::error(
+            e.span(),
+            format!(
+                "`{kw}` expects `true` or `false`, found `{}`",
+                self.text(e.span())
             ),
-        );
+        ));
         None
     }
 
@@ -476,7 +483,10 @@ impl<'a> Cx<'a> {
         }
         self.error(
             e.span(),
-            format!("`{kw}` expects an IP address, found `{}`", self.text(e.span())),
+            format!(
+                "`{kw}` expects an IP address, found `{}`",
+                self.text(e.span())
+            ),
         );
         None
     }
@@ -584,18 +594,27 @@ impl<'a> Cx<'a> {
                         LitKind::Bool(b) => args.push(Value::Bool(*b)),
                         LitKind::None => args.push(Value::None),
                         _ => {
-                            self.error(a.span(), "filter arguments outside pipelines must be strings or numbers");
+                            self.error(
+                                a.span(),
+                                "filter arguments outside pipelines must be strings or numbers",
+                            );
                             return None;
                         }
                     },
                     _ => {
-                        self.error(a.span(), "filter arguments outside pipelines must be strings or numbers");
+                        self.error(
+                            a.span(),
+                            "filter arguments outside pipelines must be strings or numbers",
+                        );
                         return None;
                     }
                 }
             }
             if !filter.arity().accepts(args.len()) {
-                self.error(f.span, format!("wrong number of arguments for filter `{}`", f.name));
+                self.error(
+                    f.span,
+                    format!("wrong number of arguments for filter `{}`", f.name),
+                );
                 return None;
             }
             value = filter.apply(&args, value, &NoAttrs);

@@ -50,20 +50,12 @@ use crate::radius::dictionary::DictionarySource;
 use cx::{Cx, Lowering};
 
 /// What the compiler needs from outside the configuration text.
+#[derive(Default)]
 pub struct CompileOptions<'a> {
     /// The process environment: `%{env.NAME}` in strings outside pipelines reads it.
     /// A name that is not set is an error.
     pub env: BTreeMap<String, String>,
     dictionary_source: Option<RefCell<Box<dyn DictionarySource + 'a>>>,
-}
-
-impl Default for CompileOptions<'_> {
-    fn default() -> Self {
-        CompileOptions {
-            env: BTreeMap::new(),
-            dictionary_source: None,
-        }
-    }
 }
 
 impl std::fmt::Debug for CompileOptions<'_> {

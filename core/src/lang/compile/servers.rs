@@ -107,8 +107,9 @@ fn radius(
     let at = s.e.item.keyword_span();
     if seen.get("listen").is_none() {
         cx.push(
-            Diagnostic::error(at, format!("{place} has no `listen` block"))
-                .with_help("add `listen { protocol udp; port 1812; }` or `listen { backend \"BACKEND\"; }`"),
+            Diagnostic::error(at, format!("{place} has no `listen` block")).with_help(
+                "add `listen { protocol udp; port 1812; }` or `listen { backend \"BACKEND\"; }`",
+            ),
         );
         return None;
     }
@@ -485,8 +486,9 @@ fn server_tls(
     ] {
         if seen.get(key).is_none() {
             cx.push(
-                Diagnostic::error(at, format!("`tls` has no `{key}`"))
-                    .with_help(format!("add `{key} \"NAME\";` naming {what} in `certificates`")),
+                Diagnostic::error(at, format!("`tls` has no `{key}`")).with_help(format!(
+                    "add `{key} \"NAME\";` naming {what} in `certificates`"
+                )),
             );
         }
     }
@@ -564,8 +566,11 @@ fn http(
     }
     if seen.get("listen").is_none() {
         cx.push(
-            Diagnostic::error(s.e.item.keyword_span(), format!("{place} has no `listen` block"))
-                .with_help("add `listen { protocol tcp; ip 127.0.0.1; port 4000; }`"),
+            Diagnostic::error(
+                s.e.item.keyword_span(),
+                format!("{place} has no `listen` block"),
+            )
+            .with_help("add `listen { protocol tcp; ip 127.0.0.1; port 4000; }`"),
         );
     }
     if cx.error_count() > errors {
@@ -617,7 +622,9 @@ fn http_listen(
                                 it.args().first().map_or(it.span, |t| t.span()),
                                 format!("HTTP servers listen with `protocol tcp`, not `{p}`"),
                             )
-                            .with_help("for HTTPS keep `protocol tcp;` and add `tls { … }` to the server"),
+                            .with_help(
+                                "for HTTPS keep `protocol tcp;` and add `tls { … }` to the server",
+                            ),
                         );
                     }
                 }
