@@ -183,7 +183,26 @@ impl<'a> Cx<'a> {
     /// A name written as a plain string (or a bare word).
     fn name_term(&mut self, kw: &str, term: &Term) -> Option<(String, Span)> {
         match term {
-            Term::Expr(Expr::Str(t)) => match t.as_plain() {
+            Term::Expr(e) => self.name_expr(kw, e),
+            Term::Op(o) => {
+                self.push(
+                    Diagnostic::error(
+                        o.span,
+                        format!(
+                            "expected a quoted name after `{kw}`, found `{}`",
+                            o.op.as_str()
+                        ),
+                    )
+                    .with_help(format!("write `{kw} \"NAME\"`")),
+                );
+                None
+            }
+        }
+    }
+
+    fn name_expr(&mut self, kw: &str, e: &Expr) -> Option<(String, Span)> {
+        match e {
+            Expr::Str(t) => match t.as_plain() {
                 Some(s) if !s.is_empty() => Some((s.to_owned(), t.span)),
                 Some(_) => {
                     self.error(t.span, format!("the name of `{kw}` is empty"));
@@ -194,22 +213,22 @@ impl<'a> Cx<'a> {
                     None
                 }
             },
-            Term::Expr(e) if e.as_word().is_some() => {
-                Some((e.as_word().unwrap_or_default().to_owned(), e.span()))
-            }
-            other => {
-                self.push(
-                    Diagnostic::error(
-                        other.span(),
-                        format!(
-                            "expected a quoted name after `{kw}`, found `{}`",
-                            self.text(other.span())
-                        ),
-                    )
-                    .with_help(format!("write `{kw} \"NAME\"`")),
-                );
-                None
-            }
+            e => match e.as_word() {
+                Some(w) => Some((w.to_owned(), e.span())),
+                None => {
+                    self.push(
+                        Diagnostic::error(
+                            e.span(),
+                            format!(
+                                "expected a quoted name after `{kw}`, found `{}`",
+                                self.text(e.span())
+                            ),
+                        )
+                        .with_help(format!("write `{kw} \"NAME\"`")),
+                    );
+                    None
+                }
+            },
         }
     }
 
@@ -323,9 +342,9 @@ impl<'a> Cx<'a> {
 
     /// A name referring to another configuration entry (`clients "LIST";`).
     pub fn name_ref(&mut self, item: &Item) -> Option<(String, Span)> {
-        let kw = item.keyword().unwrap_or("?").to_owned();
+        let kw = item.keyword().unwrap_or("?");
         let e = self.one_arg(item)?;
-        self.name_term(&kw, &Term::Expr(e.clone()))
+        self.name_expr(kw, e)
     }
 
     /// One of `choices`, written as a bare word or a string.
