@@ -546,8 +546,6 @@ fn real_configuration_policies_report_only_unsupported_constructs() {
         rendered,
         [
             "97:17: error: `eap` is not supported",
-            // Not an attribute of the built-in dictionary: sites load the vendor's.
-            "141:39: error: unknown attribute `WBA-Identity-Provider`",
             "146:17: error: `chargeable-user-identity` is not supported",
         ]
     );

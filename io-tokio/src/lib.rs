@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config_files;
 pub mod net;
 pub mod pki;
 pub mod tls;

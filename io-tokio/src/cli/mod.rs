@@ -1,5 +1,6 @@
 //! The `boomerang` command line: argument definitions and dispatch.
 
+pub mod check;
 mod pki;
 
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ pub enum Command {
     /// Development certificates.
     #[command(subcommand)]
     Pki(pki::PkiCommand),
+    /// Validate configuration: report every problem, or print `configuration OK`.
+    Check(check::CheckArgs),
 }
 
 /// Run the command line with the process arguments; the exit code says how it went.
@@ -28,5 +31,6 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Pki(cmd) => pki::run(cmd),
+        Command::Check(args) => check::run(args),
     }
 }

@@ -1,0 +1,653 @@
+//! `servers { radius "N" { listen { … } clients "L"; policy "P"; } http "N" { … } }`.
+
+use std::collections::BTreeSet;
+
+use crate::lang::compile::backends::{
+    TLS_UNSUPPORTED, TRANSPORTS, tls_versions, transport, version_item,
+};
+use crate::lang::compile::certs;
+use crate::lang::compile::clients::BuiltList;
+use crate::lang::compile::collect::{CertTag, Collected, ServerEntry};
+use crate::lang::compile::cx::{ANY_V4, Cx, Seen};
+use crate::lang::compile::names::BackendNameKind;
+use crate::lang::diag::{Diagnostic, suggest};
+use crate::lang::program::{
+    Backend, BackendKind, ClientListId, ClientProtocol, HttpServer, Keepalive, NetworkListen,
+    PolicyId, RadiusListen, RadiusServer, RadiusServerMode, Server, ServerKind, ServerTls,
+    Transport,
+};
+use crate::lang::span::Span;
+use crate::lang::syntax::{Block, Item};
+
+const RADIUS_SERVER_KEYS: &[&str] = &["listen", "clients", "policy"];
+const HTTP_SERVER_KEYS: &[&str] = &["listen", "clients", "tls", "policy"];
+const SERVER_UNSUPPORTED: &[&str] = &["@pre-client", "capture"];
+const LISTEN_KEYS: &[&str] = &["protocol", "port", "ip", "timeout", "keepalive", "tls"];
+const HTTP_LISTEN_KEYS: &[&str] = &["protocol", "port", "ip"];
+const SERVER_TLS_KEYS: &[&str] = &[
+    "certificate",
+    "certificate_key",
+    "client_ca_certificate",
+    "require_client_certificate",
+    "min_protocol_version",
+    "max_protocol_version",
+];
+
+/// What servers refer to, already built.
+pub(crate) struct Built<'b> {
+    /// Client lists, aligned with `Collected::client_lists` (`None`: had errors).
+    pub lists: &'b [Option<BuiltList>],
+    /// Backends, aligned with `Collected::backends` (`None`: had errors).
+    pub backends: &'b [Option<Backend>],
+}
+
+/// Build one server. `warned` remembers the (list, client) pairs already reported
+/// for a missing secret, so that a list used by two UDP servers is reported once.
+pub(crate) fn build(
+    cx: &mut Cx<'_>,
+    col: &Collected<'_>,
+    built: &Built<'_>,
+    s: &ServerEntry<'_>,
+    warned: &mut BTreeSet<(usize, usize)>,
+) -> Option<Server> {
+    let errors = cx.error_count();
+    let kind = if s.http {
+        ServerKind::Http(http(cx, col, built, s)?)
+    } else {
+        ServerKind::Radius(radius(cx, col, built, s, warned)?)
+    };
+    (cx.error_count() == errors).then(|| Server {
+        name: s.e.name.clone(),
+        span: s.e.name_span,
+        kind,
+    })
+}
+
+fn radius(
+    cx: &mut Cx<'_>,
+    col: &Collected<'_>,
+    built: &Built<'_>,
+    s: &ServerEntry<'_>,
+    warned: &mut BTreeSet<(usize, usize)>,
+) -> Option<RadiusServer> {
+    let place = format!("server `{}`", s.e.name);
+    let mut seen = Seen::default();
+    let mut listen = None;
+    let mut clients: Option<(usize, Span)> = None;
+    let mut policy = None;
+    for it in &s.e.block.items {
+        let kw = match it.keyword() {
+            Some(k) if RADIUS_SERVER_KEYS.contains(&k) => k,
+            Some(k @ ("timeout" | "tls" | "protocol" | "port" | "ip" | "keepalive")) => {
+                cx.push(
+                    Diagnostic::error(it.keyword_span(), format!("unknown key `{k}` in {place}"))
+                        .with_help(format!("`{k}` belongs inside `listen {{ … }}`")),
+                );
+                continue;
+            }
+            _ => {
+                cx.other_key(it, &place, RADIUS_SERVER_KEYS, SERVER_UNSUPPORTED);
+                continue;
+            }
+        };
+        if !seen.first(cx, kw, it) {
+            continue;
+        }
+        match kw {
+            "listen" => {
+                if let Some(b) = cx.plain_block(it) {
+                    listen = radius_listen(cx, col, built, b, it);
+                }
+            }
+            "clients" => clients = client_list(cx, col, it, ClientProtocol::Radius),
+            "policy" => policy = policy_ref(cx, col, it),
+            _ => {}
+        }
+    }
+    let at = s.e.item.keyword_span();
+    if seen.get("listen").is_none() {
+        cx.push(
+            Diagnostic::error(at, format!("{place} has no `listen` block")).with_help(
+                "add `listen { protocol udp; port 1812; }` or `listen { backend \"BACKEND\"; }`",
+            ),
+        );
+        return None;
+    }
+    let listen = listen?;
+    if let RadiusListen::Network(net) = &listen {
+        if seen.get("clients").is_none() {
+            cx.push(
+                Diagnostic::error(at, format!("{place} has no `clients`"))
+                    .with_help("add `clients \"LIST\";` naming the `clients { radius \"LIST\" { … } }` allowed to send"),
+            );
+            return None;
+        }
+        if let (Some((index, used_at)), Transport::Udp | Transport::Tcp) = (clients, net.protocol) {
+            secrets_required(cx, built, index, used_at, &s.e.name, net.protocol, warned);
+        }
+    }
+    Some(RadiusServer {
+        listen,
+        clients: clients.and_then(|(i, _)| u32::try_from(i).ok().map(ClientListId)),
+        policy,
+    })
+}
+
+fn secrets_required(
+    cx: &mut Cx<'_>,
+    built: &Built<'_>,
+    index: usize,
+    used_at: Span,
+    server: &str,
+    protocol: Transport,
+    warned: &mut BTreeSet<(usize, usize)>,
+) {
+    let Some(Some(list)) = built.lists.get(index) else {
+        return;
+    };
+    for (i, (c, span)) in list.list.clients.iter().zip(&list.client_spans).enumerate() {
+        if c.secret.is_none() && warned.insert((index, i)) {
+            cx.push(
+                Diagnostic::error(
+                    *span,
+                    format!(
+                        "client `{}` has no `secret`, which clients of `{}` server `{server}` must have",
+                        c.name,
+                        protocol.name()
+                    ),
+                )
+                .with_label(used_at, "the client list is used here")
+                .with_help("add `secret \"…\";` (only TLS listeners default to `radsec`)"),
+            );
+        }
+    }
+}
+
+fn client_list(
+    cx: &mut Cx<'_>,
+    col: &Collected<'_>,
+    it: &Item,
+    want: ClientProtocol,
+) -> Option<(usize, Span)> {
+    let (name, span) = cx.name_ref(it)?;
+    let wanted = match want {
+        ClientProtocol::Radius => "radius",
+        ClientProtocol::Http => "http",
+    };
+    let Some(&index) = col.list_index.get(&name) else {
+        let mut d = Diagnostic::error(span, format!("unknown client list `{name}`"));
+        let names = col
+            .client_lists
+            .iter()
+            .filter(|l| l.protocol == want)
+            .map(|l| l.e.name.as_str());
+        d = match suggest(&name, names) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(format!(
+                "define it in `clients {{ {wanted} \"{name}\" {{ client \"…\" {{ … }} }} }}`"
+            )),
+        };
+        cx.push(d);
+        return None;
+    };
+    let entry = col.client_lists.get(index)?;
+    if entry.protocol != want {
+        let is = match entry.protocol {
+            ClientProtocol::Radius => "a `radius`",
+            ClientProtocol::Http => "an `http`",
+        };
+        let wanted = match want {
+            ClientProtocol::Radius => "a `radius`",
+            ClientProtocol::Http => "an `http`",
+        };
+        cx.push(
+            Diagnostic::error(
+                span,
+                format!("`clients` must name {wanted} client list, but `{name}` is {is} list"),
+            )
+            .with_label(entry.e.name_span, format!("`{name}` is defined here")),
+        );
+        return None;
+    }
+    Some((index, span))
+}
+
+fn policy_ref(cx: &mut Cx<'_>, col: &Collected<'_>, it: &Item) -> Option<PolicyId> {
+    let (name, span) = cx.name_ref(it)?;
+    match col.policy_index.get(&name) {
+        Some(&i) => u32::try_from(i).ok().map(PolicyId),
+        None => {
+            let mut d = Diagnostic::error(span, format!("unknown policy `{name}`"));
+            if let Some(s) = suggest(&name, col.policies.iter().map(|p| p.name.as_str())) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            cx.push(d);
+            None
+        }
+    }
+}
+
+fn radius_listen(
+    cx: &mut Cx<'_>,
+    col: &Collected<'_>,
+    built: &Built<'_>,
+    block: &Block,
+    item: &Item,
+) -> Option<RadiusListen> {
+    if let Some(b) = block.items.iter().find(|i| i.keyword() == Some("backend")) {
+        for other in block.items.iter().filter(|i| !std::ptr::eq(*i, b)) {
+            let text = other
+                .keyword()
+                .map_or_else(|| cx.text(other.keyword_span()).to_owned(), str::to_owned);
+            cx.push(
+                Diagnostic::error(
+                    other.keyword_span(),
+                    format!("`{text}` is not allowed with `backend`: `listen {{ backend … }}` admits no other key"),
+                )
+                .with_label(b.keyword_span(), "`backend` is here"),
+            );
+        }
+        return listen_backend(cx, col, built, b);
+    }
+    network_listen(cx, col, block, item).map(RadiusListen::Network)
+}
+
+fn listen_backend(
+    cx: &mut Cx<'_>,
+    col: &Collected<'_>,
+    built: &Built<'_>,
+    it: &Item,
+) -> Option<RadiusListen> {
+    let (name, span) = cx.name_ref(it)?;
+    let need = "`listen { backend … }` needs a RADIUS backend that uses `connect`";
+    let Some(b) = col.names.backends.get(&name) else {
+        let mut d = Diagnostic::error(span, format!("unknown backend `{name}`"));
+        let names = col
+            .names
+            .backends
+            .iter()
+            .filter(|(_, b)| matches!(b.kind, BackendNameKind::Radius { connect: true, .. }))
+            .map(|(n, _)| n.as_str());
+        if let Some(s) = suggest(&name, names) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        cx.push(d);
+        return None;
+    };
+    let what = match b.kind {
+        BackendNameKind::Sqlite => Some("an SQLite backend".to_owned()),
+        BackendNameKind::Radius { connect: false, .. } => {
+            Some("a RADIUS backend whose servers use `reverse`".to_owned())
+        }
+        BackendNameKind::Radius { connect: true, .. } => {
+            let index = usize::try_from(b.id.0).unwrap_or(usize::MAX);
+            match built.backends.get(index) {
+                Some(Some(Backend {
+                    kind: BackendKind::Radius(r),
+                    ..
+                })) => {
+                    let stream = r.servers.iter().any(|s| {
+                        matches!(&s.mode, RadiusServerMode::Connect(c) if c.protocol != Transport::Udp)
+                    });
+                    (!stream).then(|| {
+                        "a backend that connects over `udp` only; requests can arrive only over `tcp` or `tls` connections".to_owned()
+                    })
+                }
+                _ => None,
+            }
+        }
+    };
+    if let Some(what) = what {
+        cx.push(
+            Diagnostic::error(span, format!("{need}, but `{name}` is {what}"))
+                .with_label(b.span, format!("`{name}` is defined here")),
+        );
+        return None;
+    }
+    Some(RadiusListen::Backend(b.id))
+}
+
+fn network_listen(
+    cx: &mut Cx<'_>,
+    col: &Collected<'_>,
+    block: &Block,
+    item: &Item,
+) -> Option<NetworkListen> {
+    let errors = cx.error_count();
+    let mut seen = Seen::default();
+    let mut protocol = None;
+    let mut port = None;
+    let mut ips = Vec::new();
+    let mut timeout = None;
+    let mut keepalive = None;
+    let mut tls = None;
+    for it in &block.items {
+        let kw = match it.keyword() {
+            Some(k) if LISTEN_KEYS.contains(&k) => k,
+            _ => {
+                let mut valid = LISTEN_KEYS.to_vec();
+                valid.push("backend");
+                cx.other_key(it, "`listen`", &valid, &[]);
+                continue;
+            }
+        };
+        if kw != "ip" && !seen.first(cx, kw, it) {
+            continue;
+        }
+        match kw {
+            "protocol" => protocol = cx.word(it, TRANSPORTS).map(transport),
+            "port" => port = cx.port(it),
+            "ip" => {
+                if let Some(ip) = cx.ip(it) {
+                    if ips.contains(&ip) {
+                        cx.error(it.keyword_span(), format!("`ip {ip}` is given twice"));
+                    } else {
+                        ips.push(ip);
+                    }
+                }
+            }
+            "timeout" => timeout = cx.duration(it),
+            "keepalive" => {
+                if let Some(b) = cx.plain_block(it) {
+                    keepalive = Some(keepalive_block(cx, b));
+                }
+            }
+            "tls" => {
+                if let Some(b) = cx.plain_block(it) {
+                    tls = server_tls(cx, col, b, it, true);
+                }
+            }
+            _ => {}
+        }
+    }
+    let at = item.keyword_span();
+    if seen.get("protocol").is_none() {
+        cx.push(
+            Diagnostic::error(at, "`listen` has no `protocol`")
+                .with_help("add `protocol udp;`, `protocol tcp;` or `protocol tls;`"),
+        );
+    }
+    if seen.get("port").is_none() {
+        cx.push(Diagnostic::error(at, "`listen` has no `port`").with_help("add `port N;`"));
+    }
+    match protocol {
+        Some(Transport::Tls) if seen.get("tls").is_none() => cx.push(
+            Diagnostic::error(
+                at,
+                "a `protocol tls` listener needs `tls { certificate …; certificate_key …; }`",
+            )
+            .with_help("add `tls { certificate \"CERT\"; certificate_key \"KEY\"; client_ca_certificate \"CA\"; }`"),
+        ),
+        Some(p @ (Transport::Udp | Transport::Tcp)) => {
+            if let Some(span) = seen.get("tls") {
+                cx.error(
+                    span,
+                    format!("`tls` settings need `protocol tls`, but this listener uses `{}`", p.name()),
+                );
+            }
+            if p == Transport::Udp {
+                if let Some(span) = seen.get("keepalive") {
+                    cx.error(span, "`keepalive` applies to `tcp` and `tls` listeners, not `udp`");
+                }
+            }
+        }
+        _ => {}
+    }
+    if cx.error_count() > errors {
+        return None;
+    }
+    if ips.is_empty() {
+        ips.push(ANY_V4);
+    }
+    Some(NetworkListen {
+        protocol: protocol?,
+        port: port?,
+        ips,
+        timeout,
+        keepalive,
+        tls,
+    })
+}
+
+fn keepalive_block(cx: &mut Cx<'_>, block: &Block) -> Keepalive {
+    let mut seen = Seen::default();
+    let mut k = Keepalive {
+        idle: None,
+        interval: None,
+        count: None,
+    };
+    const KEYS: &[&str] = &["idle", "interval", "count"];
+    for it in &block.items {
+        let kw = match it.keyword() {
+            Some(kw) if KEYS.contains(&kw) => kw,
+            _ => {
+                cx.other_key(it, "`keepalive`", KEYS, &[]);
+                continue;
+            }
+        };
+        if !seen.first(cx, kw, it) {
+            continue;
+        }
+        match kw {
+            "idle" => k.idle = cx.duration(it),
+            "interval" => k.interval = cx.duration(it),
+            _ => {
+                k.count = cx
+                    .integer(it, u64::from(u32::MAX))
+                    .and_then(|n| u32::try_from(n).ok());
+            }
+        }
+    }
+    k
+}
+
+/// A server-side `tls { … }` block. `require_default` is the default of
+/// `require_client_certificate` (true for RADIUS, false for HTTPS).
+fn server_tls(
+    cx: &mut Cx<'_>,
+    col: &Collected<'_>,
+    block: &Block,
+    item: &Item,
+    require_default: bool,
+) -> Option<ServerTls> {
+    let errors = cx.error_count();
+    let mut seen = Seen::default();
+    let mut certificate = None;
+    let mut certificate_key = None;
+    let mut ca = None;
+    let mut require = None;
+    let (mut min, mut max) = (None, None);
+    for it in &block.items {
+        let kw = match it.keyword() {
+            Some(k) if SERVER_TLS_KEYS.contains(&k) => k,
+            _ => {
+                cx.other_key(it, "`tls`", SERVER_TLS_KEYS, TLS_UNSUPPORTED);
+                continue;
+            }
+        };
+        if !seen.first(cx, kw, it) {
+            continue;
+        }
+        match kw {
+            "certificate" => certificate = certs::reference(cx, col, it, CertTag::X509),
+            "certificate_key" => certificate_key = certs::reference(cx, col, it, CertTag::Key),
+            "client_ca_certificate" => ca = certs::reference(cx, col, it, CertTag::X509),
+            "require_client_certificate" => require = cx.boolean(it),
+            "min_protocol_version" => min = version_item(cx, it),
+            "max_protocol_version" => max = version_item(cx, it),
+            _ => {}
+        }
+    }
+    tls_versions(cx, min, max);
+    let at = item.keyword_span();
+    for (key, what) in [
+        ("certificate", "the server's certificate chain"),
+        ("certificate_key", "its private key"),
+    ] {
+        if seen.get(key).is_none() {
+            cx.push(
+                Diagnostic::error(at, format!("`tls` has no `{key}`")).with_help(format!(
+                    "add `{key} \"NAME\";` naming {what} in `certificates`"
+                )),
+            );
+        }
+    }
+    let require_client_certificate = require.unwrap_or(require_default);
+    if require_client_certificate && seen.get("client_ca_certificate").is_none() {
+        match seen.get("require_client_certificate") {
+            Some(span) => cx.push(
+                Diagnostic::error(
+                    span,
+                    "`require_client_certificate` is true but `tls` has no `client_ca_certificate`",
+                )
+                .with_help("add `client_ca_certificate \"CA\";` naming the CA that signs client certificates"),
+            ),
+            None => cx.push(
+                Diagnostic::error(
+                    at,
+                    "`tls` has no `client_ca_certificate`, which `require_client_certificate` (true by default) needs",
+                )
+                .with_help("add `client_ca_certificate \"CA\";`, or `require_client_certificate false;` to accept clients without a certificate"),
+            ),
+        }
+    }
+    if cx.error_count() > errors {
+        return None;
+    }
+    Some(ServerTls {
+        certificate: certificate?,
+        certificate_key: certificate_key?,
+        client_ca_certificate: ca,
+        require_client_certificate,
+        min_version: min.map(|(v, _)| v),
+        max_version: max.map(|(v, _)| v),
+    })
+}
+
+fn http(
+    cx: &mut Cx<'_>,
+    col: &Collected<'_>,
+    _built: &Built<'_>,
+    s: &ServerEntry<'_>,
+) -> Option<HttpServer> {
+    let errors = cx.error_count();
+    let place = format!("server `{}`", s.e.name);
+    let mut seen = Seen::default();
+    let mut listen = None;
+    let mut clients = None;
+    let mut tls = None;
+    let mut policy = None;
+    for it in &s.e.block.items {
+        let kw = match it.keyword() {
+            Some(k) if HTTP_SERVER_KEYS.contains(&k) => k,
+            _ => {
+                cx.other_key(it, &place, HTTP_SERVER_KEYS, SERVER_UNSUPPORTED);
+                continue;
+            }
+        };
+        if !seen.first(cx, kw, it) {
+            continue;
+        }
+        match kw {
+            "listen" => {
+                if let Some(b) = cx.plain_block(it) {
+                    listen = http_listen(cx, b, it);
+                }
+            }
+            "clients" => clients = client_list(cx, col, it, ClientProtocol::Http),
+            "tls" => {
+                if let Some(b) = cx.plain_block(it) {
+                    tls = server_tls(cx, col, b, it, false);
+                }
+            }
+            "policy" => policy = policy_ref(cx, col, it),
+            _ => {}
+        }
+    }
+    if seen.get("listen").is_none() {
+        cx.push(
+            Diagnostic::error(
+                s.e.item.keyword_span(),
+                format!("{place} has no `listen` block"),
+            )
+            .with_help("add `listen { protocol tcp; ip 127.0.0.1; port 4000; }`"),
+        );
+    }
+    if cx.error_count() > errors {
+        return None;
+    }
+    let (ips, port) = listen?;
+    Some(HttpServer {
+        ips,
+        port,
+        clients: clients.and_then(|(i, _)| u32::try_from(i).ok().map(ClientListId)),
+        tls,
+        policy,
+    })
+}
+
+fn http_listen(
+    cx: &mut Cx<'_>,
+    block: &Block,
+    item: &Item,
+) -> Option<(Vec<std::net::IpAddr>, u16)> {
+    let errors = cx.error_count();
+    let mut seen = Seen::default();
+    let mut port = None;
+    let mut ips = Vec::new();
+    for it in &block.items {
+        let kw = match it.keyword() {
+            Some(k) if HTTP_LISTEN_KEYS.contains(&k) => k,
+            Some("tls") => {
+                cx.push(
+                    Diagnostic::error(it.keyword_span(), "unknown key `tls` in `listen`")
+                        .with_help("for HTTPS put `tls { … }` in the server, next to `listen`"),
+                );
+                continue;
+            }
+            _ => {
+                cx.other_key(it, "`listen`", HTTP_LISTEN_KEYS, &[]);
+                continue;
+            }
+        };
+        if kw != "ip" && !seen.first(cx, kw, it) {
+            continue;
+        }
+        match kw {
+            "protocol" => {
+                if let Some(p) = cx.word(it, TRANSPORTS) {
+                    if p != "tcp" {
+                        cx.push(
+                            Diagnostic::error(
+                                it.args().first().map_or(it.span, |t| t.span()),
+                                format!("HTTP servers listen with `protocol tcp`, not `{p}`"),
+                            )
+                            .with_help(
+                                "for HTTPS keep `protocol tcp;` and add `tls { … }` to the server",
+                            ),
+                        );
+                    }
+                }
+            }
+            "port" => port = cx.port(it),
+            _ => {
+                if let Some(ip) = cx.ip(it) {
+                    ips.push(ip);
+                }
+            }
+        }
+    }
+    if seen.get("port").is_none() {
+        cx.push(
+            Diagnostic::error(item.keyword_span(), "`listen` has no `port`")
+                .with_help("add `port N;`"),
+        );
+    }
+    if cx.error_count() > errors {
+        return None;
+    }
+    if ips.is_empty() {
+        ips.push(ANY_V4);
+    }
+    Some((ips, port?))
+}
