@@ -108,6 +108,16 @@ fn example_without_its_certificates_names_each_missing_file() {
     );
     assert!(stderr.ends_with("configuration has 3 errors\n"), "{stderr}");
     assert_eq!(text(&out.stdout), "");
+
+    // The same example without its files validates with --skip-files, and says so.
+    let out = boomerang(&["check", "--skip-files", "-c", "udp-trigger"], tmp.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("configuration OK\n"), "{stdout}");
+    assert!(
+        stdout.ends_with("certificate and key files not checked (--skip-files): 3 named\n"),
+        "{stdout}"
+    );
 }
 
 #[test]
