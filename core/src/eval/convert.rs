@@ -31,37 +31,10 @@ use crate::eval::text::{days_from_civil, to_text, type_name};
 use crate::eval::value::{IpPrefix, Value};
 use crate::radius::id::DataType;
 
-/// The name of a data type as written in dictionaries, for messages.
-pub fn data_type_name(dt: DataType) -> &'static str {
-    match dt {
-        DataType::String => "string",
-        DataType::Octets => "octets",
-        DataType::Ipv4Addr => "ipaddr",
-        DataType::Ipv4Prefix => "ipv4prefix",
-        DataType::Integer => "integer",
-        DataType::Integer64 => "integer64",
-        DataType::Date => "date",
-        DataType::Ipv6Addr => "ipv6addr",
-        DataType::Ipv6Prefix => "ipv6prefix",
-        DataType::Ifid => "ifid",
-        DataType::Ether => "ether",
-        DataType::Byte => "byte",
-        DataType::Short => "short",
-        DataType::Signed => "signed",
-        DataType::Tlv => "tlv",
-        DataType::Vsa => "vsa",
-        DataType::Extended => "extended",
-        DataType::LongExtended => "long-extended",
-        DataType::Evs => "evs",
-        DataType::ComboIp => "combo-ip",
-        DataType::Abinary => "abinary",
-    }
-}
-
 fn malformed(dt: DataType, len: usize) -> Value {
     Value::invalid(format!(
         "malformed {} attribute value: {len} octets",
-        data_type_name(dt)
+        dt.name()
     ))
 }
 
@@ -277,7 +250,7 @@ fn cannot(dt: DataType, value: &Value) -> ErrorValue {
         format!(
             "cannot convert {} {shown} to a {} attribute",
             type_name(value),
-            data_type_name(dt)
+            dt.name()
         ),
     )
 }
@@ -484,7 +457,7 @@ fn encode_int(
             ErrorCode::InvalidValue,
             format!(
                 "value {i} is out of range for a {} attribute ({min}..={max})",
-                data_type_name(dt)
+                dt.name()
             ),
         )),
         None => Err(cannot(dt, value)),

@@ -98,3 +98,33 @@ pub enum DataType {
     /// Ascend binary filter: kept as opaque bytes.
     Abinary,
 }
+
+impl DataType {
+    /// The type's name as FreeRADIUS dictionaries spell it (`ipaddr`, `integer64`, …),
+    /// used in dictionary files, diagnostics and listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::String => "string",
+            DataType::Octets => "octets",
+            DataType::Ipv4Addr => "ipaddr",
+            DataType::Ipv4Prefix => "ipv4prefix",
+            DataType::Integer => "integer",
+            DataType::Integer64 => "integer64",
+            DataType::Date => "date",
+            DataType::Ipv6Addr => "ipv6addr",
+            DataType::Ipv6Prefix => "ipv6prefix",
+            DataType::Ifid => "ifid",
+            DataType::Ether => "ether",
+            DataType::Byte => "byte",
+            DataType::Short => "short",
+            DataType::Signed => "signed",
+            DataType::Tlv => "tlv",
+            DataType::Vsa => "vsa",
+            DataType::Extended => "extended",
+            DataType::LongExtended => "long-extended",
+            DataType::Evs => "evs",
+            DataType::ComboIp => "combo-ip",
+            DataType::Abinary => "abinary",
+        }
+    }
+}

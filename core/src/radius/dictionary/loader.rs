@@ -748,7 +748,7 @@ impl Loader<'_> {
                 attr,
                 Kind::ValuesNotAllowed {
                     attribute: def.name.clone(),
-                    data_type: super::types::data_type_name(data_type).to_owned(),
+                    data_type: data_type.name().to_owned(),
                 },
             ));
         };

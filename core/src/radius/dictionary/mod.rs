@@ -39,6 +39,4 @@ pub use source::{
 };
 pub use suggest::MAX_SUGGESTION_DISTANCE;
 pub use table::Dictionary;
-pub use types::{
-    AttrDef, AttrFlags, Encrypt, VendorDef, VendorFormat, data_type_name, parse_data_type,
-};
+pub use types::{AttrDef, AttrFlags, Encrypt, VendorDef, VendorFormat, parse_data_type};

@@ -6,7 +6,7 @@ use crate::radius::id::AttrId;
 
 use super::error::DictionaryErrorKind;
 use super::suggest::closest;
-use super::types::{AttrDef, VendorDef, data_type_name, value_range};
+use super::types::{AttrDef, VendorDef, value_range};
 
 /// A name as written, and what it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,7 +256,7 @@ impl Dictionary {
         let Some((min, max)) = value_range(def.data_type) else {
             return Err(DictionaryErrorKind::ValuesNotAllowed {
                 attribute: def.name.clone(),
-                data_type: data_type_name(def.data_type).to_owned(),
+                data_type: def.data_type.name().to_owned(),
             });
         };
         if number < min || number > max {

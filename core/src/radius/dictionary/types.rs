@@ -140,33 +140,6 @@ pub struct VendorDef {
     pub format: VendorFormat,
 }
 
-/// The FreeRADIUS spelling of a data type, used in diagnostics and listings.
-pub fn data_type_name(data_type: DataType) -> &'static str {
-    match data_type {
-        DataType::String => "string",
-        DataType::Octets => "octets",
-        DataType::Ipv4Addr => "ipaddr",
-        DataType::Ipv4Prefix => "ipv4prefix",
-        DataType::Integer => "integer",
-        DataType::Integer64 => "integer64",
-        DataType::Date => "date",
-        DataType::Ipv6Addr => "ipv6addr",
-        DataType::Ipv6Prefix => "ipv6prefix",
-        DataType::Ifid => "ifid",
-        DataType::Ether => "ether",
-        DataType::Byte => "byte",
-        DataType::Short => "short",
-        DataType::Signed => "signed",
-        DataType::Tlv => "tlv",
-        DataType::Vsa => "vsa",
-        DataType::Extended => "extended",
-        DataType::LongExtended => "long-extended",
-        DataType::Evs => "evs",
-        DataType::ComboIp => "combo-ip",
-        DataType::Abinary => "abinary",
-    }
-}
-
 /// The data type named in a dictionary file, case-insensitively.
 ///
 /// Accepts the FreeRADIUS v3 names and the v4 spellings that mean the same thing
@@ -243,11 +216,8 @@ mod tests {
             DataType::Abinary,
         ];
         for t in all {
-            assert_eq!(parse_data_type(data_type_name(t)), Some(t));
-            assert_eq!(
-                parse_data_type(&data_type_name(t).to_ascii_uppercase()),
-                Some(t)
-            );
+            assert_eq!(parse_data_type(t.name()), Some(t));
+            assert_eq!(parse_data_type(&t.name().to_ascii_uppercase()), Some(t));
         }
         assert_eq!(parse_data_type("ipv4addr"), Some(DataType::Ipv4Addr));
         assert_eq!(parse_data_type("uint16"), Some(DataType::Short));
