@@ -436,6 +436,8 @@ pub struct FakeNas {
     pub held: VecDeque<Packet>,
     /// Verified replies to our own requests, in order.
     pub replies: Vec<Packet>,
+    /// Replies to requests the test built by hand (not verified here).
+    pub unmatched: Vec<Packet>,
     /// Authenticators of our requests awaiting a reply.
     outstanding: BTreeMap<u8, [u8; 16]>,
     /// Identifiers of server requests seen in flight (never twice at once).
@@ -455,6 +457,7 @@ impl FakeNas {
             received: Vec::new(),
             held: VecDeque::new(),
             replies: Vec::new(),
+            unmatched: Vec::new(),
             outstanding: BTreeMap::new(),
             in_flight_ids: BTreeMap::new(),
             max_in_flight: 0,
@@ -505,13 +508,15 @@ impl FakeNas {
         while let Some(frame) = self.decoder.next_packet().expect("server framing") {
             let p = Packet::decode(frame).expect("server packet decodes");
             if p.code.is_response() {
-                let auth = self
-                    .outstanding
-                    .remove(&p.identifier)
-                    .expect("reply to a request of ours");
-                verify_response(&p, &auth, &self.secret, &VerifyPolicy::default())
-                    .expect("server reply verifies");
-                self.replies.push(p);
+                match self.outstanding.remove(&p.identifier) {
+                    Some(auth) => {
+                        verify_response(&p, &auth, &self.secret, &VerifyPolicy::default())
+                            .expect("server reply verifies");
+                        self.replies.push(p);
+                    }
+                    // A reply to bytes the test sent by hand.
+                    None => self.unmatched.push(p),
+                }
                 continue;
             }
             verify_request(&p, &self.secret, &VerifyPolicy::default()).expect("server request verifies");
