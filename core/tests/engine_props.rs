@@ -67,8 +67,16 @@ struct World {
 
 fn world(mode: SelectMode, retries: u32) -> World {
     let mut b = ProgramBuilder::new();
-    let nas = b.clients("NAS", ClientProtocol::Radius, vec![client("nas", "10.0.0.0/8", None)]);
-    let dac = b.clients("DAC", ClientProtocol::Radius, vec![client("dac", "127.0.0.1", Some("dac"))]);
+    let nas = b.clients(
+        "NAS",
+        ClientProtocol::Radius,
+        vec![client("nas", "10.0.0.0/8", None)],
+    );
+    let dac = b.clients(
+        "DAC",
+        ClientProtocol::Radius,
+        vec![client("dac", "127.0.0.1", Some("dac"))],
+    );
     let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
     let http = b.http_server("API", None);
     let udp = b.radius_server("UDP", ListenTransport::Udp, dac, None);
@@ -94,11 +102,27 @@ fn world(mode: SelectMode, retries: u32) -> World {
     );
     b.policy(
         "UDP",
-        Some(Condition::all(vec![Cond::eq(var(VarRef::RadiusServer), Expr::str("UDP"))])),
-        vec![Action::Backend(backend_call(udp_backend, "UDP_REV", Some(0)))],
+        Some(Condition::all(vec![Cond::eq(
+            var(VarRef::RadiusServer),
+            Expr::str("UDP"),
+        )])),
+        vec![Action::Backend(backend_call(
+            udp_backend,
+            "UDP_REV",
+            Some(0),
+        ))],
         None,
     );
-    b.policy("HTTP", None, vec![Action::Backend(backend_call(http_backend, "HTTP_REV", Some(0)))], None);
+    b.policy(
+        "HTTP",
+        None,
+        vec![Action::Backend(backend_call(
+            http_backend,
+            "HTTP_REV",
+            Some(0),
+        ))],
+        None,
+    );
     World {
         h: Harness::with_limits(b.build(), Limits::default()),
         radsec,
@@ -130,7 +154,14 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
                 next_ip += 1;
                 let ip = [10, 1, (next_ip >> 8) as u8, next_ip as u8];
                 let mode = [NasMode::Ack, NasMode::Hold, NasMode::Silent][usize::from(mode)];
-                let c = w.h.connect(w.radsec, addr(ip, 1000), Transport::Tls, vec![], "radsec", mode);
+                let c = w.h.connect(
+                    w.radsec,
+                    addr(ip, 1000),
+                    Transport::Tls,
+                    vec![],
+                    "radsec",
+                    mode,
+                );
                 w.h.status(c, Some(NAMES[name]));
                 conns.push((c, name));
                 names.insert(c, name);
@@ -160,11 +191,18 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
                 let req = dac_request(
                     Code::DisconnectRequest,
                     id,
-                    &[(NAS_IDENTIFIER, name.as_bytes().to_vec()), (USER_NAME, marker.as_bytes().to_vec())],
+                    &[
+                        (NAS_IDENTIFIER, name.as_bytes().to_vec()),
+                        (USER_NAME, marker.as_bytes().to_vec()),
+                    ],
                     "dac",
                 );
                 let bytes = encode(&req);
-                udp.push(UdpTrigger { bytes: bytes.clone(), first_sent: w.h.clock.elapsed, marker });
+                udp.push(UdpTrigger {
+                    bytes: bytes.clone(),
+                    first_sent: w.h.clock.elapsed,
+                    marker,
+                });
                 let server = w.udp;
                 w.h.datagram(server, dac, bytes);
             }
@@ -194,15 +232,25 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
         w.h.engine.check_invariants().map_err(TestCaseError::fail)?;
         // Invariant 2: every new request went to an active connection whose
         // NAS-Identifier matched the trigger's target.
-        for (c, p) in w.h.writes[writes_seen..].iter().filter(|(_, p)| p.code.is_request()) {
+        for (c, p) in w.h.writes[writes_seen..]
+            .iter()
+            .filter(|(_, p)| p.code.is_request())
+        {
             let name = names.get(c).map(|n| NAMES[*n]);
             let target = if p.first(NAS_IDENTIFIER).is_some() {
                 p.first_value(NAS_IDENTIFIER).cloned()
             } else {
                 p.first_value(USER_NAME).cloned()
             };
-            prop_assert_eq!(target.as_deref(), name.map(str::as_bytes), "request for another NAS");
-            prop_assert!(w.h.nas.contains_key(c) || w.h.closes().contains(c), "request to an unknown connection");
+            prop_assert_eq!(
+                target.as_deref(),
+                name.map(str::as_bytes),
+                "request for another NAS"
+            );
+            prop_assert!(
+                w.h.nas.contains_key(c) || w.h.closes().contains(c),
+                "request to an unknown connection"
+            );
         }
         writes_seen = w.h.writes.len();
     }
@@ -234,12 +282,13 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
     // configured), and no more distinct replies than triggers.
     if retries == 0 {
         for t in &udp {
-            let n = w
-                .h
-                .all_requests()
-                .iter()
-                .filter(|(_, p)| p.first_value(USER_NAME).map(|v| v.as_ref()) == Some(t.marker.as_bytes()))
-                .count();
+            let n =
+                w.h.all_requests()
+                    .iter()
+                    .filter(|(_, p)| {
+                        p.first_value(USER_NAME).map(|v| v.as_ref()) == Some(t.marker.as_bytes())
+                    })
+                    .count();
             prop_assert!(n <= 1, "{} requests for {}", n, t.marker);
         }
     }

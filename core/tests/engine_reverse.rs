@@ -31,8 +31,16 @@ struct World {
 /// request's NAS-Identifier).
 fn world(timeout: Duration, retries: u32, mode: SelectMode, limits: Limits) -> World {
     let mut b = ProgramBuilder::new();
-    let nas = b.clients("NAS", ClientProtocol::Radius, vec![client("nas", "10.0.0.0/8", None)]);
-    let dac = b.clients("DAC", ClientProtocol::Radius, vec![client("dac", "127.0.0.1", Some(DAC_SECRET))]);
+    let nas = b.clients(
+        "NAS",
+        ClientProtocol::Radius,
+        vec![client("nas", "10.0.0.0/8", None)],
+    );
+    let dac = b.clients(
+        "DAC",
+        ClientProtocol::Radius,
+        vec![client("dac", "127.0.0.1", Some(DAC_SECRET))],
+    );
     let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
     let http = b.http_server("API", None);
     let udp = b.radius_server("UDP", ListenTransport::Udp, dac, None);
@@ -60,13 +68,21 @@ fn world(timeout: Duration, retries: u32, mode: SelectMode, limits: Limits) -> W
             var(boomerang_core::eval::ir::VarRef::RadiusServer),
             Expr::str("UDP"),
         )])),
-        vec![Action::Backend(backend_call(udp_backend, "UDP_REV", Some(0)))],
+        vec![Action::Backend(backend_call(
+            udp_backend,
+            "UDP_REV",
+            Some(0),
+        ))],
         None,
     );
     b.policy(
         "HTTP",
         None,
-        vec![Action::Backend(backend_call(http_backend, "HTTP_REV", Some(0)))],
+        vec![Action::Backend(backend_call(
+            http_backend,
+            "HTTP_REV",
+            Some(0),
+        ))],
         None,
     );
     World {
@@ -78,20 +94,35 @@ fn world(timeout: Duration, retries: u32, mode: SelectMode, limits: Limits) -> W
 }
 
 fn default_world() -> World {
-    world(Duration::from_secs(5), 0, SelectMode::First, Limits::default())
+    world(
+        Duration::from_secs(5),
+        0,
+        SelectMode::First,
+        Limits::default(),
+    )
 }
 
 fn nas(w: &mut World, last: u8, name: &str, mode: NasMode) -> ConnId {
-    let c = w
-        .h
-        .connect(w.radsec, addr([10, 0, 0, last], 2000), Transport::Tls, vec![], "radsec", mode);
+    let c = w.h.connect(
+        w.radsec,
+        addr([10, 0, 0, last], 2000),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        mode,
+    );
     w.h.status(c, Some(name));
     c
 }
 
 fn trigger(w: &mut World, name: &str) -> HttpRequestId {
     let http = w.http;
-    w.h.http(http, "POST", "/disconnect", &[("nas", name), ("user", "mikem")])
+    w.h.http(
+        http,
+        "POST",
+        "/disconnect",
+        &[("nas", name), ("user", "mikem")],
+    )
 }
 
 fn response(w: &World, id: HttpRequestId) -> Option<(u16, serde_json::Value)> {
@@ -121,7 +152,10 @@ fn no_reply_in_time_is_reverse_timeout_and_the_identifier_rests() {
     let reply = w.h.nas.get_mut(&c).unwrap().answer(&late, true, &[]);
     w.h.send_raw(c, reply);
     assert_eq!(w.h.engine.stats().reverse_stray_replies, 1);
-    assert!(w.h.engine.connection(c).is_some(), "a stray keeps the connection");
+    assert!(
+        w.h.engine.connection(c).is_some(),
+        "a stray keeps the connection"
+    );
     w.h.advance(Duration::from_secs(5));
     assert_eq!(w.h.engine.connection(c).unwrap().ids_in_use, 0);
     w.h.assert_quiescent();
@@ -143,7 +177,12 @@ fn connection_closing_first_is_connection_closed_without_retries() {
 
 #[test]
 fn connection_closing_first_is_retried_on_another_selected_connection() {
-    let mut w = world(Duration::from_secs(5), 1, SelectMode::First, Limits::default());
+    let mut w = world(
+        Duration::from_secs(5),
+        1,
+        SelectMode::First,
+        Limits::default(),
+    );
     let first = nas(&mut w, 1, "same", NasMode::Hold);
     let second = nas(&mut w, 2, "same", NasMode::Ack);
     let id = trigger(&mut w, "same");
@@ -158,11 +197,19 @@ fn connection_closing_first_is_retried_on_another_selected_connection() {
 
 #[test]
 fn retry_with_no_connection_left_is_no_reverse_connections() {
-    let mut w = world(Duration::from_secs(5), 2, SelectMode::First, Limits::default());
+    let mut w = world(
+        Duration::from_secs(5),
+        2,
+        SelectMode::First,
+        Limits::default(),
+    );
     let c = nas(&mut w, 1, "n1", NasMode::Hold);
     let id = trigger(&mut w, "n1");
     w.h.close(c);
-    assert_eq!(response(&w, id).unwrap().1["error"], "NO_REVERSE_CONNECTIONS");
+    assert_eq!(
+        response(&w, id).unwrap().1["error"],
+        "NO_REVERSE_CONNECTIONS"
+    );
     w.h.assert_quiescent();
 }
 
@@ -173,7 +220,13 @@ fn reply_failing_verification_closes_the_connection() {
     let id = trigger(&mut w, "n1");
     let req = w.h.requests_to(c)[0].clone();
     let mut bad = req.new_reply(Code::DisconnectAck);
-    let data = sign_response(&mut bad, &req.authenticator, b"not-radsec", &SignOptions::default()).unwrap();
+    let data = sign_response(
+        &mut bad,
+        &req.authenticator,
+        b"not-radsec",
+        &SignOptions::default(),
+    )
+    .unwrap();
     w.h.send_raw(c, data);
     assert!(w.h.closes().contains(&c));
     assert_eq!(w.h.engine.stats().reverse_bad_replies, 1);
@@ -188,13 +241,23 @@ fn reply_with_a_code_that_does_not_answer_is_a_stray() {
     let id = trigger(&mut w, "n1");
     let req: Packet = w.h.requests_to(c)[0].clone();
     let mut wrong = req.new_reply(Code::CoaAck);
-    let data = sign_response(&mut wrong, &req.authenticator, b"radsec", &SignOptions::default()).unwrap();
+    let data = sign_response(
+        &mut wrong,
+        &req.authenticator,
+        b"radsec",
+        &SignOptions::default(),
+    )
+    .unwrap();
     w.h.send_raw(c, data);
     assert_eq!(w.h.engine.stats().reverse_stray_replies, 1);
     assert_eq!(response(&w, id), None, "still waiting");
     assert!(w.h.answer_held(c, false));
     let (status, body) = response(&w, id).unwrap();
-    assert_eq!((status, body["result"].as_str()), (403, Some("reject")), "a NAK rejects");
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (403, Some("reject")),
+        "a NAK rejects"
+    );
     w.h.assert_quiescent();
 }
 
@@ -220,7 +283,11 @@ fn duplicate_udp_trigger_joins_then_gets_the_cached_reply() {
     let replies = w.h.datagrams();
     assert_eq!(replies.len(), 2);
     assert_eq!(replies[0], replies[1], "the cached reply, byte for byte");
-    assert_eq!(w.h.requests_to(c).len(), 1, "one trigger, one request to the NAS");
+    assert_eq!(
+        w.h.requests_to(c).len(),
+        1,
+        "one trigger, one request to the NAS"
+    );
     verified_reply(&replies[1], &req, DAC_SECRET);
     // Another port is another client: executed.
     w.h.datagram(udp, addr([127, 0, 0, 1], 3800), encode(&req));
@@ -326,8 +393,17 @@ fn the_select_index_gives_the_plain_scan_result() {
 fn select_errors_reach_the_caller_unchanged() {
     // @select { error "boom"; }
     let mut b = ProgramBuilder::new();
-    let nas_list = b.clients("NAS", ClientProtocol::Radius, vec![client("nas", "10.0.0.0/8", None)]);
-    let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas_list, Some(Duration::ZERO));
+    let nas_list = b.clients(
+        "NAS",
+        ClientProtocol::Radius,
+        vec![client("nas", "10.0.0.0/8", None)],
+    );
+    let radsec = b.radius_server(
+        "RADSEC",
+        ListenTransport::Tls,
+        nas_list,
+        Some(Duration::ZERO),
+    );
     let http = b.http_server("API", None);
     let backend = b.reverse_backend(
         "REV",
@@ -340,9 +416,21 @@ fn select_errors_reach_the_caller_unchanged() {
         Duration::from_secs(5),
         0,
     );
-    b.policy("P", None, vec![Action::Backend(backend_call(backend, "REV", Some(0)))], None);
+    b.policy(
+        "P",
+        None,
+        vec![Action::Backend(backend_call(backend, "REV", Some(0)))],
+        None,
+    );
     let mut h = Harness::new(b.build());
-    h.connect(radsec, addr([10, 0, 0, 1], 1), Transport::Tls, vec![], "radsec", NasMode::Ack);
+    h.connect(
+        radsec,
+        addr([10, 0, 0, 1], 1),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
     h.http(http, "POST", "/", &[]);
     let r = h.http_responses();
     assert_eq!(r[0].1, 500);
@@ -353,12 +441,15 @@ fn select_errors_reach_the_caller_unchanged() {
 
 #[test]
 fn current_connection_select_uses_the_index_by_id() {
-    let plan = boomerang_core::reverse::index::SelectPlan::analyze(&accept_if(Condition::all(vec![
-        Cond::eq(
-            cf(ConnField::Id),
-            var(boomerang_core::eval::ir::VarRef::CurrentConnection(ConnField::Id)),
-        ),
-    ])));
+    let plan =
+        boomerang_core::reverse::index::SelectPlan::analyze(&accept_if(Condition::all(vec![
+            Cond::eq(
+                cf(ConnField::Id),
+                var(boomerang_core::eval::ir::VarRef::CurrentConnection(
+                    ConnField::Id,
+                )),
+            ),
+        ])));
     assert_eq!(
         plan.map(|p| p.field()),
         Some(boomerang_core::reverse::index::IndexField::Id)

@@ -59,7 +59,12 @@ fn seed(udp_handler: impl FnOnce(&mut ProgramBuilder) -> Vec<Action>) -> Seed {
         ClientProtocol::Http,
         vec![client("local", "127.0.0.0/8", None)],
     );
-    let radsec = b.radius_server("RADSEC_SERVER", ListenTransport::Tls, nas_clients, Some(Duration::ZERO));
+    let radsec = b.radius_server(
+        "RADSEC_SERVER",
+        ListenTransport::Tls,
+        nas_clients,
+        Some(Duration::ZERO),
+    );
     let udp = b.radius_server("RADIUS_UDP", ListenTransport::Udp, local, None);
     let http = b.http_server("HTTP_API", Some(http_clients));
     let proxy = b.reverse_backend(
@@ -79,7 +84,9 @@ fn seed(udp_handler: impl FnOnce(&mut ProgramBuilder) -> Vec<Action>) -> Seed {
         select_nas_identifier("RADSEC_SERVER", http_query("nas_identifier")),
         vec![disconnect_query(Expr::Template(
             boomerang_core::eval::ir::Template {
-                parts: vec![boomerang_core::eval::ir::TemplatePart::Expr(http_query("username"))],
+                parts: vec![boomerang_core::eval::ir::TemplatePart::Expr(http_query(
+                    "username",
+                ))],
             },
         ))],
         Duration::from_secs(5),
@@ -101,7 +108,11 @@ fn seed(udp_handler: impl FnOnce(&mut ProgramBuilder) -> Vec<Action>) -> Seed {
             var(VarRef::Http(HttpField::Server)),
             Expr::str("HTTP_API"),
         )])),
-        vec![Action::Backend(backend_call(http_backend, "HTTP_REVERSE", Some(0)))],
+        vec![Action::Backend(backend_call(
+            http_backend,
+            "HTTP_REVERSE",
+            Some(0),
+        ))],
         None,
     );
     Seed {
@@ -146,9 +157,14 @@ fn proxy_with_try(_: &mut ProgramBuilder) -> Vec<Action> {
 }
 
 fn connect_nas(s: &mut Seed, ip: [u8; 4], nas_id: Option<&str>, mode: NasMode) -> ConnId {
-    let conn = s
-        .h
-        .connect(s.radsec, addr(ip, 40000), Transport::Tls, vec![], "radsec", mode);
+    let conn = s.h.connect(
+        s.radsec,
+        addr(ip, 40000),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        mode,
+    );
     if nas_id.is_some() {
         s.h.status(conn, nas_id);
     }
@@ -172,7 +188,12 @@ fn disconnect_from_dac(id: u8, nas_id: &str, user: &str) -> boomerang_core::radi
 fn udp_trigger_relays_the_nas_ack_to_the_dac() {
     let mut s = seed(plain_proxy);
     let other = connect_nas(&mut s, [10, 9, 0, 2], Some("other-nas"), NasMode::Ack);
-    let conn = connect_nas(&mut s, [10, 9, 0, 1], Some("radiator-nas-simulator"), NasMode::Ack);
+    let conn = connect_nas(
+        &mut s,
+        [10, 9, 0, 1],
+        Some("radiator-nas-simulator"),
+        NasMode::Ack,
+    );
     let req = disconnect_from_dac(7, "radiator-nas-simulator", "mikem");
     s.h.datagram(s.udp, addr([127, 0, 0, 1], 3799), encode(&req));
 
@@ -186,8 +207,14 @@ fn udp_trigger_relays_the_nas_ack_to_the_dac() {
         coa.first_value(NAS_IDENTIFIER).unwrap().as_ref(),
         b"radiator-nas-simulator"
     );
-    assert!(coa.first(PROXY_STATE).is_none(), "our Proxy-State is not sent over the stream");
-    assert_eq!(coa.attributes[0].typ, MESSAGE_AUTHENTICATOR, "Message-Authenticator first");
+    assert!(
+        coa.first(PROXY_STATE).is_none(),
+        "our Proxy-State is not sent over the stream"
+    );
+    assert_eq!(
+        coa.attributes[0].typ, MESSAGE_AUTHENTICATOR,
+        "Message-Authenticator first"
+    );
     assert_eq!(coa.first_value(EVENT_TIMESTAMP).unwrap().len(), 4);
 
     let replies = s.h.datagrams();
@@ -196,7 +223,11 @@ fn udp_trigger_relays_the_nas_ack_to_the_dac() {
     assert_eq!(reply.code, Code::DisconnectAck);
     assert_eq!(reply.identifier, 7);
     let states: Vec<_> = reply.all(PROXY_STATE).map(|a| a.value.clone()).collect();
-    assert_eq!(states, vec![Bytes::from_static(b"dac-state")], "the DAC's Proxy-State echoed once");
+    assert_eq!(
+        states,
+        vec![Bytes::from_static(b"dac-state")],
+        "the DAC's Proxy-State echoed once"
+    );
     s.h.assert_quiescent();
 }
 
@@ -210,7 +241,10 @@ fn udp_trigger_relays_a_nak_with_its_error_cause() {
     assert_eq!(replies.len(), 1);
     let reply = verified_reply(&replies[0], &req, DAC_SECRET);
     assert_eq!(reply.code, Code::DisconnectNak);
-    assert_eq!(reply.first_value(ERROR_CAUSE).unwrap().as_ref(), &503u32.to_be_bytes());
+    assert_eq!(
+        reply.first_value(ERROR_CAUSE).unwrap().as_ref(),
+        &503u32.to_be_bytes()
+    );
     s.h.assert_quiescent();
 }
 
@@ -220,7 +254,10 @@ fn udp_trigger_for_an_unknown_nas_gets_no_reply() {
     connect_nas(&mut s, [10, 9, 0, 1], Some("nas-1"), NasMode::Ack);
     let req = disconnect_from_dac(9, "no-such-nas", "mikem");
     s.h.datagram(s.udp, addr([127, 0, 0, 1], 3799), encode(&req));
-    assert!(s.h.datagrams().is_empty(), "an uncaught error sends no reply");
+    assert!(
+        s.h.datagrams().is_empty(),
+        "an uncaught error sends no reply"
+    );
     assert!(s.h.all_requests().is_empty());
     s.h.assert_quiescent();
     // The retransmission is not executed again either.
@@ -238,20 +275,34 @@ fn udp_trigger_with_try_naks_with_error_cause_502() {
     assert_eq!(replies.len(), 1);
     let reply = verified_reply(&replies[0], &req, DAC_SECRET);
     assert_eq!(reply.code, Code::DisconnectNak);
-    assert_eq!(reply.first_value(ERROR_CAUSE).unwrap().as_ref(), &502u32.to_be_bytes());
-    assert_eq!(reply.first_value(PROXY_STATE).unwrap().as_ref(), b"dac-state");
+    assert_eq!(
+        reply.first_value(ERROR_CAUSE).unwrap().as_ref(),
+        &502u32.to_be_bytes()
+    );
+    assert_eq!(
+        reply.first_value(PROXY_STATE).unwrap().as_ref(),
+        b"dac-state"
+    );
     s.h.assert_quiescent();
 }
 
 #[test]
 fn http_trigger_answers_200_when_the_nas_acks_and_500_without_connection() {
     let mut s = seed(plain_proxy);
-    let conn = connect_nas(&mut s, [10, 9, 0, 1], Some("radiator-nas-simulator"), NasMode::Ack);
+    let conn = connect_nas(
+        &mut s,
+        [10, 9, 0, 1],
+        Some("radiator-nas-simulator"),
+        NasMode::Ack,
+    );
     let ok = s.h.http(
         s.http,
         "POST",
         "/disconnect",
-        &[("nas_identifier", "radiator-nas-simulator"), ("username", "mikem")],
+        &[
+            ("nas_identifier", "radiator-nas-simulator"),
+            ("username", "mikem"),
+        ],
     );
     let missing = s.h.http(
         s.http,
@@ -306,7 +357,12 @@ fn selection_world(select: Arc<Pipeline>, mode: SelectMode) -> (Harness, ServerI
         ClientProtocol::Radius,
         vec![client("nas-net", "10.0.0.0/8", None)],
     );
-    let radsec = b.radius_server("RADSEC_SERVER", ListenTransport::Tls, nas_clients, Some(Duration::ZERO));
+    let radsec = b.radius_server(
+        "RADSEC_SERVER",
+        ListenTransport::Tls,
+        nas_clients,
+        Some(Duration::ZERO),
+    );
     let http = b.http_server("HTTP_API", None);
     let backend = b.reverse_backend(
         "REV",
@@ -327,7 +383,10 @@ fn selection_world(select: Arc<Pipeline>, mode: SelectMode) -> (Harness, ServerI
 }
 
 fn fixture(name: &str) -> Bytes {
-    let path = format!("{}/tests/fixtures/engine/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/engine/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     Bytes::from(std::fs::read(path).unwrap())
 }
 
@@ -338,8 +397,22 @@ fn selection_by_peer_ip() {
         Expr::Literal(Value::Ip("10.9.0.1".parse().unwrap())),
     )]));
     let (mut h, radsec, http) = selection_world(select, SelectMode::First);
-    let a = h.connect(radsec, addr([10, 9, 0, 2], 1), Transport::Tls, vec![], "radsec", NasMode::Ack);
-    let b = h.connect(radsec, addr([10, 9, 0, 1], 2), Transport::Tls, vec![], "radsec", NasMode::Ack);
+    let a = h.connect(
+        radsec,
+        addr([10, 9, 0, 2], 1),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
+    let b = h.connect(
+        radsec,
+        addr([10, 9, 0, 1], 2),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
     h.http(http, "POST", "/d", &[]);
     assert!(h.requests_to(a).is_empty());
     assert_eq!(h.requests_to(b).len(), 1);
@@ -354,8 +427,22 @@ fn selection_by_certificate_cn_and_san() {
         Expr::str("nas1"),
     )]));
     let (mut h, radsec, http) = selection_world(cn, SelectMode::First);
-    let two = h.connect(radsec, addr([10, 9, 0, 2], 1), Transport::Tls, vec![fixture("nas2.der")], "radsec", NasMode::Ack);
-    let one = h.connect(radsec, addr([10, 9, 0, 1], 2), Transport::Tls, vec![fixture("nas1.der")], "radsec", NasMode::Ack);
+    let two = h.connect(
+        radsec,
+        addr([10, 9, 0, 2], 1),
+        Transport::Tls,
+        vec![fixture("nas2.der")],
+        "radsec",
+        NasMode::Ack,
+    );
+    let one = h.connect(
+        radsec,
+        addr([10, 9, 0, 1], 2),
+        Transport::Tls,
+        vec![fixture("nas1.der")],
+        "radsec",
+        NasMode::Ack,
+    );
     h.http(http, "POST", "/d", &[]);
     assert!(h.requests_to(two).is_empty());
     assert_eq!(h.requests_to(one).len(), 1);
@@ -373,7 +460,12 @@ fn selection_by_certificate_cn_and_san() {
         cert.fingerprint.as_deref(),
         Some("4f7dfcf12875d726973584e2a401d2f8294d8b652c214e750f61c4954bb51487")
     );
-    assert!(cert.issuer.as_deref().unwrap().contains("Boomerang Development CA"));
+    assert!(
+        cert.issuer
+            .as_deref()
+            .unwrap()
+            .contains("Boomerang Development CA")
+    );
 
     // The seed's SAN conditions: email[1], dns, uri.
     let san = accept_if(Condition::all(vec![
@@ -381,15 +473,32 @@ fn selection_by_certificate_cn_and_san() {
             cf(ConnField::CertSanEmail(Index::Nth(1))),
             Expr::str("otherUser@demo.open.com.au"),
         ),
-        Cond::eq(cf(ConnField::CertSanDns(Index::Auto)), Expr::str("testUser.demo.open.com.au")),
+        Cond::eq(
+            cf(ConnField::CertSanDns(Index::Auto)),
+            Expr::str("testUser.demo.open.com.au"),
+        ),
         Cond::eq(
             cf(ConnField::CertSanUri(Index::Auto)),
             Expr::str("https://testUser.demo.open.com.au"),
         ),
     ]));
     let (mut h, radsec, http) = selection_world(san, SelectMode::First);
-    let two = h.connect(radsec, addr([10, 9, 0, 2], 1), Transport::Tls, vec![fixture("nas2.der")], "radsec", NasMode::Ack);
-    let one = h.connect(radsec, addr([10, 9, 0, 1], 2), Transport::Tls, vec![fixture("nas1.der")], "radsec", NasMode::Ack);
+    let two = h.connect(
+        radsec,
+        addr([10, 9, 0, 2], 1),
+        Transport::Tls,
+        vec![fixture("nas2.der")],
+        "radsec",
+        NasMode::Ack,
+    );
+    let one = h.connect(
+        radsec,
+        addr([10, 9, 0, 1], 2),
+        Transport::Tls,
+        vec![fixture("nas1.der")],
+        "radsec",
+        NasMode::Ack,
+    );
     h.http(http, "POST", "/d", &[]);
     assert!(h.requests_to(two).is_empty());
     assert_eq!(h.requests_to(one).len(), 1);
@@ -401,8 +510,17 @@ fn selection_through_a_database_lookup() {
     // @select { backend { name "SQL_BACKEND"; query "FIND_NAS_IDENTIFIER"; }
     //   if all { connection.status.nas_identifier == vars.nas_identifier; } then { accept; } else { reject; } }
     let mut b = ProgramBuilder::new();
-    let nas_clients = b.clients("NAS", ClientProtocol::Radius, vec![client("nas-net", "10.0.0.0/8", None)]);
-    let radsec = b.radius_server("RADSEC_SERVER", ListenTransport::Tls, nas_clients, Some(Duration::ZERO));
+    let nas_clients = b.clients(
+        "NAS",
+        ClientProtocol::Radius,
+        vec![client("nas-net", "10.0.0.0/8", None)],
+    );
+    let radsec = b.radius_server(
+        "RADSEC_SERVER",
+        ListenTransport::Tls,
+        nas_clients,
+        Some(Duration::ZERO),
+    );
     let http = b.http_server("HTTP_API", None);
     let sql = b.sqlite_backend(
         "SQL_BACKEND",
@@ -433,7 +551,12 @@ fn selection_through_a_database_lookup() {
         Duration::from_secs(5),
         0,
     );
-    b.policy("HTTP", None, vec![Action::Backend(backend_call(backend, "REV", Some(0)))], None);
+    b.policy(
+        "HTTP",
+        None,
+        vec![Action::Backend(backend_call(backend, "REV", Some(0)))],
+        None,
+    );
     let mut h = Harness::new(b.build());
     h.sql = Some(Box::new(|_stmt, params| {
         let user = match params.first() {
@@ -446,9 +569,23 @@ fn selection_through_a_database_lookup() {
             rows: vec![vec![Value::String(user), Value::String(nas.into())]],
         })
     }));
-    let a = h.connect(radsec, addr([10, 9, 0, 1], 1), Transport::Tls, vec![], "radsec", NasMode::Ack);
+    let a = h.connect(
+        radsec,
+        addr([10, 9, 0, 1], 1),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
     h.status(a, Some("nas-a"));
-    let bconn = h.connect(radsec, addr([10, 9, 0, 2], 2), Transport::Tls, vec![], "radsec", NasMode::Ack);
+    let bconn = h.connect(
+        radsec,
+        addr([10, 9, 0, 2], 2),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
     h.status(bconn, Some("nas-b"));
     h.http(http, "POST", "/d", &[("username", "mikem")]);
     assert!(h.requests_to(a).is_empty());
@@ -469,11 +606,25 @@ fn round_robin_spreads_requests_evenly() {
     let (mut h, radsec, http) = selection_world(select, SelectMode::RoundRobin);
     let mut conns = Vec::new();
     for i in 0..5u8 {
-        let c = h.connect(radsec, addr([10, 9, 0, i + 1], 1), Transport::Tls, vec![], "radsec", NasMode::Ack);
+        let c = h.connect(
+            radsec,
+            addr([10, 9, 0, i + 1], 1),
+            Transport::Tls,
+            vec![],
+            "radsec",
+            NasMode::Ack,
+        );
         h.status(c, Some("radiator-nas-simulator"));
         conns.push(c);
     }
-    let odd = h.connect(radsec, addr([10, 9, 1, 1], 1), Transport::Tls, vec![], "radsec", NasMode::Ack);
+    let odd = h.connect(
+        radsec,
+        addr([10, 9, 1, 1], 1),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
     h.status(odd, Some("someone-else"));
     for _ in 0..103 {
         h.http(http, "POST", "/d", &[]);
@@ -490,8 +641,17 @@ fn round_robin_spreads_requests_evenly() {
 #[test]
 fn quota_disconnect_goes_to_the_same_connection_after_the_accounting_response() {
     let mut b = ProgramBuilder::new();
-    let nas_clients = b.clients("NAS", ClientProtocol::Radius, vec![client("nas-net", "10.0.0.0/8", None)]);
-    let radsec = b.radius_server("RADSEC_SERVER", ListenTransport::Tls, nas_clients, Some(Duration::ZERO));
+    let nas_clients = b.clients(
+        "NAS",
+        ClientProtocol::Radius,
+        vec![client("nas-net", "10.0.0.0/8", None)],
+    );
+    let radsec = b.radius_server(
+        "RADSEC_SERVER",
+        ListenTransport::Tls,
+        nas_clients,
+        Some(Duration::ZERO),
+    );
     let db = b.sqlite_backend(
         "SESSION_DATABASE",
         vec![sql_query(
@@ -541,7 +701,11 @@ fn quota_disconnect_goes_to_the_same_connection_after_the_accounting_response() 
                     var(VarRef::Vars("quota_exceeded".into())),
                     Expr::Literal(Value::Bool(true)),
                 )]),
-                vec![Action::Backend(backend_call(current, "CURRENT_CONNECTION", Some(0)))],
+                vec![Action::Backend(backend_call(
+                    current,
+                    "CURRENT_CONNECTION",
+                    Some(0),
+                ))],
                 None,
             ),
         ],
@@ -562,8 +726,22 @@ fn quota_disconnect_goes_to_the_same_connection_after_the_accounting_response() 
             rows: vec![vec![Value::Integer(i128::from(total > 1000))]],
         })
     }));
-    let other = h.connect(radsec, addr([10, 9, 0, 1], 1), Transport::Tls, vec![], "radsec", NasMode::Ack);
-    let conn = h.connect(radsec, addr([10, 9, 0, 2], 1), Transport::Tls, vec![], "radsec", NasMode::Ack);
+    let other = h.connect(
+        radsec,
+        addr([10, 9, 0, 1], 1),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
+    let conn = h.connect(
+        radsec,
+        addr([10, 9, 0, 2], 1),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
     let interim = |input: u32, session: &str| -> Vec<(u8, Vec<u8>)> {
         vec![
             (ACCT_STATUS_TYPE, 3u32.to_be_bytes().to_vec()),
@@ -573,12 +751,20 @@ fn quota_disconnect_goes_to_the_same_connection_after_the_accounting_response() 
         ]
     };
     // Under quota: acknowledged, nothing else.
-    let data = h.nas.get_mut(&conn).unwrap().request(Code::AccountingRequest, &interim(10, "s-1"));
+    let data = h
+        .nas
+        .get_mut(&conn)
+        .unwrap()
+        .request(Code::AccountingRequest, &interim(10, "s-1"));
     h.send_raw(conn, data);
     assert_eq!(h.nas[&conn].replies.len(), 1);
     assert!(h.requests_to(conn).is_empty());
     // Over quota: Accounting-Response first, then the Disconnect-Request, on the same connection.
-    let data = h.nas.get_mut(&conn).unwrap().request(Code::AccountingRequest, &interim(5000, "s-2"));
+    let data = h
+        .nas
+        .get_mut(&conn)
+        .unwrap()
+        .request(Code::AccountingRequest, &interim(5000, "s-2"));
     h.send_raw(conn, data);
     let on_conn: Vec<Code> = h
         .writes
@@ -588,7 +774,11 @@ fn quota_disconnect_goes_to_the_same_connection_after_the_accounting_response() 
         .collect();
     assert_eq!(
         on_conn,
-        vec![Code::AccountingResponse, Code::AccountingResponse, Code::DisconnectRequest]
+        vec![
+            Code::AccountingResponse,
+            Code::AccountingResponse,
+            Code::DisconnectRequest
+        ]
     );
     let dm = h.requests_to(conn)[0];
     assert_eq!(dm.first_value(ACCT_SESSION_ID).unwrap().as_ref(), b"s-2");

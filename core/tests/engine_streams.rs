@@ -48,7 +48,11 @@ fn world(idle: Option<Duration>) -> World {
     let strict_list = b.clients("STRICT", ClientProtocol::Radius, vec![strict.clone()]);
     let mut strict_tls_client = strict;
     strict_tls_client.secret = None;
-    let strict_tls_list = b.clients("STRICT_TLS", ClientProtocol::Radius, vec![strict_tls_client]);
+    let strict_tls_list = b.clients(
+        "STRICT_TLS",
+        ClientProtocol::Radius,
+        vec![strict_tls_client],
+    );
     let tcp = b.radius_server("TCP_SERVER", ListenTransport::Tcp, tcp_clients, idle);
     let tls = b.radius_server("TLS_SERVER", ListenTransport::Tls, tls_clients, idle);
     let strict_tcp = b.radius_server("STRICT_TCP", ListenTransport::Tcp, strict_list, idle);
@@ -81,7 +85,14 @@ fn nas_ip() -> std::net::SocketAddr {
 }
 
 fn open_tcp(w: &mut World) -> ConnId {
-    w.h.connect(w.tcp, nas_ip(), Transport::Tcp, vec![], TCP_SECRET, NasMode::Ack)
+    w.h.connect(
+        w.tcp,
+        nas_ip(),
+        Transport::Tcp,
+        vec![],
+        TCP_SECRET,
+        NasMode::Ack,
+    )
 }
 
 fn close_reason(h: &Harness, conn: ConnId) -> Option<CloseReason> {
@@ -117,7 +128,14 @@ fn assert_alive(w: &mut World, conn: ConnId) {
 #[test]
 fn unknown_client_is_closed_at_once() {
     let mut w = world(None);
-    let conn = w.h.connect(w.tcp, addr([192, 0, 2, 1], 1), Transport::Tcp, vec![], TCP_SECRET, NasMode::Ack);
+    let conn = w.h.connect(
+        w.tcp,
+        addr([192, 0, 2, 1], 1),
+        Transport::Tcp,
+        vec![],
+        TCP_SECRET,
+        NasMode::Ack,
+    );
     assert_closed(&w, conn, |r| *r == CloseReason::UnknownClient);
     assert_eq!(w.h.engine.counts().connections, 0);
 }
@@ -125,7 +143,14 @@ fn unknown_client_is_closed_at_once() {
 #[test]
 fn wrong_transport_for_the_server_is_closed() {
     let mut w = world(None);
-    let conn = w.h.connect(w.tcp, nas_ip(), Transport::Tls, vec![], TCP_SECRET, NasMode::Ack);
+    let conn = w.h.connect(
+        w.tcp,
+        nas_ip(),
+        Transport::Tls,
+        vec![],
+        TCP_SECRET,
+        NasMode::Ack,
+    );
     assert_closed(&w, conn, |r| *r == CloseReason::NotAStreamServer);
 }
 
@@ -180,10 +205,15 @@ fn bad_request_authenticator_closes() {
     let conn = open_tcp(&mut w);
     let mut p = Packet::new(Code::AccountingRequest, 3);
     p.push(USER_NAME, "bob");
-    let data = sign_request(&mut p, b"wrong-secret", &mut SplitMix64::new(1), &SignOptions {
-        add_message_authenticator: false,
-        ..SignOptions::default()
-    })
+    let data = sign_request(
+        &mut p,
+        b"wrong-secret",
+        &mut SplitMix64::new(1),
+        &SignOptions {
+            add_message_authenticator: false,
+            ..SignOptions::default()
+        },
+    )
     .unwrap();
     w.h.send_raw(conn, data);
     assert_closed(&w, conn, |r| matches!(r, CloseReason::BadRequest(_)));
@@ -215,7 +245,13 @@ fn stray_reply_is_discarded_and_the_connection_stays() {
     let mut w = world(None);
     let conn = open_tcp(&mut w);
     let mut ack = Packet::new(Code::CoaAck, 77);
-    let data = sign_response(&mut ack, &[0u8; 16], TCP_SECRET.as_bytes(), &SignOptions::default()).unwrap();
+    let data = sign_response(
+        &mut ack,
+        &[0u8; 16],
+        TCP_SECRET.as_bytes(),
+        &SignOptions::default(),
+    )
+    .unwrap();
     w.h.send_raw(conn, data);
     assert_eq!(w.h.engine.stats().reverse_stray_replies, 1);
     assert_alive(&mut w, conn);
@@ -224,7 +260,14 @@ fn stray_reply_is_discarded_and_the_connection_stays() {
 #[test]
 fn status_server_is_answered_with_message_authenticator_first_and_recorded() {
     let mut w = world(None);
-    let conn = w.h.connect(w.tls, nas_ip(), Transport::Tls, vec![], "radsec", NasMode::Ack);
+    let conn = w.h.connect(
+        w.tls,
+        nas_ip(),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
     w.h.clock.advance(Duration::from_secs(3));
     w.h.status(conn, Some("nas-7"));
     let reply = &w.h.nas[&conn].replies[0];
@@ -254,7 +297,12 @@ fn access_request_password_is_revealed_and_the_reply_signed() {
         let mut auth = [0u8; 16];
         boomerang_core::rng::RandomSource::fill(&mut rng, &mut auth);
         // Hide with an authenticator we then keep: build by hand.
-        let hidden = boomerang_core::radius::password::hide_user_password(password, TCP_SECRET.as_bytes(), &auth).unwrap();
+        let hidden = boomerang_core::radius::password::hide_user_password(
+            password,
+            TCP_SECRET.as_bytes(),
+            &auth,
+        )
+        .unwrap();
         p.push(2, hidden);
         p.insert_first(MESSAGE_AUTHENTICATOR, vec![0u8; 16]);
         p.authenticator = auth;
@@ -268,13 +316,12 @@ fn access_request_password_is_revealed_and_the_reply_signed() {
     };
     send(&mut w, b"arctangent");
     send(&mut w, b"wrong");
-    let replies: Vec<Code> = w
-        .h
-        .writes
-        .iter()
-        .filter(|(c, _)| *c == conn)
-        .map(|(_, p)| p.code)
-        .collect();
+    let replies: Vec<Code> =
+        w.h.writes
+            .iter()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, p)| p.code)
+            .collect();
     assert_eq!(replies, vec![Code::AccessAccept, Code::AccessReject]);
     w.h.assert_quiescent();
 }
@@ -291,21 +338,51 @@ fn blastradius_flags_apply_to_tcp_only() {
     let accounting_without_ma = |secret: &str| {
         let mut p = Packet::new(Code::AccountingRequest, 4);
         p.push(USER_NAME, "bob");
-        sign_request(&mut p, secret.as_bytes(), &mut SplitMix64::new(1), &SignOptions {
-            add_message_authenticator: false,
-            ..SignOptions::default()
-        })
+        sign_request(
+            &mut p,
+            secret.as_bytes(),
+            &mut SplitMix64::new(1),
+            &SignOptions {
+                add_message_authenticator: false,
+                ..SignOptions::default()
+            },
+        )
         .unwrap()
     };
     let mut w = world(None);
-    let tcp = w.h.connect(w.strict_tcp, nas_ip(), Transport::Tcp, vec![], TCP_SECRET, NasMode::Ack);
+    let tcp = w.h.connect(
+        w.strict_tcp,
+        nas_ip(),
+        Transport::Tcp,
+        vec![],
+        TCP_SECRET,
+        NasMode::Ack,
+    );
     w.h.send_raw(tcp, accounting_without_ma(TCP_SECRET));
-    assert!(matches!(close_reason(&w.h, tcp), Some(CloseReason::BadRequest(_))));
+    assert!(matches!(
+        close_reason(&w.h, tcp),
+        Some(CloseReason::BadRequest(_))
+    ));
 
-    let tls = w.h.connect(w.strict_tls, nas_ip(), Transport::Tls, vec![], "radsec", NasMode::Ack);
+    let tls = w.h.connect(
+        w.strict_tls,
+        nas_ip(),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
     w.h.send_raw(tls, accounting_without_ma("radsec"));
-    assert!(close_reason(&w.h, tls).is_none(), "the flag is ignored on TLS");
-    let answered: Vec<Code> = w.h.writes.iter().filter(|(c, _)| *c == tls).map(|(_, p)| p.code).collect();
+    assert!(
+        close_reason(&w.h, tls).is_none(),
+        "the flag is ignored on TLS"
+    );
+    let answered: Vec<Code> =
+        w.h.writes
+            .iter()
+            .filter(|(c, _)| *c == tls)
+            .map(|(_, p)| p.code)
+            .collect();
     assert_eq!(answered, vec![Code::AccountingResponse]);
 }
 
@@ -331,7 +408,10 @@ fn idle_connections_close_after_the_default_ten_seconds() {
     w.h.advance(Duration::from_secs(9));
     w.h.status(conn, Some("alive"));
     w.h.advance(Duration::from_secs(9));
-    assert!(w.h.engine.connection(conn).is_some(), "traffic resets the idle time");
+    assert!(
+        w.h.engine.connection(conn).is_some(),
+        "traffic resets the idle time"
+    );
     w.h.advance(Duration::from_secs(2));
     assert_eq!(close_reason(&w.h, conn), Some(CloseReason::Idle));
     assert_eq!(w.h.engine.counts().timers, 0);
@@ -354,7 +434,14 @@ fn client_timeout_wins_over_the_listener() {
     let list = b.clients("C", ClientProtocol::Radius, vec![c]);
     let server = b.radius_server("S", ListenTransport::Tcp, list, Some(Duration::ZERO));
     let mut h = Harness::new(b.build());
-    let conn = h.connect(server, nas_ip(), Transport::Tcp, vec![], TCP_SECRET, NasMode::Ack);
+    let conn = h.connect(
+        server,
+        nas_ip(),
+        Transport::Tcp,
+        vec![],
+        TCP_SECRET,
+        NasMode::Ack,
+    );
     h.advance(Duration::from_secs(3));
     assert!(h.engine.connection(conn).is_none());
 }
@@ -365,17 +452,28 @@ fn peer_close_forgets_the_connection() {
     let conn = open_tcp(&mut w);
     w.h.close(conn);
     assert!(w.h.engine.connection(conn).is_none());
-    assert!(close_reason(&w.h, conn).is_none(), "no close command for a peer close");
+    assert!(
+        close_reason(&w.h, conn).is_none(),
+        "no close command for a peer close"
+    );
     assert_eq!(w.h.engine.counts().timers, 0);
     // Data for a forgotten connection is ignored.
     w.h.send_raw(conn, Bytes::from(header(1, 0, 19)));
-    assert!(w.h.out.iter().all(|o| !matches!(o, Output::StreamClose { .. })));
+    assert!(
+        w.h.out
+            .iter()
+            .all(|o| !matches!(o, Output::StreamClose { .. }))
+    );
 }
 
 #[test]
 fn udp_status_server_is_answered() {
     let mut b = ProgramBuilder::new();
-    let list = b.clients("C", ClientProtocol::Radius, vec![client("c", "127.0.0.1", Some("s"))]);
+    let list = b.clients(
+        "C",
+        ClientProtocol::Radius,
+        vec![client("c", "127.0.0.1", Some("s"))],
+    );
     let udp = b.radius_server("U", ListenTransport::Udp, list, None);
     let mut h = Harness::new(b.build());
     let req = dac_request(Code::StatusServer, 3, &[], "s");
@@ -386,11 +484,22 @@ fn udp_status_server_is_answered() {
     assert_eq!(reply.code, Code::AccessAccept);
     assert_eq!(reply.attributes[0].typ, MESSAGE_AUTHENTICATOR);
     // Garbage, unknown clients and bad signatures are dropped and counted.
-    h.datagram(udp, addr([127, 0, 0, 1], 999), Bytes::from_static(b"garbage"));
+    h.datagram(
+        udp,
+        addr([127, 0, 0, 1], 999),
+        Bytes::from_static(b"garbage"),
+    );
     h.datagram(udp, addr([127, 0, 0, 2], 999), encode(&req));
     let forged = dac_request(Code::DisconnectRequest, 4, &[], "not-s");
     h.datagram(udp, addr([127, 0, 0, 1], 999), encode(&forged));
     let s = h.engine.stats();
-    assert_eq!((s.udp_malformed, s.udp_unknown_client, s.udp_bad_authenticator), (1, 1, 1));
+    assert_eq!(
+        (
+            s.udp_malformed,
+            s.udp_unknown_client,
+            s.udp_bad_authenticator
+        ),
+        (1, 1, 1)
+    );
     assert_eq!(h.datagrams().len(), 1);
 }

@@ -14,8 +14,8 @@ use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
 use crate::eval::machine::{Effect, EffectResult};
 use crate::eval::query::{
-    OutgoingRequest, ReplyView, SqlQuery, SqlRows, apply_mapping, apply_sql_mapping,
-    eval_bindings, eval_sql_params,
+    OutgoingRequest, ReplyView, SqlQuery, SqlRows, apply_mapping, apply_sql_mapping, eval_bindings,
+    eval_sql_params,
 };
 use crate::eval::select::{Selection, SelectionStep};
 use crate::eval::value::Value;
@@ -165,7 +165,11 @@ impl Engine {
             ));
         }
         call.query
-            .and_then(|qid| backend.sql_query(qid).map(|q| (call.backend, qid, q.clone())))
+            .and_then(|qid| {
+                backend
+                    .sql_query(qid)
+                    .map(|q| (call.backend, qid, q.clone()))
+            })
             .ok_or_else(|| {
                 ErrorValue::new(
                     ErrorCode::InvalidValue,
@@ -174,7 +178,12 @@ impl Engine {
             })
     }
 
-    pub(super) fn on_sql_done(&mut self, now: Now, effect: EffectId, result: Result<SqlRows, String>) {
+    pub(super) fn on_sql_done(
+        &mut self,
+        now: Now,
+        effect: EffectId,
+        result: Result<SqlRows, String>,
+    ) {
         let Some(tid) = self.sql_waits.remove(&effect) else {
             return;
         };
@@ -310,7 +319,10 @@ impl Engine {
             Some(c) => {
                 return err(
                     ErrorCode::InvalidValue,
-                    format!("backend \"{}\": {c} is not a request code", call.backend_name),
+                    format!(
+                        "backend \"{}\": {c} is not a request code",
+                        call.backend_name
+                    ),
                 );
             }
             None => {
@@ -446,7 +458,10 @@ impl Engine {
                     return Started::Done(Err(e));
                 }
                 SelectionStep::Done(Ok(selected)) => {
-                    let counter = self.counters.entry((call.backend, call.server)).or_insert(0);
+                    let counter = self
+                        .counters
+                        .entry((call.backend, call.server))
+                        .or_insert(0);
                     *counter = counter.wrapping_add(1);
                     call.phase = Phase::Idle;
                     return self.dispatch(now, tid, task, ConnId(selected.chosen.id));
@@ -503,10 +518,7 @@ impl Engine {
             }
             Err(full) => {
                 self.stats.reverse_queue_full += 1;
-                err(
-                    ErrorCode::QueueFull,
-                    format!("connection {conn}: {full}"),
-                )
+                err(ErrorCode::QueueFull, format!("connection {conn}: {full}"))
             }
         }
     }
@@ -663,7 +675,11 @@ impl Engine {
             // RFC 6613 §2.6.4: a bad Response Authenticator or Message-Authenticator
             // closes the connection.
             self.stats.reverse_bad_replies += 1;
-            self.close_stream(now, conn, Some(crate::engine::CloseReason::BadReply(e.to_string())));
+            self.close_stream(
+                now,
+                conn,
+                Some(crate::engine::CloseReason::BadReply(e.to_string())),
+            );
             return;
         }
         let Some(state) = self.registry.state_mut(conn) else {
@@ -697,7 +713,9 @@ impl Engine {
         let code = packet.code.as_u8();
         match call.query {
             Some(qid) => {
-                let Some(q) = program.backend(call.backend).and_then(|b| b.radius_query(qid))
+                let Some(q) = program
+                    .backend(call.backend)
+                    .and_then(|b| b.radius_query(qid))
                 else {
                     return Err(internal_error("RADIUS query vanished"));
                 };

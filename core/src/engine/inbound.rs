@@ -294,7 +294,10 @@ impl Engine {
             (None, Transport::Tcp) => {
                 self.log(
                     Severity::Warn,
-                    format!("TCP client \"{}\" has no secret; connection refused", client.name),
+                    format!(
+                        "TCP client \"{}\" has no secret; connection refused",
+                        client.name
+                    ),
                 );
                 self.refuse_stream(conn, CloseReason::UnknownClient);
                 return;
@@ -355,8 +358,7 @@ impl Engine {
 
     fn refuse_stream(&mut self, conn: ConnId, reason: CloseReason) {
         self.stats.streams_closed += 1;
-        self.outputs
-            .push_back(Output::StreamClose { conn, reason });
+        self.outputs.push_back(Output::StreamClose { conn, reason });
     }
 
     pub(super) fn on_stream_data(&mut self, now: Now, conn: ConnId, data: &[u8]) {
@@ -466,7 +468,10 @@ impl Engine {
         };
         if let Some(reason) = reason {
             self.stats.streams_closed += 1;
-            self.log(Severity::Info, format!("connection {conn} closed: {reason}"));
+            self.log(
+                Severity::Info,
+                format!("connection {conn} closed: {reason}"),
+            );
             self.outputs.push_back(Output::StreamClose { conn, reason });
         }
         let mut state = entry.state;

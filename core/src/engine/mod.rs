@@ -234,7 +234,15 @@ impl Engine {
                 local,
                 transport,
                 peer_certificates,
-            } => self.on_stream_opened(now, conn, server, peer, local, transport, &peer_certificates),
+            } => self.on_stream_opened(
+                now,
+                conn,
+                server,
+                peer,
+                local,
+                transport,
+                &peer_certificates,
+            ),
             Input::StreamData { conn, data } => self.on_stream_data(now, conn, &data),
             Input::StreamClosed { conn } => self.close_stream(now, conn, None),
             Input::HttpRequest(req) => self.on_http(now, req),
@@ -327,7 +335,10 @@ impl Engine {
         for (conn, entry) in self.registry.iter() {
             let lane = &entry.state.lane;
             if lane.ids_in_use() > 256 {
-                return Err(format!("connection {conn}: {} identifiers in use", lane.ids_in_use()));
+                return Err(format!(
+                    "connection {conn}: {} identifiers in use",
+                    lane.ids_in_use()
+                ));
             }
             if lane.ids_in_use() != lane.in_flight_len() + lane.quarantined_len() {
                 return Err(format!("connection {conn}: identifier pool out of step"));
@@ -336,8 +347,8 @@ impl Engine {
             expected_timers += usize::from(entry.state.idle_timer.is_some());
             for (id, f) in lane.in_flight_iter() {
                 match self.tasks.get(&f.waiter).map(|t| &t.wait) {
-                    Some(Wait::Reverse(call))
-                        if matches!(call.phase, Phase::InFlight { conn: c, id: i } if c == conn && i == id) => {}
+                    Some(Wait::Reverse(call)) if matches!(call.phase, Phase::InFlight { conn: c, id: i } if c == conn && i == id) =>
+                        {}
                     _ => {
                         return Err(format!(
                             "connection {conn} identifier {id}: task {} is not waiting for it",
@@ -348,8 +359,8 @@ impl Engine {
             }
             for w in lane.queued_iter() {
                 match self.tasks.get(w).map(|t| &t.wait) {
-                    Some(Wait::Reverse(call))
-                        if matches!(call.phase, Phase::Queued { conn: c } if c == conn) => {}
+                    Some(Wait::Reverse(call)) if matches!(call.phase, Phase::Queued { conn: c } if c == conn) =>
+                        {}
                     _ => return Err(format!("connection {conn}: queued task {w} is not queued")),
                 }
             }
@@ -359,11 +370,16 @@ impl Engine {
                 Wait::Running => return Err(format!("task {tid} parked while running")),
                 Wait::Sql { effect, .. } => {
                     if self.sql_waits.get(effect) != Some(tid) {
-                        return Err(format!("task {tid}: SQL effect {} not registered", effect.0));
+                        return Err(format!(
+                            "task {tid}: SQL effect {} not registered",
+                            effect.0
+                        ));
                     }
                 }
                 Wait::Reverse(call) => match &call.phase {
-                    Phase::Idle => return Err(format!("task {tid} parked with an idle reverse call")),
+                    Phase::Idle => {
+                        return Err(format!("task {tid} parked with an idle reverse call"));
+                    }
                     Phase::Selecting { sql, .. } => match sql {
                         Some((effect, _, _)) if self.sql_waits.get(effect) == Some(tid) => {}
                         _ => return Err(format!("task {tid} parked in @select without SQL")),
@@ -374,7 +390,9 @@ impl Engine {
                             .get(*conn)
                             .is_some_and(|e| e.state.lane.queued_iter().any(|w| w == tid));
                         if !queued {
-                            return Err(format!("task {tid} queued on {conn} but not in its backlog"));
+                            return Err(format!(
+                                "task {tid} queued on {conn} but not in its backlog"
+                            ));
                         }
                     }
                     Phase::InFlight { conn, id } => {
@@ -384,7 +402,9 @@ impl Engine {
                             .and_then(|e| e.state.lane.in_flight(*id))
                             .is_some_and(|f| f.waiter == *tid);
                         if !ok {
-                            return Err(format!("task {tid} in flight on {conn}/{id} but not in its lane"));
+                            return Err(format!(
+                                "task {tid} in flight on {conn}/{id} but not in its lane"
+                            ));
                         }
                     }
                 },
@@ -392,7 +412,10 @@ impl Engine {
         }
         for (effect, tid) in &self.sql_waits {
             if !self.tasks.contains_key(tid) {
-                return Err(format!("SQL effect {} waits for missing task {tid}", effect.0));
+                return Err(format!(
+                    "SQL effect {} waits for missing task {tid}",
+                    effect.0
+                ));
             }
         }
         if self.timers.len() != expected_timers {

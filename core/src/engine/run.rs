@@ -202,8 +202,7 @@ impl Engine {
                         match last {
                             Some(pipeline) => {
                                 task.stage = Stage::Final;
-                                task.machine =
-                                    Machine::new(pipeline, self.program.library.clone());
+                                task.machine = Machine::new(pipeline, self.program.library.clone());
                                 step = task.machine.start(&mut task.ctx);
                             }
                             None => {

@@ -119,10 +119,12 @@ impl SelectPlan {
         if select.directive == Directive::None {
             return None;
         }
-        let [Action::If {
-            branches,
-            otherwise,
-        }] = select.actions.as_slice()
+        let [
+            Action::If {
+                branches,
+                otherwise,
+            },
+        ] = select.actions.as_slice()
         else {
             return None;
         };

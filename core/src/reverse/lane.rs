@@ -198,7 +198,9 @@ impl<W: PartialEq, T> Lane<W, T> {
     /// Take everything out (the connection is gone).
     pub fn drain(&mut self) -> Drained<W, T> {
         let in_flight = std::mem::take(&mut self.in_flight).into_iter().collect();
-        let quarantine_timers = std::mem::take(&mut self.quarantined).into_values().collect();
+        let quarantine_timers = std::mem::take(&mut self.quarantined)
+            .into_values()
+            .collect();
         let queued = std::mem::take(&mut self.queue).into_iter().collect();
         self.ids = IdPool::new();
         Drained {

@@ -25,9 +25,9 @@ use boomerang_core::eval::query::{Bindings, Mapping, RadiusQuery, SqlAssign, Sql
 use boomerang_core::eval::select::SelectMode;
 use boomerang_core::eval::value::{IpPrefix, Value};
 use boomerang_core::lang::program::{
-    Backend, BackendKind, Client, ClientList, ClientListId, ClientProtocol, HttpServer,
-    Logging, Management, NetworkListen, Program, RadiusBackend, RadiusListen, RadiusServer,
-    RadiusServerDef, RadiusServerMode, Reverse, Server, ServerId, ServerKind, SqliteBackend,
+    Backend, BackendKind, Client, ClientList, ClientListId, ClientProtocol, HttpServer, Logging,
+    Management, NetworkListen, Program, RadiusBackend, RadiusListen, RadiusServer, RadiusServerDef,
+    RadiusServerMode, Reverse, Server, ServerId, ServerKind, SqliteBackend,
     Transport as ListenTransport,
 };
 use boomerang_core::lang::span::Span;
@@ -256,7 +256,12 @@ impl ProgramBuilder {
         }
     }
 
-    pub fn clients(&mut self, name: &str, protocol: ClientProtocol, clients: Vec<Client>) -> ClientListId {
+    pub fn clients(
+        &mut self,
+        name: &str,
+        protocol: ClientProtocol,
+        clients: Vec<Client>,
+    ) -> ClientListId {
         self.program.client_lists.push(ClientList {
             name: name.into(),
             protocol,
@@ -378,7 +383,12 @@ impl ProgramBuilder {
     }
 }
 
-pub fn sql_query(name: &str, statement: &str, params: Vec<Expr>, mapping: Vec<(Place, &str)>) -> SqlQuery {
+pub fn sql_query(
+    name: &str,
+    statement: &str,
+    params: Vec<Expr>,
+    mapping: Vec<(Place, &str)>,
+) -> SqlQuery {
     SqlQuery {
         name: name.into(),
         statement: statement.into(),
@@ -471,7 +481,8 @@ impl FakeNas {
         for (t, v) in attrs {
             p.push(*t, v.clone());
         }
-        let data = sign_request(&mut p, &self.secret, &mut self.rng, &SignOptions::default()).unwrap();
+        let data =
+            sign_request(&mut p, &self.secret, &mut self.rng, &SignOptions::default()).unwrap();
         self.outstanding.insert(p.identifier, p.authenticator);
         data
     }
@@ -491,13 +502,23 @@ impl FakeNas {
         for (t, v) in attrs {
             r.push(*t, v.clone());
         }
-        sign_response(&mut r, &req.authenticator, &self.secret, &SignOptions::default()).unwrap()
+        sign_response(
+            &mut r,
+            &req.authenticator,
+            &self.secret,
+            &SignOptions::default(),
+        )
+        .unwrap()
     }
 
     /// Answer the oldest held request.
     pub fn answer_held(&mut self, ack: bool) -> Option<Bytes> {
         let req = self.held.pop_front()?;
-        let attrs = if ack { vec![] } else { vec![(ERROR_CAUSE, 503u32.to_be_bytes().to_vec())] };
+        let attrs = if ack {
+            vec![]
+        } else {
+            vec![(ERROR_CAUSE, 503u32.to_be_bytes().to_vec())]
+        };
         Some(self.answer(&req, ack, &attrs))
     }
 
@@ -519,7 +540,8 @@ impl FakeNas {
                 }
                 continue;
             }
-            verify_request(&p, &self.secret, &VerifyPolicy::default()).expect("server request verifies");
+            verify_request(&p, &self.secret, &VerifyPolicy::default())
+                .expect("server request verifies");
             assert!(
                 p.first(MESSAGE_AUTHENTICATOR).is_some(),
                 "server requests carry Message-Authenticator"
@@ -533,9 +555,11 @@ impl FakeNas {
             self.received.push(p.clone());
             match self.mode {
                 NasMode::Ack => out.push(self.answer(&p, true, &[])),
-                NasMode::Nak => {
-                    out.push(self.answer(&p, false, &[(ERROR_CAUSE, 503u32.to_be_bytes().to_vec())]))
-                }
+                NasMode::Nak => out.push(self.answer(
+                    &p,
+                    false,
+                    &[(ERROR_CAUSE, 503u32.to_be_bytes().to_vec())],
+                )),
                 NasMode::Hold => self.held.push_back(p),
                 NasMode::Silent => {}
             }
@@ -712,7 +736,11 @@ impl Harness {
 
     /// The NAS on `conn` sends Status-Server.
     pub fn status(&mut self, conn: ConnId, nas_identifier: Option<&str>) {
-        let data = self.nas.get_mut(&conn).unwrap().status_server(nas_identifier);
+        let data = self
+            .nas
+            .get_mut(&conn)
+            .unwrap()
+            .status_server(nas_identifier);
         self.input(Input::StreamData { conn, data });
     }
 
@@ -744,7 +772,13 @@ impl Harness {
         });
     }
 
-    pub fn http(&mut self, server: ServerId, method: &str, path: &str, query: &[(&str, &str)]) -> HttpRequestId {
+    pub fn http(
+        &mut self,
+        server: ServerId,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> HttpRequestId {
         self.next_http += 1;
         let id = HttpRequestId(self.next_http);
         self.input(Input::HttpRequest(HttpRequest {
@@ -753,7 +787,10 @@ impl Harness {
             peer: addr([127, 0, 0, 1], 50000),
             method: method.into(),
             path: path.into(),
-            query: query.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            query: query
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
             headers: BTreeMap::new(),
             body: Bytes::new(),
         }));
@@ -776,7 +813,9 @@ impl Harness {
         self.out
             .iter()
             .filter_map(|o| match o {
-                Output::HttpResponse { id, status, body, .. } => Some((
+                Output::HttpResponse {
+                    id, status, body, ..
+                } => Some((
                     *id,
                     *status,
                     serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
@@ -838,7 +877,12 @@ impl Harness {
 /// Decode a UDP reply to `request` and verify it with `secret`.
 pub fn verified_reply(data: &Bytes, request: &Packet, secret: &str) -> Packet {
     let p = Packet::decode(data.clone()).unwrap();
-    verify_response(&p, &request.authenticator, secret.as_bytes(), &VerifyPolicy::default())
-        .expect("reply verifies with the client's secret");
+    verify_response(
+        &p,
+        &request.authenticator,
+        secret.as_bytes(),
+        &VerifyPolicy::default(),
+    )
+    .expect("reply verifies with the client's secret");
     p
 }

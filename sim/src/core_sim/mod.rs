@@ -138,7 +138,8 @@ pub struct Report {
     /// Connections opened in total (initial + churn).
     pub connections_opened: u64,
     /// Resident memory growth per connection while the fleet connected (bytes),
-    /// from `/proc/self/statm`; `None` where unavailable.
+    /// engine and simulated NASes together, from `/proc/self/statm`; `None` where
+    /// unavailable. See [`engine_memory_per_connection`] for the engine alone.
     pub rss_bytes_per_connection: Option<f64>,
     /// FNV-1a hash of every output with its virtual time.
     pub trace_hash: u64,
@@ -258,7 +259,9 @@ impl World {
                 limits: Limits::default(),
             },
         );
-        let names = config.connections.div_ceil(config.connections_per_name.max(1));
+        let names = config
+            .connections
+            .div_ceil(config.connections_per_name.max(1));
         World {
             rng: SplitMix64::new(seeds.next_u64()),
             engine,
@@ -364,7 +367,9 @@ impl World {
                 fnv(&mut h, &peer.port().to_le_bytes());
                 fnv(&mut h, data);
             }
-            Output::HttpResponse { id, status, body, .. } => {
+            Output::HttpResponse {
+                id, status, body, ..
+            } => {
                 fnv(&mut h, &id.0.to_le_bytes());
                 fnv(&mut h, &status.to_le_bytes());
                 fnv(&mut h, body);
@@ -390,7 +395,9 @@ impl World {
             Output::StreamClose { conn, reason } => {
                 return Err(self.err(format!("engine closed healthy connection {conn}: {reason}")));
             }
-            Output::HttpResponse { id, status, body, .. } => {
+            Output::HttpResponse {
+                id, status, body, ..
+            } => {
                 let Some(t) = self.http_ids.remove(&id) else {
                     return Err(self.err(format!("second response to HTTP request {}", id.0)));
                 };
@@ -419,7 +426,11 @@ impl World {
                             self.complete(t)?;
                         } else {
                             // The DAC had given up already.
-                            *self.report.outcomes.entry("udp late reply".into()).or_default() += 1;
+                            *self
+                                .report
+                                .outcomes
+                                .entry("udp late reply".into())
+                                .or_default() += 1;
                         }
                     }
                 }
@@ -452,7 +463,9 @@ impl World {
         let n = self.nas_requests_per_trigger.entry(marker).or_default();
         *n += 1;
         if *n > 1 {
-            return Err(self.err(format!("trigger {marker} produced a second request to a NAS")));
+            return Err(self.err(format!(
+                "trigger {marker} produced a second request to a NAS"
+            )));
         }
         self.report.nas_requests += 1;
         Ok(())
@@ -487,7 +500,8 @@ impl World {
             Behaviour::Answers
         };
         let seed = self.rng.next_u64();
-        self.nases.insert(conn, SimNas::new(conn, name, behaviour, seed));
+        self.nases
+            .insert(conn, SimNas::new(conn, name, behaviour, seed));
         if let Some(set) = self.by_name.get_mut(name) {
             set.insert(conn);
         }
@@ -572,7 +586,13 @@ impl World {
                 },
             );
             self.send_udp(port, bytes);
-            self.schedule(Duration::from_secs(3), Event::UdpRetry { trigger: t, attempt: 1 });
+            self.schedule(
+                Duration::from_secs(3),
+                Event::UdpRetry {
+                    trigger: t,
+                    attempt: 1,
+                },
+            );
         } else {
             let id = HttpRequestId(t);
             self.http_ids.insert(id, t);
@@ -618,7 +638,11 @@ impl World {
         if attempt >= 3 {
             // The DAC gives up: the trigger's outcome is "no reply" (an error the
             // policy did not turn into a reply, e.g. NO_REVERSE_CONNECTIONS).
-            *self.report.outcomes.entry("udp no reply".into()).or_default() += 1;
+            *self
+                .report
+                .outcomes
+                .entry("udp no reply".into())
+                .or_default() += 1;
             return self.complete(t);
         }
         let (port, bytes) = (state.port, state.bytes.clone());
@@ -659,10 +683,15 @@ impl World {
                     .get(&conn)
                     .is_some_and(|n| n.behaviour == Behaviour::Silent);
                 if let Some(nas) = self.nases.get(&conn) {
-                    self.report.max_in_flight_per_connection =
-                        self.report.max_in_flight_per_connection.max(nas.max_in_flight);
+                    self.report.max_in_flight_per_connection = self
+                        .report
+                        .max_in_flight_per_connection
+                        .max(nas.max_in_flight);
                     if nas.max_in_flight > 256 {
-                        return Err(self.err(format!("{} requests in flight on {conn}", nas.max_in_flight)));
+                        return Err(self.err(format!(
+                            "{} requests in flight on {conn}",
+                            nas.max_in_flight
+                        )));
                     }
                 }
                 if !silent {
@@ -693,7 +722,10 @@ impl World {
                 };
                 let name = Self::name(nas.name);
                 let data = nas.status_server(&name);
-                self.schedule(Duration::ZERO, Event::ToEngine(Input::StreamData { conn, data }));
+                self.schedule(
+                    Duration::ZERO,
+                    Event::ToEngine(Input::StreamData { conn, data }),
+                );
                 let jitter = self.uniform((Duration::from_secs(14), Duration::from_secs(16)));
                 self.schedule(jitter, Event::Status(conn));
             }
@@ -757,6 +789,57 @@ fn json_error_code(body: &[u8]) -> String {
     field("error")
         .or_else(|| field("result"))
         .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Resident memory the engine alone gains per connection when `connections` NAS
+/// connections open and each sends one Status-Server with a NAS-Identifier
+/// (bytes, from `/proc/self/statm`; every input is built before the first
+/// reading, so only the engine's own allocations count). `None` where
+/// `/proc/self/statm` is unavailable. Noisy when other threads allocate at the
+/// same time.
+pub fn engine_memory_per_connection(connections: usize) -> Option<f64> {
+    let mut engine = Engine::new(
+        sim_program(SelectMode::First, Duration::from_secs(5), 0),
+        EngineOptions {
+            rng: Box::new(SplitMix64::new(1)),
+            env: BTreeMap::new(),
+            limits: Limits::default(),
+        },
+    );
+    let base = Instant::now();
+    let now = Now {
+        mono: base,
+        wall: UNIX_EPOCH + Duration::from_secs(1_750_000_000),
+    };
+    let mut inputs = Vec::with_capacity(connections * 2);
+    for i in 0..connections {
+        let conn = ConnId(i as u64 + 1);
+        let n = i as u32 + 1;
+        let mut nas = SimNas::new(conn, i, Behaviour::Answers, i as u64);
+        inputs.push(Input::StreamOpened {
+            conn,
+            server: RADSEC,
+            peer: SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8)),
+                40_000,
+            ),
+            local: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 255, 255, 1)), 2083),
+            transport: Transport::Tls,
+            peer_certificates: Vec::new(),
+        });
+        inputs.push(Input::StreamData {
+            conn,
+            data: nas.status_server(&World::name(i)),
+        });
+    }
+    let before = rss_bytes()?;
+    for input in inputs.drain(..) {
+        engine.handle(now, input);
+        while engine.poll_output().is_some() {}
+    }
+    let after = rss_bytes()?;
+    (engine.counts().connections == connections && connections > 0)
+        .then(|| after.saturating_sub(before) as f64 / connections as f64)
 }
 
 /// Run one simulation.

@@ -5,7 +5,9 @@
 use bytes::Bytes;
 
 use boomerang_core::engine::ConnId;
-use boomerang_core::radius::auth::{SignOptions, VerifyPolicy, sign_request, sign_response, verify_request};
+use boomerang_core::radius::auth::{
+    SignOptions, VerifyPolicy, sign_request, sign_response, verify_request,
+};
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::framing::StreamDecoder;
 use boomerang_core::radius::packet::Packet;
@@ -65,8 +67,13 @@ impl SimNas {
         let mut p = Packet::new(Code::StatusServer, self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
         p.push(NAS_IDENTIFIER, nas_identifier.as_bytes().to_vec());
-        sign_request(&mut p, RADSEC_SECRET, &mut self.rng, &SignOptions::default())
-            .unwrap_or_default()
+        sign_request(
+            &mut p,
+            RADSEC_SECRET,
+            &mut self.rng,
+            &SignOptions::default(),
+        )
+        .unwrap_or_default()
     }
 
     /// Bytes from the server: the server's requests received, in order (replies

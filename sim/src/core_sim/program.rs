@@ -20,8 +20,8 @@ use boomerang_core::eval::select::SelectMode;
 use boomerang_core::eval::value::IpPrefix;
 use boomerang_core::lang::program::{
     Backend, BackendKind, Client, ClientList, ClientListId, ClientProtocol, HttpServer, Logging,
-    Management, NetworkListen, Program, RadiusBackend, RadiusListen, RadiusServer,
-    RadiusServerDef, RadiusServerMode, Reverse, Server, ServerId, ServerKind, Transport,
+    Management, NetworkListen, Program, RadiusBackend, RadiusListen, RadiusServer, RadiusServerDef,
+    RadiusServerMode, Reverse, Server, ServerId, ServerKind, Transport,
 };
 use boomerang_core::lang::span::Span;
 use boomerang_core::radius::dictionary::Dictionary;
@@ -80,7 +80,10 @@ fn reverse_backend(
                 Expr::Var(VarRef::Connection(ConnField::ServerName)),
                 Expr::str("RADSEC_SERVER"),
             ),
-            Cond::eq(Expr::Var(VarRef::Connection(ConnField::StatusNasIdentifier)), nas),
+            Cond::eq(
+                Expr::Var(VarRef::Connection(ConnField::StatusNasIdentifier)),
+                nas,
+            ),
         ]),
         vec![Action::accept()],
         Some(vec![Action::reject()]),
@@ -118,12 +121,17 @@ fn call(backend: u32, name: &str) -> Action {
 /// The simulation's program: `@select` mode, reverse timeout and retries as given.
 pub fn sim_program(mode: SelectMode, timeout: Duration, retries: u32) -> Arc<Program> {
     let http_query = |k: &str| Expr::Var(VarRef::Http(HttpField::Query(k.into())));
-    let code = |n: &str| Expr::Literal(radius_code_constant(n).unwrap_or(boomerang_core::eval::value::Value::None));
+    let code = |n: &str| {
+        Expr::Literal(radius_code_constant(n).unwrap_or(boomerang_core::eval::value::Value::None))
+    };
     let disconnect = RadiusQuery {
         name: "DISCONNECT_USER".into(),
         bindings: Bindings {
             assignments: vec![
-                assign(Place::RadiusCode(PacketRef::Request), code("DISCONNECT_REQUEST")),
+                assign(
+                    Place::RadiusCode(PacketRef::Request),
+                    code("DISCONNECT_REQUEST"),
+                ),
                 assign(
                     Place::RadiusAttr {
                         packet: PacketRef::Request,
@@ -186,7 +194,12 @@ pub fn sim_program(mode: SelectMode, timeout: Duration, retries: u32) -> Arc<Pro
             ClientList {
                 name: "DAC".into(),
                 protocol: ClientProtocol::Radius,
-                clients: vec![client("dac", IpAddr::V4(Ipv4Addr::LOCALHOST), 32, Some(DAC_SECRET))],
+                clients: vec![client(
+                    "dac",
+                    IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    32,
+                    Some(DAC_SECRET),
+                )],
                 span: Span::DUMMY,
             },
         ],
@@ -222,7 +235,14 @@ pub fn sim_program(mode: SelectMode, timeout: Duration, retries: u32) -> Arc<Pro
             },
         ],
         backends: vec![
-            reverse_backend("HTTP_REVERSE", mode, http_query("nas"), disconnect, timeout, retries),
+            reverse_backend(
+                "HTTP_REVERSE",
+                mode,
+                http_query("nas"),
+                disconnect,
+                timeout,
+                retries,
+            ),
             reverse_backend("UDP_REVERSE", mode, request_nas, proxy, timeout, retries),
         ],
         policies: vec![
