@@ -11,6 +11,8 @@
 //! SIM_SEED=7 cargo test -p boomerang-sim --release --test core_sim -- --ignored --nocapture
 //! ```
 
+use std::time::Duration;
+
 use boomerang_sim::core_sim::{Config, Report, engine_memory_per_connection, run};
 
 fn seed() -> u64 {
@@ -65,6 +67,32 @@ fn core_sim_smoke_keeps_every_invariant() {
 }
 
 #[test]
+fn core_sim_saturated_connections_queue_time_out_and_recover() {
+    // Four connections under one NAS-Identifier, 1,500 triggers outstanding, a
+    // quarter of the NASes silent, slow answers, churn: identifiers run out, the
+    // backlogs fill, requests time out, identifiers rest in quarantine.
+    for seed in [seed(), seed() + 1, seed() + 2] {
+        let config = Config {
+            connections: 4,
+            connections_per_name: 4,
+            requests: 6_000,
+            concurrency: 1_500,
+            silent_per_mille: 250,
+            churn_every: 400,
+            check_every: 100,
+            nas_delay: (Duration::from_millis(100), Duration::from_millis(900)),
+            ..Config::smoke(seed)
+        };
+        let report = run(&config).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            report.max_in_flight_per_connection, 256,
+            "the pools were exhausted"
+        );
+        assert!(report.outcomes.contains_key("http 500 CONNECTION_CLOSED"));
+    }
+}
+
+#[test]
 fn core_sim_same_seed_same_trace() {
     let config = Config {
         connections: 100,
@@ -99,5 +127,36 @@ fn core_sim_full_ten_thousand_connections_one_million_requests() {
             "full: engine resident memory per connection (10,000 connections): {b:.0} bytes"
         ),
         None => println!("full: engine resident memory per connection: n/a"),
+    }
+}
+
+mod random_seeds {
+    use super::*;
+    use boomerang_core::eval::select::SelectMode;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        /// Small worlds under random seeds, both selection modes, heavy churn and
+        /// many silent NASes: every invariant holds.
+        #[test]
+        fn small_worlds_keep_every_invariant(seed in any::<u64>(), round_robin in any::<bool>(), silent in 0u64..200) {
+            let config = Config {
+                seed,
+                connections: 40,
+                connections_per_name: 3,
+                requests: 1_500,
+                concurrency: 120,
+                mode: if round_robin { SelectMode::RoundRobin } else { SelectMode::First },
+                silent_per_mille: silent,
+                churn_every: 25,
+                check_every: 50,
+                ..Config::smoke(seed)
+            };
+            if let Err(e) = run(&config) {
+                return Err(TestCaseError::fail(e.to_string()));
+            }
+        }
     }
 }

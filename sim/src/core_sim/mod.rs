@@ -670,8 +670,12 @@ impl World {
                 self.engine_handle(input)?;
             }
             Event::ToNas { conn, data } => {
+                // The server's timeout (5 s) plus its quarantine (5 s), less the
+                // spread of network latency.
+                let reuse_after = Duration::from_secs(10) - self.config.latency.1;
+                let now = self.now;
                 let requests = match self.nases.get_mut(&conn) {
-                    Some(nas) => nas.receive(&data).map_err(|e| SimError {
+                    Some(nas) => nas.receive(&data, now, reuse_after).map_err(|e| SimError {
                         seed: self.config.seed,
                         at: self.now,
                         message: e,

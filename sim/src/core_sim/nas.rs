@@ -2,6 +2,8 @@
 //! with its NAS-Identifier, and answers the Disconnect/CoA requests the server
 //! sends it, checking on its side that no identifier is in flight twice.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use boomerang_core::engine::ConnId;
@@ -40,7 +42,8 @@ pub struct SimNas {
     decoder: StreamDecoder,
     rng: SplitMix64,
     next_id: u8,
-    in_flight: [bool; 256],
+    /// When each identifier's request arrived, while it is unanswered.
+    in_flight: [Option<Duration>; 256],
     in_flight_count: usize,
     /// The most server requests in flight at once.
     pub max_in_flight: usize,
@@ -56,7 +59,7 @@ impl SimNas {
             decoder: StreamDecoder::new(),
             rng: SplitMix64::new(seed),
             next_id: 0,
-            in_flight: [false; 256],
+            in_flight: [None; 256],
             in_flight_count: 0,
             max_in_flight: 0,
         }
@@ -76,9 +79,17 @@ impl SimNas {
         .unwrap_or_default()
     }
 
-    /// Bytes from the server: the server's requests received, in order (replies
-    /// to our Status-Server are dropped). Errors describe a broken invariant.
-    pub fn receive(&mut self, data: &[u8]) -> Result<Vec<Packet>, String> {
+    /// Bytes from the server at virtual time `now`: the server's requests
+    /// received, in order (replies to our Status-Server are dropped). An identifier
+    /// may come again only once answered, or — for a request never answered — once
+    /// `reuse_after` has passed (the server's timeout plus its quarantine). Errors
+    /// describe a broken invariant.
+    pub fn receive(
+        &mut self,
+        data: &[u8],
+        now: Duration,
+        reuse_after: Duration,
+    ) -> Result<Vec<Packet>, String> {
         self.decoder.push(data);
         let mut requests = Vec::new();
         loop {
@@ -95,14 +106,20 @@ impl SimNas {
             verify_request(&p, RADSEC_SECRET, &VerifyPolicy::default())
                 .map_err(|e| format!("connection {}: server request: {e}", self.conn))?;
             let slot = &mut self.in_flight[usize::from(p.identifier)];
-            if *slot {
-                return Err(format!(
-                    "connection {}: identifier {} sent while still in flight",
-                    self.conn, p.identifier
-                ));
+            match *slot {
+                Some(at) if now.saturating_sub(at) < reuse_after => {
+                    return Err(format!(
+                        "connection {}: identifier {} sent again {:?} after it, still unanswered",
+                        self.conn,
+                        p.identifier,
+                        now.saturating_sub(at)
+                    ));
+                }
+                // Abandoned by the server long ago: it counts as a new request.
+                Some(_) => {}
+                None => self.in_flight_count += 1,
             }
-            *slot = true;
-            self.in_flight_count += 1;
+            *slot = Some(now);
             self.max_in_flight = self.max_in_flight.max(self.in_flight_count);
             requests.push(p);
         }
@@ -111,8 +128,7 @@ impl SimNas {
     /// The signed answer to `request`.
     pub fn answer(&mut self, request: &Packet, ack: bool) -> Bytes {
         let slot = &mut self.in_flight[usize::from(request.identifier)];
-        if *slot {
-            *slot = false;
+        if slot.take().is_some() {
             self.in_flight_count -= 1;
         }
         let code = if ack {
