@@ -503,3 +503,11 @@ fn udp_status_server_is_answered() {
     );
     assert_eq!(h.datagrams().len(), 1);
 }
+
+#[test]
+fn the_engine_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<boomerang_core::engine::Engine>();
+    send::<boomerang_core::engine::Output>();
+    send::<boomerang_core::engine::Input>();
+}

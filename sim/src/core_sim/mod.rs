@@ -795,26 +795,21 @@ fn json_error_code(body: &[u8]) -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
-/// Resident memory the engine alone gains per connection when `connections` NAS
-/// connections open and each sends one Status-Server with a NAS-Identifier
-/// (bytes, from `/proc/self/statm`; every input is built before the first
-/// reading, so only the engine's own allocations count). `None` where
-/// `/proc/self/statm` is unavailable. Noisy when other threads allocate at the
-/// same time.
-pub fn engine_memory_per_connection(connections: usize) -> Option<f64> {
-    let mut engine = Engine::new(
+/// An engine running the simulation's program, for measurements.
+pub fn fleet_engine() -> Engine {
+    Engine::new(
         sim_program(SelectMode::First, Duration::from_secs(5), 0),
         EngineOptions {
             rng: Box::new(SplitMix64::new(1)),
             env: BTreeMap::new(),
             limits: Limits::default(),
         },
-    );
-    let base = Instant::now();
-    let now = Now {
-        mono: base,
-        wall: UNIX_EPOCH + Duration::from_secs(1_750_000_000),
-    };
+    )
+}
+
+/// The inputs that connect a fleet of `connections` NASes to [`fleet_engine`]:
+/// each connection opens and sends one Status-Server with its NAS-Identifier.
+pub fn fleet_inputs(connections: usize) -> Vec<Input> {
     let mut inputs = Vec::with_capacity(connections * 2);
     for i in 0..connections {
         let conn = ConnId(i as u64 + 1);
@@ -836,11 +831,33 @@ pub fn engine_memory_per_connection(connections: usize) -> Option<f64> {
             data: nas.status_server(&World::name(i)),
         });
     }
-    let before = rss_bytes()?;
-    for input in inputs.drain(..) {
-        engine.handle(now, input);
+    inputs
+}
+
+/// Feed `inputs` to `engine` at one instant, discarding its outputs. The inputs
+/// stay with the caller (cloning them only bumps reference counts), so a
+/// measurement around this call sees the engine's allocations alone.
+pub fn feed(engine: &mut Engine, inputs: &[Input]) {
+    let now = Now {
+        mono: Instant::now(),
+        wall: UNIX_EPOCH + Duration::from_secs(1_750_000_000),
+    };
+    for input in inputs {
+        engine.handle(now, input.clone());
         while engine.poll_output().is_some() {}
     }
+}
+
+/// Resident memory the engine gains per connection when a fleet of `connections`
+/// connects ([`fleet_inputs`]), from `/proc/self/statm`: every input is built
+/// before the first reading, so only the engine's own allocations count. Only
+/// meaningful in a fresh process (freed memory is reused without growing the
+/// resident set). `None` where `/proc/self/statm` is unavailable.
+pub fn engine_memory_per_connection(connections: usize) -> Option<f64> {
+    let mut engine = fleet_engine();
+    let inputs = fleet_inputs(connections);
+    let before = rss_bytes()?;
+    feed(&mut engine, &inputs);
     let after = rss_bytes()?;
     (engine.counts().connections == connections && connections > 0)
         .then(|| after.saturating_sub(before) as f64 / connections as f64)
