@@ -1,3 +1,5 @@
 //! Deterministic simulation of Boomerang.
 
 #![forbid(unsafe_code)]
+
+pub mod core_sim;

@@ -1,5 +1,438 @@
-//! The server state machine (scaffold: replaced by the engine's own module file at merge).
+//! The server engine: a deterministic state machine, events in, commands out.
+//!
+//! ```text
+//! engine.handle(now, Input::…);                       // feed one event
+//! while let Some(out) = engine.poll_output() { … }    // carry out commands, in order
+//! engine.poll_timeout() -> Option<Instant>;           // sleep until then, or until input
+//! engine.handle_timeout(now);                         // then call this
+//! ```
+//!
+//! It runs RADIUS servers over UDP, TCP and TLS (client lookup, verification,
+//! RFC 5080 duplicate detection on UDP, RFC 6613 close rules on streams,
+//! Status-Server), HTTP servers, the policies of the [`Program`], SQL backends as
+//! effects the driver carries out, and reverse backends entirely inside: `@select`
+//! over the registry of inbound stream connections, per-connection identifier
+//! pools with a bounded FIFO backlog, signing, reply matching and verification,
+//! timeouts and retries. See `docs/architecture.md` for the contract with the
+//! driver and the invariants.
 
+pub mod attrs;
 pub mod backoff;
+pub mod cert;
+pub mod dedup;
+pub mod io;
+pub mod options;
 pub mod outbound;
+pub mod task;
 pub mod time;
+pub mod timers;
+
+mod backend;
+mod inbound;
+mod run;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use io::{
+    CloseReason, ConnId, EffectId, HttpRequest, HttpRequestId, Input, LogLine, Output, Severity,
+};
+pub use options::{EngineOptions, Limits};
+pub use task::TaskId;
+pub use time::Now;
+
+use crate::engine::attrs::DictSchema;
+use crate::engine::dedup::DupCache;
+use crate::engine::task::Task;
+use crate::engine::timers::{TimerKind, Timers};
+use crate::eval::context::ConnectionInfo;
+use crate::eval::ir::BackendId;
+use crate::lang::program::{BackendKind, Program, RadiusServerMode};
+use crate::reverse::index::SelectPlan;
+use crate::reverse::registry::Registry;
+use crate::rng::RandomSource;
+
+use inbound::StreamState;
+
+/// Counters of what the engine did and refused, for metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// UDP datagrams dropped because they did not decode.
+    pub udp_malformed: u64,
+    /// UDP datagrams dropped because the sender is in no client list of the server.
+    pub udp_unknown_client: u64,
+    /// UDP requests dropped because verification failed.
+    pub udp_bad_authenticator: u64,
+    /// UDP datagrams dropped because they were not requests we handle.
+    pub udp_not_a_request: u64,
+    /// UDP retransmissions that joined the request in flight.
+    pub udp_duplicates_joined: u64,
+    /// UDP retransmissions answered from the cache (or deliberately not answered).
+    pub udp_duplicates_replayed: u64,
+    /// UDP requests dropped because the duplicate cache was full of requests in flight.
+    pub udp_duplicate_cache_full: u64,
+    /// Stream connections closed by the engine (any reason).
+    pub streams_closed: u64,
+    /// Stream packets with an unknown code, discarded (connection kept).
+    pub stream_unknown_code: u64,
+    /// Status-Server requests answered.
+    pub status_server: u64,
+    /// Requests dropped (or HTTP answered 503) because `max_tasks` were running.
+    pub tasks_refused: u64,
+    /// Requests no policy handled.
+    pub no_policy: u64,
+    /// RADIUS replies sent (UDP and stream).
+    pub replies_sent: u64,
+    /// Replies that could not be encoded (logged, not sent).
+    pub reply_encode_failures: u64,
+    /// Reverse requests written to a connection.
+    pub reverse_sent: u64,
+    /// Replies to reverse requests matched and verified.
+    pub reverse_replies: u64,
+    /// Replies matching no request in flight (discarded, connection kept).
+    pub reverse_stray_replies: u64,
+    /// Replies that failed verification (the connection was closed).
+    pub reverse_bad_replies: u64,
+    /// Reverse requests that timed out.
+    pub reverse_timeouts: u64,
+    /// Reverse requests retried after their connection closed.
+    pub reverse_retries: u64,
+    /// Reverse requests refused because the connection's backlog was full.
+    pub reverse_queue_full: u64,
+    /// SQL statements asked for.
+    pub sql_effects: u64,
+}
+
+/// How much state the engine holds: every count but `connections`, `timers`
+/// (idle timers of open connections) and `duplicate_answers` is zero once all work
+/// has completed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineCounts {
+    /// Requests being handled.
+    pub tasks: usize,
+    /// SQL statements asked for and not yet answered.
+    pub sql_pending: usize,
+    /// Reverse requests in flight, over all connections.
+    pub reverse_in_flight: usize,
+    /// Reverse requests waiting for an identifier, over all connections.
+    pub reverse_queued: usize,
+    /// Identifiers in quarantine after a timeout, over all connections.
+    pub quarantined_ids: usize,
+    /// Timers set.
+    pub timers: usize,
+    /// Active stream connections.
+    pub connections: usize,
+    /// UDP requests in flight in the duplicate cache.
+    pub duplicate_in_flight: usize,
+    /// Answered UDP requests kept for retransmissions.
+    pub duplicate_answers: usize,
+}
+
+/// One active stream connection, for the management API and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSnapshot {
+    /// What `connection.*` reads.
+    pub info: Arc<ConnectionInfo>,
+    /// Our requests in flight on it.
+    pub in_flight: usize,
+    /// Our requests waiting for an identifier on it.
+    pub queued: usize,
+    /// Identifiers allocated (in flight or in quarantine); at most 256.
+    pub ids_in_use: usize,
+}
+
+/// The server engine; see the module documentation.
+pub struct Engine {
+    program: Arc<Program>,
+    schema: Arc<DictSchema>,
+    rng: Box<dyn RandomSource + Send>,
+    env: Arc<BTreeMap<String, String>>,
+    limits: Limits,
+    outputs: VecDeque<Output>,
+    timers: Timers,
+    registry: Registry<StreamState>,
+    tasks: BTreeMap<TaskId, Task>,
+    next_task: u64,
+    next_effect: u64,
+    sql_waits: BTreeMap<EffectId, TaskId>,
+    dedup: DupCache,
+    /// Round-robin counters per reverse server (backend, server index).
+    counters: BTreeMap<(BackendId, usize), u64>,
+    /// `@select` index plans per reverse server.
+    plans: BTreeMap<(BackendId, usize), SelectPlan>,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("counts", &self.counts())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine running `program`.
+    pub fn new(program: Arc<Program>, options: EngineOptions) -> Engine {
+        let mut plans = BTreeMap::new();
+        for (b, backend) in program.backends.iter().enumerate() {
+            let BackendKind::Radius(r) = &backend.kind else {
+                continue;
+            };
+            let Ok(b) = u32::try_from(b) else { continue };
+            for (s, server) in r.servers.iter().enumerate() {
+                if let RadiusServerMode::Reverse(rev) = &server.mode {
+                    if let Some(plan) = SelectPlan::analyze(&rev.select) {
+                        plans.insert((BackendId(b), s), plan);
+                    }
+                }
+            }
+        }
+        let limits = options.limits;
+        Engine {
+            schema: Arc::new(DictSchema::new(program.dictionary.clone())),
+            program,
+            rng: options.rng,
+            env: Arc::new(options.env),
+            outputs: VecDeque::new(),
+            timers: Timers::default(),
+            registry: Registry::new(),
+            tasks: BTreeMap::new(),
+            next_task: 0,
+            next_effect: 0,
+            sql_waits: BTreeMap::new(),
+            dedup: DupCache::new(limits.duplicate_cache_entries, limits.duplicate_cache_ttl),
+            counters: BTreeMap::new(),
+            plans,
+            stats: Stats::default(),
+            limits,
+        }
+    }
+
+    /// The program being run.
+    pub fn program(&self) -> &Arc<Program> {
+        &self.program
+    }
+
+    /// Feed one event.
+    pub fn handle(&mut self, now: Now, input: Input) {
+        // Timers that are due run first, so that an event never sees state a due
+        // timeout should already have changed.
+        self.handle_timeout(now);
+        match input {
+            Input::Datagram {
+                server,
+                peer,
+                local,
+                data,
+            } => self.on_datagram(now, server, peer, local, data),
+            Input::StreamOpened {
+                conn,
+                server,
+                peer,
+                local,
+                transport,
+                peer_certificates,
+            } => self.on_stream_opened(
+                now,
+                conn,
+                server,
+                peer,
+                local,
+                transport,
+                &peer_certificates,
+            ),
+            Input::StreamData { conn, data } => self.on_stream_data(now, conn, &data),
+            Input::StreamClosed { conn } => self.close_stream(now, conn, None),
+            Input::HttpRequest(req) => self.on_http(now, req),
+            Input::SqlDone { effect, result } => self.on_sql_done(now, effect, result),
+        }
+    }
+
+    /// The next command for the driver, in order.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.timers.next(), self.dedup.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Run every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Now) {
+        while let Some(kind) = self.timers.pop_due(now.mono) {
+            match kind {
+                TimerKind::Idle(conn) => self.on_idle_timer(now, conn),
+                TimerKind::ReverseTimeout { conn, id, task } => {
+                    self.on_reverse_timeout(now, conn, id, task)
+                }
+                TimerKind::Quarantine { conn, id } => self.on_quarantine_over(now, conn, id),
+            }
+        }
+        self.dedup.expire(now.mono);
+    }
+
+    /// What the engine did and refused so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// How much state the engine holds.
+    pub fn counts(&self) -> EngineCounts {
+        let mut counts = EngineCounts {
+            tasks: self.tasks.len(),
+            sql_pending: self.sql_waits.len(),
+            timers: self.timers.len(),
+            connections: self.registry.len(),
+            duplicate_in_flight: self.dedup.in_flight(),
+            duplicate_answers: self.dedup.answered_len(),
+            ..EngineCounts::default()
+        };
+        for (_, entry) in self.registry.iter() {
+            counts.reverse_in_flight += entry.state.lane.in_flight_len();
+            counts.reverse_queued += entry.state.lane.queued_len();
+            counts.quarantined_ids += entry.state.lane.quarantined_len();
+        }
+        counts
+    }
+
+    /// Every active stream connection, oldest first.
+    pub fn connections(&self) -> Vec<ConnectionSnapshot> {
+        self.registry
+            .iter()
+            .map(|(_, e)| ConnectionSnapshot {
+                info: e.info().clone(),
+                in_flight: e.state.lane.in_flight_len(),
+                queued: e.state.lane.queued_len(),
+                ids_in_use: e.state.lane.ids_in_use(),
+            })
+            .collect()
+    }
+
+    /// One active stream connection.
+    pub fn connection(&self, conn: ConnId) -> Option<ConnectionSnapshot> {
+        self.registry.get(conn).map(|e| ConnectionSnapshot {
+            info: e.info().clone(),
+            in_flight: e.state.lane.in_flight_len(),
+            queued: e.state.lane.queued_len(),
+            ids_in_use: e.state.lane.ids_in_use(),
+        })
+    }
+
+    /// Check the engine's internal cross-references (for tests and simulations):
+    /// every request in flight or queued on a connection belongs to a task parked
+    /// on exactly that, and back; at most 256 identifiers are in use per
+    /// connection; every SQL effect has its parked task; every timer is accounted
+    /// for. Returns the first inconsistency found.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        use crate::engine::task::{Phase, Wait};
+        let mut expected_timers = 0usize;
+        for (conn, entry) in self.registry.iter() {
+            let lane = &entry.state.lane;
+            if lane.ids_in_use() > 256 {
+                return Err(format!(
+                    "connection {conn}: {} identifiers in use",
+                    lane.ids_in_use()
+                ));
+            }
+            if lane.ids_in_use() != lane.in_flight_len() + lane.quarantined_len() {
+                return Err(format!("connection {conn}: identifier pool out of step"));
+            }
+            expected_timers += lane.in_flight_len() + lane.quarantined_len();
+            expected_timers += usize::from(entry.state.idle_timer.is_some());
+            for (id, f) in lane.in_flight_iter() {
+                match self.tasks.get(&f.waiter).map(|t| &t.wait) {
+                    Some(Wait::Reverse(call)) if matches!(call.phase, Phase::InFlight { conn: c, id: i } if c == conn && i == id) =>
+                        {}
+                    _ => {
+                        return Err(format!(
+                            "connection {conn} identifier {id}: task {} is not waiting for it",
+                            f.waiter
+                        ));
+                    }
+                }
+            }
+            for w in lane.queued_iter() {
+                match self.tasks.get(w).map(|t| &t.wait) {
+                    Some(Wait::Reverse(call)) if matches!(call.phase, Phase::Queued { conn: c } if c == conn) =>
+                        {}
+                    _ => return Err(format!("connection {conn}: queued task {w} is not queued")),
+                }
+            }
+        }
+        for (tid, task) in &self.tasks {
+            match &task.wait {
+                Wait::Running => return Err(format!("task {tid} parked while running")),
+                Wait::Sql { effect, .. } => {
+                    if self.sql_waits.get(effect) != Some(tid) {
+                        return Err(format!(
+                            "task {tid}: SQL effect {} not registered",
+                            effect.0
+                        ));
+                    }
+                }
+                Wait::Reverse(call) => match &call.phase {
+                    Phase::Idle => {
+                        return Err(format!("task {tid} parked with an idle reverse call"));
+                    }
+                    Phase::Selecting { sql, .. } => match sql {
+                        Some((effect, _, _)) if self.sql_waits.get(effect) == Some(tid) => {}
+                        _ => return Err(format!("task {tid} parked in @select without SQL")),
+                    },
+                    Phase::Queued { conn } => {
+                        let queued = self
+                            .registry
+                            .get(*conn)
+                            .is_some_and(|e| e.state.lane.queued_iter().any(|w| w == tid));
+                        if !queued {
+                            return Err(format!(
+                                "task {tid} queued on {conn} but not in its backlog"
+                            ));
+                        }
+                    }
+                    Phase::InFlight { conn, id } => {
+                        let ok = self
+                            .registry
+                            .get(*conn)
+                            .and_then(|e| e.state.lane.in_flight(*id))
+                            .is_some_and(|f| f.waiter == *tid);
+                        if !ok {
+                            return Err(format!(
+                                "task {tid} in flight on {conn}/{id} but not in its lane"
+                            ));
+                        }
+                    }
+                },
+            }
+        }
+        for (effect, tid) in &self.sql_waits {
+            if !self.tasks.contains_key(tid) {
+                return Err(format!(
+                    "SQL effect {} waits for missing task {tid}",
+                    effect.0
+                ));
+            }
+        }
+        if self.timers.len() != expected_timers {
+            return Err(format!(
+                "{} timers set, {expected_timers} accounted for",
+                self.timers.len()
+            ));
+        }
+        Ok(())
+    }
+
+    fn log(&mut self, severity: Severity, text: String) {
+        self.outputs.push_back(Output::Log(LogLine {
+            severity,
+            logger: None,
+            text,
+        }));
+    }
+}

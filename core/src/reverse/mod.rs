@@ -1,4 +1,8 @@
-//! Reverse dynamic authorization: identifier pools, and (in the engine work) the
-//! connection registry and `@select` evaluation over it.
+//! Reverse dynamic authorization: the registry of inbound stream connections that
+//! `@select` chooses among, the `@select` index, and each connection's lane of our
+//! own requests (identifier pool, requests in flight, FIFO backlog).
 
 pub mod ids;
+pub mod index;
+pub mod lane;
+pub mod registry;

@@ -1,0 +1,790 @@
+//! Backend calls: SQL statements as effects the driver runs, and reverse requests
+//! carried out entirely inside the engine (`@select`, identifier allocation,
+//! signing, reply matching and verification, mapping, timeout, retry).
+
+use std::time::UNIX_EPOCH;
+
+use crate::engine::attrs::packet_to_bag;
+use crate::engine::io::{ConnId, EffectId, Output, Severity};
+use crate::engine::run::{Started, internal_error};
+use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
+use crate::engine::timers::TimerKind;
+use crate::engine::{Engine, Now};
+use crate::eval::error::{ErrorCode, ErrorValue};
+use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
+use crate::eval::machine::{Effect, EffectResult};
+use crate::eval::query::{
+    OutgoingRequest, ReplyView, SqlQuery, SqlRows, apply_mapping, apply_sql_mapping, eval_bindings,
+    eval_sql_params,
+};
+use crate::eval::select::{Selection, SelectionStep};
+use crate::eval::value::Value;
+use crate::lang::program::{BackendKind, Program, RadiusServerDef, RadiusServerMode, Reverse};
+use crate::radius::attr::{EVENT_TIMESTAMP, MESSAGE_AUTHENTICATOR, PROXY_STATE};
+use crate::radius::auth::{SignOptions, VerifyPolicy, sign_request, verify_response};
+use crate::radius::code::{AuthenticatorKind, Code};
+use crate::radius::id::AttrId;
+use crate::radius::packet::Packet;
+use crate::reverse::lane::InFlight;
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> Started {
+    Started::Done(Err(ErrorValue::new(code, msg)))
+}
+
+/// The server definition `index` of RADIUS backend `backend`.
+fn server_def(program: &Program, backend: BackendId, index: usize) -> Option<&RadiusServerDef> {
+    match &program.backend(backend)?.kind {
+        BackendKind::Radius(r) => r.servers.get(index),
+        BackendKind::Sqlite(_) => None,
+    }
+}
+
+/// The `reverse { … }` of a server definition, with the backend's name.
+fn reverse_def(program: &Program, backend: BackendId, index: usize) -> Option<(&Reverse, &str)> {
+    let b = program.backend(backend)?;
+    let BackendKind::Radius(r) = &b.kind else {
+        return None;
+    };
+    match &r.servers.get(index)?.mode {
+        RadiusServerMode::Reverse(rev) => Some((rev, &b.name)),
+        RadiusServerMode::Connect(_) => None,
+    }
+}
+
+/// Whether a reply code is a positive answer (the backend action accepts).
+fn positive(code: Code) -> bool {
+    matches!(
+        code,
+        Code::AccessAccept | Code::AccountingResponse | Code::DisconnectAck | Code::CoaAck
+    )
+}
+
+impl Engine {
+    /// Start the backend call a pipeline parked on.
+    pub(super) fn start_backend(
+        &mut self,
+        now: Now,
+        tid: TaskId,
+        task: &mut Task,
+        call: &BackendCall,
+    ) -> Started {
+        let program = self.program.clone();
+        let Some(backend) = program.backend(call.backend) else {
+            return err(
+                ErrorCode::BackendError,
+                format!("no backend \"{}\"", call.backend_name),
+            );
+        };
+        match &backend.kind {
+            BackendKind::Sqlite(_) => {
+                let Some((qid, q)) = call
+                    .query
+                    .and_then(|qid| backend.sql_query(qid).map(|q| (qid, q)))
+                else {
+                    return err(
+                        ErrorCode::InvalidValue,
+                        format!("SQL backend \"{}\" needs a query", backend.name),
+                    );
+                };
+                match eval_sql_params(&q.params, &task.ctx) {
+                    Err(e) => Started::Done(Err(e)),
+                    Ok(params) => {
+                        let effect = self.emit_sql(tid, call.backend, q, params);
+                        task.wait = Wait::Sql {
+                            effect,
+                            backend: call.backend,
+                            query: qid,
+                        };
+                        Started::Parked
+                    }
+                }
+            }
+            BackendKind::Radius(r) => {
+                // Servers are tried in priority order; the first one decides.
+                let Some((index, server)) =
+                    r.servers.iter().enumerate().min_by_key(|(_, s)| s.priority)
+                else {
+                    return err(
+                        ErrorCode::BackendError,
+                        format!("RADIUS backend \"{}\" has no server", backend.name),
+                    );
+                };
+                match &server.mode {
+                    // OUTBOUND NOT WIRED: the outbound module (written separately) takes
+                    // these over at merge.
+                    RadiusServerMode::Connect(_) => err(
+                        ErrorCode::BackendError,
+                        format!(
+                            "backend \"{}\": outbound backends not wired yet",
+                            backend.name
+                        ),
+                    ),
+                    RadiusServerMode::Reverse(_) => {
+                        self.start_reverse(now, tid, task, call, index, server)
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit_sql(
+        &mut self,
+        tid: TaskId,
+        backend: BackendId,
+        q: &SqlQuery,
+        params: Vec<Value>,
+    ) -> EffectId {
+        self.next_effect += 1;
+        let effect = EffectId(self.next_effect);
+        self.stats.sql_effects += 1;
+        self.sql_waits.insert(effect, tid);
+        self.outputs.push_back(Output::Sql {
+            effect,
+            backend,
+            statement: q.statement.clone(),
+            params,
+        });
+        effect
+    }
+
+    /// The SQL query a call inside `@select` names.
+    fn select_sql(&self, call: &BackendCall) -> Result<(BackendId, QueryId, SqlQuery), ErrorValue> {
+        let backend = self.program.backend(call.backend).ok_or_else(|| {
+            ErrorValue::new(
+                ErrorCode::BackendError,
+                format!("no backend \"{}\"", call.backend_name),
+            )
+        })?;
+        if !matches!(backend.kind, BackendKind::Sqlite(_)) {
+            return Err(ErrorValue::new(
+                ErrorCode::BackendError,
+                format!(
+                    "backend \"{}\": only SQL backends can be called inside @select",
+                    backend.name
+                ),
+            ));
+        }
+        call.query
+            .and_then(|qid| {
+                backend
+                    .sql_query(qid)
+                    .map(|q| (call.backend, qid, q.clone()))
+            })
+            .ok_or_else(|| {
+                ErrorValue::new(
+                    ErrorCode::InvalidValue,
+                    format!("SQL backend \"{}\" needs a query", backend.name),
+                )
+            })
+    }
+
+    pub(super) fn on_sql_done(
+        &mut self,
+        now: Now,
+        effect: EffectId,
+        result: Result<SqlRows, String>,
+    ) {
+        let Some(tid) = self.sql_waits.remove(&effect) else {
+            return;
+        };
+        let Some(mut task) = self.tasks.remove(&tid) else {
+            return;
+        };
+        let program = self.program.clone();
+        let Task { ctx, wait, .. } = &mut task;
+        match wait {
+            Wait::Sql {
+                effect: e,
+                backend,
+                query,
+            } if *e == effect => {
+                let (b, q) = (*backend, *query);
+                let answer = match (result, program.backend(b)) {
+                    (Err(msg), Some(be)) => Err(ErrorValue::new(
+                        ErrorCode::BackendError,
+                        format!("backend \"{}\": {msg}", be.name),
+                    )),
+                    (Ok(rows), Some(be)) => match be.sql_query(q) {
+                        Some(query) => apply_sql_mapping(&query.mapping, &rows, ctx).map(|()| {
+                            if rows.rows.is_empty() {
+                                ActionResult::Ignore
+                            } else {
+                                ActionResult::Accept
+                            }
+                        }),
+                        None => Err(internal_error("SQL query vanished")),
+                    },
+                    (_, None) => Err(internal_error("SQL backend vanished")),
+                };
+                self.resume_backend(now, tid, task, answer);
+            }
+            Wait::Reverse(call) => {
+                let Phase::Selecting { selection, sql } = &mut call.phase else {
+                    self.tasks.insert(tid, task);
+                    return;
+                };
+                let Some((e, b, q)) = *sql else {
+                    self.tasks.insert(tid, task);
+                    return;
+                };
+                if e != effect {
+                    self.tasks.insert(tid, task);
+                    return;
+                }
+                *sql = None;
+                let answer = match selection.current() {
+                    None => Err(internal_error("no @select run parked")),
+                    Some(run) => {
+                        let mut env = run.env(&*ctx);
+                        match (result, program.backend(b).and_then(|be| be.sql_query(q))) {
+                            (Err(msg), _) => Err(ErrorValue::new(
+                                ErrorCode::BackendError,
+                                format!("SQL backend #{}: {msg}", b.0),
+                            )),
+                            (Ok(rows), Some(query)) => {
+                                apply_sql_mapping(&query.mapping, &rows, &mut env).map(|()| {
+                                    if rows.rows.is_empty() {
+                                        ActionResult::Ignore
+                                    } else {
+                                        ActionResult::Accept
+                                    }
+                                })
+                            }
+                            (Ok(_), None) => Err(internal_error("SQL query vanished")),
+                        }
+                    }
+                };
+                let step = selection
+                    .resume(&*ctx, EffectResult::Backend(answer))
+                    .unwrap_or_else(|e| SelectionStep::Done(Err(internal_error(e))));
+                match self.selection_step(now, tid, &mut task, step) {
+                    Started::Parked => {
+                        self.tasks.insert(tid, task);
+                    }
+                    Started::Done(r) => self.resume_backend(now, tid, task, r),
+                }
+            }
+            _ => {
+                self.tasks.insert(tid, task);
+            }
+        }
+    }
+
+    // ----- reverse requests -------------------------------------------------------
+
+    fn start_reverse(
+        &mut self,
+        now: Now,
+        tid: TaskId,
+        task: &mut Task,
+        call: &BackendCall,
+        index: usize,
+        server: &RadiusServerDef,
+    ) -> Started {
+        let program = self.program.clone();
+        let sent = match call.query {
+            Some(qid) => match program
+                .backend(call.backend)
+                .and_then(|b| b.radius_query(qid))
+            {
+                Some(q) => match eval_bindings(&q.bindings, &task.ctx) {
+                    Ok(out) => out,
+                    Err(e) => return Started::Done(Err(e)),
+                },
+                None => {
+                    return err(
+                        ErrorCode::InvalidValue,
+                        format!("backend \"{}\" has no query #{}", call.backend_name, qid.0),
+                    );
+                }
+            },
+            None => match &task.ctx.request {
+                Some(req) => OutgoingRequest {
+                    code: Some(req.code),
+                    attrs: req.attrs.clone(),
+                },
+                None => {
+                    return err(
+                        ErrorCode::InvalidValue,
+                        format!(
+                            "backend \"{}\" without a query forwards the RADIUS request, and this request is not RADIUS",
+                            call.backend_name
+                        ),
+                    );
+                }
+            },
+        };
+        let code = match sent.code.map(Code::from_u8) {
+            Some(c) if c.is_request() => c,
+            Some(c) => {
+                return err(
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "backend \"{}\": {c} is not a request code",
+                        call.backend_name
+                    ),
+                );
+            }
+            None => {
+                return err(
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "backend \"{}\": the query's bindings set no radius.request.code",
+                        call.backend_name
+                    ),
+                );
+            }
+        };
+        let template = match self.reverse_template(now, code, &sent, server.secret.as_bytes()) {
+            Ok(t) => t,
+            Err(e) => return Started::Done(Err(e)),
+        };
+        task.wait = Wait::Reverse(Box::new(ReverseCall {
+            backend: call.backend,
+            server: index,
+            query: call.query,
+            sent,
+            template,
+            retries_left: server.retries,
+            phase: Phase::Idle,
+        }));
+        self.select(now, tid, task)
+    }
+
+    /// The packet to send: the bound attributes (Proxy-State and any copied
+    /// Message-Authenticator left out, passwords hidden for the NAS) plus an
+    /// Event-Timestamp when the bindings set none.
+    fn reverse_template(
+        &mut self,
+        now: Now,
+        code: Code,
+        sent: &OutgoingRequest,
+        secret: &[u8],
+    ) -> Result<Packet, ErrorValue> {
+        let mut packet = Packet::new(code, 0);
+        if code.authenticator_kind() == Some(AuthenticatorKind::Random)
+            && sent.attrs.entries().iter().any(|e| self.schema.hides(e.id))
+        {
+            return Err(ErrorValue::new(
+                ErrorCode::InvalidValue,
+                "hidden attributes (User-Password, Tunnel-Password) cannot be sent in a reverse Access-Request",
+            ));
+        }
+        let skip = [
+            AttrId::Standard(PROXY_STATE),
+            AttrId::Standard(MESSAGE_AUTHENTICATOR),
+        ];
+        crate::engine::attrs::push_entries(
+            &self.schema,
+            &mut packet,
+            sent.attrs.entries(),
+            &skip,
+            secret,
+            &[0u8; 16],
+            self.rng.as_mut(),
+        )
+        .map_err(|e| ErrorValue::new(ErrorCode::InvalidValue, e.to_string()))?;
+        if !packet.contains(EVENT_TIMESTAMP) {
+            let secs = now
+                .wall
+                .duration_since(UNIX_EPOCH)
+                .ok()
+                .and_then(|d| u32::try_from(d.as_secs()).ok());
+            if let Some(secs) = secs {
+                packet.push(EVENT_TIMESTAMP, secs.to_be_bytes().to_vec());
+            }
+        }
+        Ok(packet)
+    }
+
+    /// Run `@select` for the task's reverse call.
+    fn select(&mut self, now: Now, tid: TaskId, task: &mut Task) -> Started {
+        let program = self.program.clone();
+        let step = {
+            let Task { ctx, wait, .. } = &mut *task;
+            let Wait::Reverse(call) = wait else {
+                return Started::Done(Err(internal_error("select without a reverse call")));
+            };
+            let Some((rev, name)) = reverse_def(&program, call.backend, call.server) else {
+                return Started::Done(Err(internal_error("reverse server vanished")));
+            };
+            let key = (call.backend, call.server);
+            let probe = if self.limits.select_index {
+                self.plans.get(&key).and_then(|p| p.probe(&*ctx))
+            } else {
+                None
+            };
+            let candidates = self.registry.candidates(probe.as_ref());
+            let counter = self.counters.get(&key).copied().unwrap_or(0);
+            let mut selection = Box::new(Selection::new(
+                rev.mode,
+                rev.select.clone(),
+                program.library.clone(),
+                candidates,
+                counter,
+                name,
+            ));
+            let step = selection.start(&*ctx);
+            call.phase = Phase::Selecting {
+                selection,
+                sql: None,
+            };
+            step
+        };
+        self.selection_step(now, tid, task, step)
+    }
+
+    /// Carry a selection on from `step` until it parks or ends.
+    fn selection_step(
+        &mut self,
+        now: Now,
+        tid: TaskId,
+        task: &mut Task,
+        mut step: SelectionStep,
+    ) -> Started {
+        loop {
+            let Task { ctx, wait, .. } = &mut *task;
+            let Wait::Reverse(call) = wait else {
+                return Started::Done(Err(internal_error("selection without a reverse call")));
+            };
+            let Phase::Selecting { selection, sql } = &mut call.phase else {
+                return Started::Done(Err(internal_error("selection without a selection")));
+            };
+            let logs = selection.take_logs();
+            self.flush_logs(logs);
+            match step {
+                SelectionStep::Done(Err(e)) => {
+                    call.phase = Phase::Idle;
+                    return Started::Done(Err(e));
+                }
+                SelectionStep::Done(Ok(selected)) => {
+                    let counter = self
+                        .counters
+                        .entry((call.backend, call.server))
+                        .or_insert(0);
+                    *counter = counter.wrapping_add(1);
+                    call.phase = Phase::Idle;
+                    return self.dispatch(now, tid, task, ConnId(selected.chosen.id));
+                }
+                SelectionStep::Effect(Effect::SendReply { .. }) => {
+                    step = selection
+                        .resume(&*ctx, EffectResult::ReplySent)
+                        .unwrap_or_else(|e| SelectionStep::Done(Err(internal_error(e))));
+                }
+                SelectionStep::Effect(Effect::Backend(inner)) => {
+                    let answer = match self.select_sql(&inner) {
+                        Err(e) => Err(e),
+                        Ok((backend, qid, q)) => {
+                            let params = match selection.current() {
+                                Some(run) => {
+                                    let env = run.env(&*ctx);
+                                    eval_sql_params(&q.params, &env)
+                                }
+                                None => Err(internal_error("no @select run parked")),
+                            };
+                            match params {
+                                Ok(params) => {
+                                    let effect = self.emit_sql(tid, backend, &q, params);
+                                    *sql = Some((effect, backend, qid));
+                                    return Started::Parked;
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
+                    };
+                    step = selection
+                        .resume(&*ctx, EffectResult::Backend(answer))
+                        .unwrap_or_else(|e| SelectionStep::Done(Err(internal_error(e))));
+                }
+            }
+        }
+    }
+
+    /// Hand the request to the chosen connection: an identifier now, or the back of
+    /// its backlog.
+    fn dispatch(&mut self, now: Now, tid: TaskId, task: &mut Task, conn: ConnId) -> Started {
+        let Some(state) = self.registry.state_mut(conn) else {
+            return self.retry_or_closed(now, tid, task);
+        };
+        if let Some(id) = state.lane.allocate() {
+            return self.send_reverse(now, tid, task, conn, id);
+        }
+        match state.lane.enqueue(tid) {
+            Ok(()) => {
+                if let Wait::Reverse(call) = &mut task.wait {
+                    call.phase = Phase::Queued { conn };
+                }
+                Started::Parked
+            }
+            Err(full) => {
+                self.stats.reverse_queue_full += 1;
+                err(ErrorCode::QueueFull, format!("connection {conn}: {full}"))
+            }
+        }
+    }
+
+    /// Sign and write the request with identifier `id` (allocated on `conn`).
+    fn send_reverse(
+        &mut self,
+        now: Now,
+        tid: TaskId,
+        task: &mut Task,
+        conn: ConnId,
+        id: u8,
+    ) -> Started {
+        let program = self.program.clone();
+        let Wait::Reverse(call) = &mut task.wait else {
+            self.unsent(conn, id);
+            return Started::Done(Err(internal_error("send without a reverse call")));
+        };
+        let Some(server) = server_def(&program, call.backend, call.server) else {
+            self.unsent(conn, id);
+            return Started::Done(Err(internal_error("reverse server vanished")));
+        };
+        let mut packet = call.template.clone();
+        packet.identifier = id;
+        let data = match sign_request(
+            &mut packet,
+            server.secret.as_bytes(),
+            self.rng.as_mut(),
+            &SignOptions::default(),
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                self.unsent(conn, id);
+                return err(
+                    ErrorCode::InvalidValue,
+                    format!("the reverse request could not be encoded: {e}"),
+                );
+            }
+        };
+        let timer = self.timers.add(
+            now.mono + server.timeout,
+            TimerKind::ReverseTimeout {
+                conn,
+                id,
+                task: tid,
+            },
+        );
+        let Some(state) = self.registry.state_mut(conn) else {
+            self.timers.cancel(timer);
+            return Started::Done(Err(internal_error("connection vanished while sending")));
+        };
+        state.lane.sent(
+            id,
+            InFlight {
+                waiter: tid,
+                code: packet.code,
+                authenticator: packet.authenticator,
+                timer,
+            },
+        );
+        call.phase = Phase::InFlight { conn, id };
+        self.stats.reverse_sent += 1;
+        self.outputs.push_back(Output::StreamWrite { conn, data });
+        Started::Parked
+    }
+
+    fn unsent(&mut self, conn: ConnId, id: u8) {
+        if let Some(state) = self.registry.state_mut(conn) {
+            state.lane.unsent(id);
+        }
+    }
+
+    /// Send what waits in `conn`'s backlog while identifiers are free.
+    fn pump(&mut self, now: Now, conn: ConnId) {
+        loop {
+            let Some(state) = self.registry.state_mut(conn) else {
+                return;
+            };
+            let Some((tid, id)) = state.lane.next_queued() else {
+                return;
+            };
+            let Some(mut task) = self.tasks.remove(&tid) else {
+                state.lane.unsent(id);
+                continue;
+            };
+            match self.send_reverse(now, tid, &mut task, conn, id) {
+                Started::Parked => {
+                    self.tasks.insert(tid, task);
+                }
+                Started::Done(r) => self.resume_backend(now, tid, task, r),
+            }
+        }
+    }
+
+    /// The connection a request was selected for, or was in flight on, is gone:
+    /// select again if retries are left, else `errors.CONNECTION_CLOSED`.
+    fn retry_or_closed(&mut self, now: Now, tid: TaskId, task: &mut Task) -> Started {
+        let Wait::Reverse(call) = &mut task.wait else {
+            return Started::Done(Err(internal_error("retry without a reverse call")));
+        };
+        if call.retries_left == 0 {
+            call.phase = Phase::Idle;
+            return err(
+                ErrorCode::ConnectionClosed,
+                "the connection closed before the reply arrived",
+            );
+        }
+        call.retries_left -= 1;
+        self.stats.reverse_retries += 1;
+        self.select(now, tid, task)
+    }
+
+    pub(super) fn reverse_connection_lost(&mut self, now: Now, tid: TaskId) {
+        let Some(mut task) = self.tasks.remove(&tid) else {
+            return;
+        };
+        match self.retry_or_closed(now, tid, &mut task) {
+            Started::Parked => {
+                self.tasks.insert(tid, task);
+            }
+            Started::Done(r) => self.resume_backend(now, tid, task, r),
+        }
+    }
+
+    /// A response arrived on `conn`: match it, verify it, map it, resume its task.
+    pub(super) fn on_reverse_reply(&mut self, now: Now, conn: ConnId, packet: Packet) {
+        let Some(entry) = self.registry.get(conn) else {
+            return;
+        };
+        let Some(flight) = entry.state.lane.matching(packet.identifier, packet.code) else {
+            self.stats.reverse_stray_replies += 1;
+            self.log(
+                Severity::Debug,
+                format!(
+                    "connection {conn}: {} with identifier {} matches no request; discarded",
+                    packet.code, packet.identifier
+                ),
+            );
+            return;
+        };
+        let (tid, authenticator) = (flight.waiter, flight.authenticator);
+        let Some((backend, index)) = self.tasks.get(&tid).and_then(|t| match &t.wait {
+            Wait::Reverse(call) => Some((call.backend, call.server)),
+            _ => None,
+        }) else {
+            return;
+        };
+        let program = self.program.clone();
+        let Some(server) = server_def(&program, backend, index) else {
+            return;
+        };
+        let secret = server.secret.as_bytes();
+        if let Err(e) = verify_response(&packet, &authenticator, secret, &VerifyPolicy::default()) {
+            // RFC 6613 §2.6.4: a bad Response Authenticator or Message-Authenticator
+            // closes the connection.
+            self.stats.reverse_bad_replies += 1;
+            self.close_stream(
+                now,
+                conn,
+                Some(crate::engine::CloseReason::BadReply(e.to_string())),
+            );
+            return;
+        }
+        let Some(state) = self.registry.state_mut(conn) else {
+            return;
+        };
+        if let Some(done) = state.lane.complete(packet.identifier) {
+            self.timers.cancel(done.timer);
+        }
+        self.stats.reverse_replies += 1;
+        self.pump(now, conn);
+        let Some(mut task) = self.tasks.remove(&tid) else {
+            return;
+        };
+        let result = self.apply_reverse_reply(&mut task, &packet, &authenticator, secret);
+        self.resume_backend(now, tid, task, result);
+    }
+
+    fn apply_reverse_reply(
+        &mut self,
+        task: &mut Task,
+        packet: &Packet,
+        authenticator: &[u8; 16],
+        secret: &[u8],
+    ) -> Result<ActionResult, ErrorValue> {
+        let program = self.program.clone();
+        let Task { ctx, wait, .. } = task;
+        let Wait::Reverse(call) = wait else {
+            return Err(internal_error("reply without a reverse call"));
+        };
+        let mut attrs = packet_to_bag(&self.schema, packet, secret, authenticator);
+        let code = packet.code.as_u8();
+        match call.query {
+            Some(qid) => {
+                let Some(q) = program
+                    .backend(call.backend)
+                    .and_then(|b| b.radius_query(qid))
+                else {
+                    return Err(internal_error("RADIUS query vanished"));
+                };
+                let view = ReplyView {
+                    sent: &call.sent,
+                    code,
+                    attrs: &attrs,
+                };
+                apply_mapping(&q.mapping, &view, ctx)?;
+            }
+            None => {
+                attrs.remove(AttrId::Standard(PROXY_STATE));
+                attrs.remove(AttrId::Standard(MESSAGE_AUTHENTICATOR));
+                ctx.reply.code = Some(code);
+                ctx.reply.attrs = attrs;
+            }
+        }
+        Ok(if positive(packet.code) {
+            ActionResult::Accept
+        } else {
+            ActionResult::Reject
+        })
+    }
+
+    pub(super) fn on_reverse_timeout(&mut self, now: Now, conn: ConnId, id: u8, tid: TaskId) {
+        let Some(entry) = self.registry.get(conn) else {
+            return;
+        };
+        if entry.state.lane.in_flight(id).map(|f| f.waiter) != Some(tid) {
+            return;
+        }
+        let program = self.program.clone();
+        let timeout = self
+            .tasks
+            .get(&tid)
+            .and_then(|t| match &t.wait {
+                Wait::Reverse(call) => server_def(&program, call.backend, call.server),
+                _ => None,
+            })
+            .map(|s| s.timeout)
+            .unwrap_or(crate::lang::program::DEFAULT_REQUEST_TIMEOUT);
+        let quarantine = self
+            .timers
+            .add(now.mono + timeout, TimerKind::Quarantine { conn, id });
+        if let Some(state) = self.registry.state_mut(conn) {
+            state.lane.abandon(id, quarantine);
+        }
+        self.stats.reverse_timeouts += 1;
+        let Some(task) = self.tasks.remove(&tid) else {
+            return;
+        };
+        self.resume_backend(
+            now,
+            tid,
+            task,
+            Err(ErrorValue::new(
+                ErrorCode::ReverseTimeout,
+                format!(
+                    "no reply on connection {conn} within {} ms",
+                    timeout.as_millis()
+                ),
+            )),
+        );
+    }
+
+    pub(super) fn on_quarantine_over(&mut self, now: Now, conn: ConnId, id: u8) {
+        if let Some(state) = self.registry.state_mut(conn) {
+            state.lane.release_quarantined(id);
+        }
+        self.pump(now, conn);
+    }
+}

@@ -1,0 +1,190 @@
+//! RFC 5080 duplicate detection for UDP requests.
+//!
+//! A request is a duplicate of another when it arrives at the same server from the
+//! same address and port with the same Identifier and Request Authenticator. A
+//! duplicate of a request still being handled *joins* it (no second execution; the
+//! one reply goes out when it is ready); a duplicate of an answered request gets
+//! the cached reply again (or nothing, when the policy sent none). Answered entries
+//! expire after the configured time; the cache is bounded, evicting the oldest
+//! answered entry first, and refusing new requests only when every entry is still
+//! in flight.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::engine::task::TaskId;
+use crate::lang::program::ServerId;
+
+/// What identifies a UDP request for duplicate detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DupKey {
+    /// The server (socket) it arrived at.
+    pub server: ServerId,
+    /// The sender's address and port.
+    pub peer: SocketAddr,
+    /// The Identifier.
+    pub identifier: u8,
+    /// The Request Authenticator.
+    pub authenticator: [u8; 16],
+}
+
+/// The state of a request seen before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Still being handled by this task.
+    InFlight(TaskId),
+    /// Answered with this datagram (`None`: deliberately not answered).
+    Answered(Option<Bytes>),
+}
+
+/// What to do with an arriving request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// New: handle it (the entry is now in flight).
+    New,
+    /// A retransmission of a request in flight: drop it, the reply will come.
+    Joined,
+    /// A retransmission of an answered request: send this again (or nothing).
+    Replay(Option<Bytes>),
+    /// The cache is full of requests in flight: drop it.
+    Full,
+}
+
+/// The duplicate-detection cache.
+#[derive(Debug)]
+pub struct DupCache {
+    entries: BTreeMap<DupKey, Seen>,
+    /// Answered entries in the order they were answered, with their expiry.
+    expiry: VecDeque<(Instant, DupKey)>,
+    in_flight: usize,
+    max: usize,
+    ttl: Duration,
+}
+
+impl DupCache {
+    /// An empty cache of at most `max` entries, keeping answers for `ttl`.
+    pub fn new(max: usize, ttl: Duration) -> Self {
+        DupCache {
+            entries: BTreeMap::new(),
+            expiry: VecDeque::new(),
+            in_flight: 0,
+            max: max.max(1),
+            ttl,
+        }
+    }
+
+    /// Forget answered entries whose time is up.
+    pub fn expire(&mut self, now: Instant) {
+        while let Some((at, key)) = self.expiry.front().copied() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop_front();
+            if matches!(self.entries.get(&key), Some(Seen::Answered(_))) {
+                self.entries.remove(&key);
+            }
+        }
+    }
+
+    /// Decide what to do with a request with this key; a new one is recorded as in
+    /// flight for `task`.
+    pub fn admit(&mut self, now: Instant, key: DupKey, task: TaskId) -> Admission {
+        self.expire(now);
+        match self.entries.get(&key) {
+            Some(Seen::InFlight(_)) => return Admission::Joined,
+            Some(Seen::Answered(reply)) => return Admission::Replay(reply.clone()),
+            None => {}
+        }
+        if self.entries.len() >= self.max {
+            // Evict the oldest answered entry; refuse if all are in flight.
+            let mut evicted = false;
+            while let Some((_, old)) = self.expiry.pop_front() {
+                if matches!(self.entries.get(&old), Some(Seen::Answered(_))) {
+                    self.entries.remove(&old);
+                    evicted = true;
+                    break;
+                }
+            }
+            if !evicted {
+                return Admission::Full;
+            }
+        }
+        self.entries.insert(key, Seen::InFlight(task));
+        self.in_flight += 1;
+        Admission::New
+    }
+
+    /// The request `key` was answered (or deliberately left unanswered).
+    pub fn answered(&mut self, now: Instant, key: &DupKey, reply: Option<Bytes>) {
+        if let Some(seen) = self.entries.get_mut(key) {
+            if matches!(seen, Seen::InFlight(_)) {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                *seen = Seen::Answered(reply);
+                self.expiry.push_back((now + self.ttl, *key));
+            }
+        }
+    }
+
+    /// When the next answered entry expires.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.expiry.front().map(|(at, _)| *at)
+    }
+
+    /// Requests in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Answered requests kept for retransmissions.
+    pub fn answered_len(&self) -> usize {
+        self.entries.len() - self.in_flight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn key(id: u8) -> DupKey {
+        DupKey {
+            server: ServerId(0),
+            peer: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1000),
+            identifier: id,
+            authenticator: [id; 16],
+        }
+    }
+
+    #[test]
+    fn join_then_replay_then_expire() {
+        let t0 = Instant::now();
+        let mut c = DupCache::new(10, Duration::from_secs(30));
+        assert_eq!(c.admit(t0, key(1), TaskId(1)), Admission::New);
+        assert_eq!(c.admit(t0, key(1), TaskId(2)), Admission::Joined);
+        c.answered(t0, &key(1), Some(Bytes::from_static(b"r")));
+        assert_eq!(
+            c.admit(t0, key(1), TaskId(3)),
+            Admission::Replay(Some(Bytes::from_static(b"r")))
+        );
+        assert_eq!(c.in_flight(), 0);
+        assert_eq!(c.answered_len(), 1);
+        let later = t0 + Duration::from_secs(31);
+        assert_eq!(c.admit(later, key(1), TaskId(4)), Admission::New);
+    }
+
+    #[test]
+    fn full_of_in_flight_refuses_and_evicts_answered_first() {
+        let t0 = Instant::now();
+        let mut c = DupCache::new(2, Duration::from_secs(30));
+        assert_eq!(c.admit(t0, key(1), TaskId(1)), Admission::New);
+        assert_eq!(c.admit(t0, key(2), TaskId(2)), Admission::New);
+        assert_eq!(c.admit(t0, key(3), TaskId(3)), Admission::Full);
+        c.answered(t0, &key(1), None);
+        assert_eq!(c.admit(t0, key(3), TaskId(3)), Admission::New);
+        // key 1 was evicted to make room, and now every entry is in flight.
+        assert_eq!(c.admit(t0, key(1), TaskId(4)), Admission::Full);
+    }
+}

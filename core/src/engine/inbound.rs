@@ -1,0 +1,589 @@
+//! Requests arriving: UDP datagrams, stream connections (accept, framing, close
+//! rules, Status-Server, idle timeout) and HTTP requests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::engine::attrs::{hiding_vector, packet_to_bag};
+use crate::engine::cert::cert_info;
+use crate::engine::dedup::{Admission, DupKey};
+use crate::engine::io::{CloseReason, ConnId, HttpRequest, Output, Severity};
+use crate::engine::run::encode_reply;
+use crate::engine::task::{Origin, TaskId};
+use crate::engine::timers::{TimerKey, TimerKind};
+use crate::engine::{Engine, Now};
+use crate::eval::context::{
+    ClientInfo, ConnectionInfo, Context, HttpExchange, RadiusRequest, ServerInfo, Transport,
+};
+use crate::lang::program::{
+    Client, DEFAULT_IDLE_TIMEOUT, RADSEC_DEFAULT_SECRET, RadiusListen, RadiusServer, ServerId,
+    ServerKind, Transport as ListenTransport,
+};
+use crate::radius::auth::{VerifyPolicy, verify_request};
+use crate::radius::code::Code;
+use crate::radius::framing::StreamDecoder;
+use crate::radius::packet::Packet;
+use crate::reverse::lane::Lane;
+
+/// NAS-Identifier (RFC 2865 §5.32).
+const NAS_IDENTIFIER: u8 = 32;
+
+/// The engine's state of one inbound stream connection.
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    /// The client's secret (inbound requests, our replies to them).
+    pub secret: Arc<[u8]>,
+    /// BlastRADIUS checks (TCP only; none on TLS).
+    pub verify: VerifyPolicy,
+    /// The server's policy pin.
+    pub server: ServerId,
+    /// Cuts the byte stream into packets.
+    pub decoder: StreamDecoder,
+    /// Idle timeout (`None`: disabled).
+    pub idle: Option<Duration>,
+    /// When the last whole packet arrived (or the connection opened).
+    pub last_activity: Instant,
+    /// The idle timer.
+    pub idle_timer: Option<TimerKey>,
+    /// Our requests on this connection.
+    pub lane: Lane<TaskId, TimerKey>,
+    /// Requests from the peer being handled.
+    pub tasks: usize,
+}
+
+/// Which RADIUS server (network mode) `server` is, with its listen transport.
+fn radius_server(
+    program: &crate::lang::program::Program,
+    server: ServerId,
+) -> Option<(&str, &RadiusServer, ListenTransport, Option<Duration>)> {
+    let s = program.server(server)?;
+    let ServerKind::Radius(r) = &s.kind else {
+        return None;
+    };
+    let RadiusListen::Network(n) = &r.listen else {
+        return None;
+    };
+    Some((&s.name, r, n.protocol, n.timeout))
+}
+
+fn client_info(client: &Client, peer: SocketAddr) -> ClientInfo {
+    ClientInfo {
+        name: client.name.clone(),
+        ip: peer.ip(),
+    }
+}
+
+impl Engine {
+    /// The client `peer` is, in the RADIUS server's client list.
+    fn radius_client(&self, r: &RadiusServer, peer: SocketAddr) -> Option<Client> {
+        let list = self.program.client_list(r.clients?)?;
+        list.lookup(peer.ip()).cloned()
+    }
+
+    /// A RADIUS request's context.
+    fn radius_context(
+        &self,
+        now: Now,
+        request: &Packet,
+        secret: &[u8],
+        client: ClientInfo,
+        server: ServerInfo,
+        conn: Option<Arc<ConnectionInfo>>,
+    ) -> Context {
+        let vector = hiding_vector(request.code, &request.authenticator);
+        let attrs = packet_to_bag(&self.schema, request, secret, &vector);
+        let mut ctx = Context::radius(
+            self.schema.clone(),
+            now.wall,
+            RadiusRequest {
+                code: request.code.as_u8(),
+                attrs,
+            },
+        );
+        ctx.env = self.env.clone();
+        ctx.client = Some(client);
+        ctx.server = Some(server);
+        ctx.current_connection = conn;
+        ctx
+    }
+
+    // ----- UDP ------------------------------------------------------------------
+
+    pub(super) fn on_datagram(
+        &mut self,
+        now: Now,
+        server: ServerId,
+        peer: SocketAddr,
+        local: SocketAddr,
+        data: Bytes,
+    ) {
+        let program = self.program.clone();
+        let Some((name, r, ListenTransport::Udp, _)) = radius_server(&program, server) else {
+            self.stats.udp_not_a_request += 1;
+            return;
+        };
+        let packet = match Packet::decode(data) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.udp_malformed += 1;
+                self.log(
+                    Severity::Debug,
+                    format!("UDP from {peer}: malformed, dropped: {e}"),
+                );
+                return;
+            }
+        };
+        if !packet.code.is_request() || packet.code == Code::StatusClient {
+            self.stats.udp_not_a_request += 1;
+            return;
+        }
+        let Some(client) = self.radius_client(r, peer) else {
+            self.stats.udp_unknown_client += 1;
+            self.log(
+                Severity::Warn,
+                format!("UDP from {peer} to server \"{name}\": unknown client, dropped"),
+            );
+            return;
+        };
+        let Some(secret) = client.secret.as_deref() else {
+            self.stats.udp_unknown_client += 1;
+            self.log(
+                Severity::Warn,
+                format!("UDP client \"{}\" has no secret; dropped", client.name),
+            );
+            return;
+        };
+        let secret: Arc<[u8]> = Arc::from(secret.as_bytes());
+        let policy = VerifyPolicy {
+            require_message_authenticator: client.require_message_authenticator,
+            limit_proxy_state: client.limit_proxy_state,
+        };
+        if let Err(e) = verify_request(&packet, &secret, &policy) {
+            self.stats.udp_bad_authenticator += 1;
+            self.log(
+                Severity::Warn,
+                format!("UDP from {peer} (client \"{}\"): {e}; dropped", client.name),
+            );
+            return;
+        }
+        if packet.code != Code::StatusServer && !self.has_room() {
+            return;
+        }
+        let dup = DupKey {
+            server,
+            peer,
+            identifier: packet.identifier,
+            authenticator: packet.authenticator,
+        };
+        let tid = self.next_task_id();
+        match self.dedup.admit(now.mono, dup, tid) {
+            Admission::New => {}
+            Admission::Joined => {
+                self.stats.udp_duplicates_joined += 1;
+                return;
+            }
+            Admission::Replay(reply) => {
+                self.stats.udp_duplicates_replayed += 1;
+                if let Some(data) = reply {
+                    self.outputs.push_back(Output::SendDatagram {
+                        server,
+                        local,
+                        peer,
+                        data,
+                    });
+                }
+                return;
+            }
+            Admission::Full => {
+                self.stats.udp_duplicate_cache_full += 1;
+                return;
+            }
+        }
+        if packet.code == Code::StatusServer {
+            self.stats.status_server += 1;
+            let reply = self.status_reply(&packet, &secret);
+            self.dedup.answered(now.mono, &dup, reply.clone());
+            if let Some(data) = reply {
+                self.outputs.push_back(Output::SendDatagram {
+                    server,
+                    local,
+                    peer,
+                    data,
+                });
+            }
+            return;
+        }
+        let ctx = self.radius_context(
+            now,
+            &packet,
+            &secret,
+            client_info(&client, peer),
+            ServerInfo {
+                name: name.to_owned(),
+                tls: false,
+            },
+            None,
+        );
+        let origin = Origin::Udp {
+            dup,
+            local,
+            request: packet,
+            secret,
+        };
+        self.start_task(now, tid, ctx, origin, r.policy);
+    }
+
+    /// The Access-Accept answering a Status-Server (Message-Authenticator first).
+    fn status_reply(&mut self, request: &Packet, secret: &[u8]) -> Option<Bytes> {
+        match encode_reply(self, request, Code::AccessAccept.as_u8(), &[], secret) {
+            Ok(b) => {
+                self.stats.replies_sent += 1;
+                Some(b)
+            }
+            Err(e) => {
+                self.stats.reply_encode_failures += 1;
+                self.log(
+                    Severity::Warn,
+                    format!("Status-Server reply not encoded: {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    // ----- streams ----------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_stream_opened(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        server: ServerId,
+        peer: SocketAddr,
+        local: SocketAddr,
+        transport: Transport,
+        certificates: &[Bytes],
+    ) {
+        let program = self.program.clone();
+        let matches = |t: ListenTransport| {
+            matches!(
+                (t, transport),
+                (ListenTransport::Tcp, Transport::Tcp) | (ListenTransport::Tls, Transport::Tls)
+            )
+        };
+        let Some((name, r, _, listen_timeout)) =
+            radius_server(&program, server).filter(|(_, _, t, _)| matches(*t))
+        else {
+            self.refuse_stream(conn, CloseReason::NotAStreamServer);
+            return;
+        };
+        let Some(client) = self.radius_client(r, peer) else {
+            self.log(
+                Severity::Warn,
+                format!("connection {conn} from {peer} to server \"{name}\": unknown client"),
+            );
+            self.refuse_stream(conn, CloseReason::UnknownClient);
+            return;
+        };
+        let secret = match (&client.secret, transport) {
+            (Some(s), _) => s.clone(),
+            (None, Transport::Tls) => RADSEC_DEFAULT_SECRET.to_owned(),
+            (None, Transport::Tcp) => {
+                self.log(
+                    Severity::Warn,
+                    format!(
+                        "TCP client \"{}\" has no secret; connection refused",
+                        client.name
+                    ),
+                );
+                self.refuse_stream(conn, CloseReason::UnknownClient);
+                return;
+            }
+        };
+        let verify = match transport {
+            Transport::Tcp => VerifyPolicy {
+                require_message_authenticator: client.require_message_authenticator,
+                limit_proxy_state: client.limit_proxy_state,
+            },
+            // draft-ietf-radext-deprecating-radius: the flags are ignored on TLS.
+            Transport::Tls => VerifyPolicy::default(),
+        };
+        let idle = client
+            .timeout
+            .or(listen_timeout)
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        let idle = (!idle.is_zero()).then_some(idle);
+        let cert = match transport {
+            Transport::Tls => certificates.first().and_then(|der| cert_info(der)),
+            Transport::Tcp => None,
+        };
+        let info = ConnectionInfo {
+            id: conn.0,
+            client_name: client.name.clone(),
+            peer_addr: peer,
+            server_name: name.to_owned(),
+            server_addr: local,
+            transport,
+            connected: now.wall,
+            disconnected: None,
+            status_received: None,
+            status_nas_identifier: None,
+            cert,
+        };
+        let idle_timer = idle.map(|d| self.timers.add(now.mono + d, TimerKind::Idle(conn)));
+        let state = StreamState {
+            secret: Arc::from(secret.as_bytes()),
+            verify,
+            server,
+            decoder: StreamDecoder::new(),
+            idle,
+            last_activity: now.mono,
+            idle_timer,
+            lane: Lane::new(self.limits.max_queue_per_connection),
+            tasks: 0,
+        };
+        if let Err(state) = self.registry.insert(info, state) {
+            if let Some(key) = state.idle_timer {
+                self.timers.cancel(key);
+            }
+            self.log(
+                Severity::Warn,
+                format!("connection {conn} opened twice; the second open is ignored"),
+            );
+        }
+    }
+
+    fn refuse_stream(&mut self, conn: ConnId, reason: CloseReason) {
+        self.stats.streams_closed += 1;
+        self.outputs.push_back(Output::StreamClose { conn, reason });
+    }
+
+    pub(super) fn on_stream_data(&mut self, now: Now, conn: ConnId, data: &[u8]) {
+        let Some(state) = self.registry.state_mut(conn) else {
+            return;
+        };
+        state.decoder.push(data);
+        loop {
+            let Some(state) = self.registry.state_mut(conn) else {
+                return;
+            };
+            let frame = match state.decoder.next_packet() {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(e) => {
+                    self.close_stream(now, conn, Some(CloseReason::Framing(e.to_string())));
+                    return;
+                }
+            };
+            state.last_activity = now.mono;
+            let packet = match Packet::decode(frame) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.close_stream(now, conn, Some(CloseReason::Malformed(e.to_string())));
+                    return;
+                }
+            };
+            if packet.code.is_response() {
+                self.on_reverse_reply(now, conn, packet);
+            } else if packet.code.is_request() && packet.code != Code::StatusClient {
+                self.on_stream_request(now, conn, packet);
+            } else {
+                self.stats.stream_unknown_code += 1;
+                self.log(
+                    Severity::Debug,
+                    format!(
+                        "connection {conn}: packet with code {} discarded",
+                        packet.code
+                    ),
+                );
+            }
+        }
+    }
+
+    fn on_stream_request(&mut self, now: Now, conn: ConnId, packet: Packet) {
+        let Some(entry) = self.registry.get(conn) else {
+            return;
+        };
+        let secret = entry.state.secret.clone();
+        let verify = entry.state.verify;
+        let server = entry.state.server;
+        let info = entry.info().clone();
+        if let Err(e) = verify_request(&packet, &secret, &verify) {
+            self.close_stream(now, conn, Some(CloseReason::BadRequest(e.to_string())));
+            return;
+        }
+        if packet.code == Code::StatusServer {
+            self.stats.status_server += 1;
+            let nas_identifier = packet
+                .first_value(NAS_IDENTIFIER)
+                .map(|v| String::from_utf8_lossy(v).into_owned());
+            self.registry.record_status(conn, now.wall, nas_identifier);
+            if let Some(data) = self.status_reply(&packet, &secret) {
+                self.outputs.push_back(Output::StreamWrite { conn, data });
+            }
+            return;
+        }
+        if !self.has_room() {
+            return;
+        }
+        let program = self.program.clone();
+        let Some((name, r, _, _)) = radius_server(&program, server) else {
+            return;
+        };
+        let ctx = self.radius_context(
+            now,
+            &packet,
+            &secret,
+            ClientInfo {
+                name: info.client_name.clone(),
+                ip: info.peer_addr.ip(),
+            },
+            ServerInfo {
+                name: name.to_owned(),
+                tls: info.transport == Transport::Tls,
+            },
+            Some(info),
+        );
+        if let Some(state) = self.registry.state_mut(conn) {
+            state.tasks += 1;
+        }
+        let tid = self.next_task_id();
+        let origin = Origin::Stream {
+            conn,
+            request: packet,
+            secret,
+        };
+        self.start_task(now, tid, ctx, origin, r.policy);
+    }
+
+    /// Forget a stream connection. With a reason the engine closes it (and tells
+    /// the driver); without one the peer closed it. Every request of ours on it is
+    /// retried elsewhere or fails with `errors.CONNECTION_CLOSED`.
+    pub(super) fn close_stream(&mut self, now: Now, conn: ConnId, reason: Option<CloseReason>) {
+        let Some(entry) = self.registry.remove(conn) else {
+            return;
+        };
+        if let Some(reason) = reason {
+            self.stats.streams_closed += 1;
+            self.log(
+                Severity::Info,
+                format!("connection {conn} closed: {reason}"),
+            );
+            self.outputs.push_back(Output::StreamClose { conn, reason });
+        }
+        let mut state = entry.state;
+        if let Some(key) = state.idle_timer.take() {
+            self.timers.cancel(key);
+        }
+        let drained = state.lane.drain();
+        for key in drained.quarantine_timers {
+            self.timers.cancel(key);
+        }
+        let mut lost = Vec::new();
+        for (_, f) in drained.in_flight {
+            self.timers.cancel(f.timer);
+            lost.push(f.waiter);
+        }
+        lost.extend(drained.queued);
+        for tid in lost {
+            self.reverse_connection_lost(now, tid);
+        }
+    }
+
+    pub(super) fn on_idle_timer(&mut self, now: Now, conn: ConnId) {
+        let Some(state) = self.registry.state_mut(conn) else {
+            return;
+        };
+        state.idle_timer = None;
+        let Some(idle) = state.idle else {
+            return;
+        };
+        let deadline = state.last_activity + idle;
+        let busy = state.lane.in_flight_len() > 0 || state.lane.queued_len() > 0 || state.tasks > 0;
+        let rearm = if now.mono < deadline {
+            Some(deadline)
+        } else if busy {
+            Some(now.mono + idle)
+        } else {
+            None
+        };
+        match rearm {
+            Some(at) => {
+                let key = self.timers.add(at, TimerKind::Idle(conn));
+                if let Some(state) = self.registry.state_mut(conn) {
+                    state.idle_timer = Some(key);
+                }
+            }
+            None => self.close_stream(now, conn, Some(CloseReason::Idle)),
+        }
+    }
+
+    // ----- HTTP -----------------------------------------------------------------
+
+    pub(super) fn on_http(&mut self, now: Now, req: HttpRequest) {
+        let program = self.program.clone();
+        let refuse = |engine: &mut Engine, status: u16, error: &str| {
+            let body = serde_json::json!({ "result": "error", "error": error });
+            engine.outputs.push_back(Output::HttpResponse {
+                id: req.id,
+                status,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: Bytes::from(body.to_string()),
+            });
+        };
+        let Some((name, http)) = program.server(req.server).and_then(|s| match &s.kind {
+            ServerKind::Http(h) => Some((&s.name, h)),
+            ServerKind::Radius(_) => None,
+        }) else {
+            refuse(self, 404, "no such HTTP server");
+            return;
+        };
+        let client = match http.clients {
+            None => ClientInfo {
+                name: String::new(),
+                ip: req.peer.ip(),
+            },
+            Some(list) => match program
+                .client_list(list)
+                .and_then(|l| l.lookup(req.peer.ip()))
+            {
+                Some(c) => client_info(c, req.peer),
+                None => {
+                    self.log(
+                        Severity::Warn,
+                        format!(
+                            "HTTP request from {} to server \"{name}\": client not allowed",
+                            req.peer
+                        ),
+                    );
+                    refuse(self, 403, "client not allowed");
+                    return;
+                }
+            },
+        };
+        if !self.has_room() {
+            refuse(self, 503, "too many requests in progress");
+            return;
+        }
+        let exchange = HttpExchange {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: req.query.clone(),
+            headers: req.headers.clone(),
+            body: req.body.clone(),
+            ..HttpExchange::default()
+        };
+        let mut ctx = Context::http(self.schema.clone(), now.wall, exchange);
+        ctx.env = self.env.clone();
+        ctx.client = Some(client);
+        ctx.server = Some(ServerInfo {
+            name: name.clone(),
+            tls: http.tls.is_some(),
+        });
+        let tid = self.next_task_id();
+        self.start_task(now, tid, ctx, Origin::Http { id: req.id }, http.policy);
+    }
+}

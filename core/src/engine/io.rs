@@ -1,0 +1,226 @@
+//! What goes into the engine ([`Input`]) and what comes out ([`Output`]).
+//!
+//! The driver owns every socket. It tells the engine what happened (a datagram
+//! arrived, a stream was accepted, bytes arrived, a stream closed, an HTTP request
+//! arrived, an SQL statement finished) and carries out what the engine asks for
+//! (send a datagram, write bytes, close a stream, answer an HTTP request, run an SQL
+//! statement), in the order the engine asks.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use crate::eval::context::Transport;
+use crate::eval::ir::BackendId;
+use crate::eval::query::SqlRows;
+use crate::eval::value::Value;
+use crate::lang::program::ServerId;
+
+/// A stream connection, numbered by the driver in the order connections were
+/// established (strictly increasing, never reused). `connection.id` reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An HTTP request, numbered by the driver; the answer carries the same number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HttpRequestId(pub u64);
+
+/// A backend effect (an SQL statement) the engine asked the driver to run; the
+/// driver answers with [`Input::SqlDone`] carrying the same number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EffectId(pub u64);
+
+/// An HTTP request as the driver parsed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequest {
+    /// The driver's number for it.
+    pub id: HttpRequestId,
+    /// The HTTP server it arrived at.
+    pub server: ServerId,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The method, upper case (`POST`).
+    pub method: String,
+    /// The path without the query string (`/disconnect`).
+    pub path: String,
+    /// Decoded query parameters (the first value of a repeated key).
+    pub query: BTreeMap<String, String>,
+    /// Request headers, names lower-case.
+    pub headers: BTreeMap<String, String>,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// An event the driver reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A datagram arrived on a UDP RADIUS server's socket.
+    Datagram {
+        /// The server whose socket received it.
+        server: ServerId,
+        /// The sender.
+        peer: SocketAddr,
+        /// The local address it arrived at (replies are sent from it).
+        local: SocketAddr,
+        /// The datagram.
+        data: Bytes,
+    },
+    /// A TCP or TLS connection was accepted on a RADIUS server (after the TLS
+    /// handshake, for TLS).
+    StreamOpened {
+        /// The driver's number for it (greater than every earlier one).
+        conn: ConnId,
+        /// The server that accepted it.
+        server: ServerId,
+        /// The remote address.
+        peer: SocketAddr,
+        /// The local address.
+        local: SocketAddr,
+        /// TCP or TLS.
+        transport: Transport,
+        /// The client's certificate chain, leaf first, DER (empty without one).
+        peer_certificates: Vec<Bytes>,
+    },
+    /// Bytes arrived on a stream connection (any split of the stream).
+    StreamData {
+        /// Which connection.
+        conn: ConnId,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// The peer closed the connection, or it failed. Not needed (and ignored)
+    /// after the engine itself asked for the close.
+    StreamClosed {
+        /// Which connection.
+        conn: ConnId,
+    },
+    /// An HTTP request arrived.
+    HttpRequest(HttpRequest),
+    /// An SQL statement asked for with [`Output::Sql`] finished.
+    SqlDone {
+        /// The effect it answers.
+        effect: EffectId,
+        /// The rows, or the database's error message.
+        result: Result<SqlRows, String>,
+    },
+}
+
+/// Why the engine closes a stream connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The server is not a RADIUS stream server, or its transport does not match.
+    NotAStreamServer,
+    /// The peer's address is in none of the server's clients (RFC 6613 §2.6.4).
+    UnknownClient,
+    /// Bad Length in the stream (RFC 6613 §2.6.4).
+    Framing(String),
+    /// A packet did not decode (bad attribute length, attributes not filling it).
+    Malformed(String),
+    /// A request failed verification: bad Request Authenticator, bad or missing
+    /// Message-Authenticator (RFC 6613 §2.6.4).
+    BadRequest(String),
+    /// A reply to one of our requests failed verification (bad Response
+    /// Authenticator or Message-Authenticator; RFC 6613 §2.6.4).
+    BadReply(String),
+    /// Nothing arrived for the idle timeout.
+    Idle,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::NotAStreamServer => f.write_str("not a RADIUS stream server"),
+            CloseReason::UnknownClient => f.write_str("unknown client"),
+            CloseReason::Framing(e) => write!(f, "framing error: {e}"),
+            CloseReason::Malformed(e) => write!(f, "malformed packet: {e}"),
+            CloseReason::BadRequest(e) => write!(f, "request failed verification: {e}"),
+            CloseReason::BadReply(e) => write!(f, "reply failed verification: {e}"),
+            CloseReason::Idle => f.write_str("idle timeout"),
+        }
+    }
+}
+
+/// Severity of an engine log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// `debug …` actions and per-packet detail.
+    Debug,
+    /// `log "LOGGER" …` actions and ordinary events.
+    Info,
+    /// Something was dropped, discarded or closed because of bad input or
+    /// configuration.
+    Warn,
+}
+
+/// A log line for the driver to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Severity.
+    pub severity: Severity,
+    /// The named logger of a `log "LOGGER"` action, if any.
+    pub logger: Option<String>,
+    /// The text.
+    pub text: String,
+}
+
+/// A command for the driver, drained with [`crate::engine::Engine::poll_output`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send a datagram from a UDP server's socket.
+    SendDatagram {
+        /// The server whose socket sends it.
+        server: ServerId,
+        /// The local address to send from.
+        local: SocketAddr,
+        /// The destination.
+        peer: SocketAddr,
+        /// The datagram.
+        data: Bytes,
+    },
+    /// Write bytes to a stream connection (one whole RADIUS packet).
+    StreamWrite {
+        /// Which connection.
+        conn: ConnId,
+        /// The packet.
+        data: Bytes,
+    },
+    /// Close a stream connection. The engine has already forgotten it.
+    StreamClose {
+        /// Which connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// Answer an HTTP request.
+    HttpResponse {
+        /// The request answered.
+        id: HttpRequestId,
+        /// Status code.
+        status: u16,
+        /// Headers (names lower-case).
+        headers: Vec<(String, String)>,
+        /// Body.
+        body: Bytes,
+    },
+    /// Run an SQL statement and answer with [`Input::SqlDone`].
+    Sql {
+        /// The effect's number.
+        effect: EffectId,
+        /// The SQL backend (its database).
+        backend: BackendId,
+        /// The statement, with `?` placeholders.
+        statement: String,
+        /// One parameter per placeholder.
+        params: Vec<Value>,
+    },
+    /// Write a log line.
+    Log(LogLine),
+}

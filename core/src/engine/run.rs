@@ -1,0 +1,337 @@
+//! Running tasks: choosing the handler, driving the pipeline machine through its
+//! effects, answering (RADIUS reply or HTTP response), `@final-execute`, and
+//! finishing.
+
+use bytes::Bytes;
+
+use crate::engine::attrs::push_entries;
+use crate::engine::io::{Output, Severity};
+use crate::engine::task::{Origin, Stage, Task, TaskId, Wait};
+use crate::engine::{Engine, LogLine, Now};
+use crate::eval::context::Context;
+use crate::eval::error::{ErrorCode, ErrorValue};
+use crate::eval::ir::{ActionResult, Pipeline};
+use crate::eval::machine::{Effect, EffectResult, LogLevel, LogRecord, Machine, Outcome, Step};
+use crate::eval::policy::{
+    choose_handler, http_answer, radius_reply, record_choice, record_outcome,
+};
+use crate::eval::value::AttrEntry;
+use crate::lang::program::PolicyId;
+use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
+use crate::radius::auth::{SignOptions, sign_response};
+use crate::radius::code::Code;
+use crate::radius::id::AttrId;
+use crate::radius::packet::Packet;
+
+/// What starting a backend call gave.
+pub(super) enum Started {
+    /// The call finished at once with this result.
+    Done(Result<ActionResult, ErrorValue>),
+    /// The task is parked; it will be resumed later.
+    Parked,
+}
+
+fn outcome_of(result: Option<ActionResult>) -> Outcome {
+    match result {
+        Some(ActionResult::Accept) => Outcome::Accept,
+        Some(ActionResult::Reject) => Outcome::Reject,
+        Some(ActionResult::Ignore) | None => Outcome::Ignore,
+    }
+}
+
+pub(super) fn internal_error(what: impl std::fmt::Display) -> ErrorValue {
+    ErrorValue::new(ErrorCode::Error, format!("internal engine error: {what}"))
+}
+
+/// Sign and encode a reply to `request` with `code` and `attrs` (Proxy-State of
+/// the request echoed; Proxy-State and Message-Authenticator among `attrs` left
+/// out, the latter recomputed first in the reply).
+pub(super) fn encode_reply(
+    engine: &mut Engine,
+    request: &Packet,
+    code: u8,
+    attrs: &[AttrEntry],
+    secret: &[u8],
+) -> Result<Bytes, String> {
+    let mut reply = request.new_reply(Code::from_u8(code));
+    let skip = [
+        AttrId::Standard(PROXY_STATE),
+        AttrId::Standard(MESSAGE_AUTHENTICATOR),
+    ];
+    push_entries(
+        &engine.schema,
+        &mut reply,
+        attrs,
+        &skip,
+        secret,
+        &request.authenticator,
+        engine.rng.as_mut(),
+    )
+    .map_err(|e| e.to_string())?;
+    sign_response(
+        &mut reply,
+        &request.authenticator,
+        secret,
+        &SignOptions::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+impl Engine {
+    pub(super) fn next_task_id(&mut self) -> TaskId {
+        self.next_task += 1;
+        TaskId(self.next_task)
+    }
+
+    /// Whether another task may start.
+    pub(super) fn has_room(&mut self) -> bool {
+        if self.tasks.len() >= self.limits.max_tasks {
+            self.stats.tasks_refused += 1;
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Choose the handler for a request and run it.
+    pub(super) fn start_task(
+        &mut self,
+        now: Now,
+        tid: TaskId,
+        mut ctx: Context,
+        origin: Origin,
+        pinned: Option<PolicyId>,
+    ) {
+        ctx.id = tid.0;
+        let program = self.program.clone();
+        let pinned = pinned.and_then(|p| usize::try_from(p.0).ok());
+        let Some(choice) = choose_handler(&program.policies, pinned, &ctx) else {
+            self.stats.no_policy += 1;
+            self.log(
+                Severity::Warn,
+                format!("request {tid}: no policy handles it; not answered"),
+            );
+            let mut task = Task {
+                ctx,
+                origin,
+                machine: Machine::new(Pipeline::new(Vec::new()), program.library.clone()),
+                stage: Stage::Final,
+                replied: false,
+                wait: Wait::Running,
+            };
+            if let Origin::Http { .. } = task.origin {
+                self.answer_http_no_policy(&mut task);
+            }
+            self.finish(now, task);
+            return;
+        };
+        record_choice(&mut ctx, &program.policies, choice);
+        let pipeline = program
+            .policies
+            .get(choice.policy)
+            .and_then(|p| p.handlers.get(choice.handler))
+            .and_then(|h| h.execute.clone())
+            .unwrap_or_else(|| Pipeline::new(Vec::new()));
+        let mut task = Task {
+            ctx,
+            origin,
+            machine: Machine::new(pipeline, program.library.clone()),
+            stage: Stage::Execute(choice),
+            replied: false,
+            wait: Wait::Running,
+        };
+        let step = task.machine.start(&mut task.ctx);
+        self.drive(now, tid, task, step);
+    }
+
+    /// Continue a parked machine with an answer.
+    pub(super) fn resume(&mut self, task: &mut Task, answer: EffectResult) -> Step {
+        task.wait = Wait::Running;
+        match task.machine.resume(&mut task.ctx, answer) {
+            Ok(step) => step,
+            Err(e) => Step::Done(Outcome::Error(internal_error(e))),
+        }
+    }
+
+    /// Resume a task taken out of the table with a backend result and run it on.
+    pub(super) fn resume_backend(
+        &mut self,
+        now: Now,
+        tid: TaskId,
+        mut task: Task,
+        result: Result<ActionResult, ErrorValue>,
+    ) {
+        let step = self.resume(&mut task, EffectResult::Backend(result));
+        self.drive(now, tid, task, step);
+    }
+
+    /// Run a task until it parks (it goes back into the table) or ends.
+    pub(super) fn drive(&mut self, now: Now, tid: TaskId, mut task: Task, mut step: Step) {
+        loop {
+            self.flush_logs(task.machine.take_logs());
+            match step {
+                Step::Effect(Effect::SendReply { result }) => {
+                    if matches!(task.stage, Stage::Execute(_)) && !task.replied {
+                        self.answer(now, &mut task, &outcome_of(result));
+                    }
+                    step = self.resume(&mut task, EffectResult::ReplySent);
+                }
+                Step::Effect(Effect::Backend(call)) => {
+                    match self.start_backend(now, tid, &mut task, &call) {
+                        Started::Done(result) => {
+                            step = self.resume(&mut task, EffectResult::Backend(result));
+                        }
+                        Started::Parked => {
+                            self.tasks.insert(tid, task);
+                            return;
+                        }
+                    }
+                }
+                Step::Done(outcome) => match task.stage {
+                    Stage::Execute(choice) => {
+                        record_outcome(&mut task.ctx, &outcome);
+                        if !task.replied {
+                            self.answer(now, &mut task, &outcome);
+                        }
+                        let last = self
+                            .program
+                            .policies
+                            .get(choice.policy)
+                            .and_then(|p| p.handlers.get(choice.handler))
+                            .and_then(|h| h.final_execute.clone());
+                        match last {
+                            Some(pipeline) => {
+                                task.stage = Stage::Final;
+                                task.machine = Machine::new(pipeline, self.program.library.clone());
+                                step = task.machine.start(&mut task.ctx);
+                            }
+                            None => {
+                                self.finish(now, task);
+                                return;
+                            }
+                        }
+                    }
+                    Stage::Final => {
+                        self.finish(now, task);
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    pub(super) fn flush_logs(&mut self, logs: Vec<LogRecord>) {
+        for r in logs {
+            self.outputs.push_back(Output::Log(LogLine {
+                severity: match r.level {
+                    LogLevel::Debug => Severity::Debug,
+                    LogLevel::Info => Severity::Info,
+                },
+                logger: r.logger,
+                text: r.text,
+            }));
+        }
+    }
+
+    /// Send the answer the outcome calls for (RADIUS: maybe none).
+    fn answer(&mut self, now: Now, task: &mut Task, outcome: &Outcome) {
+        match &task.origin {
+            Origin::Http { id } => {
+                let a = http_answer(&task.ctx, outcome);
+                self.outputs.push_back(Output::HttpResponse {
+                    id: *id,
+                    status: a.status,
+                    headers: a.headers,
+                    body: Bytes::from(a.body),
+                });
+                task.replied = true;
+            }
+            Origin::Udp {
+                dup,
+                local,
+                request,
+                secret,
+            } => {
+                let Some((code, attrs)) = radius_reply(&task.ctx, outcome) else {
+                    return;
+                };
+                let (dup, local, secret) = (*dup, *local, secret.clone());
+                match encode_reply(self, request, code, &attrs, &secret) {
+                    Ok(data) => {
+                        self.stats.replies_sent += 1;
+                        self.dedup.answered(now.mono, &dup, Some(data.clone()));
+                        self.outputs.push_back(Output::SendDatagram {
+                            server: dup.server,
+                            local,
+                            peer: dup.peer,
+                            data,
+                        });
+                        task.replied = true;
+                    }
+                    Err(e) => self.reply_failed(task.ctx.id, &e),
+                }
+            }
+            Origin::Stream {
+                conn,
+                request,
+                secret,
+            } => {
+                let Some((code, attrs)) = radius_reply(&task.ctx, outcome) else {
+                    return;
+                };
+                let (conn, secret) = (*conn, secret.clone());
+                match encode_reply(self, request, code, &attrs, &secret) {
+                    Ok(data) => {
+                        task.replied = true;
+                        if self.registry.contains(conn) {
+                            self.stats.replies_sent += 1;
+                            self.outputs.push_back(Output::StreamWrite { conn, data });
+                        }
+                    }
+                    Err(e) => self.reply_failed(task.ctx.id, &e),
+                }
+            }
+        }
+    }
+
+    fn reply_failed(&mut self, id: u64, e: &str) {
+        self.stats.reply_encode_failures += 1;
+        self.log(
+            Severity::Warn,
+            format!("request {id}: the reply could not be encoded, not sent: {e}"),
+        );
+    }
+
+    fn answer_http_no_policy(&mut self, task: &mut Task) {
+        if let Origin::Http { id } = task.origin {
+            let body = serde_json::json!({
+                "result": "ignore",
+                "error": "no policy handles this request",
+            });
+            self.outputs.push_back(Output::HttpResponse {
+                id,
+                status: 404,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: Bytes::from(body.to_string()),
+            });
+            task.replied = true;
+        }
+    }
+
+    /// The task is over: settle its bookkeeping.
+    pub(super) fn finish(&mut self, now: Now, task: Task) {
+        match task.origin {
+            Origin::Udp { dup, .. } => {
+                if !task.replied {
+                    self.dedup.answered(now.mono, &dup, None);
+                }
+            }
+            Origin::Stream { conn, .. } => {
+                if let Some(state) = self.registry.state_mut(conn) {
+                    state.tasks = state.tasks.saturating_sub(1);
+                }
+            }
+            Origin::Http { .. } => {}
+        }
+    }
+}

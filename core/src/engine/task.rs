@@ -1,0 +1,147 @@
+//! A task: one request (UDP, stream or HTTP) being handled, from policy choice to
+//! the end of `@final-execute`, with what it is parked on.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::engine::dedup::DupKey;
+use crate::engine::io::{ConnId, EffectId, HttpRequestId};
+use crate::eval::context::Context;
+use crate::eval::ir::{BackendId, QueryId};
+use crate::eval::machine::Machine;
+use crate::eval::policy::HandlerChoice;
+use crate::eval::query::OutgoingRequest;
+use crate::eval::select::Selection;
+use crate::radius::packet::Packet;
+
+/// A task's number, in creation order (also the request's `id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub u64);
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where a task's request came from, and what answering it needs.
+#[derive(Debug)]
+pub(crate) enum Origin {
+    /// A UDP RADIUS request.
+    Udp {
+        /// Its duplicate-detection key (server, peer, identifier, authenticator).
+        dup: DupKey,
+        /// The local address to answer from.
+        local: SocketAddr,
+        /// The request as received (identifier, authenticator, Proxy-State).
+        request: Packet,
+        /// The client's secret.
+        secret: Arc<[u8]>,
+    },
+    /// A RADIUS request on a stream connection.
+    Stream {
+        /// The connection.
+        conn: ConnId,
+        /// The request as received.
+        request: Packet,
+        /// The client's secret.
+        secret: Arc<[u8]>,
+    },
+    /// An HTTP request.
+    Http {
+        /// The driver's number for it.
+        id: HttpRequestId,
+    },
+}
+
+/// Which pipeline of the handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// `@execute` (the reply goes out when it ends, or at `reply;`).
+    Execute(HandlerChoice),
+    /// `@final-execute` (after the reply).
+    Final,
+}
+
+/// What a parked task waits for.
+#[derive(Debug)]
+pub(crate) enum Wait {
+    /// Nothing: it is running.
+    Running,
+    /// An SQL statement of the handler's pipeline.
+    Sql {
+        /// The effect.
+        effect: EffectId,
+        /// The SQL backend.
+        backend: BackendId,
+        /// The query.
+        query: QueryId,
+    },
+    /// A reverse request.
+    Reverse(Box<ReverseCall>),
+}
+
+/// A reverse backend call in progress.
+#[derive(Debug)]
+pub(crate) struct ReverseCall {
+    /// The backend.
+    pub backend: BackendId,
+    /// Which of its servers.
+    pub server: usize,
+    /// The query (`None`: proxy mode, the incoming request is forwarded).
+    pub query: Option<QueryId>,
+    /// What the bindings built (`radius.request.*` inside the mapping).
+    pub sent: OutgoingRequest,
+    /// The packet to send, without identifier, authenticator or
+    /// Message-Authenticator (added when signing).
+    pub template: Packet,
+    /// How many more times the request may be re-selected after its connection
+    /// closed.
+    pub retries_left: u32,
+    /// Where it is.
+    pub phase: Phase,
+}
+
+/// The phases of a reverse call.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Between steps (built, not yet selected; or over).
+    Idle,
+    /// `@select` is running (possibly parked on an SQL statement).
+    Selecting {
+        /// The selection.
+        selection: Box<Selection>,
+        /// The SQL statement it is parked on: effect, backend, query.
+        sql: Option<(EffectId, BackendId, QueryId)>,
+    },
+    /// Waiting in a connection's backlog for an identifier.
+    Queued {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Sent; waiting for the reply.
+    InFlight {
+        /// The connection.
+        conn: ConnId,
+        /// The identifier.
+        id: u8,
+    },
+}
+
+/// One request being handled.
+#[derive(Debug)]
+pub(crate) struct Task {
+    /// What the pipelines read and write.
+    pub ctx: Context,
+    /// Where the request came from.
+    pub origin: Origin,
+    /// The pipeline run.
+    pub machine: Machine,
+    /// Which pipeline.
+    pub stage: Stage,
+    /// Whether an answer went out.
+    pub replied: bool,
+    /// What it is parked on.
+    pub wait: Wait,
+}

@@ -1,0 +1,198 @@
+//! The registry of active inbound stream connections, in establishment order.
+//!
+//! Connection ids are assigned by the driver in establishment order, so iterating
+//! the registry by id is iterating oldest first, which is the order `@select`
+//! visits candidates in. The registry also keeps exact-match indexes on the fields
+//! the `@select` index can use (NAS-Identifier from Status-Server, certificate CN),
+//! updated whenever those fields change.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::engine::io::ConnId;
+use crate::eval::context::ConnectionInfo;
+use crate::reverse::index::Probe;
+
+/// One registered connection: what `connection.*` reads, and the owner's state.
+#[derive(Debug)]
+pub struct Entry<C> {
+    info: Arc<ConnectionInfo>,
+    /// The owner's per-connection state.
+    pub state: C,
+}
+
+impl<C> Entry<C> {
+    /// What `connection.*` reads for it.
+    pub fn info(&self) -> &Arc<ConnectionInfo> {
+        &self.info
+    }
+}
+
+/// Active stream connections with their indexes.
+#[derive(Debug)]
+pub struct Registry<C> {
+    conns: BTreeMap<ConnId, Entry<C>>,
+    by_nas_identifier: BTreeMap<String, BTreeSet<ConnId>>,
+    by_cert_cn: BTreeMap<String, BTreeSet<ConnId>>,
+}
+
+impl<C> Default for Registry<C> {
+    fn default() -> Self {
+        Registry {
+            conns: BTreeMap::new(),
+            by_nas_identifier: BTreeMap::new(),
+            by_cert_cn: BTreeMap::new(),
+        }
+    }
+}
+
+fn index_add(map: &mut BTreeMap<String, BTreeSet<ConnId>>, key: Option<&String>, id: ConnId) {
+    if let Some(k) = key {
+        map.entry(k.clone()).or_default().insert(id);
+    }
+}
+
+fn index_remove(map: &mut BTreeMap<String, BTreeSet<ConnId>>, key: Option<&String>, id: ConnId) {
+    if let Some(k) = key {
+        if let Some(set) = map.get_mut(k) {
+            set.remove(&id);
+            if set.is_empty() {
+                map.remove(k);
+            }
+        }
+    }
+}
+
+impl<C> Registry<C> {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Register a connection; its id is `info.id`. Refused (returning the state)
+    /// when that id is already registered.
+    pub fn insert(&mut self, info: ConnectionInfo, state: C) -> Result<(), C> {
+        let id = ConnId(info.id);
+        if self.conns.contains_key(&id) {
+            return Err(state);
+        }
+        index_add(
+            &mut self.by_nas_identifier,
+            info.status_nas_identifier.as_ref(),
+            id,
+        );
+        index_add(
+            &mut self.by_cert_cn,
+            info.cert.as_ref().and_then(|c| c.subject_cn.as_ref()),
+            id,
+        );
+        self.conns.insert(
+            id,
+            Entry {
+                info: Arc::new(info),
+                state,
+            },
+        );
+        Ok(())
+    }
+
+    /// Forget a connection, returning it.
+    pub fn remove(&mut self, id: ConnId) -> Option<Entry<C>> {
+        let entry = self.conns.remove(&id)?;
+        index_remove(
+            &mut self.by_nas_identifier,
+            entry.info.status_nas_identifier.as_ref(),
+            id,
+        );
+        index_remove(
+            &mut self.by_cert_cn,
+            entry.info.cert.as_ref().and_then(|c| c.subject_cn.as_ref()),
+            id,
+        );
+        Some(entry)
+    }
+
+    /// The connection with this id.
+    pub fn get(&self, id: ConnId) -> Option<&Entry<C>> {
+        self.conns.get(&id)
+    }
+
+    /// The owner's state of the connection with this id.
+    pub fn state_mut(&mut self, id: ConnId) -> Option<&mut C> {
+        self.conns.get_mut(&id).map(|e| &mut e.state)
+    }
+
+    /// Whether the connection is registered (active).
+    pub fn contains(&self, id: ConnId) -> bool {
+        self.conns.contains_key(&id)
+    }
+
+    /// Record a Status-Server: when it arrived and, if it carried one, its
+    /// NAS-Identifier (a Status-Server without one keeps the previous value).
+    pub fn record_status(
+        &mut self,
+        id: ConnId,
+        received: SystemTime,
+        nas_identifier: Option<String>,
+    ) {
+        let Some(entry) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let old = entry.info.status_nas_identifier.clone();
+        let info = Arc::make_mut(&mut entry.info);
+        info.status_received = Some(received);
+        if let Some(n) = nas_identifier {
+            info.status_nas_identifier = Some(n);
+        }
+        if old != info.status_nas_identifier {
+            let new = info.status_nas_identifier.clone();
+            index_remove(&mut self.by_nas_identifier, old.as_ref(), id);
+            index_add(&mut self.by_nas_identifier, new.as_ref(), id);
+        }
+    }
+
+    /// Every active connection, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Entry<C>)> + '_ {
+        self.conns.iter().map(|(id, e)| (*id, e))
+    }
+
+    /// The ids of every active connection, oldest first.
+    pub fn ids(&self) -> Vec<ConnId> {
+        self.conns.keys().copied().collect()
+    }
+
+    /// How many connections are active.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether no connection is active.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// The `@select` candidates, oldest first: every active connection, or with a
+    /// probe only those whose indexed field equals the probe (the others cannot be
+    /// accepted; see [`crate::reverse::index`]).
+    pub fn candidates(&self, probe: Option<&Probe>) -> Vec<Arc<ConnectionInfo>> {
+        let pick = |ids: Option<&BTreeSet<ConnId>>| -> Vec<Arc<ConnectionInfo>> {
+            ids.map(|set| {
+                set.iter()
+                    .filter_map(|id| self.conns.get(id).map(|e| e.info.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        match probe {
+            None => self.conns.values().map(|e| e.info.clone()).collect(),
+            Some(Probe::Id(id)) => self
+                .conns
+                .get(&ConnId(*id))
+                .map(|e| vec![e.info.clone()])
+                .unwrap_or_default(),
+            Some(Probe::NasIdentifier(n)) => pick(self.by_nas_identifier.get(n)),
+            Some(Probe::CertCn(cn)) => pick(self.by_cert_cn.get(cn)),
+        }
+    }
+}

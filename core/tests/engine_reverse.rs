@@ -1,0 +1,469 @@
+//! Reverse requests: timeouts, connection loss and retries, bad replies, strays,
+//! RFC 5080 duplicate UDP triggers, identifier exhaustion with the FIFO backlog,
+//! the bounded backlog, and the `@select` index against the plain scan.
+
+mod engine_support;
+
+use std::time::Duration;
+
+use engine_support::*;
+
+use boomerang_core::engine::{ConnId, HttpRequestId, Limits};
+use boomerang_core::eval::context::Transport;
+use boomerang_core::eval::ir::{Action, Cond, Condition, ConnField, Expr};
+use boomerang_core::eval::select::SelectMode;
+use boomerang_core::lang::program::{ClientProtocol, ServerId, Transport as ListenTransport};
+use boomerang_core::radius::auth::{SignOptions, sign_response};
+use boomerang_core::radius::code::Code;
+use boomerang_core::radius::packet::Packet;
+
+const DAC_SECRET: &str = "dac";
+
+struct World {
+    h: Harness,
+    radsec: ServerId,
+    http: ServerId,
+    udp: ServerId,
+}
+
+/// A TLS server for NASes, an HTTP trigger and a UDP trigger, both calling a
+/// reverse backend that selects by NAS-Identifier (`http.query.nas`, or the UDP
+/// request's NAS-Identifier).
+fn world(timeout: Duration, retries: u32, mode: SelectMode, limits: Limits) -> World {
+    let mut b = ProgramBuilder::new();
+    let nas = b.clients(
+        "NAS",
+        ClientProtocol::Radius,
+        vec![client("nas", "10.0.0.0/8", None)],
+    );
+    let dac = b.clients(
+        "DAC",
+        ClientProtocol::Radius,
+        vec![client("dac", "127.0.0.1", Some(DAC_SECRET))],
+    );
+    let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
+    let http = b.http_server("API", None);
+    let udp = b.radius_server("UDP", ListenTransport::Udp, dac, None);
+    let http_backend = b.reverse_backend(
+        "HTTP_REV",
+        "radsec",
+        mode,
+        select_nas_identifier("RADSEC", http_query("nas")),
+        vec![disconnect_query(http_query("user"))],
+        timeout,
+        retries,
+    );
+    let udp_backend = b.reverse_backend(
+        "UDP_REV",
+        "radsec",
+        mode,
+        select_nas_identifier("RADSEC", req_attr_var(NAS_IDENTIFIER)),
+        vec![proxy_query()],
+        timeout,
+        retries,
+    );
+    b.policy(
+        "UDP",
+        Some(Condition::all(vec![Cond::eq(
+            var(boomerang_core::eval::ir::VarRef::RadiusServer),
+            Expr::str("UDP"),
+        )])),
+        vec![Action::Backend(backend_call(
+            udp_backend,
+            "UDP_REV",
+            Some(0),
+        ))],
+        None,
+    );
+    b.policy(
+        "HTTP",
+        None,
+        vec![Action::Backend(backend_call(
+            http_backend,
+            "HTTP_REV",
+            Some(0),
+        ))],
+        None,
+    );
+    World {
+        h: Harness::with_limits(b.build(), limits),
+        radsec,
+        http,
+        udp,
+    }
+}
+
+fn default_world() -> World {
+    world(
+        Duration::from_secs(5),
+        0,
+        SelectMode::First,
+        Limits::default(),
+    )
+}
+
+fn nas(w: &mut World, last: u8, name: &str, mode: NasMode) -> ConnId {
+    let c = w.h.connect(
+        w.radsec,
+        addr([10, 0, 0, last], 2000),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        mode,
+    );
+    w.h.status(c, Some(name));
+    c
+}
+
+fn trigger(w: &mut World, name: &str) -> HttpRequestId {
+    let http = w.http;
+    w.h.http(
+        http,
+        "POST",
+        "/disconnect",
+        &[("nas", name), ("user", "mikem")],
+    )
+}
+
+fn response(w: &World, id: HttpRequestId) -> Option<(u16, serde_json::Value)> {
+    w.h.http_responses()
+        .into_iter()
+        .find(|r| r.0 == id)
+        .map(|r| (r.1, r.2))
+}
+
+#[test]
+fn no_reply_in_time_is_reverse_timeout_and_the_identifier_rests() {
+    let mut w = default_world();
+    let c = nas(&mut w, 1, "n1", NasMode::Silent);
+    let id = trigger(&mut w, "n1");
+    assert_eq!(response(&w, id), None);
+    w.h.advance(Duration::from_millis(4999));
+    assert_eq!(response(&w, id), None);
+    w.h.advance(Duration::from_millis(1));
+    let (status, body) = response(&w, id).unwrap();
+    assert_eq!(status, 500);
+    assert_eq!(body["error"], "REVERSE_TIMEOUT");
+    assert_eq!(w.h.engine.stats().reverse_timeouts, 1);
+    // The identifier stays out of use for a while, so a late reply is a stray.
+    let snap = w.h.engine.connection(c).unwrap();
+    assert_eq!((snap.in_flight, snap.ids_in_use), (0, 1));
+    let late = w.h.requests_to(c)[0].clone();
+    let reply = w.h.nas.get_mut(&c).unwrap().answer(&late, true, &[]);
+    w.h.send_raw(c, reply);
+    assert_eq!(w.h.engine.stats().reverse_stray_replies, 1);
+    assert!(
+        w.h.engine.connection(c).is_some(),
+        "a stray keeps the connection"
+    );
+    w.h.advance(Duration::from_secs(5));
+    assert_eq!(w.h.engine.connection(c).unwrap().ids_in_use, 0);
+    w.h.assert_quiescent();
+    assert_eq!(w.h.engine.counts().timers, 0);
+}
+
+#[test]
+fn connection_closing_first_is_connection_closed_without_retries() {
+    let mut w = default_world();
+    let c = nas(&mut w, 1, "n1", NasMode::Hold);
+    let id = trigger(&mut w, "n1");
+    w.h.close(c);
+    let (status, body) = response(&w, id).unwrap();
+    assert_eq!(status, 500);
+    assert_eq!(body["error"], "CONNECTION_CLOSED");
+    w.h.assert_quiescent();
+    assert_eq!(w.h.engine.counts().timers, 0);
+}
+
+#[test]
+fn connection_closing_first_is_retried_on_another_selected_connection() {
+    let mut w = world(
+        Duration::from_secs(5),
+        1,
+        SelectMode::First,
+        Limits::default(),
+    );
+    let first = nas(&mut w, 1, "same", NasMode::Hold);
+    let second = nas(&mut w, 2, "same", NasMode::Ack);
+    let id = trigger(&mut w, "same");
+    assert_eq!(w.h.requests_to(first).len(), 1);
+    w.h.close(first);
+    assert_eq!(w.h.requests_to(second).len(), 1, "re-selected and re-sent");
+    assert_eq!(response(&w, id).unwrap().0, 200);
+    assert_eq!(w.h.engine.stats().reverse_retries, 1);
+    // The retry is a new request: new identifier space, new Message-Authenticator.
+    w.h.assert_quiescent();
+}
+
+#[test]
+fn retry_with_no_connection_left_is_no_reverse_connections() {
+    let mut w = world(
+        Duration::from_secs(5),
+        2,
+        SelectMode::First,
+        Limits::default(),
+    );
+    let c = nas(&mut w, 1, "n1", NasMode::Hold);
+    let id = trigger(&mut w, "n1");
+    w.h.close(c);
+    assert_eq!(
+        response(&w, id).unwrap().1["error"],
+        "NO_REVERSE_CONNECTIONS"
+    );
+    w.h.assert_quiescent();
+}
+
+#[test]
+fn reply_failing_verification_closes_the_connection() {
+    let mut w = default_world();
+    let c = nas(&mut w, 1, "n1", NasMode::Hold);
+    let id = trigger(&mut w, "n1");
+    let req = w.h.requests_to(c)[0].clone();
+    let mut bad = req.new_reply(Code::DisconnectAck);
+    let data = sign_response(
+        &mut bad,
+        &req.authenticator,
+        b"not-radsec",
+        &SignOptions::default(),
+    )
+    .unwrap();
+    w.h.send_raw(c, data);
+    assert!(w.h.closes().contains(&c));
+    assert_eq!(w.h.engine.stats().reverse_bad_replies, 1);
+    assert_eq!(response(&w, id).unwrap().1["error"], "CONNECTION_CLOSED");
+    w.h.assert_quiescent();
+}
+
+#[test]
+fn reply_with_a_code_that_does_not_answer_is_a_stray() {
+    let mut w = default_world();
+    let c = nas(&mut w, 1, "n1", NasMode::Hold);
+    let id = trigger(&mut w, "n1");
+    let req: Packet = w.h.requests_to(c)[0].clone();
+    let mut wrong = req.new_reply(Code::CoaAck);
+    let data = sign_response(
+        &mut wrong,
+        &req.authenticator,
+        b"radsec",
+        &SignOptions::default(),
+    )
+    .unwrap();
+    w.h.send_raw(c, data);
+    assert_eq!(w.h.engine.stats().reverse_stray_replies, 1);
+    assert_eq!(response(&w, id), None, "still waiting");
+    assert!(w.h.answer_held(c, false));
+    let (status, body) = response(&w, id).unwrap();
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (403, Some("reject")),
+        "a NAK rejects"
+    );
+    w.h.assert_quiescent();
+}
+
+#[test]
+fn duplicate_udp_trigger_joins_then_gets_the_cached_reply() {
+    let mut w = default_world();
+    let c = nas(&mut w, 1, "n1", NasMode::Hold);
+    let udp = w.udp;
+    let req = dac_request(
+        Code::DisconnectRequest,
+        42,
+        &[(NAS_IDENTIFIER, b"n1".to_vec()), (USER_NAME, b"u".to_vec())],
+        DAC_SECRET,
+    );
+    let from = addr([127, 0, 0, 1], 3799);
+    w.h.datagram(udp, from, encode(&req));
+    w.h.datagram(udp, from, encode(&req));
+    assert_eq!(w.h.requests_to(c).len(), 1, "joined, not executed twice");
+    assert_eq!(w.h.engine.stats().udp_duplicates_joined, 1);
+    assert!(w.h.answer_held(c, true));
+    assert_eq!(w.h.datagrams().len(), 1);
+    w.h.datagram(udp, from, encode(&req));
+    let replies = w.h.datagrams();
+    assert_eq!(replies.len(), 2);
+    assert_eq!(replies[0], replies[1], "the cached reply, byte for byte");
+    assert_eq!(
+        w.h.requests_to(c).len(),
+        1,
+        "one trigger, one request to the NAS"
+    );
+    verified_reply(&replies[1], &req, DAC_SECRET);
+    // Another port is another client: executed.
+    w.h.datagram(udp, addr([127, 0, 0, 1], 3800), encode(&req));
+    assert_eq!(w.h.requests_to(c).len(), 2);
+    assert!(w.h.answer_held(c, true));
+    // After the cache time the same request is new again.
+    w.h.advance(Duration::from_secs(31));
+    assert_eq!(w.h.engine.counts().duplicate_answers, 0);
+    w.h.datagram(udp, from, encode(&req));
+    assert_eq!(w.h.requests_to(c).len(), 3);
+    assert!(w.h.answer_held(c, true));
+    w.h.assert_quiescent();
+}
+
+#[test]
+fn ten_thousand_requests_to_one_slow_nas_complete_in_order() {
+    let mut w = world(
+        Duration::from_secs(3600),
+        0,
+        SelectMode::First,
+        Limits {
+            max_queue_per_connection: 10_000,
+            ..Limits::default()
+        },
+    );
+    let c = nas(&mut w, 1, "slow", NasMode::Hold);
+    let ids: Vec<HttpRequestId> = (0..10_000).map(|_| trigger(&mut w, "slow")).collect();
+    let snap = w.h.engine.connection(c).unwrap();
+    assert_eq!((snap.in_flight, snap.queued), (256, 10_000 - 256));
+    while w.h.answer_held(c, true) {
+        let snap = w.h.engine.connection(c).unwrap();
+        assert!(snap.in_flight <= 256 && snap.ids_in_use <= 256);
+    }
+    let answered: Vec<HttpRequestId> = w.h.http_responses().iter().map(|r| r.0).collect();
+    assert_eq!(answered, ids, "completed in submission order");
+    assert!(w.h.http_responses().iter().all(|r| r.1 == 200));
+    assert_eq!(w.h.nas[&c].max_in_flight, 256);
+    assert_eq!(w.h.nas[&c].received.len(), 10_000);
+    w.h.assert_quiescent();
+}
+
+#[test]
+fn full_backlog_is_queue_full() {
+    let mut w = world(
+        Duration::from_secs(60),
+        0,
+        SelectMode::First,
+        Limits {
+            max_queue_per_connection: 3,
+            ..Limits::default()
+        },
+    );
+    let c = nas(&mut w, 1, "n", NasMode::Hold);
+    let ids: Vec<HttpRequestId> = (0..260).map(|_| trigger(&mut w, "n")).collect();
+    let refused = response(&w, ids[259]).unwrap();
+    assert_eq!(refused.1["error"], "QUEUE_FULL");
+    assert_eq!(w.h.http_responses().len(), 1);
+    while w.h.answer_held(c, true) {}
+    assert_eq!(w.h.http_responses().len(), 260);
+    w.h.assert_quiescent();
+}
+
+#[test]
+fn the_select_index_gives_the_plain_scan_result() {
+    // Same inputs through an engine with the index and one without: same outputs.
+    let run = |index: bool| {
+        let mut w = world(
+            Duration::from_secs(5),
+            0,
+            SelectMode::RoundRobin,
+            Limits {
+                select_index: index,
+                ..Limits::default()
+            },
+        );
+        let mut conns = Vec::new();
+        for i in 0..20u8 {
+            conns.push(nas(&mut w, i + 1, &format!("nas-{}", i % 4), NasMode::Ack));
+        }
+        for i in 0..50 {
+            trigger(&mut w, &format!("nas-{}", i % 5));
+        }
+        w.h.close(conns[5]);
+        for i in 0..50 {
+            trigger(&mut w, &format!("nas-{}", i % 5));
+        }
+        w.h.assert_quiescent();
+        (
+            w.h.all_requests()
+                .iter()
+                .map(|(c, p)| (c.0, p.identifier))
+                .collect::<Vec<_>>(),
+            w.h.http_responses()
+                .iter()
+                .map(|r| (r.0, r.1))
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(run(true), run(false));
+}
+
+#[test]
+fn select_errors_reach_the_caller_unchanged() {
+    // @select { error "boom"; }
+    let mut b = ProgramBuilder::new();
+    let nas_list = b.clients(
+        "NAS",
+        ClientProtocol::Radius,
+        vec![client("nas", "10.0.0.0/8", None)],
+    );
+    let radsec = b.radius_server(
+        "RADSEC",
+        ListenTransport::Tls,
+        nas_list,
+        Some(Duration::ZERO),
+    );
+    let http = b.http_server("API", None);
+    let backend = b.reverse_backend(
+        "REV",
+        "radsec",
+        SelectMode::First,
+        boomerang_core::eval::ir::Pipeline::new(vec![Action::Error(
+            boomerang_core::eval::ir::Template::text("boom"),
+        )]),
+        vec![disconnect_query(Expr::str("u"))],
+        Duration::from_secs(5),
+        0,
+    );
+    b.policy(
+        "P",
+        None,
+        vec![Action::Backend(backend_call(backend, "REV", Some(0)))],
+        None,
+    );
+    let mut h = Harness::new(b.build());
+    h.connect(
+        radsec,
+        addr([10, 0, 0, 1], 1),
+        Transport::Tls,
+        vec![],
+        "radsec",
+        NasMode::Ack,
+    );
+    h.http(http, "POST", "/", &[]);
+    let r = h.http_responses();
+    assert_eq!(r[0].1, 500);
+    assert_eq!(r[0].2["error"], "ERROR");
+    assert_eq!(r[0].2["message"], "boom");
+    h.assert_quiescent();
+}
+
+#[test]
+fn current_connection_select_uses_the_index_by_id() {
+    let plan =
+        boomerang_core::reverse::index::SelectPlan::analyze(&accept_if(Condition::all(vec![
+            Cond::eq(
+                cf(ConnField::Id),
+                var(boomerang_core::eval::ir::VarRef::CurrentConnection(
+                    ConnField::Id,
+                )),
+            ),
+        ])));
+    assert_eq!(
+        plan.map(|p| p.field()),
+        Some(boomerang_core::reverse::index::IndexField::Id)
+    );
+    // A pipeline that logs for every candidate must be scanned in full.
+    let logging = boomerang_core::eval::ir::Pipeline::new(vec![
+        Action::Debug(boomerang_core::eval::ir::DebugTarget::Template(
+            boomerang_core::eval::ir::Template::text("x"),
+        )),
+        Action::if_then(
+            Condition::all(vec![Cond::eq(cf(ConnField::Id), Expr::int(1))]),
+            vec![Action::accept()],
+            Some(vec![Action::reject()]),
+        ),
+    ]);
+    assert!(boomerang_core::reverse::index::SelectPlan::analyze(&logging).is_none());
+}
