@@ -127,6 +127,16 @@ label_enum! {
     }
 }
 
+/// The core's transport as a label value.
+impl From<boomerang_core::eval::context::Transport> for Transport {
+    fn from(t: boomerang_core::eval::context::Transport) -> Transport {
+        match t {
+            boomerang_core::eval::context::Transport::Tcp => Transport::Tcp,
+            boomerang_core::eval::context::Transport::Tls => Transport::Tls,
+        }
+    }
+}
+
 label_enum! {
     /// Why a stream connection closed (`reason` of `connections_closed_total`).
     CloseReason {
