@@ -449,3 +449,36 @@ fn config_from_backend_copies_path_and_busy_timeout() {
         }
     );
 }
+
+#[tokio::test]
+async fn queued_query_whose_caller_gave_up_is_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = seeded(&dir);
+    let mut cfg = config(&path);
+    cfg.busy_timeout = Duration::from_secs(30);
+    let db = SqliteExecutor::open(&cfg).unwrap();
+    let holder = Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let deadline = Duration::from_millis(50);
+    // The first query occupies the thread, waiting on the lock; the second waits in
+    // the queue until its caller gives up.
+    let (first, second) = tokio::join!(
+        db.query_within(USERS_QUERY, vec![text("alice")], deadline),
+        db.query_within(
+            "INSERT INTO users VALUES (?, ?)",
+            vec![text("late"), text("NAS0")],
+            deadline,
+        ),
+    );
+    assert_eq!(first.unwrap_err(), SqlError::Timeout { after: deadline });
+    assert_eq!(second.unwrap_err(), SqlError::Timeout { after: deadline });
+    holder.execute_batch("COMMIT").unwrap();
+    let rows = db
+        .query(
+            "SELECT count(*) FROM users WHERE username = ?",
+            vec![text("late")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.rows, vec![vec![Value::Integer(0)]]);
+}
