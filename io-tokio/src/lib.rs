@@ -5,6 +5,9 @@
 
 pub mod cli;
 pub mod config_files;
+pub mod management;
+pub mod metrics;
 pub mod net;
 pub mod pki;
+pub mod sqlite;
 pub mod tls;

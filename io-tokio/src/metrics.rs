@@ -1,0 +1,611 @@
+//! The daemon's Prometheus metrics: one [`Metrics`] owns the registry and every metric
+//! family; the driver calls its recording methods as things happen, and the management
+//! listener serves [`Metrics::encode`] at `/metrics`.
+//!
+//! Label values that come from a closed set (results, reasons, transports) are enums
+//! here, so a typo cannot create a new time series; names of servers and backends are
+//! the configuration's own names.
+
+use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Histogram bucket bounds (seconds) for reverse requests and SQL queries: 1 ms to 10 s.
+pub const DURATION_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The content type of [`Metrics::encode`]'s output (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Declares a closed set of label values with their exposition spelling.
+macro_rules! label_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            /// The label value as it appears in the exposition.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+                EncodeLabelValue::encode(&self.as_str(), encoder)
+            }
+        }
+    };
+}
+
+label_enum! {
+    /// How a RADIUS request received by a server ended (`result` of
+    /// `radius_requests_total`).
+    RequestResult {
+        /// Answered with Access-Accept.
+        Accept => "accept",
+        /// Answered with Access-Reject.
+        Reject => "reject",
+        /// Answered with Access-Challenge.
+        Challenge => "challenge",
+        /// Answered with Accounting-Response.
+        AccountingResponse => "accounting_response",
+        /// Answered with CoA-ACK or Disconnect-ACK.
+        Ack => "ack",
+        /// Answered with CoA-NAK or Disconnect-NAK.
+        Nak => "nak",
+        /// The policy decided not to answer.
+        Ignored => "ignored",
+        /// Processing failed and no answer could be produced.
+        Error => "error",
+    }
+}
+
+label_enum! {
+    /// Why a received packet was discarded before any policy ran (`reason` of
+    /// `radius_dropped_total`).
+    DropReason {
+        /// The Request or Response Authenticator did not verify.
+        BadAuthenticator => "bad_authenticator",
+        /// Message-Authenticator was missing where required, or did not verify.
+        BadMessageAuthenticator => "bad_message_authenticator",
+        /// The source address matches no configured client.
+        UnknownClient => "unknown_client",
+        /// The packet does not decode (length, attribute framing).
+        Malformed => "malformed",
+        /// A retransmission of a request already in progress or answered.
+        Duplicate => "duplicate",
+        /// A packet code this server does not handle.
+        UnknownCode => "unknown_code",
+        /// A reply matching no request we sent.
+        UnmatchedReply => "unmatched_reply",
+        /// Too many requests are already being processed.
+        Overloaded => "overloaded",
+    }
+}
+
+label_enum! {
+    /// How a request sent to a backend ended (`outcome` of `reverse_requests_total`).
+    ReverseOutcome {
+        /// A positive answer (CoA-ACK, Disconnect-ACK, Access-Accept, …).
+        Ack => "ack",
+        /// A negative answer (CoA-NAK, Disconnect-NAK, Access-Reject, …).
+        Nak => "nak",
+        /// No reply arrived in time (`errors.REVERSE_TIMEOUT`).
+        Timeout => "timeout",
+        /// No connection was selected (`errors.NO_REVERSE_CONNECTIONS`).
+        NoConnection => "no_connection",
+        /// The connection closed before the reply (`errors.CONNECTION_CLOSED`).
+        ConnectionClosed => "connection_closed",
+        /// The connection's queue was full (`errors.QUEUE_FULL`).
+        QueueFull => "queue_full",
+        /// Any other failure.
+        Error => "error",
+    }
+}
+
+label_enum! {
+    /// The transport of a stream connection.
+    Transport {
+        /// RADIUS/TCP (RFC 6613).
+        Tcp => "tcp",
+        /// RADIUS/TLS (RFC 6614).
+        Tls => "tls",
+    }
+}
+
+/// The core's transport as a label value.
+impl From<boomerang_core::eval::context::Transport> for Transport {
+    fn from(t: boomerang_core::eval::context::Transport) -> Transport {
+        match t {
+            boomerang_core::eval::context::Transport::Tcp => Transport::Tcp,
+            boomerang_core::eval::context::Transport::Tls => Transport::Tls,
+        }
+    }
+}
+
+label_enum! {
+    /// Why a stream connection closed (`reason` of `connections_closed_total`).
+    CloseReason {
+        /// The peer closed it.
+        PeerClosed => "peer_closed",
+        /// It was idle longer than the idle timeout.
+        IdleTimeout => "idle_timeout",
+        /// The peer broke the RADIUS framing rules (RFC 6613 §2.6).
+        ProtocolError => "protocol_error",
+        /// The TLS handshake or session failed.
+        TlsError => "tls_error",
+        /// A socket error.
+        IoError => "io_error",
+        /// The server is shutting down or reloading.
+        Shutdown => "shutdown",
+    }
+}
+
+label_enum! {
+    /// How an SQL query ended (`result` of `sql_queries_total`).
+    SqlResult {
+        /// Rows (possibly none) came back.
+        Ok => "ok",
+        /// The database stayed locked past the busy timeout.
+        Busy => "busy",
+        /// The deadline passed.
+        Timeout => "timeout",
+        /// Any other failure.
+        Error => "error",
+    }
+}
+
+/// Labels `{server}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ServerLabels {
+    /// The server's configuration name.
+    pub server: String,
+}
+
+/// Labels `{backend}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct BackendLabels {
+    /// The backend's configuration name.
+    pub backend: String,
+}
+
+/// Labels of `radius_requests_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The server's configuration name.
+    pub server: String,
+    /// The request's packet code name (`Access-Request`, …, or the number when unnamed).
+    pub code: String,
+    /// How it ended.
+    pub result: RequestResult,
+}
+
+/// Labels of `radius_dropped_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct DropLabels {
+    /// The server's configuration name.
+    pub server: String,
+    /// Why.
+    pub reason: DropReason,
+}
+
+/// Labels of `reverse_requests_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// The backend's configuration name.
+    pub backend: String,
+    /// How it ended.
+    pub outcome: ReverseOutcome,
+}
+
+/// Labels of `connections_active` and `connections_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// The server's configuration name.
+    pub server: String,
+    /// TCP or TLS.
+    pub transport: Transport,
+}
+
+/// Labels of `connections_closed_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct CloseLabels {
+    /// The server's configuration name.
+    pub server: String,
+    /// Why it closed.
+    pub reason: CloseReason,
+}
+
+/// Labels of `backend_server_up`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct BackendServerLabels {
+    /// The backend's configuration name.
+    pub backend: String,
+    /// The server's name inside the backend (or its address when unnamed).
+    pub server: String,
+}
+
+/// Labels of `sql_queries_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SqlLabels {
+    /// The backend's configuration name.
+    pub backend: String,
+    /// How it ended.
+    pub result: SqlResult,
+}
+
+/// Labels of `http_requests_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The HTTP server's configuration name.
+    pub server: String,
+    /// The response status code.
+    pub status: u16,
+}
+
+/// Labels of `build_info`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The daemon's version.
+    pub version: String,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// A histogram family whose series all use [`DURATION_BUCKETS`].
+type DurationFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Every metric of the daemon, and the registry that exposes them.
+///
+/// Shared by the driver's tasks behind an `Arc`; every method takes `&self`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    started: Instant,
+    radius_requests: Family<RequestLabels, Counter>,
+    radius_dropped: Family<DropLabels, Counter>,
+    reverse_requests: Family<OutcomeLabels, Counter>,
+    reverse_duration: DurationFamily<BackendLabels>,
+    connections_active: Family<ConnectionLabels, Gauge>,
+    connections_total: Family<ConnectionLabels, Counter>,
+    connections_closed: Family<CloseLabels, Counter>,
+    identifiers_in_use: Family<ServerLabels, Gauge>,
+    reverse_queue_depth: Family<BackendLabels, Gauge>,
+    backend_server_up: Family<BackendServerLabels, Gauge>,
+    sql_queries: Family<SqlLabels, Counter>,
+    sql_duration: DurationFamily<BackendLabels>,
+    http_requests: Family<HttpLabels, Counter>,
+    policy_no_match: Family<ServerLabels, Counter>,
+    uptime: Gauge<f64, AtomicU64>,
+}
+
+impl Metrics {
+    /// Every family registered, `build_info{version}` set to 1, uptime counted from now.
+    pub fn new(version: &str) -> Metrics {
+        Metrics::started_at(version, Instant::now())
+    }
+
+    /// Like [`Metrics::new`], with uptime counted from `started` (the process start).
+    pub fn started_at(version: &str, started: Instant) -> Metrics {
+        let mut registry = Registry::default();
+        let radius_requests = Family::default();
+        registry.register(
+            "radius_requests",
+            "RADIUS requests received by a server, by packet code and how they ended",
+            Family::clone(&radius_requests),
+        );
+        let radius_dropped = Family::default();
+        registry.register(
+            "radius_dropped",
+            "Packets discarded before any policy ran, by reason",
+            Family::clone(&radius_dropped),
+        );
+        let reverse_requests = Family::default();
+        registry.register(
+            "reverse_requests",
+            "Requests sent to a RADIUS backend (reverse or proxied), by outcome",
+            Family::clone(&reverse_requests),
+        );
+        let reverse_duration: DurationFamily<BackendLabels> =
+            Family::new_with_constructor(duration_histogram);
+        registry.register(
+            "reverse_request_duration_seconds",
+            "Time from sending a backend request to its reply or failure",
+            reverse_duration.clone(),
+        );
+        let connections_active = Family::default();
+        registry.register(
+            "connections_active",
+            "Stream connections currently open on a server",
+            Family::clone(&connections_active),
+        );
+        let connections_total = Family::default();
+        registry.register(
+            "connections",
+            "Stream connections accepted by a server",
+            Family::clone(&connections_total),
+        );
+        let connections_closed = Family::default();
+        registry.register(
+            "connections_closed",
+            "Stream connections closed, by reason",
+            Family::clone(&connections_closed),
+        );
+        let identifiers_in_use = Family::default();
+        registry.register(
+            "identifiers_in_use",
+            "RADIUS identifiers allocated to requests in flight on a server's connections",
+            Family::clone(&identifiers_in_use),
+        );
+        let reverse_queue_depth = Family::default();
+        registry.register(
+            "reverse_queue_depth",
+            "Backend requests waiting for a free identifier",
+            Family::clone(&reverse_queue_depth),
+        );
+        let backend_server_up = Family::default();
+        registry.register(
+            "backend_server_up",
+            "Whether a backend server is reachable (1) or not (0)",
+            Family::clone(&backend_server_up),
+        );
+        let sql_queries = Family::default();
+        registry.register(
+            "sql_queries",
+            "SQL queries run by a backend, by result",
+            Family::clone(&sql_queries),
+        );
+        let sql_duration: DurationFamily<BackendLabels> =
+            Family::new_with_constructor(duration_histogram);
+        registry.register(
+            "sql_query_duration_seconds",
+            "Time an SQL query took, queueing included",
+            sql_duration.clone(),
+        );
+        let http_requests = Family::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered by an HTTP server, by status",
+            Family::clone(&http_requests),
+        );
+        let policy_no_match = Family::default();
+        registry.register(
+            "policy_no_match",
+            "Requests no policy (or no handler of the matching policy) accepted",
+            Family::clone(&policy_no_match),
+        );
+        let build_info: Family<BuildLabels, Gauge> = Family::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: version.to_owned(),
+            })
+            .set(1);
+        registry.register("build_info", "The running version (always 1)", build_info);
+        let uptime = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "uptime_seconds",
+            "Seconds since the daemon started",
+            uptime.clone(),
+        );
+        Metrics {
+            registry,
+            started,
+            radius_requests,
+            radius_dropped,
+            reverse_requests,
+            reverse_duration,
+            connections_active,
+            connections_total,
+            connections_closed,
+            identifiers_in_use,
+            reverse_queue_depth,
+            backend_server_up,
+            sql_queries,
+            sql_duration,
+            http_requests,
+            policy_no_match,
+            uptime,
+        }
+    }
+
+    /// A RADIUS request received by `server` with packet `code` (its name, e.g.
+    /// `Accounting-Request`) ended with `result`.
+    pub fn radius_request(&self, server: &str, code: &str, result: RequestResult) {
+        self.radius_requests
+            .get_or_create(&RequestLabels {
+                server: server.to_owned(),
+                code: code.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    /// A packet arriving at `server` was discarded.
+    pub fn radius_dropped(&self, server: &str, reason: DropReason) {
+        self.radius_dropped
+            .get_or_create(&DropLabels {
+                server: server.to_owned(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// A request to `backend` ended. `elapsed` is the time from sending it to its end,
+    /// `None` when it was never sent (no connection, queue full); only sent requests
+    /// are observed in `reverse_request_duration_seconds`.
+    pub fn reverse_request(
+        &self,
+        backend: &str,
+        outcome: ReverseOutcome,
+        elapsed: Option<Duration>,
+    ) {
+        self.reverse_requests
+            .get_or_create(&OutcomeLabels {
+                backend: backend.to_owned(),
+                outcome,
+            })
+            .inc();
+        if let Some(elapsed) = elapsed {
+            self.reverse_duration
+                .get_or_create(&BackendLabels {
+                    backend: backend.to_owned(),
+                })
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// A stream connection to `server` was accepted (or, for a NAS-side backend,
+    /// established).
+    pub fn connection_opened(&self, server: &str, transport: Transport) {
+        let labels = ConnectionLabels {
+            server: server.to_owned(),
+            transport,
+        };
+        self.connections_active.get_or_create(&labels).inc();
+        self.connections_total.get_or_create(&labels).inc();
+    }
+
+    /// A stream connection of `server` reported by [`Metrics::connection_opened`]
+    /// closed.
+    pub fn connection_closed(&self, server: &str, transport: Transport, reason: CloseReason) {
+        self.connections_active
+            .get_or_create(&ConnectionLabels {
+                server: server.to_owned(),
+                transport,
+            })
+            .dec();
+        self.connections_closed
+            .get_or_create(&CloseLabels {
+                server: server.to_owned(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// How many identifiers are allocated across `server`'s connections now.
+    pub fn set_identifiers_in_use(&self, server: &str, count: usize) {
+        self.identifiers_in_use
+            .get_or_create(&ServerLabels {
+                server: server.to_owned(),
+            })
+            .set(saturating_i64(count));
+    }
+
+    /// How many requests to `backend` wait for an identifier now.
+    pub fn set_reverse_queue_depth(&self, backend: &str, depth: usize) {
+        self.reverse_queue_depth
+            .get_or_create(&BackendLabels {
+                backend: backend.to_owned(),
+            })
+            .set(saturating_i64(depth));
+    }
+
+    /// Whether `server` of `backend` is reachable now.
+    pub fn set_backend_server_up(&self, backend: &str, server: &str, up: bool) {
+        self.backend_server_up
+            .get_or_create(&BackendServerLabels {
+                backend: backend.to_owned(),
+                server: server.to_owned(),
+            })
+            .set(i64::from(up));
+    }
+
+    /// An SQL query of `backend` ended with `result` after `elapsed`.
+    pub fn sql_query(&self, backend: &str, result: SqlResult, elapsed: Duration) {
+        self.sql_queries
+            .get_or_create(&SqlLabels {
+                backend: backend.to_owned(),
+                result,
+            })
+            .inc();
+        self.sql_duration
+            .get_or_create(&BackendLabels {
+                backend: backend.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The HTTP server `server` answered a request with `status`.
+    pub fn http_request(&self, server: &str, status: u16) {
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                server: server.to_owned(),
+                status,
+            })
+            .inc();
+    }
+
+    /// A request to `server` matched no policy.
+    pub fn policy_no_match(&self, server: &str) {
+        self.policy_no_match
+            .get_or_create(&ServerLabels {
+                server: server.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Every metric in the Prometheus text exposition format 0.0.4 ([`CONTENT_TYPE`]),
+    /// with `uptime_seconds` computed now. Families with no series yet are left out.
+    pub fn encode(&self) -> String {
+        self.uptime.set(self.started.elapsed().as_secs_f64());
+        let mut open_metrics = String::new();
+        // Writing into a String cannot fail; should the encoder fail anyway, the partial
+        // exposition is still better than none.
+        let _ =
+            prometheus_client::encoding::text::encode_registry(&mut open_metrics, &self.registry);
+        to_prometheus_text(&open_metrics)
+    }
+}
+
+/// `n` as a gauge value (gauges are `i64`; counts never come near the limit).
+fn saturating_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Rewrite the OpenMetrics text the registry writes into the Prometheus 0.0.4 text
+/// format: a counter family is announced under its sample name (`…_total`) rather
+/// than its OpenMetrics family name, so Prometheus keeps its type. Other lines are
+/// the same in both formats (no `# EOF` is written, and no family has a unit).
+fn to_prometheus_text(open_metrics: &str) -> String {
+    let lines: Vec<&str> = open_metrics.lines().collect();
+    let mut out = String::with_capacity(open_metrics.len() + 64);
+    for (n, line) in lines.iter().enumerate() {
+        if let Some(name) = counter_family(line) {
+            let _ = writeln!(out, "# TYPE {name}_total counter");
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let counter = lines.get(n + 1).and_then(|next| counter_family(next));
+            let help = counter.and_then(|name| Some((name, rest.strip_prefix(name)?)));
+            if let Some((name, help)) = help.filter(|(_, help)| help.starts_with(' ')) {
+                let _ = writeln!(out, "# HELP {name}_total{help}");
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The family name of a `# TYPE NAME counter` line whose name lacks `_total`.
+fn counter_family(line: &str) -> Option<&str> {
+    let name = line.strip_prefix("# TYPE ")?.strip_suffix(" counter")?;
+    (!name.ends_with("_total")).then_some(name)
+}
