@@ -11,8 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use boomerang_core::radius::attr::{
-    ACCT_SESSION_ID, ERROR_CAUSE, EVENT_TIMESTAMP, MESSAGE_AUTHENTICATOR, USER_NAME,
-    USER_PASSWORD,
+    ACCT_SESSION_ID, ERROR_CAUSE, EVENT_TIMESTAMP, MESSAGE_AUTHENTICATOR, USER_NAME, USER_PASSWORD,
 };
 use boomerang_core::radius::auth::{
     SignOptions, VerifyPolicy, sign_request, sign_response, verify_request, verify_response,
@@ -144,7 +143,8 @@ impl UdpServer {
                     continue;
                 };
                 let raw = buf[..n].to_vec();
-                let request = Packet::decode(raw.clone().into()).expect("client sends valid packets");
+                let request =
+                    Packet::decode(raw.clone().into()).expect("client sends valid packets");
                 let (mut reply, corrupt) = match respond(&request) {
                     Reply::Nothing => {
                         received.push((request, raw));
@@ -222,7 +222,11 @@ fn access_request_carries_a_hidden_password_and_accept_exits_0() {
     assert_eq!(printed.len(), 5, "{}", out.stdout);
     assert_eq!(printed[0], "Access-Accept");
     // Message-Authenticator first, where the server's signing put it.
-    assert!(printed[1].starts_with("Message-Authenticator = 0x"), "{}", printed[1]);
+    assert!(
+        printed[1].starts_with("Message-Authenticator = 0x"),
+        "{}",
+        printed[1]
+    );
     assert_eq!(
         printed[2..],
         [
@@ -266,7 +270,11 @@ fn access_reject_exits_1() {
     server.finish();
     assert_eq!(out.code, 1, "stderr: {}", out.stderr);
     assert_eq!(lines(&out.stdout)[0], "Access-Reject");
-    assert!(out.stdout.contains("Reply-Message = \"no\"\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Reply-Message = \"no\"\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -323,7 +331,11 @@ fn reply_with_a_bad_authenticator_exits_2() {
     );
     server.finish();
     assert_eq!(out.code, 2, "stdout: {}", out.stdout);
-    assert!(out.stdout.is_empty(), "a bad reply is not printed: {}", out.stdout);
+    assert!(
+        out.stdout.is_empty(),
+        "a bad reply is not printed: {}",
+        out.stdout
+    );
     assert!(
         out.stderr.contains("invalid reply (Access-Accept)")
             && out.stderr.contains("Response Authenticator"),
@@ -350,7 +362,11 @@ fn reply_signed_with_another_secret_exits_2() {
     );
     server.finish();
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("Message-Authenticator"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Message-Authenticator"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -380,18 +396,21 @@ fn disconnect_request_with_attributes_is_acknowledged() {
     verify_request(request, b"s3cret", &VerifyPolicy::default()).unwrap();
     assert!(request.contains(MESSAGE_AUTHENTICATOR));
     assert_eq!(text_of(request, USER_NAME).as_deref(), Some("alice"));
-    assert_eq!(text_of(request, ACCT_SESSION_ID).as_deref(), Some("5A3F0001"));
+    assert_eq!(
+        text_of(request, ACCT_SESSION_ID).as_deref(),
+        Some("5A3F0001")
+    );
     assert_eq!(request.first_value(4).unwrap().as_ref(), [192, 0, 2, 1]);
-    let ts = request.first_value(EVENT_TIMESTAMP).expect("Event-Timestamp added");
+    let ts = request
+        .first_value(EVENT_TIMESTAMP)
+        .expect("Event-Timestamp added");
     let ts = u32::from_be_bytes(ts.as_ref().try_into().unwrap());
     assert!(ts > 1_600_000_000, "a current time: {ts}");
 }
 
 #[test]
 fn no_event_timestamp_leaves_it_out() {
-    let server = UdpServer::start(b"s3cret", |req| {
-        Reply::Send(req.new_reply(Code::CoaAck))
-    });
+    let server = UdpServer::start(b"s3cret", |req| Reply::Send(req.new_reply(Code::CoaAck)));
     let out = run_client(
         &[
             "--server",
@@ -409,7 +428,10 @@ fn no_event_timestamp_leaves_it_out() {
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     assert_eq!(lines(&out.stdout)[0], "CoA-ACK");
     assert!(!received[0].0.contains(EVENT_TIMESTAMP));
-    assert_eq!(received[0].0.first_value(27).unwrap().as_ref(), [0, 0, 0x0e, 0x10]);
+    assert_eq!(
+        received[0].0.first_value(27).unwrap().as_ref(),
+        [0, 0, 0x0e, 0x10]
+    );
 }
 
 fn nak_503(req: &Packet) -> Reply {
@@ -463,7 +485,10 @@ fn json_output_names_code_and_attributes() {
     let json: Json = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(json["code"], "Disconnect-NAK");
     assert!(json["id"].is_u64());
-    assert_eq!(json["attributes"]["Error-Cause"], "Session-Context-Not-Found");
+    assert_eq!(
+        json["attributes"]["Error-Cause"],
+        "Session-Context-Not-Found"
+    );
 }
 
 #[test]
@@ -496,10 +521,16 @@ fn accounting_attributes_from_stdin_use_named_values() {
     assert_eq!(request.code, Code::AccountingRequest);
     verify_request(request, b"s3cret", &VerifyPolicy::default()).unwrap();
     assert_eq!(text_of(request, NAS_IDENTIFIER).as_deref(), Some("nas7"));
-    assert_eq!(request.first_value(ACCT_STATUS_TYPE).unwrap().as_ref(), [0, 0, 0, 3]);
+    assert_eq!(
+        request.first_value(ACCT_STATUS_TYPE).unwrap().as_ref(),
+        [0, 0, 0, 3]
+    );
     assert_eq!(text_of(request, USER_NAME).as_deref(), Some("bob smith"));
     assert_eq!(text_of(request, ACCT_SESSION_ID).as_deref(), Some("s-1"));
-    assert_eq!(request.first_value(42).unwrap().as_ref(), 1234u32.to_be_bytes());
+    assert_eq!(
+        request.first_value(42).unwrap().as_ref(),
+        1234u32.to_be_bytes()
+    );
 }
 
 #[test]
@@ -510,7 +541,8 @@ fn unknown_attribute_is_refused_with_a_suggestion() {
     );
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("unknown attribute `User-Nmae` (did you mean `User-Name`?)"),
+        out.stderr
+            .contains("unknown attribute `User-Nmae` (did you mean `User-Name`?)"),
         "{}",
         out.stderr
     );
@@ -519,14 +551,23 @@ fn unknown_attribute_is_refused_with_a_suggestion() {
 #[test]
 fn bad_values_and_missing_secret_are_refused() {
     let out = run_client(
-        &["--secret", "s", "coa-request", "Framed-IP-Address=not-an-ip"],
+        &[
+            "--secret",
+            "s",
+            "coa-request",
+            "Framed-IP-Address=not-an-ip",
+        ],
         None,
     );
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("Framed-IP-Address"), "{}", out.stderr);
     let out = run_client(&["disconnect-request", "User-Name=a"], None);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("--secret is required"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--secret is required"),
+        "{}",
+        out.stderr
+    );
 }
 
 // ----- one request over TCP ------------------------------------------------------------
@@ -910,7 +951,10 @@ async fn reverse_drops_a_connection_carrying_a_forged_request_and_reconnects() {
     assert_eq!(lines[0]["code"], "Disconnect-Request");
     assert_eq!(lines[0]["answer"], Json::Null);
     assert!(
-        lines[0]["reason"].as_str().unwrap().contains("verification"),
+        lines[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("verification"),
         "{}",
         lines[0]
     );
@@ -978,7 +1022,12 @@ async fn reverse_delay_answers_every_outstanding_request_in_order() {
 fn reverse_refuses_udp_and_tls_without_a_ca() {
     let out = run_client(&["--reverse", "--secret", "s"], None);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("--reverse needs --transport tcp or tls"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--reverse needs --transport tcp or tls"),
+        "{}",
+        out.stderr
+    );
     let out = run_client(&["--reverse", "--transport", "tls"], None);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("needs --ca FILE"), "{}", out.stderr);
@@ -1018,5 +1067,63 @@ fn tls_with_an_untrusted_server_certificate_exits_2() {
         finish_async(child).await
     });
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("TLS handshake failed"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("TLS handshake failed"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn status_server_over_tls_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = DevPki::generate(dir.path(), &[], &[ClientSpec::new("nas1")]).unwrap();
+    let mut tls = ServerTlsSettings::new(&pki.server_certificate, &pki.server_key);
+    tls.client_ca_path = Some(pki.ca_certificate.clone());
+    let acceptor = acceptor(tls.build_config().unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let nas1 = pki.client("nas1").unwrap();
+    let child = spawn_client(
+        &[
+            "--transport",
+            "tls",
+            "--server",
+            &format!("localhost:{port}"),
+            "--ca",
+            pki.ca_certificate.to_str().unwrap(),
+            "--cert",
+            nas1.certificate.to_str().unwrap(),
+            "--key",
+            nas1.key.to_str().unwrap(),
+            "--json",
+            "status-server",
+            "NAS-Identifier=nas1",
+        ],
+        None,
+    );
+    let (tcp, _) = tokio::time::timeout(BOUND, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let (mut stream, peer) = accept(&acceptor, tcp, BOUND).await.unwrap();
+    assert_eq!(peer.sni.as_deref(), Some("localhost"));
+    let mut decoder = StreamDecoder::new();
+    let status = read_packet(&mut stream, &mut decoder).await.unwrap();
+    assert_eq!(status.code, Code::StatusServer);
+    verify_request(&status, b"radsec", &VerifyPolicy::default()).unwrap();
+    let mut reply = status.new_reply(Code::AccessAccept);
+    let wire = sign_response(
+        &mut reply,
+        &status.authenticator,
+        b"radsec",
+        &SignOptions::default(),
+    )
+    .unwrap();
+    write_packet(&mut stream, &wire).await;
+    let out = finish_async(child).await;
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    let json: Json = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(json["code"], "Access-Accept");
+    assert_eq!(json["id"], status.identifier);
 }

@@ -87,7 +87,9 @@ pub fn parse_argument(arg: &str, origin: &str) -> Result<AttrText, AttrError> {
     let value = if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
         let (unquoted, rest) = quoted(value).map_err(syntax)?;
         if !rest.is_empty() {
-            return Err(syntax(format!("unexpected `{rest}` after the quoted value")));
+            return Err(syntax(format!(
+                "unexpected `{rest}` after the quoted value"
+            )));
         }
         unquoted
     } else {
@@ -305,7 +307,11 @@ fn is_opaque(dt: DataType) -> bool {
 fn is_integer(dt: DataType) -> bool {
     matches!(
         dt,
-        DataType::Byte | DataType::Short | DataType::Integer | DataType::Signed | DataType::Integer64
+        DataType::Byte
+            | DataType::Short
+            | DataType::Integer
+            | DataType::Signed
+            | DataType::Integer64
     )
 }
 
@@ -554,7 +560,10 @@ mod tests {
     #[test]
     fn arguments_split_at_the_first_equals_and_unquote() {
         let a = parse_argument("Reply-Message=a=b", "argument 1").unwrap();
-        assert_eq!((a.name.as_str(), a.value.as_str()), ("Reply-Message", "a=b"));
+        assert_eq!(
+            (a.name.as_str(), a.value.as_str()),
+            ("Reply-Message", "a=b")
+        );
         let a = parse_argument("User-Name = \"bob \\\"b\\\"\"", "argument 1").unwrap();
         assert_eq!(a.value, "bob \"b\"");
         let a = parse_argument("User-Name=", "argument 1").unwrap();
@@ -608,7 +617,10 @@ mod tests {
         assert_eq!(a.encrypt, Encrypt::UserPassword);
         assert_eq!(a.value, b"secret");
         let a = encode(dict(), &text("Attr-200", "0xabcd")).unwrap();
-        assert_eq!((a.id, a.value.as_slice()), (AttrId::Standard(200), &[0xab, 0xcd][..]));
+        assert_eq!(
+            (a.id, a.value.as_slice()),
+            (AttrId::Standard(200), &[0xab, 0xcd][..])
+        );
         let a = encode(dict(), &text("Tunnel-Type:1", "VLAN")).unwrap();
         assert_eq!(a.value, [1, 0, 0, 13]);
     }
@@ -621,7 +633,10 @@ mod tests {
             "test: unknown attribute `User-Nmae` (did you mean `User-Name`?)"
         );
         let err = encode(dict(), &text("Acct-Status-Type", "Interim-Updat")).unwrap_err();
-        assert!(err.to_string().contains("did you mean `Interim-Update`"), "{err}");
+        assert!(
+            err.to_string().contains("did you mean `Interim-Update`"),
+            "{err}"
+        );
         let err = encode(dict(), &text("NAS-IP-Address", "nope")).unwrap_err();
         assert!(matches!(err, AttrError::BadValue { .. }), "{err}");
     }

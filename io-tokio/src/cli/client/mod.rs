@@ -23,8 +23,8 @@ use clap::{Args, ValueEnum};
 use boomerang_core::eval::convert::parse_duration;
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::dictionary::Dictionary;
-use boomerang_core::radius::error::{AuthError, DecodeError, EncodeError, FramingError};
 use boomerang_core::radius::error::PasswordError;
+use boomerang_core::radius::error::{AuthError, DecodeError, EncodeError, FramingError};
 
 use crate::config_files::FsDictionarySource;
 use crate::tls::{self, ClientTlsSettings, HandshakeError, TlsConfigError};
@@ -155,7 +155,11 @@ pub struct ClientArgs {
     #[arg(long = "nak-for", value_name = "NAME=VALUE")]
     pub nak_for: Vec<String>,
     /// Error-Cause of NAKs (--reverse): a name or number.
-    #[arg(long, value_name = "CAUSE", default_value = "Session-Context-Not-Found")]
+    #[arg(
+        long,
+        value_name = "CAUSE",
+        default_value = "Session-Context-Not-Found"
+    )]
     pub error_cause: String,
     /// Wait this long before answering each request (--reverse).
     #[arg(long, value_name = "DURATION", value_parser = parse_cli_duration)]
@@ -223,10 +227,14 @@ pub enum ClientError {
     #[error("--secret is required on {0} (only tls has a default, `radsec`)")]
     MissingSecret(&'static str),
     /// TLS without a CA to check the server against.
-    #[error("--transport tls needs --ca FILE: the CA certificate the server's certificate chains to")]
+    #[error(
+        "--transport tls needs --ca FILE: the CA certificate the server's certificate chains to"
+    )]
     MissingCa,
     /// --reverse over UDP.
-    #[error("--reverse needs --transport tcp or tls: the server sends its requests down our connection")]
+    #[error(
+        "--reverse needs --transport tcp or tls: the server sends its requests down our connection"
+    )]
     ReverseNeedsStream,
     /// --server is not `HOST[:PORT]`.
     #[error("--server `{0}` is not HOST, HOST:PORT or [IPv6]:PORT")]
@@ -357,14 +365,15 @@ fn load_dictionary(files: &[String]) -> Result<Dictionary, ClientError> {
 fn gather_attributes(args: &[String], files: &[String]) -> Result<Vec<AttrText>, ClientError> {
     let mut out = Vec::new();
     for (i, arg) in args.iter().enumerate() {
-        out.push(attrs::parse_argument(arg, &format!("argument `{arg}`"))
-            .map_err(|e| match e {
+        out.push(
+            attrs::parse_argument(arg, &format!("argument `{arg}`")).map_err(|e| match e {
                 AttrError::Syntax { message, .. } => AttrError::Syntax {
                     origin: format!("argument {}", i + 1),
                     message,
                 },
                 other => other,
-            })?);
+            })?,
+        );
     }
     for file in files {
         let (name, text) = if file == "-" {
@@ -398,10 +407,7 @@ fn secret(args: &ClientArgs) -> Result<Vec<u8>, ClientError> {
 }
 
 /// The stream connector for tcp/tls (None on udp).
-fn connector(
-    args: &ClientArgs,
-    host: &str,
-) -> Result<Option<net::StreamConnector>, ClientError> {
+fn connector(args: &ClientArgs, host: &str) -> Result<Option<net::StreamConnector>, ClientError> {
     let tls = match args.transport {
         Transport::Udp => return Ok(None),
         Transport::Tcp => None,
@@ -456,7 +462,10 @@ mod tests {
     #[test]
     fn codes_parse_by_name_alias_and_number() {
         assert_eq!(parse_code("access-request").unwrap(), Code::AccessRequest);
-        assert_eq!(parse_code("Disconnect-Request").unwrap(), Code::DisconnectRequest);
+        assert_eq!(
+            parse_code("Disconnect-Request").unwrap(),
+            Code::DisconnectRequest
+        );
         assert_eq!(parse_code("COA_REQUEST").unwrap(), Code::CoaRequest);
         assert_eq!(parse_code("acct").unwrap(), Code::AccountingRequest);
         assert_eq!(parse_code("status").unwrap(), Code::StatusServer);
@@ -480,8 +489,14 @@ mod tests {
     #[test]
     fn cli_durations_take_bare_seconds_and_units() {
         assert_eq!(parse_cli_duration("3").unwrap(), Duration::from_secs(3));
-        assert_eq!(parse_cli_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_cli_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            parse_cli_duration("250ms").unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            parse_cli_duration("1m30s").unwrap(),
+            Duration::from_secs(90)
+        );
         assert!(parse_cli_duration("3 s").is_err());
         assert!(parse_cli_duration("").is_err());
     }

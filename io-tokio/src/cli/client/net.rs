@@ -203,11 +203,22 @@ mod tests {
         assert_eq!(parsed("127.0.0.1:1812"), ("127.0.0.1".into(), Some(1812)));
         assert_eq!(parsed("127.0.0.1"), ("127.0.0.1".into(), None));
         assert_eq!(parsed("radius.example"), ("radius.example".into(), None));
-        assert_eq!(parsed("radius.example:2083"), ("radius.example".into(), Some(2083)));
+        assert_eq!(
+            parsed("radius.example:2083"),
+            ("radius.example".into(), Some(2083))
+        );
         assert_eq!(parsed("[::1]:3799"), ("::1".into(), Some(3799)));
         assert_eq!(parsed("[::1]"), ("::1".into(), None));
         assert_eq!(parsed("::1"), ("::1".into(), None));
-        for bad in ["", "host:port", "[::1", "[nothost]:1", "a b:1", ":1812", "h:99999"] {
+        for bad in [
+            "",
+            "host:port",
+            "[::1",
+            "[nothost]:1",
+            "a b:1",
+            ":1812",
+            "h:99999",
+        ] {
             assert!(parse_server(bad).is_err(), "{bad}");
         }
     }

@@ -298,7 +298,10 @@ mod tests {
             Dictionary::builtin(),
             Code::AccessRequest,
             7,
-            &[encoded("User-Name", "bob"), encoded("User-Password", "hunter2")],
+            &[
+                encoded("User-Name", "bob"),
+                encoded("User-Password", "hunter2"),
+            ],
             b"s3cret",
             None,
             &mut rng,
@@ -361,8 +364,13 @@ mod tests {
         )
         .unwrap();
         let mut ack = req.packet.new_reply(Code::CoaAck);
-        let wire = sign_response(&mut ack, &req.packet.authenticator, b"k", &SignOptions::default())
-            .unwrap();
+        let wire = sign_response(
+            &mut ack,
+            &req.packet.authenticator,
+            b"k",
+            &SignOptions::default(),
+        )
+        .unwrap();
         let ack = Packet::decode(wire).unwrap();
         check_reply(&req.packet, &ack, b"k", true).unwrap();
         assert!(matches!(
@@ -370,8 +378,13 @@ mod tests {
             Err(ClientError::Verify { .. })
         ));
         let mut wrong = req.packet.new_reply(Code::AccessAccept);
-        sign_response(&mut wrong, &req.packet.authenticator, b"k", &SignOptions::default())
-            .unwrap();
+        sign_response(
+            &mut wrong,
+            &req.packet.authenticator,
+            b"k",
+            &SignOptions::default(),
+        )
+        .unwrap();
         assert!(matches!(
             check_reply(&req.packet, &wrong, b"k", false),
             Err(ClientError::WrongReplyCode { .. })

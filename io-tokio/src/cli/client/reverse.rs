@@ -285,7 +285,6 @@ enum Step {
     Drop(String),
 }
 
-
 /// Runs one connection until it drops or the NAS is done.
 async fn session(
     stream: Box<dyn RadiusStream>,
