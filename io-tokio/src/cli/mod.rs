@@ -1,6 +1,7 @@
 //! The `boomerang` command line: argument definitions and dispatch.
 
 pub mod check;
+pub mod client;
 mod pki;
 
 use std::process::ExitCode;
@@ -24,6 +25,9 @@ pub enum Command {
     Pki(pki::PkiCommand),
     /// Validate configuration: report every problem, or print `configuration OK`.
     Check(check::CheckArgs),
+    /// Send one RADIUS request (UDP, TCP, TLS) and print the verified reply, or, with
+    /// --reverse, act as a NAS that stays connected and answers CoA/Disconnect.
+    Client(Box<client::ClientArgs>),
 }
 
 /// Run the command line with the process arguments; the exit code says how it went.
@@ -32,5 +36,6 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Pki(cmd) => pki::run(cmd),
         Command::Check(args) => check::run(args),
+        Command::Client(args) => client::run(*args),
     }
 }
