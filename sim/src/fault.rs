@@ -483,24 +483,31 @@ impl FaultSchedule {
             if !allowed {
                 return Err(not_allowed());
             }
-            let key = |kind: &str, a: &str, b: &str| format!("{kind} {a} {b}");
+            // A link is the same whichever way round it is named; a one-way fault is not.
+            let link = |kind: &str, a: &str, b: &str| {
+                let (x, y) = if a <= b { (a, b) } else { (b, a) };
+                format!("{kind} {x} {y}")
+            };
+            let directed = |kind: &str, a: &str, b: &str| format!("{kind} {a} {b}");
             match &sf.fault {
-                Fault::Partition { a, b } => open.push(key("partition", a, b)),
-                Fault::Repair { a, b } => open.retain(|k| *k != key("partition", a, b)),
-                Fault::PartitionOneway { from, to } => open.push(key("oneway", from, to)),
-                Fault::RepairOneway { from, to } => open.retain(|k| *k != key("oneway", from, to)),
-                Fault::Hold { a, b } => open.push(key("hold", a, b)),
-                Fault::Release { a, b } => open.retain(|k| *k != key("hold", a, b)),
-                Fault::Crash { host } => open.push(key("crash", host, "")),
-                Fault::Bounce { host } => open.retain(|k| *k != key("crash", host, "")),
+                Fault::Partition { a, b } => open.push(link("partition", a, b)),
+                Fault::Repair { a, b } => open.retain(|k| *k != link("partition", a, b)),
+                Fault::PartitionOneway { from, to } => open.push(directed("oneway", from, to)),
+                Fault::RepairOneway { from, to } => {
+                    open.retain(|k| *k != directed("oneway", from, to));
+                }
+                Fault::Hold { a, b } => open.push(link("hold", a, b)),
+                Fault::Release { a, b } => open.retain(|k| *k != link("hold", a, b)),
+                Fault::Crash { host } => open.push(directed("crash", host, "")),
+                Fault::Bounce { host } => open.retain(|k| *k != directed("crash", host, "")),
                 Fault::LinkFailRate { a, b, ppm } => {
-                    open.retain(|k| *k != key("loss", a, b));
+                    open.retain(|k| *k != link("loss", a, b));
                     if *ppm > 0 {
-                        open.push(key("loss", a, b));
+                        open.push(link("loss", a, b));
                     }
                 }
-                Fault::LinkLatency { a, b, .. } => open.push(key("spike", a, b)),
-                Fault::RestoreLatency { a, b, .. } => open.retain(|k| *k != key("spike", a, b)),
+                Fault::LinkLatency { a, b, .. } => open.push(link("spike", a, b)),
+                Fault::RestoreLatency { a, b, .. } => open.retain(|k| *k != link("spike", a, b)),
             }
         }
         match open.first() {

@@ -235,7 +235,10 @@ pub fn run_one<T>(test: &str, seed: u64, world: impl FnOnce(u64) -> Result<T, Wo
         Ok(Ok(value)) => value,
         Ok(Err(err)) => {
             eprintln!("{}", failure_banner(test, seed));
-            panic!("{test}: seed {seed} failed: {err}\nreplay with: {}", repro_line(seed, test));
+            panic!(
+                "{test}: seed {seed} failed: {err}\nreplay with: {}",
+                repro_line(seed, test)
+            );
         }
         Err(payload) => {
             eprintln!("{}", failure_banner(test, seed));

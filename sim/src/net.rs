@@ -165,7 +165,11 @@ mod tests {
         let net = v4_host();
         let want: SocketAddr = "0.0.0.0:2083".parse().unwrap();
         for asked in ["192.168.0.1:2083", "0.0.0.0:2083", "[::]:2083"] {
-            assert_eq!(net.bindable(asked.parse().unwrap()).unwrap(), want, "{asked}");
+            assert_eq!(
+                net.bindable(asked.parse().unwrap()).unwrap(),
+                want,
+                "{asked}"
+            );
         }
     }
 
@@ -174,7 +178,11 @@ mod tests {
         let net = TurmoilNet::with_addr("fe80::1".parse().unwrap());
         let want: SocketAddr = "[::1]:1812".parse().unwrap();
         for asked in ["127.0.0.1:1812", "[::1]:1812"] {
-            assert_eq!(net.bindable(asked.parse().unwrap()).unwrap(), want, "{asked}");
+            assert_eq!(
+                net.bindable(asked.parse().unwrap()).unwrap(),
+                want,
+                "{asked}"
+            );
         }
         assert_eq!(
             net.bindable("0.0.0.0:1".parse().unwrap()).unwrap(),

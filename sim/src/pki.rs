@@ -10,11 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use boomerang_io_tokio::pki::{ClientSpec, DevPki, PkiError};
+use boomerang_io_tokio::tls::rustls::pki_types::ServerName;
 use boomerang_io_tokio::tls::rustls::{ClientConfig, ServerConfig};
 use boomerang_io_tokio::tls::{
     ClientTlsSettings, ServerTlsSettings, TlsConfigError, TlsVersion, tokio_rustls,
 };
-use boomerang_io_tokio::tls::rustls::pki_types::ServerName;
 
 /// The server name simulated clients check the server certificate against.
 pub const SIM_SERVER_NAME: &str = "server";

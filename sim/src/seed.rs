@@ -233,8 +233,6 @@ mod tests {
             }
         }
         assert_ne!(Seeds::derive(43).turmoil, s.turmoil);
-        // Pinned: a change here silently changes what every recorded seed replays.
-        assert_eq!(sub_seed(0, "turmoil"), sub_seed(0, "turmoil"));
         assert_ne!(sub_seed(0, "turmoil"), sub_seed(0, "workload"));
     }
 }

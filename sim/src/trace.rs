@@ -253,7 +253,10 @@ mod tests {
             trace(&[(0, "ab"), (0, "c")]).hash(),
             trace(&[(0, "a"), (0, "bc")]).hash()
         );
-        assert!(base.first_divergence(&trace(&[(10, "a"), (20, "b")])).is_none());
+        assert!(
+            base.first_divergence(&trace(&[(10, "a"), (20, "b")]))
+                .is_none()
+        );
         let d = base.first_divergence(&trace(&[(10, "a")])).unwrap();
         assert_eq!(d.index, 1);
         assert!(d.right.is_none());

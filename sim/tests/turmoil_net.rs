@@ -261,15 +261,15 @@ async fn nas_session(
         let mut request = Packet::new(Code::StatusServer, id);
         let wire = sign_request(&mut request, RADSEC_SECRET, rng, &SignOptions::default())
             .map_err(|e| format!("sign: {e}"))?;
-        tls.write_all(&wire).await.map_err(|e| format!("write: {e}"))?;
-        let reply = tokio::time::timeout(
-            Duration::from_secs(5),
-            read_packet(&mut tls, &mut decoder),
-        )
-        .await
-        .map_err(|_| "reply timed out".to_string())?
-        .map_err(|e| format!("read: {e}"))?
-        .ok_or("stream closed before the reply")?;
+        tls.write_all(&wire)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let reply =
+            tokio::time::timeout(Duration::from_secs(5), read_packet(&mut tls, &mut decoder))
+                .await
+                .map_err(|_| "reply timed out".to_string())?
+                .map_err(|e| format!("read: {e}"))?
+                .ok_or("stream closed before the reply")?;
         let reply = Packet::decode(reply).map_err(|e| format!("decode reply: {e}"))?;
         if reply.identifier != id || reply.code != Code::AccessAccept {
             trace.violation(format!("{name}: reply does not answer request {id}"));
@@ -302,7 +302,9 @@ fn generate_pki(dir: &tempfile::TempDir, clients: &[&str]) -> SimPki {
 fn radsec_world(seed: u64, pki: &SimPki) -> Result<Trace, WorldError> {
     let mut world = World::new(&SimConfig::default(), seed);
     let (p, t) = (pki.clone(), world.trace.clone());
-    world.sim.host("server", move || radsec_server_task(p.clone(), t.clone()));
+    world
+        .sim
+        .host("server", move || radsec_server_task(p.clone(), t.clone()));
     let (p, t) = (pki.clone(), world.trace.clone());
     let mut rng = SplitMix64::new(world.seeds.engine);
     world.sim.client("nas-1", async move {
@@ -350,7 +352,9 @@ fn turmoil_tls_partition_during_handshake_fails_and_repair_recovers() {
     sweep(test, 3, |seed| {
         let mut world = World::new(&SimConfig::default(), seed);
         let (p, t) = (pki.clone(), world.trace.clone());
-        world.sim.host("server", move || radsec_server_task(p.clone(), t.clone()));
+        world
+            .sim
+            .host("server", move || radsec_server_task(p.clone(), t.clone()));
         let (p, t) = (pki.clone(), world.trace.clone());
         let mut rng = SplitMix64::new(world.seeds.engine);
         world.sim.client("nas-1", async move {
@@ -417,11 +421,9 @@ fn turmoil_tls_partition_during_handshake_fails_and_repair_recovers() {
         )?;
         // Attempts during the partition fail fast (the SYN is lost: connection refused).
         check(
-            t.events()
-                .iter()
-                .any(|e| {
-                    e.at >= retries_from && e.at < repaired_at && e.what.contains("failed: connect")
-                }),
+            t.events().iter().any(|e| {
+                e.at >= retries_from && e.at < repaired_at && e.what.contains("failed: connect")
+            }),
             "a connect during the partition was refused",
         )?;
         Ok(())
@@ -493,7 +495,9 @@ fn faulty_world(seed: u64, pki: &SimPki) -> Result<Trace, WorldError> {
         Ok(())
     });
     let (p, t) = (pki.clone(), world.trace.clone());
-    world.sim.host("server", move || radsec_server_task(p.clone(), t.clone()));
+    world
+        .sim
+        .host("server", move || radsec_server_task(p.clone(), t.clone()));
     let (p, t) = (pki.clone(), world.trace.clone());
     let mut rng = SplitMix64::new(world.seeds.engine);
     world.sim.client("nas-1", async move {
@@ -530,7 +534,8 @@ fn faulty_world(seed: u64, pki: &SimPki) -> Result<Trace, WorldError> {
         "RadSec answers",
     )?;
     check(
-        world.trace.count("pinger: reply ") + world.trace.count("pinger: timeout ") == PINGS as usize,
+        world.trace.count("pinger: reply ") + world.trace.count("pinger: timeout ")
+            == PINGS as usize,
         "every ping answered or timed out",
     )?;
     // Liveness: half a second into the quiet period, every ping is answered.
@@ -540,7 +545,11 @@ fn faulty_world(seed: u64, pki: &SimPki) -> Result<Trace, WorldError> {
         let reply = format!("pinger: reply {i}");
         check(
             events.iter().any(|e| e.what == reply),
-            format!("ping {i} in the quiet period was answered:\n{}\n{}", world.schedule(), world.trace.render()),
+            format!(
+                "ping {i} in the quiet period was answered:\n{}\n{}",
+                world.schedule(),
+                world.trace.render()
+            ),
         )?;
     }
     if std::env::var("SIM_TRACE").is_ok() {
@@ -566,8 +575,10 @@ fn turmoil_same_seed_same_trace_different_seed_different_trace() {
 fn turmoil_fault_schedules_run_without_violations() {
     let dir = tempfile::tempdir().unwrap();
     let pki = generate_pki(&dir, &["nas-1"]);
-    let summary = sweep("turmoil_fault_schedules_run_without_violations", 4, |seed| {
-        faulty_world(seed, &pki).map(drop)
-    });
+    let summary = sweep(
+        "turmoil_fault_schedules_run_without_violations",
+        4,
+        |seed| faulty_world(seed, &pki).map(drop),
+    );
     assert!(summary.seeds_run >= 1);
 }
