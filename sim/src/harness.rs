@@ -219,6 +219,22 @@ impl<'a> World<'a> {
     }
 }
 
+impl Drop for World<'_> {
+    /// With `SIM_TRACE` set, print the world's seed, fault schedule and trace when it ends
+    /// (whether it passed, failed or panicked), to see what a replayed seed did.
+    fn drop(&mut self) {
+        if std::env::var_os("SIM_TRACE").is_some() {
+            eprintln!(
+                "--- world of seed {} ended at {:?}\n--- fault schedule:\n{}\n--- trace:\n{}",
+                self.seeds.master,
+                self.sim.elapsed(),
+                self.schedule,
+                self.trace.render()
+            );
+        }
+    }
+}
+
 /// What a sweep ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SweepSummary {
