@@ -578,7 +578,7 @@ fn turmoil_fault_schedules_run_without_violations() {
     let pki = generate_pki(&dir, &["nas-1"]);
     let summary = sweep(
         "turmoil_fault_schedules_run_without_violations",
-        4,
+        20,
         |seed| faulty_world(seed, &pki).map(drop),
     );
     assert!(summary.seeds_run >= 1);
