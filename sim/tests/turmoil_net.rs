@@ -137,6 +137,56 @@ fn turmoil_net_echoes_over_tcp_and_udp() {
     });
 }
 
+#[test]
+fn turmoil_net_binds_addresses_written_for_a_real_machine() {
+    sweep(
+        "turmoil_net_binds_addresses_written_for_a_real_machine",
+        1,
+        |seed| {
+            let mut world = World::new(&SimConfig::default(), seed);
+            let t = world.trace.clone();
+            world.sim.client("server", async move {
+                let net = TurmoilNet::of_host("server");
+                let own = turmoil::lookup("server");
+                // The host's own address, as a configuration would name it.
+                let mut listener = net.listen(SocketAddr::new(own, TCP_PORT)).await?;
+                let local = listener.local_addr()?;
+                // IPv6 unspecified on an IPv4 host: mapped, not a turmoil panic.
+                let udp = net.bind("[::]:1812".parse()?).await?;
+                // An address the host does not have: refused.
+                let foreign = net.bind("10.9.9.9:1812".parse()?).await;
+                t.record(format!(
+                    "listen {local}, udp {}, foreign {:?}",
+                    udp.local_addr()?,
+                    foreign.err().map(|e| e.kind())
+                ));
+                // The listener really accepts on the host's address.
+                let (stream, peer) =
+                    tokio::time::timeout(Duration::from_secs(5), listener.accept()).await??;
+                drop(stream);
+                t.record(format!("accepted from {}", peer.ip()));
+                Ok(())
+            });
+            world.sim.client("dialer", async move {
+                let net = TurmoilNet::of_host("dialer");
+                let _stream = net.connect(at("server", TCP_PORT)).await?;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(())
+            });
+            world.run()?;
+            let events = world.trace.events();
+            check(
+                events.iter().any(|e| {
+                    e.what
+                        == "listen 0.0.0.0:2083, udp 0.0.0.0:1812, foreign Some(AddrNotAvailable)"
+                }),
+                format!("bound as expected:\n{}", world.trace.render()),
+            )?;
+            check(world.trace.contains("accepted from 192.168."), "accepted")
+        },
+    );
+}
+
 /// A RadSec-like server: accept, handshake with a deadline, report the client's CN, then
 /// answer every framed Status-Server with a signed Access-Accept.
 async fn radsec_server(pki: SimPki, trace: Trace) -> io::Result<()> {
