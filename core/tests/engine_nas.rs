@@ -690,3 +690,47 @@ fn connect_failure_is_an_error_caught_by_try() {
     assert_eq!(w.nas.counts().tasks, 0);
     w.check();
 }
+
+#[test]
+fn a_policy_that_answers_nothing_leaves_nothing_pending_on_the_nas() {
+    let server_prog = Arc::new(program(&fixture("udp_trigger.conf")));
+    let radsec = server_id(&server_prog, "RADSEC_SERVER");
+    let udp = server_id(&server_prog, "RADIUS_UDP");
+    let nas_text = fixture("nas_simulator.conf").replace("}\naccept;\n}", "}\nignore;\n}");
+    assert!(nas_text.contains("ignore;"));
+    let nas_prog = Arc::new(program(&nas_text));
+    let mut w = World::new(engine(nas_prog, 7), Some((engine(server_prog, 11), radsec)));
+    let (_, data) = trigger(
+        Code::DisconnectRequest,
+        3,
+        &[
+            (USER_NAME, b"mikem"),
+            (NAS_IDENTIFIER, b"radiator-nas-simulator"),
+        ],
+        "trigger-secret",
+    );
+    w.feed(
+        Side::Server,
+        Input::Datagram {
+            server: udp,
+            peer: addr("127.0.0.1:5555"),
+            local: addr("0.0.0.0:1812"),
+            data,
+        },
+    );
+    assert!(w.logs.iter().any(|(s, l)| {
+        *s == Side::Nas
+            && l.text
+                .contains("Received Disconnect-Request for user mikem")
+    }));
+    assert_eq!(w.nas.outbound_counts().unwrap().incoming_pending, 0);
+    assert_eq!(w.nas.stats().replies_sent, 0);
+    assert_eq!(w.nas.counts().tasks, 0);
+    // The server's reverse request times out; the trigger gets no reply (no `try`).
+    w.advance(Duration::from_secs(6));
+    assert!(w.replies(Side::Server).is_empty());
+    let server = &w.server.as_ref().unwrap().0;
+    assert_eq!(server.stats().reverse_timeouts, 1);
+    assert_eq!(server.counts().tasks, 0);
+    w.check();
+}

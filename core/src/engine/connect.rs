@@ -245,6 +245,17 @@ impl Engine {
             .is_some_and(|o| o.owns(to_outbound(conn)))
     }
 
+    /// The driver reported an accepted connection with a number an outbound
+    /// connection has: it broke the numbering rule; the event is ignored.
+    pub(super) fn refuse_clashing_stream(&mut self, conn: ConnId) {
+        self.log(
+            Severity::Warn,
+            format!(
+                "accepted connection numbered {conn}, a number an outbound connection has; ignored"
+            ),
+        );
+    }
+
     pub(super) fn on_connected(
         &mut self,
         now: Now,
@@ -550,7 +561,7 @@ impl Engine {
     }
 
     /// Answer a far-end request over its outbound connection with `code` and
-    /// `attrs`. Returns whether the reply was handed over.
+    /// `attrs`. `Ok(false)`: the connection went away meanwhile, nothing was sent.
     pub(super) fn answer_outbound(
         &mut self,
         now: Now,
@@ -559,7 +570,7 @@ impl Engine {
         secret: &[u8],
         code: u8,
         attrs: &[crate::eval::value::AttrEntry],
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let mut reply = request.new_reply(Code::from_u8(code));
         let skip = [
             AttrId::Standard(PROXY_STATE),
@@ -579,9 +590,9 @@ impl Engine {
             return Err("outbound side not started".into());
         };
         match o.send_reply_on(now, to_outbound(conn), reply) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             // The connection went away meanwhile: nothing to answer on.
-            Err(outbound::ReplyError::UnknownConnection(_)) => Ok(()),
+            Err(outbound::ReplyError::UnknownConnection(_)) => Ok(false),
             Err(e) => Err(e.to_string()),
         }
     }

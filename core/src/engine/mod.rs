@@ -13,8 +13,10 @@
 //! effects the driver carries out, and reverse backends entirely inside: `@select`
 //! over the registry of inbound stream connections, per-connection identifier
 //! pools with a bounded FIFO backlog, signing, reply matching and verification,
-//! timeouts and retries. See `docs/architecture.md` for the contract with the
-//! driver and the invariants.
+//! timeouts and retries; and the outbound side ([`outbound`], wired in by
+//! `connect.rs`): `connect` backends in query and proxy mode, and `listen { backend
+//! … }` servers answering requests that arrive over our own outbound connections.
+//! See `docs/architecture.md` for the contract with the driver and the invariants.
 
 pub mod attrs;
 pub mod backoff;
@@ -245,6 +247,9 @@ impl Engine {
             }
             Input::StreamClosed { conn } if self.outbound_owns(conn) => {
                 self.on_outbound_stream_closed(now, conn)
+            }
+            Input::StreamOpened { conn, .. } if self.outbound_owns(conn) => {
+                self.refuse_clashing_stream(conn)
             }
             Input::Connected {
                 attempt,

@@ -301,8 +301,10 @@ impl Engine {
                 };
                 let (conn, request, secret) = (*conn, request.clone(), secret.clone());
                 match self.answer_outbound(now, conn, &request, &secret, code, &attrs) {
-                    Ok(()) => {
-                        self.stats.replies_sent += 1;
+                    Ok(sent) => {
+                        if sent {
+                            self.stats.replies_sent += 1;
+                        }
                         task.replied = true;
                     }
                     Err(e) => self.reply_failed(task.ctx.id, &e),
