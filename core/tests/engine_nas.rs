@@ -14,12 +14,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
-use boomerang_core::engine::outbound::ServerRef;
+use boomerang_core::engine::outbound::{ServerRef, Target};
 use boomerang_core::engine::{
     ConnId, Engine, EngineOptions, Input, Limits, LogLine, Now, Output, Severity,
 };
 use boomerang_core::eval::context::Transport;
-use boomerang_core::lang::program::{Program, ServerId};
+use boomerang_core::lang::program::{Program, ServerId, Transport as ProgramTransport};
 use boomerang_core::radius::auth::{SignOptions, sign_request, sign_response, verify_response};
 use boomerang_core::radius::auth::{VerifyPolicy, verify_request};
 use boomerang_core::radius::code::Code;
@@ -84,6 +84,8 @@ struct World {
     /// Everything else each side asked for.
     out: Vec<(Side, Output)>,
     connects: usize,
+    /// Where each Connect asked to go.
+    targets: Vec<(ServerRef, Arc<Target>)>,
 }
 
 impl World {
@@ -100,6 +102,7 @@ impl World {
             logs: Vec::new(),
             out: Vec::new(),
             connects: 0,
+            targets: Vec::new(),
         };
         let now = w.now();
         w.nas.start(now);
@@ -151,8 +154,13 @@ impl World {
     fn carry(&mut self, side: Side, o: Output) {
         let now = self.now();
         match o {
-            Output::Connect { attempt, .. } => {
+            Output::Connect {
+                attempt,
+                server,
+                target,
+            } => {
                 self.connects += 1;
+                self.targets.push((server, target));
                 let Some((server, listener)) = self.server.as_mut().filter(|_| !self.refuse) else {
                     self.nas.handle(
                         now,
@@ -301,6 +309,12 @@ fn seeds_world() -> World {
 fn nas_connects_and_identifies_itself_with_status_server() {
     let mut w = seeds_world();
     assert_eq!(w.connects, 1, "the listened backend is connected at start");
+    let (sref, target) = &w.targets[0];
+    assert_eq!(target.protocol, ProgramTransport::Tls);
+    assert_eq!(target.host.as_deref(), Some("radiator-radsec.example.com"));
+    assert_eq!(target.port, 2083);
+    let backend = w.nas.program().backend(sref.backend).unwrap();
+    assert_eq!(backend.name, "RADSEC_BACKEND");
     let server = &w.server.as_ref().unwrap().0;
     let conns = server.connections();
     assert_eq!(conns.len(), 1);
@@ -732,5 +746,44 @@ fn a_policy_that_answers_nothing_leaves_nothing_pending_on_the_nas() {
     let server = &w.server.as_ref().unwrap().0;
     assert_eq!(server.stats().reverse_timeouts, 1);
     assert_eq!(server.counts().tasks, 0);
+    w.check();
+}
+
+#[test]
+fn a_driver_reusing_an_accepted_connection_number_is_refused() {
+    let server_prog = Arc::new(program(&fixture("udp_trigger.conf")));
+    let nas_text = format!(
+        "{}\nservers {{ radius \"LOCAL_TCP\" {{ listen {{ protocol tls; port 1700; ip 0.0.0.0; tls {{ certificate \"CLIENT_CERT\"; certificate_key \"CLIENT_KEY\"; client_ca_certificate \"SERVER_CA\"; }} }} clients \"RADIUS_CLIENTS\"; }} }}\n",
+        fixture("nas_simulator.conf")
+    );
+    let nas_prog = Arc::new(program(&nas_text));
+    let local = server_id(&nas_prog, "LOCAL_TCP");
+    let radsec = server_id(&server_prog, "RADSEC_SERVER");
+    let mut w = World::new(engine(nas_prog, 7), Some((engine(server_prog, 11), radsec)));
+    // The NAS engine's outbound connection got number 2 from the harness.
+    let (&(_, nas_conn), _) = w
+        .links
+        .iter()
+        .find(|((side, _), _)| *side == Side::Nas)
+        .unwrap();
+    w.feed(
+        Side::Nas,
+        Input::StreamOpened {
+            conn: nas_conn,
+            server: local,
+            peer: addr("10.1.1.1:1234"),
+            local: addr("10.0.0.2:1700"),
+            transport: Transport::Tcp,
+            peer_certificates: Vec::new(),
+        },
+    );
+    assert!(w.logs.iter().any(|(s, l)| *s == Side::Nas
+        && l.severity == Severity::Warn
+        && l.text.contains("ignored")));
+    assert!(
+        w.nas.connections().is_empty(),
+        "not taken as an accepted connection"
+    );
+    assert_eq!(w.nas.outbound_counts().unwrap().connections, 1);
     w.check();
 }
