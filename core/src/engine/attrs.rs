@@ -154,6 +154,13 @@ pub enum AttrEncodeError {
         /// What the codec said.
         source: EncodeError,
     },
+    /// An attribute that is hidden with a per-packet secret and vector cannot be
+    /// put in a request template (only User-Password is hidden at send time).
+    #[error("attribute {id} is hidden on the wire and cannot be sent in this request")]
+    CannotHide {
+        /// The attribute.
+        id: AttrId,
+    },
     /// A password attribute could not be hidden.
     #[error("attribute {id}: {source}")]
     Hide {
@@ -198,4 +205,33 @@ pub fn push_entries(
             .map_err(|source| AttrEncodeError::Encode { id: e.id, source })?;
     }
     Ok(())
+}
+
+/// Build a request template for the outbound side from a pipeline's attributes
+/// (an [`crate::eval::query::OutgoingRequest`]'s, or the current request's when
+/// proxying): vendor attributes packed in the vendor's layout, long extended ones
+/// fragmented, User-Password left in clear text (the outbound side hides it for
+/// each transmission with the chosen server's secret and the authenticator it
+/// draws). Attributes in `skip` and internal or virtual dictionary attributes are
+/// left out; Tunnel-Password (keyed by a per-server secret and a salt) is refused.
+pub fn request_template(
+    schema: &DictSchema,
+    code: Code,
+    entries: &[AttrEntry],
+    skip: &[AttrId],
+) -> Result<Packet, AttrEncodeError> {
+    let mut packet = Packet::new(code, 0);
+    for e in entries {
+        if skip.contains(&e.id) || schema.local_only(e.id) {
+            continue;
+        }
+        match schema.encrypt(e.id) {
+            Encrypt::TunnelPassword => return Err(AttrEncodeError::CannotHide { id: e.id }),
+            Encrypt::UserPassword | Encrypt::None | Encrypt::AscendSecret => {}
+        }
+        packet
+            .push_logical_with(e.id, &e.value, schema)
+            .map_err(|source| AttrEncodeError::Encode { id: e.id, source })?;
+    }
+    Ok(packet)
 }

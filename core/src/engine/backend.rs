@@ -5,6 +5,7 @@
 use std::time::UNIX_EPOCH;
 
 use crate::engine::attrs::packet_to_bag;
+use crate::engine::connect::{apply_radius_reply, outgoing_request};
 use crate::engine::io::{ConnId, EffectId, Output, Severity};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
@@ -13,10 +14,7 @@ use crate::engine::{Engine, Now};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
 use crate::eval::machine::{Effect, EffectResult};
-use crate::eval::query::{
-    OutgoingRequest, ReplyView, SqlQuery, SqlRows, apply_mapping, apply_sql_mapping, eval_bindings,
-    eval_sql_params,
-};
+use crate::eval::query::{OutgoingRequest, SqlQuery, SqlRows, apply_sql_mapping, eval_sql_params};
 use crate::eval::select::{Selection, SelectionStep};
 use crate::eval::value::Value;
 use crate::lang::program::{BackendKind, Program, RadiusServerDef, RadiusServerMode, Reverse};
@@ -49,14 +47,6 @@ fn reverse_def(program: &Program, backend: BackendId, index: usize) -> Option<(&
         RadiusServerMode::Reverse(rev) => Some((rev, &b.name)),
         RadiusServerMode::Connect(_) => None,
     }
-}
-
-/// Whether a reply code is a positive answer (the backend action accepts).
-fn positive(code: Code) -> bool {
-    matches!(
-        code,
-        Code::AccessAccept | Code::AccountingResponse | Code::DisconnectAck | Code::CoaAck
-    )
 }
 
 impl Engine {
@@ -110,15 +100,7 @@ impl Engine {
                     );
                 };
                 match &server.mode {
-                    // OUTBOUND NOT WIRED: the outbound module (written separately) takes
-                    // these over at merge.
-                    RadiusServerMode::Connect(_) => err(
-                        ErrorCode::BackendError,
-                        format!(
-                            "backend \"{}\": outbound backends not wired yet",
-                            backend.name
-                        ),
-                    ),
+                    RadiusServerMode::Connect(_) => self.start_outbound(now, tid, task, call),
                     RadiusServerMode::Reverse(_) => {
                         self.start_reverse(now, tid, task, call, index, server)
                     }
@@ -281,59 +263,9 @@ impl Engine {
         index: usize,
         server: &RadiusServerDef,
     ) -> Started {
-        let program = self.program.clone();
-        let sent = match call.query {
-            Some(qid) => match program
-                .backend(call.backend)
-                .and_then(|b| b.radius_query(qid))
-            {
-                Some(q) => match eval_bindings(&q.bindings, &task.ctx) {
-                    Ok(out) => out,
-                    Err(e) => return Started::Done(Err(e)),
-                },
-                None => {
-                    return err(
-                        ErrorCode::InvalidValue,
-                        format!("backend \"{}\" has no query #{}", call.backend_name, qid.0),
-                    );
-                }
-            },
-            None => match &task.ctx.request {
-                Some(req) => OutgoingRequest {
-                    code: Some(req.code),
-                    attrs: req.attrs.clone(),
-                },
-                None => {
-                    return err(
-                        ErrorCode::InvalidValue,
-                        format!(
-                            "backend \"{}\" without a query forwards the RADIUS request, and this request is not RADIUS",
-                            call.backend_name
-                        ),
-                    );
-                }
-            },
-        };
-        let code = match sent.code.map(Code::from_u8) {
-            Some(c) if c.is_request() => c,
-            Some(c) => {
-                return err(
-                    ErrorCode::InvalidValue,
-                    format!(
-                        "backend \"{}\": {c} is not a request code",
-                        call.backend_name
-                    ),
-                );
-            }
-            None => {
-                return err(
-                    ErrorCode::InvalidValue,
-                    format!(
-                        "backend \"{}\": the query's bindings set no radius.request.code",
-                        call.backend_name
-                    ),
-                );
-            }
+        let (code, sent) = match outgoing_request(&self.program, call, &task.ctx) {
+            Ok(r) => r,
+            Err(e) => return Started::Done(Err(e)),
         };
         let template = match self.reverse_template(now, code, &sent, server.secret.as_bytes()) {
             Ok(t) => t,
@@ -709,35 +641,17 @@ impl Engine {
         let Wait::Reverse(call) = wait else {
             return Err(internal_error("reply without a reverse call"));
         };
-        let mut attrs = packet_to_bag(&self.schema, packet, secret, authenticator);
-        let code = packet.code.as_u8();
-        match call.query {
-            Some(qid) => {
-                let Some(q) = program
-                    .backend(call.backend)
-                    .and_then(|b| b.radius_query(qid))
-                else {
-                    return Err(internal_error("RADIUS query vanished"));
-                };
-                let view = ReplyView {
-                    sent: &call.sent,
-                    code,
-                    attrs: &attrs,
-                };
-                apply_mapping(&q.mapping, &view, ctx)?;
-            }
-            None => {
-                attrs.remove(AttrId::Standard(PROXY_STATE));
-                attrs.remove(AttrId::Standard(MESSAGE_AUTHENTICATOR));
-                ctx.reply.code = Some(code);
-                ctx.reply.attrs = attrs;
-            }
-        }
-        Ok(if positive(packet.code) {
-            ActionResult::Accept
-        } else {
-            ActionResult::Reject
-        })
+        let attrs = packet_to_bag(&self.schema, packet, secret, authenticator);
+        let sent = call.sent.clone();
+        apply_radius_reply(
+            &program,
+            ctx,
+            call.backend,
+            call.query,
+            &sent,
+            packet.code,
+            attrs,
+        )
     }
 
     pub(super) fn on_reverse_timeout(&mut self, now: Now, conn: ConnId, id: u8, tid: TaskId) {

@@ -78,13 +78,13 @@ fn client_info(client: &Client, peer: SocketAddr) -> ClientInfo {
 
 impl Engine {
     /// The client `peer` is, in the RADIUS server's client list.
-    fn radius_client(&self, r: &RadiusServer, peer: SocketAddr) -> Option<Client> {
+    pub(super) fn radius_client(&self, r: &RadiusServer, peer: SocketAddr) -> Option<Client> {
         let list = self.program.client_list(r.clients?)?;
         list.lookup(peer.ip()).cloned()
     }
 
     /// A RADIUS request's context.
-    fn radius_context(
+    pub(super) fn radius_context(
         &self,
         now: Now,
         request: &Packet,

@@ -9,9 +9,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::engine::outbound::{AttemptId, ServerRef, Target};
 use crate::eval::context::Transport;
 use crate::eval::ir::BackendId;
 use crate::eval::query::SqlRows;
@@ -20,6 +22,10 @@ use crate::lang::program::ServerId;
 
 /// A stream connection, numbered by the driver in the order connections were
 /// established (strictly increasing, never reused). `connection.id` reads it.
+///
+/// Accepted connections ([`Input::StreamOpened`]) and the engine's own outbound
+/// connections ([`Input::Connected`]) share this one numbering: the driver assigns
+/// the number when it reports the connection, from a single counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub u64);
 
@@ -104,6 +110,41 @@ pub enum Input {
     },
     /// An HTTP request arrived.
     HttpRequest(HttpRequest),
+    /// An outbound connection asked for with [`Output::Connect`] is established
+    /// (after the TLS handshake, for TLS). The driver numbers it here, from the same
+    /// counter as accepted connections; the engine then owns it and
+    /// [`Input::StreamData`] / [`Input::StreamClosed`] for it go to the outbound side.
+    Connected {
+        /// The attempt of the [`Output::Connect`].
+        attempt: AttemptId,
+        /// The driver's number for the connection (greater than every earlier one).
+        conn: ConnId,
+        /// The local address.
+        local: SocketAddr,
+        /// The remote address.
+        peer: SocketAddr,
+        /// The server's certificate chain, leaf first, DER (empty on TCP).
+        peer_certificates: Vec<Bytes>,
+    },
+    /// An outbound connection attempt failed (refused, unreachable, name not
+    /// resolved, TLS handshake or certificate check failed). Not needed after
+    /// [`Output::AbortConnect`].
+    ConnectFailed {
+        /// The attempt of the [`Output::Connect`].
+        attempt: AttemptId,
+        /// What went wrong, for logs and the error a waiting request gets.
+        reason: String,
+    },
+    /// A datagram arrived on the socket the driver keeps for a UDP `connect` server
+    /// (see [`Output::BackendDatagram`]).
+    BackendDatagram {
+        /// The server whose socket received it.
+        server: ServerRef,
+        /// The sender.
+        from: SocketAddr,
+        /// The datagram.
+        data: Bytes,
+    },
     /// An SQL statement asked for with [`Output::Sql`] finished.
     SqlDone {
         /// The effect it answers.
@@ -132,6 +173,9 @@ pub enum CloseReason {
     BadReply(String),
     /// Nothing arrived for the idle timeout.
     Idle,
+    /// The outbound side closed one of its connections (watchdog, bad input,
+    /// abandoned attempt).
+    Outbound(crate::engine::outbound::CloseReason),
 }
 
 impl fmt::Display for CloseReason {
@@ -144,6 +188,7 @@ impl fmt::Display for CloseReason {
             CloseReason::BadRequest(e) => write!(f, "request failed verification: {e}"),
             CloseReason::BadReply(e) => write!(f, "reply failed verification: {e}"),
             CloseReason::Idle => f.write_str("idle timeout"),
+            CloseReason::Outbound(r) => write!(f, "outbound connection: {r}"),
         }
     }
 }
@@ -223,4 +268,34 @@ pub enum Output {
     },
     /// Write a log line.
     Log(LogLine),
+    /// Open a stream connection to a `connect` server of a RADIUS backend: TCP, or
+    /// TCP then TLS with the server's `connect { tls { … } }` (look it up in the
+    /// program with `server`; `target.host` is the name to check in the server's
+    /// certificate). Report the result with [`Input::Connected`] or
+    /// [`Input::ConnectFailed`].
+    Connect {
+        /// Echo this back.
+        attempt: AttemptId,
+        /// Which backend server (its TLS settings are in the program).
+        server: ServerRef,
+        /// Where to connect.
+        target: Arc<Target>,
+    },
+    /// Give up a connection attempt: no report is needed any more, and a late
+    /// success is closed by the engine.
+    AbortConnect {
+        /// The attempt.
+        attempt: AttemptId,
+    },
+    /// Send a datagram to a UDP `connect` server, from a socket the driver keeps for
+    /// that server (one socket per server); what comes back on it is reported with
+    /// [`Input::BackendDatagram`] carrying the same `server`.
+    BackendDatagram {
+        /// Which backend server.
+        server: ServerRef,
+        /// Where to send.
+        to: Arc<Target>,
+        /// The datagram.
+        data: Bytes,
+    },
 }

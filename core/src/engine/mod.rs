@@ -13,8 +13,10 @@
 //! effects the driver carries out, and reverse backends entirely inside: `@select`
 //! over the registry of inbound stream connections, per-connection identifier
 //! pools with a bounded FIFO backlog, signing, reply matching and verification,
-//! timeouts and retries. See `docs/architecture.md` for the contract with the
-//! driver and the invariants.
+//! timeouts and retries; and the outbound side ([`outbound`], wired in by
+//! `connect.rs`): `connect` backends in query and proxy mode, and `listen { backend
+//! … }` servers answering requests that arrive over our own outbound connections.
+//! See `docs/architecture.md` for the contract with the driver and the invariants.
 
 pub mod attrs;
 pub mod backoff;
@@ -28,10 +30,12 @@ pub mod time;
 pub mod timers;
 
 mod backend;
+mod connect;
 mod inbound;
 mod run;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -44,6 +48,7 @@ pub use time::Now;
 
 use crate::engine::attrs::DictSchema;
 use crate::engine::dedup::DupCache;
+use crate::engine::outbound::{Outbound, OutboundCounts, RequestToken};
 use crate::engine::task::Task;
 use crate::engine::timers::{TimerKind, Timers};
 use crate::eval::context::ConnectionInfo;
@@ -127,6 +132,8 @@ pub struct EngineCounts {
     pub duplicate_in_flight: usize,
     /// Answered UDP requests kept for retransmissions.
     pub duplicate_answers: usize,
+    /// Requests handed to `connect` backends and not yet answered.
+    pub outbound_pending: usize,
 }
 
 /// One active stream connection, for the management API and tests.
@@ -162,6 +169,15 @@ pub struct Engine {
     /// `@select` index plans per reverse server.
     plans: BTreeMap<(BackendId, usize), SelectPlan>,
     stats: Stats,
+    /// The outbound side (`connect` backends, `listen { backend … }` servers),
+    /// created by [`Engine::start`].
+    outbound: Option<Outbound>,
+    /// The next token for an outbound request.
+    next_token: u64,
+    /// Tasks parked on an outbound request.
+    outbound_waits: BTreeMap<RequestToken, TaskId>,
+    /// Addresses of open outbound connections: (local, peer).
+    outbound_peers: BTreeMap<ConnId, (SocketAddr, SocketAddr)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -208,6 +224,10 @@ impl Engine {
             plans,
             stats: Stats::default(),
             limits,
+            outbound: None,
+            next_token: 0,
+            outbound_waits: BTreeMap::new(),
+            outbound_peers: BTreeMap::new(),
         }
     }
 
@@ -222,6 +242,28 @@ impl Engine {
         // timeout should already have changed.
         self.handle_timeout(now);
         match input {
+            Input::StreamData { conn, data } if self.outbound_owns(conn) => {
+                self.on_outbound_stream_data(now, conn, &data)
+            }
+            Input::StreamClosed { conn } if self.outbound_owns(conn) => {
+                self.on_outbound_stream_closed(now, conn)
+            }
+            Input::StreamOpened { conn, .. } if self.outbound_owns(conn) => {
+                self.refuse_clashing_stream(conn)
+            }
+            Input::Connected {
+                attempt,
+                conn,
+                local,
+                peer,
+                peer_certificates: _,
+            } => self.on_connected(now, attempt, conn, local, peer),
+            Input::ConnectFailed { attempt, reason } => {
+                self.on_connect_failed(now, attempt, &reason)
+            }
+            Input::BackendDatagram { server, from, data } => {
+                self.on_backend_datagram(now, server, from, &data)
+            }
             Input::Datagram {
                 server,
                 peer,
@@ -249,6 +291,7 @@ impl Engine {
             Input::HttpRequest(req) => self.on_http(now, req),
             Input::SqlDone { effect, result } => self.on_sql_done(now, effect, result),
         }
+        self.drain_outbound(now);
     }
 
     /// The next command for the driver, in order.
@@ -258,14 +301,19 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] must be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.timers.next(), self.dedup.next_expiry()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.timers.next(),
+            self.dedup.next_expiry(),
+            self.outbound.as_ref().and_then(Outbound::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Run every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Now) {
+        self.start(now);
         while let Some(kind) = self.timers.pop_due(now.mono) {
             match kind {
                 TimerKind::Idle(conn) => self.on_idle_timer(now, conn),
@@ -276,6 +324,15 @@ impl Engine {
             }
         }
         self.dedup.expire(now.mono);
+        if let Some(o) = self.outbound.as_mut() {
+            o.handle_timeout(now);
+        }
+        self.drain_outbound(now);
+    }
+
+    /// The outbound side's counts (`None` before [`Engine::start`]).
+    pub fn outbound_counts(&self) -> Option<OutboundCounts> {
+        self.outbound.as_ref().map(Outbound::counts)
     }
 
     /// What the engine did and refused so far.
@@ -292,6 +349,7 @@ impl Engine {
             connections: self.registry.len(),
             duplicate_in_flight: self.dedup.in_flight(),
             duplicate_answers: self.dedup.answered_len(),
+            outbound_pending: self.outbound_waits.len(),
             ..EngineCounts::default()
         };
         for (_, entry) in self.registry.iter() {
@@ -377,6 +435,14 @@ impl Engine {
                         ));
                     }
                 }
+                Wait::Outbound(call) => {
+                    if self.outbound_waits.get(&call.token) != Some(tid) {
+                        return Err(format!(
+                            "task {tid}: outbound request {} not registered",
+                            call.token.0
+                        ));
+                    }
+                }
                 Wait::Reverse(call) => match &call.phase {
                     Phase::Idle => {
                         return Err(format!("task {tid} parked with an idle reverse call"));
@@ -409,6 +475,24 @@ impl Engine {
                         }
                     }
                 },
+            }
+        }
+        for (token, tid) in &self.outbound_waits {
+            if !self.tasks.contains_key(tid) {
+                return Err(format!(
+                    "outbound request {} waits for missing task {tid}",
+                    token.0
+                ));
+            }
+        }
+        if let Some(o) = &self.outbound {
+            o.check_invariants().map_err(|e| e.to_string())?;
+            if o.counts().pending_requests != self.outbound_waits.len() {
+                return Err(format!(
+                    "{} outbound requests pending, {} tasks wait for one",
+                    o.counts().pending_requests,
+                    self.outbound_waits.len()
+                ));
             }
         }
         for (effect, tid) in &self.sql_waits {

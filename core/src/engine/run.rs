@@ -291,6 +291,25 @@ impl Engine {
                     Err(e) => self.reply_failed(task.ctx.id, &e),
                 }
             }
+            Origin::Outbound {
+                conn,
+                request,
+                secret,
+            } => {
+                let Some((code, attrs)) = radius_reply(&task.ctx, outcome) else {
+                    return;
+                };
+                let (conn, request, secret) = (*conn, request.clone(), secret.clone());
+                match self.answer_outbound(now, conn, &request, &secret, code, &attrs) {
+                    Ok(sent) => {
+                        if sent {
+                            self.stats.replies_sent += 1;
+                        }
+                        task.replied = true;
+                    }
+                    Err(e) => self.reply_failed(task.ctx.id, &e),
+                }
+            }
         }
     }
 
@@ -329,6 +348,11 @@ impl Engine {
             Origin::Stream { conn, .. } => {
                 if let Some(state) = self.registry.state_mut(conn) {
                     state.tasks = state.tasks.saturating_sub(1);
+                }
+            }
+            Origin::Outbound { conn, request, .. } => {
+                if !task.replied {
+                    self.forget_outbound(conn, request.identifier);
                 }
             }
             Origin::Http { .. } => {}

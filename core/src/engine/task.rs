@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::engine::dedup::DupKey;
 use crate::engine::io::{ConnId, EffectId, HttpRequestId};
+use crate::engine::outbound::RequestToken;
 use crate::eval::context::Context;
 use crate::eval::ir::{BackendId, QueryId};
 use crate::eval::machine::Machine;
@@ -48,6 +49,16 @@ pub(crate) enum Origin {
         /// The client's secret.
         secret: Arc<[u8]>,
     },
+    /// A request the far end sent over one of our outbound connections (a
+    /// `listen { backend … }` server handles it).
+    Outbound {
+        /// The outbound connection.
+        conn: ConnId,
+        /// The request as received.
+        request: Packet,
+        /// The backend server's secret (hidden reply attributes).
+        secret: Arc<[u8]>,
+    },
     /// An HTTP request.
     Http {
         /// The driver's number for it.
@@ -80,6 +91,21 @@ pub(crate) enum Wait {
     },
     /// A reverse request.
     Reverse(Box<ReverseCall>),
+    /// A request to a `connect` backend, handed to the outbound side.
+    Outbound(Box<OutboundCall>),
+}
+
+/// A `connect` backend call in progress.
+#[derive(Debug)]
+pub(crate) struct OutboundCall {
+    /// The outbound side's handle for the request.
+    pub token: RequestToken,
+    /// The backend.
+    pub backend: BackendId,
+    /// The query (`None`: proxy mode, the reply becomes the reply).
+    pub query: Option<QueryId>,
+    /// What the bindings built (`radius.request.*` inside the mapping).
+    pub sent: OutgoingRequest,
 }
 
 /// A reverse backend call in progress.

@@ -377,6 +377,10 @@ impl World {
             Output::StreamClose { conn, .. } => fnv(&mut h, &conn.0.to_le_bytes()),
             Output::Sql { effect, .. } => fnv(&mut h, &effect.0.to_le_bytes()),
             Output::Log(line) => fnv(&mut h, line.text.as_bytes()),
+            Output::Connect { attempt, .. } | Output::AbortConnect { attempt } => {
+                fnv(&mut h, &attempt.0.to_le_bytes())
+            }
+            Output::BackendDatagram { data, .. } => fnv(&mut h, data),
         }
         self.hash = h;
     }
@@ -437,6 +441,11 @@ impl World {
             }
             Output::Sql { .. } => return Err(self.err("no SQL backend in this program")),
             Output::Log(_) => {}
+            Output::Connect { .. }
+            | Output::AbortConnect { .. }
+            | Output::BackendDatagram { .. } => {
+                return Err(self.err("no `connect` backend in this program"));
+            }
         }
         Ok(())
     }

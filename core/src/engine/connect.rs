@@ -1,0 +1,606 @@
+//! The engine's side of the outbound machine ([`crate::engine::outbound`]):
+//! backend calls to `connect` backends (query mode and proxy mode), requests the
+//! far end sends over our outbound connections (handled by `listen { backend … }`
+//! servers exactly like requests arriving on a socket), and the translation of
+//! the outbound machine's commands into engine [`Output`]s.
+//!
+//! Connection numbers: the driver numbers outbound connections when it reports
+//! them established ([`crate::engine::Input::Connected`]), from the same counter as
+//! accepted ones, so one [`ConnId`] space covers both. A number is the outbound
+//! side's as long as [`Outbound::owns`] says so; stream events for it are routed
+//! there.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use crate::engine::attrs::{packet_to_bag, push_entries, request_template};
+use crate::engine::io::{CloseReason, ConnId, Output, Severity};
+use crate::engine::outbound::{self, AttemptId, Outbound, OutboundOutput, RequestToken, ServerRef};
+use crate::engine::run::{Started, internal_error};
+use crate::engine::task::{Origin, OutboundCall, Task, TaskId, Wait};
+use crate::engine::{Engine, Now};
+use crate::eval::context::{AttrBag, ClientInfo, Context, ServerInfo};
+use crate::eval::error::{ErrorCode, ErrorValue};
+use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
+use crate::eval::query::{OutgoingRequest, ReplyView, apply_mapping, eval_bindings};
+use crate::lang::program::{
+    BackendKind, Program, RadiusListen, RadiusServerDef, RadiusServerMode, ServerId, ServerKind,
+    Transport as ProgramTransport,
+};
+use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
+use crate::radius::code::Code;
+use crate::radius::id::AttrId;
+use crate::radius::packet::Packet;
+use crate::rng::SplitMix64;
+
+/// The engine's [`ConnId`] for an outbound connection number, and back.
+pub(super) fn to_engine(conn: outbound::ConnId) -> ConnId {
+    ConnId(conn.0)
+}
+
+/// The outbound machine's number for an engine [`ConnId`].
+pub(super) fn to_outbound(conn: ConnId) -> outbound::ConnId {
+    outbound::ConnId(conn.0)
+}
+
+/// Whether a reply code is a positive answer (the backend action accepts).
+pub(super) fn positive(code: Code) -> bool {
+    matches!(
+        code,
+        Code::AccessAccept | Code::AccountingResponse | Code::DisconnectAck | Code::CoaAck
+    )
+}
+
+/// The request a RADIUS backend call sends: the query's bindings, or without a
+/// query the current RADIUS request as it arrived (proxy mode). The code must be
+/// a request code.
+pub(super) fn outgoing_request(
+    program: &Program,
+    call: &BackendCall,
+    ctx: &Context,
+) -> Result<(Code, OutgoingRequest), ErrorValue> {
+    let sent = match call.query {
+        Some(qid) => match program
+            .backend(call.backend)
+            .and_then(|b| b.radius_query(qid))
+        {
+            Some(q) => eval_bindings(&q.bindings, ctx)?,
+            None => {
+                return Err(ErrorValue::new(
+                    ErrorCode::InvalidValue,
+                    format!("backend \"{}\" has no query #{}", call.backend_name, qid.0),
+                ));
+            }
+        },
+        None => match &ctx.request {
+            Some(req) => OutgoingRequest {
+                code: Some(req.code),
+                attrs: req.attrs.clone(),
+            },
+            None => {
+                return Err(ErrorValue::new(
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "backend \"{}\" without a query forwards the RADIUS request, and this request is not RADIUS",
+                        call.backend_name
+                    ),
+                ));
+            }
+        },
+    };
+    match sent.code.map(Code::from_u8) {
+        Some(c) if c.is_request() => Ok((c, sent)),
+        Some(c) => Err(ErrorValue::new(
+            ErrorCode::InvalidValue,
+            format!(
+                "backend \"{}\": {c} is not a request code",
+                call.backend_name
+            ),
+        )),
+        None => Err(ErrorValue::new(
+            ErrorCode::InvalidValue,
+            format!(
+                "backend \"{}\": the query's bindings set no radius.request.code",
+                call.backend_name
+            ),
+        )),
+    }
+}
+
+/// Apply a verified reply to a RADIUS backend call: with a query its `mapping`
+/// (reading `radius.reply.*` from the reply and `radius.request.*` from what was
+/// sent); without one (proxy mode) the reply's code and attributes become the
+/// current reply (Proxy-State and Message-Authenticator left out: the engine
+/// echoes the request's own and computes its own). Positive codes accept, every
+/// other answer rejects.
+pub(super) fn apply_radius_reply(
+    program: &Program,
+    ctx: &mut Context,
+    backend: BackendId,
+    query: Option<QueryId>,
+    sent: &OutgoingRequest,
+    code: Code,
+    mut attrs: AttrBag,
+) -> Result<ActionResult, ErrorValue> {
+    match query {
+        Some(qid) => {
+            let Some(q) = program.backend(backend).and_then(|b| b.radius_query(qid)) else {
+                return Err(internal_error("RADIUS query vanished"));
+            };
+            let view = ReplyView {
+                sent,
+                code: code.as_u8(),
+                attrs: &attrs,
+            };
+            apply_mapping(&q.mapping, &view, ctx)?;
+        }
+        None => {
+            attrs.remove(AttrId::Standard(PROXY_STATE));
+            attrs.remove(AttrId::Standard(MESSAGE_AUTHENTICATOR));
+            ctx.reply.code = Some(code.as_u8());
+            ctx.reply.attrs = attrs;
+        }
+    }
+    Ok(if positive(code) {
+        ActionResult::Accept
+    } else {
+        ActionResult::Reject
+    })
+}
+
+/// The definition of a backend server.
+fn server_def(program: &Program, server: ServerRef) -> Option<&RadiusServerDef> {
+    match &program.backend(server.backend)?.kind {
+        BackendKind::Radius(r) => r.servers.get(usize::try_from(server.server).ok()?),
+        BackendKind::Sqlite(_) => None,
+    }
+}
+
+/// A printable name for a backend server.
+fn server_label(program: &Program, server: ServerRef) -> String {
+    let backend = program
+        .backend(server.backend)
+        .map_or("?", |b| b.name.as_str());
+    let name = server_def(program, server).map_or("?", |s| s.name.as_str());
+    format!("server \"{name}\" of backend \"{backend}\"")
+}
+
+/// The backends named by `listen { backend … }` servers: kept connected.
+fn listened_backends(program: &Program) -> BTreeSet<BackendId> {
+    program
+        .servers
+        .iter()
+        .filter_map(|s| match &s.kind {
+            ServerKind::Radius(r) => match r.listen {
+                RadiusListen::Backend(b) => Some(b),
+                RadiusListen::Network(_) => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether any RADIUS backend has a `connect` server.
+fn has_connect_servers(program: &Program) -> bool {
+    program.backends.iter().any(|b| match &b.kind {
+        BackendKind::Radius(r) => r
+            .servers
+            .iter()
+            .any(|s| matches!(s.mode, RadiusServerMode::Connect(_))),
+        BackendKind::Sqlite(_) => false,
+    })
+}
+
+/// The first `listen { backend … }` server of `backend`.
+fn listen_server(program: &Program, backend: BackendId) -> Option<ServerId> {
+    program.servers.iter().enumerate().find_map(|(i, s)| {
+        let ServerKind::Radius(r) = &s.kind else {
+            return None;
+        };
+        match r.listen {
+            RadiusListen::Backend(b) if b == backend => Some(ServerId(u32::try_from(i).ok()?)),
+            _ => None,
+        }
+    })
+}
+
+impl Engine {
+    /// Start the outbound side: connect the servers that are kept connected
+    /// (`status true`, or of a backend named by a `listen { backend … }` server) and
+    /// send first UDP probes. Idempotent; [`Engine::handle`] and
+    /// [`Engine::handle_timeout`] call it too, so a driver that feeds an event first
+    /// loses nothing, but calling it right after [`Engine::new`] gets the
+    /// connections going before any event arrives.
+    pub fn start(&mut self, now: Now) {
+        if self.outbound.is_some() {
+            return;
+        }
+        // The outbound side's randomness is drawn from the engine's, only when
+        // there is a `connect` server to use it (other programs keep their exact
+        // random streams, and with them their traces).
+        let mut seed = [0u8; 8];
+        if has_connect_servers(&self.program) {
+            self.rng.fill(&mut seed);
+        }
+        let rng = SplitMix64::new(u64::from_be_bytes(seed));
+        let keep = listened_backends(&self.program);
+        self.outbound = Some(Outbound::new(
+            now,
+            &self.program.backends,
+            &keep,
+            Box::new(rng),
+        ));
+        self.drain_outbound(now);
+    }
+
+    /// The outbound side (for tests and the management API); `None` before start.
+    pub fn outbound(&self) -> Option<&Outbound> {
+        self.outbound.as_ref()
+    }
+
+    /// Whether `conn` is one of the outbound side's connections.
+    pub(super) fn outbound_owns(&self, conn: ConnId) -> bool {
+        self.outbound
+            .as_ref()
+            .is_some_and(|o| o.owns(to_outbound(conn)))
+    }
+
+    /// The driver reported an accepted connection with a number an outbound
+    /// connection has: it broke the numbering rule; the event is ignored.
+    pub(super) fn refuse_clashing_stream(&mut self, conn: ConnId) {
+        self.log(
+            Severity::Warn,
+            format!(
+                "accepted connection numbered {conn}, a number an outbound connection has; ignored"
+            ),
+        );
+    }
+
+    pub(super) fn on_connected(
+        &mut self,
+        now: Now,
+        attempt: AttemptId,
+        conn: ConnId,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) {
+        if self.registry.contains(conn) {
+            self.log(
+                Severity::Warn,
+                format!(
+                    "outbound connection numbered {conn}, a number an accepted connection has; refused"
+                ),
+            );
+            if let Some(o) = self.outbound.as_mut() {
+                o.handle_connect_failed(now, attempt, "connection number already in use");
+            }
+            return;
+        }
+        let Some(o) = self.outbound.as_mut() else {
+            return;
+        };
+        o.handle_connected(now, attempt, to_outbound(conn));
+        if o.owns(to_outbound(conn)) {
+            self.outbound_peers.insert(conn, (local, peer));
+        }
+    }
+
+    pub(super) fn on_connect_failed(&mut self, now: Now, attempt: AttemptId, reason: &str) {
+        if let Some(o) = self.outbound.as_mut() {
+            o.handle_connect_failed(now, attempt, reason);
+        }
+    }
+
+    pub(super) fn on_outbound_stream_data(&mut self, now: Now, conn: ConnId, data: &[u8]) {
+        if let Some(o) = self.outbound.as_mut() {
+            o.handle_stream_data(now, to_outbound(conn), data);
+        }
+    }
+
+    pub(super) fn on_outbound_stream_closed(&mut self, now: Now, conn: ConnId) {
+        if let Some(o) = self.outbound.as_mut() {
+            o.handle_stream_closed(now, to_outbound(conn));
+        }
+        self.outbound_peers.remove(&conn);
+    }
+
+    pub(super) fn on_backend_datagram(
+        &mut self,
+        now: Now,
+        server: ServerRef,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
+        if let Some(o) = self.outbound.as_mut() {
+            o.handle_datagram(now, server, from, data);
+        }
+    }
+
+    /// Carry out everything the outbound side asked for, until it has nothing more
+    /// (resuming a task may send another request).
+    pub(super) fn drain_outbound(&mut self, now: Now) {
+        while let Some(out) = self.outbound.as_mut().and_then(Outbound::poll_output) {
+            match out {
+                OutboundOutput::Connect {
+                    attempt,
+                    server,
+                    target,
+                } => self.outputs.push_back(Output::Connect {
+                    attempt,
+                    server,
+                    target,
+                }),
+                OutboundOutput::AbortConnect { attempt } => {
+                    self.outputs.push_back(Output::AbortConnect { attempt })
+                }
+                OutboundOutput::Write { conn, bytes } => {
+                    self.outputs.push_back(Output::StreamWrite {
+                        conn: to_engine(conn),
+                        data: bytes,
+                    })
+                }
+                OutboundOutput::Close { conn, reason } => {
+                    let conn = to_engine(conn);
+                    self.outbound_peers.remove(&conn);
+                    self.stats.streams_closed += 1;
+                    self.outputs.push_back(Output::StreamClose {
+                        conn,
+                        reason: CloseReason::Outbound(reason),
+                    });
+                }
+                OutboundOutput::SendDatagram { server, to, bytes } => {
+                    self.outputs.push_back(Output::BackendDatagram {
+                        server,
+                        to,
+                        data: bytes,
+                    })
+                }
+                OutboundOutput::Reply {
+                    token,
+                    server,
+                    request_authenticator,
+                    packet,
+                } => self.on_outbound_reply(now, token, server, &request_authenticator, &packet),
+                OutboundOutput::Failed { token, error } => {
+                    let Some(tid) = self.outbound_waits.remove(&token) else {
+                        continue;
+                    };
+                    let Some(task) = self.tasks.remove(&tid) else {
+                        continue;
+                    };
+                    self.resume_backend(now, tid, task, Err(error));
+                }
+                OutboundOutput::IncomingRequest {
+                    conn,
+                    server,
+                    packet,
+                } => self.on_incoming_request(now, to_engine(conn), server, packet),
+                OutboundOutput::ServerState { server, up } => {
+                    let label = server_label(&self.program, server);
+                    let state = if up { "up" } else { "down" };
+                    self.log(Severity::Info, format!("{label} is {state}"));
+                }
+            }
+        }
+    }
+
+    /// Start a call to a `connect` backend: build the request and hand it to the
+    /// outbound side.
+    pub(super) fn start_outbound(
+        &mut self,
+        now: Now,
+        tid: TaskId,
+        task: &mut Task,
+        call: &BackendCall,
+    ) -> Started {
+        let program = self.program.clone();
+        let (code, sent) = match outgoing_request(&program, call, &task.ctx) {
+            Ok(r) => r,
+            Err(e) => return Started::Done(Err(e)),
+        };
+        // Proxy-State is forwarded unmodified (RFC 2865 §5.33); a copied
+        // Message-Authenticator is replaced by the outbound side's own.
+        let skip = [AttrId::Standard(MESSAGE_AUTHENTICATOR)];
+        let template = match request_template(&self.schema, code, sent.attrs.entries(), &skip) {
+            Ok(p) => p,
+            Err(e) => {
+                return Started::Done(Err(ErrorValue::new(
+                    ErrorCode::InvalidValue,
+                    format!("backend \"{}\": {e}", call.backend_name),
+                )));
+            }
+        };
+        let token = RequestToken(self.next_token);
+        self.next_token += 1;
+        let Some(o) = self.outbound.as_mut() else {
+            return Started::Done(Err(internal_error("outbound side not started")));
+        };
+        match o.send(now, call.backend, template, token) {
+            Err(e) => Started::Done(Err(e)),
+            Ok(()) => {
+                self.outbound_waits.insert(token, tid);
+                task.wait = Wait::Outbound(Box::new(OutboundCall {
+                    token,
+                    backend: call.backend,
+                    query: call.query,
+                    sent,
+                }));
+                Started::Parked
+            }
+        }
+    }
+
+    fn on_outbound_reply(
+        &mut self,
+        now: Now,
+        token: RequestToken,
+        server: ServerRef,
+        request_authenticator: &[u8; 16],
+        packet: &Packet,
+    ) {
+        let Some(tid) = self.outbound_waits.remove(&token) else {
+            return;
+        };
+        let Some(mut task) = self.tasks.remove(&tid) else {
+            return;
+        };
+        let program = self.program.clone();
+        let result = match (&task.wait, server_def(&program, server)) {
+            (Wait::Outbound(call), Some(def)) => {
+                let attrs = packet_to_bag(
+                    &self.schema,
+                    packet,
+                    def.secret.as_bytes(),
+                    request_authenticator,
+                );
+                let (backend, query) = (call.backend, call.query);
+                let sent = call.sent.clone();
+                apply_radius_reply(
+                    &program,
+                    &mut task.ctx,
+                    backend,
+                    query,
+                    &sent,
+                    packet.code,
+                    attrs,
+                )
+            }
+            (Wait::Outbound(_), None) => Err(internal_error("backend server vanished")),
+            _ => Err(internal_error(
+                "outbound reply for a task not waiting for one",
+            )),
+        };
+        self.resume_backend(now, tid, task, result);
+    }
+
+    /// A request the far end sent over one of our outbound connections: answer
+    /// Status-Server at once, else run the policies for it as the backend's
+    /// `listen { backend … }` server (`radius.server` is that server's name; there
+    /// is no `radius.connection`, which describes accepted connections).
+    fn on_incoming_request(&mut self, now: Now, conn: ConnId, server: ServerRef, packet: Packet) {
+        let program = self.program.clone();
+        let oconn = to_outbound(conn);
+        let Some(def) = server_def(&program, server) else {
+            if let Some(o) = self.outbound.as_mut() {
+                o.forget_incoming(oconn, packet.identifier);
+            }
+            return;
+        };
+        if packet.code == Code::StatusServer {
+            self.stats.status_server += 1;
+            let reply = packet.new_reply(Code::AccessAccept);
+            if let Some(o) = self.outbound.as_mut() {
+                if let Err(e) = o.send_reply_on(now, oconn, reply) {
+                    self.log(
+                        Severity::Warn,
+                        format!("connection {conn}: Status-Server not answered: {e}"),
+                    );
+                }
+            }
+            return;
+        }
+        let label = server_label(&program, server);
+        let listen = listen_server(&program, server.backend);
+        let Some((sid, srv)) = listen.and_then(|sid| {
+            let s = program.server(sid)?;
+            match &s.kind {
+                ServerKind::Radius(r) => Some((sid, (s.name.as_str(), r))),
+                _ => None,
+            }
+        }) else {
+            self.log(
+                Severity::Warn,
+                format!(
+                    "{label}: {} on connection {conn}, but no `listen {{ backend … }}` server handles that backend; not answered",
+                    packet.code
+                ),
+            );
+            if let Some(o) = self.outbound.as_mut() {
+                o.forget_incoming(oconn, packet.identifier);
+            }
+            return;
+        };
+        let _ = sid;
+        let (name, r) = srv;
+        if !self.has_room() {
+            if let Some(o) = self.outbound.as_mut() {
+                o.forget_incoming(oconn, packet.identifier);
+            }
+            return;
+        }
+        let peer = self.outbound_peers.get(&conn).map(|(_, p)| *p);
+        let peer_ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
+        let client = peer
+            .and_then(|p| self.radius_client(r, p))
+            .map(|c| c.name)
+            .unwrap_or_else(|| def.name.clone());
+        let secret: std::sync::Arc<[u8]> = std::sync::Arc::from(def.secret.as_bytes());
+        let tls = matches!(&def.mode, RadiusServerMode::Connect(c) if c.protocol == ProgramTransport::Tls);
+        let ctx = self.radius_context(
+            now,
+            &packet,
+            &secret,
+            ClientInfo {
+                name: client,
+                ip: peer_ip,
+            },
+            ServerInfo {
+                name: name.to_owned(),
+                tls,
+            },
+            None,
+        );
+        let pinned = r.policy;
+        let tid = self.next_task_id();
+        let origin = Origin::Outbound {
+            conn,
+            request: packet,
+            secret,
+        };
+        self.start_task(now, tid, ctx, origin, pinned);
+    }
+
+    /// Answer a far-end request over its outbound connection with `code` and
+    /// `attrs`. `Ok(false)`: the connection went away meanwhile, nothing was sent.
+    pub(super) fn answer_outbound(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        request: &Packet,
+        secret: &[u8],
+        code: u8,
+        attrs: &[crate::eval::value::AttrEntry],
+    ) -> Result<bool, String> {
+        let mut reply = request.new_reply(Code::from_u8(code));
+        let skip = [
+            AttrId::Standard(PROXY_STATE),
+            AttrId::Standard(MESSAGE_AUTHENTICATOR),
+        ];
+        push_entries(
+            &self.schema,
+            &mut reply,
+            attrs,
+            &skip,
+            secret,
+            &request.authenticator,
+            self.rng.as_mut(),
+        )
+        .map_err(|e| e.to_string())?;
+        let Some(o) = self.outbound.as_mut() else {
+            return Err("outbound side not started".into());
+        };
+        match o.send_reply_on(now, to_outbound(conn), reply) {
+            Ok(()) => Ok(true),
+            // The connection went away meanwhile: nothing to answer on.
+            Err(outbound::ReplyError::UnknownConnection(_)) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// A far-end request got no reply: let the outbound side forget it.
+    pub(super) fn forget_outbound(&mut self, conn: ConnId, identifier: u8) {
+        if let Some(o) = self.outbound.as_mut() {
+            o.forget_incoming(to_outbound(conn), identifier);
+        }
+    }
+}

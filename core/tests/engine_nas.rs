@@ -1,0 +1,789 @@
+//! The NAS side wired into the engine: two engines in memory — a server compiled
+//! from the seeds' RadSec server + reverse backend + UDP trigger, and a NAS compiled
+//! from the seeds' "NAS Device Simulation" — joined by a tiny harness on a virtual
+//! clock that pipes Connect / StreamWrite / StreamClose between them. Also query
+//! mode and proxy mode to a UDP `connect` backend against a fake upstream, and a
+//! connect failure caught by `try`.
+
+mod compile_support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+
+use boomerang_core::engine::outbound::{ServerRef, Target};
+use boomerang_core::engine::{
+    ConnId, Engine, EngineOptions, Input, Limits, LogLine, Now, Output, Severity,
+};
+use boomerang_core::eval::context::Transport;
+use boomerang_core::lang::program::{Program, ServerId, Transport as ProgramTransport};
+use boomerang_core::radius::auth::{SignOptions, sign_request, sign_response, verify_response};
+use boomerang_core::radius::auth::{VerifyPolicy, verify_request};
+use boomerang_core::radius::code::Code;
+use boomerang_core::radius::packet::Packet;
+use boomerang_core::radius::password::reveal_user_password;
+use boomerang_core::rng::SplitMix64;
+use compile_support::{fixtures, program};
+
+const USER_NAME: u8 = 1;
+const USER_PASSWORD: u8 = 2;
+const REPLY_MESSAGE: u8 = 18;
+const NAS_IDENTIFIER: u8 = 32;
+const PROXY_STATE: u8 = 33;
+
+fn fixture(name: &str) -> String {
+    fixtures("compile/seeds")
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, t)| t)
+        .unwrap()
+}
+
+fn server_id(p: &Program, name: &str) -> ServerId {
+    let i = p.servers.iter().position(|s| s.name == name).unwrap();
+    ServerId(i as u32)
+}
+
+fn engine(program: Arc<Program>, seed: u64) -> Engine {
+    Engine::new(
+        program,
+        EngineOptions {
+            rng: Box::new(SplitMix64::new(seed)),
+            env: BTreeMap::new(),
+            limits: Limits::default(),
+        },
+    )
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Side {
+    Nas,
+    Server,
+}
+
+/// Two engines (or one) on a virtual clock. Outbound connects of the NAS engine
+/// become accepted connections of the server engine.
+struct World {
+    base: Instant,
+    wall: SystemTime,
+    elapsed: Duration,
+    nas: Engine,
+    server: Option<(Engine, ServerId)>,
+    /// Outbound connections refuse to connect (no server listening).
+    refuse: bool,
+    next_conn: u64,
+    links: BTreeMap<(Side, ConnId), (Side, ConnId)>,
+    logs: Vec<(Side, LogLine)>,
+    /// Everything else each side asked for.
+    out: Vec<(Side, Output)>,
+    connects: usize,
+    /// Where each Connect asked to go.
+    targets: Vec<(ServerRef, Arc<Target>)>,
+}
+
+impl World {
+    fn new(nas: Engine, server: Option<(Engine, ServerId)>) -> World {
+        let mut w = World {
+            base: Instant::now(),
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            elapsed: Duration::ZERO,
+            nas,
+            server,
+            refuse: false,
+            next_conn: 0,
+            links: BTreeMap::new(),
+            logs: Vec::new(),
+            out: Vec::new(),
+            connects: 0,
+            targets: Vec::new(),
+        };
+        let now = w.now();
+        w.nas.start(now);
+        if let Some((s, _)) = w.server.as_mut() {
+            s.start(now);
+        }
+        w.settle();
+        w
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            mono: self.base + self.elapsed,
+            wall: self.wall + self.elapsed,
+        }
+    }
+
+    fn engine(&mut self, side: Side) -> &mut Engine {
+        match side {
+            Side::Nas => &mut self.nas,
+            Side::Server => &mut self.server.as_mut().unwrap().0,
+        }
+    }
+
+    fn feed(&mut self, side: Side, input: Input) {
+        let now = self.now();
+        self.engine(side).handle(now, input);
+        self.settle();
+    }
+
+    fn settle(&mut self) {
+        loop {
+            let mut moved = false;
+            for side in [Side::Nas, Side::Server] {
+                if side == Side::Server && self.server.is_none() {
+                    continue;
+                }
+                while let Some(o) = self.engine(side).poll_output() {
+                    moved = true;
+                    self.carry(side, o);
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn carry(&mut self, side: Side, o: Output) {
+        let now = self.now();
+        match o {
+            Output::Connect {
+                attempt,
+                server,
+                target,
+            } => {
+                self.connects += 1;
+                self.targets.push((server, target));
+                let Some((server, listener)) = self.server.as_mut().filter(|_| !self.refuse) else {
+                    self.nas.handle(
+                        now,
+                        Input::ConnectFailed {
+                            attempt,
+                            reason: "connection refused".into(),
+                        },
+                    );
+                    return;
+                };
+                self.next_conn += 1;
+                let s_conn = ConnId(self.next_conn);
+                self.next_conn += 1;
+                let n_conn = ConnId(self.next_conn);
+                server.handle(
+                    now,
+                    Input::StreamOpened {
+                        conn: s_conn,
+                        server: *listener,
+                        peer: addr("10.9.0.1:40000"),
+                        local: addr("10.0.0.1:2083"),
+                        transport: Transport::Tls,
+                        peer_certificates: Vec::new(),
+                    },
+                );
+                self.links
+                    .insert((Side::Nas, n_conn), (Side::Server, s_conn));
+                self.links
+                    .insert((Side::Server, s_conn), (Side::Nas, n_conn));
+                self.nas.handle(
+                    now,
+                    Input::Connected {
+                        attempt,
+                        conn: n_conn,
+                        local: addr("10.9.0.1:40000"),
+                        peer: addr("10.0.0.1:2083"),
+                        peer_certificates: Vec::new(),
+                    },
+                );
+            }
+            Output::StreamWrite { conn, data } => {
+                if let Some(&(other, oc)) = self.links.get(&(side, conn)) {
+                    self.engine(other)
+                        .handle(now, Input::StreamData { conn: oc, data });
+                }
+            }
+            Output::StreamClose { conn, .. } => {
+                if let Some((other, oc)) = self.links.remove(&(side, conn)) {
+                    self.links.remove(&(other, oc));
+                    self.engine(other)
+                        .handle(now, Input::StreamClosed { conn: oc });
+                }
+            }
+            Output::Log(l) => self.logs.push((side, l)),
+            other => self.out.push((side, other)),
+        }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        let target = self.elapsed + d;
+        loop {
+            let mut next = self.nas.poll_timeout();
+            if let Some((s, _)) = &self.server {
+                next = match (next, s.poll_timeout()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            match next {
+                Some(at) if at.duration_since(self.base) <= target => {
+                    self.elapsed = self.elapsed.max(at.duration_since(self.base));
+                    let now = self.now();
+                    self.nas.handle_timeout(now);
+                    if let Some((s, _)) = self.server.as_mut() {
+                        s.handle_timeout(now);
+                    }
+                    self.settle();
+                }
+                _ => break,
+            }
+        }
+        self.elapsed = target;
+        let now = self.now();
+        self.nas.handle_timeout(now);
+        if let Some((s, _)) = self.server.as_mut() {
+            s.handle_timeout(now);
+        }
+        self.settle();
+    }
+
+    fn check(&self) {
+        self.nas.check_invariants().unwrap();
+        if let Some((s, _)) = &self.server {
+            s.check_invariants().unwrap();
+        }
+    }
+
+    /// Datagrams a side sent from a UDP server's socket: (to, packet).
+    fn replies(&self, side: Side) -> Vec<(SocketAddr, Packet)> {
+        self.out
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .filter_map(|(_, o)| match o {
+                Output::SendDatagram { peer, data, .. } => {
+                    Some((*peer, Packet::decode(data.clone()).unwrap()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Datagrams the NAS engine sent to UDP backend servers.
+    fn take_backend_datagrams(&mut self) -> Vec<(ServerRef, Packet)> {
+        let mut taken = Vec::new();
+        self.out.retain(|(_, o)| match o {
+            Output::BackendDatagram { server, data, .. } => {
+                taken.push((*server, Packet::decode(data.clone()).unwrap()));
+                false
+            }
+            _ => true,
+        });
+        taken
+    }
+}
+
+fn trigger(code: Code, id: u8, attrs: &[(u8, &[u8])], secret: &str) -> (Packet, Bytes) {
+    let mut p = Packet::new(code, id);
+    for (t, v) in attrs {
+        p.push(*t, v.to_vec());
+    }
+    let mut rng = SplitMix64::new(u64::from(id) + 1000);
+    let data = sign_request(&mut p, secret.as_bytes(), &mut rng, &SignOptions::default()).unwrap();
+    (p, data)
+}
+
+// ------------------------------------------------------------------- the seeds
+
+fn seeds_world() -> World {
+    let server_prog = Arc::new(program(&fixture("udp_trigger.conf")));
+    let radsec = server_id(&server_prog, "RADSEC_SERVER");
+    let nas_prog = Arc::new(program(&fixture("nas_simulator.conf")));
+    World::new(engine(nas_prog, 7), Some((engine(server_prog, 11), radsec)))
+}
+
+#[test]
+fn nas_connects_and_identifies_itself_with_status_server() {
+    let mut w = seeds_world();
+    assert_eq!(w.connects, 1, "the listened backend is connected at start");
+    let (sref, target) = &w.targets[0];
+    assert_eq!(target.protocol, ProgramTransport::Tls);
+    assert_eq!(target.host.as_deref(), Some("radiator-radsec.example.com"));
+    assert_eq!(target.port, 2083);
+    let backend = w.nas.program().backend(sref.backend).unwrap();
+    assert_eq!(backend.name, "RADSEC_BACKEND");
+    let server = &w.server.as_ref().unwrap().0;
+    let conns = server.connections();
+    assert_eq!(conns.len(), 1);
+    assert_eq!(
+        conns[0].info.status_nas_identifier.as_deref(),
+        Some("radiator-nas-simulator")
+    );
+    assert!(conns[0].info.status_received.is_some());
+    assert_eq!(server.stats().status_server, 1);
+    // The watchdog keeps probing, and every probe is answered: no reconnects.
+    w.advance(Duration::from_secs(100));
+    let server = &w.server.as_ref().unwrap().0;
+    assert!(server.stats().status_server >= 6);
+    assert_eq!(server.connections().len(), 1);
+    assert_eq!(w.connects, 1);
+    let o = w.nas.outbound_counts().unwrap();
+    assert_eq!(o.connections, 1);
+    assert_eq!(o.pending_requests, 0);
+    w.check();
+}
+
+#[test]
+fn udp_disconnect_trigger_reaches_the_nas_and_the_ack_comes_back() {
+    let mut w = seeds_world();
+    let udp = server_id(
+        &w.server.as_ref().unwrap().0.program().clone(),
+        "RADIUS_UDP",
+    );
+    let (req, data) = trigger(
+        Code::DisconnectRequest,
+        9,
+        &[
+            (USER_NAME, b"mikem"),
+            (NAS_IDENTIFIER, b"radiator-nas-simulator"),
+        ],
+        "trigger-secret",
+    );
+    let client = addr("127.0.0.1:5555");
+    w.feed(
+        Side::Server,
+        Input::Datagram {
+            server: udp,
+            peer: client,
+            local: addr("0.0.0.0:1812"),
+            data,
+        },
+    );
+    // The NAS ran DYNAUTH_POLICY.
+    assert!(
+        w.logs.iter().any(|(s, l)| *s == Side::Nas
+            && l.severity == Severity::Debug
+            && l.text
+                .contains("Received Disconnect-Request for user mikem")),
+        "{:?}",
+        w.logs
+    );
+    // The ACK went back over the connection and was relayed to the trigger.
+    let replies = w.replies(Side::Server);
+    assert_eq!(replies.len(), 1, "{:?}", w.out);
+    let (to, reply) = &replies[0];
+    assert_eq!(*to, client);
+    assert_eq!(reply.code, Code::DisconnectAck);
+    assert_eq!(reply.identifier, 9);
+    verify_response(
+        reply,
+        &req.authenticator,
+        b"trigger-secret",
+        &VerifyPolicy::default(),
+    )
+    .unwrap();
+    let server = &w.server.as_ref().unwrap().0;
+    assert_eq!(server.stats().reverse_sent, 1);
+    assert_eq!(server.stats().reverse_replies, 1);
+    assert_eq!(server.counts().tasks, 0);
+    assert_eq!(w.nas.counts().tasks, 0);
+    assert_eq!(w.nas.outbound_counts().unwrap().incoming_pending, 0);
+    assert_eq!(w.nas.stats().replies_sent, 1);
+    w.check();
+}
+
+#[test]
+fn nas_reconnects_after_the_server_closes_and_is_selectable_again() {
+    let mut w = seeds_world();
+    let conn = w.server.as_ref().unwrap().0.connections()[0].info.id;
+    // The server side goes away: the NAS hears the close and reconnects with backoff.
+    let nas_conn = w.links.get(&(Side::Server, ConnId(conn))).unwrap().1;
+    w.links.remove(&(Side::Server, ConnId(conn)));
+    w.links.remove(&(Side::Nas, nas_conn));
+    w.feed(Side::Server, Input::StreamClosed { conn: ConnId(conn) });
+    w.feed(Side::Nas, Input::StreamClosed { conn: nas_conn });
+    assert!(w.server.as_ref().unwrap().0.connections().is_empty());
+    w.advance(Duration::from_secs(60));
+    assert_eq!(w.connects, 2);
+    let conns = w.server.as_ref().unwrap().0.connections();
+    assert_eq!(conns.len(), 1);
+    assert_eq!(
+        conns[0].info.status_nas_identifier.as_deref(),
+        Some("radiator-nas-simulator")
+    );
+    w.check();
+}
+
+// -------------------------------------------------------- UDP connect backends
+
+const UPSTREAM: &str = r#"
+clients {
+    radius "LOCAL" {
+        client "LOCALHOST" { source { ip 127.0.0.1; } secret "client-secret"; }
+    }
+}
+servers {
+    radius "UDP_IN" {
+        listen { protocol udp; port 1812; ip 0.0.0.0; }
+        clients "LOCAL";
+    }
+}
+backends {
+    radius "UPSTREAM" {
+        server "U1" {
+            secret "upstream-secret";
+            timeout 3s;
+            connect { protocol udp; ip 192.0.2.10; port 1812; }
+        }
+        query "AUTH" {
+            bindings {
+                radius.request.code = radius.ACCESS_REQUEST;
+                radius.request.attr.User-Name = "%{radius.request.attr.User-Name}-q";
+                radius.request.attr.User-Password = "query-password";
+            }
+            mapping {
+                vars.upstream_says = radius.reply.attr.Reply-Message;
+                radius.reply.attr.Reply-Message = "upstream: %{vars.upstream_says}";
+            }
+        }
+    }
+}
+"#;
+
+fn policy(execute: &str) -> String {
+    format!(
+        r#"{UPSTREAM}
+aaa {{
+    policy "P" {{
+        handler "H" {{
+            @execute {{
+                {execute}
+            }}
+        }}
+    }}
+}}
+"#
+    )
+}
+
+fn udp_world(execute: &str) -> (World, ServerId) {
+    let prog = Arc::new(program(&policy(execute)));
+    let udp = server_id(&prog, "UDP_IN");
+    (World::new(engine(prog, 3), None), udp)
+}
+
+fn client_request(w: &mut World, udp: ServerId, attrs: &[(u8, &[u8])]) -> Packet {
+    let (req, data) = trigger(Code::AccessRequest, 42, attrs, "client-secret");
+    w.feed(
+        Side::Nas,
+        Input::Datagram {
+            server: udp,
+            peer: addr("127.0.0.1:6000"),
+            local: addr("0.0.0.0:1812"),
+            data,
+        },
+    );
+    req
+}
+
+/// The fake upstream answers `req` with `code` and `attrs`.
+fn upstream_answer(
+    w: &mut World,
+    server: ServerRef,
+    req: &Packet,
+    code: Code,
+    attrs: &[(u8, &[u8])],
+) {
+    let mut reply = req.new_reply(code);
+    for (t, v) in attrs {
+        reply.push(*t, v.to_vec());
+    }
+    let data = sign_response(
+        &mut reply,
+        &req.authenticator,
+        b"upstream-secret",
+        &SignOptions::default(),
+    )
+    .unwrap();
+    w.feed(
+        Side::Nas,
+        Input::BackendDatagram {
+            server,
+            from: addr("192.0.2.10:1812"),
+            data,
+        },
+    );
+}
+
+#[test]
+fn query_mode_to_a_udp_backend_maps_the_reply() {
+    let (mut w, udp) = udp_world(r#"backend { name "UPSTREAM"; query "AUTH"; }"#);
+    let req = client_request(&mut w, udp, &[(USER_NAME, b"alice"), (USER_PASSWORD, b"x")]);
+    let sent = w.take_backend_datagrams();
+    assert_eq!(sent.len(), 1);
+    let (server, up) = &sent[0];
+    assert_eq!(up.code, Code::AccessRequest);
+    verify_request(up, b"upstream-secret", &VerifyPolicy::default()).unwrap();
+    assert_eq!(up.first_value(USER_NAME).unwrap().as_ref(), b"alice-q");
+    let hidden = up.first_value(USER_PASSWORD).unwrap();
+    assert_eq!(
+        reveal_user_password(hidden, b"upstream-secret", &up.authenticator).unwrap(),
+        b"query-password"
+    );
+    assert_eq!(w.nas.counts().outbound_pending, 1);
+    upstream_answer(
+        &mut w,
+        *server,
+        up,
+        Code::AccessAccept,
+        &[(REPLY_MESSAGE, b"welcome")],
+    );
+    let replies = w.replies(Side::Nas);
+    assert_eq!(replies.len(), 1);
+    let reply = &replies[0].1;
+    assert_eq!(reply.code, Code::AccessAccept);
+    verify_response(
+        reply,
+        &req.authenticator,
+        b"client-secret",
+        &VerifyPolicy::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        reply.first_value(REPLY_MESSAGE).unwrap().as_ref(),
+        b"upstream: welcome"
+    );
+    assert_eq!(w.nas.counts().outbound_pending, 0);
+    assert_eq!(w.nas.counts().tasks, 0);
+    w.check();
+}
+
+#[test]
+fn proxy_mode_forwards_the_request_and_copies_the_reply() {
+    let (mut w, udp) = udp_world(r#"backend "UPSTREAM";"#);
+    let req = client_request(
+        &mut w,
+        udp,
+        &[
+            (USER_NAME, b"bob"),
+            (USER_PASSWORD, b"secret-pw"),
+            (PROXY_STATE, b"client-state"),
+        ],
+    );
+    let sent = w.take_backend_datagrams();
+    assert_eq!(sent.len(), 1);
+    let (server, up) = &sent[0];
+    assert_eq!(up.code, Code::AccessRequest);
+    verify_request(up, b"upstream-secret", &VerifyPolicy::default()).unwrap();
+    assert_eq!(up.first_value(USER_NAME).unwrap().as_ref(), b"bob");
+    let hidden = up.first_value(USER_PASSWORD).unwrap();
+    assert_eq!(
+        reveal_user_password(hidden, b"upstream-secret", &up.authenticator).unwrap(),
+        b"secret-pw",
+        "the password is re-hidden with the upstream's secret"
+    );
+    assert_eq!(
+        up.first_value(PROXY_STATE).unwrap().as_ref(),
+        b"client-state",
+        "Proxy-State is forwarded unmodified"
+    );
+    upstream_answer(
+        &mut w,
+        *server,
+        up,
+        Code::AccessReject,
+        &[(REPLY_MESSAGE, b"denied upstream")],
+    );
+    let replies = w.replies(Side::Nas);
+    assert_eq!(replies.len(), 1);
+    let reply = &replies[0].1;
+    assert_eq!(reply.code, Code::AccessReject);
+    verify_response(
+        reply,
+        &req.authenticator,
+        b"client-secret",
+        &VerifyPolicy::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        reply.first_value(REPLY_MESSAGE).unwrap().as_ref(),
+        b"denied upstream"
+    );
+    let states: Vec<_> = reply
+        .attributes
+        .iter()
+        .filter(|a| a.typ == PROXY_STATE)
+        .collect();
+    assert_eq!(states.len(), 1, "the client's Proxy-State is echoed once");
+    w.check();
+}
+
+#[test]
+fn udp_backend_timeout_is_caught_by_try() {
+    let (mut w, udp) = udp_world(
+        r#"try {
+                backend { name "UPSTREAM"; query "AUTH"; }
+            } catch {
+                reject "upstream failed: %{aaa.caught_error.code}";
+            }"#,
+    );
+    client_request(&mut w, udp, &[(USER_NAME, b"carol")]);
+    assert!(!w.take_backend_datagrams().is_empty());
+    w.advance(Duration::from_secs(5));
+    let replies = w.replies(Side::Nas);
+    assert_eq!(replies.len(), 1);
+    let reply = &replies[0].1;
+    assert_eq!(reply.code, Code::AccessReject);
+    let msg = String::from_utf8_lossy(reply.first_value(REPLY_MESSAGE).unwrap()).into_owned();
+    assert!(msg.starts_with("upstream failed: "), "{msg}");
+    assert_eq!(w.nas.counts().outbound_pending, 0);
+    w.check();
+}
+
+// ------------------------------------------------------------ connect failure
+
+const TCP_UPSTREAM: &str = r#"
+clients {
+    radius "LOCAL" {
+        client "LOCALHOST" { source { ip 127.0.0.1; } secret "client-secret"; }
+    }
+}
+servers {
+    radius "UDP_IN" {
+        listen { protocol udp; port 1812; ip 0.0.0.0; }
+        clients "LOCAL";
+    }
+}
+backends {
+    radius "TCP_UP" {
+        server "T1" {
+            secret "upstream-secret";
+            timeout 2s;
+            connect { protocol tcp; ip 192.0.2.20; port 2083; }
+        }
+    }
+}
+aaa {
+    policy "P" {
+        handler "H" {
+            @execute {
+                try {
+                    backend "TCP_UP";
+                } catch {
+                    reject "no upstream: %{aaa.caught_error.code}";
+                }
+            }
+        }
+    }
+}
+"#;
+
+#[test]
+fn connect_failure_is_an_error_caught_by_try() {
+    let prog = Arc::new(program(TCP_UPSTREAM));
+    let udp = server_id(&prog, "UDP_IN");
+    let mut w = World::new(engine(prog, 5), None);
+    w.refuse = true;
+    assert_eq!(
+        w.connects, 0,
+        "a backend nobody listens on connects on demand"
+    );
+    client_request(&mut w, udp, &[(USER_NAME, b"dave")]);
+    assert!(w.connects >= 1, "the request opens a connection");
+    w.advance(Duration::from_secs(10));
+    let replies = w.replies(Side::Nas);
+    assert_eq!(replies.len(), 1, "{:?} {:?}", w.out, w.logs);
+    let reply = &replies[0].1;
+    assert_eq!(reply.code, Code::AccessReject);
+    let msg = String::from_utf8_lossy(reply.first_value(REPLY_MESSAGE).unwrap()).into_owned();
+    assert!(msg.starts_with("no upstream: "), "{msg}");
+    assert_eq!(w.nas.counts().outbound_pending, 0);
+    assert_eq!(w.nas.counts().tasks, 0);
+    w.check();
+}
+
+#[test]
+fn a_policy_that_answers_nothing_leaves_nothing_pending_on_the_nas() {
+    let server_prog = Arc::new(program(&fixture("udp_trigger.conf")));
+    let radsec = server_id(&server_prog, "RADSEC_SERVER");
+    let udp = server_id(&server_prog, "RADIUS_UDP");
+    let nas_text = fixture("nas_simulator.conf").replace("}\naccept;\n}", "}\nignore;\n}");
+    assert!(nas_text.contains("ignore;"));
+    let nas_prog = Arc::new(program(&nas_text));
+    let mut w = World::new(engine(nas_prog, 7), Some((engine(server_prog, 11), radsec)));
+    let (_, data) = trigger(
+        Code::DisconnectRequest,
+        3,
+        &[
+            (USER_NAME, b"mikem"),
+            (NAS_IDENTIFIER, b"radiator-nas-simulator"),
+        ],
+        "trigger-secret",
+    );
+    w.feed(
+        Side::Server,
+        Input::Datagram {
+            server: udp,
+            peer: addr("127.0.0.1:5555"),
+            local: addr("0.0.0.0:1812"),
+            data,
+        },
+    );
+    assert!(w.logs.iter().any(|(s, l)| {
+        *s == Side::Nas
+            && l.text
+                .contains("Received Disconnect-Request for user mikem")
+    }));
+    assert_eq!(w.nas.outbound_counts().unwrap().incoming_pending, 0);
+    assert_eq!(w.nas.stats().replies_sent, 0);
+    assert_eq!(w.nas.counts().tasks, 0);
+    // The server's reverse request times out; the trigger gets no reply (no `try`).
+    w.advance(Duration::from_secs(6));
+    assert!(w.replies(Side::Server).is_empty());
+    let server = &w.server.as_ref().unwrap().0;
+    assert_eq!(server.stats().reverse_timeouts, 1);
+    assert_eq!(server.counts().tasks, 0);
+    w.check();
+}
+
+#[test]
+fn a_driver_reusing_an_accepted_connection_number_is_refused() {
+    let server_prog = Arc::new(program(&fixture("udp_trigger.conf")));
+    let nas_text = format!(
+        "{}\nservers {{ radius \"LOCAL_TCP\" {{ listen {{ protocol tls; port 1700; ip 0.0.0.0; tls {{ certificate \"CLIENT_CERT\"; certificate_key \"CLIENT_KEY\"; client_ca_certificate \"SERVER_CA\"; }} }} clients \"RADIUS_CLIENTS\"; }} }}\n",
+        fixture("nas_simulator.conf")
+    );
+    let nas_prog = Arc::new(program(&nas_text));
+    let local = server_id(&nas_prog, "LOCAL_TCP");
+    let radsec = server_id(&server_prog, "RADSEC_SERVER");
+    let mut w = World::new(engine(nas_prog, 7), Some((engine(server_prog, 11), radsec)));
+    // The NAS engine's outbound connection got number 2 from the harness.
+    let (&(_, nas_conn), _) = w
+        .links
+        .iter()
+        .find(|((side, _), _)| *side == Side::Nas)
+        .unwrap();
+    w.feed(
+        Side::Nas,
+        Input::StreamOpened {
+            conn: nas_conn,
+            server: local,
+            peer: addr("10.1.1.1:1234"),
+            local: addr("10.0.0.2:1700"),
+            transport: Transport::Tcp,
+            peer_certificates: Vec::new(),
+        },
+    );
+    assert!(w.logs.iter().any(|(s, l)| *s == Side::Nas
+        && l.severity == Severity::Warn
+        && l.text.contains("ignored")));
+    assert!(
+        w.nas.connections().is_empty(),
+        "not taken as an accepted connection"
+    );
+    assert_eq!(w.nas.outbound_counts().unwrap().connections, 1);
+    w.check();
+}
