@@ -169,6 +169,9 @@ impl<N: Net> EngineLoop<N> {
     }
 
     fn on_event(&mut self, event: Event) {
+        // Any event can change what the connections view shows (requests in flight,
+        // Status-Server facts); the view is refreshed at most twice a second.
+        self.snapshot_dirty = true;
         match event {
             Event::Input(input) => {
                 match &input {
