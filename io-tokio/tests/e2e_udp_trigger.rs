@@ -22,7 +22,11 @@ fn udp_trigger_is_relayed_to_the_nas_and_its_ack_comes_back() {
         5,
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "radclient failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "radclient failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Received Disconnect-ACK"), "{stdout}");
     // The NAS answered one request and exits 0 (--count 1); it saw User-Name.
     let nas = output_bounded(nas, WAIT);
@@ -67,8 +71,5 @@ fn default_config_naks_with_error_cause_502_when_no_nas_is_connected() {
         stdout.contains("Request-Not-Routable") || stdout.contains("Error-Cause = 502"),
         "502 (Request-Not-Routable; FreeRADIUS names it Proxy-Request-Not-Routable): {stdout}"
     );
-    assert!(
-        stdout.contains("Error-Cause"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("Error-Cause"), "{stdout}");
 }

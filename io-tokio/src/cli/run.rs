@@ -76,15 +76,22 @@ struct Source {
 fn load_configuration(args: &RunArgs) -> Result<Source, String> {
     if args.config.is_empty() {
         let certs = args.data_dir.join("certs");
-        let pki = DevPki::generate(&certs, &[], &[crate::pki::ClientSpec::new("nas1")])
-            .map_err(|e| format!("cannot create the development PKI in {}: {e}", certs.display()))?;
+        let pki =
+            DevPki::generate(&certs, &[], &[crate::pki::ClientSpec::new("nas1")]).map_err(|e| {
+                format!(
+                    "cannot create the development PKI in {}: {e}",
+                    certs.display()
+                )
+            })?;
         for path in &pki.written {
             println!("created {}", path.display());
         }
-        let dir = args
-            .data_dir
-            .to_str()
-            .ok_or_else(|| format!("the data directory {} is not UTF-8", args.data_dir.display()))?;
+        let dir = args.data_dir.to_str().ok_or_else(|| {
+            format!(
+                "the data directory {} is not UTF-8",
+                args.data_dir.display()
+            )
+        })?;
         let name = format!("{dir}/default.conf");
         let loaded = load_text(&FsLoader, &name, DEFAULT_CONFIG);
         let options = CompileOptions::new()
@@ -167,19 +174,26 @@ async fn reload_on_hangup(config: Vec<PathBuf>) {
         };
         while hup.recv().await.is_some() {
             if config.is_empty() {
-                tracing::info!("SIGHUP: the built-in configuration cannot change; nothing to reload");
+                tracing::info!(
+                    "SIGHUP: the built-in configuration cannot change; nothing to reload"
+                );
                 continue;
             }
             let paths: Vec<String> = config.iter().map(|p| p.display().to_string()).collect();
             let compiled = tokio::task::spawn_blocking(move || {
                 let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
                 let (loaded, compiled) = load_and_compile(&refs);
-                (render_all(&compiled.diagnostics, &loaded.sources), has_errors(&compiled.diagnostics))
+                (
+                    render_all(&compiled.diagnostics, &loaded.sources),
+                    has_errors(&compiled.diagnostics),
+                )
             })
             .await;
             match compiled {
                 Ok((text, true)) => {
-                    tracing::error!("SIGHUP: the configuration has errors; keeping the running one\n{text}")
+                    tracing::error!(
+                        "SIGHUP: the configuration has errors; keeping the running one\n{text}"
+                    )
                 }
                 Ok((_, false)) => tracing::warn!(
                     "SIGHUP: the configuration compiles, but reloading a running engine is not supported yet; keeping the running configuration (restart to apply)"
@@ -213,7 +227,10 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -244,4 +261,3 @@ pub fn run(args: RunArgs) -> ExitCode {
         ExitCode::SUCCESS
     })
 }
-

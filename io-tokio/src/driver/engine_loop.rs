@@ -40,13 +40,17 @@ fn now() -> Now {
     }
 }
 
+/// UDP sockets by (server, local address), with the server's name.
+pub(super) type UdpSockets<N> =
+    BTreeMap<(ServerId, SocketAddr), (String, Arc<<N as Net>::Datagram>)>;
+
 /// State of the engine task.
 pub(super) struct EngineLoop<N: Net> {
     pub engine: Engine,
     pub program: Arc<Program>,
     pub metrics: Arc<Metrics>,
     pub snapshot: Arc<ConnectionsSnapshot>,
-    pub udp: BTreeMap<(ServerId, SocketAddr), (String, Arc<N::Datagram>)>,
+    pub udp: UdpSockets<N>,
     pub sqlite: BTreeMap<BackendId, (String, Arc<SqliteExecutor>)>,
     pub events_tx: mpsc::Sender<Event>,
     pub conns: BTreeMap<ConnId, ConnHandle>,
@@ -235,8 +239,7 @@ impl<N: Net> EngineLoop<N> {
                 self.next_http += 1;
                 request.id = id;
                 self.http_pending.insert(id, (request.server, answer));
-                self.engine
-                    .handle(now(), Input::HttpRequest(request));
+                self.engine.handle(now(), Input::HttpRequest(request));
             }
         }
     }

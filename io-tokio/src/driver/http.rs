@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
 use boomerang_core::engine::{HttpRequest, HttpRequestId};
 use boomerang_core::lang::program::ServerId;
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Event, HttpAnswer};
@@ -129,7 +128,7 @@ async fn handle(
         path: percent_decode(parts.uri.path(), false),
         query: parse_query(parts.uri.query().unwrap_or("")),
         headers,
-        body: Bytes::from(body),
+        body,
     };
     let (answer_tx, answer_rx) = oneshot::channel();
     let event = Event::Http {

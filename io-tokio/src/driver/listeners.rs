@@ -13,7 +13,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Event, WriteCmd};
-use crate::metrics::Metrics;
 use crate::net::{DatagramSocket, StreamListener};
 
 /// Largest UDP datagram read (RADIUS packets are at most 4096 bytes; more is read so
@@ -63,7 +62,6 @@ pub(super) async fn udp_loop<D: DatagramSocket>(
 }
 
 /// Accept connections on a TCP or TLS RADIUS server until aborted.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn accept_loop<L: StreamListener>(
     server: ServerId,
     name: String,
@@ -72,7 +70,6 @@ pub(super) async fn accept_loop<L: StreamListener>(
     handshake_timeout: Duration,
     write_queue: usize,
     events: mpsc::Sender<Event>,
-    metrics: Arc<Metrics>,
 ) {
     let local = listener
         .local_addr()
@@ -89,7 +86,6 @@ pub(super) async fn accept_loop<L: StreamListener>(
         };
         let events = events.clone();
         let name = name.clone();
-        let metrics = metrics.clone();
         match tls.clone() {
             None => {
                 tokio::spawn(async move {
@@ -123,11 +119,6 @@ pub(super) async fn accept_loop<L: StreamListener>(
                         }
                         Err(e) => {
                             tracing::info!(server = %name, %peer, "TLS handshake failed: {e}");
-                            metrics.connection_closed(
-                                &name,
-                                crate::metrics::Transport::Tls,
-                                crate::metrics::CloseReason::TlsError,
-                            );
                         }
                     }
                 });

@@ -209,10 +209,7 @@ impl ConnectionsSnapshot {
 
 impl ConnectionsSource for ConnectionsSnapshot {
     fn snapshot(&self) -> Vec<ConnectionView> {
-        self.views
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -367,8 +364,10 @@ impl<N: Net> Driver<N> {
                                 udp.push((id, name.clone(), Arc::new(socket)));
                             }
                             Transport::Tcp | Transport::Tls => {
-                                let listener =
-                                    net.listen(addr).await.map_err(|e| bind_err(addr, kind, e))?;
+                                let listener = net
+                                    .listen(addr)
+                                    .await
+                                    .map_err(|e| bind_err(addr, kind, e))?;
                                 let local = listener.local_addr().unwrap_or(addr);
                                 listening.push(Listening {
                                     server: name.clone(),
@@ -420,10 +419,7 @@ impl<N: Net> Driver<N> {
                     backend: backend.name.clone(),
                     source,
                 })?;
-            sqlite.insert(
-                BackendId(index),
-                (backend.name.clone(), Arc::new(executor)),
-            );
+            sqlite.insert(BackendId(index), (backend.name.clone(), Arc::new(executor)));
         }
         let snapshot = Arc::new(ConnectionsSnapshot::default());
         let mut management = None;
@@ -505,7 +501,6 @@ impl<N: Net> Driver<N> {
                 options.handshake_timeout,
                 options.write_queue,
                 events_tx.clone(),
-                metrics.clone(),
             )));
         }
         let mut servers = Vec::new();
@@ -521,13 +516,8 @@ impl<N: Net> Driver<N> {
             )));
         }
         if let (Some(listener), Some(state)) = (management, state.clone()) {
-            let mut stop = stop_rx.clone();
-            let stop_after_drain = async move {
-                // The management listener stays up while draining (probes see
-                // `shutting_down`); it stops with the process.
-                let _ = stop.wait_for(|v| *v).await;
-            };
-            let _ = stop_after_drain;
+            // The management listener stays up while draining (probes see
+            // `shutting_down`) and stops with the process.
             tokio::spawn(async move {
                 let never = std::future::pending::<()>();
                 if let Err(e) = crate::management::serve(listener, state, never).await {

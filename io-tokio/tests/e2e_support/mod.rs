@@ -174,7 +174,10 @@ impl Server {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "NAS {name} did not connect in time");
+            assert!(
+                Instant::now() < deadline,
+                "NAS {name} did not connect in time"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -258,7 +261,13 @@ pub fn radclient() -> Option<PathBuf> {
 }
 
 /// Send `attrs` as a Disconnect-Request with radclient (one try, `timeout` seconds).
-pub fn radclient_disconnect(radclient: &Path, port: u16, secret: &str, attrs: &str, timeout: u32) -> Output {
+pub fn radclient_disconnect(
+    radclient: &Path,
+    port: u16,
+    secret: &str,
+    attrs: &str,
+    timeout: u32,
+) -> Output {
     let mut child = Command::new(radclient)
         .args(["-x", "-r", "1", "-t", &timeout.to_string()])
         .arg(format!("127.0.0.1:{port}"))
