@@ -90,6 +90,11 @@ impl Server {
     /// `nas1` and `radiator-nas-simulator` into a temporary directory, start the
     /// binary and wait until `/ready` answers 200.
     pub fn start(config: &str, ports: Ports) -> Server {
+        Self::start_with(config, ports, |_| {})
+    }
+
+    /// As [`Server::start`], running `setup` on the directory before starting.
+    pub fn start_with(config: &str, ports: Ports, setup: impl FnOnce(&Path)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let pki = DevPki::generate(
             &dir.path().join("certs"),
@@ -102,7 +107,9 @@ impl Server {
         .unwrap();
         let conf = dir.path().join("boomerang.conf");
         std::fs::write(&conf, config).unwrap();
+        setup(dir.path());
         let child = Command::new(BIN)
+            .current_dir(dir.path())
             .args(["run", "-c"])
             .arg(&conf)
             .args(["--log-level", "debug", "--shutdown-timeout", "10"])
