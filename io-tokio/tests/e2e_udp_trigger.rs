@@ -73,3 +73,24 @@ fn default_config_naks_with_error_cause_502_when_no_nas_is_connected() {
     );
     assert!(stdout.contains("Error-Cause"), "{stdout}");
 }
+
+#[test]
+fn a_trigger_with_the_wrong_secret_is_dropped_and_counted() {
+    let Some(radclient) = radclient() else { return };
+    let ports = Ports::pick();
+    let server = Server::start(&adapt_config(EXAMPLE, ports), ports);
+    let out = radclient_disconnect(
+        &radclient,
+        ports.udp,
+        "wrong-secret",
+        "User-Name = \"mikem\", NAS-Identifier = \"radiator-nas-simulator\", Message-Authenticator = 0x00\n",
+        1,
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Received"));
+    let (_, metrics) = http(server.management(), "GET", "/metrics").unwrap();
+    assert!(
+        metrics
+            .contains(r#"radius_dropped_total{server="RADIUS_UDP",reason="bad_authenticator"} 1"#),
+        "{metrics}"
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use boomerang_core::engine::{
-    ConnId, Engine, HttpRequestId, Input, LogLine, Now, Output, Severity,
+    ConnId, Engine, HttpRequestId, Input, LogLine, Now, Output, Severity, Stats,
 };
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{Program, ServerId};
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::listeners::ConnHandle;
 use super::{ConnectionsSnapshot, Event, HttpAnswer};
 use crate::management::ConnectionView;
-use crate::metrics::{self, Metrics, RequestResult};
+use crate::metrics::{self, DropReason, Metrics, RequestResult};
 use crate::net::{DatagramSocket, Net};
 use crate::sqlite::{SqlError, SqliteExecutor};
 
@@ -166,6 +166,66 @@ impl<N: Net> EngineLoop<N> {
             && self.http_pending.is_empty()
     }
 
+    /// Count what the engine discarded while handling one packet of `server`.
+    fn count_drops(&self, server: ServerId, before: &Stats) {
+        let after = self.engine.stats();
+        let name = self.server_name(server);
+        let diffs = [
+            (
+                after.udp_malformed.saturating_sub(before.udp_malformed),
+                DropReason::Malformed,
+            ),
+            (
+                after
+                    .udp_unknown_client
+                    .saturating_sub(before.udp_unknown_client),
+                DropReason::UnknownClient,
+            ),
+            (
+                after
+                    .udp_bad_authenticator
+                    .saturating_sub(before.udp_bad_authenticator),
+                DropReason::BadAuthenticator,
+            ),
+            (
+                after
+                    .udp_not_a_request
+                    .saturating_sub(before.udp_not_a_request),
+                DropReason::UnknownCode,
+            ),
+            (
+                (after.udp_duplicates_joined + after.udp_duplicates_replayed)
+                    - (before.udp_duplicates_joined + before.udp_duplicates_replayed),
+                DropReason::Duplicate,
+            ),
+            (
+                (after.udp_duplicate_cache_full + after.tasks_refused)
+                    - (before.udp_duplicate_cache_full + before.tasks_refused),
+                DropReason::Overloaded,
+            ),
+            (
+                after
+                    .stream_unknown_code
+                    .saturating_sub(before.stream_unknown_code),
+                DropReason::UnknownCode,
+            ),
+            (
+                after
+                    .reverse_stray_replies
+                    .saturating_sub(before.reverse_stray_replies),
+                DropReason::UnmatchedReply,
+            ),
+        ];
+        for (n, reason) in diffs {
+            for _ in 0..n {
+                self.metrics.radius_dropped(name, reason);
+            }
+        }
+        if after.no_policy > before.no_policy {
+            self.metrics.policy_no_match(name);
+        }
+    }
+
     fn feed_local(&mut self) {
         while let Some(input) = self.local.pop_front() {
             self.engine.handle(now(), input);
@@ -178,6 +238,12 @@ impl<N: Net> EngineLoop<N> {
         self.snapshot_dirty = true;
         match event {
             Event::Input(input) => {
+                let dropping_server = match &input {
+                    Input::Datagram { server, .. } => Some(*server),
+                    Input::StreamData { conn, .. } => self.conns.get(conn).map(|h| h.server),
+                    _ => None,
+                };
+                let before = dropping_server.map(|_| self.engine.stats().clone());
                 match &input {
                     Input::StreamClosed { conn } => {
                         if let Some(handle) = self.conns.remove(conn) {
@@ -193,6 +259,9 @@ impl<N: Net> EngineLoop<N> {
                     _ => {}
                 }
                 self.engine.handle(now(), input);
+                if let (Some(server), Some(before)) = (dropping_server, before) {
+                    self.count_drops(server, &before);
+                }
             }
             Event::Opened {
                 server,

@@ -231,3 +231,48 @@ impl ConnHandle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    /// Records each `poll_write` call's bytes.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_packets_are_coalesced_into_one_write_and_closing_stops_the_reader() {
+        let rec = Recorder::default();
+        let (tx, rx) = mpsc::channel(8);
+        for p in [&b"one"[..], b"two", b"three"] {
+            tx.send(WriteCmd::Write(Bytes::from_static(p)))
+                .await
+                .unwrap();
+        }
+        drop(tx);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        write_loop(rec.clone(), rx, stop_tx).await;
+        assert_eq!(*rec.0.lock().unwrap(), vec![b"onetwothree".to_vec()]);
+        assert!(stop_rx.await.is_ok(), "the reader is told to stop");
+    }
+}
