@@ -102,6 +102,14 @@ impl Server {
             &[
                 ClientSpec::new("nas1"),
                 ClientSpec::new("radiator-nas-simulator"),
+                ClientSpec {
+                    issuer: boomerang_io_tokio::pki::ClientIssuer::OtherCa,
+                    ..ClientSpec::new("untrusted")
+                },
+                ClientSpec {
+                    validity: boomerang_io_tokio::pki::ClientValidity::Expired,
+                    ..ClientSpec::new("expired")
+                },
             ],
         )
         .unwrap();
