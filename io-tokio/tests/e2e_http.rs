@@ -68,6 +68,7 @@ fn live_ready_and_metrics_report_the_traffic() {
     for family in [
         r#"http_requests_total{server="HTTP_API",status="200"} 1"#,
         r#"connections_total{server="RADSEC_SERVER",transport="tls"} 1"#,
+        r#"radius_requests_total{server="RADSEC_SERVER",code="Status-Server",result="accept"}"#,
         "build_info{",
         "uptime_seconds",
     ] {
@@ -154,7 +155,7 @@ fn sighup_with_a_broken_configuration_keeps_the_server_running() {
             .success()
     );
     // Still serving afterwards (the reload is logged as failed).
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1000));
     let (status, body) = http(
         server.http_addr(),
         "POST",

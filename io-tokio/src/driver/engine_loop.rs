@@ -61,6 +61,9 @@ pub(super) struct EngineLoop<N: Net> {
     /// does not exist), fed before the next event.
     pub local: VecDeque<Input>,
     pub snapshot_dirty: bool,
+    /// Status-Server requests the engine answered while handling the last event: the
+    /// next that many Access-Accepts written are counted as Status-Server answers.
+    pub status_answers: u64,
 }
 
 impl<N: Net> EngineLoop<N> {
@@ -226,6 +229,15 @@ impl<N: Net> EngineLoop<N> {
         }
     }
 
+    /// For a reply code we send: the request code it answers and how it ended.
+    fn reply_kind(&mut self, code: u8) -> Option<(&'static str, RequestResult)> {
+        if code == 2 && self.status_answers > 0 {
+            self.status_answers -= 1;
+            return Some(("Status-Server", RequestResult::Accept));
+        }
+        reply_kind(code)
+    }
+
     fn feed_local(&mut self) {
         while let Some(input) = self.local.pop_front() {
             self.engine.handle(now(), input);
@@ -258,7 +270,13 @@ impl<N: Net> EngineLoop<N> {
                     Input::StreamData { .. } => self.snapshot_dirty = true,
                     _ => {}
                 }
+                let status_before = self.engine.stats().status_server;
                 self.engine.handle(now(), input);
+                self.status_answers += self
+                    .engine
+                    .stats()
+                    .status_server
+                    .saturating_sub(status_before);
                 if let (Some(server), Some(before)) = (dropping_server, before) {
                     self.count_drops(server, &before);
                 }
@@ -348,6 +366,7 @@ impl<N: Net> EngineLoop<N> {
                 peer,
                 data,
             } => {
+                let kind = data.first().and_then(|c| self.reply_kind(*c));
                 let socket = self.udp.get(&(server, local)).or_else(|| {
                     self.udp
                         .iter()
@@ -358,7 +377,7 @@ impl<N: Net> EngineLoop<N> {
                     tracing::warn!(server = %self.server_name(server), "no UDP socket to send from");
                     return;
                 };
-                if let Some((code, result)) = data.first().and_then(|c| reply_kind(*c)) {
+                if let Some((code, result)) = kind {
                     self.metrics.radius_request(name, code, result);
                 }
                 if let Err(e) = socket.send_to(&data, peer).await {
@@ -366,10 +385,11 @@ impl<N: Net> EngineLoop<N> {
                 }
             }
             Output::StreamWrite { conn, data } => {
+                let kind = data.first().and_then(|c| self.reply_kind(*c));
                 let Some(handle) = self.conns.get(&conn) else {
                     return;
                 };
-                if let Some((code, result)) = data.first().and_then(|c| reply_kind(*c)) {
+                if let Some((code, result)) = kind {
                     self.metrics
                         .radius_request(self.server_name(handle.server), code, result);
                 }

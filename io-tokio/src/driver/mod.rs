@@ -550,6 +550,7 @@ impl<N: Net> Driver<N> {
             next_http: 1,
             local: Default::default(),
             snapshot_dirty: false,
+            status_answers: 0,
         }
         .run(events_rx, shutdown, options.shutdown_deadline, || {
             if let Some(state) = &state {
