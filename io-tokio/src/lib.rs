@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config_files;
+pub mod driver;
 pub mod management;
 pub mod metrics;
 pub mod net;

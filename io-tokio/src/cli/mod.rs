@@ -3,6 +3,7 @@
 pub mod check;
 pub mod client;
 mod pki;
+pub mod run;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,8 @@ pub enum Command {
     /// Send one RADIUS request (UDP, TCP, TLS) and print the verified reply, or, with
     /// --reverse, act as a NAS that stays connected and answers CoA/Disconnect.
     Client(Box<client::ClientArgs>),
+    /// Run the server: the configuration given with -c, or the built-in one.
+    Run(Box<run::RunArgs>),
 }
 
 /// Run the command line with the process arguments; the exit code says how it went.
@@ -37,5 +40,6 @@ pub fn main() -> ExitCode {
         Command::Pki(cmd) => pki::run(cmd),
         Command::Check(args) => check::run(args),
         Command::Client(args) => client::run(*args),
+        Command::Run(args) => run::run(*args),
     }
 }

@@ -1,0 +1,263 @@
+//! `boomerang run`: load the configuration (or the built-in one), bind every listener,
+//! and serve until SIGTERM or SIGINT.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use boomerang_core::lang::compile::{CompileOptions, compile};
+use boomerang_core::lang::diag::has_errors;
+use boomerang_core::lang::{Loaded, load_text, render_all};
+use clap::{Args, ValueEnum};
+
+use crate::config_files::{FsDictionarySource, FsLoader, load_and_compile, process_env};
+use crate::driver::rng::OsRandom;
+use crate::driver::{Driver, DriverOptions, Listening};
+use crate::metrics::Metrics;
+use crate::net::TokioNet;
+use crate::pki::DevPki;
+
+/// The built-in configuration used when no `-c` is given.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.conf");
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Arguments of `boomerang run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A configuration file or directory; repeat to load several in order. Without
+    /// one, the built-in configuration (`config/default.conf`) runs from the data
+    /// directory, with a development PKI created there.
+    #[arg(short = 'c', long = "config", value_name = "PATH")]
+    pub config: Vec<PathBuf>,
+    /// Where the built-in configuration keeps its files (certificates).
+    #[arg(long, value_name = "DIR", default_value = "./boomerang-data")]
+    pub data_dir: PathBuf,
+    /// Log level (`error`, `warn`, `info`, `debug`, `trace`) or a full `RUST_LOG`
+    /// filter; `RUST_LOG` wins when set.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// How long shutdown waits for work in flight, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub shutdown_timeout: u64,
+}
+
+fn init_logging(args: &RunArgs) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&args.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// What `-c` (or the built-in configuration) gave.
+struct Source {
+    loaded: Loaded,
+    compiled: boomerang_core::lang::compile::Compiled,
+}
+
+fn load_configuration(args: &RunArgs) -> Result<Source, String> {
+    if args.config.is_empty() {
+        let certs = args.data_dir.join("certs");
+        let pki =
+            DevPki::generate(&certs, &[], &[crate::pki::ClientSpec::new("nas1")]).map_err(|e| {
+                format!(
+                    "cannot create the development PKI in {}: {e}",
+                    certs.display()
+                )
+            })?;
+        for path in &pki.written {
+            println!("created {}", path.display());
+        }
+        let dir = args.data_dir.to_str().ok_or_else(|| {
+            format!(
+                "the data directory {} is not UTF-8",
+                args.data_dir.display()
+            )
+        })?;
+        let name = format!("{dir}/default.conf");
+        let loaded = load_text(&FsLoader, &name, DEFAULT_CONFIG);
+        let options = CompileOptions::new()
+            .with_env(process_env())
+            .with_dictionary_source(FsDictionarySource);
+        let compiled = compile(&loaded, &options);
+        return Ok(Source { loaded, compiled });
+    }
+    let mut paths = Vec::new();
+    for p in &args.config {
+        paths.push(
+            p.to_str()
+                .ok_or_else(|| format!("the path `{}` is not UTF-8", p.display()))?
+                .to_owned(),
+        );
+    }
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let (loaded, compiled) = load_and_compile(&refs);
+    Ok(Source { loaded, compiled })
+}
+
+fn print_banner(args: &RunArgs, listening: &[Listening]) {
+    let mut out = std::io::stdout();
+    for l in listening {
+        let _ = writeln!(out, "listening: {} {} on {}", l.server, l.kind, l.addr);
+    }
+    if args.config.is_empty() {
+        let certs = args.data_dir.join("certs");
+        let c = |f: &str| certs.join(f).display().to_string();
+        let _ = writeln!(
+            out,
+            "\nConnect a NAS (RadSec, development certificates):\n  boomerang client --reverse --transport tls --server 127.0.0.1:2083 \\\n    --ca {} --cert {} --key {} --nas-identifier nas1",
+            c("ca.pem"),
+            c("client-nas1.pem"),
+            c("client-nas1.key"),
+        );
+        let _ = writeln!(
+            out,
+            "Trigger a disconnect over UDP:\n  boomerang client disconnect-request --server 127.0.0.1:3799 --secret boomerang-trigger User-Name=bob NAS-Identifier=nas1"
+        );
+        let _ = writeln!(
+            out,
+            "or over HTTP:\n  curl -X POST 'http://127.0.0.1:4000/disconnect?nas_identifier=nas1&username=bob'"
+        );
+    }
+    let _ = out.flush();
+}
+
+/// Wait for SIGTERM or SIGINT.
+async fn terminate_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// On SIGHUP: load and compile the configuration again and report. Swapping the
+/// running engine is not implemented: the running configuration stays.
+async fn reload_on_hangup(config: Vec<PathBuf>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if config.is_empty() {
+                tracing::info!(
+                    "SIGHUP: the built-in configuration cannot change; nothing to reload"
+                );
+                continue;
+            }
+            let paths: Vec<String> = config.iter().map(|p| p.display().to_string()).collect();
+            let compiled = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+                let (loaded, compiled) = load_and_compile(&refs);
+                (
+                    render_all(&compiled.diagnostics, &loaded.sources),
+                    has_errors(&compiled.diagnostics),
+                )
+            })
+            .await;
+            match compiled {
+                Ok((text, true)) => {
+                    tracing::error!(
+                        "SIGHUP: the configuration has errors; keeping the running one\n{text}"
+                    )
+                }
+                Ok((_, false)) => tracing::warn!(
+                    "SIGHUP: the configuration compiles, but reloading a running engine is not supported yet; keeping the running configuration (restart to apply)"
+                ),
+                Err(e) => tracing::error!("SIGHUP: reload failed: {e}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = config;
+    }
+}
+
+/// Run `boomerang run`.
+pub fn run(args: RunArgs) -> ExitCode {
+    init_logging(&args);
+    let source = match load_configuration(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let diagnostics = &source.compiled.diagnostics;
+    let _ = std::io::stderr().write_all(render_all(diagnostics, &source.loaded.sources).as_bytes());
+    let program = match (&source.compiled.program, has_errors(diagnostics)) {
+        (Some(p), false) => Arc::new(p.clone()),
+        _ => {
+            eprintln!("error: the configuration has errors; not starting");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let options = DriverOptions {
+            env: process_env(),
+            shutdown_deadline: std::time::Duration::from_secs(args.shutdown_timeout),
+            ..DriverOptions::default()
+        };
+        let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+        let driver = match Driver::bind(TokioNet, program, options, metrics).await {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        print_banner(&args, driver.listening());
+        tokio::spawn(reload_on_hangup(args.config.clone()));
+        tracing::info!("ready");
+        let summary = driver
+            .run(terminate_signal(), Box::new(OsRandom::new()))
+            .await;
+        tracing::info!(?summary, "stopped");
+        ExitCode::SUCCESS
+    })
+}

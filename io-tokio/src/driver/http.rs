@@ -1,0 +1,212 @@
+//! HTTP servers: axum over the [`Net`](crate::net::Net) listener. Every request becomes
+//! an [`Input::HttpRequest`](boomerang_core::engine::Input) for the engine task; the
+//! handler waits for the engine's answer on a oneshot.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::ConnectInfo;
+use axum::extract::connect_info::Connected;
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
+use boomerang_core::engine::{HttpRequest, HttpRequestId};
+use boomerang_core::lang::program::ServerId;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{Event, HttpAnswer};
+use crate::net::StreamListener;
+
+/// A [`StreamListener`] as axum's listener.
+pub(super) struct AxumListener<L>(pub L);
+
+impl<L: StreamListener> axum::serve::Listener for AxumListener<L> {
+    type Io = L::Stream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok(x) => return x,
+                Err(e) => {
+                    tracing::warn!("HTTP accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// The client's address, as the handler sees it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PeerAddr(SocketAddr);
+
+impl<L: StreamListener> Connected<IncomingStream<'_, AxumListener<L>>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, AxumListener<L>>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    server: ServerId,
+    events: mpsc::Sender<Event>,
+    body_limit: usize,
+    timeout: Duration,
+}
+
+/// Serve one HTTP server until `stop` turns true (requests in progress are finished).
+pub(super) async fn serve<L: StreamListener>(
+    server: ServerId,
+    name: String,
+    listener: L,
+    events: mpsc::Sender<Event>,
+    body_limit: usize,
+    timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let shared = Shared {
+        server,
+        events,
+        body_limit,
+        timeout,
+    };
+    let app = Router::new().fallback(move |peer, req| handle(shared.clone(), peer, req));
+    let result = axum::serve(
+        AxumListener(listener),
+        app.into_make_service_with_connect_info::<PeerAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|v| *v).await;
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::error!(server = %name, "HTTP server failed: {e}");
+    }
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message }).to_string();
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+async fn handle(
+    shared: Shared,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    req: Request<Body>,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match to_bytes(body, shared.body_limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large or unreadable",
+            );
+        }
+    };
+    let mut headers = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        if let Ok(v) = value.to_str() {
+            headers
+                .entry(name.as_str().to_ascii_lowercase())
+                .or_insert_with(|| v.to_owned());
+        }
+    }
+    let request = HttpRequest {
+        id: HttpRequestId(0),
+        server: shared.server,
+        peer,
+        method: parts.method.as_str().to_ascii_uppercase(),
+        path: percent_decode(parts.uri.path(), false),
+        query: parse_query(parts.uri.query().unwrap_or("")),
+        headers,
+        body,
+    };
+    let (answer_tx, answer_rx) = oneshot::channel();
+    let event = Event::Http {
+        request,
+        answer: answer_tx,
+    };
+    if shared.events.send(event).await.is_err() {
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    match tokio::time::timeout(shared.timeout, answer_rx).await {
+        Ok(Ok(answer)) => into_response(answer),
+        Ok(Err(_)) => json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+        Err(_) => json_error(StatusCode::GATEWAY_TIMEOUT, "no answer in time"),
+    }
+}
+
+fn into_response(answer: HttpAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = status;
+    for (name, value) in answer.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().append(n, v);
+        }
+    }
+    response
+}
+
+/// `a=1&b=x%20y` → `{a: 1, b: "x y"}` (first value of a repeated key; `+` is a space).
+pub(super) fn parse_query(query: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.entry(percent_decode(k, true))
+            .or_insert_with(|| percent_decode(v, true));
+    }
+    out
+}
+
+/// Decode `%XX` escapes (and `+` as space in query strings); invalid escapes stay as
+/// written and invalid UTF-8 is replaced.
+fn percent_decode(text: &str, plus_is_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
+        match b {
+            b'%' => match (hex(i + 1), hex(i + 2)) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode_like_forms() {
+        let q = parse_query("nas_identifier=nas%201&username=bob+smith&x&username=again&bad=%zz");
+        assert_eq!(q["nas_identifier"], "nas 1");
+        assert_eq!(q["username"], "bob smith");
+        assert_eq!(q["x"], "");
+        assert_eq!(q["bad"], "%zz");
+        assert_eq!(percent_decode("/a%2Fb+c", false), "/a/b+c");
+    }
+}

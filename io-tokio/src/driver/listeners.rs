@@ -1,0 +1,302 @@
+//! Socket tasks: UDP receive loops, stream accept loops (with the TLS handshake), and
+//! each connection's reader and writer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use boomerang_core::engine::outbound::AttemptId;
+use boomerang_core::engine::{ConnId, Input};
+use boomerang_core::eval::context::Transport as ConnTransport;
+use boomerang_core::lang::program::ServerId;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Event, WriteCmd};
+use crate::net::{DatagramSocket, StreamListener};
+
+/// Largest UDP datagram read (RADIUS packets are at most 4096 bytes; more is read so
+/// an oversized datagram is seen whole and rejected by the engine, not truncated).
+const UDP_BUFFER: usize = 65_535;
+/// Read buffer of a stream connection.
+const READ_BUFFER: usize = 16 * 1024;
+/// Queued packets are coalesced into writes of at most this many bytes.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Receive datagrams on a UDP server's socket until aborted.
+pub(super) async fn udp_loop<D: DatagramSocket>(
+    server: ServerId,
+    socket: Arc<D>,
+    events: mpsc::Sender<Event>,
+) {
+    let local = match socket.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("UDP socket has no local address: {e}");
+            return;
+        }
+    };
+    let mut buf = vec![0u8; UDP_BUFFER];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, peer)) => {
+                let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                let input = Input::Datagram {
+                    server,
+                    peer,
+                    local,
+                    data,
+                };
+                if events.send(Event::Input(input)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // ICMP port unreachable from an earlier send shows up here on some
+                // systems; it concerns that peer only.
+                tracing::debug!(%local, "UDP receive error: {e}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+}
+
+/// Accept connections on a TCP or TLS RADIUS server until aborted.
+pub(super) async fn accept_loop<L: StreamListener>(
+    server: ServerId,
+    name: String,
+    mut listener: L,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handshake_timeout: Duration,
+    write_queue: usize,
+    events: mpsc::Sender<Event>,
+) {
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!(server = %name, "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let events = events.clone();
+        let name = name.clone();
+        match tls.clone() {
+            None => {
+                tokio::spawn(async move {
+                    let opened = Opening {
+                        server,
+                        peer,
+                        local,
+                        transport: ConnTransport::Tcp,
+                        certificates: Vec::new(),
+                        attempt: None,
+                    };
+                    run_connection(stream, opened, write_queue, events).await;
+                });
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    match crate::tls::accept(&acceptor, stream, handshake_timeout).await {
+                        Ok((stream, info)) => {
+                            let certificates = info
+                                .certificates
+                                .iter()
+                                .map(|c| Bytes::copy_from_slice(c.as_ref()))
+                                .collect();
+                            let opened = Opening {
+                                server,
+                                peer,
+                                local,
+                                transport: ConnTransport::Tls,
+                                certificates,
+                                attempt: None,
+                            };
+                            run_connection(stream, opened, write_queue, events).await;
+                        }
+                        Err(e) => {
+                            tracing::info!(server = %name, %peer, "TLS handshake failed: {e}");
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// What is known about a connection when it is established.
+pub(super) struct Opening {
+    /// The server that accepted it (unused for outbound connections).
+    pub server: ServerId,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub transport: ConnTransport,
+    pub certificates: Vec<Bytes>,
+    /// For a connection we opened for a `connect` backend: the engine's attempt.
+    pub attempt: Option<AttemptId>,
+}
+
+/// Announce a connection to the engine task, then read from it until it ends; a
+/// separate writer task writes what the engine sends.
+pub(super) async fn run_connection<S>(
+    stream: S,
+    o: Opening,
+    write_queue: usize,
+    events: mpsc::Sender<Event>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, writer) = tokio::io::split(stream);
+    let (cmd_tx, cmd_rx) = mpsc::channel(write_queue.max(1));
+    let (stop_tx, mut stop_rx) = oneshot::channel();
+    let (number_tx, number_rx) = oneshot::channel();
+    let opened = match o.attempt {
+        Some(attempt) => Event::Connected {
+            attempt,
+            peer: o.peer,
+            local: o.local,
+            transport: o.transport,
+            certificates: o.certificates,
+            writer: cmd_tx,
+            number: number_tx,
+        },
+        None => Event::Opened {
+            server: o.server,
+            peer: o.peer,
+            local: o.local,
+            transport: o.transport,
+            certificates: o.certificates,
+            writer: cmd_tx,
+            number: number_tx,
+        },
+    };
+    if events.send(opened).await.is_err() {
+        return;
+    }
+    tokio::spawn(write_loop(writer, cmd_rx, stop_tx));
+    let Ok(conn) = number_rx.await else {
+        return;
+    };
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stop_rx => break,
+            read = reader.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                    if events.send(Event::Input(Input::StreamData { conn, data })).await.is_err() {
+                        return;
+                    }
+                }
+            },
+        }
+    }
+    // Ignored by the engine when it closed the connection itself.
+    let _ = events
+        .send(Event::Input(Input::StreamClosed { conn }))
+        .await;
+}
+
+/// Write queued packets, several at once when more than one is waiting, until the
+/// engine task drops the queue's sender (the connection is to be closed) or a write
+/// fails; then shut the write side down and stop the reader.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut commands: mpsc::Receiver<WriteCmd>,
+    stop_reader: oneshot::Sender<()>,
+) {
+    let mut buf = BytesMut::new();
+    while let Some(WriteCmd::Write(first)) = commands.recv().await {
+        buf.extend_from_slice(&first);
+        while buf.len() < WRITE_BATCH {
+            match commands.try_recv() {
+                Ok(WriteCmd::Write(more)) => buf.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if writer.write_all(&buf).await.is_err() || writer.flush().await.is_err() {
+            break;
+        }
+        buf.clear();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.shutdown()).await;
+    let _ = stop_reader.send(());
+}
+
+/// The engine task's handle on a connection.
+#[derive(Debug)]
+pub(super) struct ConnHandle {
+    pub writer: mpsc::Sender<WriteCmd>,
+    /// The server that accepted it; meaningless when `outbound`.
+    pub server: ServerId,
+    pub transport: ConnTransport,
+    /// A connection we opened for a `connect` backend (not counted per server).
+    pub outbound: bool,
+}
+
+impl ConnHandle {
+    /// Queue one packet; false when the writer cannot keep up (the caller closes the
+    /// connection) — a closed writer counts as accepted: its reader reports the close.
+    pub fn write(&self, conn: ConnId, data: Bytes) -> bool {
+        match self.writer.try_send(WriteCmd::Write(data)) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(%conn, "connection's write queue is full; closing it");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    /// Records each `poll_write` call's bytes.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_packets_are_coalesced_into_one_write_and_closing_stops_the_reader() {
+        let rec = Recorder::default();
+        let (tx, rx) = mpsc::channel(8);
+        for p in [&b"one"[..], b"two", b"three"] {
+            tx.send(WriteCmd::Write(Bytes::from_static(p)))
+                .await
+                .unwrap();
+        }
+        drop(tx);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        write_loop(rec.clone(), rx, stop_tx).await;
+        assert_eq!(*rec.0.lock().unwrap(), vec![b"onetwothree".to_vec()]);
+        assert!(stop_rx.await.is_ok(), "the reader is told to stop");
+    }
+}

@@ -1,0 +1,595 @@
+//! The production driver: sockets, TLS, HTTP, SQLite and the clock around the sans-IO
+//! [`Engine`].
+//!
+//! Structure (one process):
+//!
+//! ```text
+//!  UDP recv loops ─┐                                   ┌─▶ UDP send_to
+//!  accept loops ───┤  bounded mpsc   ┌─────────────┐   ├─▶ per-connection writer tasks
+//!  (+ TLS, reader) ├───────────────▶ │ engine task │ ──┼─▶ HTTP oneshot answers
+//!  HTTP handlers ──┤     Event       │ owns Engine │   ├─▶ SQLite executor tasks
+//!  SQL tasks ──────┘                 └─────────────┘   └─▶ tracing, metrics, snapshot
+//! ```
+//!
+//! The engine task is the only code that calls the engine. Its `select!` is biased:
+//! shutdown first, then events, then the engine's next timer, so that a busy event
+//! stream cannot starve shutdown and timers never run ahead of events already queued.
+//! The clock is tokio's (`tokio::time::Instant`, virtual under a simulated runtime) plus
+//! `SystemTime` for wall-clock timestamps.
+
+mod engine_loop;
+mod http;
+mod listeners;
+mod outbound;
+pub mod rng;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use boomerang_core::engine::outbound::AttemptId;
+use boomerang_core::engine::{ConnId, EngineOptions, HttpRequest, Input, Limits};
+use boomerang_core::eval::context::Transport as ConnTransport;
+use boomerang_core::eval::ir::BackendId;
+use boomerang_core::lang::program::{
+    BackendKind, CertificateId, CertificateKind, Program, RadiusListen, ServerId, ServerKind,
+    ServerTls, TlsVersion as ProgramTlsVersion, Transport,
+};
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::management::{ConnectionView, ConnectionsSource, ManagementState};
+use crate::metrics::Metrics;
+use crate::net::{DatagramSocket, Net, StreamListener};
+use crate::sqlite::{SqlError, SqliteConfig, SqliteExecutor};
+use crate::tls::{ServerTlsSettings, TlsConfigError, TlsVersion};
+
+pub use engine_loop::RunSummary;
+
+/// How the driver behaves; [`DriverOptions::default`] gives the daemon's settings.
+#[derive(Debug, Clone)]
+pub struct DriverOptions {
+    /// How long shutdown waits for work in flight before closing connections (10 s).
+    pub shutdown_deadline: Duration,
+    /// Bound on a TLS handshake of an accepted connection (10 s).
+    pub handshake_timeout: Duration,
+    /// Largest HTTP request body accepted (64 KiB); larger → 413.
+    pub http_body_limit: usize,
+    /// How long an HTTP request may wait for the engine's answer (60 s); then 504.
+    pub http_timeout: Duration,
+    /// Capacity of the event queue into the engine task (socket tasks wait when full).
+    pub event_queue: usize,
+    /// Packets queued for one connection's writer; a connection that does not drain
+    /// its queue is closed rather than buffered without bound.
+    pub write_queue: usize,
+    /// Bind the management listener of the program (`management { listen … }`).
+    pub management: bool,
+    /// The engine's bounds.
+    pub limits: Limits,
+    /// `env.*` as pipelines see it.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for DriverOptions {
+    fn default() -> Self {
+        DriverOptions {
+            shutdown_deadline: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            http_body_limit: 64 * 1024,
+            http_timeout: Duration::from_secs(60),
+            event_queue: 4096,
+            write_queue: 1024,
+            management: true,
+            limits: Limits::default(),
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why the driver could not start. Every variant names the server (or backend) and
+/// the address, so the operator knows which line of configuration to look at.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A socket could not be bound.
+    #[error("server `{server}`: cannot listen on {addr} ({transport}): {source}")]
+    Bind {
+        /// The server's configuration name.
+        server: String,
+        /// The address.
+        addr: SocketAddr,
+        /// `udp`, `tcp`, `tls` or `http`.
+        transport: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TLS settings of a listener could not be turned into a TLS configuration.
+    #[error("server `{server}`: TLS configuration: {source}")]
+    Tls {
+        /// The server's configuration name.
+        server: String,
+        /// What went wrong.
+        source: TlsConfigError,
+    },
+    /// A `tls` block names a certificate entry of the wrong kind.
+    #[error("server `{server}`: `{entry}` is not {expected} entry of `certificates`")]
+    CertificateKind {
+        /// The server's configuration name.
+        server: String,
+        /// The certificate entry's name (or its number when it has none).
+        entry: String,
+        /// `an x509` or `a key`.
+        expected: &'static str,
+    },
+    /// An HTTP server with `tls` (HTTPS is not implemented by this driver yet).
+    #[error("server `{server}`: HTTPS listeners are not supported yet; remove its `tls` block")]
+    HttpsUnsupported {
+        /// The server's configuration name.
+        server: String,
+    },
+    /// An SQLite backend could not be opened.
+    #[error("backend `{backend}`: {source}")]
+    Sqlite {
+        /// The backend's configuration name.
+        backend: String,
+        /// What SQLite said.
+        source: SqlError,
+    },
+    /// The management listener could not be bound.
+    #[error("management: cannot listen on {addr}: {source}")]
+    Management {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// One socket the driver listens on, for start-up messages and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listening {
+    /// The server's configuration name (`management` for the management listener).
+    pub server: String,
+    /// `udp`, `tcp`, `tls`, `http` or `management`.
+    pub kind: &'static str,
+    /// The bound address.
+    pub addr: SocketAddr,
+}
+
+/// An answer for an HTTP handler.
+#[derive(Debug)]
+pub(crate) struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// A command for a connection's writer task.
+#[derive(Debug)]
+pub(crate) enum WriteCmd {
+    /// Write one packet.
+    Write(Bytes),
+}
+
+/// What socket tasks tell the engine task.
+pub(crate) enum Event {
+    /// An engine input whose identifiers the sender already knows.
+    Input(Input),
+    /// A stream connection was accepted (TLS: handshake done); the engine task numbers
+    /// it (so numbers follow the order the engine sees connections) and answers with
+    /// the number before the reader starts.
+    Opened {
+        server: ServerId,
+        peer: SocketAddr,
+        local: SocketAddr,
+        transport: ConnTransport,
+        certificates: Vec<Bytes>,
+        writer: mpsc::Sender<WriteCmd>,
+        number: oneshot::Sender<ConnId>,
+    },
+    /// An outbound connection the engine asked for is established (TLS: handshake
+    /// done); numbered by the engine task like an accepted one.
+    Connected {
+        attempt: AttemptId,
+        peer: SocketAddr,
+        local: SocketAddr,
+        transport: ConnTransport,
+        certificates: Vec<Bytes>,
+        writer: mpsc::Sender<WriteCmd>,
+        number: oneshot::Sender<ConnId>,
+    },
+    /// An HTTP request (its `id` is filled in by the engine task).
+    Http {
+        request: HttpRequest,
+        answer: oneshot::Sender<HttpAnswer>,
+    },
+}
+
+/// The connections view the management API serves: a copy the engine task refreshes
+/// when connections change (and, at most twice a second, when their facts change).
+#[derive(Debug, Default)]
+pub struct ConnectionsSnapshot {
+    views: Mutex<Vec<ConnectionView>>,
+}
+
+impl ConnectionsSnapshot {
+    fn publish(&self, views: Vec<ConnectionView>) {
+        // A poisoned lock only means a reader panicked mid-copy; the data is a plain Vec.
+        let mut guard = self.views.lock().unwrap_or_else(|p| p.into_inner());
+        *guard = views;
+    }
+}
+
+impl ConnectionsSource for ConnectionsSnapshot {
+    fn snapshot(&self) -> Vec<ConnectionView> {
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A stream listener and what it serves.
+struct StreamServer<L> {
+    server: ServerId,
+    name: String,
+    listener: L,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// A bound HTTP server.
+struct HttpServerSocket<L> {
+    server: ServerId,
+    name: String,
+    listener: L,
+}
+
+/// A driver whose sockets are bound, ready to [`Driver::run`].
+pub struct Driver<N: Net> {
+    program: Arc<Program>,
+    options: DriverOptions,
+    metrics: Arc<Metrics>,
+    state: Option<ManagementState>,
+    snapshot: Arc<ConnectionsSnapshot>,
+    listening: Vec<Listening>,
+    udp: Vec<(ServerId, String, Arc<N::Datagram>)>,
+    streams: Vec<StreamServer<N::Listener>>,
+    http: Vec<HttpServerSocket<N::Listener>>,
+    management: Option<tokio::net::TcpListener>,
+    sqlite: BTreeMap<BackendId, (String, Arc<SqliteExecutor>)>,
+    net: N,
+}
+
+impl<N: Net> std::fmt::Debug for Driver<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("listening", &self.listening)
+            .finish_non_exhaustive()
+    }
+}
+
+fn cert_path<'a>(
+    program: &'a Program,
+    server: &str,
+    id: CertificateId,
+    want_key: bool,
+) -> Result<(&'a str, Option<&'a str>), StartError> {
+    let entry = usize::try_from(id.0)
+        .ok()
+        .and_then(|i| program.certificates.get(i));
+    let wrong = || StartError::CertificateKind {
+        server: server.to_owned(),
+        entry: entry.map_or_else(|| format!("#{}", id.0), |c| c.name.clone()),
+        expected: if want_key { "a key" } else { "an x509" },
+    };
+    match entry.map(|c| &c.kind) {
+        Some(CertificateKind::X509 { path }) if !want_key => Ok((path, None)),
+        Some(CertificateKind::Key { path, password }) if want_key => {
+            Ok((path, password.as_deref()))
+        }
+        _ => Err(wrong()),
+    }
+}
+
+fn tls_version(v: ProgramTlsVersion) -> TlsVersion {
+    match v {
+        ProgramTlsVersion::Tls12 => TlsVersion::Tls12,
+        ProgramTlsVersion::Tls13 => TlsVersion::Tls13,
+    }
+}
+
+/// The rustls settings of a listener's `tls { … }` block.
+pub fn server_tls_settings(
+    program: &Program,
+    server: &str,
+    tls: &ServerTls,
+) -> Result<ServerTlsSettings, StartError> {
+    let (cert, _) = cert_path(program, server, tls.certificate, false)?;
+    let (key, password) = cert_path(program, server, tls.certificate_key, true)?;
+    let mut settings = ServerTlsSettings::new(cert, key);
+    settings.key_password = password.map(str::to_owned);
+    settings.client_ca_path = match tls.client_ca_certificate {
+        Some(ca) => Some(cert_path(program, server, ca, false)?.0.into()),
+        None => None,
+    };
+    settings.require_client_certificate = tls.require_client_certificate;
+    settings.min_version = tls.min_version.map(tls_version);
+    settings.max_version = tls.max_version.map(tls_version);
+    Ok(settings)
+}
+
+impl<N: Net> Driver<N> {
+    /// Bind every listener of `program` (and the management listener), open every
+    /// SQLite backend and build every TLS configuration. Nothing is served until
+    /// [`Driver::run`].
+    pub async fn bind(
+        net: N,
+        program: Arc<Program>,
+        options: DriverOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Driver<N>, StartError> {
+        let mut listening = Vec::new();
+        let mut udp = Vec::new();
+        let mut streams = Vec::new();
+        let mut http = Vec::new();
+        for (index, server) in program.servers.iter().enumerate() {
+            let Ok(index) = u32::try_from(index) else {
+                continue;
+            };
+            let id = ServerId(index);
+            let name = server.name.clone();
+            let bind_err = |addr, transport, source| StartError::Bind {
+                server: name.clone(),
+                addr,
+                transport,
+                source,
+            };
+            match &server.kind {
+                ServerKind::Radius(r) => {
+                    let RadiusListen::Network(listen) = &r.listen else {
+                        // `listen { backend … }`: no socket of its own; its requests
+                        // arrive over the backend's outbound connections, which the
+                        // engine asks for (`Output::Connect`) once it starts.
+                        tracing::info!(
+                            server = %name,
+                            "server listens on a backend's outbound connections"
+                        );
+                        continue;
+                    };
+                    let tls = match (&listen.protocol, &listen.tls) {
+                        (Transport::Tls, Some(tls)) => {
+                            let settings = server_tls_settings(&program, &name, tls)?;
+                            let config =
+                                settings.build_config().map_err(|source| StartError::Tls {
+                                    server: name.clone(),
+                                    source,
+                                })?;
+                            Some(crate::tls::acceptor(config))
+                        }
+                        _ => None,
+                    };
+                    for ip in &listen.ips {
+                        let addr = SocketAddr::new(*ip, listen.port);
+                        let kind = listen.protocol.name();
+                        match listen.protocol {
+                            Transport::Udp => {
+                                let socket =
+                                    net.bind(addr).await.map_err(|e| bind_err(addr, kind, e))?;
+                                let local = socket.local_addr().unwrap_or(addr);
+                                listening.push(Listening {
+                                    server: name.clone(),
+                                    kind,
+                                    addr: local,
+                                });
+                                udp.push((id, name.clone(), Arc::new(socket)));
+                            }
+                            Transport::Tcp | Transport::Tls => {
+                                let listener = net
+                                    .listen(addr)
+                                    .await
+                                    .map_err(|e| bind_err(addr, kind, e))?;
+                                let local = listener.local_addr().unwrap_or(addr);
+                                listening.push(Listening {
+                                    server: name.clone(),
+                                    kind,
+                                    addr: local,
+                                });
+                                streams.push(StreamServer {
+                                    server: id,
+                                    name: name.clone(),
+                                    listener,
+                                    tls: tls.clone(),
+                                });
+                            }
+                        }
+                    }
+                }
+                ServerKind::Http(h) => {
+                    if h.tls.is_some() {
+                        return Err(StartError::HttpsUnsupported { server: name });
+                    }
+                    for ip in &h.ips {
+                        let addr = SocketAddr::new(*ip, h.port);
+                        let listener = net
+                            .listen(addr)
+                            .await
+                            .map_err(|e| bind_err(addr, "http", e))?;
+                        let local = listener.local_addr().unwrap_or(addr);
+                        listening.push(Listening {
+                            server: name.clone(),
+                            kind: "http",
+                            addr: local,
+                        });
+                        http.push(HttpServerSocket {
+                            server: id,
+                            name: name.clone(),
+                            listener,
+                        });
+                    }
+                }
+            }
+        }
+        let mut sqlite = BTreeMap::new();
+        for (index, backend) in program.backends.iter().enumerate() {
+            let (Ok(index), BackendKind::Sqlite(s)) = (u32::try_from(index), &backend.kind) else {
+                continue;
+            };
+            let executor = SqliteExecutor::open(&SqliteConfig::from_backend(&backend.name, s))
+                .map_err(|source| StartError::Sqlite {
+                    backend: backend.name.clone(),
+                    source,
+                })?;
+            sqlite.insert(BackendId(index), (backend.name.clone(), Arc::new(executor)));
+        }
+        let snapshot = Arc::new(ConnectionsSnapshot::default());
+        let mut management = None;
+        let mut state = None;
+        if options.management && program.management.enabled {
+            let addr = SocketAddr::new(program.management.ip, program.management.port);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Management { addr, source })?;
+            let local = listener.local_addr().unwrap_or(addr);
+            listening.push(Listening {
+                server: "management".to_owned(),
+                kind: "management",
+                addr: local,
+            });
+            management = Some(listener);
+            state = Some(ManagementState::new(metrics.clone(), snapshot.clone()));
+        }
+        Ok(Driver {
+            program,
+            options,
+            metrics,
+            state,
+            snapshot,
+            listening,
+            udp,
+            streams,
+            http,
+            management,
+            sqlite,
+            net,
+        })
+    }
+
+    /// Every socket bound, in configuration order (the management listener last).
+    pub fn listening(&self) -> &[Listening] {
+        &self.listening
+    }
+
+    /// Serve until `shutdown` completes, then drain (see [`engine_loop`]) and return.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+        rng: Box<dyn boomerang_core::rng::RandomSource + Send>,
+    ) -> RunSummary {
+        let Driver {
+            program,
+            options,
+            metrics,
+            state,
+            snapshot,
+            listening: _,
+            udp,
+            streams,
+            http,
+            management,
+            sqlite,
+            net,
+        } = self;
+        let (events_tx, events_rx) = mpsc::channel(options.event_queue.max(1));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut acceptors = Vec::new();
+        let mut udp_sockets = BTreeMap::new();
+        for (id, name, socket) in udp {
+            let local = socket.local_addr();
+            if let Ok(local) = local {
+                udp_sockets.insert((id, local), (name.clone(), socket.clone()));
+            }
+            acceptors.push(tokio::spawn(listeners::udp_loop(
+                id,
+                socket,
+                events_tx.clone(),
+            )));
+        }
+        for s in streams {
+            acceptors.push(tokio::spawn(listeners::accept_loop(
+                s.server,
+                s.name,
+                s.listener,
+                s.tls,
+                options.handshake_timeout,
+                options.write_queue,
+                events_tx.clone(),
+            )));
+        }
+        let mut servers = Vec::new();
+        for h in http {
+            servers.push(tokio::spawn(http::serve(
+                h.server,
+                h.name,
+                h.listener,
+                events_tx.clone(),
+                options.http_body_limit,
+                options.http_timeout,
+                stop_rx.clone(),
+            )));
+        }
+        if let (Some(listener), Some(state)) = (management, state.clone()) {
+            // The management listener stays up while draining (probes see
+            // `shutting_down`) and stops with the process.
+            tokio::spawn(async move {
+                let never = std::future::pending::<()>();
+                if let Err(e) = crate::management::serve(listener, state, never).await {
+                    tracing::error!("management listener failed: {e}");
+                }
+            });
+        }
+        if let Some(state) = &state {
+            state.set_ready();
+        }
+        let engine = boomerang_core::engine::Engine::new(
+            program.clone(),
+            EngineOptions {
+                rng,
+                env: options.env.clone(),
+                limits: options.limits.clone(),
+            },
+        );
+        let summary = engine_loop::EngineLoop::<N> {
+            engine,
+            program,
+            metrics,
+            snapshot,
+            udp: udp_sockets,
+            sqlite,
+            events_tx,
+            conns: BTreeMap::new(),
+            http_pending: BTreeMap::new(),
+            next_conn: 1,
+            next_http: 1,
+            local: Default::default(),
+            snapshot_dirty: false,
+            status_answers: 0,
+            net,
+            connecting: BTreeMap::new(),
+            backend_udp: BTreeMap::new(),
+            client_tls: BTreeMap::new(),
+            connect_timeout: options.handshake_timeout,
+            write_queue: options.write_queue,
+        }
+        .run(events_rx, shutdown, options.shutdown_deadline, || {
+            if let Some(state) = &state {
+                state.set_shutting_down();
+            }
+            for a in &acceptors {
+                a.abort();
+            }
+            let _ = stop_tx.send(true);
+        })
+        .await;
+        for s in servers {
+            let _ = tokio::time::timeout(Duration::from_secs(2), s).await;
+        }
+        summary
+    }
+}

@@ -1,0 +1,173 @@
+//! HTTP triggers, management probes and graceful shutdown through the real binary.
+
+mod e2e_support;
+
+use std::time::{Duration, Instant};
+
+use e2e_support::*;
+
+const EXAMPLE: &str = "config/examples/http-trigger/boomerang.conf";
+
+#[test]
+fn http_trigger_answers_200_with_a_nas_and_500_naming_the_error_without() {
+    let ports = Ports::pick();
+    let server = Server::start(&adapt_config(EXAMPLE, ports), ports);
+
+    let (status, body) = http(
+        server.http_addr(),
+        "POST",
+        "/disconnect?nas_identifier=nas1&username=bob",
+    )
+    .unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("NO_REVERSE_CONNECTIONS"), "{body}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&body).is_ok(),
+        "{body}"
+    );
+
+    let nas = server.nas("nas1", &["--count", "1"]);
+    server.wait_for_nas("nas1");
+    let (status, body) = http(
+        server.http_addr(),
+        "POST",
+        "/disconnect?nas_identifier=nas1&username=bob%20smith",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&body).is_ok(),
+        "{body}"
+    );
+    let nas = output_bounded(nas, WAIT);
+    assert!(nas.status.success());
+    let nas_out = String::from_utf8_lossy(&nas.stdout);
+    assert!(nas_out.contains("\"User-Name\":\"bob smith\""), "{nas_out}");
+}
+
+#[test]
+fn live_ready_and_metrics_report_the_traffic() {
+    let ports = Ports::pick();
+    let server = Server::start(&adapt_config(EXAMPLE, ports), ports);
+    let nas = server.nas("nas1", &["--count", "1"]);
+    server.wait_for_nas("nas1");
+    let (status, _) = http(
+        server.http_addr(),
+        "POST",
+        "/disconnect?nas_identifier=nas1&username=bob",
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let _ = output_bounded(nas, WAIT);
+
+    assert_eq!(http(server.management(), "GET", "/live").unwrap().0, 200);
+    let (status, body) = http(server.management(), "GET", "/ready").unwrap();
+    assert_eq!((status, body.trim()), (200, r#"{"ready":true}"#));
+    let (status, metrics) = http(server.management(), "GET", "/metrics").unwrap();
+    assert_eq!(status, 200);
+    for family in [
+        r#"http_requests_total{server="HTTP_API",status="200"} 1"#,
+        r#"connections_total{server="RADSEC_SERVER",transport="tls"} 1"#,
+        r#"radius_requests_total{server="RADSEC_SERVER",code="Status-Server",result="accept"}"#,
+        "build_info{",
+        "uptime_seconds",
+    ] {
+        assert!(metrics.contains(family), "missing {family} in:\n{metrics}");
+    }
+    // The NAS exited after its answer: the connection is gone.
+    let deadline = Instant::now() + WAIT;
+    while !http(server.management(), "GET", "/api/v1/connections")
+        .unwrap()
+        .1
+        .starts_with("[]")
+    {
+        assert!(Instant::now() < deadline, "connection still listed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_and_exits_0() {
+    let ports = Ports::pick();
+    let server = Server::start(&adapt_config(EXAMPLE, ports), ports);
+    // The NAS answers after 1.5 s, so the request is in flight when SIGTERM arrives.
+    let nas = server.nas("nas1", &["--count", "1", "--delay", "1500ms"]);
+    server.wait_for_nas("nas1");
+    let addr = server.http_addr();
+    let request = std::thread::spawn(move || {
+        http(addr, "POST", "/disconnect?nas_identifier=nas1&username=bob").unwrap()
+    });
+    let deadline = Instant::now() + WAIT;
+    while !http(server.management(), "GET", "/api/v1/connections")
+        .unwrap()
+        .1
+        .contains("\"in_flight\":1")
+    {
+        assert!(Instant::now() < deadline, "request never in flight");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "exit {status}:\n{stderr}");
+    let (code, body) = request.join().unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(stderr.contains("SIGTERM received"), "{stderr}");
+    let nas = output_bounded(nas, WAIT);
+    assert!(String::from_utf8_lossy(&nas.stdout).contains("Disconnect-ACK"));
+}
+
+#[test]
+fn a_listener_that_cannot_bind_stops_start_up_naming_server_and_address() {
+    let ports = Ports::pick();
+    let taken = std::net::TcpListener::bind(("127.0.0.1", ports.radsec)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    boomerang_io_tokio::pki::DevPki::generate(&dir.path().join("certs"), &[], &[]).unwrap();
+    let conf = dir.path().join("boomerang.conf");
+    std::fs::write(&conf, adapt_config(EXAMPLE, ports)).unwrap();
+    let child = std::process::Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_bounded(child, WAIT);
+    drop(taken);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let expected = format!(
+        "server `RADSEC_SERVER`: cannot listen on 127.0.0.1:{}",
+        ports.radsec
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[test]
+fn sighup_with_a_broken_configuration_keeps_the_server_running() {
+    let ports = Ports::pick();
+    let server = Server::start(&adapt_config(EXAMPLE, ports), ports);
+    std::fs::write(server.dir.path().join("boomerang.conf"), "servers { broken").unwrap();
+    let pid = server.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Still serving afterwards (the reload is logged as failed).
+    std::thread::sleep(Duration::from_millis(1000));
+    let (status, body) = http(
+        server.http_addr(),
+        "POST",
+        "/disconnect?nas_identifier=x&username=y",
+    )
+    .unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(http(server.management(), "GET", "/ready").unwrap().0, 200);
+    let (status, stderr) = server.terminate();
+    assert!(status.success());
+    assert!(
+        stderr.contains("SIGHUP: the configuration has errors"),
+        "{stderr}"
+    );
+}
