@@ -459,7 +459,7 @@ fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<2} {:<30} {:<10} {:<18} {:<31} {:>7.1} ms  {check}",
+            "{:<2} {:<30} {:<10} {:<18} {:<31} {:>7.2} ms  {check}",
             i + 1,
             row.trigger.label,
             row.trigger.nas,
