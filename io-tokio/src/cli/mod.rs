@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod client;
+pub mod demo;
 mod pki;
 pub mod run;
 
@@ -31,6 +32,9 @@ pub enum Command {
     Client(Box<client::ClientArgs>),
     /// Run the server: the configuration given with -c, or the built-in one.
     Run(Box<run::RunArgs>),
+    /// Run the whole reverse CoA flow in one process over loopback (a server, three
+    /// simulated NAS devices over RadSec, UDP and HTTP triggers) and print what happened.
+    Demo(demo::DemoArgs),
 }
 
 /// Run the command line with the process arguments; the exit code says how it went.
@@ -41,5 +45,6 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Client(args) => client::run(*args),
         Command::Run(args) => run::run(*args),
+        Command::Demo(args) => demo::run(args),
     }
 }

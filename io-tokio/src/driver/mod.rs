@@ -476,6 +476,12 @@ impl<N: Net> Driver<N> {
         &self.listening
     }
 
+    /// The connections view (what the management API serves); it keeps being updated
+    /// while [`Driver::run`] runs, so an in-process caller can wait for NAS devices.
+    pub fn connections(&self) -> Arc<ConnectionsSnapshot> {
+        self.snapshot.clone()
+    }
+
     /// Serve until `shutdown` completes, then drain (see [`engine_loop`]) and return.
     pub async fn run(
         self,

@@ -8,9 +8,9 @@
 //!   Status-Server watchdogs and answers the CoA-Request and Disconnect-Request the server
 //!   sends down that connection (reverse dynamic authorization).
 
-mod attrs;
-mod net;
-mod oneshot;
+pub(crate) mod attrs;
+pub(crate) mod net;
+pub(crate) mod oneshot;
 mod reverse;
 
 use std::net::SocketAddr;

@@ -130,7 +130,7 @@ pub fn exit_status(code: Code) -> u8 {
 
 /// Sends over UDP and waits for the reply with the request's identifier, sending the very
 /// same octets again after each `timeout` up to `retries` times.
-async fn exchange_udp(
+pub(crate) async fn exchange_udp(
     addr: SocketAddr,
     wire: &[u8],
     identifier: u8,
