@@ -178,8 +178,12 @@ fn malformed_stream_packets_close_that_connection_only() {
     .unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(output_bounded(good, WAIT).status.success());
-    let (_, metrics) = http(server.management(), "GET", "/metrics").unwrap();
-    eprintln!("{metrics}");
+    wait_metric(
+        &server,
+        "connections_closed_total",
+        &["server=\"RADSEC_SERVER\"", "reason=\"protocol_error\""],
+        3.0,
+    );
 }
 
 /// One HTTP request from the source address `source` (via tokio, which can bind
