@@ -45,7 +45,6 @@ fn drain(triggers: usize) {
                         "POST",
                         &format!("/disconnect?nas_identifier=nas1&username=user{i}"),
                     )
-                    .map(|(status, body)| (status, body))
                     .map_err(|e| e.to_string())
                 })
                 .unwrap()
@@ -107,9 +106,9 @@ fn sigterm_with_two_hundred_reverse_requests_in_flight_answers_every_trigger() {
 }
 
 #[test]
-#[ignore = "finding: beyond 256 the queued reverse requests mostly time out (the NAS never \
-            sees them), timed-out identifiers are never released, and not all 1,000 HTTP \
-            triggers reach the engine; see the e2e report"]
+#[ignore = "finding: `boomerang client --reverse --delay 2s` answers almost none of the \
+            requests sent on reused identifiers (they time out after 5 s), and the 1,000 \
+            HTTP triggers do not all reach the engine before SIGTERM; see the e2e report"]
 fn sigterm_with_a_thousand_reverse_requests_in_flight_answers_every_trigger() {
     // 256 in flight, the rest queued for identifiers; the shutdown deadline is 10 s.
     drain(1000);
