@@ -95,24 +95,31 @@ impl Server {
 
     /// As [`Server::start`], running `setup` on the directory before starting.
     pub fn start_with(config: &str, ports: Ports, setup: impl FnOnce(&Path)) -> Server {
+        Self::start_with_clients(config, ports, &[], setup)
+    }
+
+    /// As [`Server::start_with`], issuing `extra_clients` as well as the default ones.
+    pub fn start_with_clients(
+        config: &str,
+        ports: Ports,
+        extra_clients: &[ClientSpec],
+        setup: impl FnOnce(&Path),
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let pki = DevPki::generate(
-            &dir.path().join("certs"),
-            &[],
-            &[
-                ClientSpec::new("nas1"),
-                ClientSpec::new("radiator-nas-simulator"),
-                ClientSpec {
-                    issuer: boomerang_io_tokio::pki::ClientIssuer::OtherCa,
-                    ..ClientSpec::new("untrusted")
-                },
-                ClientSpec {
-                    validity: boomerang_io_tokio::pki::ClientValidity::Expired,
-                    ..ClientSpec::new("expired")
-                },
-            ],
-        )
-        .unwrap();
+        let mut clients = vec![
+            ClientSpec::new("nas1"),
+            ClientSpec::new("radiator-nas-simulator"),
+            ClientSpec {
+                issuer: boomerang_io_tokio::pki::ClientIssuer::OtherCa,
+                ..ClientSpec::new("untrusted")
+            },
+            ClientSpec {
+                validity: boomerang_io_tokio::pki::ClientValidity::Expired,
+                ..ClientSpec::new("expired")
+            },
+        ];
+        clients.extend(extra_clients.iter().cloned());
+        let pki = DevPki::generate(&dir.path().join("certs"), &[], &clients).unwrap();
         let conf = dir.path().join("boomerang.conf");
         std::fs::write(&conf, config).unwrap();
         setup(dir.path());
@@ -299,4 +306,91 @@ pub fn radclient_disconnect(
         .write_all(attrs.as_bytes())
         .unwrap();
     output_bounded(child, WAIT)
+}
+
+/// A blocking RadSec client stream made in the test (a NAS written with the core codec).
+pub type RadsecStream = boomerang_io_tokio::tls::rustls::StreamOwned<
+    boomerang_io_tokio::tls::rustls::ClientConnection,
+    TcpStream,
+>;
+
+impl Server {
+    /// Open a RadSec connection to the server from the test itself, presenting the
+    /// client certificate `client` (none when `None`), and finish the handshake.
+    pub fn radsec_connect(&self, client: Option<&str>) -> std::io::Result<RadsecStream> {
+        use boomerang_io_tokio::tls::rustls;
+        let mut settings =
+            boomerang_io_tokio::tls::ClientTlsSettings::new(&self.pki.ca_certificate, "localhost");
+        if let Some(name) = client {
+            let files = self.pki.client(name).unwrap();
+            settings.certificate_chain_path = Some(files.certificate.clone());
+            settings.key_path = Some(files.key.clone());
+        }
+        let config = settings.build_config().unwrap();
+        let conn = rustls::ClientConnection::new(config, settings.server_name().unwrap()).unwrap();
+        let tcp = TcpStream::connect_timeout(
+            &SocketAddr::from(([127, 0, 0, 1], self.ports.radsec)),
+            Duration::from_secs(2),
+        )?;
+        tcp.set_read_timeout(Some(WAIT))?;
+        let mut stream = rustls::StreamOwned::new(conn, tcp);
+        while stream.conn.is_handshaking() {
+            stream.conn.complete_io(&mut stream.sock)?;
+        }
+        Ok(stream)
+    }
+}
+
+/// Read one whole RADIUS packet (by its Length) from a stream.
+pub fn read_radius(
+    stream: &mut impl Read,
+) -> std::io::Result<boomerang_core::radius::packet::Packet> {
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head)?;
+    let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    let mut buf = head.to_vec();
+    buf.resize(len.max(4), 0);
+    stream.read_exact(&mut buf[4..])?;
+    boomerang_core::radius::packet::Packet::decode(bytes::Bytes::from(buf))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Sign `packet` as a request with `secret` and encode it.
+pub fn sign_request(packet: &mut boomerang_core::radius::packet::Packet, secret: &str) -> Vec<u8> {
+    let mut rng = boomerang_core::rng::SplitMix64::new(0x5eed);
+    boomerang_core::radius::auth::sign_request(
+        packet,
+        secret.as_bytes(),
+        &mut rng,
+        &boomerang_core::radius::auth::SignOptions::default(),
+    )
+    .unwrap()
+    .to_vec()
+}
+
+/// Sign `reply` as the answer to a request whose authenticator was `request_auth`.
+pub fn sign_response(
+    reply: &mut boomerang_core::radius::packet::Packet,
+    request_auth: &[u8; 16],
+    secret: &str,
+) -> Vec<u8> {
+    boomerang_core::radius::auth::sign_response(
+        reply,
+        request_auth,
+        secret.as_bytes(),
+        &boomerang_core::radius::auth::SignOptions::default(),
+    )
+    .unwrap()
+    .to_vec()
+}
+
+/// The value of the metric line that starts with `name{` and contains every label in
+/// `labels` (0 when there is no such line).
+pub fn metric_value(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
