@@ -31,41 +31,60 @@ fn outstanding(server: &Server, name: &str) -> u64 {
 fn drain(triggers: usize) {
     let ports = Ports::pick();
     let server = Server::start(&adapt_config(EXAMPLE, ports), ports);
-    let nas = server.nas("nas1", &["--delay", "2s", "--exit-after", "28s"]);
+    let mut nas = server.nas("nas1", &["--delay", "2s", "--exit-after", "28s"]);
+    // The NAS prints a JSON line per request; read them as they come, or a full pipe
+    // (about 260 lines) would block it.
+    let nas_lines = {
+        let mut out = nas.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut text);
+            text.lines().filter(|l| l.contains("\"answer\"")).count()
+        })
+    };
     server.wait_for_nas("nas1");
 
     let addr = server.http_addr();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let handles: Vec<_> = (0..triggers)
         .map(|i| {
+            let answered = answered.clone();
             std::thread::Builder::new()
                 .stack_size(128 * 1024)
                 .spawn(move || {
-                    http(
+                    let r = http(
                         addr,
                         "POST",
                         &format!("/disconnect?nas_identifier=nas1&username=user{i}"),
                     )
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string());
+                    answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    r
                 })
                 .unwrap()
         })
         .collect();
 
-    // SIGTERM once every trigger has reached the NAS connection (in flight or queued),
-    // or — if the server cannot take them all — after a bound.
-    let deadline = Instant::now() + Duration::from_secs(8);
+    // SIGTERM once every trigger has been taken in by the engine — in flight or queued
+    // on the NAS connection, or already answered — while many are still outstanding.
+    let deadline = Instant::now() + Duration::from_secs(15);
     let mut seen = 0;
-    while Instant::now() < deadline {
+    loop {
         seen = outstanding(&server, "nas1");
-        if seen as usize >= triggers {
+        let done = answered.load(std::sync::atomic::Ordering::SeqCst) as u64;
+        if seen + done >= triggers as u64 {
             break;
         }
+        assert!(
+            Instant::now() < deadline,
+            "the engine did not take in every trigger: {seen} outstanding, {done} answered"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     eprintln!("outstanding on the NAS connection at SIGTERM: {seen}");
-    assert_eq!(
-        seen as usize, triggers,
-        "not every trigger reached the NAS connection"
+    assert!(
+        seen > 0,
+        "every trigger was already answered; SIGTERM would test nothing"
     );
     let started = Instant::now();
     let (status, stderr) = server.terminate();
@@ -84,9 +103,9 @@ fn drain(triggers: usize) {
     }
     eprintln!("answers: {by_status:?}\nexample bodies: {bodies:?}");
     // The NAS would reconnect until --exit-after; it is done.
-    let mut nas = nas;
     let _ = nas.kill();
     let _ = nas.wait();
+    eprintln!("requests the NAS answered: {}", nas_lines.join().unwrap());
 
     assert!(status.success(), "exit {status}\n{stderr}");
     assert_eq!(by_status.values().sum::<usize>(), triggers);
@@ -106,9 +125,11 @@ fn sigterm_with_two_hundred_reverse_requests_in_flight_answers_every_trigger() {
 }
 
 #[test]
-#[ignore = "finding: `boomerang client --reverse --delay 2s` answers almost none of the \
-            requests sent on reused identifiers (they time out after 5 s), and the 1,000 \
-            HTTP triggers do not all reach the engine before SIGTERM; see the e2e report"]
+#[ignore = "finding: with 1,000 HTTP connections opened at once, about 28% are reset by the \
+            server before they reach the engine (HTTP intake under a burst; not yet \
+            investigated). Every request the engine took in (723 in flight or queued at \
+            SIGTERM) was answered 200 and the daemon exited 0, so none was lost after \
+            acceptance; the test stays strict and fails on the resets."]
 fn sigterm_with_a_thousand_reverse_requests_in_flight_answers_every_trigger() {
     // 256 in flight, the rest queued for identifiers; the shutdown deadline is 10 s.
     drain(1000);
