@@ -68,19 +68,18 @@ fn drain(triggers: usize) {
     // SIGTERM once every trigger has been taken in by the engine — in flight or queued
     // on the NAS connection, or already answered — while many are still outstanding.
     let deadline = Instant::now() + Duration::from_secs(15);
-    let mut seen = 0;
-    loop {
-        seen = outstanding(&server, "nas1");
+    let seen = loop {
+        let seen = outstanding(&server, "nas1");
         let done = answered.load(std::sync::atomic::Ordering::SeqCst) as u64;
         if seen + done >= triggers as u64 {
-            break;
+            break seen;
         }
         assert!(
             Instant::now() < deadline,
             "the engine did not take in every trigger: {seen} outstanding, {done} answered"
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
     eprintln!("outstanding on the NAS connection at SIGTERM: {seen}");
     assert!(
         seen > 0,
