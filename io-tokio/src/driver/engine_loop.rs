@@ -46,6 +46,15 @@ fn now() -> Now {
 pub(super) type UdpSockets<N> =
     BTreeMap<(ServerId, SocketAddr), (String, Arc<<N as Net>::Datagram>)>;
 
+/// The socket kept for one UDP `connect` server.
+pub(super) struct BackendSocket<N: Net> {
+    socket: Arc<N::Datagram>,
+    /// The server's address, resolved when the socket was opened.
+    addr: SocketAddr,
+    /// Its receive loop.
+    task: tokio::task::JoinHandle<()>,
+}
+
 /// State of the engine task.
 pub(super) struct EngineLoop<N: Net> {
     pub engine: Engine,
@@ -70,9 +79,9 @@ pub(super) struct EngineLoop<N: Net> {
     pub net: N,
     /// Outbound connection attempts in progress, to abort when the engine gives up.
     pub connecting: BTreeMap<AttemptId, tokio::task::JoinHandle<()>>,
-    /// One UDP socket per UDP `connect` server, opened on first use, with its
-    /// receive loop.
-    pub backend_udp: BTreeMap<ServerRef, (Arc<N::Datagram>, tokio::task::JoinHandle<()>)>,
+    /// One UDP socket per UDP `connect` server, opened on first use with the
+    /// server's address (resolved then, not per datagram) and its receive loop.
+    pub backend_udp: BTreeMap<ServerRef, BackendSocket<N>>,
     /// TLS connectors of `connect` servers, built on first use.
     pub client_tls: BTreeMap<ServerRef, Option<outbound::TlsClient>>,
     /// Bound on connecting plus the TLS handshake of an outbound connection.
@@ -154,13 +163,13 @@ impl<N: Net> EngineLoop<N> {
         for (_, task) in std::mem::take(&mut self.connecting) {
             task.abort();
         }
-        for (_, (_, task)) in std::mem::take(&mut self.backend_udp) {
-            task.abort();
+        for (_, b) in std::mem::take(&mut self.backend_udp) {
+            b.task.abort();
         }
         for (conn, handle) in std::mem::take(&mut self.conns) {
-            if !handle.outbound {
+            if let Some(server) = handle.server {
                 self.metrics.connection_closed(
-                    self.server_name(handle.server),
+                    self.server_name(server),
                     handle.transport.into(),
                     metrics::CloseReason::Shutdown,
                 );
@@ -278,20 +287,16 @@ impl<N: Net> EngineLoop<N> {
             Event::Input(input) => {
                 let dropping_server = match &input {
                     Input::Datagram { server, .. } => Some(*server),
-                    Input::StreamData { conn, .. } => self
-                        .conns
-                        .get(conn)
-                        .filter(|h| !h.outbound)
-                        .map(|h| h.server),
+                    Input::StreamData { conn, .. } => self.conns.get(conn).and_then(|h| h.server),
                     _ => None,
                 };
                 let before = dropping_server.map(|_| self.engine.stats().clone());
                 match &input {
                     Input::StreamClosed { conn } => {
                         if let Some(handle) = self.conns.remove(conn) {
-                            if !handle.outbound {
+                            if let Some(server) = handle.server {
                                 self.metrics.connection_closed(
-                                    self.server_name(handle.server),
+                                    self.server_name(server),
                                     handle.transport.into(),
                                     metrics::CloseReason::PeerClosed,
                                 );
@@ -337,9 +342,8 @@ impl<N: Net> EngineLoop<N> {
                     conn,
                     ConnHandle {
                         writer,
-                        server,
+                        server: Some(server),
                         transport,
-                        outbound: false,
                     },
                 );
                 self.engine.handle(
@@ -375,9 +379,8 @@ impl<N: Net> EngineLoop<N> {
                     conn,
                     ConnHandle {
                         writer,
-                        server: ServerId(u32::MAX),
+                        server: None,
                         transport,
-                        outbound: true,
                     },
                 );
                 self.engine.handle(
@@ -462,9 +465,9 @@ impl<N: Net> EngineLoop<N> {
                 let Some(handle) = self.conns.get(&conn) else {
                     return;
                 };
-                if let (Some((code, result)), false) = (kind, handle.outbound) {
+                if let (Some((code, result)), Some(server)) = (kind, handle.server) {
                     self.metrics
-                        .radius_request(self.server_name(handle.server), code, result);
+                        .radius_request(self.server_name(server), code, result);
                 }
                 if !handle.write(conn, data) {
                     self.conns.remove(&conn);
@@ -480,9 +483,9 @@ impl<N: Net> EngineLoop<N> {
                         }
                         _ => metrics::CloseReason::ProtocolError,
                     };
-                    if !handle.outbound {
+                    if let Some(server) = handle.server {
                         self.metrics.connection_closed(
-                            self.server_name(handle.server),
+                            self.server_name(server),
                             handle.transport.into(),
                             why,
                         );
@@ -578,14 +581,14 @@ impl<N: Net> EngineLoop<N> {
                 }
             }
             Output::BackendDatagram { server, to, data } => {
-                let addr = match outbound::resolve(&to).await {
-                    Ok(addr) => addr,
-                    Err(e) => {
-                        tracing::warn!("cannot send to backend server: {e}");
-                        return;
-                    }
-                };
                 if !self.backend_udp.contains_key(&server) {
+                    let addr = match outbound::resolve(&to).await {
+                        Ok(addr) => addr,
+                        Err(e) => {
+                            tracing::warn!("cannot send to backend server: {e}");
+                            return;
+                        }
+                    };
                     let any: SocketAddr = if addr.is_ipv4() {
                         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
                     } else {
@@ -599,7 +602,8 @@ impl<N: Net> EngineLoop<N> {
                                 socket.clone(),
                                 self.events_tx.clone(),
                             ));
-                            self.backend_udp.insert(server, (socket, task));
+                            self.backend_udp
+                                .insert(server, BackendSocket { socket, addr, task });
                         }
                         Err(e) => {
                             tracing::warn!("cannot open a UDP socket for a backend server: {e}");
@@ -607,9 +611,9 @@ impl<N: Net> EngineLoop<N> {
                         }
                     }
                 }
-                if let Some((socket, _)) = self.backend_udp.get(&server) {
-                    if let Err(e) = socket.send_to(&data, addr).await {
-                        tracing::debug!(%addr, "backend UDP send failed: {e}");
+                if let Some(b) = self.backend_udp.get(&server) {
+                    if let Err(e) = b.socket.send_to(&data, b.addr).await {
+                        tracing::debug!(addr = %b.addr, "backend UDP send failed: {e}");
                     }
                 }
             }

@@ -91,12 +91,11 @@ pub(super) async fn accept_loop<L: StreamListener>(
             None => {
                 tokio::spawn(async move {
                     let opened = Opening {
-                        server,
+                        origin: Origin::Accepted(server),
                         peer,
                         local,
                         transport: ConnTransport::Tcp,
                         certificates: Vec::new(),
-                        attempt: None,
                     };
                     run_connection(stream, opened, write_queue, events).await;
                 });
@@ -111,12 +110,11 @@ pub(super) async fn accept_loop<L: StreamListener>(
                                 .map(|c| Bytes::copy_from_slice(c.as_ref()))
                                 .collect();
                             let opened = Opening {
-                                server,
+                                origin: Origin::Accepted(server),
                                 peer,
                                 local,
                                 transport: ConnTransport::Tls,
                                 certificates,
-                                attempt: None,
                             };
                             run_connection(stream, opened, write_queue, events).await;
                         }
@@ -130,16 +128,22 @@ pub(super) async fn accept_loop<L: StreamListener>(
     }
 }
 
+/// How a connection came to be.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Origin {
+    /// Accepted by this RADIUS server.
+    Accepted(ServerId),
+    /// Opened by us for a `connect` backend, answering this engine attempt.
+    Outbound(AttemptId),
+}
+
 /// What is known about a connection when it is established.
 pub(super) struct Opening {
-    /// The server that accepted it (unused for outbound connections).
-    pub server: ServerId,
+    pub origin: Origin,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub transport: ConnTransport,
     pub certificates: Vec<Bytes>,
-    /// For a connection we opened for a `connect` backend: the engine's attempt.
-    pub attempt: Option<AttemptId>,
 }
 
 /// Announce a connection to the engine task, then read from it until it ends; a
@@ -156,8 +160,8 @@ pub(super) async fn run_connection<S>(
     let (cmd_tx, cmd_rx) = mpsc::channel(write_queue.max(1));
     let (stop_tx, mut stop_rx) = oneshot::channel();
     let (number_tx, number_rx) = oneshot::channel();
-    let opened = match o.attempt {
-        Some(attempt) => Event::Connected {
+    let opened = match o.origin {
+        Origin::Outbound(attempt) => Event::Connected {
             attempt,
             peer: o.peer,
             local: o.local,
@@ -166,8 +170,8 @@ pub(super) async fn run_connection<S>(
             writer: cmd_tx,
             number: number_tx,
         },
-        None => Event::Opened {
-            server: o.server,
+        Origin::Accepted(server) => Event::Opened {
+            server,
             peer: o.peer,
             local: o.local,
             transport: o.transport,
@@ -235,11 +239,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 #[derive(Debug)]
 pub(super) struct ConnHandle {
     pub writer: mpsc::Sender<WriteCmd>,
-    /// The server that accepted it; meaningless when `outbound`.
-    pub server: ServerId,
+    /// The server that accepted it; `None` for a connection we opened for a
+    /// `connect` backend (not counted per server).
+    pub server: Option<ServerId>,
     pub transport: ConnTransport,
-    /// A connection we opened for a `connect` backend (not counted per server).
-    pub outbound: bool,
 }
 
 impl ConnHandle {

@@ -9,15 +9,13 @@ use std::time::Duration;
 use boomerang_core::engine::Input;
 use boomerang_core::engine::outbound::{AttemptId, ServerRef, Target};
 use boomerang_core::eval::context::Transport as ConnTransport;
-use boomerang_core::lang::program::{
-    BackendKind, ClientTls, Program, RadiusServerMode, ServerId, Transport,
-};
+use boomerang_core::lang::program::{BackendKind, ClientTls, Program, RadiusServerMode, Transport};
 use bytes::Bytes;
 use rustls_pki_types::ServerName;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 
-use super::listeners::{Opening, run_connection};
+use super::listeners::{Opening, Origin, run_connection};
 use super::{Event, cert_path, tls_version};
 use crate::net::{DatagramSocket, Net};
 use crate::tls::{ClientTlsSettings, connector};
@@ -152,12 +150,11 @@ pub(super) async fn connect<N: Net>(
         0,
     );
     let opening = |transport, certificates| Opening {
-        server: ServerId(u32::MAX),
+        origin: Origin::Outbound(attempt),
         peer: addr,
         local,
         transport,
         certificates,
-        attempt: Some(attempt),
     };
     match (target.protocol, tls) {
         (Transport::Tls, Some((connector, name))) => {
