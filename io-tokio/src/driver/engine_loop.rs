@@ -34,11 +34,12 @@ pub struct RunSummary {
     pub http_abandoned: usize,
 }
 
-/// The clock: tokio's (virtual under a simulated runtime) and the wall clock.
-fn now() -> Now {
+/// The clock: tokio's (virtual under a simulated runtime) and the wall clock `wall`
+/// ([`DriverOptions::wall_clock`](super::DriverOptions::wall_clock)).
+fn now(wall: fn() -> SystemTime) -> Now {
     Now {
         mono: tokio::time::Instant::now().into_std(),
-        wall: SystemTime::now(),
+        wall: wall(),
     }
 }
 
@@ -88,6 +89,8 @@ pub(super) struct EngineLoop<N: Net> {
     pub connect_timeout: Duration,
     /// Packets queued for one connection's writer.
     pub write_queue: usize,
+    /// Where wall-clock time comes from.
+    pub wall_clock: fn() -> SystemTime,
 }
 
 impl<N: Net> EngineLoop<N> {
@@ -111,7 +114,7 @@ impl<N: Net> EngineLoop<N> {
         let mut refresh = tokio::time::interval(Duration::from_millis(500));
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Outbound `connect` backends that must stay connected dial out now.
-        self.engine.start(now());
+        self.engine.start(now(self.wall_clock));
         self.drain_outputs().await;
         // Phase 1: serve.
         loop {
@@ -125,7 +128,9 @@ impl<N: Net> EngineLoop<N> {
                     None => break,
                 },
                 () = sleep_until_opt(timer) => {
-                    self.engine.handle_timeout(now());
+                    self.engine.handle_timeout(now(self.wall_clock));
+                    // Timeouts change in-flight counts the snapshot shows.
+                    self.snapshot_dirty = true;
                     self.drain_outputs().await;
                 }
                 _ = refresh.tick(), if self.snapshot_dirty => self.publish_snapshot(),
@@ -147,7 +152,7 @@ impl<N: Net> EngineLoop<N> {
                     Some(event) => self.on_event(event),
                     None => break,
                 },
-                () = sleep_until_opt(timer) => self.engine.handle_timeout(now()),
+                () = sleep_until_opt(timer) => self.engine.handle_timeout(now(self.wall_clock)),
             }
             self.drain_outputs().await;
             drained = self.idle();
@@ -275,7 +280,7 @@ impl<N: Net> EngineLoop<N> {
 
     fn feed_local(&mut self) {
         while let Some(input) = self.local.pop_front() {
-            self.engine.handle(now(), input);
+            self.engine.handle(now(self.wall_clock), input);
         }
     }
 
@@ -312,7 +317,7 @@ impl<N: Net> EngineLoop<N> {
                     _ => {}
                 }
                 let status_before = self.engine.stats().status_server;
-                self.engine.handle(now(), input);
+                self.engine.handle(now(self.wall_clock), input);
                 self.status_answers += self
                     .engine
                     .stats()
@@ -347,7 +352,7 @@ impl<N: Net> EngineLoop<N> {
                     },
                 );
                 self.engine.handle(
-                    now(),
+                    now(self.wall_clock),
                     Input::StreamOpened {
                         conn,
                         server,
@@ -384,7 +389,7 @@ impl<N: Net> EngineLoop<N> {
                     },
                 );
                 self.engine.handle(
-                    now(),
+                    now(self.wall_clock),
                     Input::Connected {
                         attempt,
                         conn,
@@ -402,7 +407,7 @@ impl<N: Net> EngineLoop<N> {
                 self.next_http += 1;
                 request.id = id;
                 self.http_pending.insert(id, (request.server, answer));
-                self.engine.handle(now(), Input::HttpRequest(request));
+                self.engine.handle(now(self.wall_clock), Input::HttpRequest(request));
             }
         }
     }
@@ -429,6 +434,7 @@ impl<N: Net> EngineLoop<N> {
             .map(|c| ConnectionView::from_info(&c.info, c.in_flight, c.queued))
             .collect();
         self.snapshot.publish(views);
+        self.snapshot.publish_counts(self.engine.counts());
         self.snapshot_dirty = false;
     }
 

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use boomerang_core::engine::outbound::AttemptId;
-use boomerang_core::engine::{ConnId, EngineOptions, HttpRequest, Input, Limits};
+use boomerang_core::engine::{ConnId, EngineCounts, EngineOptions, HttpRequest, Input, Limits};
 use boomerang_core::eval::context::Transport as ConnTransport;
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{
@@ -69,6 +69,10 @@ pub struct DriverOptions {
     pub limits: Limits,
     /// `env.*` as pipelines see it.
     pub env: BTreeMap<String, String>,
+    /// Where wall-clock time (Event-Timestamp, `connection.connected`, log times the
+    /// engine sees) comes from: `SystemTime::now` in the daemon, the virtual clock in a
+    /// simulated world.
+    pub wall_clock: fn() -> std::time::SystemTime,
 }
 
 impl Default for DriverOptions {
@@ -83,6 +87,7 @@ impl Default for DriverOptions {
             management: true,
             limits: Limits::default(),
             env: BTreeMap::new(),
+            wall_clock: std::time::SystemTime::now,
         }
     }
 }
@@ -210,6 +215,7 @@ pub(crate) enum Event {
 #[derive(Debug, Default)]
 pub struct ConnectionsSnapshot {
     views: Mutex<Vec<ConnectionView>>,
+    counts: Mutex<EngineCounts>,
 }
 
 impl ConnectionsSnapshot {
@@ -217,6 +223,17 @@ impl ConnectionsSnapshot {
         // A poisoned lock only means a reader panicked mid-copy; the data is a plain Vec.
         let mut guard = self.views.lock().unwrap_or_else(|p| p.into_inner());
         *guard = views;
+    }
+
+    fn publish_counts(&self, counts: EngineCounts) {
+        *self.counts.lock().unwrap_or_else(|p| p.into_inner()) = counts;
+    }
+
+    /// How much state the engine held when the snapshot was last refreshed (requests
+    /// being handled, reverse requests in flight and queued, duplicate-cache entries…):
+    /// what a simulation checks is empty after a quiet period.
+    pub fn counts(&self) -> EngineCounts {
+        *self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -582,6 +599,7 @@ impl<N: Net> Driver<N> {
             client_tls: BTreeMap::new(),
             connect_timeout: options.handshake_timeout,
             write_queue: options.write_queue,
+            wall_clock: options.wall_clock,
         }
         .run(events_rx, shutdown, options.shutdown_deadline, || {
             if let Some(state) = &state {
