@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod core_sim;
+pub mod daemon;
 pub mod fault;
 pub mod harness;
 pub mod net;

@@ -436,7 +436,7 @@ impl Engine {
     /// its backlog.
     fn dispatch(&mut self, now: Now, tid: TaskId, task: &mut Task, conn: ConnId) -> Started {
         let Some(state) = self.registry.state_mut(conn) else {
-            return self.retry_or_closed(now, tid, task);
+            return self.retry_or_closed(now, tid, task, true);
         };
         if let Some(id) = state.lane.allocate() {
             return self.send_reverse(now, tid, task, conn, id);
@@ -511,7 +511,11 @@ impl Engine {
                 timer,
             },
         );
-        call.phase = Phase::InFlight { conn, id };
+        call.phase = Phase::InFlight {
+            conn,
+            id,
+            sent: now.mono,
+        };
         self.stats.reverse_sent += 1;
         self.outputs.push_back(Output::StreamWrite { conn, data });
         Started::Parked
@@ -546,11 +550,19 @@ impl Engine {
     }
 
     /// The connection a request was selected for, or was in flight on, is gone:
-    /// select again if retries are left, else `errors.CONNECTION_CLOSED`.
-    fn retry_or_closed(&mut self, now: Now, tid: TaskId, task: &mut Task) -> Started {
+    /// select again if retries are left, else `errors.CONNECTION_CLOSED`. A request
+    /// the peer cannot have seen (`unseen`: still queued, or the connection sent
+    /// nothing after it was written — a stale connection whose peer is gone) is
+    /// selected again without spending a retry: each such re-selection follows the
+    /// loss of a distinct connection, so it cannot loop.
+    fn retry_or_closed(&mut self, now: Now, tid: TaskId, task: &mut Task, unseen: bool) -> Started {
         let Wait::Reverse(call) = &mut task.wait else {
             return Started::Done(Err(internal_error("retry without a reverse call")));
         };
+        if unseen {
+            self.stats.reverse_reselected += 1;
+            return self.select(now, tid, task);
+        }
         if call.retries_left == 0 {
             call.phase = Phase::Idle;
             return err(
@@ -563,11 +575,12 @@ impl Engine {
         self.select(now, tid, task)
     }
 
-    pub(super) fn reverse_connection_lost(&mut self, now: Now, tid: TaskId) {
+    /// Request `tid`'s connection is gone; `unseen` as for [`Self::retry_or_closed`].
+    pub(super) fn reverse_connection_lost(&mut self, now: Now, tid: TaskId, unseen: bool) {
         let Some(mut task) = self.tasks.remove(&tid) else {
             return;
         };
-        match self.retry_or_closed(now, tid, &mut task) {
+        match self.retry_or_closed(now, tid, &mut task, unseen) {
             Started::Parked => {
                 self.tasks.insert(tid, task);
             }

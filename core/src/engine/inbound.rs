@@ -12,7 +12,7 @@ use crate::engine::cert::cert_info;
 use crate::engine::dedup::{Admission, DupKey};
 use crate::engine::io::{CloseReason, ConnId, HttpRequest, Output, Severity};
 use crate::engine::run::encode_reply;
-use crate::engine::task::{Origin, TaskId};
+use crate::engine::task::{Origin, Phase, TaskId, Wait};
 use crate::engine::timers::{TimerKey, TimerKind};
 use crate::engine::{Engine, Now};
 use crate::eval::context::{
@@ -482,14 +482,25 @@ impl Engine {
         for key in drained.quarantine_timers {
             self.timers.cancel(key);
         }
+        // Whether the peer showed life after each request was written: if it did
+        // not, the request may never have reached it (a stale connection).
+        let heard = state.last_activity;
         let mut lost = Vec::new();
         for (_, f) in drained.in_flight {
             self.timers.cancel(f.timer);
-            lost.push(f.waiter);
+            let sent = self.tasks.get(&f.waiter).and_then(|t| match &t.wait {
+                Wait::Reverse(call) => match call.phase {
+                    Phase::InFlight { sent, .. } => Some(sent),
+                    _ => None,
+                },
+                _ => None,
+            });
+            let unseen = sent.is_some_and(|sent| heard <= sent);
+            lost.push((f.waiter, unseen));
         }
-        lost.extend(drained.queued);
-        for tid in lost {
-            self.reverse_connection_lost(now, tid);
+        lost.extend(drained.queued.into_iter().map(|tid| (tid, true)));
+        for (tid, unseen) in lost {
+            self.reverse_connection_lost(now, tid, unseen);
         }
     }
 

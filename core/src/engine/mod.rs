@@ -103,6 +103,10 @@ pub struct Stats {
     pub reverse_timeouts: u64,
     /// Reverse requests retried after their connection closed.
     pub reverse_retries: u64,
+    /// Reverse requests selected again, without spending a retry, because their
+    /// connection closed before the peer could have seen them (queued, or nothing
+    /// received after they were written).
+    pub reverse_reselected: u64,
     /// Reverse requests refused because the connection's backlog was full.
     pub reverse_queue_full: u64,
     /// SQL statements asked for.
@@ -406,7 +410,7 @@ impl Engine {
             expected_timers += usize::from(entry.state.idle_timer.is_some());
             for (id, f) in lane.in_flight_iter() {
                 match self.tasks.get(&f.waiter).map(|t| &t.wait) {
-                    Some(Wait::Reverse(call)) if matches!(call.phase, Phase::InFlight { conn: c, id: i } if c == conn && i == id) =>
+                    Some(Wait::Reverse(call)) if matches!(call.phase, Phase::InFlight { conn: c, id: i, .. } if c == conn && i == id) =>
                         {}
                     _ => {
                         return Err(format!(
@@ -462,7 +466,7 @@ impl Engine {
                             ));
                         }
                     }
-                    Phase::InFlight { conn, id } => {
+                    Phase::InFlight { conn, id, .. } => {
                         let ok = self
                             .registry
                             .get(*conn)

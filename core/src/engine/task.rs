@@ -152,6 +152,9 @@ pub(crate) enum Phase {
         conn: ConnId,
         /// The identifier.
         id: u8,
+        /// When it was written: if the connection then closes having sent nothing
+        /// after this, the peer cannot be shown to have seen the request.
+        sent: std::time::Instant,
     },
 }
 
