@@ -7,6 +7,7 @@ use std::time::UNIX_EPOCH;
 use crate::engine::attrs::packet_to_bag;
 use crate::engine::connect::{apply_radius_reply, outgoing_request};
 use crate::engine::io::{ConnId, EffectId, Output, Severity};
+use crate::engine::report::CallTrace;
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
 use crate::engine::timers::TimerKind;
@@ -279,6 +280,7 @@ impl Engine {
             template,
             retries_left: server.retries,
             phase: Phase::Idle,
+            trace: CallTrace::default(),
         }));
         self.select(now, tid, task)
     }
@@ -512,6 +514,7 @@ impl Engine {
             },
         );
         call.phase = Phase::InFlight { conn, id };
+        call.trace.sent(now.mono);
         self.stats.reverse_sent += 1;
         self.outputs.push_back(Output::StreamWrite { conn, data });
         Started::Parked
@@ -625,6 +628,9 @@ impl Engine {
         let Some(mut task) = self.tasks.remove(&tid) else {
             return;
         };
+        if let Wait::Reverse(call) = &mut task.wait {
+            call.trace.reply = Some(packet.code);
+        }
         let result = self.apply_reverse_reply(&mut task, &packet, &authenticator, secret);
         self.resume_backend(now, tid, task, result);
     }
