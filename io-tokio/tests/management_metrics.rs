@@ -135,6 +135,8 @@ fn gauges_are_set_not_added() {
     m.set_identifiers_in_use("RADSEC_SERVER", 200);
     m.set_identifiers_in_use("RADSEC_SERVER", 17);
     m.set_reverse_queue_depth("REVERSE_DYNAUTH", 3);
+    m.set_reverse_in_flight("REVERSE_DYNAUTH", 9);
+    m.set_reverse_in_flight("REVERSE_DYNAUTH", 0);
     m.set_backend_server_up("NAS_UPLINK", "radsec.example.com", true);
     m.set_backend_server_up("NAS_UPLINK", "backup", true);
     m.set_backend_server_up("NAS_UPLINK", "backup", false);
@@ -143,6 +145,7 @@ fn gauges_are_set_not_added() {
     for line in [
         r#"identifiers_in_use{server="RADSEC_SERVER"} 17"#,
         r#"reverse_queue_depth{backend="REVERSE_DYNAUTH"} 3"#,
+        r#"reverse_in_flight{backend="REVERSE_DYNAUTH"} 0"#,
         r#"backend_server_up{backend="NAS_UPLINK",server="radsec.example.com"} 1"#,
         r#"backend_server_up{backend="NAS_UPLINK",server="backup"} 0"#,
     ] {
@@ -223,6 +226,27 @@ fn every_label_value_spelling_is_snake_case() {
             "peer_closed",
             "timeout",
             "tcp",
+        ]
+    );
+}
+
+#[test]
+fn every_engine_outcome_has_its_label_of_the_same_spelling() {
+    use boomerang_core::engine::BackendOutcome;
+    let spelled: Vec<(&str, &str)> = BackendOutcome::ALL
+        .iter()
+        .map(|o| (o.as_str(), ReverseOutcome::from(*o).as_str()))
+        .collect();
+    assert_eq!(
+        spelled,
+        [
+            ("ack", "ack"),
+            ("nak", "nak"),
+            ("timeout", "timeout"),
+            ("no_connection", "no_connection"),
+            ("connection_closed", "connection_closed"),
+            ("queue_full", "queue_full"),
+            ("error", "error"),
         ]
     );
 }

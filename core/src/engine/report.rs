@@ -117,8 +117,8 @@ pub struct BackendGauges {
     /// a timeout; at most 256 per connection).
     pub identifiers: BTreeMap<ServerId, usize>,
     /// Every `connect` server of a RADIUS backend: whether it is up. A stream server
-    /// is up while a connection to it is established and its watchdog has not
-    /// declared it dead; a UDP server is up until it stops answering (it starts up).
+    /// is up while a connection to it is established (its watchdog closes one that
+    /// stops answering); a UDP server starts up and is down while it does not answer.
     /// Reverse servers have no entry: whether a NAS connection will be selected is
     /// only known when a request runs `@select`.
     pub servers_up: BTreeMap<ServerRef, bool>,
