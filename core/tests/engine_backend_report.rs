@@ -1,15 +1,19 @@
 //! What the engine reports about the requests it sends to RADIUS backends
 //! (`Output::BackendRequestFinished`): one report per backend call with the right
 //! backend, outcome and latency on the virtual clock; and the backend gauges
-//! (`Engine::backend_gauges`).
+//! (`Engine::backend_gauges`). Reverse backends, and a UDP `connect` backend.
 
+mod compile_support;
 mod engine_support;
 
 use std::time::Duration;
 
 use engine_support::*;
 
-use boomerang_core::engine::{BackendLoad, BackendOutcome, ConnId, HttpRequestId, Limits, Output};
+use boomerang_core::engine::outbound::ServerRef;
+use boomerang_core::engine::{
+    BackendLoad, BackendOutcome, ConnId, HttpRequestId, Input, Limits, Output,
+};
 use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::{Action, BackendId, Cond, Condition, Expr, VarRef};
 use boomerang_core::eval::query::SqlRows;
@@ -364,4 +368,154 @@ fn gauges_count_in_flight_and_queued_per_backend_and_identifiers_per_server() {
     assert_eq!(g.identifiers[&w.radsec], 1, "quarantined on {c}");
     w.h.advance(Duration::from_secs(60));
     assert_eq!(w.h.engine.backend_gauges().identifiers[&w.radsec], 0);
+}
+
+// ------------------------------------------------------- a UDP `connect` backend
+
+const UPSTREAM: &str = r#"
+clients {
+    radius "LOCAL" {
+        client "LOCALHOST" { source { ip 127.0.0.1; } secret "client-secret"; }
+    }
+}
+servers {
+    radius "UDP_IN" {
+        listen { protocol udp; port 1812; ip 0.0.0.0; }
+        clients "LOCAL";
+    }
+}
+backends {
+    radius "UPSTREAM" {
+        server "U1" {
+            secret "upstream-secret";
+            timeout 3s;
+            retries 0;
+            connect { protocol udp; ip 192.0.2.10; port 1812; }
+        }
+    }
+}
+aaa {
+    policy "P" {
+        handler "H" {
+            @execute {
+                backend "UPSTREAM";
+            }
+        }
+    }
+}
+"#;
+
+/// A harness proxying UDP Access-Requests to `UPSTREAM`, and that backend's id.
+fn upstream_world() -> (Harness, ServerId, BackendId) {
+    let program = compile_support::program(UPSTREAM);
+    let udp = ServerId(
+        program
+            .servers
+            .iter()
+            .position(|s| s.name == "UDP_IN")
+            .unwrap() as u32,
+    );
+    let (backend, _) = program.backend_by_name("UPSTREAM").unwrap();
+    (Harness::new(std::sync::Arc::new(program)), udp, backend)
+}
+
+/// A client's Access-Request to `UDP_IN`; returns what went to the upstream.
+fn proxied(
+    h: &mut Harness,
+    udp: ServerId,
+    id: u8,
+) -> (ServerRef, boomerang_core::radius::packet::Packet) {
+    let req = dac_request(
+        Code::AccessRequest,
+        id,
+        &[(USER_NAME, b"alice".to_vec())],
+        "client-secret",
+    );
+    h.datagram(udp, addr([127, 0, 0, 1], 6000), encode(&req));
+    let sent: Vec<_> = h
+        .out
+        .iter()
+        .filter_map(|o| match o {
+            Output::BackendDatagram { server, data, .. } => Some((
+                *server,
+                boomerang_core::radius::packet::Packet::decode(data.clone()).unwrap(),
+            )),
+            _ => None,
+        })
+        .collect();
+    sent.last().cloned().unwrap()
+}
+
+fn harness_reports(h: &Harness) -> Vec<Report> {
+    h.out
+        .iter()
+        .filter_map(|o| match o {
+            Output::BackendRequestFinished {
+                backend,
+                outcome,
+                latency,
+            } => Some((*backend, *outcome, *latency)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_connect_backend_reply_is_reported_with_its_round_trip() {
+    let (mut h, udp, upstream) = upstream_world();
+    let (server, up) = proxied(&mut h, udp, 1);
+    let g = h.engine.backend_gauges();
+    assert_eq!(
+        g.backends[&upstream],
+        BackendLoad {
+            in_flight: 1,
+            queued: 0
+        }
+    );
+    assert_eq!(
+        g.servers_up.into_iter().collect::<Vec<_>>(),
+        vec![(server, true)],
+        "a UDP server starts up"
+    );
+    h.advance(Duration::from_millis(30));
+    let mut reply = up.new_reply(Code::AccessReject);
+    let data = boomerang_core::radius::auth::sign_response(
+        &mut reply,
+        &up.authenticator,
+        b"upstream-secret",
+        &boomerang_core::radius::auth::SignOptions::default(),
+    )
+    .unwrap();
+    h.input(Input::BackendDatagram {
+        server,
+        from: addr([192, 0, 2, 10], 1812),
+        data,
+    });
+    assert_eq!(
+        harness_reports(&h),
+        vec![(
+            upstream,
+            BackendOutcome::Nak,
+            Some(Duration::from_millis(30))
+        )]
+    );
+    assert_eq!(
+        h.engine.backend_gauges().backends[&upstream],
+        BackendLoad::default()
+    );
+}
+
+#[test]
+fn a_silent_connect_backend_is_a_timeout() {
+    let (mut h, udp, upstream) = upstream_world();
+    proxied(&mut h, udp, 1);
+    h.advance(Duration::from_secs(10));
+    let all = harness_reports(&h);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let (backend, outcome, latency) = all[0];
+    assert_eq!((backend, outcome), (upstream, BackendOutcome::Timeout));
+    assert!(
+        latency.is_some_and(|l| l >= Duration::from_secs(3) && l <= Duration::from_secs(10)),
+        "{latency:?}"
+    );
 }
