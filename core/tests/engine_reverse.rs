@@ -163,16 +163,49 @@ fn no_reply_in_time_is_reverse_timeout_and_the_identifier_rests() {
 }
 
 #[test]
-fn connection_closing_first_is_connection_closed_without_retries() {
+fn connection_closing_after_a_sign_of_life_is_connection_closed_without_retries() {
+    let mut w = default_world();
+    let c = nas(&mut w, 1, "n1", NasMode::Hold);
+    let id = trigger(&mut w, "n1");
+    // The NAS shows it is alive after the request was written: it may have seen it.
+    w.h.status(c, Some("n1"));
+    w.h.close(c);
+    let (status, body) = response(&w, id).unwrap();
+    assert_eq!(status, 500);
+    assert_eq!(body["error"], "CONNECTION_CLOSED");
+    assert_eq!(w.h.engine.stats().reverse_reselected, 0);
+    w.h.assert_quiescent();
+    assert_eq!(w.h.engine.counts().timers, 0);
+}
+
+#[test]
+fn connection_closing_silently_selects_again_without_spending_a_retry() {
+    // No retries configured. The NAS sends nothing after the request, then its
+    // connection closes (a stale connection of a NAS that reconnected): the request
+    // goes to the NAS's other connection.
+    let mut w = default_world();
+    let stale = nas(&mut w, 1, "n1", NasMode::Hold);
+    let fresh = nas(&mut w, 2, "n1", NasMode::Ack);
+    let id = trigger(&mut w, "n1");
+    assert_eq!(w.h.requests_to(stale).len(), 1, "first connection first");
+    w.h.close(stale);
+    assert_eq!(w.h.requests_to(fresh).len(), 1, "selected again and sent");
+    assert_eq!(response(&w, id).unwrap().0, 200);
+    assert_eq!(w.h.engine.stats().reverse_reselected, 1);
+    assert_eq!(w.h.engine.stats().reverse_retries, 0);
+    w.h.assert_quiescent();
+}
+
+#[test]
+fn connection_closing_silently_with_no_other_connection_is_no_reverse_connections() {
     let mut w = default_world();
     let c = nas(&mut w, 1, "n1", NasMode::Hold);
     let id = trigger(&mut w, "n1");
     w.h.close(c);
     let (status, body) = response(&w, id).unwrap();
     assert_eq!(status, 500);
-    assert_eq!(body["error"], "CONNECTION_CLOSED");
+    assert_eq!(body["error"], "NO_REVERSE_CONNECTIONS");
     w.h.assert_quiescent();
-    assert_eq!(w.h.engine.counts().timers, 0);
 }
 
 #[test]
@@ -187,6 +220,7 @@ fn connection_closing_first_is_retried_on_another_selected_connection() {
     let second = nas(&mut w, 2, "same", NasMode::Ack);
     let id = trigger(&mut w, "same");
     assert_eq!(w.h.requests_to(first).len(), 1);
+    w.h.status(first, Some("same"));
     w.h.close(first);
     assert_eq!(w.h.requests_to(second).len(), 1, "re-selected and re-sent");
     assert_eq!(response(&w, id).unwrap().0, 200);

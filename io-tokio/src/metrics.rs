@@ -98,22 +98,43 @@ label_enum! {
 }
 
 label_enum! {
-    /// How a request sent to a backend ended (`outcome` of `reverse_requests_total`).
+    /// How a request sent to a RADIUS backend ended (`outcome` of
+    /// `reverse_requests_total`); the engine's
+    /// [`BackendOutcome`](boomerang_core::engine::BackendOutcome), one to one.
     ReverseOutcome {
         /// A positive answer (CoA-ACK, Disconnect-ACK, Access-Accept, …).
         Ack => "ack",
         /// A negative answer (CoA-NAK, Disconnect-NAK, Access-Reject, …).
         Nak => "nak",
-        /// No reply arrived in time (`errors.REVERSE_TIMEOUT`).
+        /// No reply arrived in time (`errors.REVERSE_TIMEOUT`,
+        /// `errors.BACKEND_TIMEOUT`).
         Timeout => "timeout",
         /// No connection was selected (`errors.NO_REVERSE_CONNECTIONS`).
         NoConnection => "no_connection",
-        /// The connection closed before the reply (`errors.CONNECTION_CLOSED`).
+        /// The connection closed before the reply and no retry was left
+        /// (`errors.CONNECTION_CLOSED`).
         ConnectionClosed => "connection_closed",
-        /// The connection's queue was full (`errors.QUEUE_FULL`).
+        /// A bounded queue was full (`errors.QUEUE_FULL`).
         QueueFull => "queue_full",
-        /// Any other failure.
+        /// Any other failure (request not encodable, backend server unreachable:
+        /// `errors.BACKEND_ERROR`, …).
         Error => "error",
+    }
+}
+
+/// The engine's outcome of a backend request as a label value (the same set).
+impl From<boomerang_core::engine::BackendOutcome> for ReverseOutcome {
+    fn from(o: boomerang_core::engine::BackendOutcome) -> ReverseOutcome {
+        use boomerang_core::engine::BackendOutcome as B;
+        match o {
+            B::Ack => ReverseOutcome::Ack,
+            B::Nak => ReverseOutcome::Nak,
+            B::Timeout => ReverseOutcome::Timeout,
+            B::NoConnection => ReverseOutcome::NoConnection,
+            B::ConnectionClosed => ReverseOutcome::ConnectionClosed,
+            B::QueueFull => ReverseOutcome::QueueFull,
+            B::Error => ReverseOutcome::Error,
+        }
     }
 }
 
@@ -235,7 +256,7 @@ pub struct CloseLabels {
 pub struct BackendServerLabels {
     /// The backend's configuration name.
     pub backend: String,
-    /// The server's name inside the backend (or its address when unnamed).
+    /// The server's name inside the backend (`server "NAME"`).
     pub server: String,
 }
 
@@ -286,6 +307,7 @@ pub struct Metrics {
     connections_total: Family<ConnectionLabels, Counter>,
     connections_closed: Family<CloseLabels, Counter>,
     identifiers_in_use: Family<ServerLabels, Gauge>,
+    reverse_in_flight: Family<BackendLabels, Gauge>,
     reverse_queue_depth: Family<BackendLabels, Gauge>,
     backend_server_up: Family<BackendServerLabels, Gauge>,
     sql_queries: Family<SqlLabels, Counter>,
@@ -350,19 +372,25 @@ impl Metrics {
         let identifiers_in_use = Family::default();
         registry.register(
             "identifiers_in_use",
-            "RADIUS identifiers allocated to requests in flight on a server's connections",
+            "RADIUS identifiers allocated (in flight or in quarantine) on a server's accepted connections",
             Family::clone(&identifiers_in_use),
+        );
+        let reverse_in_flight = Family::default();
+        registry.register(
+            "reverse_in_flight",
+            "Requests sent to a RADIUS backend and awaiting their reply",
+            Family::clone(&reverse_in_flight),
         );
         let reverse_queue_depth = Family::default();
         registry.register(
             "reverse_queue_depth",
-            "Backend requests waiting for a free identifier",
+            "Requests to a RADIUS backend waiting for a free identifier or a connection",
             Family::clone(&reverse_queue_depth),
         );
         let backend_server_up = Family::default();
         registry.register(
             "backend_server_up",
-            "Whether a backend server is reachable (1) or not (0)",
+            "Whether a connect server of a RADIUS backend is up (1) or not (0)",
             Family::clone(&backend_server_up),
         );
         let sql_queries = Family::default();
@@ -414,6 +442,7 @@ impl Metrics {
             connections_total,
             connections_closed,
             identifiers_in_use,
+            reverse_in_flight,
             reverse_queue_depth,
             backend_server_up,
             sql_queries,
@@ -446,9 +475,9 @@ impl Metrics {
             .inc();
     }
 
-    /// A request to `backend` ended. `elapsed` is the time from sending it to its end,
-    /// `None` when it was never sent (no connection, queue full); only sent requests
-    /// are observed in `reverse_request_duration_seconds`.
+    /// A request to `backend` ended. `elapsed` is the time from first sending it to
+    /// its end, `None` when it was never sent (no connection, queue full); only sent
+    /// requests are observed in `reverse_request_duration_seconds`.
     pub fn reverse_request(
         &self,
         backend: &str,
@@ -498,7 +527,8 @@ impl Metrics {
             .inc();
     }
 
-    /// How many identifiers are allocated across `server`'s connections now.
+    /// How many identifiers are allocated (in flight or in quarantine) across
+    /// `server`'s accepted connections now.
     pub fn set_identifiers_in_use(&self, server: &str, count: usize) {
         self.identifiers_in_use
             .get_or_create(&ServerLabels {
@@ -507,7 +537,17 @@ impl Metrics {
             .set(saturating_i64(count));
     }
 
-    /// How many requests to `backend` wait for an identifier now.
+    /// How many requests to `backend` are sent and await their reply now.
+    pub fn set_reverse_in_flight(&self, backend: &str, count: usize) {
+        self.reverse_in_flight
+            .get_or_create(&BackendLabels {
+                backend: backend.to_owned(),
+            })
+            .set(saturating_i64(count));
+    }
+
+    /// How many requests to `backend` wait for an identifier (or, for a `connect`
+    /// backend, a connection) now.
     pub fn set_reverse_queue_depth(&self, backend: &str, depth: usize) {
         self.reverse_queue_depth
             .get_or_create(&BackendLabels {
@@ -516,7 +556,7 @@ impl Metrics {
             .set(saturating_i64(depth));
     }
 
-    /// Whether `server` of `backend` is reachable now.
+    /// Whether `connect` server `server` of `backend` is up now.
     pub fn set_backend_server_up(&self, backend: &str, server: &str, up: bool) {
         self.backend_server_up
             .get_or_create(&BackendServerLabels {

@@ -94,10 +94,10 @@ fn over_quota_interim_gets_response_then_disconnect_on_the_same_connection() {
     );
 }
 
-/// docs/operations.md: `reverse_requests_total{backend,outcome}` counts "requests sent
-/// through a RADIUS backend (reverse CoA/Disconnect, or proxied), by how they ended".
+/// docs/operations.md: `reverse_requests_total{backend,outcome}` counts requests sent
+/// through a RADIUS backend by how they ended, and
+/// `reverse_request_duration_seconds{backend}` times those that were sent.
 #[test]
-#[ignore = "finding: the driver never calls Metrics::reverse_request, so reverse_requests_total stays absent"]
 fn the_quota_disconnect_is_counted_in_reverse_requests_total() {
     let server = start();
     let mut nas = server.radsec_connect(Some("nas1")).unwrap();
@@ -119,6 +119,21 @@ fn the_quota_disconnect_is_counted_in_reverse_requests_total() {
             &["backend=\"CURRENT_CONNECTION\"", "outcome=\"ack\""],
         ) >= 1.0
         {
+            // Sent once, answered: one latency sample, nothing else counted.
+            assert_eq!(
+                metric_value(
+                    &metrics,
+                    "reverse_request_duration_seconds_count",
+                    &["backend=\"CURRENT_CONNECTION\""],
+                ),
+                1.0,
+                "{metrics}"
+            );
+            assert_eq!(
+                metric_value(&metrics, "reverse_requests_total", &[]),
+                1.0,
+                "{metrics}"
+            );
             return;
         }
         assert!(std::time::Instant::now() < deadline, "{metrics}");

@@ -1,6 +1,9 @@
-//! The Prometheus exposition of [`Metrics`]: exact lines of recorded families.
+//! The Prometheus exposition of [`Metrics`]: exact lines of recorded families; and,
+//! through the real binary, that reverse requests reach `/metrics`.
 
-use std::time::Duration;
+mod e2e_support;
+
+use std::time::{Duration, Instant};
 
 use boomerang_io_tokio::metrics::{
     CloseReason, DropReason, Metrics, RequestResult, ReverseOutcome, SqlResult, Transport,
@@ -132,6 +135,8 @@ fn gauges_are_set_not_added() {
     m.set_identifiers_in_use("RADSEC_SERVER", 200);
     m.set_identifiers_in_use("RADSEC_SERVER", 17);
     m.set_reverse_queue_depth("REVERSE_DYNAUTH", 3);
+    m.set_reverse_in_flight("REVERSE_DYNAUTH", 9);
+    m.set_reverse_in_flight("REVERSE_DYNAUTH", 0);
     m.set_backend_server_up("NAS_UPLINK", "radsec.example.com", true);
     m.set_backend_server_up("NAS_UPLINK", "backup", true);
     m.set_backend_server_up("NAS_UPLINK", "backup", false);
@@ -140,6 +145,7 @@ fn gauges_are_set_not_added() {
     for line in [
         r#"identifiers_in_use{server="RADSEC_SERVER"} 17"#,
         r#"reverse_queue_depth{backend="REVERSE_DYNAUTH"} 3"#,
+        r#"reverse_in_flight{backend="REVERSE_DYNAUTH"} 0"#,
         r#"backend_server_up{backend="NAS_UPLINK",server="radsec.example.com"} 1"#,
         r#"backend_server_up{backend="NAS_UPLINK",server="backup"} 0"#,
     ] {
@@ -222,4 +228,122 @@ fn every_label_value_spelling_is_snake_case() {
             "tcp",
         ]
     );
+}
+
+#[test]
+fn every_engine_outcome_has_its_label_of_the_same_spelling() {
+    use boomerang_core::engine::BackendOutcome;
+    let spelled: Vec<(&str, &str)> = BackendOutcome::ALL
+        .iter()
+        .map(|o| (o.as_str(), ReverseOutcome::from(*o).as_str()))
+        .collect();
+    assert_eq!(
+        spelled,
+        [
+            ("ack", "ack"),
+            ("nak", "nak"),
+            ("timeout", "timeout"),
+            ("no_connection", "no_connection"),
+            ("connection_closed", "connection_closed"),
+            ("queue_full", "queue_full"),
+            ("error", "error"),
+        ]
+    );
+}
+
+/// `/metrics` of `server`, once `ready` holds for it (bounded by [`e2e_support::WAIT`]).
+fn metrics_when(server: &e2e_support::Server, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + e2e_support::WAIT;
+    loop {
+        let (status, text) = e2e_support::http(server.management(), "GET", "/metrics").unwrap();
+        assert_eq!(status, 200, "{text}");
+        if ready(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "never got there:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_http_trigger_answered_by_a_nas_shows_in_the_reverse_metrics() {
+    use e2e_support::{Ports, Server, adapt_config, http, metric_value, output_bounded};
+    const BACKEND: &str = r#"backend="REVERSE_DYNAUTH_BACKEND""#;
+    let ports = Ports::pick();
+    let server = Server::start(
+        &adapt_config("config/examples/http-trigger/boomerang.conf", ports),
+        ports,
+    );
+
+    // No NAS yet: `no_connection`, counted but not timed (never sent).
+    let (status, body) = http(
+        server.http_addr(),
+        "POST",
+        "/disconnect?nas_identifier=nas1&username=bob",
+    )
+    .unwrap();
+    assert_eq!(status, 500, "{body}");
+    let text = metrics_when(&server, |t| {
+        metric_value(t, "reverse_requests_total", &[BACKEND]) >= 1.0
+    });
+    assert_eq!(
+        metric_value(
+            &text,
+            "reverse_requests_total",
+            &[BACKEND, r#"outcome="no_connection""#]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric_value(&text, "reverse_request_duration_seconds_count", &[BACKEND]),
+        0.0,
+        "{text}"
+    );
+
+    // A NAS connects and ACKs: `ack`, one latency sample.
+    let nas = server.nas("nas1", &["--count", "1"]);
+    server.wait_for_nas("nas1");
+    let (status, body) = http(
+        server.http_addr(),
+        "POST",
+        "/disconnect?nas_identifier=nas1&username=bob",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let _ = output_bounded(nas, e2e_support::WAIT);
+    let text = metrics_when(&server, |t| {
+        metric_value(t, "reverse_requests_total", &[BACKEND, r#"outcome="ack""#]) >= 1.0
+    });
+    assert!(
+        text.lines()
+            .any(|l| l
+                == r#"reverse_requests_total{backend="REVERSE_DYNAUTH_BACKEND",outcome="ack"} 1"#),
+        "{text}"
+    );
+    assert_eq!(
+        metric_value(&text, "reverse_request_duration_seconds_count", &[BACKEND]),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with(
+            r#"reverse_request_duration_seconds_bucket{le="+Inf",backend="REVERSE_DYNAUTH_BACKEND"} 1"#
+        )),
+        "{text}"
+    );
+    // The gauges are refreshed (at most twice a second) and back to zero.
+    let text = metrics_when(&server, |t| {
+        t.contains(r#"reverse_queue_depth{backend="REVERSE_DYNAUTH_BACKEND"}"#)
+            && t.contains(r#"identifiers_in_use{server="RADSEC_SERVER"}"#)
+    });
+    for line in [
+        r#"reverse_in_flight{backend="REVERSE_DYNAUTH_BACKEND"} 0"#,
+        r#"reverse_queue_depth{backend="REVERSE_DYNAUTH_BACKEND"} 0"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line}\nin:\n{text}"
+        );
+    }
 }

@@ -7,6 +7,7 @@ use std::time::UNIX_EPOCH;
 use crate::engine::attrs::packet_to_bag;
 use crate::engine::connect::{apply_radius_reply, outgoing_request};
 use crate::engine::io::{ConnId, EffectId, Output, Severity};
+use crate::engine::report::CallTrace;
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
 use crate::engine::timers::TimerKind;
@@ -279,6 +280,7 @@ impl Engine {
             template,
             retries_left: server.retries,
             phase: Phase::Idle,
+            trace: CallTrace::default(),
         }));
         self.select(now, tid, task)
     }
@@ -502,6 +504,7 @@ impl Engine {
             self.timers.cancel(timer);
             return Started::Done(Err(internal_error("connection vanished while sending")));
         };
+        let heard_before = state.packets_received;
         state.lane.sent(
             id,
             InFlight {
@@ -514,8 +517,9 @@ impl Engine {
         call.phase = Phase::InFlight {
             conn,
             id,
-            sent: now.mono,
+            heard_before,
         };
+        call.trace.sent(now.mono);
         self.stats.reverse_sent += 1;
         self.outputs.push_back(Output::StreamWrite { conn, data });
         Started::Parked
@@ -638,6 +642,9 @@ impl Engine {
         let Some(mut task) = self.tasks.remove(&tid) else {
             return;
         };
+        if let Wait::Reverse(call) = &mut task.wait {
+            call.trace.reply = Some(packet.code);
+        }
         let result = self.apply_reverse_reply(&mut task, &packet, &authenticator, secret);
         self.resume_backend(now, tid, task, result);
     }

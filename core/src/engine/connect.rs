@@ -16,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use crate::engine::attrs::{packet_to_bag, push_entries, request_template};
 use crate::engine::io::{CloseReason, ConnId, Output, Severity};
 use crate::engine::outbound::{self, AttemptId, Outbound, OutboundOutput, RequestToken, ServerRef};
+use crate::engine::report::CallTrace;
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::{Origin, OutboundCall, Task, TaskId, Wait};
 use crate::engine::{Engine, Now};
@@ -419,11 +420,14 @@ impl Engine {
             Err(e) => Started::Done(Err(e)),
             Ok(()) => {
                 self.outbound_waits.insert(token, tid);
+                let mut trace = CallTrace::default();
+                trace.sent(now.mono);
                 task.wait = Wait::Outbound(Box::new(OutboundCall {
                     token,
                     backend: call.backend,
                     query: call.query,
                     sent,
+                    trace,
                 }));
                 Started::Parked
             }
@@ -444,6 +448,9 @@ impl Engine {
         let Some(mut task) = self.tasks.remove(&tid) else {
             return;
         };
+        if let Wait::Outbound(call) = &mut task.wait {
+            call.trace.reply = Some(packet.code);
+        }
         let program = self.program.clone();
         let result = match (&task.wait, server_def(&program, server)) {
             (Wait::Outbound(call), Some(def)) => {

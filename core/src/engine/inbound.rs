@@ -46,6 +46,9 @@ pub(crate) struct StreamState {
     pub idle: Option<Duration>,
     /// When the last whole packet arrived (or the connection opened).
     pub last_activity: Instant,
+    /// Whole packets received so far: a request of ours written when this was `n`
+    /// has been followed by a sign of life from the peer once it is above `n`.
+    pub packets_received: u64,
     /// The idle timer.
     pub idle_timer: Option<TimerKey>,
     /// Our requests on this connection.
@@ -341,6 +344,7 @@ impl Engine {
             decoder: StreamDecoder::new(),
             idle,
             last_activity: now.mono,
+            packets_received: 0,
             idle_timer,
             lane: Lane::new(self.limits.max_queue_per_connection),
             tasks: 0,
@@ -379,6 +383,7 @@ impl Engine {
                 }
             };
             state.last_activity = now.mono;
+            state.packets_received += 1;
             let packet = match Packet::decode(frame) {
                 Ok(p) => p,
                 Err(e) => {
@@ -484,18 +489,18 @@ impl Engine {
         }
         // Whether the peer showed life after each request was written: if it did
         // not, the request may never have reached it (a stale connection).
-        let heard = state.last_activity;
+        let heard = state.packets_received;
         let mut lost = Vec::new();
         for (_, f) in drained.in_flight {
             self.timers.cancel(f.timer);
             let sent = self.tasks.get(&f.waiter).and_then(|t| match &t.wait {
                 Wait::Reverse(call) => match call.phase {
-                    Phase::InFlight { sent, .. } => Some(sent),
+                    Phase::InFlight { heard_before, .. } => Some(heard_before),
                     _ => None,
                 },
                 _ => None,
             });
-            let unseen = sent.is_some_and(|sent| heard <= sent);
+            let unseen = sent.is_some_and(|before| heard == before);
             lost.push((f.waiter, unseen));
         }
         lost.extend(drained.queued.into_iter().map(|tid| (tid, true)));

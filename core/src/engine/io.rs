@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::engine::outbound::{AttemptId, ServerRef, Target};
+use crate::engine::report::BackendOutcome;
 use crate::eval::context::Transport;
 use crate::eval::ir::BackendId;
 use crate::eval::query::SqlRows;
@@ -297,5 +299,18 @@ pub enum Output {
         to: Arc<Target>,
         /// The datagram.
         data: Bytes,
+    },
+    /// A request to a RADIUS backend ended (a reverse request to a NAS, or a
+    /// request to a `connect` server): for metrics only, nothing to carry out.
+    /// Reported once per backend call, after its retries, whatever the outcome.
+    BackendRequestFinished {
+        /// The backend.
+        backend: BackendId,
+        /// How it ended.
+        outcome: BackendOutcome,
+        /// From the first time it was written (reverse) or handed to the outbound
+        /// side (`connect`) to its end, on the engine's clock; `None` when it never
+        /// got that far (no connection selected, queue full, not encodable).
+        latency: Option<Duration>,
     },
 }

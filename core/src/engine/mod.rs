@@ -32,6 +32,7 @@ pub mod timers;
 mod backend;
 mod connect;
 mod inbound;
+mod report;
 mod run;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -43,6 +44,7 @@ pub use io::{
     CloseReason, ConnId, EffectId, HttpRequest, HttpRequestId, Input, LogLine, Output, Severity,
 };
 pub use options::{EngineOptions, Limits};
+pub use report::{BackendGauges, BackendLoad, BackendOutcome};
 pub use task::TaskId;
 pub use time::Now;
 

@@ -161,6 +161,14 @@ impl Engine {
         mut task: Task,
         result: Result<ActionResult, ErrorValue>,
     ) {
+        let backend = match &task.wait {
+            Wait::Reverse(call) => Some(call.backend),
+            Wait::Outbound(call) => Some(call.backend),
+            Wait::Running | Wait::Sql { .. } => None,
+        };
+        if let Some(backend) = backend {
+            self.backend_call_over(now, backend, &task.wait, &result);
+        }
         let step = self.resume(&mut task, EffectResult::Backend(result));
         self.drive(now, tid, task, step);
     }
@@ -179,6 +187,7 @@ impl Engine {
                 Step::Effect(Effect::Backend(call)) => {
                     match self.start_backend(now, tid, &mut task, &call) {
                         Started::Done(result) => {
+                            self.backend_call_over(now, call.backend, &task.wait, &result);
                             step = self.resume(&mut task, EffectResult::Backend(result));
                         }
                         Started::Parked => {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::engine::dedup::DupKey;
 use crate::engine::io::{ConnId, EffectId, HttpRequestId};
 use crate::engine::outbound::RequestToken;
+use crate::engine::report::CallTrace;
 use crate::eval::context::Context;
 use crate::eval::ir::{BackendId, QueryId};
 use crate::eval::machine::Machine;
@@ -106,6 +107,8 @@ pub(crate) struct OutboundCall {
     pub query: Option<QueryId>,
     /// What the bindings built (`radius.request.*` inside the mapping).
     pub sent: OutgoingRequest,
+    /// When it was handed to the outbound side, and its reply code (for metrics).
+    pub trace: CallTrace,
 }
 
 /// A reverse backend call in progress.
@@ -127,6 +130,8 @@ pub(crate) struct ReverseCall {
     pub retries_left: u32,
     /// Where it is.
     pub phase: Phase,
+    /// When it was first written, and its reply code (for metrics).
+    pub trace: CallTrace,
 }
 
 /// The phases of a reverse call.
@@ -152,9 +157,10 @@ pub(crate) enum Phase {
         conn: ConnId,
         /// The identifier.
         id: u8,
-        /// When it was written: if the connection then closes having sent nothing
-        /// after this, the peer cannot be shown to have seen the request.
-        sent: std::time::Instant,
+        /// Packets the connection had received when it was written: if the
+        /// connection closes having received nothing more, the peer cannot be shown
+        /// to have seen the request.
+        heard_before: u64,
     },
 }
 

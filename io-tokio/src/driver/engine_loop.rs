@@ -12,7 +12,7 @@ use boomerang_core::engine::{
     ConnId, Engine, HttpRequestId, Input, LogLine, Now, Output, Severity, Stats,
 };
 use boomerang_core::eval::ir::BackendId;
-use boomerang_core::lang::program::{Program, ServerId};
+use boomerang_core::lang::program::{BackendKind, Program, ServerId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::listeners::ConnHandle;
@@ -101,6 +101,12 @@ impl<N: Net> EngineLoop<N> {
             .map_or("?", |s| s.name.as_str())
     }
 
+    fn backend_name(&self, backend: BackendId) -> &str {
+        self.program
+            .backend(backend)
+            .map_or("?", |b| b.name.as_str())
+    }
+
     /// Serve until `shutdown`; then call `stop_accepting`, drain up to `deadline` and
     /// close everything.
     pub async fn run(
@@ -129,7 +135,7 @@ impl<N: Net> EngineLoop<N> {
                 },
                 () = sleep_until_opt(timer) => {
                     self.engine.handle_timeout(now(self.wall_clock));
-                    // Timeouts change in-flight counts the snapshot shows.
+                    // A timeout changes requests in flight (connections view, gauges).
                     self.snapshot_dirty = true;
                     self.drain_outputs().await;
                 }
@@ -436,6 +442,38 @@ impl<N: Net> EngineLoop<N> {
         self.snapshot.publish(views);
         self.snapshot.publish_counts(self.engine.counts());
         self.snapshot_dirty = false;
+        self.publish_backend_gauges();
+    }
+
+    /// Set the backend gauges (`reverse_in_flight`, `reverse_queue_depth`,
+    /// `identifiers_in_use`, `backend_server_up`) from the engine. It walks every
+    /// backend request the engine holds, so it runs with the connections view (at
+    /// most twice a second while things change), not per packet.
+    fn publish_backend_gauges(&self) {
+        let gauges = self.engine.backend_gauges();
+        for (backend, load) in &gauges.backends {
+            let name = self.backend_name(*backend);
+            self.metrics.set_reverse_in_flight(name, load.in_flight);
+            self.metrics.set_reverse_queue_depth(name, load.queued);
+        }
+        for (server, count) in &gauges.identifiers {
+            self.metrics
+                .set_identifiers_in_use(self.server_name(*server), *count);
+        }
+        for (server, up) in &gauges.servers_up {
+            let name = self
+                .program
+                .backend(server.backend)
+                .and_then(|b| match &b.kind {
+                    BackendKind::Radius(r) => usize::try_from(server.server)
+                        .ok()
+                        .and_then(|i| r.servers.get(i)),
+                    BackendKind::Sqlite(_) => None,
+                })
+                .map_or("?", |d| d.name.as_str());
+            self.metrics
+                .set_backend_server_up(self.backend_name(server.backend), name, *up);
+        }
     }
 
     /// Carry out one engine command. Every `Output` variant is handled here and only
@@ -549,6 +587,14 @@ impl<N: Net> EngineLoop<N> {
                 }),
             },
             Output::Log(line) => log(&line),
+            Output::BackendRequestFinished {
+                backend,
+                outcome,
+                latency,
+            } => {
+                self.metrics
+                    .reverse_request(self.backend_name(backend), outcome.into(), latency);
+            }
             Output::Connect {
                 attempt,
                 server,

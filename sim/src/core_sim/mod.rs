@@ -381,6 +381,8 @@ impl World {
                 fnv(&mut h, &attempt.0.to_le_bytes())
             }
             Output::BackendDatagram { data, .. } => fnv(&mut h, data),
+            // A metrics report, not a command: left out of the trace (its time too).
+            Output::BackendRequestFinished { .. } => h = self.hash,
         }
         self.hash = h;
     }
@@ -440,7 +442,7 @@ impl World {
                 }
             }
             Output::Sql { .. } => return Err(self.err("no SQL backend in this program")),
-            Output::Log(_) => {}
+            Output::Log(_) | Output::BackendRequestFinished { .. } => {}
             Output::Connect { .. }
             | Output::AbortConnect { .. }
             | Output::BackendDatagram { .. } => {

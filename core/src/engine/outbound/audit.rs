@@ -1,10 +1,12 @@
 //! Leak counters and the self-check of the outbound bookkeeping, for tests and
 //! simulators (invariants 3 and 5 of the engine brief).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::timers::{Link, ReqKey, Timer};
 use super::{InvariantViolation, LinkState, Outbound, OutboundCounts, ReqState, StreamState};
+use crate::engine::report::BackendLoad;
+use crate::eval::ir::BackendId;
 
 impl Outbound {
     /// Leak counters (see [`OutboundCounts`]).
@@ -30,6 +32,21 @@ impl Outbound {
             }
         }
         counts
+    }
+
+    /// Requests pending per backend: in flight (sent, awaiting the reply) and
+    /// queued (waiting for a connection or an identifier, or being re-dispatched).
+    /// Backends with none pending are left out.
+    pub fn backend_load(&self) -> BTreeMap<BackendId, BackendLoad> {
+        let mut load: BTreeMap<BackendId, BackendLoad> = BTreeMap::new();
+        for r in self.requests.values() {
+            let entry = load.entry(r.backend).or_default();
+            match r.state {
+                ReqState::InFlight { .. } => entry.in_flight += 1,
+                ReqState::Queued { .. } | ReqState::Unassigned => entry.queued += 1,
+            }
+        }
+        load
     }
 
     /// Check the internal bookkeeping: every in-flight identifier maps to exactly one

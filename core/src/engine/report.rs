@@ -1,0 +1,241 @@
+//! What the engine tells the driver about the requests it sends to RADIUS backends,
+//! for metrics: every finished request once, as [`Output::BackendRequestFinished`]
+//! with a [`BackendOutcome`] and its latency on the engine's clock, and gauges
+//! computed on demand ([`Engine::backend_gauges`]).
+//!
+//! A "backend request" is a call to a RADIUS backend: a reverse request (a `reverse`
+//! server: CoA/Disconnect sent to a NAS over one of its own connections) or a request
+//! to a `connect` server (query or proxy mode) over our outbound connections or UDP.
+//! SQL backends are not included; the driver times those itself.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::engine::connect::positive;
+use crate::engine::io::Output;
+use crate::engine::outbound::ServerRef;
+use crate::engine::task::Wait;
+use crate::engine::{Engine, Now};
+use crate::eval::error::{ErrorCode, ErrorValue};
+use crate::eval::ir::{ActionResult, BackendId};
+use crate::lang::program::{
+    BackendKind, RadiusListen, ServerId, ServerKind, Transport as ListenTransport,
+};
+use crate::radius::code::Code;
+
+/// How a backend request ended: a small closed set, one value per thing an operator
+/// acts on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BackendOutcome {
+    /// A positive reply arrived: CoA-ACK, Disconnect-ACK, Access-Accept,
+    /// Accounting-Response.
+    Ack,
+    /// Any other reply arrived: CoA-NAK, Disconnect-NAK, Access-Reject, …
+    Nak,
+    /// No reply in time (`errors.REVERSE_TIMEOUT`, `errors.BACKEND_TIMEOUT`).
+    Timeout,
+    /// `@select` chose no connection (`errors.NO_REVERSE_CONNECTIONS`).
+    NoConnection,
+    /// The connection carrying it closed and no retry was left
+    /// (`errors.CONNECTION_CLOSED`).
+    ConnectionClosed,
+    /// A bounded queue refused it (`errors.QUEUE_FULL`).
+    QueueFull,
+    /// Anything else: the request could not be built or encoded, the backend
+    /// server was unreachable (`errors.BACKEND_ERROR`), an internal error.
+    Error,
+}
+
+impl BackendOutcome {
+    /// Every outcome, in the order documented.
+    pub const ALL: [BackendOutcome; 7] = [
+        BackendOutcome::Ack,
+        BackendOutcome::Nak,
+        BackendOutcome::Timeout,
+        BackendOutcome::NoConnection,
+        BackendOutcome::ConnectionClosed,
+        BackendOutcome::QueueFull,
+        BackendOutcome::Error,
+    ];
+
+    /// The outcome of a request answered with `code`.
+    pub fn of_reply(code: Code) -> BackendOutcome {
+        if positive(code) {
+            BackendOutcome::Ack
+        } else {
+            BackendOutcome::Nak
+        }
+    }
+
+    /// The outcome of a request that failed with `code` before any reply.
+    pub fn of_error(code: ErrorCode) -> BackendOutcome {
+        match code {
+            ErrorCode::ReverseTimeout | ErrorCode::BackendTimeout => BackendOutcome::Timeout,
+            ErrorCode::NoReverseConnections => BackendOutcome::NoConnection,
+            ErrorCode::ConnectionClosed => BackendOutcome::ConnectionClosed,
+            ErrorCode::QueueFull => BackendOutcome::QueueFull,
+            ErrorCode::BackendError
+            | ErrorCode::NoSuchUser
+            | ErrorCode::InvalidValue
+            | ErrorCode::Error => BackendOutcome::Error,
+        }
+    }
+
+    /// A short snake_case name (`ack`, `connection_closed`, …), for logs and labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendOutcome::Ack => "ack",
+            BackendOutcome::Nak => "nak",
+            BackendOutcome::Timeout => "timeout",
+            BackendOutcome::NoConnection => "no_connection",
+            BackendOutcome::ConnectionClosed => "connection_closed",
+            BackendOutcome::QueueFull => "queue_full",
+            BackendOutcome::Error => "error",
+        }
+    }
+}
+
+/// Requests of one RADIUS backend the engine holds now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackendLoad {
+    /// Sent and awaiting their reply (each holds one RADIUS identifier).
+    pub in_flight: usize,
+    /// Waiting for an identifier (reverse: in a connection's backlog) or, for a
+    /// `connect` backend, for a connection or an identifier.
+    pub queued: usize,
+}
+
+/// Gauges of the backend side, computed by [`Engine::backend_gauges`]. Every map
+/// has an entry for everything configured that it covers, zero included, so that a
+/// caller setting gauges from it resets the ones that went back to zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendGauges {
+    /// Every RADIUS backend (reverse or `connect`): its requests in flight and queued.
+    pub backends: BTreeMap<BackendId, BackendLoad>,
+    /// Every RADIUS server listening on TCP or TLS: identifiers allocated over its
+    /// accepted connections (requests in flight plus identifiers in quarantine after
+    /// a timeout; at most 256 per connection).
+    pub identifiers: BTreeMap<ServerId, usize>,
+    /// Every `connect` server of a RADIUS backend: whether it is up. A stream server
+    /// is up while a connection to it is established (its watchdog closes one that
+    /// stops answering); a UDP server starts up and is down while it does not answer.
+    /// Reverse servers have no entry: whether a NAS connection will be selected is
+    /// only known when a request runs `@select`.
+    pub servers_up: BTreeMap<ServerRef, bool>,
+}
+
+/// When a request was first written, and the reply code once one arrived: what
+/// [`Engine::backend_call_over`] needs from a backend call in progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CallTrace {
+    /// When the request was first written (reverse) or handed to the outbound side
+    /// (`connect`); `None` while it never was.
+    pub sent_at: Option<Instant>,
+    /// The code of the verified reply, once it arrived.
+    pub reply: Option<Code>,
+}
+
+impl CallTrace {
+    /// Note a write at `at` (only the first counts).
+    pub fn sent(&mut self, at: Instant) {
+        self.sent_at.get_or_insert(at);
+    }
+}
+
+impl Engine {
+    /// A call to `backend` ended with `result`: report it, when `backend` is a
+    /// RADIUS backend, as [`Output::BackendRequestFinished`]. `wait` is what the
+    /// task was parked on (its [`CallTrace`]); a call that ended before it was
+    /// parked (the request could not be built) carries none and is an `error`
+    /// without latency.
+    pub(super) fn backend_call_over(
+        &mut self,
+        now: Now,
+        backend: BackendId,
+        wait: &Wait,
+        result: &Result<ActionResult, ErrorValue>,
+    ) {
+        let radius = self
+            .program
+            .backend(backend)
+            .is_some_and(|b| matches!(b.kind, BackendKind::Radius(_)));
+        if !radius {
+            return;
+        }
+        let trace = match wait {
+            Wait::Reverse(call) => call.trace,
+            Wait::Outbound(call) => call.trace,
+            Wait::Running | Wait::Sql { .. } => CallTrace::default(),
+        };
+        let outcome = match (trace.reply, result) {
+            (Some(code), _) => BackendOutcome::of_reply(code),
+            (None, Err(e)) => BackendOutcome::of_error(e.code),
+            // A RADIUS backend call only succeeds with a reply; should one not have
+            // been noted, the result still tells which way it went.
+            (None, Ok(ActionResult::Accept)) => BackendOutcome::Ack,
+            (None, Ok(_)) => BackendOutcome::Nak,
+        };
+        let latency: Option<Duration> = trace
+            .sent_at
+            .map(|at| now.mono.saturating_duration_since(at));
+        self.outputs.push_back(Output::BackendRequestFinished {
+            backend,
+            outcome,
+            latency,
+        });
+    }
+
+    /// The backend gauges now (see [`BackendGauges`]). Walks every request the
+    /// engine holds for a backend: call it when metrics are refreshed, not per
+    /// packet.
+    pub fn backend_gauges(&self) -> BackendGauges {
+        let mut g = BackendGauges::default();
+        for (i, b) in self.program.backends.iter().enumerate() {
+            if let (BackendKind::Radius(_), Ok(i)) = (&b.kind, u32::try_from(i)) {
+                g.backends.insert(BackendId(i), BackendLoad::default());
+            }
+        }
+        for (i, s) in self.program.servers.iter().enumerate() {
+            let ServerKind::Radius(r) = &s.kind else {
+                continue;
+            };
+            let RadiusListen::Network(n) = &r.listen else {
+                continue;
+            };
+            if n.protocol != ListenTransport::Udp {
+                if let Ok(i) = u32::try_from(i) {
+                    g.identifiers.insert(ServerId(i), 0);
+                }
+            }
+        }
+        let backend_of = |tid| match self.tasks.get(tid).map(|t| &t.wait) {
+            Some(Wait::Reverse(call)) => Some(call.backend),
+            _ => None,
+        };
+        for (_, entry) in self.registry.iter() {
+            let lane = &entry.state.lane;
+            *g.identifiers.entry(entry.state.server).or_insert(0) += lane.ids_in_use();
+            for (_, f) in lane.in_flight_iter() {
+                if let Some(b) = backend_of(&f.waiter) {
+                    g.backends.entry(b).or_default().in_flight += 1;
+                }
+            }
+            for tid in lane.queued_iter() {
+                if let Some(b) = backend_of(tid) {
+                    g.backends.entry(b).or_default().queued += 1;
+                }
+            }
+        }
+        if let Some(o) = &self.outbound {
+            for (b, load) in o.backend_load() {
+                let entry = g.backends.entry(b).or_default();
+                entry.in_flight += load.in_flight;
+                entry.queued += load.queued;
+            }
+            for s in o.servers() {
+                g.servers_up.insert(s, o.is_up(s));
+            }
+        }
+        g
+    }
+}
