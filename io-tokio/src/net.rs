@@ -8,8 +8,36 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Listen backlog used when the driver does not say otherwise: the most connections the
+/// kernel completes and holds for us before we accept them. The kernel caps it at
+/// `net.core.somaxconn` (4096 by default since Linux 5.4). Far above the 128 that
+/// `tokio::net::TcpListener::bind` uses, which overflowed under a burst of HTTP triggers
+/// (connections reset before they were accepted).
+pub const DEFAULT_LISTEN_BACKLOG: u32 = 4096;
+
+/// TCP keepalive of a stream connection (`keepalive { idle …; interval …; count …; }`):
+/// keepalive is switched on, and each value given replaces the system's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpKeepalive {
+    /// Idle time before the first probe (`TCP_KEEPIDLE`).
+    pub idle: Option<Duration>,
+    /// Time between probes (`TCP_KEEPINTVL`).
+    pub interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped (`TCP_KEEPCNT`).
+    pub count: Option<u32>,
+}
+
+/// Options the driver asks a network to set on a stream connection it accepted or
+/// opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamOptions {
+    /// TCP keepalive; `None` leaves the socket as the system made it (keepalive off).
+    pub keepalive: Option<TcpKeepalive>,
+}
 
 /// A listening stream socket.
 pub trait StreamListener: Send + 'static {
@@ -53,6 +81,25 @@ pub trait Net: Clone + Send + Sync + 'static {
 
     /// Listen for stream connections on `addr`.
     fn listen(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+
+    /// Listen on `addr` with a listen backlog of `backlog` connections (completed by the
+    /// kernel, not yet accepted). A network without such a queue ignores `backlog`: the
+    /// default is [`Net::listen`].
+    fn listen_with_backlog(
+        &self,
+        addr: SocketAddr,
+        backlog: u32,
+    ) -> impl Future<Output = io::Result<Self::Listener>> + Send {
+        let _ = backlog;
+        self.listen(addr)
+    }
+
+    /// Set `options` on a stream connection this network accepted or opened. The default
+    /// does nothing (a simulated network has no such socket options).
+    fn configure_stream(&self, stream: &Self::Stream, options: &StreamOptions) -> io::Result<()> {
+        let _ = (stream, options);
+        Ok(())
+    }
 
     /// Open a stream connection to `addr`.
     fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
@@ -100,7 +147,22 @@ impl Net for TokioNet {
     type Datagram = tokio::net::UdpSocket;
 
     async fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
-        tokio::net::TcpListener::bind(addr).await
+        self.listen_with_backlog(addr, DEFAULT_LISTEN_BACKLOG).await
+    }
+
+    async fn listen_with_backlog(
+        &self,
+        addr: SocketAddr,
+        backlog: u32,
+    ) -> io::Result<Self::Listener> {
+        tcp_listen(addr, backlog)
+    }
+
+    fn configure_stream(&self, stream: &Self::Stream, options: &StreamOptions) -> io::Result<()> {
+        if let Some(k) = options.keepalive {
+            socket2::SockRef::from(stream).set_tcp_keepalive(&socket_keepalive(k))?;
+        }
+        Ok(())
     }
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<Self::Stream> {
@@ -112,6 +174,49 @@ impl Net for TokioNet {
     async fn bind(&self, addr: SocketAddr) -> io::Result<Self::Datagram> {
         tokio::net::UdpSocket::bind(addr).await
     }
+}
+
+/// A TCP listener on `addr` with a listen backlog of `backlog` (the kernel caps it at
+/// `net.core.somaxconn`). Like `tokio::net::TcpListener::bind`, the address may be
+/// reused at once after a restart (`SO_REUSEADDR`); unlike it, the backlog is ours to
+/// choose instead of a fixed 128.
+pub fn tcp_listen(addr: SocketAddr, backlog: u32) -> io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog.max(1))
+}
+
+/// socket2's keepalive parameters for `k`; the interval and the count are left to the
+/// system where socket2 cannot set them.
+fn socket_keepalive(k: TcpKeepalive) -> socket2::TcpKeepalive {
+    let mut params = socket2::TcpKeepalive::new();
+    if let Some(idle) = k.idle {
+        params = params.with_time(idle);
+    }
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "windows",
+    ))]
+    {
+        if let Some(interval) = k.interval {
+            params = params.with_interval(interval);
+        }
+        if let Some(count) = k.count {
+            params = params.with_retries(count);
+        }
+    }
+    params
 }
 
 #[cfg(test)]
