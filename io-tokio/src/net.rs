@@ -251,6 +251,67 @@ mod tests {
         assert_eq!(from, a.local_addr().unwrap());
     }
 
+    /// An accepted socket carries the keepalive the driver asked for; without options it
+    /// is left alone.
+    #[tokio::test]
+    async fn configure_stream_sets_tcp_keepalive_on_an_accepted_socket() {
+        let net = TokioNet;
+        let mut listener = net
+            .listen_with_backlog("127.0.0.1:0".parse().unwrap(), 16)
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _c1 = net.connect(addr).await.unwrap();
+        let _c2 = net.connect(addr).await.unwrap();
+        let (plain, _) = listener.accept().await.unwrap();
+        let (kept, _) = listener.accept().await.unwrap();
+
+        net.configure_stream(&plain, &StreamOptions::default())
+            .unwrap();
+        assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
+
+        let options = StreamOptions {
+            keepalive: Some(TcpKeepalive {
+                idle: Some(Duration::from_secs(42)),
+                interval: Some(Duration::from_secs(7)),
+                count: Some(3),
+            }),
+        };
+        net.configure_stream(&kept, &options).unwrap();
+        let sock = socket2::SockRef::from(&kept);
+        assert!(sock.keepalive().unwrap(), "SO_KEEPALIVE");
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(42));
+        #[cfg(target_os = "linux")]
+        {
+            assert_eq!(
+                sock.tcp_keepalive_interval().unwrap(),
+                Duration::from_secs(7)
+            );
+            assert_eq!(sock.tcp_keepalive_retries().unwrap(), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn listen_backlog_is_the_one_asked_for() {
+        let listener = tcp_listen("127.0.0.1:0".parse().unwrap(), 77).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // `ss` shows a listening socket's backlog as its Send-Q.
+        let Ok(out) = std::process::Command::new("ss")
+            .args(["-Hltn", &format!("sport = :{port}")])
+            .output()
+        else {
+            eprintln!("SKIPPED: `ss` (iproute2) is not installed");
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let send_q: u32 = text
+            .split_whitespace()
+            .nth(2)
+            .and_then(|q| q.parse().ok())
+            .unwrap_or_else(|| panic!("no listener in `ss` output: {text:?}"));
+        assert_eq!(send_q, 77, "{text}");
+    }
+
     #[tokio::test]
     async fn tokio_net_carries_streams_and_datagrams() {
         tokio::time::timeout(std::time::Duration::from_secs(10), echo_through(TokioNet))

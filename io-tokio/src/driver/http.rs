@@ -353,6 +353,68 @@ fn percent_decode(text: &str, plus_is_space: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Connections the kernel completed before the stop signal, but that the server had
+    /// not accepted yet, still get an HTTP answer instead of a reset.
+    #[tokio::test]
+    async fn connections_queued_at_stop_are_still_answered() {
+        const CLIENTS: usize = 40;
+        let listener = crate::net::tcp_listen("127.0.0.1:0".parse().unwrap(), 128).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Every client connects and sends its request before the server accepts anything.
+        let mut clients = Vec::new();
+        for i in 0..CLIENTS {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(
+                format!("POST /t?i={i} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+            clients.push(s);
+        }
+        let (events_tx, mut events_rx) = mpsc::channel(16);
+        // A stand-in engine task: answers every request 200.
+        tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                if let Event::Http { answer, .. } = event {
+                    let _ = answer.send(HttpAnswer {
+                        status: 200,
+                        headers: Vec::new(),
+                        body: bytes::Bytes::from_static(b"ok"),
+                    });
+                }
+            }
+        });
+        // The stop signal is already given when the server starts.
+        let (_stop_tx, stop_rx) = watch::channel(true);
+        let server = tokio::spawn(serve(
+            ServerId(0),
+            "T".into(),
+            AxumListener(listener),
+            events_tx,
+            1024,
+            Duration::from_secs(5),
+            stop_rx,
+        ));
+        for (i, mut c) in clients.into_iter().enumerate() {
+            let mut reply = String::new();
+            tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut reply))
+                .await
+                .expect("answered in time")
+                .unwrap_or_else(|e| panic!("client {i}: {e}"));
+            assert!(reply.starts_with("HTTP/1.1 200"), "client {i}: {reply:?}");
+        }
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server stopped once drained")
+            .unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "the listener is closed after draining"
+        );
+    }
 
     #[test]
     fn query_strings_decode_like_forms() {
