@@ -256,7 +256,7 @@ mod tests {
     #[tokio::test]
     async fn configure_stream_sets_tcp_keepalive_on_an_accepted_socket() {
         let net = TokioNet;
-        let mut listener = net
+        let listener = net
             .listen_with_backlog("127.0.0.1:0".parse().unwrap(), 16)
             .await
             .unwrap();

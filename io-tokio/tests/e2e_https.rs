@@ -17,14 +17,18 @@ const EXAMPLE: &str = "config/examples/http-trigger/boomerang.conf";
 fn https_config(ports: Ports, tls_body: &str) -> String {
     let text = adapt_config(EXAMPLE, ports);
     let anchor = "        clients \"HTTP_CLIENTS\";\n";
-    assert!(text.contains(anchor), "the example changed; update this test");
+    assert!(
+        text.contains(anchor),
+        "the example changed; update this test"
+    );
     text.replace(
         anchor,
         &format!("{anchor}        tls {{\n{tls_body}        }}\n"),
     )
 }
 
-const SERVER_ONLY: &str = "            certificate \"SERVER_CERT\";\n            certificate_key \"SERVER_KEY\";\n";
+const SERVER_ONLY: &str =
+    "            certificate \"SERVER_CERT\";\n            certificate_key \"SERVER_KEY\";\n";
 
 const CLIENT_REQUIRED: &str = "            certificate \"SERVER_CERT\";\n            certificate_key \"SERVER_KEY\";\n            client_ca_certificate \"CLIENT_CA\";\n            require_client_certificate true;\n";
 
@@ -101,7 +105,8 @@ fn wait_for_https_line(server: &mut Server) -> String {
             }
         }
     });
-    rx.recv_timeout(WAIT).expect("the HTTP server's listening line")
+    rx.recv_timeout(WAIT)
+        .expect("the HTTP server's listening line")
 }
 
 #[test]
@@ -113,7 +118,12 @@ fn https_trigger_answers_200_and_plain_http_on_the_https_port_fails_cleanly() {
     assert!(line.contains(" https on 127.0.0.1:"), "{line}");
 
     // No NAS yet: an HTTP answer over TLS, naming the error.
-    let r = curl_post(&curl, &server, "/disconnect?nas_identifier=nas1&username=bob", None);
+    let r = curl_post(
+        &curl,
+        &server,
+        "/disconnect?nas_identifier=nas1&username=bob",
+        None,
+    );
     assert_eq!((r.exit, r.status), (Some(0), 500), "{r:?}");
     assert!(r.body.contains("NO_REVERSE_CONNECTIONS"), "{r:?}");
 
@@ -171,9 +181,18 @@ fn https_with_a_required_client_certificate_refuses_a_client_without_one() {
     let ports = Ports::pick();
     let server = Server::start(&https_config(ports, CLIENT_REQUIRED), ports);
 
-    let r = curl_post(&curl, &server, "/disconnect?nas_identifier=nas1&username=bob", None);
+    let r = curl_post(
+        &curl,
+        &server,
+        "/disconnect?nas_identifier=nas1&username=bob",
+        None,
+    );
     eprintln!("without a certificate: {r:?}");
-    assert_ne!(r.exit, Some(0), "accepted without a client certificate: {r:?}");
+    assert_ne!(
+        r.exit,
+        Some(0),
+        "accepted without a client certificate: {r:?}"
+    );
     assert_eq!(r.status, 0, "{r:?}");
     assert!(!r.stderr.is_empty(), "curl says why: {r:?}");
 
@@ -184,7 +203,11 @@ fn https_with_a_required_client_certificate_refuses_a_client_without_one() {
         Some("untrusted"),
     );
     eprintln!("certificate of another CA: {r:?}");
-    assert_ne!(r.exit, Some(0), "accepted a certificate of another CA: {r:?}");
+    assert_ne!(
+        r.exit,
+        Some(0),
+        "accepted a certificate of another CA: {r:?}"
+    );
 
     // With a certificate of the trusted CA: an HTTP answer (500: no NAS connected).
     let r = curl_post(

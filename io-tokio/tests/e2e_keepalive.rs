@@ -44,7 +44,10 @@ fn an_accepted_radsec_connection_has_the_configured_tcp_keepalive() {
     let ports = Ports::pick();
     let text = adapt_config(EXAMPLE, ports);
     let anchor = "            timeout 0;\n";
-    assert!(text.contains(anchor), "the example changed; update this test");
+    assert!(
+        text.contains(anchor),
+        "the example changed; update this test"
+    );
     let config = text.replace(
         anchor,
         &format!("{anchor}            keepalive {{ idle 42s; interval 7s; count 3; }}\n"),
@@ -55,7 +58,7 @@ fn an_accepted_radsec_connection_has_the_configured_tcp_keepalive() {
         return;
     };
     assert!(timers.is_empty(), "no connection yet: {timers:?}");
-    let _nas = server.nas("nas1", &[]);
+    let mut nas = server.nas("nas1", &["--exit-after", "30s"]);
     server.wait_for_nas("nas1");
     let deadline = Instant::now() + WAIT;
     let timers = loop {
@@ -65,6 +68,8 @@ fn an_accepted_radsec_connection_has_the_configured_tcp_keepalive() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
+    let _ = nas.kill();
+    let _ = nas.wait();
     assert_eq!(timers.len(), 1, "one NAS connection with a keepalive timer");
     // The timer counts down from the configured idle time (42 s), far above the
     // system default of 2 hours.

@@ -319,12 +319,10 @@ fn tls_acceptor(
     https: bool,
 ) -> Result<tokio_rustls::TlsAcceptor, StartError> {
     let settings = server_tls_settings(program, server, tls)?;
-    let mut config = settings
-        .build_config()
-        .map_err(|source| StartError::Tls {
-            server: server.to_owned(),
-            source,
-        })?;
+    let mut config = settings.build_config().map_err(|source| StartError::Tls {
+        server: server.to_owned(),
+        source,
+    })?;
     if https {
         let mut with_alpn = (*config).clone();
         with_alpn.alpn_protocols = vec![b"http/1.1".to_vec()];
