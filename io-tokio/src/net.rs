@@ -8,8 +8,36 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Listen backlog used when the driver does not say otherwise: the most connections the
+/// kernel completes and holds for us before we accept them. The kernel caps it at
+/// `net.core.somaxconn` (4096 by default since Linux 5.4). Far above the 128 that
+/// `tokio::net::TcpListener::bind` uses, which overflowed under a burst of HTTP triggers
+/// (connections reset before they were accepted).
+pub const DEFAULT_LISTEN_BACKLOG: u32 = 4096;
+
+/// TCP keepalive of a stream connection (`keepalive { idle …; interval …; count …; }`):
+/// keepalive is switched on, and each value given replaces the system's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpKeepalive {
+    /// Idle time before the first probe (`TCP_KEEPIDLE`).
+    pub idle: Option<Duration>,
+    /// Time between probes (`TCP_KEEPINTVL`).
+    pub interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped (`TCP_KEEPCNT`).
+    pub count: Option<u32>,
+}
+
+/// Options the driver asks a network to set on a stream connection it accepted or
+/// opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamOptions {
+    /// TCP keepalive; `None` leaves the socket as the system made it (keepalive off).
+    pub keepalive: Option<TcpKeepalive>,
+}
 
 /// A listening stream socket.
 pub trait StreamListener: Send + 'static {
@@ -53,6 +81,25 @@ pub trait Net: Clone + Send + Sync + 'static {
 
     /// Listen for stream connections on `addr`.
     fn listen(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+
+    /// Listen on `addr` with a listen backlog of `backlog` connections (completed by the
+    /// kernel, not yet accepted). A network without such a queue ignores `backlog`: the
+    /// default is [`Net::listen`].
+    fn listen_with_backlog(
+        &self,
+        addr: SocketAddr,
+        backlog: u32,
+    ) -> impl Future<Output = io::Result<Self::Listener>> + Send {
+        let _ = backlog;
+        self.listen(addr)
+    }
+
+    /// Set `options` on a stream connection this network accepted or opened. The default
+    /// does nothing (a simulated network has no such socket options).
+    fn configure_stream(&self, stream: &Self::Stream, options: &StreamOptions) -> io::Result<()> {
+        let _ = (stream, options);
+        Ok(())
+    }
 
     /// Open a stream connection to `addr`.
     fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
@@ -100,7 +147,22 @@ impl Net for TokioNet {
     type Datagram = tokio::net::UdpSocket;
 
     async fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
-        tokio::net::TcpListener::bind(addr).await
+        self.listen_with_backlog(addr, DEFAULT_LISTEN_BACKLOG).await
+    }
+
+    async fn listen_with_backlog(
+        &self,
+        addr: SocketAddr,
+        backlog: u32,
+    ) -> io::Result<Self::Listener> {
+        tcp_listen(addr, backlog)
+    }
+
+    fn configure_stream(&self, stream: &Self::Stream, options: &StreamOptions) -> io::Result<()> {
+        if let Some(k) = options.keepalive {
+            socket2::SockRef::from(stream).set_tcp_keepalive(&socket_keepalive(k))?;
+        }
+        Ok(())
     }
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<Self::Stream> {
@@ -112,6 +174,49 @@ impl Net for TokioNet {
     async fn bind(&self, addr: SocketAddr) -> io::Result<Self::Datagram> {
         tokio::net::UdpSocket::bind(addr).await
     }
+}
+
+/// A TCP listener on `addr` with a listen backlog of `backlog` (the kernel caps it at
+/// `net.core.somaxconn`). Like `tokio::net::TcpListener::bind`, the address may be
+/// reused at once after a restart (`SO_REUSEADDR`); unlike it, the backlog is ours to
+/// choose instead of a fixed 128.
+pub fn tcp_listen(addr: SocketAddr, backlog: u32) -> io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog.max(1))
+}
+
+/// socket2's keepalive parameters for `k`; the interval and the count are left to the
+/// system where socket2 cannot set them.
+fn socket_keepalive(k: TcpKeepalive) -> socket2::TcpKeepalive {
+    let mut params = socket2::TcpKeepalive::new();
+    if let Some(idle) = k.idle {
+        params = params.with_time(idle);
+    }
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "windows",
+    ))]
+    {
+        if let Some(interval) = k.interval {
+            params = params.with_interval(interval);
+        }
+        if let Some(count) = k.count {
+            params = params.with_retries(count);
+        }
+    }
+    params
 }
 
 #[cfg(test)]
@@ -144,6 +249,67 @@ mod tests {
         let (n, from) = b.recv_from(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"ping");
         assert_eq!(from, a.local_addr().unwrap());
+    }
+
+    /// An accepted socket carries the keepalive the driver asked for; without options it
+    /// is left alone.
+    #[tokio::test]
+    async fn configure_stream_sets_tcp_keepalive_on_an_accepted_socket() {
+        let net = TokioNet;
+        let listener = net
+            .listen_with_backlog("127.0.0.1:0".parse().unwrap(), 16)
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _c1 = net.connect(addr).await.unwrap();
+        let _c2 = net.connect(addr).await.unwrap();
+        let (plain, _) = listener.accept().await.unwrap();
+        let (kept, _) = listener.accept().await.unwrap();
+
+        net.configure_stream(&plain, &StreamOptions::default())
+            .unwrap();
+        assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
+
+        let options = StreamOptions {
+            keepalive: Some(TcpKeepalive {
+                idle: Some(Duration::from_secs(42)),
+                interval: Some(Duration::from_secs(7)),
+                count: Some(3),
+            }),
+        };
+        net.configure_stream(&kept, &options).unwrap();
+        let sock = socket2::SockRef::from(&kept);
+        assert!(sock.keepalive().unwrap(), "SO_KEEPALIVE");
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(42));
+        #[cfg(target_os = "linux")]
+        {
+            assert_eq!(
+                sock.tcp_keepalive_interval().unwrap(),
+                Duration::from_secs(7)
+            );
+            assert_eq!(sock.tcp_keepalive_retries().unwrap(), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn listen_backlog_is_the_one_asked_for() {
+        let listener = tcp_listen("127.0.0.1:0".parse().unwrap(), 77).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // `ss` shows a listening socket's backlog as its Send-Q.
+        let Ok(out) = std::process::Command::new("ss")
+            .args(["-Hltn", &format!("sport = :{port}")])
+            .output()
+        else {
+            eprintln!("SKIPPED: `ss` (iproute2) is not installed");
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let send_q: u32 = text
+            .split_whitespace()
+            .nth(2)
+            .and_then(|q| q.parse().ok())
+            .unwrap_or_else(|| panic!("no listener in `ss` output: {text:?}"));
+        assert_eq!(send_q, 77, "{text}");
     }
 
     #[tokio::test]

@@ -20,7 +20,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::{Event, HttpAnswer};
 use crate::net::StreamListener;
 
-/// A [`StreamListener`] as axum's listener.
+/// After the stop signal, the listener keeps accepting what the kernel already queued
+/// until no new connection has come for this long …
+const DRAIN_IDLE: Duration = Duration::from_millis(100);
+/// … or for at most this long in all, so a steady stream of clients cannot hold
+/// shutdown up.
+const DRAIN_MAX: Duration = Duration::from_secs(1);
+/// HTTPS connections whose handshake is done, waiting for the HTTP server to take them.
+const TLS_READY_QUEUE: usize = 1024;
+
+/// A [`StreamListener`] as axum's listener (plain HTTP).
 pub(super) struct AxumListener<L>(pub L);
 
 impl<L: StreamListener> axum::serve::Listener for AxumListener<L> {
@@ -44,12 +53,149 @@ impl<L: StreamListener> axum::serve::Listener for AxumListener<L> {
     }
 }
 
+/// An HTTPS listener: a task accepts connections and runs each TLS handshake in a task
+/// of its own (bounded by the handshake timeout, so a silent client holds nothing up);
+/// axum takes the connections whose handshake succeeded. Dropping it stops accepting.
+pub(super) struct TlsListener<S> {
+    local: std::io::Result<SocketAddr>,
+    ready: mpsc::Receiver<(tokio_rustls::server::TlsStream<S>, SocketAddr)>,
+    acceptor_task: tokio::task::JoinHandle<()>,
+}
+
+impl<S> TlsListener<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    /// Start accepting on `listener`; must be called inside the runtime.
+    pub(super) fn new<L: StreamListener<Stream = S>>(
+        name: String,
+        mut listener: L,
+        acceptor: tokio_rustls::TlsAcceptor,
+        handshake_timeout: Duration,
+    ) -> TlsListener<S> {
+        let local = listener.local_addr();
+        let (ready_tx, ready) = mpsc::channel(TLS_READY_QUEUE);
+        let acceptor_task = tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(server = %name, "HTTPS accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let ready_tx = ready_tx.clone();
+                let name = name.clone();
+                tokio::spawn(async move {
+                    match crate::tls::accept(&acceptor, stream, handshake_timeout).await {
+                        Ok((stream, _)) => {
+                            // Fails only when the server stopped; the stream is then closed.
+                            let _ = ready_tx.send((stream, peer)).await;
+                        }
+                        Err(e) => {
+                            tracing::info!(server = %name, %peer, "HTTPS handshake failed: {e}");
+                        }
+                    }
+                });
+            }
+        });
+        TlsListener {
+            local,
+            ready,
+            acceptor_task,
+        }
+    }
+}
+
+impl<S> Drop for TlsListener<S> {
+    fn drop(&mut self) {
+        self.acceptor_task.abort();
+    }
+}
+
+impl<S> axum::serve::Listener for TlsListener<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    type Io = tokio_rustls::server::TlsStream<S>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(x) => x,
+            // The acceptor task ended (it only ends when aborted): nothing more comes.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match &self.local {
+            Ok(a) => Ok(*a),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+}
+
+/// A listener that, once `stop` turns true, still accepts the connections already
+/// queued (each then gets an answer, 503 once the engine has stopped) and reports on
+/// `drained` when the queue stays empty for [`DRAIN_IDLE`] (or after [`DRAIN_MAX`]);
+/// only then does axum close the listener. Closing it straight away would reset every
+/// connection the kernel had completed but we had not yet accepted.
+pub(super) struct Draining<A> {
+    inner: A,
+    stop: watch::Receiver<bool>,
+    drained: Option<oneshot::Sender<()>>,
+    drain_until: Option<tokio::time::Instant>,
+}
+
+impl<A: axum::serve::Listener> axum::serve::Listener for Draining<A> {
+    type Io = A::Io;
+    type Addr = A::Addr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Some(until) = self.drain_until else {
+                tokio::select! {
+                    biased;
+                    changed = self.stop.wait_for(|v| *v) => {
+                        if changed.is_err() {
+                            // The driver is gone without a stop: drain all the same.
+                            tracing::debug!("HTTP stop signal dropped; draining");
+                        }
+                        self.drain_until = Some(tokio::time::Instant::now() + DRAIN_MAX);
+                        continue;
+                    }
+                    conn = self.inner.accept() => return conn,
+                }
+            };
+            let wait = DRAIN_IDLE.min(until.saturating_duration_since(tokio::time::Instant::now()));
+            if let Ok(conn) = tokio::time::timeout(wait, self.inner.accept()).await {
+                return conn;
+            }
+            if let Some(drained) = self.drained.take() {
+                let _ = drained.send(());
+            }
+            // axum stops calling accept once told; until then nothing more is taken.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
 /// The client's address, as the handler sees it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PeerAddr(SocketAddr);
 
-impl<L: StreamListener> Connected<IncomingStream<'_, AxumListener<L>>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, AxumListener<L>>) -> Self {
+impl<A> Connected<IncomingStream<'_, Draining<A>>> for PeerAddr
+where
+    A: axum::serve::Listener<Addr = SocketAddr>,
+{
+    fn connect_info(stream: IncomingStream<'_, Draining<A>>) -> Self {
         PeerAddr(*stream.remote_addr())
     }
 }
@@ -62,15 +208,16 @@ struct Shared {
     timeout: Duration,
 }
 
-/// Serve one HTTP server until `stop` turns true (requests in progress are finished).
-pub(super) async fn serve<L: StreamListener>(
+/// Serve one HTTP server until `stop` turns true: then the connections already queued
+/// are still accepted (see [`Draining`]) and requests in progress are finished.
+pub(super) async fn serve<A: axum::serve::Listener<Addr = SocketAddr>>(
     server: ServerId,
     name: String,
-    listener: L,
+    listener: A,
     events: mpsc::Sender<Event>,
     body_limit: usize,
     timeout: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let shared = Shared {
         server,
@@ -79,12 +226,19 @@ pub(super) async fn serve<L: StreamListener>(
         timeout,
     };
     let app = Router::new().fallback(move |peer, req| handle(shared.clone(), peer, req));
+    let (drained_tx, drained_rx) = oneshot::channel();
+    let listener = Draining {
+        inner: listener,
+        stop,
+        drained: Some(drained_tx),
+        drain_until: None,
+    };
     let result = axum::serve(
-        AxumListener(listener),
+        listener,
         app.into_make_service_with_connect_info::<PeerAddr>(),
     )
     .with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|v| *v).await;
+        let _ = drained_rx.await;
     })
     .await;
     if let Err(e) = result {
@@ -199,6 +353,68 @@ fn percent_decode(text: &str, plus_is_space: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Connections the kernel completed before the stop signal, but that the server had
+    /// not accepted yet, still get an HTTP answer instead of a reset.
+    #[tokio::test]
+    async fn connections_queued_at_stop_are_still_answered() {
+        const CLIENTS: usize = 40;
+        let listener = crate::net::tcp_listen("127.0.0.1:0".parse().unwrap(), 128).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Every client connects and sends its request before the server accepts anything.
+        let mut clients = Vec::new();
+        for i in 0..CLIENTS {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(
+                format!("POST /t?i={i} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+            clients.push(s);
+        }
+        let (events_tx, mut events_rx) = mpsc::channel(16);
+        // A stand-in engine task: answers every request 200.
+        tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                if let Event::Http { answer, .. } = event {
+                    let _ = answer.send(HttpAnswer {
+                        status: 200,
+                        headers: Vec::new(),
+                        body: bytes::Bytes::from_static(b"ok"),
+                    });
+                }
+            }
+        });
+        // The stop signal is already given when the server starts.
+        let (_stop_tx, stop_rx) = watch::channel(true);
+        let server = tokio::spawn(serve(
+            ServerId(0),
+            "T".into(),
+            AxumListener(listener),
+            events_tx,
+            1024,
+            Duration::from_secs(5),
+            stop_rx,
+        ));
+        for (i, mut c) in clients.into_iter().enumerate() {
+            let mut reply = String::new();
+            tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut reply))
+                .await
+                .expect("answered in time")
+                .unwrap_or_else(|e| panic!("client {i}: {e}"));
+            assert!(reply.starts_with("HTTP/1.1 200"), "client {i}: {reply:?}");
+        }
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server stopped once drained")
+            .unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "the listener is closed after draining"
+        );
+    }
 
     #[test]
     fn query_strings_decode_like_forms() {

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Event, WriteCmd};
-use crate::net::{DatagramSocket, StreamListener};
+use crate::net::{DatagramSocket, Net, StreamListener, StreamOptions};
 
 /// Largest UDP datagram read (RADIUS packets are at most 4096 bytes; more is read so
 /// an oversized datagram is seen whole and rejected by the engine, not truncated).
@@ -62,16 +62,37 @@ pub(super) async fn udp_loop<D: DatagramSocket>(
     }
 }
 
+/// A TCP or TLS RADIUS server's listener and how to treat what it accepts.
+pub(super) struct AcceptSpec<N: Net> {
+    /// The network, to set socket options on accepted connections.
+    pub net: N,
+    /// The server.
+    pub server: ServerId,
+    /// Its configuration name, for logs.
+    pub name: String,
+    /// Its listener.
+    pub listener: N::Listener,
+    /// Its TLS acceptor (`protocol tls`).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Socket options of accepted connections (keepalive).
+    pub options: StreamOptions,
+}
+
 /// Accept connections on a TCP or TLS RADIUS server until aborted.
-pub(super) async fn accept_loop<L: StreamListener>(
-    server: ServerId,
-    name: String,
-    mut listener: L,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+pub(super) async fn accept_loop<N: Net>(
+    spec: AcceptSpec<N>,
     handshake_timeout: Duration,
     write_queue: usize,
     events: mpsc::Sender<Event>,
 ) {
+    let AcceptSpec {
+        net,
+        server,
+        name,
+        mut listener,
+        tls,
+        options,
+    } = spec;
     let local = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -85,6 +106,10 @@ pub(super) async fn accept_loop<L: StreamListener>(
                 continue;
             }
         };
+        if let Err(e) = net.configure_stream(&stream, &options) {
+            // The connection works without its options; say so and serve it.
+            tracing::warn!(server = %name, %peer, "cannot set socket options: {e}");
+        }
         let events = events.clone();
         let name = name.clone();
         match tls.clone() {

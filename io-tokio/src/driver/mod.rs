@@ -41,7 +41,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::management::{ConnectionView, ConnectionsSource, ManagementState};
 use crate::metrics::Metrics;
-use crate::net::{DatagramSocket, Net, StreamListener};
+use crate::net::{
+    DEFAULT_LISTEN_BACKLOG, DatagramSocket, Net, StreamListener, StreamOptions, TcpKeepalive,
+};
 use crate::sqlite::{SqlError, SqliteConfig, SqliteExecutor};
 use crate::tls::{ServerTlsSettings, TlsConfigError, TlsVersion};
 
@@ -52,8 +54,12 @@ pub use engine_loop::RunSummary;
 pub struct DriverOptions {
     /// How long shutdown waits for work in flight before closing connections (10 s).
     pub shutdown_deadline: Duration,
-    /// Bound on a TLS handshake of an accepted connection (10 s).
+    /// Bound on a TLS handshake of an accepted connection, RadSec or HTTPS (10 s).
     pub handshake_timeout: Duration,
+    /// Listen backlog of every stream listener (RADIUS TCP/TLS, HTTP, management):
+    /// connections the kernel completes before we accept them. The kernel caps it at
+    /// `net.core.somaxconn`. Default [`DEFAULT_LISTEN_BACKLOG`] (4096).
+    pub listen_backlog: u32,
     /// Largest HTTP request body accepted (64 KiB); larger → 413.
     pub http_body_limit: usize,
     /// How long an HTTP request may wait for the engine's answer (60 s); then 504.
@@ -80,6 +86,7 @@ impl Default for DriverOptions {
         DriverOptions {
             shutdown_deadline: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            listen_backlog: DEFAULT_LISTEN_BACKLOG,
             http_body_limit: 64 * 1024,
             http_timeout: Duration::from_secs(60),
             event_queue: 4096,
@@ -103,7 +110,7 @@ pub enum StartError {
         server: String,
         /// The address.
         addr: SocketAddr,
-        /// `udp`, `tcp`, `tls` or `http`.
+        /// `udp`, `tcp`, `tls`, `http` or `https`.
         transport: &'static str,
         /// The OS error.
         source: std::io::Error,
@@ -125,12 +132,6 @@ pub enum StartError {
         entry: String,
         /// `an x509` or `a key`.
         expected: &'static str,
-    },
-    /// An HTTP server with `tls` (HTTPS is not implemented by this driver yet).
-    #[error("server `{server}`: HTTPS listeners are not supported yet; remove its `tls` block")]
-    HttpsUnsupported {
-        /// The server's configuration name.
-        server: String,
     },
     /// An SQLite backend could not be opened.
     #[error("backend `{backend}`: {source}")]
@@ -155,7 +156,7 @@ pub enum StartError {
 pub struct Listening {
     /// The server's configuration name (`management` for the management listener).
     pub server: String,
-    /// `udp`, `tcp`, `tls`, `http` or `management`.
+    /// `udp`, `tcp`, `tls`, `http`, `https` or `management`.
     pub kind: &'static str,
     /// The bound address.
     pub addr: SocketAddr,
@@ -249,6 +250,7 @@ struct StreamServer<L> {
     name: String,
     listener: L,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    options: StreamOptions,
 }
 
 /// A bound HTTP server.
@@ -256,6 +258,8 @@ struct HttpServerSocket<L> {
     server: ServerId,
     name: String,
     listener: L,
+    /// HTTPS: the acceptor of its `tls { … }` block.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// A driver whose sockets are bound, ready to [`Driver::run`].
@@ -310,6 +314,38 @@ fn tls_version(v: ProgramTlsVersion) -> TlsVersion {
         ProgramTlsVersion::Tls12 => TlsVersion::Tls12,
         ProgramTlsVersion::Tls13 => TlsVersion::Tls13,
     }
+}
+
+/// The socket options of a RADIUS listener's accepted connections.
+fn stream_options(listen: &boomerang_core::lang::program::NetworkListen) -> StreamOptions {
+    StreamOptions {
+        keepalive: listen.keepalive.map(|k| TcpKeepalive {
+            idle: k.idle,
+            interval: k.interval,
+            count: k.count,
+        }),
+    }
+}
+
+/// The TLS acceptor of a server's `tls { … }` block; HTTPS servers offer ALPN
+/// `http/1.1` (the only HTTP version served), RadSec listeners offer none.
+fn tls_acceptor(
+    program: &Program,
+    server: &str,
+    tls: &ServerTls,
+    https: bool,
+) -> Result<tokio_rustls::TlsAcceptor, StartError> {
+    let settings = server_tls_settings(program, server, tls)?;
+    let mut config = settings.build_config().map_err(|source| StartError::Tls {
+        server: server.to_owned(),
+        source,
+    })?;
+    if https {
+        let mut with_alpn = (*config).clone();
+        with_alpn.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config = Arc::new(with_alpn);
+    }
+    Ok(crate::tls::acceptor(config))
 }
 
 /// The rustls settings of a listener's `tls { … }` block.
@@ -372,13 +408,7 @@ impl<N: Net> Driver<N> {
                     };
                     let tls = match (&listen.protocol, &listen.tls) {
                         (Transport::Tls, Some(tls)) => {
-                            let settings = server_tls_settings(&program, &name, tls)?;
-                            let config =
-                                settings.build_config().map_err(|source| StartError::Tls {
-                                    server: name.clone(),
-                                    source,
-                                })?;
-                            Some(crate::tls::acceptor(config))
+                            Some(tls_acceptor(&program, &name, tls, false)?)
                         }
                         _ => None,
                     };
@@ -399,7 +429,7 @@ impl<N: Net> Driver<N> {
                             }
                             Transport::Tcp | Transport::Tls => {
                                 let listener = net
-                                    .listen(addr)
+                                    .listen_with_backlog(addr, options.listen_backlog)
                                     .await
                                     .map_err(|e| bind_err(addr, kind, e))?;
                                 let local = listener.local_addr().unwrap_or(addr);
@@ -413,31 +443,35 @@ impl<N: Net> Driver<N> {
                                     name: name.clone(),
                                     listener,
                                     tls: tls.clone(),
+                                    options: stream_options(listen),
                                 });
                             }
                         }
                     }
                 }
                 ServerKind::Http(h) => {
-                    if h.tls.is_some() {
-                        return Err(StartError::HttpsUnsupported { server: name });
-                    }
+                    let tls = match &h.tls {
+                        Some(tls) => Some(tls_acceptor(&program, &name, tls, true)?),
+                        None => None,
+                    };
+                    let kind = if tls.is_some() { "https" } else { "http" };
                     for ip in &h.ips {
                         let addr = SocketAddr::new(*ip, h.port);
                         let listener = net
-                            .listen(addr)
+                            .listen_with_backlog(addr, options.listen_backlog)
                             .await
-                            .map_err(|e| bind_err(addr, "http", e))?;
+                            .map_err(|e| bind_err(addr, kind, e))?;
                         let local = listener.local_addr().unwrap_or(addr);
                         listening.push(Listening {
                             server: name.clone(),
-                            kind: "http",
+                            kind,
                             addr: local,
                         });
                         http.push(HttpServerSocket {
                             server: id,
                             name: name.clone(),
                             listener,
+                            tls: tls.clone(),
                         });
                     }
                 }
@@ -460,8 +494,7 @@ impl<N: Net> Driver<N> {
         let mut state = None;
         if options.management && program.management.enabled {
             let addr = SocketAddr::new(program.management.ip, program.management.port);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
+            let listener = crate::net::tcp_listen(addr, options.listen_backlog)
                 .map_err(|source| StartError::Management { addr, source })?;
             let local = listener.local_addr().unwrap_or(addr);
             listening.push(Listening {
@@ -535,11 +568,16 @@ impl<N: Net> Driver<N> {
             )));
         }
         for s in streams {
+            let spec = listeners::AcceptSpec {
+                net: net.clone(),
+                server: s.server,
+                name: s.name,
+                listener: s.listener,
+                tls: s.tls,
+                options: s.options,
+            };
             acceptors.push(tokio::spawn(listeners::accept_loop(
-                s.server,
-                s.name,
-                s.listener,
-                s.tls,
+                spec,
                 options.handshake_timeout,
                 options.write_queue,
                 events_tx.clone(),
@@ -547,15 +585,35 @@ impl<N: Net> Driver<N> {
         }
         let mut servers = Vec::new();
         for h in http {
-            servers.push(tokio::spawn(http::serve(
-                h.server,
-                h.name,
-                h.listener,
-                events_tx.clone(),
-                options.http_body_limit,
-                options.http_timeout,
-                stop_rx.clone(),
-            )));
+            let task = match h.tls {
+                None => tokio::spawn(http::serve(
+                    h.server,
+                    h.name,
+                    http::AxumListener(h.listener),
+                    events_tx.clone(),
+                    options.http_body_limit,
+                    options.http_timeout,
+                    stop_rx.clone(),
+                )),
+                Some(acceptor) => {
+                    let listener = http::TlsListener::new(
+                        h.name.clone(),
+                        h.listener,
+                        acceptor,
+                        options.handshake_timeout,
+                    );
+                    tokio::spawn(http::serve(
+                        h.server,
+                        h.name,
+                        listener,
+                        events_tx.clone(),
+                        options.http_body_limit,
+                        options.http_timeout,
+                        stop_rx.clone(),
+                    ))
+                }
+            };
+            servers.push(task);
         }
         if let (Some(listener), Some(state)) = (management, state.clone()) {
             // The management listener stays up while draining (probes see
