@@ -93,6 +93,33 @@ impl SimConfig {
     }
 }
 
+/// tokio numbers tasks from one process-wide counter and keeps a runtime's tasks in
+/// lists sharded by that number (four shards on a current-thread runtime); when turmoil
+/// crashes or bounces a host it drops the host's tasks shard by shard, and the sockets
+/// they hold send their closing segments in that order, each taking its latency from
+/// turmoil's generator. So that a world replays identically whatever ran before it in
+/// the process, every world starts numbering its tasks at a multiple of
+/// [`TASK_ID_ALIGNMENT`] (a no-op task is spawned until the counter gets there).
+///
+/// This holds when nothing else in the process spawns tokio tasks meanwhile: under
+/// `cargo nextest` every test is its own process; a replay with `SIM_SEED` runs one
+/// world.
+pub const TASK_ID_ALIGNMENT: u64 = 64;
+
+fn align_task_ids() {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
+        return;
+    };
+    for _ in 0..TASK_ID_ALIGNMENT {
+        let handle = runtime.spawn(async {});
+        let id = handle.id().to_string().parse::<u64>().unwrap_or(0);
+        let _ = runtime.block_on(handle);
+        if (id + 1) % TASK_ID_ALIGNMENT == 0 {
+            return;
+        }
+    }
+}
+
 /// A world run failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorldError {
@@ -133,6 +160,7 @@ pub struct World<'a> {
 impl<'a> World<'a> {
     /// A world for master seed `master`, with no fault schedule.
     pub fn new(config: &SimConfig, master: u64) -> Self {
+        align_task_ids();
         let seeds = Seeds::derive(master);
         Self {
             sim: config.builder(&seeds).build(),

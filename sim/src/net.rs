@@ -18,22 +18,88 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use boomerang_core::rng::SplitMix64;
 use boomerang_io_tokio::net::{DatagramSocket, Net, StreamListener};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::seed::sub_seed;
+
+/// Fault points inside the streams a simulated driver uses: the driver's code runs
+/// unchanged and meets short writes and connections reset under it (for TLS streams,
+/// a forced close of the TLS connection). They exist only in [`TurmoilNet`]: the
+/// daemon's `TokioNet` has no such code at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamFaults {
+    /// Percentage of writes that accept only part of the buffer.
+    pub short_write_percent: u64,
+    /// Chance, per million writes, that the connection is reset there and then.
+    pub reset_per_million_writes: u64,
+    /// Faults stop at this virtual time (the world's quiet period follows).
+    pub until: Duration,
+}
+
+#[derive(Debug)]
+struct FaultPoints {
+    faults: StreamFaults,
+    seed: u64,
+    streams: AtomicU64,
+}
 
 /// The simulated network of one turmoil host.
 ///
 /// Create it inside the host's future (or factory), for the host's own address, e.g.
-/// `TurmoilNet::of_host("server")`. It is cheap to copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `TurmoilNet::of_host("server")`. It is cheap to clone.
+#[derive(Debug, Clone)]
 pub struct TurmoilNet {
     own: IpAddr,
+    faults: Option<Arc<FaultPoints>>,
 }
+
+impl PartialEq for TurmoilNet {
+    fn eq(&self, other: &Self) -> bool {
+        self.own == other.own
+    }
+}
+
+impl Eq for TurmoilNet {}
 
 impl TurmoilNet {
     /// The network as seen by the host whose address is `own`.
     pub fn with_addr(own: IpAddr) -> Self {
-        Self { own }
+        Self { own, faults: None }
+    }
+
+    /// The same network with seeded fault points in every stream it accepts or opens
+    /// (each stream draws from its own generator, derived from `seed` and the order
+    /// streams were made in, so a world replays exactly).
+    pub fn with_faults(mut self, faults: StreamFaults, seed: u64) -> Self {
+        self.faults = Some(Arc::new(FaultPoints {
+            faults,
+            seed,
+            streams: AtomicU64::new(0),
+        }));
+        self
+    }
+
+    fn wrap(&self, inner: turmoil::net::TcpStream) -> SimStream {
+        let faults = self.faults.as_ref().map(|f| {
+            let n = f.streams.fetch_add(1, Ordering::Relaxed);
+            (
+                f.faults,
+                SplitMix64::new(sub_seed(f.seed, &format!("stream/{n}"))),
+            )
+        });
+        SimStream {
+            inner,
+            faults,
+            reset: false,
+        }
     }
 
     /// The network as seen by the turmoil host named `name`. Must be called inside a turmoil
@@ -85,9 +151,73 @@ fn loopback(v4: bool) -> IpAddr {
     }
 }
 
+/// A simulated stream, with the fault points of its [`TurmoilNet`] if it has any.
+#[derive(Debug)]
+pub struct SimStream {
+    inner: turmoil::net::TcpStream,
+    faults: Option<(StreamFaults, SplitMix64)>,
+    reset: bool,
+}
+
+fn reset_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "connection reset by a simulated fault point",
+    )
+}
+
+impl AsyncRead for SimStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.reset {
+            return Poll::Ready(Err(reset_error()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SimStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.reset {
+            return Poll::Ready(Err(reset_error()));
+        }
+        let mut len = buf.len();
+        if let Some((faults, rng)) = &mut this.faults
+            && turmoil::sim_elapsed().unwrap_or_default() < faults.until
+        {
+            if rng.next_u64() % 1_000_000 < faults.reset_per_million_writes {
+                this.reset = true;
+                return Poll::Ready(Err(reset_error()));
+            }
+            if len > 1 && rng.next_u64() % 100 < faults.short_write_percent {
+                len = 1 + usize::try_from(rng.next_u64() % (len as u64 - 1)).unwrap_or(0);
+            }
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf.get(..len).unwrap_or(buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 /// A simulated listening stream socket.
 pub struct TurmoilListener {
     inner: turmoil::net::TcpListener,
+    net: TurmoilNet,
 }
 
 impl std::fmt::Debug for TurmoilListener {
@@ -99,10 +229,11 @@ impl std::fmt::Debug for TurmoilListener {
 }
 
 impl StreamListener for TurmoilListener {
-    type Stream = turmoil::net::TcpStream;
+    type Stream = SimStream;
 
     async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
-        self.inner.accept().await
+        let (stream, peer) = self.inner.accept().await?;
+        Ok((self.net.wrap(stream), peer))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -132,17 +263,21 @@ impl DatagramSocket for TurmoilDatagram {
 
 impl Net for TurmoilNet {
     type Listener = TurmoilListener;
-    type Stream = turmoil::net::TcpStream;
+    type Stream = SimStream;
     type Datagram = TurmoilDatagram;
 
     async fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
         let addr = self.bindable(addr)?;
         let inner = turmoil::net::TcpListener::bind(addr).await?;
-        Ok(TurmoilListener { inner })
+        Ok(TurmoilListener {
+            inner,
+            net: self.clone(),
+        })
     }
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<Self::Stream> {
-        turmoil::net::TcpStream::connect(addr).await
+        let stream = turmoil::net::TcpStream::connect(addr).await?;
+        Ok(self.wrap(stream))
     }
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<Self::Datagram> {

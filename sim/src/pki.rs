@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use boomerang_io_tokio::pki::{ClientSpec, DevPki, PkiError};
 use boomerang_io_tokio::tls::rustls::pki_types::ServerName;
+use boomerang_io_tokio::tls::rustls::client::Resumption;
 use boomerang_io_tokio::tls::rustls::{ClientConfig, ServerConfig};
 use boomerang_io_tokio::tls::{
     ClientTlsSettings, ServerTlsSettings, TlsConfigError, TlsVersion, tokio_rustls,
@@ -111,6 +112,21 @@ impl SimPki {
             .find(|(n, _)| n == name)
             .map(|(_, c)| boomerang_io_tokio::tls::connector(c.clone()))
             .ok_or_else(|| SimPkiError::UnknownClient(name.to_string()))
+    }
+
+    /// A connector for client `name` with a session cache of its own: what a device
+    /// that just booted has. Worlds use it so that one world's TLS sessions are never
+    /// resumed in another (which would make a seed's run depend on what ran before).
+    pub fn fresh_connector(&self, name: &str) -> Result<tokio_rustls::TlsConnector, SimPkiError> {
+        let shared = self
+            .clients
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c)
+            .ok_or_else(|| SimPkiError::UnknownClient(name.to_string()))?;
+        let mut config = ClientConfig::clone(shared);
+        config.resumption = Resumption::in_memory_sessions(64);
+        Ok(boomerang_io_tokio::tls::connector(Arc::new(config)))
     }
 
     /// The name clients verify the server certificate against ([`SIM_SERVER_NAME`]).

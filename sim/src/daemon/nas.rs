@@ -108,7 +108,8 @@ pub async fn run_host(
     let round = generation.fetch_add(1, Ordering::Relaxed);
     let net = TurmoilNet::of_host(&host.host);
     let connector = if host.tls {
-        Some(pki.connector(&host.host)?)
+        // A (re)booted host starts with no TLS sessions to resume.
+        Some(pki.fresh_connector(&host.host)?)
     } else {
         None
     };

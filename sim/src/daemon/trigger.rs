@@ -161,6 +161,21 @@ pub async fn udp_trigger(
     }
 }
 
+/// Whether `bytes` hold a whole HTTP/1.1 response: a head and the body its
+/// Content-Length announces.
+fn response_complete(bytes: &[u8]) -> bool {
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    bytes.len() >= end + 4 + length
+}
+
 /// Send one HTTP trigger to `target` through `server` and report its outcome.
 pub async fn http_trigger(
     net: TurmoilNet,
@@ -182,11 +197,23 @@ pub async fn http_trigger(
             .write_all(request.as_bytes())
             .await
             .map_err(|e| format!("write: {e}"))?;
+        // Read the head and the body its Content-Length announces; the answer is
+        // complete then, whenever the server closes the connection.
         let mut answer = Vec::new();
-        stream
-            .read_to_end(&mut answer)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
+        let mut buf = [0u8; 2048];
+        loop {
+            if response_complete(&answer) {
+                break;
+            }
+            let n = stream
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
         Ok::<_, String>(answer)
     };
     let outcome = match tokio::time::timeout(timing.http_timeout, exchange).await {

@@ -29,7 +29,7 @@ use super::nas::{NasHost, NasTiming, run_host};
 use super::trigger::{TriggerTiming, http_trigger, udp_trigger};
 use crate::fault::{EpisodeKind, FaultSchedule, FaultSpace};
 use crate::harness::{SimConfig, World, WorldError, epoch};
-use crate::net::TurmoilNet;
+use crate::net::{StreamFaults, TurmoilNet};
 use crate::pki::{SimPki, SimPkiError};
 use crate::seed::sub_seed;
 use crate::trace::Trace;
@@ -70,6 +70,11 @@ pub struct Scenario {
     pub nas_timing: NasTiming,
     /// Trigger senders' timing.
     pub trigger_timing: TriggerTiming,
+    /// Fault points inside the server's streams while the faults play: percentage of
+    /// short writes and resets per million writes (`None`: none).
+    pub stream_faults: Option<(u64, u64)>,
+    /// Play this schedule instead of drawing one from the seed (regression worlds).
+    pub schedule: Option<FaultSchedule>,
 }
 
 impl Scenario {
@@ -202,10 +207,10 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
     };
     let mut world = World::new(&config, seed);
     let seeds = world.seeds;
-    let schedule = if scenario.fault_kinds.is_empty() {
-        FaultSchedule::none()
-    } else {
-        FaultSchedule::draw(seeds.faults, &scenario.fault_space())
+    let schedule = match &scenario.schedule {
+        Some(fixed) => fixed.clone(),
+        None if scenario.fault_kinds.is_empty() => FaultSchedule::none(),
+        None => FaultSchedule::draw(seeds.faults, &scenario.fault_space()),
     };
     let heal = schedule.last_at().max(Duration::from_secs(3));
     let episodes = schedule.episodes();
@@ -219,12 +224,24 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
         let probe = probe.clone();
         let generation = AtomicU64::new(0);
         let engine = seeds.engine;
+        let stream_faults = scenario
+            .stream_faults
+            .map(|(short_write_percent, reset_per_million_writes)| StreamFaults {
+                short_write_percent,
+                reset_per_million_writes,
+                until: heal,
+            });
         world.sim.host("server", move || {
             let program = program.clone();
             let probe = probe.clone();
             let round = generation.fetch_add(1, Ordering::Relaxed);
             let rng = SplitMix64::new(sub_seed(engine, &format!("server/{round}")));
+            let faults_seed = sub_seed(engine, &format!("faults/{round}"));
             async move {
+                let mut net = TurmoilNet::of_host("server");
+                if let Some(faults) = stream_faults {
+                    net = net.with_faults(faults, faults_seed);
+                }
                 let options = DriverOptions {
                     management: false,
                     wall_clock: virtual_wall,
@@ -232,7 +249,7 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                 };
                 let metrics = Arc::new(Metrics::new("sim"));
                 let driver =
-                    Driver::bind(TurmoilNet::of_host("server"), program, options, metrics).await?;
+                    Driver::bind(net, program, options, metrics).await?;
                 *probe.lock().unwrap_or_else(|p| p.into_inner()) = Some(driver.connections());
                 driver.run(std::future::pending(), Box::new(rng)).await;
                 Ok(())
