@@ -11,9 +11,9 @@
 //! and SIGTERM must end it with exit status 0.
 //!
 //! The examples bind fixed ports (2083, 4000, 1812, 3799, 8080), so they run one at a
-//! time, and the whole test holds a lock file so that two copies of it (another
-//! checkout's test run on the same machine) wait for each other instead of clashing.
-//! No other test binds those ports. Every wait is bounded.
+//! time, and the whole test holds a lock (a listener on [`LOCK`]) so that two copies of
+//! it (another checkout's test run on the same machine) wait for each other instead of
+//! clashing. No other test binds those ports. Every wait is bounded.
 
 mod e2e_support;
 
@@ -64,16 +64,23 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// The commands of the header's "Try it" part (and the database line before it): the
-/// comment lines indented as commands (`#   cmd`), in order, up to and including the
-/// first `boomerang run`.
+/// comment lines indented as commands (`#   program …`), in order, up to and including
+/// the first `boomerang run`.
 fn header_commands(config: &str) -> Vec<String> {
     let mut commands = Vec::new();
     for line in config.lines().take_while(|l| l.starts_with('#')) {
         let Some(command) = line.strip_prefix("#   ") else {
             continue;
         };
-        let command = command.trim();
-        if command.is_empty() || command.starts_with('#') || command.starts_with('|') {
+        // A command starts with a program name in lower case (`POST /path` is prose);
+        // a trailing `# …` is a comment.
+        let command = command.split(" #").next().unwrap_or_default().trim();
+        let program = command.split_whitespace().next().unwrap_or_default();
+        let is_program = program.starts_with(|c: char| c.is_ascii_lowercase())
+            && program
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+        if !is_program {
             continue;
         }
         commands.push(command.to_owned());
@@ -134,40 +141,30 @@ fn set_up(example: &str, root: &Path, command: &str) {
     }
 }
 
+/// The address whose listener serves as this test's machine-wide lock: the operating
+/// system releases it even when the test is killed. It is below the ephemeral range, so
+/// no socket bound to port 0 takes it.
+const LOCK: &str = "127.0.0.1:20899";
+
 /// Holds the machine-wide lock of this test while alive.
-struct PortsLock(std::fs::File);
+struct PortsLock(#[allow(dead_code)] std::net::TcpListener);
 
 impl PortsLock {
+    /// Take the lock, waiting (bounded) while another copy of this test holds it.
     fn take() -> PortsLock {
-        let path = std::env::temp_dir().join("boomerang-e2e-examples.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .unwrap();
-        // Bounded: try for a while, then fail loudly rather than hang.
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
-            match file.try_lock() {
-                Ok(()) => return PortsLock(file),
-                Err(std::fs::TryLockError::WouldBlock) => {
+            match std::net::TcpListener::bind(LOCK) {
+                Ok(listener) => return PortsLock(listener),
+                Err(e) => {
                     assert!(
                         Instant::now() < deadline,
-                        "{} stayed locked for 5 minutes",
-                        path.display()
+                        "{LOCK} (this test's lock) stayed taken for 5 minutes: {e}"
                     );
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                Err(std::fs::TryLockError::Error(e)) => panic!("{}: {e}", path.display()),
             }
         }
-    }
-}
-
-impl Drop for PortsLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
     }
 }
 
@@ -337,7 +334,7 @@ fn every_example_runs_unchanged_and_exits_0_on_sigterm() {
 
 #[test]
 fn header_commands_stop_at_the_run_line() {
-    let header = "# Try it:\n#   boomerang pki dev --out config/examples/x/certs\n#   # a comment\n#   boomerang run -c config/examples/x\n#   boomerang run -c config/examples/y\n\nservers {}\n";
+    let header = "# Try it:\n#   POST /x?y=z\n#   boomerang pki dev --out config/examples/x/certs\n#   # a comment\n#   boomerang run -c config/examples/x    # here\n#   boomerang run -c config/examples/y\n\nservers {}\n";
     assert_eq!(
         header_commands(header),
         [

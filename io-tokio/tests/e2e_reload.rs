@@ -27,7 +27,8 @@ impl Daemon {
     /// the binary and wait until `/ready` on `management` answers 200.
     fn start(config: &str, management: u16) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        boomerang_io_tokio::pki::DevPki::generate(&dir.path().join("certs"), &[], &[]).unwrap();
+        let nas1 = boomerang_io_tokio::pki::ClientSpec::new("nas1");
+        boomerang_io_tokio::pki::DevPki::generate(&dir.path().join("certs"), &[], &[nas1]).unwrap();
         std::fs::write(dir.path().join("boomerang.conf"), config).unwrap();
         let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
         let child = Command::new(BIN)
@@ -373,4 +374,87 @@ fn sigterm_while_a_reload_drains_exits_0_without_starting_the_new_configuration(
     assert!(!log.contains("configuration reloaded from"), "{log}");
     // The proxied request was answered or dropped, not left hanging: the client ends.
     let _ = client.join().unwrap();
+}
+
+#[test]
+fn after_a_reload_the_nas_reconnects_and_the_new_policy_serves_it() {
+    use e2e_support::{Ports, adapt_config};
+    // The server: the HTTP trigger example; the NAS: the NAS simulator example (a second
+    // `boomerang run`, which dials the server and reconnects when the connection closes;
+    // at debug level it logs each Disconnect-Request its policy handles).
+    let ports = Ports::pick();
+    let server_conf = adapt_config("config/examples/http-trigger/boomerang.conf", ports);
+    let mut server = Daemon::start(&server_conf, ports.management);
+    let nas_conf = adapt_config("config/examples/nas-simulator/boomerang.conf", ports).replace(
+        &format!(
+            "\nmanagement {{\n    listen {{\n        ip 127.0.0.1;\n        port {};\n    }}\n}}\n",
+            ports.management
+        ),
+        "\n",
+    );
+    let nas_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(nas_dir.path().join("certs")).unwrap();
+    for entry in std::fs::read_dir(server.dir.path().join("certs")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            nas_dir.path().join("certs").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    std::fs::write(nas_dir.path().join("nas.conf"), nas_conf).unwrap();
+    let nas_log = std::fs::File::create(nas_dir.path().join("nas.log")).unwrap();
+    let mut nas = Command::new(BIN)
+        .current_dir(nas_dir.path())
+        .args(["run", "-c", "nas.conf", "--log-level", "debug"])
+        .stdout(Stdio::null())
+        .stderr(nas_log)
+        .spawn()
+        .unwrap();
+    let http_addr = SocketAddr::from(([127, 0, 0, 1], ports.http));
+    let trigger = |path: &str| {
+        let target = format!("{path}?nas_identifier=radiator-nas-simulator&username=mikem");
+        http(http_addr, "POST", &target).map_or(0, |(status, _)| status)
+    };
+    // Bounded: until the NAS is connected and acknowledges.
+    let nas_log_path = nas_dir.path().join("nas.log");
+    let until_200 = |path: &str, server: &Daemon| {
+        let deadline = Instant::now() + WAIT;
+        while trigger(path) != 200 {
+            assert!(
+                Instant::now() < deadline,
+                "POST {path} never answered 200:\n{}\nNAS:\n{}",
+                server.log(),
+                std::fs::read_to_string(&nas_log_path).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    until_200("/disconnect", &server);
+
+    // B answers on another path: observable from outside, and only once the NAS is back.
+    let renamed = server_conf.replace("http.path == \"/disconnect\";", "http.path == \"/kick\";");
+    assert_ne!(renamed, server_conf);
+    server.reload(&renamed);
+    server.wait_log("configuration reloaded from", 1);
+    until_200("/kick", &server);
+    assert_ne!(trigger("/disconnect"), 200, "the old handler is gone");
+
+    server.signal("TERM");
+    let status = server.wait_exit();
+    assert!(status.success(), "{}", server.log());
+    let _ = Command::new("kill")
+        .args(["-TERM", &nas.id().to_string()])
+        .status();
+    let nas_status = wait_bounded(&mut nas, WAIT).expect("the NAS exits after SIGTERM");
+    let nas_log = std::fs::read_to_string(&nas_log_path).unwrap();
+    assert!(nas_status.success(), "{nas_log}");
+    assert!(
+        nas_log
+            .matches("Received Disconnect-Request for user mikem")
+            .count()
+            >= 2,
+        "the NAS handled a request before and after the reload:\n{nas_log}\nserver:\n{}",
+        server.log()
+    );
 }
