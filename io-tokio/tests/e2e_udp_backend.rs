@@ -101,7 +101,8 @@ fn text(packet: &Packet, typ: u8) -> Option<String> {
 
 /// Three UDP servers, each pinned to a policy by a condition on `radius.server`:
 /// PROXY_IN proxies to UPSTREAM, QUERY_IN queries it, SILENT_IN proxies (inside a
-/// `try`) to SILENT, whose upstream never answers.
+/// `try`) to SILENT, whose upstream never answers, or for User-Name `retry` to
+/// RETRYING, the same silent upstream with `retries 2`.
 fn config(ports: &ServerPorts, upstream: u16, silent: u16) -> String {
     let ServerPorts {
         proxy,
@@ -151,6 +152,14 @@ backends {{
             connect {{ protocol udp; ip 127.0.0.1; port {silent}; }}
         }}
     }}
+    radius "RETRYING" {{
+        server "R1" {{
+            secret "upstream-secret";
+            timeout 1500ms;
+            retries 2;
+            connect {{ protocol udp; ip 127.0.0.1; port {silent}; }}
+        }}
+    }}
 }}
 aaa {{
     policy "PROXY" {{
@@ -160,6 +169,18 @@ aaa {{
     policy "QUERY" {{
         conditions all {{ radius.server == "QUERY_IN"; }}
         handler "H" {{ @execute {{ backend {{ name "UPSTREAM"; query "AUTH"; }} }} }}
+    }}
+    policy "RETRYING" {{
+        conditions all {{ radius.server == "SILENT_IN"; radius.request.attr.User-Name == "retry"; }}
+        handler "H" {{
+            @execute {{
+                try {{
+                    backend "RETRYING";
+                }} catch {{
+                    reject "retried: %{{aaa.caught_error.code}}";
+                }}
+            }}
+        }}
     }}
     policy "SILENT" {{
         conditions all {{ radius.server == "SILENT_IN"; }}
@@ -395,5 +416,31 @@ fn an_answer_signed_with_another_secret_is_not_taken() {
         "{out}"
     );
     drop(server);
+    upstream.finish();
+}
+
+#[test]
+fn a_udp_request_is_retransmitted_unchanged_then_times_out() {
+    let upstream = Upstream::start(false);
+    let silent = Upstream::start(true);
+    let (server, ports) = start(upstream.port, silent.port);
+    let (code, out) = ask(ports.silent_in, "10s", &["User-Name=retry"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("Reply-Message = \"retried: BACKEND_TIMEOUT\""),
+        "{out}"
+    );
+    drop(server);
+    let sent = silent.finish();
+    assert_eq!(
+        sent.len(),
+        3,
+        "one send and `retries 2` retransmissions: {sent:?}"
+    );
+    for again in &sent[1..] {
+        assert_eq!(again.identifier, sent[0].identifier);
+        assert_eq!(again.authenticator, sent[0].authenticator);
+        assert_eq!(again.attributes, sent[0].attributes);
+    }
     upstream.finish();
 }
