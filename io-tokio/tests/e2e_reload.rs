@@ -8,6 +8,7 @@
 
 mod e2e_support;
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -206,6 +207,19 @@ fn sighup_applies_a_good_configuration_refuses_a_broken_one_and_sigterm_exits_0(
         &config(udp, management, "", &replying("config A")),
         management,
     );
+    // A kept-alive management connection (a scraper's) must not outlive its driver.
+    let mut scraper = std::net::TcpStream::connect(daemon.management).unwrap();
+    scraper.set_read_timeout(Some(WAIT)).unwrap();
+    scraper
+        .write_all(b"GET /live HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.ends_with(b"ok\n") {
+        let n = scraper.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
     let first = ask(udp).expect("config A answers");
     assert!(first.starts_with("Access-Accept"), "{first}");
     assert!(first.contains("Reply-Message = \"config A\""), "{first}");
@@ -223,6 +237,11 @@ fn sighup_applies_a_good_configuration_refuses_a_broken_one_and_sigterm_exits_0(
     ));
     let log = daemon.wait_log("configuration reloaded from", 1);
     assert!(log.contains("2 servers, 0 backends"), "{log}");
+    assert_eq!(
+        scraper.read(&mut buf).unwrap(),
+        0,
+        "the old management listener closed its idle kept-alive connection"
+    );
     wait_reply(udp, "config B", &daemon);
     let second = ask(udp2).expect("the new server answers");
     assert!(second.contains("Reply-Message = \"config B\""), "{second}");

@@ -543,11 +543,15 @@ impl<N: Net> Driver<N> {
             )));
         }
         // The management listener stays up while draining (probes see `shutting_down`)
-        // and closes when `run` returns, so that a new driver can bind it again.
+        // and stops gracefully when `run` returns (kept-alive connections included, so
+        // none goes on answering for this driver), so that a new driver can bind it.
+        let (management_stop, management_stopped) = oneshot::channel::<()>();
         let management = management.zip(state.clone()).map(|(listener, state)| {
             tokio::spawn(async move {
-                let never = std::future::pending::<()>();
-                if let Err(e) = crate::management::serve(listener, state, never).await {
+                let stop = async move {
+                    let _ = management_stopped.await;
+                };
+                if let Err(e) = crate::management::serve(listener, state, stop).await {
                     tracing::error!("management listener failed: {e}");
                 }
             })
@@ -606,9 +610,19 @@ impl<N: Net> Driver<N> {
                 let _ = s.await;
             }
         }
-        for task in acceptors.into_iter().chain(management) {
+        for task in acceptors {
             task.abort();
             let _ = task.await;
+        }
+        let _ = management_stop.send(());
+        if let Some(mut task) = management {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
         }
         summary
     }
