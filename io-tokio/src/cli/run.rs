@@ -203,7 +203,6 @@ pub fn run(args: RunArgs) -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!("{e}");
-                eprintln!("error: {e}");
                 ExitCode::FAILURE
             }
         }

@@ -22,10 +22,11 @@ pub(crate) struct Signals {
 }
 
 impl Signals {
-    /// Install the handlers and start forwarding. Call from inside the runtime.
+    /// Install the handlers (at once: from here on these signals no longer take their
+    /// default action) and start forwarding. Call from inside the runtime.
     pub(crate) fn install() -> Signals {
         let (tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(forward(tx));
+        tokio::spawn(forward(Handlers::install(), tx));
         Signals { events }
     }
 
@@ -43,39 +44,54 @@ impl Signals {
     }
 }
 
+/// The installed handlers.
 #[cfg(unix)]
-async fn forward(tx: mpsc::UnboundedSender<SignalEvent>) {
-    use tokio::signal::unix::{Signal, SignalKind, signal};
+struct Handlers {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
 
-    fn install(kind: SignalKind, name: &str) -> Option<Signal> {
-        match signal(kind) {
+#[cfg(unix)]
+impl Handlers {
+    fn install() -> Handlers {
+        use tokio::signal::unix::{SignalKind, signal};
+        let one = |kind: SignalKind, name: &str| match signal(kind) {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::error!("cannot install the {name} handler: {e}");
                 None
             }
-        }
-    }
-    async fn recv(signal: &mut Option<Signal>) {
-        let received = match signal {
-            Some(s) => s.recv().await.is_some(),
-            None => false,
         };
-        if !received {
-            // No handler (or its stream ended): this signal never fires.
-            std::future::pending::<()>().await;
+        Handlers {
+            term: one(SignalKind::terminate(), "SIGTERM"),
+            int: one(SignalKind::interrupt(), "SIGINT"),
+            hup: one(SignalKind::hangup(), "SIGHUP"),
         }
     }
+}
 
-    let mut term = install(SignalKind::terminate(), "SIGTERM");
-    let mut int = install(SignalKind::interrupt(), "SIGINT");
-    let mut hup = install(SignalKind::hangup(), "SIGHUP");
+/// Wait for one signal; never completes when its handler is missing.
+#[cfg(unix)]
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+    let received = match signal {
+        Some(s) => s.recv().await.is_some(),
+        None => false,
+    };
+    if !received {
+        // No handler (or its stream ended): this signal never fires.
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(unix)]
+async fn forward(mut handlers: Handlers, tx: mpsc::UnboundedSender<SignalEvent>) {
     loop {
         let event = tokio::select! {
             biased;
-            () = recv(&mut term) => SignalEvent::Terminate("SIGTERM"),
-            () = recv(&mut int) => SignalEvent::Terminate("SIGINT"),
-            () = recv(&mut hup) => SignalEvent::Hangup,
+            () = recv(&mut handlers.term) => SignalEvent::Terminate("SIGTERM"),
+            () = recv(&mut handlers.int) => SignalEvent::Terminate("SIGINT"),
+            () = recv(&mut handlers.hup) => SignalEvent::Hangup,
         };
         match event {
             SignalEvent::Terminate(name) => tracing::info!("{name} received"),
@@ -87,8 +103,19 @@ async fn forward(tx: mpsc::UnboundedSender<SignalEvent>) {
     }
 }
 
+/// Off Unix only Ctrl-C is watched; it is installed on first poll.
 #[cfg(not(unix))]
-async fn forward(tx: mpsc::UnboundedSender<SignalEvent>) {
+struct Handlers;
+
+#[cfg(not(unix))]
+impl Handlers {
+    fn install() -> Handlers {
+        Handlers
+    }
+}
+
+#[cfg(not(unix))]
+async fn forward(_: Handlers, tx: mpsc::UnboundedSender<SignalEvent>) {
     while tokio::signal::ctrl_c().await.is_ok() {
         tracing::info!("SIGINT received");
         if tx.send(SignalEvent::Terminate("SIGINT")).is_err() {
