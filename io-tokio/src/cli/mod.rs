@@ -4,7 +4,9 @@ pub mod check;
 pub mod client;
 pub mod demo;
 mod pki;
+mod reload;
 pub mod run;
+mod signals;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! `boomerang run`: load the configuration (or the built-in one), bind every listener,
-//! and serve until SIGTERM or SIGINT.
+//! and serve until SIGTERM or SIGINT; on SIGHUP, restart in process with the
+//! configuration read again (see [`reload`]).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -11,8 +12,9 @@ use boomerang_core::lang::diag::has_errors;
 use boomerang_core::lang::{Loaded, load_text, render_all};
 use clap::{Args, ValueEnum};
 
+use super::reload::{self, Served};
+use super::signals::Signals;
 use crate::config_files::{FsDictionarySource, FsLoader, load_and_compile, process_env};
-use crate::driver::rng::OsRandom;
 use crate::driver::{Driver, DriverOptions, Listening};
 use crate::metrics::Metrics;
 use crate::net::TokioNet;
@@ -143,74 +145,6 @@ fn print_banner(args: &RunArgs, listening: &[Listening]) {
     let _ = out.flush();
 }
 
-/// Wait for SIGTERM or SIGINT.
-async fn terminate_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// On SIGHUP: load and compile the configuration again and report. Swapping the
-/// running engine is not implemented: the running configuration stays.
-async fn reload_on_hangup(config: Vec<PathBuf>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            if config.is_empty() {
-                tracing::info!(
-                    "SIGHUP: the built-in configuration cannot change; nothing to reload"
-                );
-                continue;
-            }
-            let paths: Vec<String> = config.iter().map(|p| p.display().to_string()).collect();
-            let compiled = tokio::task::spawn_blocking(move || {
-                let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-                let (loaded, compiled) = load_and_compile(&refs);
-                (
-                    render_all(&compiled.diagnostics, &loaded.sources),
-                    has_errors(&compiled.diagnostics),
-                )
-            })
-            .await;
-            match compiled {
-                Ok((text, true)) => {
-                    tracing::error!(
-                        "SIGHUP: the configuration has errors; keeping the running one\n{text}"
-                    )
-                }
-                Ok((_, false)) => tracing::warn!(
-                    "SIGHUP: the configuration compiles, but reloading a running engine is not supported yet; keeping the running configuration (restart to apply)"
-                ),
-                Err(e) => tracing::error!("SIGHUP: reload failed: {e}"),
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = config;
-    }
-}
-
 /// Run `boomerang run`.
 pub fn run(args: RunArgs) -> ExitCode {
     init_logging(&args);
@@ -241,26 +175,36 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Signals are watched from the start, so that one arriving while the
+        // listeners are being bound is not lost (nor kills the process).
+        let mut signals = Signals::install();
         let options = DriverOptions {
             env: process_env(),
             shutdown_deadline: std::time::Duration::from_secs(args.shutdown_timeout),
             ..DriverOptions::default()
         };
         let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
-        let driver = match Driver::bind(TokioNet, program, options, metrics).await {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let driver =
+            match Driver::bind(TokioNet, program.clone(), options.clone(), metrics.clone()).await {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
         print_banner(&args, driver.listening());
-        tokio::spawn(reload_on_hangup(args.config.clone()));
-        tracing::info!("ready");
-        let summary = driver
-            .run(terminate_signal(), Box::new(OsRandom::new()))
-            .await;
-        tracing::info!(?summary, "stopped");
-        ExitCode::SUCCESS
+        let served = Served {
+            config: args.config.clone(),
+            program,
+            options,
+            metrics,
+        };
+        match reload::serve(served, driver, &mut signals).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e}");
+                ExitCode::FAILURE
+            }
+        }
     })
 }

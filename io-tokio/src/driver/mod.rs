@@ -533,6 +533,8 @@ impl<N: Net> Driver<N> {
     }
 
     /// Serve until `shutdown` completes, then drain (see [`engine_loop`]) and return.
+    /// Every socket of this driver is closed by then: a new driver may bind the same
+    /// addresses (an in-process restart on SIGHUP does).
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
@@ -615,16 +617,20 @@ impl<N: Net> Driver<N> {
             };
             servers.push(task);
         }
-        if let (Some(listener), Some(state)) = (management, state.clone()) {
-            // The management listener stays up while draining (probes see
-            // `shutting_down`) and stops with the process.
+        // The management listener stays up while draining (probes see `shutting_down`)
+        // and stops gracefully when `run` returns (kept-alive connections included, so
+        // none goes on answering for this driver), so that a new driver can bind it.
+        let (management_stop, management_stopped) = oneshot::channel::<()>();
+        let management = management.zip(state.clone()).map(|(listener, state)| {
             tokio::spawn(async move {
-                let never = std::future::pending::<()>();
-                if let Err(e) = crate::management::serve(listener, state, never).await {
+                let stop = async move {
+                    let _ = management_stopped.await;
+                };
+                if let Err(e) = crate::management::serve(listener, state, stop).await {
                     tracing::error!("management listener failed: {e}");
                 }
-            });
-        }
+            })
+        });
         if let Some(state) = &state {
             state.set_ready();
         }
@@ -669,8 +675,30 @@ impl<N: Net> Driver<N> {
             let _ = stop_tx.send(true);
         })
         .await;
-        for s in servers {
-            let _ = tokio::time::timeout(Duration::from_secs(2), s).await;
+        // Every socket is closed when `run` returns (aborted tasks are awaited so that
+        // their sockets are dropped), so the same addresses can be bound again at once.
+        for mut s in servers {
+            if tokio::time::timeout(Duration::from_secs(2), &mut s)
+                .await
+                .is_err()
+            {
+                s.abort();
+                let _ = s.await;
+            }
+        }
+        for task in acceptors {
+            task.abort();
+            let _ = task.await;
+        }
+        let _ = management_stop.send(());
+        if let Some(mut task) = management {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
         }
         summary
     }

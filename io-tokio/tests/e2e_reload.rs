@@ -1,0 +1,479 @@
+//! SIGHUP through the real binary: a configuration that compiles takes effect (an
+//! in-process graceful restart), a broken one is refused with its diagnostics while the
+//! running one keeps serving, one that cannot start falls back to the previous one, and
+//! SIGTERM still exits 0 — also when it arrives while a reload drains.
+//!
+//! The daemon's log goes to a file (not a pipe, which a chatty daemon could fill), so
+//! the tests can wait for what it says. Every wait is bounded.
+
+mod e2e_support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e_support::{BIN, WAIT, free_tcp_port, free_udp_port, http, output_bounded, wait_bounded};
+
+/// A `boomerang run` whose stderr goes to `log`; killed when dropped.
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+    management: SocketAddr,
+}
+
+impl Daemon {
+    /// Write `config` as `boomerang.conf` (plus a development PKI in `certs/`), start
+    /// the binary and wait until `/ready` on `management` answers 200.
+    fn start(config: &str, management: u16) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let nas1 = boomerang_io_tokio::pki::ClientSpec::new("nas1");
+        boomerang_io_tokio::pki::DevPki::generate(&dir.path().join("certs"), &[], &[nas1]).unwrap();
+        std::fs::write(dir.path().join("boomerang.conf"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+        let child = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["run", "-c", "boomerang.conf", "--shutdown-timeout", "10"])
+            .args(["--log-level", "info"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon {
+            child,
+            dir,
+            management: SocketAddr::from(([127, 0, 0, 1], management)),
+        };
+        daemon.wait_ready();
+        daemon
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("boomerang.conf")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Wait until `/ready` answers 200 (the daemon must stay up meanwhile).
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("boomerang run exited with {status}:\n{}", self.log());
+            }
+            if let Ok((200, _)) = http(self.management, "GET", "/ready") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not ready in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until the log holds `needle` at least `count` times.
+    fn wait_log(&self, needle: &str, count: usize) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= count {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log never said `{needle}` {count} time(s):\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// Rewrite the configuration file and send SIGHUP.
+    fn reload(&self, config: &str) {
+        std::fs::write(self.conf(), config).unwrap();
+        self.signal("HUP");
+    }
+
+    /// Wait (bounded) for the exit status.
+    fn wait_exit(&mut self) -> ExitStatus {
+        match wait_bounded(&mut self.child, WAIT) {
+            Some(status) => status,
+            None => panic!("still running:\n{}", self.log()),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A configuration: a UDP RADIUS server on `udp` for clients on 127.0.0.1 (secret
+/// `s3cret`), management on `management`, and `extra` (more sections) plus an
+/// `@execute` pipeline `execute`.
+fn config(udp: u16, management: u16, extra: &str, execute: &str) -> String {
+    format!(
+        r#"
+clients {{
+    radius "LOCAL" {{
+        client "LOCALHOST" {{ source {{ ip 127.0.0.1; }} secret "s3cret"; }}
+    }}
+}}
+servers {{
+    radius "UDP_IN" {{
+        listen {{ protocol udp; port {udp}; ip 127.0.0.1; }}
+        clients "LOCAL";
+    }}
+}}
+management {{
+    listen {{ ip 127.0.0.1; port {management}; }}
+}}
+{extra}
+aaa {{
+    policy "P" {{
+        handler "H" {{
+            @execute {{
+                {execute}
+            }}
+        }}
+    }}
+}}
+"#
+    )
+}
+
+/// A policy that accepts with `Reply-Message = message`.
+fn replying(message: &str) -> String {
+    format!("modify radius.reply.attr.Reply-Message = \"{message}\";\n                accept;")
+}
+
+/// One Access-Request to `port` with `boomerang client`; its stdout, or `None` on no
+/// answer (the daemon may be between two configurations).
+fn ask(port: u16) -> Option<String> {
+    let child = Command::new(BIN)
+        .args(["client", "--server", &format!("127.0.0.1:{port}")])
+        .args(["--secret", "s3cret", "--timeout", "500ms", "--retries", "0"])
+        .args(["access-request", "User-Name=alice"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_bounded(child, WAIT);
+    match out.status.code() {
+        Some(0 | 1) => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
+        _ => None,
+    }
+}
+
+/// Ask until the reply carries `Reply-Message = "message"` (bounded).
+fn wait_reply(port: u16, message: &str, daemon: &Daemon) {
+    let want = format!("Reply-Message = \"{message}\"");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(out) = ask(port) {
+            if out.contains(&want) {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never answered with {want}:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_applies_a_good_configuration_refuses_a_broken_one_and_sigterm_exits_0() {
+    let (udp, management) = (free_udp_port(), free_tcp_port());
+    let mut daemon = Daemon::start(
+        &config(udp, management, "", &replying("config A")),
+        management,
+    );
+    // A kept-alive management connection (a scraper's) must not outlive its driver.
+    let mut scraper = std::net::TcpStream::connect(daemon.management).unwrap();
+    scraper.set_read_timeout(Some(WAIT)).unwrap();
+    scraper
+        .write_all(b"GET /live HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.ends_with(b"ok\n") {
+        let n = scraper.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let first = ask(udp).expect("config A answers");
+    assert!(first.starts_with("Access-Accept"), "{first}");
+    assert!(first.contains("Reply-Message = \"config A\""), "{first}");
+
+    // B: a different reply, and a second UDP server that did not exist before.
+    let udp2 = free_udp_port();
+    let second_server = format!(
+        r#"servers {{ radius "UDP_TWO" {{ listen {{ protocol udp; port {udp2}; ip 127.0.0.1; }} clients "LOCAL"; }} }}"#
+    );
+    daemon.reload(&config(
+        udp,
+        management,
+        &second_server,
+        &replying("config B"),
+    ));
+    let log = daemon.wait_log("configuration reloaded from", 1);
+    assert!(log.contains("2 servers, 0 backends"), "{log}");
+    assert_eq!(
+        scraper.read(&mut buf).unwrap(),
+        0,
+        "the old management listener closed its idle kept-alive connection"
+    );
+    wait_reply(udp, "config B", &daemon);
+    let second = ask(udp2).expect("the new server answers");
+    assert!(second.contains("Reply-Message = \"config B\""), "{second}");
+    daemon.wait_ready();
+
+    // A broken configuration: refused with its diagnostics; B keeps serving.
+    daemon.reload("servers { broken");
+    let log = daemon.wait_log("reload refused", 1);
+    assert!(
+        log.contains("SIGHUP: the configuration has errors"),
+        "{log}"
+    );
+    assert!(
+        log.contains("boomerang.conf"),
+        "the diagnostics name the file:\n{log}"
+    );
+    let after = ask(udp).expect("still serving after a refused reload");
+    assert!(after.contains("Reply-Message = \"config B\""), "{after}");
+    assert_eq!(log.matches("configuration reloaded from").count(), 1);
+    assert_eq!(http(daemon.management, "GET", "/ready").unwrap().0, 200);
+
+    daemon.signal("TERM");
+    let status = daemon.wait_exit();
+    let log = daemon.log();
+    assert!(status.success(), "exit {status}:\n{log}");
+    assert!(log.contains("SIGTERM received"), "{log}");
+}
+
+#[test]
+fn a_reload_that_cannot_bind_keeps_the_previous_configuration() {
+    let (udp, management) = (free_udp_port(), free_tcp_port());
+    let daemon = Daemon::start(
+        &config(udp, management, "", &replying("config A")),
+        management,
+    );
+    wait_reply(udp, "config A", &daemon);
+
+    // B compiles but one of its ports is in use: the previous configuration comes back.
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    let busy_server = format!(
+        r#"servers {{ radius "BUSY" {{ listen {{ protocol udp; port {busy}; ip 127.0.0.1; }} clients "LOCAL"; }} }}"#
+    );
+    daemon.reload(&config(
+        udp,
+        management,
+        &busy_server,
+        &replying("config B"),
+    ));
+    let log = daemon.wait_log("the previous configuration is running again", 1);
+    assert!(log.contains("reload refused"), "{log}");
+    let cause = format!("server `BUSY`: cannot listen on 127.0.0.1:{busy}");
+    assert!(
+        log.contains(&cause),
+        "the error names server and address:\n{log}"
+    );
+    assert!(!log.contains("configuration reloaded from"), "{log}");
+    wait_reply(udp, "config A", &daemon);
+    drop(taken);
+}
+
+#[test]
+fn a_reload_whose_new_and_previous_configurations_cannot_start_exits_1() {
+    let (udp, tls, management) = (free_udp_port(), free_tcp_port(), free_tcp_port());
+    // A: also a RadSec listener, whose certificate files are read at every start.
+    let radsec = format!(
+        r#"certificates {{
+    x509 "SERVER_CERT" {{ filename "certs/server.pem"; }}
+    key "SERVER_KEY" {{ filename "certs/server.key"; }}
+    x509 "CLIENT_CA" {{ filename "certs/ca.pem"; }}
+}}
+servers {{
+    radius "RADSEC" {{
+        listen {{
+            protocol tls; port {tls}; ip 127.0.0.1;
+            tls {{ certificate "SERVER_CERT"; certificate_key "SERVER_KEY"; client_ca_certificate "CLIENT_CA"; }}
+        }}
+        clients "LOCAL";
+    }}
+}}"#
+    );
+    let mut daemon = Daemon::start(
+        &config(udp, management, &radsec, &replying("config A")),
+        management,
+    );
+    wait_reply(udp, "config A", &daemon);
+    // The previous configuration's certificate goes bad, and the new one's port is in use.
+    std::fs::write(
+        daemon.dir.path().join("certs/server.pem"),
+        "not a certificate",
+    )
+    .unwrap();
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    daemon.reload(&config(busy, management, "", &replying("config B")));
+    let status = daemon.wait_exit();
+    let log = daemon.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("the previous configuration could not start again either"),
+        "{log}"
+    );
+    assert!(log.contains(&format!("127.0.0.1:{busy}")), "{log}");
+    assert!(log.contains("server `RADSEC`: TLS configuration"), "{log}");
+    drop(taken);
+}
+
+#[test]
+fn sigterm_while_a_reload_drains_exits_0_without_starting_the_new_configuration() {
+    // A request in flight to a silent UDP upstream keeps the drain busy (up to the
+    // backend's 3 s timeout) while SIGTERM arrives.
+    let upstream = UdpSocket::bind("127.0.0.1:0").unwrap();
+    upstream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let up = upstream.local_addr().unwrap().port();
+    let backend = format!(
+        r#"backends {{
+    radius "UPSTREAM" {{
+        server "U1" {{
+            secret "upstream-secret";
+            timeout 3s;
+            connect {{ protocol udp; ip 127.0.0.1; port {up}; }}
+        }}
+    }}
+}}"#
+    );
+    let (udp, management) = (free_udp_port(), free_tcp_port());
+    let mut daemon = Daemon::start(
+        &config(udp, management, &backend, r#"backend "UPSTREAM";"#),
+        management,
+    );
+    let client = std::thread::spawn(move || ask(udp));
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + WAIT;
+    while upstream.recv_from(&mut buf).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached the upstream"
+        );
+    }
+    daemon.reload(&config(udp, management, "", &replying("config B")));
+    daemon.wait_log("restarting with it", 1);
+    daemon.signal("TERM");
+    let status = daemon.wait_exit();
+    let log = daemon.log();
+    assert!(status.success(), "exit {status}:\n{log}");
+    assert!(log.contains("SIGTERM arrived during the reload"), "{log}");
+    assert!(!log.contains("configuration reloaded from"), "{log}");
+    // The proxied request was answered or dropped, not left hanging: the client ends.
+    let _ = client.join().unwrap();
+}
+
+#[test]
+fn after_a_reload_the_nas_reconnects_and_the_new_policy_serves_it() {
+    use e2e_support::{Ports, adapt_config};
+    // The server: the HTTP trigger example; the NAS: the NAS simulator example (a second
+    // `boomerang run`, which dials the server and reconnects when the connection closes;
+    // at debug level it logs each Disconnect-Request its policy handles).
+    let ports = Ports::pick();
+    let server_conf = adapt_config("config/examples/http-trigger/boomerang.conf", ports);
+    let mut server = Daemon::start(&server_conf, ports.management);
+    let nas_conf = adapt_config("config/examples/nas-simulator/boomerang.conf", ports).replace(
+        &format!(
+            "\nmanagement {{\n    listen {{\n        ip 127.0.0.1;\n        port {};\n    }}\n}}\n",
+            ports.management
+        ),
+        "\n",
+    );
+    let nas_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(nas_dir.path().join("certs")).unwrap();
+    for entry in std::fs::read_dir(server.dir.path().join("certs")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            nas_dir.path().join("certs").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    std::fs::write(nas_dir.path().join("nas.conf"), nas_conf).unwrap();
+    let nas_log = std::fs::File::create(nas_dir.path().join("nas.log")).unwrap();
+    let mut nas = Command::new(BIN)
+        .current_dir(nas_dir.path())
+        .args(["run", "-c", "nas.conf", "--log-level", "debug"])
+        .stdout(Stdio::null())
+        .stderr(nas_log)
+        .spawn()
+        .unwrap();
+    let http_addr = SocketAddr::from(([127, 0, 0, 1], ports.http));
+    let trigger = |path: &str| {
+        let target = format!("{path}?nas_identifier=radiator-nas-simulator&username=mikem");
+        http(http_addr, "POST", &target).map_or(0, |(status, _)| status)
+    };
+    // Bounded: until the NAS is connected and acknowledges.
+    let nas_log_path = nas_dir.path().join("nas.log");
+    let until_200 = |path: &str, server: &Daemon| {
+        let deadline = Instant::now() + WAIT;
+        while trigger(path) != 200 {
+            assert!(
+                Instant::now() < deadline,
+                "POST {path} never answered 200:\n{}\nNAS:\n{}",
+                server.log(),
+                std::fs::read_to_string(&nas_log_path).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    until_200("/disconnect", &server);
+
+    // B answers on another path: observable from outside, and only once the NAS is back.
+    let renamed = server_conf.replace("http.path == \"/disconnect\";", "http.path == \"/kick\";");
+    assert_ne!(renamed, server_conf);
+    server.reload(&renamed);
+    server.wait_log("configuration reloaded from", 1);
+    until_200("/kick", &server);
+    assert_ne!(trigger("/disconnect"), 200, "the old handler is gone");
+
+    server.signal("TERM");
+    let status = server.wait_exit();
+    assert!(status.success(), "{}", server.log());
+    let _ = Command::new("kill")
+        .args(["-TERM", &nas.id().to_string()])
+        .status();
+    let nas_status = wait_bounded(&mut nas, WAIT).expect("the NAS exits after SIGTERM");
+    let nas_log = std::fs::read_to_string(&nas_log_path).unwrap();
+    assert!(nas_status.success(), "{nas_log}");
+    assert!(
+        nas_log
+            .matches("Received Disconnect-Request for user mikem")
+            .count()
+            >= 2,
+        "the NAS handled a request before and after the reload:\n{nas_log}\nserver:\n{}",
+        server.log()
+    );
+}
