@@ -219,6 +219,11 @@ pub async fn http_trigger(
     let outcome = match tokio::time::timeout(timing.http_timeout, exchange).await {
         Err(_) => Outcome::NoAnswer("timed out".to_owned()),
         Ok(Err(e)) => Outcome::NoAnswer(e),
+        // The connection broke before the whole answer came (a crash, a reset).
+        Ok(Ok(answer)) if !response_complete(&answer) => Outcome::NoAnswer(format!(
+            "connection closed after {} bytes of the answer",
+            answer.len()
+        )),
         Ok(Ok(answer)) => {
             let text = String::from_utf8_lossy(&answer);
             let status = text
@@ -230,7 +235,6 @@ pub async fn http_trigger(
                 Some(403) => Outcome::NasNak,
                 Some(404) => Outcome::NotConnected,
                 Some(code) => Outcome::Failed(format!("HTTP {code}")),
-                None if answer.is_empty() => Outcome::NoAnswer("connection closed".to_owned()),
                 None => {
                     ledger.violation(format!(
                         "trigger {n}: not an HTTP answer: {:?}",
