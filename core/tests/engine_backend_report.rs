@@ -211,12 +211,34 @@ fn a_connection_closing_under_the_request_is_connection_closed() {
     let c = nas(&mut w, 1, "n1", NasMode::Hold);
     trigger(&mut w, "n1");
     w.h.advance(Duration::from_millis(10));
+    // The NAS shows life after the request (so it may have seen it), then closes.
+    w.h.status(c, Some("n1"));
     w.h.close(c);
     assert_eq!(
         reports(&w),
         vec![(
             w.http_rev,
             BackendOutcome::ConnectionClosed,
+            Some(Duration::from_millis(10))
+        )]
+    );
+    w.h.assert_quiescent();
+}
+
+#[test]
+fn a_silent_connection_closing_under_the_request_leaves_no_connection() {
+    // Nothing came back after the request: it is selected again, and with no other
+    // connection of the NAS that is `no_connection` (timed from the first send).
+    let mut w = default_world();
+    let c = nas(&mut w, 1, "n1", NasMode::Hold);
+    trigger(&mut w, "n1");
+    w.h.advance(Duration::from_millis(10));
+    w.h.close(c);
+    assert_eq!(
+        reports(&w),
+        vec![(
+            w.http_rev,
+            BackendOutcome::NoConnection,
             Some(Duration::from_millis(10))
         )]
     );

@@ -287,15 +287,14 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
     // is then selected again: without spending a retry when the NAS cannot have
     // seen it, else only if retries are configured), never twice on one connection.
     for t in &udp {
-        let on: Vec<ConnId> = w
-            .h
-            .all_requests()
-            .iter()
-            .filter(|(_, p)| {
-                p.first_value(USER_NAME).map(|v| v.as_ref()) == Some(t.marker.as_bytes())
-            })
-            .map(|(c, _)| *c)
-            .collect();
+        let on: Vec<ConnId> =
+            w.h.all_requests()
+                .iter()
+                .filter(|(_, p)| {
+                    p.first_value(USER_NAME).map(|v| v.as_ref()) == Some(t.marker.as_bytes())
+                })
+                .map(|(c, _)| *c)
+                .collect();
         for (i, c) in on.iter().enumerate() {
             prop_assert!(
                 !on[..i].contains(c),

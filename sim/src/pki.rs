@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use boomerang_io_tokio::pki::{ClientSpec, DevPki, PkiError};
-use boomerang_io_tokio::tls::rustls::pki_types::ServerName;
 use boomerang_io_tokio::tls::rustls::client::Resumption;
+use boomerang_io_tokio::tls::rustls::pki_types::ServerName;
 use boomerang_io_tokio::tls::rustls::{ClientConfig, ServerConfig};
 use boomerang_io_tokio::tls::{
     ClientTlsSettings, ServerTlsSettings, TlsConfigError, TlsVersion, tokio_rustls,

@@ -200,4 +200,3 @@ fn regression_stale_connections_after_a_nas_reconnects() {
         );
     }
 }
-

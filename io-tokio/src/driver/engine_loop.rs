@@ -413,7 +413,8 @@ impl<N: Net> EngineLoop<N> {
                 self.next_http += 1;
                 request.id = id;
                 self.http_pending.insert(id, (request.server, answer));
-                self.engine.handle(now(self.wall_clock), Input::HttpRequest(request));
+                self.engine
+                    .handle(now(self.wall_clock), Input::HttpRequest(request));
             }
         }
     }

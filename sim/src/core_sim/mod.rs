@@ -13,7 +13,8 @@
 //! 2. every request reaches an open connection whose NAS-Identifier is the one the
 //!    trigger asked for;
 //! 3. no identifier is in flight twice on a connection, never more than 256;
-//! 4. a retransmitted UDP trigger never yields a second request to a NAS;
+//! 4. a retransmitted UDP trigger never yields a second request to a NAS (a trigger
+//!    reaches a NAS again only after the connection it was on closed);
 //! 5. after the work is done and the timers have run out, the engine holds no task,
 //!    request, queue entry or timer ([`boomerang_core::engine::Engine::counts`]);
 //!
@@ -228,7 +229,8 @@ struct World {
     udp_ports: BTreeMap<(u16, u8), u64>,
     /// The first reply each UDP trigger got (until its port is reused).
     udp_replies: BTreeMap<u64, Bytes>,
-    nas_requests_per_trigger: BTreeMap<u64, u32>,
+    /// The connections each trigger's requests went to, in order.
+    nas_requests_per_trigger: BTreeMap<u64, Vec<ConnId>>,
     completed: u64,
     report: Report,
     hash: u64,
@@ -471,11 +473,22 @@ impl World {
             .and_then(|s| s.strip_prefix('t'))
             .and_then(|s| s.parse::<u64>().ok())
             .ok_or_else(|| self.err("request without a trigger marker"))?;
-        let n = self.nas_requests_per_trigger.entry(marker).or_default();
-        *n += 1;
-        if *n > 1 {
+        // A trigger reaches a NAS again only after the connection it was sent on is
+        // gone (the engine then selects again); never twice on one connection, and a
+        // retransmission never produces one.
+        let earlier = self.nas_requests_per_trigger.entry(marker).or_default();
+        let duplicate = earlier.contains(&conn);
+        let still_open = earlier.iter().copied().find(|c| self.nases.contains_key(c));
+        earlier.push(conn);
+        if duplicate {
             return Err(self.err(format!(
-                "trigger {marker} produced a second request to a NAS"
+                "trigger {marker} produced a second request on connection {conn}"
+            )));
+        }
+        if let Some(open) = still_open {
+            return Err(self.err(format!(
+                "trigger {marker} produced a second request to a NAS while connection {open} \
+                 it was sent on is still open"
             )));
         }
         self.report.nas_requests += 1;
@@ -541,11 +554,15 @@ impl World {
         let Some(conn) = self.nases.keys().nth(index).copied() else {
             return Ok(());
         };
+        // Forget it first: the engine may select again for requests that were on it.
+        let nas = self.nases.remove(&conn);
+        if let Some(nas) = &nas
+            && let Some(set) = self.by_name.get_mut(nas.name)
+        {
+            set.remove(&conn);
+        }
         self.engine_handle(Input::StreamClosed { conn })?;
-        if let Some(nas) = self.nases.remove(&conn) {
-            if let Some(set) = self.by_name.get_mut(nas.name) {
-                set.remove(&conn);
-            }
+        if let Some(nas) = nas {
             self.open(nas.name);
         }
         Ok(())

@@ -198,9 +198,11 @@ pub fn compile_server(
     retries: u32,
 ) -> Result<Program, ConfigError> {
     let path = dir.join("server.conf");
-    std::fs::write(&path, server_config(pki, selection, retries)).map_err(|source| ConfigError::Write {
-        path: path.display().to_string(),
-        source,
+    std::fs::write(&path, server_config(pki, selection, retries)).map_err(|source| {
+        ConfigError::Write {
+            path: path.display().to_string(),
+            source,
+        }
     })?;
     let name = path.display().to_string();
     let (loaded, compiled) = load_and_compile(&[name.as_str()]);

@@ -441,7 +441,10 @@ mod tests {
 
     #[test]
     fn tags_round_trip() {
-        assert_eq!(parse_tag(session_tag(17, false).as_bytes()), Some((17, false)));
+        assert_eq!(
+            parse_tag(session_tag(17, false).as_bytes()),
+            Some((17, false))
+        );
         assert_eq!(parse_tag(session_tag(0, true).as_bytes()), Some((0, true)));
         assert_eq!(parse_tag(b"x1"), None);
         assert_eq!(parse_tag(b"t"), None);

@@ -211,7 +211,11 @@ struct Probe {
     sent: Instant,
 }
 
-fn status_server(nas: &str, identifier: u8, rng: &mut SplitMix64) -> Result<(Probe, Vec<u8>), String> {
+fn status_server(
+    nas: &str,
+    identifier: u8,
+    rng: &mut SplitMix64,
+) -> Result<(Probe, Vec<u8>), String> {
     let mut p = Packet::new(Code::StatusServer, identifier);
     p.push(NAS_IDENTIFIER, nas.as_bytes().to_vec());
     let wire = sign_request(&mut p, RADSEC_SECRET, rng, &SignOptions::default())

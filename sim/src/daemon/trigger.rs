@@ -129,7 +129,9 @@ pub async fn udp_trigger(
             if from != server {
                 continue;
             }
-            let Some(bytes) = buf.get(..len) else { continue };
+            let Some(bytes) = buf.get(..len) else {
+                continue;
+            };
             let Ok(reply) = Packet::decode(bytes::Bytes::copy_from_slice(bytes)) else {
                 ledger.violation(format!("trigger {n}: the server's answer does not decode"));
                 continue;
@@ -143,7 +145,9 @@ pub async fn udp_trigger(
                 TRIGGER_SECRET,
                 &VerifyPolicy::default(),
             ) {
-                ledger.violation(format!("trigger {n}: the server's answer does not verify: {e}"));
+                ledger.violation(format!(
+                    "trigger {n}: the server's answer does not verify: {e}"
+                ));
                 continue;
             }
             ledger.trigger_outcome(n, udp_outcome(&reply));
@@ -187,7 +191,10 @@ pub async fn http_trigger(
 ) {
     let n = ledger.trigger_sent(TriggerKind::Http, &target, nak);
     let exchange = async {
-        let mut stream = net.connect(server).await.map_err(|e| format!("connect: {e}"))?;
+        let mut stream = net
+            .connect(server)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         let request = format!(
             "POST /disconnect?nas_identifier={target}&username=sim-user&session={} HTTP/1.1\r\n\
              Host: server\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

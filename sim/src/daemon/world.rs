@@ -224,13 +224,16 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
         let probe = probe.clone();
         let generation = AtomicU64::new(0);
         let engine = seeds.engine;
-        let stream_faults = scenario
-            .stream_faults
-            .map(|(short_write_percent, reset_per_million_writes)| StreamFaults {
-                short_write_percent,
-                reset_per_million_writes,
-                until: heal,
-            });
+        let stream_faults =
+            scenario
+                .stream_faults
+                .map(
+                    |(short_write_percent, reset_per_million_writes)| StreamFaults {
+                        short_write_percent,
+                        reset_per_million_writes,
+                        until: heal,
+                    },
+                );
         world.sim.host("server", move || {
             let program = program.clone();
             let probe = probe.clone();
@@ -248,8 +251,7 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                     ..DriverOptions::default()
                 };
                 let metrics = Arc::new(Metrics::new("sim"));
-                let driver =
-                    Driver::bind(net, program, options, metrics).await?;
+                let driver = Driver::bind(net, program, options, metrics).await?;
                 *probe.lock().unwrap_or_else(|p| p.into_inner()) = Some(driver.connections());
                 driver.run(std::future::pending(), Box::new(rng)).await;
                 Ok(())
@@ -284,15 +286,25 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
 
     // Trigger senders: triggers at seeded times while the faults play.
     let workload_start = Duration::from_secs(2);
-    let workload_span = scenario.heal_by.saturating_sub(workload_start).max(Duration::from_secs(1));
-    for (kind, count) in [("udp", scenario.udp_senders), ("http", scenario.http_senders)] {
+    let workload_span = scenario
+        .heal_by
+        .saturating_sub(workload_start)
+        .max(Duration::from_secs(1));
+    for (kind, count) in [
+        ("udp", scenario.udp_senders),
+        ("http", scenario.http_senders),
+    ] {
         for s in 0..count {
             let name = format!("{kind}{s}");
             let mut rng = SplitMix64::new(sub_seed(seeds.workload, &name));
             let ledger = ledger.clone();
             let targets = targets.clone();
             let timing = scenario.trigger_timing;
-            let burst = if kind == "udp" && s == 0 { scenario.burst } else { 0 };
+            let burst = if kind == "udp" && s == 0 {
+                scenario.burst
+            } else {
+                0
+            };
             let mut plan: Vec<(Duration, String, bool, SplitMix64)> = Vec::new();
             let span_ms = u64::try_from(workload_span.as_millis()).unwrap_or(1).max(1);
             let burst_at = workload_start + Duration::from_millis(rng.next_u64() % span_ms);
@@ -302,7 +314,8 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                 } else {
                     burst_at
                 };
-                let pick = usize::try_from(rng.next_u64() % targets.len().max(1) as u64).unwrap_or(0);
+                let pick =
+                    usize::try_from(rng.next_u64() % targets.len().max(1) as u64).unwrap_or(0);
                 let target = targets.get(pick).cloned().unwrap_or_default();
                 let nak = rng.next_u64() % 100 < scenario.nak_percent;
                 plan.push((at, target, nak, SplitMix64::new(rng.next_u64())));
@@ -319,9 +332,24 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                 for (at, target, nak, rng) in plan {
                     tokio::time::sleep_until(started + at).await;
                     if is_udp {
-                        tasks.spawn(udp_trigger(net.clone(), server, ledger.clone(), target, nak, rng, timing));
+                        tasks.spawn(udp_trigger(
+                            net.clone(),
+                            server,
+                            ledger.clone(),
+                            target,
+                            nak,
+                            rng,
+                            timing,
+                        ));
                     } else {
-                        tasks.spawn(http_trigger(net.clone(), server, ledger.clone(), target, nak, timing));
+                        tasks.spawn(http_trigger(
+                            net.clone(),
+                            server,
+                            ledger.clone(),
+                            target,
+                            nak,
+                            timing,
+                        ));
                     }
                 }
                 while tasks.join_next().await.is_some() {}
@@ -353,7 +381,11 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                     break;
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    let missing: Vec<&String> = targets.iter().filter(|t| !ready.contains(t)).take(10).collect();
+                    let missing: Vec<&String> = targets
+                        .iter()
+                        .filter(|t| !ready.contains(t))
+                        .take(10)
+                        .collect();
                     ledger.violation(format!(
                         "liveness: {} of {all} NAS have no working connection {bound:?} after the \
                          faults healed at {heal:?}, e.g. {missing:?}",
@@ -372,9 +404,24 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
             for (i, target) in targets.iter().enumerate() {
                 let nak = rng.next_u64() % 10 == 0;
                 if i % 2 == 0 {
-                    tasks.spawn(udp_trigger(net.clone(), udp_server, ledger.clone(), target.clone(), nak, SplitMix64::new(rng.next_u64()), timing));
+                    tasks.spawn(udp_trigger(
+                        net.clone(),
+                        udp_server,
+                        ledger.clone(),
+                        target.clone(),
+                        nak,
+                        SplitMix64::new(rng.next_u64()),
+                        timing,
+                    ));
                 } else {
-                    tasks.spawn(http_trigger(net.clone(), http_server, ledger.clone(), target.clone(), nak, timing));
+                    tasks.spawn(http_trigger(
+                        net.clone(),
+                        http_server,
+                        ledger.clone(),
+                        target.clone(),
+                        nak,
+                        timing,
+                    ));
                 }
             }
             while tasks.join_next().await.is_some() {}
@@ -406,7 +453,12 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                         .snapshot()
                         .iter()
                         .filter(|c| c.in_flight > 0 || c.queued > 0)
-                        .map(|c| format!("connection {} ({} in flight, {} queued)", c.id, c.in_flight, c.queued))
+                        .map(|c| {
+                            format!(
+                                "connection {} ({} in flight, {} queued)",
+                                c.id, c.in_flight, c.queued
+                            )
+                        })
                         .collect();
                     if counts.tasks > 0
                         || counts.reverse_in_flight > 0
@@ -420,7 +472,10 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                             "quiet period: the server still holds work: {counts:?} {busy:?}"
                         ));
                     } else {
-                        ledger.note(format!("quiet: server idle with {} connections", counts.connections));
+                        ledger.note(format!(
+                            "quiet: server idle with {} connections",
+                            counts.connections
+                        ));
                     }
                 }
             }
