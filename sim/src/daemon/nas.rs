@@ -26,13 +26,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::ledger::{ConnNo, Ledger};
+use crate::core_sim::nas::{NAS_IDENTIFIER, RADSEC_SECRET};
 use crate::net::TurmoilNet;
 use crate::pki::SimPki;
 use crate::seed::sub_seed;
 
-/// The RadSec (and RADIUS/TCP) secret.
-pub const RADSEC_SECRET: &[u8] = b"radsec";
-const NAS_IDENTIFIER: u8 = 32;
 const ACCT_SESSION_ID: u8 = 44;
 const ERROR_CAUSE: u8 = 101;
 /// Error-Cause 503, Session-Context-Not-Found: what a NAS that refuses says.
@@ -146,11 +144,7 @@ async fn run_nas(
     tokio::time::sleep(Duration::from_millis(start)).await;
     let mut failures: u32 = 0;
     loop {
-        let connected = tokio::time::timeout(timing.connect_timeout, async {
-            let stream = net.connect(server).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>(stream)
-        })
-        .await;
+        let connected = tokio::time::timeout(timing.connect_timeout, net.connect(server)).await;
         let outcome = match connected {
             Err(_) => Err("connect timed out".to_owned()),
             Ok(Err(e)) => Err(format!("connect: {e}")),
@@ -230,6 +224,100 @@ fn status_server(
     ))
 }
 
+/// An answer waiting for the NAS's processing delay.
+struct Answer {
+    due: Instant,
+    identifier: u8,
+    /// The request's Acct-Session-Id (the trigger tag).
+    tag: Option<Vec<u8>>,
+    ack: bool,
+    wire: Vec<u8>,
+}
+
+/// What a packet from the server meant.
+enum Heard {
+    /// The answer to our Status-Server probe.
+    ProbeAnswered,
+    /// A request, to be answered when due.
+    Request(Answer),
+    /// Anything else (a stray answer, a request that does not verify: reported).
+    Nothing,
+}
+
+/// Take in one packet from the server on connection `conn`.
+fn on_packet(
+    nas: &str,
+    conn: ConnNo,
+    frame: bytes::Bytes,
+    ledger: &Ledger,
+    probe: &mut Option<Probe>,
+    rng: &mut SplitMix64,
+    timing: &NasTiming,
+) -> Result<Heard, String> {
+    let packet = Packet::decode(frame).map_err(|e| {
+        ledger.violation(format!(
+            "{nas}: connection {conn}: server sent an undecodable packet: {e}"
+        ));
+        format!("decode: {e}")
+    })?;
+    if packet.code.is_response() {
+        let Some(p) = probe.as_ref().filter(|p| p.identifier == packet.identifier) else {
+            return Ok(Heard::Nothing);
+        };
+        if let Err(e) = verify_response(
+            &packet,
+            &p.authenticator,
+            RADSEC_SECRET,
+            &VerifyPolicy::default(),
+        ) {
+            ledger.violation(format!(
+                "{nas}: connection {conn}: Status-Server answer does not verify: {e}"
+            ));
+        }
+        *probe = None;
+        ledger.conn_ready(conn);
+        return Ok(Heard::ProbeAnswered);
+    }
+    let strict = VerifyPolicy {
+        require_message_authenticator: true,
+        limit_proxy_state: false,
+    };
+    if let Err(e) = verify_request(&packet, RADSEC_SECRET, &strict) {
+        ledger.violation(format!(
+            "{nas}: connection {conn}: request {} does not verify: {e}",
+            packet.identifier
+        ));
+        return Ok(Heard::Nothing);
+    }
+    let tag = packet.first_value(ACCT_SESSION_ID).map(|v| v.to_vec());
+    let nak = ledger.request_received(conn, packet.identifier, tag.as_deref());
+    let code = if nak {
+        packet.code.nak()
+    } else {
+        packet.code.ack()
+    };
+    let mut reply = packet.new_reply(code.unwrap_or(Code::ProtocolError));
+    if nak {
+        reply.push(ERROR_CAUSE, NAS_NAK_CAUSE.to_be_bytes().to_vec());
+    }
+    let wire = sign_response(
+        &mut reply,
+        &packet.authenticator,
+        RADSEC_SECRET,
+        &SignOptions::default(),
+    )
+    .map_err(|e| format!("sign answer: {e}"))?;
+    let span = u64::try_from(timing.answer_delay_max.as_millis()).unwrap_or(0);
+    let delay = Duration::from_millis(rng.next_u64() % (span + 1));
+    Ok(Heard::Request(Answer {
+        due: Instant::now() + delay,
+        identifier: packet.identifier,
+        tag,
+        ack: !nak,
+        wire: wire.to_vec(),
+    }))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn serve<S>(
     nas: &str,
@@ -254,9 +342,8 @@ where
         .map_err(|e| format!("write: {e}"))?;
     let mut probe = Some(probe);
     let mut next_probe = Instant::now() + timing.probe_interval;
-    // Answers waiting for their processing delay: (due, sequence) → (id, tag, ack, bytes).
-    type Pending = (u8, Option<Vec<u8>>, bool, Vec<u8>);
-    let mut pending: BTreeMap<(Instant, u64), Pending> = BTreeMap::new();
+    // Answers waiting for their processing delay, by (due, sequence).
+    let mut pending: BTreeMap<(Instant, u64), Answer> = BTreeMap::new();
     let mut seq = 0u64;
     loop {
         let wake = {
@@ -285,44 +372,18 @@ where
                             return Err(format!("framing: {e}"));
                         }
                     };
-                    let packet = match Packet::decode(frame) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            ledger.violation(format!("{nas}: connection {conn}: server sent an undecodable packet: {e}"));
-                            return Err(format!("decode: {e}"));
+                    match on_packet(nas, conn, frame, ledger, &mut probe, rng, timing)? {
+                        Heard::ProbeAnswered => {
+                            next_probe = Instant::now() + timing.probe_interval;
+                            // The server knows us: the connection works.
+                            *failures = 0;
                         }
-                    };
-                    if packet.code.is_response() {
-                        let Some(p) = probe.as_ref().filter(|p| p.identifier == packet.identifier) else {
-                            continue;
-                        };
-                        if let Err(e) = verify_response(&packet, &p.authenticator, RADSEC_SECRET, &VerifyPolicy::default()) {
-                            ledger.violation(format!("{nas}: connection {conn}: Status-Server answer does not verify: {e}"));
+                        Heard::Request(answer) => {
+                            seq += 1;
+                            pending.insert((answer.due, seq), answer);
                         }
-                        probe = None;
-                        next_probe = Instant::now() + timing.probe_interval;
-                        // The server knows us: the connection works.
-                        *failures = 0;
-                        ledger.conn_ready(conn);
-                        continue;
+                        Heard::Nothing => {}
                     }
-                    if let Err(e) = verify_request(&packet, RADSEC_SECRET, &VerifyPolicy { require_message_authenticator: true, limit_proxy_state: false }) {
-                        ledger.violation(format!("{nas}: connection {conn}: request {} does not verify: {e}", packet.identifier));
-                        continue;
-                    }
-                    let tag = packet.first_value(ACCT_SESSION_ID).map(|v| v.to_vec());
-                    let nak = ledger.request_received(conn, packet.identifier, tag.as_deref());
-                    let code = if nak { packet.code.nak() } else { packet.code.ack() };
-                    let mut reply = packet.new_reply(code.unwrap_or(Code::ProtocolError));
-                    if nak {
-                        reply.push(ERROR_CAUSE, NAS_NAK_CAUSE.to_be_bytes().to_vec());
-                    }
-                    let wire = sign_response(&mut reply, &packet.authenticator, RADSEC_SECRET, &SignOptions::default())
-                        .map_err(|e| format!("sign answer: {e}"))?;
-                    let span = u64::try_from(timing.answer_delay_max.as_millis()).unwrap_or(0);
-                    let delay = Duration::from_millis(rng.next_u64() % (span + 1));
-                    seq += 1;
-                    pending.insert((Instant::now() + delay, seq), (packet.identifier, tag, !nak, wire.to_vec()));
                 }
             }
             () = tokio::time::sleep_until(wake) => {
@@ -331,9 +392,9 @@ where
                     if entry.key().0 > now {
                         break;
                     }
-                    let (identifier, tag, ack, wire) = entry.remove();
-                    stream.write_all(&wire).await.map_err(|e| format!("write: {e}"))?;
-                    ledger.request_answered(conn, identifier, tag.as_deref(), ack);
+                    let answer = entry.remove();
+                    stream.write_all(&answer.wire).await.map_err(|e| format!("write: {e}"))?;
+                    ledger.request_answered(conn, answer.identifier, answer.tag.as_deref(), answer.ack);
                 }
                 match &probe {
                     Some(p) if now >= p.sent + timing.probe_timeout => {

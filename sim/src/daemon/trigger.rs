@@ -17,10 +17,10 @@ use tokio::time::Instant;
 use super::config::TRIGGER_SECRET;
 use super::ledger::{Ledger, Outcome, TriggerKind, session_tag};
 use super::nas::NAS_NAK_CAUSE;
+use crate::core_sim::nas::NAS_IDENTIFIER;
 use crate::net::TurmoilNet;
 
 const USER_NAME: u8 = 1;
-const NAS_IDENTIFIER: u8 = 32;
 const ACCT_SESSION_ID: u8 = 44;
 const ERROR_CAUSE: u8 = 101;
 

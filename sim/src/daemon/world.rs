@@ -123,7 +123,7 @@ impl Scenario {
 /// What is prepared once for many worlds: certificates on disk and the compiled server
 /// configuration (no file access or key generation inside a world).
 pub struct Setup {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pki: SimPki,
     program: Arc<Program>,
 }
@@ -155,16 +155,12 @@ impl Setup {
             scenario.selection,
             scenario.reverse_retries,
         )?);
-        Ok(Self {
-            _dir: dir,
-            pki,
-            program,
-        })
+        Ok(Self { dir, pki, program })
     }
 
     /// Where the files are.
     pub fn dir(&self) -> &Path {
-        self._dir.path()
+        self.dir.path()
     }
 }
 
