@@ -60,11 +60,16 @@ impl Readiness {
     }
 }
 
+/// A connections view being taken (see [`ConnectionsSource::snapshot`]).
+pub type SnapshotFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Vec<ConnectionView>> + Send + 'a>>;
+
 /// Where `/api/v1/connections` gets its data: the driver's view of the inbound stream
 /// connections (the `@select` candidates), taken when the endpoint is called.
 pub trait ConnectionsSource: Send + Sync {
-    /// Every active connection, in establishment order.
-    fn snapshot(&self) -> Vec<ConnectionView>;
+    /// Every active connection, in establishment order. The driver's source asks the
+    /// engine task, so the view is built when asked and never per event.
+    fn snapshot(&self) -> SnapshotFuture<'_>;
 }
 
 /// A source with no connections (for a daemon without stream listeners, and tests).
@@ -72,8 +77,8 @@ pub trait ConnectionsSource: Send + Sync {
 pub struct NoConnections;
 
 impl ConnectionsSource for NoConnections {
-    fn snapshot(&self) -> Vec<ConnectionView> {
-        Vec::new()
+    fn snapshot(&self) -> SnapshotFuture<'_> {
+        Box::pin(std::future::ready(Vec::new()))
     }
 }
 
@@ -333,7 +338,7 @@ async fn metrics_text(State(state): State<ManagementState>) -> Response {
 }
 
 async fn connections(State(state): State<ManagementState>) -> Response {
-    Json(state.connections.snapshot()).into_response()
+    Json(state.connections.snapshot().await).into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {

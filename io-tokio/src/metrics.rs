@@ -94,6 +94,9 @@ label_enum! {
         UnmatchedReply => "unmatched_reply",
         /// Too many requests are already being processed.
         Overloaded => "overloaded",
+        /// The kernel dropped the datagram: the UDP socket's receive buffer was full
+        /// (read from the kernel's own counter; the packet never reached Boomerang).
+        ReceiveBufferFull => "receive_buffer_full",
     }
 }
 
@@ -467,12 +470,17 @@ impl Metrics {
 
     /// A packet arriving at `server` was discarded.
     pub fn radius_dropped(&self, server: &str, reason: DropReason) {
+        self.radius_dropped_many(server, reason, 1);
+    }
+
+    /// `count` packets of `server` were discarded for `reason`.
+    pub fn radius_dropped_many(&self, server: &str, reason: DropReason, count: u64) {
         self.radius_dropped
             .get_or_create(&DropLabels {
                 server: server.to_owned(),
                 reason,
             })
-            .inc();
+            .inc_by(count);
     }
 
     /// A request to `backend` ended. `elapsed` is the time from first sending it to

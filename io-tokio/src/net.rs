@@ -106,6 +106,27 @@ pub trait Net: Clone + Send + Sync + 'static {
 
     /// Bind a datagram socket on `addr`.
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Datagram>> + Send;
+
+    /// Ask for a receive buffer of `bytes` on a datagram socket, so that a burst of
+    /// datagrams waits in the kernel instead of being dropped there. Returns the size
+    /// the system granted, or `None` where the network has no such buffer (the
+    /// default: a simulated network).
+    fn set_receive_buffer(
+        &self,
+        socket: &Self::Datagram,
+        bytes: usize,
+    ) -> io::Result<Option<usize>> {
+        let _ = (socket, bytes);
+        Ok(None)
+    }
+
+    /// Datagrams the system dropped for `socket` so far because its receive buffer was
+    /// full, where the system counts them (Linux: the `drops` column of
+    /// `/proc/net/udp`); `None` elsewhere.
+    fn datagram_drops(&self, socket: &Self::Datagram) -> Option<u64> {
+        let _ = socket;
+        None
+    }
 }
 
 /// The real network, through tokio.
@@ -174,6 +195,56 @@ impl Net for TokioNet {
     async fn bind(&self, addr: SocketAddr) -> io::Result<Self::Datagram> {
         tokio::net::UdpSocket::bind(addr).await
     }
+
+    fn set_receive_buffer(
+        &self,
+        socket: &Self::Datagram,
+        bytes: usize,
+    ) -> io::Result<Option<usize>> {
+        let sock = socket2::SockRef::from(socket);
+        sock.set_recv_buffer_size(bytes)?;
+        // Linux reports twice what it grants (the other half is its bookkeeping).
+        let granted = sock.recv_buffer_size()?;
+        Ok(Some(if cfg!(target_os = "linux") {
+            granted / 2
+        } else {
+            granted
+        }))
+    }
+
+    fn datagram_drops(&self, socket: &Self::Datagram) -> Option<u64> {
+        udp_drops(socket)
+    }
+}
+
+/// The kernel's count of datagrams dropped for `socket` (Linux: the `drops` column of
+/// its line in `/proc/net/udp` or `/proc/net/udp6`, found by the socket's inode).
+#[cfg(target_os = "linux")]
+fn udp_drops(socket: &tokio::net::UdpSocket) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
+        .ok()?
+        .ino();
+    let inode = inode.to_string();
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+            if fields.get(9) == Some(&inode.as_str()) {
+                return fields.get(12).and_then(|d| d.parse().ok());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn udp_drops(_socket: &tokio::net::UdpSocket) -> Option<u64> {
+    None
 }
 
 /// A TCP listener on `addr` with a listen backlog of `backlog` (the kernel caps it at

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use boomerang_core::eval::context::{CertInfo, ConnectionInfo, Transport as CoreTransport};
 use boomerang_io_tokio::management::{
-    ConnectionView, ConnectionsSource, ManagementState, NoConnections, Readiness, serve,
+    ConnectionView, ConnectionsSource, ManagementState, NoConnections, Readiness, SnapshotFuture,
+    serve,
 };
 use boomerang_io_tokio::metrics::{Metrics, RequestResult};
 use serde_json::{Value, json};
@@ -239,50 +240,52 @@ async fn metrics_are_served_as_prometheus_text() {
 struct Fleet;
 
 impl ConnectionsSource for Fleet {
-    fn snapshot(&self) -> Vec<ConnectionView> {
-        let tls = ConnectionInfo {
-            id: 1,
-            client_name: "NAS_RADSEC".into(),
-            peer_addr: "10.9.0.1:40112".parse().unwrap(),
-            server_name: "RADSEC_SERVER".into(),
-            server_addr: "192.0.2.10:2083".parse().unwrap(),
-            transport: CoreTransport::Tls,
-            connected: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-            disconnected: None,
-            status_received: Some(
-                SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_015_500),
-            ),
-            status_nas_identifier: Some("radiator-nas-simulator".into()),
-            cert: Some(CertInfo {
-                subject_cn: Some("testUser".into()),
-                issuer: Some("CN=Demo CA".into()),
-                fingerprint: Some("ab".repeat(32)),
-                san_email: vec![
-                    "testUser@demo.open.com.au".into(),
-                    "otherUser@demo.open.com.au".into(),
-                ],
-                san_dns: vec!["testUser.demo.open.com.au".into()],
-                san_uri: vec!["https://testUser.demo.open.com.au".into()],
-            }),
-        };
-        let tcp = ConnectionInfo {
-            id: 2,
-            client_name: "NAS_TCP".into(),
-            peer_addr: "[2001:db8::7]:50000".parse().unwrap(),
-            server_name: "RADIUS_TCP".into(),
-            server_addr: "[::]:1812".parse().unwrap(),
-            transport: CoreTransport::Tcp,
-            connected: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_100),
-            disconnected: None,
-            status_received: None,
-            status_nas_identifier: None,
-            cert: None,
-        };
-        vec![
-            ConnectionView::from_info(&tls, 3, 1),
-            ConnectionView::from_info(&tcp, 0, 0),
-        ]
+    fn snapshot(&self) -> SnapshotFuture<'_> {
+        Box::pin(std::future::ready(fleet_views()))
     }
+}
+
+fn fleet_views() -> Vec<ConnectionView> {
+    let tls = ConnectionInfo {
+        id: 1,
+        client_name: "NAS_RADSEC".into(),
+        peer_addr: "10.9.0.1:40112".parse().unwrap(),
+        server_name: "RADSEC_SERVER".into(),
+        server_addr: "192.0.2.10:2083".parse().unwrap(),
+        transport: CoreTransport::Tls,
+        connected: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        disconnected: None,
+        status_received: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_015_500)),
+        status_nas_identifier: Some("radiator-nas-simulator".into()),
+        cert: Some(CertInfo {
+            subject_cn: Some("testUser".into()),
+            issuer: Some("CN=Demo CA".into()),
+            fingerprint: Some("ab".repeat(32)),
+            san_email: vec![
+                "testUser@demo.open.com.au".into(),
+                "otherUser@demo.open.com.au".into(),
+            ],
+            san_dns: vec!["testUser.demo.open.com.au".into()],
+            san_uri: vec!["https://testUser.demo.open.com.au".into()],
+        }),
+    };
+    let tcp = ConnectionInfo {
+        id: 2,
+        client_name: "NAS_TCP".into(),
+        peer_addr: "[2001:db8::7]:50000".parse().unwrap(),
+        server_name: "RADIUS_TCP".into(),
+        server_addr: "[::]:1812".parse().unwrap(),
+        transport: CoreTransport::Tcp,
+        connected: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_100),
+        disconnected: None,
+        status_received: None,
+        status_nas_identifier: None,
+        cert: None,
+    };
+    vec![
+        ConnectionView::from_info(&tls, 3, 1),
+        ConnectionView::from_info(&tcp, 0, 0),
+    ]
 }
 
 #[tokio::test]

@@ -289,6 +289,9 @@ pub struct NetworkListen {
     pub timeout: Option<Duration>,
     /// TCP keepalive of stream connections.
     pub keepalive: Option<Keepalive>,
+    /// Receive buffer of a UDP listener's socket in bytes (`receive_buffer N;`);
+    /// `None` means the driver's default, sized for bursts of triggers.
+    pub receive_buffer: Option<u32>,
     /// TLS settings (required for `protocol tls`).
     pub tls: Option<ServerTls>,
 }

@@ -288,6 +288,7 @@ impl ProgramBuilder {
                     ips: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
                     timeout,
                     keepalive: None,
+                    receive_buffer: None,
                     tls: None,
                 }),
                 clients: Some(clients),

@@ -33,7 +33,6 @@ use super::client::{attrs, code_name, net as client_net, oneshot as client_onesh
 use crate::config_files::{FsDictionarySource, FsLoader};
 use crate::driver::rng::OsRandom;
 use crate::driver::{ConnectionsSnapshot, Driver, DriverOptions, RunSummary, StartError};
-use crate::management::ConnectionsSource as _;
 use crate::metrics::Metrics;
 use crate::net::TokioNet;
 use crate::pki::{ClientSpec, DevPki, PkiError};
@@ -305,9 +304,12 @@ async fn bind_server(dir: &str) -> Result<(Driver<TokioNet>, Ports), DemoError> 
 }
 
 /// The RadSec connection id of each NAS-Identifier the server has seen.
-fn nas_connections(snapshot: &ConnectionsSnapshot) -> BTreeMap<String, u64> {
+async fn nas_connections(snapshot: &ConnectionsSnapshot) -> BTreeMap<String, u64> {
     snapshot
-        .snapshot()
+        .view()
+        .await
+        .map(|v| v.connections)
+        .unwrap_or_default()
         .into_iter()
         .filter(|v| v.server_name == RADSEC_SERVER)
         .filter_map(|v| v.status.nas_identifier.map(|n| (n, v.id)))
@@ -319,7 +321,7 @@ fn nas_connections(snapshot: &ConnectionsSnapshot) -> BTreeMap<String, u64> {
 async fn wait_for_nas(snapshot: &ConnectionsSnapshot) -> Result<BTreeMap<String, u64>, DemoError> {
     let deadline = Instant::now() + CONNECT_WAIT;
     loop {
-        let seen = nas_connections(snapshot);
+        let seen = nas_connections(snapshot).await;
         let missing: Vec<&str> = NAS_DEVICES
             .iter()
             .copied()

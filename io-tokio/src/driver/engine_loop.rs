@@ -15,9 +15,10 @@ use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{BackendKind, Program, ServerId};
 use tokio::sync::{mpsc, oneshot};
 
+use super::datagrams::DatagramSender;
 use super::listeners::ConnHandle;
 use super::outbound;
-use super::{ConnectionsSnapshot, Event, HttpAnswer};
+use super::{EngineView, Event, HttpAnswer, ViewRequest};
 use crate::management::ConnectionView;
 use crate::metrics::{self, DropReason, Metrics, RequestResult};
 use crate::net::{DatagramSocket, Net};
@@ -43,9 +44,31 @@ fn now(wall: fn() -> SystemTime) -> Now {
     }
 }
 
-/// UDP sockets by (server, local address), with the server's name.
-pub(super) type UdpSockets<N> =
-    BTreeMap<(ServerId, SocketAddr), (String, Arc<<N as Net>::Datagram>)>;
+/// UDP servers' senders by (server, local address), with the server's name.
+pub(super) type UdpSockets = BTreeMap<(ServerId, SocketAddr), (String, DatagramSender)>;
+
+/// Events taken off the queue per turn of the loop before the outputs are carried
+/// out: fewer wake-ups under load, and still a bounded wait for what is queued.
+const EVENT_BATCH: usize = 64;
+
+/// A UDP listener whose kernel drop counter is turned into
+/// `radius_dropped_total{reason="receive_buffer_full"}`.
+pub(super) struct DropProbe<N: Net> {
+    server: String,
+    socket: Arc<N::Datagram>,
+    /// The counter when last read.
+    seen: Option<u64>,
+}
+
+impl<N: Net> DropProbe<N> {
+    pub(super) fn new(server: String, socket: Arc<N::Datagram>) -> DropProbe<N> {
+        DropProbe {
+            server,
+            socket,
+            seen: None,
+        }
+    }
+}
 
 /// The socket kept for one UDP `connect` server.
 pub(super) struct BackendSocket<N: Net> {
@@ -61,8 +84,12 @@ pub(super) struct EngineLoop<N: Net> {
     pub engine: Engine,
     pub program: Arc<Program>,
     pub metrics: Arc<Metrics>,
-    pub snapshot: Arc<ConnectionsSnapshot>,
-    pub udp: UdpSockets<N>,
+    /// Requests for the connections view ([`ConnectionsSnapshot`](super::ConnectionsSnapshot)), answered between
+    /// events.
+    pub views: mpsc::Receiver<ViewRequest>,
+    pub udp: UdpSockets,
+    /// UDP listeners whose kernel drops are counted with the gauges.
+    pub udp_drops: Vec<DropProbe<N>>,
     pub sqlite: BTreeMap<BackendId, (String, Arc<SqliteExecutor>)>,
     pub events_tx: mpsc::Sender<Event>,
     pub conns: BTreeMap<ConnId, ConnHandle>,
@@ -72,7 +99,8 @@ pub(super) struct EngineLoop<N: Net> {
     /// Inputs the engine task produced itself (a failed write, an SQL backend that
     /// does not exist), fed before the next event.
     pub local: VecDeque<Input>,
-    pub snapshot_dirty: bool,
+    /// Something changed since the backend gauges were last set.
+    pub gauges_dirty: bool,
     /// Status-Server requests the engine answered while handling the last event: the
     /// next that many Access-Accepts written are counted as Status-Server answers.
     pub status_answers: u64,
@@ -114,7 +142,7 @@ impl<N: Net> EngineLoop<N> {
         mut events: mpsc::Receiver<Event>,
         shutdown: impl Future<Output = ()> + Send,
         deadline: Duration,
-        stop_accepting: impl FnOnce(),
+        stop_accepting: impl FnOnce() + Send,
     ) -> RunSummary {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut refresh = tokio::time::interval(Duration::from_millis(500));
@@ -129,17 +157,17 @@ impl<N: Net> EngineLoop<N> {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                Some(answer) = self.views.recv() => self.answer_view(answer),
                 event = events.recv() => match event {
-                    Some(event) => self.on_event(event),
+                    Some(event) => self.on_events(event, &mut events),
                     None => break,
                 },
                 () = sleep_until_opt(timer) => {
                     self.engine.handle_timeout(now(self.wall_clock));
-                    // A timeout changes requests in flight (connections view, gauges).
-                    self.snapshot_dirty = true;
-                    self.drain_outputs().await;
+                    // A timeout changes requests in flight (the gauges).
+                    self.gauges_dirty = true;
                 }
-                _ = refresh.tick(), if self.snapshot_dirty => self.publish_snapshot(),
+                _ = refresh.tick(), if self.gauges_dirty => self.publish_backend_gauges(),
             }
             self.drain_outputs().await;
         }
@@ -154,8 +182,9 @@ impl<N: Net> EngineLoop<N> {
             tokio::select! {
                 biased;
                 () = tokio::time::sleep_until(limit) => break,
+                Some(answer) = self.views.recv() => self.answer_view(answer),
                 event = events.recv() => match event {
-                    Some(event) => self.on_event(event),
+                    Some(event) => self.on_events(event, &mut events),
                     None => break,
                 },
                 () = sleep_until_opt(timer) => self.engine.handle_timeout(now(self.wall_clock)),
@@ -290,10 +319,23 @@ impl<N: Net> EngineLoop<N> {
         }
     }
 
+    /// Handle `first` and whatever else is already queued, up to [`EVENT_BATCH`]
+    /// events, before the outputs are carried out.
+    fn on_events(&mut self, first: Event, events: &mut mpsc::Receiver<Event>) {
+        self.on_event(first);
+        for _ in 1..EVENT_BATCH {
+            let Ok(event) = events.try_recv() else {
+                break;
+            };
+            self.feed_local();
+            self.on_event(event);
+        }
+    }
+
     fn on_event(&mut self, event: Event) {
-        // Any event can change what the connections view shows (requests in flight,
-        // Status-Server facts); the view is refreshed at most twice a second.
-        self.snapshot_dirty = true;
+        // Any event can change the backend gauges (requests in flight); they are set
+        // at most twice a second.
+        self.gauges_dirty = true;
         match event {
             Event::Input(input) => {
                 let dropping_server = match &input {
@@ -312,14 +354,12 @@ impl<N: Net> EngineLoop<N> {
                                     metrics::CloseReason::PeerClosed,
                                 );
                             }
-                            self.snapshot_dirty = true;
                         }
                     }
                     Input::ConnectFailed { attempt, reason } => {
                         tracing::info!(attempt = attempt.0, "outbound connection failed: {reason}");
                         self.connecting.remove(attempt);
                     }
-                    Input::StreamData { .. } => self.snapshot_dirty = true,
                     _ => {}
                 }
                 let status_before = self.engine.stats().status_server;
@@ -368,7 +408,6 @@ impl<N: Net> EngineLoop<N> {
                         peer_certificates: certificates,
                     },
                 );
-                self.snapshot_dirty = true;
             }
             Event::Connected {
                 attempt,
@@ -423,34 +462,45 @@ impl<N: Net> EngineLoop<N> {
         while let Some(output) = self.engine.poll_output() {
             self.execute(output).await;
         }
-        if self.snapshot_dirty && self.conns.len() != self.snapshot_len() {
-            self.publish_snapshot();
-        }
     }
 
-    fn snapshot_len(&self) -> usize {
-        use crate::management::ConnectionsSource;
-        self.snapshot.snapshot().len()
-    }
-
-    fn publish_snapshot(&mut self) {
-        let views = self
+    /// Answer a [`ConnectionsSnapshot`](super::ConnectionsSnapshot) request: every connection and the engine's
+    /// counts, copied now (the only place the view is built).
+    fn answer_view(&self, answer: ViewRequest) {
+        let connections = self
             .engine
             .connections()
             .iter()
             .map(|c| ConnectionView::from_info(&c.info, c.in_flight, c.queued))
             .collect();
-        self.snapshot.publish(views);
-        self.snapshot.publish_counts(self.engine.counts());
-        self.snapshot_dirty = false;
-        self.publish_backend_gauges();
+        let _ = answer.send(EngineView {
+            connections,
+            counts: self.engine.counts(),
+        });
     }
 
     /// Set the backend gauges (`reverse_in_flight`, `reverse_queue_depth`,
     /// `identifiers_in_use`, `backend_server_up`) from the engine. It walks every
-    /// backend request the engine holds, so it runs with the connections view (at
-    /// most twice a second while things change), not per packet.
-    fn publish_backend_gauges(&self) {
+    /// connection and backend request the engine holds, so it runs at most twice a
+    /// second while things change, never per packet.
+    fn publish_backend_gauges(&mut self) {
+        self.gauges_dirty = false;
+        for probe in &mut self.udp_drops {
+            let Some(now) = self.net.datagram_drops(&probe.socket) else {
+                continue;
+            };
+            let new = now.saturating_sub(probe.seen.unwrap_or(now));
+            if new > 0 {
+                self.metrics
+                    .radius_dropped_many(&probe.server, DropReason::ReceiveBufferFull, new);
+                tracing::warn!(
+                    server = %probe.server,
+                    dropped = new,
+                    "the kernel dropped datagrams: the UDP receive buffer was full"
+                );
+            }
+            probe.seen = Some(now);
+        }
         let gauges = self.engine.backend_gauges();
         for (backend, load) in &gauges.backends {
             let name = self.backend_name(*backend);
@@ -494,16 +544,14 @@ impl<N: Net> EngineLoop<N> {
                         .find(|((s, _), _)| *s == server)
                         .map(|(_, v)| v)
                 });
-                let Some((name, socket)) = socket else {
+                let Some((name, sender)) = socket else {
                     tracing::warn!(server = %self.server_name(server), "no UDP socket to send from");
                     return;
                 };
                 if let Some((code, result)) = kind {
                     self.metrics.radius_request(name, code, result);
                 }
-                if let Err(e) = socket.send_to(&data, peer).await {
-                    tracing::debug!(%peer, "UDP send failed: {e}");
-                }
+                sender.send(data, peer).await;
             }
             Output::StreamWrite { conn, data } => {
                 let kind = data.first().and_then(|c| self.reply_kind(*c));
@@ -538,7 +586,6 @@ impl<N: Net> EngineLoop<N> {
                     // Dropping the writer's queue ends it after what is queued is
                     // written; it then shuts the connection down and stops the reader.
                     drop(handle);
-                    self.snapshot_dirty = true;
                 }
             }
             Output::HttpResponse {

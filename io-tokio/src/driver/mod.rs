@@ -17,6 +17,7 @@
 //! The clock is tokio's (`tokio::time::Instant`, virtual under a simulated runtime) plus
 //! `SystemTime` for wall-clock timestamps.
 
+mod datagrams;
 mod engine_loop;
 mod http;
 mod listeners;
@@ -25,7 +26,7 @@ pub mod rng;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use boomerang_core::engine::outbound::AttemptId;
@@ -66,6 +67,10 @@ pub struct DriverOptions {
     pub http_timeout: Duration,
     /// Capacity of the event queue into the engine task (socket tasks wait when full).
     pub event_queue: usize,
+    /// Receive buffer asked for on every UDP RADIUS listener without its own
+    /// `receive_buffer` (4 MiB: room for well over 1,000 triggers arriving at once;
+    /// the kernel grants at most `net.core.rmem_max`).
+    pub udp_receive_buffer: usize,
     /// Packets queued for one connection's writer; a connection that does not drain
     /// its queue is closed rather than buffered without bound.
     pub write_queue: usize,
@@ -90,6 +95,7 @@ impl Default for DriverOptions {
             http_body_limit: 64 * 1024,
             http_timeout: Duration::from_secs(60),
             event_queue: 4096,
+            udp_receive_buffer: DEFAULT_UDP_RECEIVE_BUFFER,
             write_queue: 1024,
             management: true,
             limits: Limits::default(),
@@ -98,6 +104,9 @@ impl Default for DriverOptions {
         }
     }
 }
+
+/// Default receive buffer of UDP RADIUS listeners (4 MiB).
+pub const DEFAULT_UDP_RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
 
 /// Why the driver could not start. Every variant names the server (or backend) and
 /// the address, so the operator knows which line of configuration to look at.
@@ -211,36 +220,54 @@ pub(crate) enum Event {
     },
 }
 
-/// The connections view the management API serves: a copy the engine task refreshes
-/// when connections change (and, at most twice a second, when their facts change).
-#[derive(Debug, Default)]
+/// A request for the engine task's view, answered with what it holds at that moment.
+pub(crate) type ViewRequest = oneshot::Sender<EngineView>;
+
+/// What the engine task holds at one moment: every inbound stream connection (the
+/// `@select` candidates, oldest first) and the engine's counts.
+#[derive(Debug, Clone, Default)]
+pub struct EngineView {
+    /// Every active connection, in establishment order.
+    pub connections: Vec<ConnectionView>,
+    /// How much state the engine holds (requests being handled, reverse requests in
+    /// flight and queued, duplicate-cache entries…).
+    pub counts: EngineCounts,
+}
+
+/// The connections view the management API serves. Each call asks the engine task,
+/// which builds the view then: the cost (one copy of every connection's facts) is
+/// paid per request for the view, never per event the engine handles, so serving
+/// does not slow down as connections accumulate.
+#[derive(Debug, Clone)]
 pub struct ConnectionsSnapshot {
-    views: Mutex<Vec<ConnectionView>>,
-    counts: Mutex<EngineCounts>,
+    requests: mpsc::Sender<ViewRequest>,
 }
 
 impl ConnectionsSnapshot {
-    fn publish(&self, views: Vec<ConnectionView>) {
-        // A poisoned lock only means a reader panicked mid-copy; the data is a plain Vec.
-        let mut guard = self.views.lock().unwrap_or_else(|p| p.into_inner());
-        *guard = views;
+    /// A handle and the receiving end the engine task answers from.
+    fn channel() -> (ConnectionsSnapshot, mpsc::Receiver<ViewRequest>) {
+        let (requests, inbox) = mpsc::channel(64);
+        (ConnectionsSnapshot { requests }, inbox)
     }
 
-    fn publish_counts(&self, counts: EngineCounts) {
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner()) = counts;
+    /// The engine task's view now; `None` when it is not running (not started yet,
+    /// or stopped).
+    pub async fn view(&self) -> Option<EngineView> {
+        let (answer, view) = oneshot::channel();
+        self.requests.send(answer).await.ok()?;
+        view.await.ok()
     }
 
-    /// How much state the engine held when the snapshot was last refreshed (requests
-    /// being handled, reverse requests in flight and queued, duplicate-cache entries…):
-    /// what a simulation checks is empty after a quiet period.
-    pub fn counts(&self) -> EngineCounts {
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    /// How much state the engine held when asked (what a simulation checks is empty
+    /// after a quiet period); `None` when the engine task is not running.
+    pub async fn counts(&self) -> Option<EngineCounts> {
+        self.view().await.map(|v| v.counts)
     }
 }
 
 impl ConnectionsSource for ConnectionsSnapshot {
-    fn snapshot(&self) -> Vec<ConnectionView> {
-        self.views.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    fn snapshot(&self) -> crate::management::SnapshotFuture<'_> {
+        Box::pin(async move { self.view().await.map(|v| v.connections).unwrap_or_default() })
     }
 }
 
@@ -269,6 +296,8 @@ pub struct Driver<N: Net> {
     metrics: Arc<Metrics>,
     state: Option<ManagementState>,
     snapshot: Arc<ConnectionsSnapshot>,
+    /// Where the engine task answers [`ConnectionsSnapshot`] requests.
+    view_requests: mpsc::Receiver<ViewRequest>,
     listening: Vec<Listening>,
     udp: Vec<(ServerId, String, Arc<N::Datagram>)>,
     streams: Vec<StreamServer<N::Listener>>,
@@ -313,6 +342,30 @@ fn tls_version(v: ProgramTlsVersion) -> TlsVersion {
     match v {
         ProgramTlsVersion::Tls12 => TlsVersion::Tls12,
         ProgramTlsVersion::Tls13 => TlsVersion::Tls13,
+    }
+}
+
+/// Ask for `asked` bytes of receive buffer on a UDP listener; say so when the system
+/// grants less (the kernel caps it at `net.core.rmem_max`), since bursts beyond it
+/// are dropped by the kernel (counted as `radius_dropped_total{reason="receive_buffer_full"}`).
+fn receive_buffer<N: Net>(
+    net: &N,
+    socket: &N::Datagram,
+    server: &str,
+    local: SocketAddr,
+    asked: usize,
+) {
+    match net.set_receive_buffer(socket, asked) {
+        Ok(Some(granted)) if granted < asked => tracing::warn!(
+            server,
+            %local,
+            asked,
+            granted,
+            "UDP receive buffer smaller than asked for; raise net.core.rmem_max to at least {asked}"
+        ),
+        Ok(Some(granted)) => tracing::debug!(server, %local, granted, "UDP receive buffer"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(server, %local, "cannot set the UDP receive buffer: {e}"),
     }
 }
 
@@ -420,6 +473,11 @@ impl<N: Net> Driver<N> {
                                 let socket =
                                     net.bind(addr).await.map_err(|e| bind_err(addr, kind, e))?;
                                 let local = socket.local_addr().unwrap_or(addr);
+                                let asked = listen
+                                    .receive_buffer
+                                    .and_then(|b| usize::try_from(b).ok())
+                                    .unwrap_or(options.udp_receive_buffer);
+                                receive_buffer(&net, &socket, &name, local, asked);
                                 listening.push(Listening {
                                     server: name.clone(),
                                     kind,
@@ -489,7 +547,8 @@ impl<N: Net> Driver<N> {
                 })?;
             sqlite.insert(BackendId(index), (backend.name.clone(), Arc::new(executor)));
         }
-        let snapshot = Arc::new(ConnectionsSnapshot::default());
+        let (snapshot, view_requests) = ConnectionsSnapshot::channel();
+        let snapshot = Arc::new(snapshot);
         let mut management = None;
         let mut state = None;
         if options.management && program.management.enabled {
@@ -511,6 +570,7 @@ impl<N: Net> Driver<N> {
             metrics,
             state,
             snapshot,
+            view_requests,
             listening,
             udp,
             streams,
@@ -545,7 +605,8 @@ impl<N: Net> Driver<N> {
             options,
             metrics,
             state,
-            snapshot,
+            snapshot: _,
+            view_requests,
             listening: _,
             udp,
             streams,
@@ -558,10 +619,16 @@ impl<N: Net> Driver<N> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut acceptors = Vec::new();
         let mut udp_sockets = BTreeMap::new();
+        let mut udp_senders = Vec::new();
+        let mut udp_drops = Vec::new();
         for (id, name, socket) in udp {
+            udp_drops.push(engine_loop::DropProbe::new(name.clone(), socket.clone()));
             let local = socket.local_addr();
             if let Ok(local) = local {
-                udp_sockets.insert((id, local), (name.clone(), socket.clone()));
+                let (sender, task) =
+                    datagrams::DatagramSender::start(socket.clone(), options.event_queue);
+                udp_senders.push(task);
+                udp_sockets.insert((id, local), (name.clone(), sender));
             }
             acceptors.push(tokio::spawn(listeners::udp_loop(
                 id,
@@ -642,12 +709,13 @@ impl<N: Net> Driver<N> {
                 limits: options.limits.clone(),
             },
         );
-        let summary = engine_loop::EngineLoop::<N> {
+        let engine_loop = engine_loop::EngineLoop::<N> {
             engine,
             program,
             metrics,
-            snapshot,
+            views: view_requests,
             udp: udp_sockets,
+            udp_drops,
             sqlite,
             events_tx,
             conns: BTreeMap::new(),
@@ -655,7 +723,7 @@ impl<N: Net> Driver<N> {
             next_conn: 1,
             next_http: 1,
             local: Default::default(),
-            snapshot_dirty: false,
+            gauges_dirty: false,
             status_answers: 0,
             net,
             connecting: BTreeMap::new(),
@@ -664,17 +732,60 @@ impl<N: Net> Driver<N> {
             connect_timeout: options.handshake_timeout,
             write_queue: options.write_queue,
             wall_clock: options.wall_clock,
-        }
-        .run(events_rx, shutdown, options.shutdown_deadline, || {
-            if let Some(state) = &state {
+        };
+        let stopping = state.clone();
+        let accepting: Vec<_> = acceptors.iter().map(|a| a.abort_handle()).collect();
+        let stop_accepting = move || {
+            if let Some(state) = &stopping {
                 state.set_shutting_down();
             }
-            for a in &acceptors {
+            for a in &accepting {
                 a.abort();
             }
             let _ = stop_tx.send(true);
-        })
-        .await;
+        };
+        // The engine loop is a task of its own, so the runtime schedules it on a worker
+        // like every socket task (a caller's `block_on` thread does not carry it). The
+        // caller's `shutdown` (which may borrow) is watched here and passed on.
+        let (stop_serving, serving_stopped) = oneshot::channel::<()>();
+        let mut engine_task = tokio::spawn(engine_loop.run(
+            events_rx,
+            async move {
+                let _ = serving_stopped.await;
+            },
+            options.shutdown_deadline,
+            stop_accepting,
+        ));
+        let mut shutdown = std::pin::pin!(shutdown);
+        let joined = tokio::select! {
+            biased;
+            () = &mut shutdown => {
+                let _ = stop_serving.send(());
+                (&mut engine_task).await
+            }
+            joined = &mut engine_task => joined,
+        };
+        let summary = match joined {
+            Ok(summary) => summary,
+            // A panic in the engine task is a bug: it ends the process as it would
+            // have on the caller's thread.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => RunSummary {
+                drained: false,
+                connections_closed: 0,
+                http_abandoned: 0,
+            },
+        };
+        // The UDP senders end once the engine loop (their last sender) is gone.
+        for mut task in udp_senders {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
+        }
         // Every socket is closed when `run` returns (aborted tasks are awaited so that
         // their sockets are dropped), so the same addresses can be bound again at once.
         for mut s in servers {

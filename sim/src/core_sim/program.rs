@@ -62,6 +62,7 @@ fn network(protocol: Transport, port: u16, timeout: Option<Duration>) -> RadiusL
         ips: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
         timeout,
         keepalive: None,
+        receive_buffer: None,
         tls: None,
     })
 }

@@ -19,7 +19,6 @@ use std::time::{Duration, SystemTime};
 use boomerang_core::lang::program::Program;
 use boomerang_core::rng::SplitMix64;
 use boomerang_io_tokio::driver::{ConnectionsSnapshot, Driver, DriverOptions};
-use boomerang_io_tokio::management::ConnectionsSource;
 use boomerang_io_tokio::metrics::Metrics;
 use tokio::task::JoinSet;
 
@@ -437,16 +436,17 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                 ));
                 return Ok(());
             }
-            // Quiet: nothing may be left in the server (the snapshot refreshes twice a
-            // second).
+            // Quiet: nothing may be left in the server (the view is taken from the
+            // engine task when asked).
             tokio::time::sleep(Duration::from_secs(2)).await;
             let snapshot = probe.lock().unwrap_or_else(|p| p.into_inner()).clone();
             match snapshot {
                 None => ledger.violation("the server never started"),
                 Some(snapshot) => {
-                    let counts = snapshot.counts();
-                    let busy: Vec<String> = snapshot
-                        .snapshot()
+                    let view = snapshot.view().await.unwrap_or_default();
+                    let counts = view.counts;
+                    let busy: Vec<String> = view
+                        .connections
                         .iter()
                         .filter(|c| c.in_flight > 0 || c.queued > 0)
                         .map(|c| {

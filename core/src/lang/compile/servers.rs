@@ -22,7 +22,17 @@ use crate::lang::syntax::{Block, Item};
 const RADIUS_SERVER_KEYS: &[&str] = &["listen", "clients", "policy"];
 const HTTP_SERVER_KEYS: &[&str] = &["listen", "clients", "tls", "policy"];
 const SERVER_UNSUPPORTED: &[&str] = &["@pre-client", "capture"];
-const LISTEN_KEYS: &[&str] = &["protocol", "port", "ip", "timeout", "keepalive", "tls"];
+const LISTEN_KEYS: &[&str] = &[
+    "protocol",
+    "port",
+    "ip",
+    "timeout",
+    "keepalive",
+    "receive_buffer",
+    "tls",
+];
+/// Largest `receive_buffer` accepted (1 GiB); the kernel caps what it grants anyway.
+const MAX_RECEIVE_BUFFER: u64 = 1 << 30;
 const HTTP_LISTEN_KEYS: &[&str] = &["protocol", "port", "ip"];
 const SERVER_TLS_KEYS: &[&str] = &[
     "certificate",
@@ -78,7 +88,10 @@ fn radius(
     for it in &s.e.block.items {
         let kw = match it.keyword() {
             Some(k) if RADIUS_SERVER_KEYS.contains(&k) => k,
-            Some(k @ ("timeout" | "tls" | "protocol" | "port" | "ip" | "keepalive")) => {
+            Some(
+                k @ ("timeout" | "tls" | "protocol" | "port" | "ip" | "keepalive"
+                | "receive_buffer"),
+            ) => {
                 cx.push(
                     Diagnostic::error(it.keyword_span(), format!("unknown key `{k}` in {place}"))
                         .with_help(format!("`{k}` belongs inside `listen {{ … }}`")),
@@ -320,6 +333,7 @@ fn network_listen(
     let mut ips = Vec::new();
     let mut timeout = None;
     let mut keepalive = None;
+    let mut receive_buffer = None;
     let mut tls = None;
     for it in &block.items {
         let kw = match it.keyword() {
@@ -351,6 +365,11 @@ fn network_listen(
                 if let Some(b) = cx.plain_block(it) {
                     keepalive = Some(keepalive_block(cx, b));
                 }
+            }
+            "receive_buffer" => {
+                receive_buffer = cx
+                    .integer(it, MAX_RECEIVE_BUFFER)
+                    .and_then(|n| u32::try_from(n).ok());
             }
             "tls" => {
                 if let Some(b) = cx.plain_block(it) {
@@ -393,6 +412,17 @@ fn network_listen(
         }
         _ => {}
     }
+    if let (Some(p @ (Transport::Tcp | Transport::Tls)), Some(span)) =
+        (protocol, seen.get("receive_buffer"))
+    {
+        cx.error(
+            span,
+            format!(
+                "`receive_buffer` applies to `udp` listeners, not `{}`",
+                p.name()
+            ),
+        );
+    }
     if cx.error_count() > errors {
         return None;
     }
@@ -405,6 +435,7 @@ fn network_listen(
         ips,
         timeout,
         keepalive,
+        receive_buffer,
         tls,
     })
 }
