@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config_files;
 pub mod driver;
+pub mod fd_limit;
 pub mod management;
 pub mod metrics;
 pub mod net;

@@ -148,6 +148,13 @@ fn print_banner(args: &RunArgs, listening: &[Listening]) {
 /// Run `boomerang run`.
 pub fn run(args: RunArgs) -> ExitCode {
     init_logging(&args);
+    // One descriptor per NAS connection: take every one the hard limit allows.
+    if let Some(files) = crate::fd_limit::raise() {
+        tracing::info!(
+            open_files = files,
+            "open-file limit (one per NAS connection; raise the hard limit for more)"
+        );
+    }
     let source = match load_configuration(&args) {
         Ok(s) => s,
         Err(e) => {
