@@ -318,6 +318,7 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     policy_no_match: Family<ServerLabels, Counter>,
     uptime: Gauge<f64, AtomicU64>,
+    engine_busy: Counter<f64, AtomicU64>,
 }
 
 impl Metrics {
@@ -434,6 +435,13 @@ impl Metrics {
             "Seconds since the daemon started",
             uptime.clone(),
         );
+        let engine_busy = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "engine_busy_seconds",
+            "Time the engine task spent handling events and carrying out their commands \
+             (its rate is the engine's load: 1.0 = one core, the most it can take)",
+            engine_busy.clone(),
+        );
         Metrics {
             registry,
             started,
@@ -453,7 +461,14 @@ impl Metrics {
             http_requests,
             policy_no_match,
             uptime,
+            engine_busy,
         }
+    }
+
+    /// The engine task was busy for `busy` (handling events or timers and carrying
+    /// out the commands they produced).
+    pub fn engine_busy(&self, busy: Duration) {
+        self.engine_busy.inc_by(busy.as_secs_f64());
     }
 
     /// A RADIUS request received by `server` with packet `code` (its name, e.g.

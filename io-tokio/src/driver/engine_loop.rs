@@ -152,7 +152,6 @@ impl<N: Net> EngineLoop<N> {
         self.drain_outputs().await;
         // Phase 1: serve.
         loop {
-            self.feed_local();
             let timer = self.engine.poll_timeout();
             tokio::select! {
                 biased;
@@ -163,12 +162,16 @@ impl<N: Net> EngineLoop<N> {
                     None => break,
                 },
                 () = sleep_until_opt(timer) => {
+                    let started = std::time::Instant::now();
                     self.engine.handle_timeout(now(self.wall_clock));
+                    self.metrics.engine_busy(started.elapsed());
                     // A timeout changes requests in flight (the gauges).
                     self.gauges_dirty = true;
                 }
                 _ = refresh.tick(), if self.gauges_dirty => self.publish_backend_gauges(),
             }
+            self.drain_outputs().await;
+            self.feed_local();
             self.drain_outputs().await;
         }
         tracing::info!("shutting down: no new requests; waiting for work in flight");
@@ -322,6 +325,7 @@ impl<N: Net> EngineLoop<N> {
     /// Handle `first` and whatever else is already queued, up to [`EVENT_BATCH`]
     /// events, before the outputs are carried out.
     fn on_events(&mut self, first: Event, events: &mut mpsc::Receiver<Event>) {
+        let started = std::time::Instant::now();
         self.on_event(first);
         for _ in 1..EVENT_BATCH {
             let Ok(event) = events.try_recv() else {
@@ -330,6 +334,7 @@ impl<N: Net> EngineLoop<N> {
             self.feed_local();
             self.on_event(event);
         }
+        self.metrics.engine_busy(started.elapsed());
     }
 
     fn on_event(&mut self, event: Event) {
@@ -459,8 +464,14 @@ impl<N: Net> EngineLoop<N> {
     }
 
     async fn drain_outputs(&mut self) {
+        let started = std::time::Instant::now();
+        let mut any = false;
         while let Some(output) = self.engine.poll_output() {
+            any = true;
             self.execute(output).await;
+        }
+        if any {
+            self.metrics.engine_busy(started.elapsed());
         }
     }
 
