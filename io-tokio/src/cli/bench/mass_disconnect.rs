@@ -49,19 +49,19 @@ pub async fn run(args: MassDisconnectArgs) -> Result<(), BenchError> {
     let tracker = Arc::new(Tracker::new(args.disconnects));
     let timeout = args.common.timeout;
     let (fleet, names) = ready_fleet(&args.nas, timeout, Some(Arc::clone(&tracker))).await?;
-    let run = RunOptions {
+    let run_options = RunOptions {
         duration: Duration::ZERO,
         count: Some(args.disconnects),
         warmup: Duration::ZERO,
         common: args.common.clone(),
     };
-    let plan = Plan::new(&run);
+    let plan = Plan::new(&run_options);
     let shape = TriggerShape {
         slots: args.in_flight,
         targets: Targets::Rotate,
         mode: Mode::Closed,
     };
-    let lanes = match trigger::lanes(
+    let mut lanes = match trigger::lanes(
         &trigger_addr,
         &args.trigger.trigger_secret,
         names,
@@ -78,6 +78,11 @@ pub async fn run(args: MassDisconnectArgs) -> Result<(), BenchError> {
             return Err(e);
         }
     };
+    // The clock starts once every socket is open.
+    let plan = Plan::new(&run_options);
+    for lane in &mut lanes {
+        lane.plan = plan;
+    }
     let watch = ServerWatch::start(args.common.server_pid, plan.measure_from)?;
     let outcome = run_lanes(lanes).await;
     // A NAS answer and the server's answer to the trigger race; let stragglers land.

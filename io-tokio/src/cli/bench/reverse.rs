@@ -120,8 +120,9 @@ pub async fn run(args: ReverseArgs) -> Result<(), BenchError> {
         targets,
         mode: args.load.mode(),
     };
-    let plan = Plan::new(&args.run);
-    let lanes = match trigger::lanes(
+    let run_options = args.run.clone();
+    let plan = Plan::new(&run_options);
+    let mut lanes = match trigger::lanes(
         &trigger_addr,
         &args.trigger.trigger_secret,
         Arc::clone(&names),
@@ -138,6 +139,11 @@ pub async fn run(args: ReverseArgs) -> Result<(), BenchError> {
             return Err(e);
         }
     };
+    // The clock starts once every socket is open.
+    let plan = Plan::new(&run_options);
+    for lane in &mut lanes {
+        lane.plan = plan;
+    }
     let watch = ServerWatch::start(args.run.common.server_pid, plan.measure_from)?;
     let outcome = run_lanes(lanes).await;
     let mut out = Map::new();
