@@ -451,8 +451,8 @@ impl<E: Exchange> Lane<E> {
                             fail_busy(&mut out, &plan, &mut slots);
                             return out;
                         }
+                        // The request it concerned times out in its slot: counted once.
                         out.failure.get_or_insert(format!("receive failed: {e}"));
-                        record(&mut out, &plan, Instant::now(), None);
                     }
                 },
                 _ = sleep_until(wake) => {
