@@ -208,6 +208,7 @@ pub async fn run(args: CeilingArgs) -> Result<(), BenchError> {
         .server_pid
         .or_else(|| child.as_ref().map(|c| c.0.id()));
     let watch = ServerWatch::start(pid, plan.measure_from)?;
+    let generator = report::watch_generator(plan.measure_from);
     let outcome = run_lanes(lanes).await;
     let mut out = Map::new();
     out.insert("scenario".into(), json!("ceiling"));
@@ -221,6 +222,7 @@ pub async fn run(args: CeilingArgs) -> Result<(), BenchError> {
     out.insert("shape".into(), shape);
     out.extend(report::load(&plan, &outcome));
     report::add_server(&mut out, watch).await;
+    report::add_process(&mut out, "generator", generator).await;
     drop(child);
     report::print(&out, args.run.common.json);
     Ok(())

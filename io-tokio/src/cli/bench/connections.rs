@@ -42,6 +42,7 @@ pub enum Kind {
 /// Runs `connections` or `storm` and prints the report.
 pub async fn run(args: ConnectionsArgs, kind: Kind) -> Result<(), BenchError> {
     let watch = ServerWatch::start(args.common.server_pid, Instant::now())?;
+    let generator = report::watch_generator(Instant::now());
     // Let the watch take its first sample before any connection opens.
     tokio::task::yield_now().await;
     sleep(Duration::from_millis(20)).await;
@@ -93,6 +94,7 @@ pub async fn run(args: ConnectionsArgs, kind: Kind) -> Result<(), BenchError> {
     }
     out.insert("nas".into(), fleet_section(&fleet));
     report::add_server(&mut out, watch).await;
+    report::add_process(&mut out, "generator", generator).await;
     if let Some(server) = out.get_mut("server").and_then(|s| s.as_object_mut()) {
         let before = server.get("rss_kib_before").and_then(|v| v.as_u64());
         let after = server.get("rss_kib_after").and_then(|v| v.as_u64());

@@ -267,6 +267,7 @@ pub async fn run(args: ForwardArgs) -> Result<(), BenchError> {
         })
         .collect();
     let watch = ServerWatch::start(args.run.common.server_pid, plan.measure_from)?;
+    let generator = report::watch_generator(plan.measure_from);
     let outcome = run_lanes(lanes).await;
     let mut out = Map::new();
     out.insert("scenario".into(), json!("forward"));
@@ -284,6 +285,7 @@ pub async fn run(args: ForwardArgs) -> Result<(), BenchError> {
     );
     out.extend(report::load(&plan, &outcome));
     report::add_server(&mut out, watch).await;
+    report::add_process(&mut out, "generator", generator).await;
     report::print(&out, args.run.common.json);
     Ok(())
 }

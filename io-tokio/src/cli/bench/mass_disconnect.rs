@@ -84,6 +84,7 @@ pub async fn run(args: MassDisconnectArgs) -> Result<(), BenchError> {
         lane.plan = plan;
     }
     let watch = ServerWatch::start(args.common.server_pid, plan.measure_from)?;
+    let generator = report::watch_generator(plan.measure_from);
     let outcome = run_lanes(lanes).await;
     // A NAS answer and the server's answer to the trigger race; let stragglers land.
     sleep(Duration::from_millis(50)).await;
@@ -115,6 +116,7 @@ pub async fn run(args: MassDisconnectArgs) -> Result<(), BenchError> {
     );
     out.insert("nas".into(), nas);
     report::add_server(&mut out, watch).await;
+    report::add_process(&mut out, "generator", generator).await;
     fleet.stop().await;
     report::print(&out, args.common.json);
     Ok(())

@@ -112,14 +112,27 @@ impl ServerWatch {
     }
 }
 
-/// Finishes an optional watch into the report.
+/// Finishes an optional watch of the server into the report (`server`).
 pub async fn add_server(report: &mut Map<String, Json>, watch: Option<ServerWatch>) {
+    add_process(report, "server", watch).await;
+}
+
+/// Watches the generator itself over the same interval: on a shared machine its own cost
+/// is part of the picture.
+pub fn watch_generator(from: Instant) -> Option<ServerWatch> {
+    ServerWatch::start(Some(std::process::id()), from)
+        .ok()
+        .flatten()
+}
+
+/// Finishes an optional watch into the report under `key`.
+pub async fn add_process(report: &mut Map<String, Json>, key: &str, watch: Option<ServerWatch>) {
     if let Some(w) = watch {
         let v = match w.finish().await {
             Ok(v) => v,
             Err(e) => json!({ "error": e.to_string() }),
         };
-        report.insert("server".into(), v);
+        report.insert(key.into(), v);
     }
 }
 

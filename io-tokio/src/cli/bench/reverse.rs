@@ -145,6 +145,7 @@ pub async fn run(args: ReverseArgs) -> Result<(), BenchError> {
         lane.plan = plan;
     }
     let watch = ServerWatch::start(args.run.common.server_pid, plan.measure_from)?;
+    let generator = report::watch_generator(plan.measure_from);
     let outcome = run_lanes(lanes).await;
     let mut out = Map::new();
     out.insert("scenario".into(), json!("reverse"));
@@ -167,6 +168,7 @@ pub async fn run(args: ReverseArgs) -> Result<(), BenchError> {
     out.extend(report::load(&plan, &outcome));
     out.insert("nas".into(), fleet_section(&fleet));
     report::add_server(&mut out, watch).await;
+    report::add_process(&mut out, "generator", generator).await;
     fleet.stop().await;
     report::print(&out, args.run.common.json);
     Ok(())
