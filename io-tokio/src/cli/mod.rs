@@ -1,5 +1,6 @@
 //! The `boomerang` command line: argument definitions and dispatch.
 
+mod bench;
 pub mod check;
 pub mod client;
 pub mod demo;
@@ -37,6 +38,10 @@ pub enum Command {
     /// Run the whole reverse CoA flow in one process over loopback (a server, three
     /// simulated NAS devices over RadSec, UDP and HTTP triggers) and print what happened.
     Demo(demo::DemoArgs),
+    /// Load generation against any RADIUS server: reverse CoA, forward, connections,
+    /// storm, mass-disconnect, and a bare-TLS ceiling (see docs/bench.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Run the command line with the process arguments; the exit code says how it went.
@@ -48,5 +53,6 @@ pub fn main() -> ExitCode {
         Command::Client(args) => client::run(*args),
         Command::Run(args) => run::run(*args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
     }
 }
