@@ -125,6 +125,8 @@ impl BenchCommand {
 /// Runs a scenario on a multi-threaded runtime; exit 0 when it ran (whatever it
 /// measured), 2 on an error.
 pub fn run(command: BenchCommand) -> ExitCode {
+    // One descriptor per NAS connection or trigger socket.
+    let _ = crate::fd_limit::raise();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     if let Some(n) = command.threads() {
