@@ -1134,3 +1134,37 @@ fn program_is_absent_exactly_when_there_are_errors() {
     );
     assert!(c.program.is_some());
 }
+
+#[test]
+fn receive_buffer_is_for_udp_listeners() {
+    let p = ok(r#"servers {
+    radius "U" {
+        listen { protocol udp; port 1812; receive_buffer 8388608; }
+        clients "LOCAL";
+    }
+    radius "D" {
+        listen { protocol udp; port 1813; }
+        clients "LOCAL";
+    }
+}
+"#);
+    let RadiusListen::Network(u) = &radius_server(&p, "U").listen else {
+        panic!()
+    };
+    assert_eq!(u.receive_buffer, Some(8_388_608));
+    let RadiusListen::Network(d) = &radius_server(&p, "D").listen else {
+        panic!()
+    };
+    assert_eq!(d.receive_buffer, None, "no key: the driver's default");
+    assert_eq!(
+        heads(
+            "servers { radius \"T\" { listen { protocol tcp; port 1812; receive_buffer 65536; } clients \"LOCAL\"; } }\n"
+        ),
+        ["test.conf:1:58: error: `receive_buffer` applies to `udp` listeners, not `tcp`"]
+    );
+    let too_big = heads(
+        "servers { radius \"U\" { listen { protocol udp; port 1812; receive_buffer 2147483648; } clients \"LOCAL\"; } }\n",
+    );
+    assert_eq!(too_big.len(), 1, "{too_big:?}");
+    assert!(too_big[0].starts_with("test.conf:1:"), "{too_big:?}");
+}
