@@ -253,6 +253,8 @@ impl ConnectionsSource for Fleet {
                 SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_015_500),
             ),
             status_nas_identifier: Some("radiator-nas-simulator".into()),
+            last_heard: None,
+            healthy: true,
             cert: Some(CertInfo {
                 subject_cn: Some("testUser".into()),
                 issuer: Some("CN=Demo CA".into()),
@@ -276,6 +278,8 @@ impl ConnectionsSource for Fleet {
             disconnected: None,
             status_received: None,
             status_nas_identifier: None,
+            last_heard: None,
+            healthy: true,
             cert: None,
         };
         vec![

@@ -63,6 +63,7 @@ fn network(protocol: Transport, port: u16, timeout: Option<Duration>) -> RadiusL
         timeout,
         keepalive: None,
         tls: None,
+        liveness: Default::default(),
     })
 }
 
