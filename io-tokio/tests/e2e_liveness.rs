@@ -21,7 +21,10 @@ struct Nas(Option<Child>);
 
 impl Nas {
     fn pid(&self) -> String {
-        self.0.as_ref().map(|c| c.id().to_string()).unwrap_or_default()
+        self.0
+            .as_ref()
+            .map(|c| c.id().to_string())
+            .unwrap_or_default()
     }
 
     fn stop(&self) {
@@ -103,7 +106,10 @@ fn a_hung_nas_does_not_block_disconnects_through_its_new_connection() {
         let (status, body) = http(
             server.http_addr(),
             "POST",
-            &format!("/disconnect?nas_identifier={NAS}&username=u{}", outcomes.len()),
+            &format!(
+                "/disconnect?nas_identifier={NAS}&username=u{}",
+                outcomes.len()
+            ),
         )
         .unwrap();
         outcomes.push((status, body));
