@@ -52,6 +52,8 @@ fn candidate() -> Arc<ConnectionInfo> {
         disconnected: None,
         status_received: None,
         status_nas_identifier: Some("radiator-nas-simulator".into()),
+        last_heard: None,
+        healthy: true,
         cert: None,
     })
 }

@@ -1121,6 +1121,60 @@ fn keepalive_and_tls_versions() {
 }
 
 #[test]
+fn liveness_probe_settings() {
+    let p = ok(r#"servers {
+    radius "R" {
+        listen { protocol tcp; port 1812; timeout 0; liveness { probe false; } }
+        clients "LOCAL";
+    }
+    radius "S" {
+        listen {
+            protocol tls; port 2083; timeout 0;
+            liveness { timeout 3s; }
+            tls { certificate "CERT"; certificate_key "KEY"; client_ca_certificate "CA"; }
+        }
+        clients "NAS";
+    }
+    radius "T" {
+        listen { protocol tcp; port 1813; }
+        clients "LOCAL";
+    }
+}
+"#);
+    let liveness = |name: &str| match &radius_server(&p, name).listen {
+        RadiusListen::Network(n) => n.liveness,
+        RadiusListen::Backend(_) => panic!("not a network listener"),
+    };
+    assert!(!liveness("R").probe);
+    assert_eq!(
+        liveness("S"),
+        Liveness {
+            probe: true,
+            timeout: Duration::from_secs(3)
+        }
+    );
+    assert_eq!(liveness("T"), Liveness::default());
+    assert_eq!(Liveness::default().timeout, Duration::from_secs(10));
+    let errors = heads(
+        "servers { radius \"U\" { listen { protocol udp; port 1812; liveness { probe true; } } clients \"LOCAL\"; } }\n",
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("`liveness` applies to `tcp` and `tls` listeners")),
+        "{errors:?}"
+    );
+    let errors = heads(
+        "servers { radius \"R\" { listen { protocol tcp; port 1812; liveness { timeout 0; bogus 1; } } clients \"LOCAL\"; } }\n",
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("must be above 0")),
+        "{errors:?}"
+    );
+    assert!(errors.iter().any(|e| e.contains("bogus")), "{errors:?}");
+}
+
+#[test]
 fn program_is_absent_exactly_when_there_are_errors() {
     let (_, c) = run("servers { radius \"R\" { } }\n");
     assert!(c.has_errors());

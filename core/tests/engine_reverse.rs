@@ -135,7 +135,9 @@ fn response(w: &World, id: HttpRequestId) -> Option<(u16, serde_json::Value)> {
 #[test]
 fn no_reply_in_time_is_reverse_timeout_and_the_identifier_rests() {
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Silent);
+    // Holds the request but answers the liveness probe (Status-Server) that follows
+    // the timeout, so the connection stays healthy (see engine_liveness.rs).
+    let c = nas(&mut w, 1, "n1", NasMode::Hold);
     let id = trigger(&mut w, "n1");
     assert_eq!(response(&w, id), None);
     w.h.advance(Duration::from_millis(4999));
@@ -197,14 +199,16 @@ fn connection_closing_silently_selects_again_without_spending_a_retry() {
 }
 
 #[test]
-fn connection_closing_silently_with_no_other_connection_is_no_reverse_connections() {
+fn connection_closing_silently_with_no_other_connection_is_connection_closed() {
+    // Selected again for free, nothing to select: the request was written, then
+    // its connection closed — that is the outcome, not NO_REVERSE_CONNECTIONS.
     let mut w = default_world();
     let c = nas(&mut w, 1, "n1", NasMode::Hold);
     let id = trigger(&mut w, "n1");
     w.h.close(c);
     let (status, body) = response(&w, id).unwrap();
     assert_eq!(status, 500);
-    assert_eq!(body["error"], "NO_REVERSE_CONNECTIONS");
+    assert_eq!(body["error"], "CONNECTION_CLOSED");
     w.h.assert_quiescent();
 }
 
@@ -230,7 +234,7 @@ fn connection_closing_first_is_retried_on_another_selected_connection() {
 }
 
 #[test]
-fn retry_with_no_connection_left_is_no_reverse_connections() {
+fn retry_with_no_connection_left_is_connection_closed() {
     let mut w = world(
         Duration::from_secs(5),
         2,
@@ -240,10 +244,7 @@ fn retry_with_no_connection_left_is_no_reverse_connections() {
     let c = nas(&mut w, 1, "n1", NasMode::Hold);
     let id = trigger(&mut w, "n1");
     w.h.close(c);
-    assert_eq!(
-        response(&w, id).unwrap().1["error"],
-        "NO_REVERSE_CONNECTIONS"
-    );
+    assert_eq!(response(&w, id).unwrap().1["error"], "CONNECTION_CLOSED");
     w.h.assert_quiescent();
 }
 

@@ -1285,29 +1285,48 @@ fn behaviour_select() -> Arc<Pipeline> {
     }])
 }
 
+/// The `@select` definition written out: the pipeline runs over the connected
+/// candidates, healthy ones first then doubtful ones (each in establishment
+/// order); an error ends it; `first` takes the first accept; `round-robin` rotates
+/// among the accepting healthy candidates, or the accepting doubtful ones when no
+/// healthy one accepted.
 fn naive(
     mode: SelectMode,
-    cands: &[(u64, Behaviour, bool)],
+    cands: &[(u64, Behaviour, bool, bool)],
     counter: u64,
 ) -> Result<u64, ErrorValue> {
-    let mut accepted = Vec::new();
-    for &(id, b, disconnected) in cands {
-        if disconnected {
-            continue;
-        }
-        let accepts = match b {
-            Behaviour::Accept => true,
-            Behaviour::Lookup => id % 2 == 1,
-            Behaviour::Error => return Err(ErrorValue::new(ErrorCode::Error, format!("err {id}"))),
-            _ => false,
-        };
-        if accepts {
-            if mode == SelectMode::First {
-                return Ok(id);
+    let mut healthy_accepted = Vec::new();
+    let mut doubtful_accepted = Vec::new();
+    for pass_healthy in [true, false] {
+        for &(id, b, disconnected, healthy) in cands {
+            if disconnected || healthy != pass_healthy {
+                continue;
             }
-            accepted.push(id);
+            let accepts = match b {
+                Behaviour::Accept => true,
+                Behaviour::Lookup => id % 2 == 1,
+                Behaviour::Error => {
+                    return Err(ErrorValue::new(ErrorCode::Error, format!("err {id}")));
+                }
+                _ => false,
+            };
+            if accepts {
+                if mode == SelectMode::First {
+                    return Ok(id);
+                }
+                if healthy {
+                    healthy_accepted.push(id);
+                } else {
+                    doubtful_accepted.push(id);
+                }
+            }
         }
     }
+    let accepted = if healthy_accepted.is_empty() {
+        doubtful_accepted
+    } else {
+        healthy_accepted
+    };
     if accepted.is_empty() {
         return Err(ErrorValue::new(ErrorCode::NoReverseConnections, "none"));
     }
@@ -1328,19 +1347,20 @@ fn arb_behaviour() -> impl Strategy<Value = Behaviour> {
 proptest! {
     #[test]
     fn selection_equals_naive_definition(
-        spec in prop::collection::vec((arb_behaviour(), prop::bool::weighted(0.2)), 0..10),
+        spec in prop::collection::vec((arb_behaviour(), prop::bool::weighted(0.2), prop::bool::weighted(0.7)), 0..10),
         round_robin in any::<bool>(),
         counter in 0u64..20,
     ) {
         let mode = if round_robin { SelectMode::RoundRobin } else { SelectMode::First };
-        let cands: Vec<(u64, Behaviour, bool)> =
-            spec.iter().enumerate().map(|(i, (b, d))| (i as u64 + 1, *b, *d)).collect();
+        let cands: Vec<(u64, Behaviour, bool, bool)> =
+            spec.iter().enumerate().map(|(i, (b, d, h))| (i as u64 + 1, *b, *d, *h)).collect();
         let conns: Vec<Arc<ConnectionInfo>> = cands
             .iter()
-            .map(|&(id, b, d)| {
+            .map(|&(id, b, d, h)| {
                 let mut c = (*conn(id, "S", None, [10, 0, 0, id as u8])).clone();
                 c.client_name = behaviour_name(b).into();
                 c.disconnected = d.then(t0);
+                c.healthy = h;
                 Arc::new(c)
             })
             .collect();

@@ -257,6 +257,8 @@ fn fleet_views() -> Vec<ConnectionView> {
         disconnected: None,
         status_received: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_015_500)),
         status_nas_identifier: Some("radiator-nas-simulator".into()),
+        last_heard: None,
+        healthy: true,
         cert: Some(CertInfo {
             subject_cn: Some("testUser".into()),
             issuer: Some("CN=Demo CA".into()),
@@ -280,6 +282,8 @@ fn fleet_views() -> Vec<ConnectionView> {
         disconnected: None,
         status_received: None,
         status_nas_identifier: None,
+        last_heard: None,
+        healthy: true,
         cert: None,
     };
     vec![

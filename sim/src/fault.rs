@@ -12,12 +12,27 @@
 //! - Random link failure ([`Fault::LinkFailRate`]) breaks TCP streams, so it is drawn only for
 //!   links listed as UDP-only in [`FaultSpace::udp_links`].
 //! - Only turmoil *hosts* can be crashed or bounced, never clients.
+//! - A hung NAS ([`NasHang`]) is not a turmoil fault: turmoil cannot stop a process, so the
+//!   NAS host plays it (see `daemon::nas`).
 
 use std::fmt;
 use std::time::Duration;
 
 use boomerang_core::rng::SplitMix64;
 use turmoil::Sim;
+
+/// A NAS that hangs at virtual time `at`: its software stops reading and answering on
+/// its current connection without closing it (a SIGSTOPped process, a wedged box, a NAT
+/// that dropped its state without a reset), and the NAS comes back on a new connection
+/// while the hung one stays open on the server. The server must notice (liveness probe)
+/// and reach the NAS through its new connection within the documented bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NasHang {
+    /// The NAS-Identifier of the NAS that hangs.
+    pub nas: String,
+    /// When (virtual time since the world started).
+    pub at: Duration,
+}
 
 /// One change to the simulated world.
 #[derive(Debug, Clone, PartialEq, Eq)]

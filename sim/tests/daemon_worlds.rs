@@ -12,7 +12,7 @@ use boomerang_sim::daemon::config::Selection;
 use boomerang_sim::daemon::nas::NasTiming;
 use boomerang_sim::daemon::trigger::TriggerTiming;
 use boomerang_sim::daemon::world::{Report, Scenario, Setup, run};
-use boomerang_sim::fault::{EpisodeKind, Fault, FaultSchedule, ScheduledFault};
+use boomerang_sim::fault::{EpisodeKind, Fault, FaultSchedule, NasHang, ScheduledFault};
 use boomerang_sim::harness::{WorldError, check_determinism, run_one, sweep};
 
 /// Three NAS hosts (two RadSec, one RADIUS/TCP) of four NAS each, two UDP and one HTTP
@@ -39,6 +39,7 @@ fn small() -> Scenario {
         trigger_timing: TriggerTiming::default(),
         stream_faults: Some((20, 3_000)),
         schedule: None,
+        hangs: Vec::new(),
     }
 }
 
@@ -70,6 +71,7 @@ fn large() -> Scenario {
         trigger_timing: TriggerTiming::default(),
         stream_faults: Some((10, 500)),
         schedule: None,
+        hangs: Vec::new(),
     }
 }
 
@@ -196,6 +198,44 @@ fn regression_stale_connections_after_a_nas_reconnects() {
         assert!(
             report.trace.count("closed (watchdog") >= 8,
             "the stalls made NAS watchdogs give connections up:\n{}",
+            report.trace.render()
+        );
+    }
+}
+
+/// A NAS that hangs — stops reading and answering on its connection without closing it
+/// (SIGSTOP, a wedged box, a NAT that dropped its state) — and comes back on a new
+/// connection while the hung one stays open. The RadSec listener has `timeout 0`, so
+/// no idle timeout closes the hung connection. Liveness invariant: within the documented
+/// bound (request timeout + probe timeout + the NAS's reconnection), a trigger to that
+/// NAS is acknowledged through its new connection; later the calm phase requires every
+/// NAS (this one included) to answer exactly. Before the server probed connections
+/// whose requests time out, `@select first` kept choosing the hung connection.
+#[test]
+fn a_hung_nas_is_reachable_again_through_its_new_connection() {
+    let test = "a_hung_nas_is_reachable_again_through_its_new_connection";
+    let mut scenario = small();
+    scenario.fault_kinds.clear();
+    scenario.stream_faults = None;
+    scenario.triggers_per_sender = 5;
+    scenario.burst = 0;
+    scenario.hangs = vec![
+        NasHang {
+            nas: "nas0-1".into(),
+            at: Duration::from_secs(6),
+        },
+        NasHang {
+            nas: "nas2-3".into(),
+            at: Duration::from_secs(8),
+        },
+    ];
+    let setup = Setup::new(&scenario).unwrap();
+    for seed in [1, 2, 0x5eed] {
+        let report = run_one(test, seed, |seed| run(seed, &scenario, &setup));
+        assert_eq!(
+            report.trace.count("reachable again after hanging"),
+            2,
+            "{}",
             report.trace.render()
         );
     }

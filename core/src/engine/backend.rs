@@ -279,6 +279,7 @@ impl Engine {
             sent,
             template,
             retries_left: server.retries,
+            written: false,
             phase: Phase::Idle,
             trace: CallTrace::default(),
         }));
@@ -389,6 +390,14 @@ impl Engine {
             match step {
                 SelectionStep::Done(Err(e)) => {
                     call.phase = Phase::Idle;
+                    // Sent on a connection that closed, and nowhere to send it
+                    // again: the truthful outcome is the close.
+                    if call.written && e.code == ErrorCode::NoReverseConnections {
+                        return err(
+                            ErrorCode::ConnectionClosed,
+                            "the connection closed before the reply arrived, and no other connection was selected",
+                        );
+                    }
                     return Started::Done(Err(e));
                 }
                 SelectionStep::Done(Ok(selected)) => {
@@ -519,6 +528,7 @@ impl Engine {
             id,
             heard_before,
         };
+        call.written = true;
         call.trace.sent(now.mono);
         self.stats.reverse_sent += 1;
         self.outputs.push_back(Output::StreamWrite { conn, data });
@@ -531,8 +541,16 @@ impl Engine {
         }
     }
 
-    /// Send what waits in `conn`'s backlog while identifiers are free.
-    fn pump(&mut self, now: Now, conn: ConnId) {
+    /// Send what waits in `conn`'s backlog while identifiers are free (a pending
+    /// liveness probe first).
+    pub(super) fn pump(&mut self, now: Now, conn: ConnId) {
+        if self
+            .registry
+            .get(conn)
+            .is_some_and(|e| e.state.probe_pending)
+        {
+            self.send_probe(now, conn);
+        }
         loop {
             let Some(state) = self.registry.state_mut(conn) else {
                 return;
@@ -594,6 +612,9 @@ impl Engine {
 
     /// A response arrived on `conn`: match it, verify it, map it, resume its task.
     pub(super) fn on_reverse_reply(&mut self, now: Now, conn: ConnId, packet: Packet) {
+        if self.on_probe_reply(now, conn, &packet) {
+            return;
+        }
         let Some(entry) = self.registry.get(conn) else {
             return;
         };
@@ -638,6 +659,7 @@ impl Engine {
             self.timers.cancel(done.timer);
         }
         self.stats.reverse_replies += 1;
+        self.restore_health(now, conn);
         self.pump(now, conn);
         let Some(mut task) = self.tasks.remove(&tid) else {
             return;
@@ -698,6 +720,7 @@ impl Engine {
             state.lane.abandon(id, quarantine);
         }
         self.stats.reverse_timeouts += 1;
+        self.doubt(now, conn);
         let Some(task) = self.tasks.remove(&tid) else {
             return;
         };

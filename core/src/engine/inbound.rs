@@ -55,6 +55,11 @@ pub(crate) struct StreamState {
     pub lane: Lane<TaskId, TimerKey>,
     /// Requests from the peer being handled.
     pub tasks: usize,
+    /// The liveness probe's timeout (`None`: probing off); see
+    /// [`crate::engine::liveness`].
+    pub probe_timeout: Option<Duration>,
+    /// The connection is in doubt and its probe waits for a free identifier.
+    pub probe_pending: bool,
 }
 
 /// Which RADIUS server (network mode) `server` is, with its listen transport.
@@ -319,6 +324,13 @@ impl Engine {
             .or(listen_timeout)
             .unwrap_or(DEFAULT_IDLE_TIMEOUT);
         let idle = (!idle.is_zero()).then_some(idle);
+        let probe_timeout = match program.server(server).map(|s| &s.kind) {
+            Some(ServerKind::Radius(RadiusServer {
+                listen: RadiusListen::Network(n),
+                ..
+            })) if n.liveness.probe => Some(n.liveness.timeout),
+            _ => None,
+        };
         let cert = match transport {
             Transport::Tls => certificates.first().and_then(|der| cert_info(der)),
             Transport::Tcp => None,
@@ -334,6 +346,8 @@ impl Engine {
             disconnected: None,
             status_received: None,
             status_nas_identifier: None,
+            last_heard: None,
+            healthy: true,
             cert,
         };
         let idle_timer = idle.map(|d| self.timers.add(now.mono + d, TimerKind::Idle(conn)));
@@ -348,6 +362,8 @@ impl Engine {
             idle_timer,
             lane: Lane::new(self.limits.max_queue_per_connection),
             tasks: 0,
+            probe_timeout,
+            probe_pending: false,
         };
         if let Err(state) = self.registry.insert(info, state) {
             if let Some(key) = state.idle_timer {
@@ -384,6 +400,7 @@ impl Engine {
             };
             state.last_activity = now.mono;
             state.packets_received += 1;
+            self.registry.record_heard(conn, now.wall);
             let packet = match Packet::decode(frame) {
                 Ok(p) => p,
                 Err(e) => {
@@ -484,7 +501,11 @@ impl Engine {
             self.timers.cancel(key);
         }
         let drained = state.lane.drain();
-        for key in drained.quarantine_timers {
+        for key in drained
+            .quarantine_timers
+            .into_iter()
+            .chain(drained.probe_timer)
+        {
             self.timers.cancel(key);
         }
         // Whether the peer showed life after each request was written: if it did

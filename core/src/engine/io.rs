@@ -175,6 +175,9 @@ pub enum CloseReason {
     BadReply(String),
     /// Nothing arrived for the idle timeout.
     Idle,
+    /// A request of ours timed out and the Status-Server probe that followed was
+    /// not answered in time (or could not be sent): the peer is gone or hung.
+    Unresponsive,
     /// The outbound side closed one of its connections (watchdog, bad input,
     /// abandoned attempt).
     Outbound(crate::engine::outbound::CloseReason),
@@ -190,6 +193,9 @@ impl fmt::Display for CloseReason {
             CloseReason::BadRequest(e) => write!(f, "request failed verification: {e}"),
             CloseReason::BadReply(e) => write!(f, "reply failed verification: {e}"),
             CloseReason::Idle => f.write_str("idle timeout"),
+            CloseReason::Unresponsive => {
+                f.write_str("unresponsive: the Status-Server probe was not answered")
+            }
             CloseReason::Outbound(r) => write!(f, "outbound connection: {r}"),
         }
     }

@@ -32,6 +32,7 @@ pub mod timers;
 mod backend;
 mod connect;
 mod inbound;
+mod liveness;
 mod report;
 mod run;
 
@@ -111,6 +112,12 @@ pub struct Stats {
     pub reverse_reselected: u64,
     /// Reverse requests refused because the connection's backlog was full.
     pub reverse_queue_full: u64,
+    /// Liveness probes (Status-Server after a reverse timeout) sent.
+    pub liveness_probes: u64,
+    /// Connections whose health a verified reply restored.
+    pub liveness_restored: u64,
+    /// Connections closed because their probe went unanswered.
+    pub liveness_closed: u64,
     /// SQL statements asked for.
     pub sql_effects: u64,
 }
@@ -327,6 +334,7 @@ impl Engine {
                     self.on_reverse_timeout(now, conn, id, task)
                 }
                 TimerKind::Quarantine { conn, id } => self.on_quarantine_over(now, conn, id),
+                TimerKind::Probe { conn, id } => self.on_probe_timeout(now, conn, id),
             }
         }
         self.dedup.expire(now.mono);
@@ -405,10 +413,14 @@ impl Engine {
                     lane.ids_in_use()
                 ));
             }
-            if lane.ids_in_use() != lane.in_flight_len() + lane.quarantined_len() {
+            if lane.ids_in_use() != lane.in_flight_len() + lane.quarantined_len() + lane.probe_len()
+            {
                 return Err(format!("connection {conn}: identifier pool out of step"));
             }
-            expected_timers += lane.in_flight_len() + lane.quarantined_len();
+            if lane.probe_len() > 0 && entry.info().healthy {
+                return Err(format!("connection {conn}: probed while healthy"));
+            }
+            expected_timers += lane.in_flight_len() + lane.quarantined_len() + lane.probe_len();
             expected_timers += usize::from(entry.state.idle_timer.is_some());
             for (id, f) in lane.in_flight_iter() {
                 match self.tasks.get(&f.waiter).map(|t| &t.wait) {

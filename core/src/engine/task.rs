@@ -128,6 +128,10 @@ pub(crate) struct ReverseCall {
     /// How many more times the request may be re-selected after its connection
     /// closed.
     pub retries_left: u32,
+    /// Whether it was ever written to a connection: a re-selection after that
+    /// connection closed that finds nothing ends in `errors.CONNECTION_CLOSED`,
+    /// not `NO_REVERSE_CONNECTIONS` (the request was sent, then lost).
+    pub written: bool,
     /// Where it is.
     pub phase: Phase,
     /// When it was first written, and its reply code (for metrics).

@@ -31,6 +31,14 @@ pub enum TimerKind {
         /// The waiting task.
         task: TaskId,
     },
+    /// The liveness probe (Status-Server) sent on `conn` with identifier `id` has
+    /// had no answer within the listener's probe timeout.
+    Probe {
+        /// The connection.
+        conn: ConnId,
+        /// The probe's identifier.
+        id: u8,
+    },
     /// An identifier whose request timed out may be used again (a late reply to it
     /// can no longer be confused with a new request).
     Quarantine {

@@ -240,6 +240,12 @@ pub struct ConnectionInfo {
     pub status_received: Option<SystemTime>,
     /// The NAS-Identifier of the last Status-Server that carried one.
     pub status_nas_identifier: Option<String>,
+    /// When the last whole packet arrived from the peer (`None` before the first).
+    pub last_heard: Option<SystemTime>,
+    /// False while the connection's liveness is in doubt: a request of ours on it
+    /// timed out and no reply has arrived since (a Status-Server probe is out).
+    /// `@select` visits healthy connections first (see [`crate::eval::select`]).
+    pub healthy: bool,
     /// The client certificate, on TLS connections that presented one.
     pub cert: Option<CertInfo>,
 }
@@ -646,6 +652,8 @@ pub fn read_conn_field(conn: &ConnectionInfo, field: ConnField) -> Value {
         ConnField::Disconnected => conn.disconnected.map_or(Value::None, Value::Timestamp),
         ConnField::StatusReceived => conn.status_received.map_or(Value::None, Value::Timestamp),
         ConnField::StatusNasIdentifier => opt_string(&conn.status_nas_identifier),
+        ConnField::LastHeard => conn.last_heard.map_or(Value::None, Value::Timestamp),
+        ConnField::Healthy => Value::Bool(conn.healthy),
         ConnField::CertSubjectCn => cert.map_or(Value::None, |c| opt_string(&c.subject_cn)),
         ConnField::CertIssuer => cert.map_or(Value::None, |c| opt_string(&c.issuer)),
         ConnField::CertFingerprint => cert.map_or(Value::None, |c| opt_string(&c.fingerprint)),

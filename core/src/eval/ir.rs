@@ -641,6 +641,11 @@ pub enum ConnField {
     StatusReceived,
     /// `status.nas_identifier` (string, from Status-Server).
     StatusNasIdentifier,
+    /// `last_heard` (timestamp of the last packet from the peer, none before).
+    LastHeard,
+    /// `healthy` (boolean: false while a timed-out request put the connection in
+    /// doubt and no reply has come since).
+    Healthy,
     /// `cert.subject.cn`.
     CertSubjectCn,
     /// `cert.issuer`.

@@ -8,11 +8,16 @@
 //! `INVALID_VALUE` error. The run may park on backend effects like any pipeline;
 //! `reply;` has no meaning here and is skipped.
 //!
-//! [`Selection`] visits the active candidates in the order given (establishment
-//! order, oldest first): `first` takes the first that accepts; `round-robin`
-//! evaluates all, collects the accepting ones and picks `accepted[counter % n]`
-//! with the backend's counter. None accepting is `errors.NO_REVERSE_CONNECTIONS`;
-//! any error raised by the pipeline ends the selection with that error.
+//! [`Selection`] visits the active candidates healthy ones first, then those whose
+//! liveness is in doubt (`connection.healthy` false: a request timed out on it and
+//! no reply came since), each group in the order given (establishment order,
+//! oldest first): `first` takes the first that accepts; `round-robin` evaluates
+//! all, collects the accepting ones and picks `accepted[counter % n]` with the
+//! backend's counter among the accepting healthy ones — or among the accepting
+//! doubtful ones when no healthy one accepted. So a doubtful connection is chosen
+//! only when no healthy candidate accepts. None accepting is
+//! `errors.NO_REVERSE_CONNECTIONS`; any error raised by the pipeline ends the
+//! selection with that error.
 //! [`select_with`] is the same definition as a pure function over a verdict callback.
 
 use std::collections::BTreeMap;
@@ -288,8 +293,9 @@ pub enum SelectMode {
 pub struct Selected {
     /// The chosen connection.
     pub chosen: Arc<ConnectionInfo>,
-    /// Ids of every accepting connection seen, in visiting order (for `first`,
-    /// just the chosen one).
+    /// Ids of the accepting connections the pick was made among, in visiting order
+    /// (the healthy ones when any healthy one accepted; for `first`, just the
+    /// chosen one).
     pub accepted: Vec<u64>,
 }
 
@@ -300,12 +306,26 @@ fn no_connections(backend: &str) -> ErrorValue {
     )
 }
 
+/// The active candidates in visiting order: healthy ones first, then doubtful
+/// ones, each group keeping the given order.
+fn visiting_order(candidates: &[Arc<ConnectionInfo>]) -> Vec<Arc<ConnectionInfo>> {
+    let active = || candidates.iter().filter(|c| c.disconnected.is_none());
+    active()
+        .filter(|c| c.healthy)
+        .chain(active().filter(|c| !c.healthy))
+        .cloned()
+        .collect()
+}
+
 fn pick(
     mode: SelectMode,
-    accepted: Vec<Arc<ConnectionInfo>>,
+    mut accepted: Vec<Arc<ConnectionInfo>>,
     counter: u64,
     backend: &str,
 ) -> Result<Selected, ErrorValue> {
+    if accepted.iter().any(|c| c.healthy) {
+        accepted.retain(|c| c.healthy);
+    }
     let n = u64::try_from(accepted.len()).unwrap_or(u64::MAX);
     if n == 0 {
         return Err(no_connections(backend));
@@ -325,9 +345,9 @@ fn pick(
     })
 }
 
-/// The selection rule as a pure function: visit the active candidates in order,
-/// ask `verdict` about each (`Ok(true)` = accept), stop at the first error, and for
-/// `first` at the first accept.
+/// The selection rule as a pure function: visit the active candidates in order
+/// (healthy ones first, see the module docs), ask `verdict` about each (`Ok(true)`
+/// = accept), stop at the first error, and for `first` at the first accept.
 pub fn select_with(
     mode: SelectMode,
     candidates: &[Arc<ConnectionInfo>],
@@ -336,7 +356,7 @@ pub fn select_with(
     mut verdict: impl FnMut(&ConnectionInfo) -> Result<bool, ErrorValue>,
 ) -> Result<Selected, ErrorValue> {
     let mut accepted = Vec::new();
-    for c in candidates.iter().filter(|c| c.disconnected.is_none()) {
+    for c in &visiting_order(candidates) {
         if verdict(c)? {
             accepted.push(c.clone());
             if mode == SelectMode::First {
@@ -375,7 +395,7 @@ pub struct Selection {
 
 impl Selection {
     /// A selection among `candidates` (establishment order; disconnected ones are
-    /// skipped) for the reverse backend named `backend`, whose round-robin counter
+    /// skipped, healthy ones visited first) for the reverse backend named `backend`, whose round-robin counter
     /// is `counter` (the engine advances it after a successful pick).
     pub fn new(
         mode: SelectMode,
@@ -385,10 +405,7 @@ impl Selection {
         counter: u64,
         backend: &str,
     ) -> Self {
-        let candidates = candidates
-            .into_iter()
-            .filter(|c| c.disconnected.is_none())
-            .collect();
+        let candidates = visiting_order(&candidates);
         Self {
             mode,
             select,

@@ -27,6 +27,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Status-Server interval of outbound connections with `status true` (draft-ietf-radext-reverse-coa: Tw = 15 s).
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(15);
+/// How long a liveness probe (Status-Server sent after a reverse request timed out)
+/// waits for its answer before the connection is closed.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The management listener when the configuration has no `management` section.
 pub const DEFAULT_MANAGEMENT_PORT: u16 = 8080;
 
@@ -294,6 +297,29 @@ pub struct NetworkListen {
     pub receive_buffer: Option<u32>,
     /// TLS settings (required for `protocol tls`).
     pub tls: Option<ServerTls>,
+    /// How stream connections whose NAS stopped answering are found and closed.
+    pub liveness: Liveness,
+}
+
+/// `liveness { probe …; timeout …; }` of a stream listener: after a reverse request
+/// on a connection times out, the connection is in doubt and is probed with
+/// Status-Server (RFC 5997); an unanswered probe closes it. This finds a dead NAS
+/// even with `timeout 0` (no idle timeout), which long-lived RadSec connections use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    /// Whether to probe (`probe false;` keeps connections whatever they answer).
+    pub probe: bool,
+    /// How long the probe waits for its answer.
+    pub timeout: Duration,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness {
+            probe: true,
+            timeout: DEFAULT_PROBE_TIMEOUT,
+        }
+    }
 }
 
 /// `keepalive { idle …; interval …; count …; }`.

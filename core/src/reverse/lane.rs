@@ -12,6 +12,10 @@
 //!
 //! A reply is matched by identifier and by code (the reply must answer the
 //! request's code); anything else is a stray the caller discards.
+//!
+//! The lane also holds at most one liveness probe (a Status-Server of the engine's
+//! own, not a waiter's request): its identifier comes from the same pool but ahead
+//! of the backlog, since the probe decides whether anything else is sent here.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -32,6 +36,17 @@ pub struct InFlight<W, T> {
     pub timer: T,
 }
 
+/// The liveness probe in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeFlight<T> {
+    /// Its identifier.
+    pub id: u8,
+    /// The Request Authenticator sent.
+    pub authenticator: [u8; 16],
+    /// The owner's timer for the probe's timeout.
+    pub timer: T,
+}
+
 /// The backlog is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{queued} requests already wait for an identifier on this connection")]
@@ -48,6 +63,7 @@ pub struct Lane<W, T> {
     quarantined: BTreeMap<u8, T>,
     queue: VecDeque<W>,
     max_queue: usize,
+    probe: Option<ProbeFlight<T>>,
 }
 
 /// Everything a lane held when its connection went away.
@@ -59,6 +75,8 @@ pub struct Drained<W, T> {
     pub quarantine_timers: Vec<T>,
     /// Requests that were waiting, in FIFO order.
     pub queued: Vec<W>,
+    /// The probe's timer, if a probe was in flight.
+    pub probe_timer: Option<T>,
 }
 
 impl<W: PartialEq, T> Lane<W, T> {
@@ -70,7 +88,48 @@ impl<W: PartialEq, T> Lane<W, T> {
             quarantined: BTreeMap::new(),
             queue: VecDeque::new(),
             max_queue,
+            probe: None,
         }
+    }
+
+    /// An identifier for a liveness probe: any free one, ahead of the backlog.
+    /// `None` when every identifier is in use or a probe is already in flight.
+    pub fn allocate_probe(&mut self) -> Option<u8> {
+        if self.probe.is_some() {
+            return None;
+        }
+        self.ids.allocate()
+    }
+
+    /// Record the probe sent with identifier `probe.id` (from
+    /// [`Lane::allocate_probe`]).
+    pub fn probe_sent(&mut self, probe: ProbeFlight<T>) {
+        self.probe = Some(probe);
+    }
+
+    /// The probe in flight, if any.
+    pub fn probe(&self) -> Option<&ProbeFlight<T>> {
+        self.probe.as_ref()
+    }
+
+    /// The probe was answered: its identifier is free again.
+    pub fn probe_answered(&mut self) -> Option<ProbeFlight<T>> {
+        let probe = self.probe.take()?;
+        self.ids.release(probe.id);
+        Some(probe)
+    }
+
+    /// The probe is no longer awaited without an answer: its identifier goes into
+    /// quarantine like an abandoned request's (see [`Lane::abandon`]).
+    pub fn probe_abandoned(&mut self, quarantine_timer: T) -> Option<ProbeFlight<T>> {
+        let probe = self.probe.take()?;
+        self.quarantined.insert(probe.id, quarantine_timer);
+        Some(probe)
+    }
+
+    /// 1 while a probe is in flight, else 0.
+    pub fn probe_len(&self) -> usize {
+        usize::from(self.probe.is_some())
     }
 
     /// An identifier for a new request, if one is free and nobody waits before it.
@@ -124,7 +183,8 @@ impl<W: PartialEq, T> Lane<W, T> {
 
     /// Give back an identifier that was allocated but not sent.
     pub fn unsent(&mut self, id: u8) {
-        if !self.in_flight.contains_key(&id) && !self.quarantined.contains_key(&id) {
+        let probing = self.probe.as_ref().is_some_and(|p| p.id == id);
+        if !self.in_flight.contains_key(&id) && !self.quarantined.contains_key(&id) && !probing {
             self.ids.release(id);
         }
     }
@@ -189,8 +249,8 @@ impl<W: PartialEq, T> Lane<W, T> {
         self.queue.len()
     }
 
-    /// Identifiers currently allocated (in flight, quarantined, or allocated and
-    /// about to be sent).
+    /// Identifiers currently allocated (in flight, quarantined, the probe's, or
+    /// allocated and about to be sent).
     pub fn ids_in_use(&self) -> usize {
         self.ids.in_flight()
     }
@@ -202,11 +262,13 @@ impl<W: PartialEq, T> Lane<W, T> {
             .into_values()
             .collect();
         let queued = std::mem::take(&mut self.queue).into_iter().collect();
+        let probe_timer = self.probe.take().map(|p| p.timer);
         self.ids = IdPool::new();
         Drained {
             in_flight,
             quarantine_timers,
             queued,
+            probe_timer,
         }
     }
 }
@@ -263,6 +325,37 @@ mod tests {
         assert!(lane.release_quarantined(id));
         assert!(!lane.release_quarantined(id));
         assert_eq!(lane.ids_in_use(), 0);
+    }
+
+    #[test]
+    fn the_probe_takes_an_identifier_ahead_of_the_backlog() {
+        let mut lane: Lane<u32, ()> = Lane::new(10);
+        for w in 0..255u32 {
+            let id = lane.allocate().unwrap();
+            lane.sent(id, entry(w));
+        }
+        lane.enqueue(1000).unwrap();
+        let probe = lane.allocate_probe().expect("the last identifier");
+        assert_eq!(probe, 255);
+        lane.probe_sent(ProbeFlight {
+            id: probe,
+            authenticator: [0; 16],
+            timer: (),
+        });
+        assert_eq!(lane.allocate_probe(), None, "one probe at a time");
+        assert_eq!(lane.ids_in_use(), 256);
+        assert!(lane.probe_answered().is_some());
+        assert_eq!(lane.next_queued(), Some((1000, 255)));
+        assert!(lane.complete(0).is_some());
+        let again = lane.allocate_probe().unwrap();
+        lane.probe_sent(ProbeFlight {
+            id: again,
+            authenticator: [0; 16],
+            timer: (),
+        });
+        assert!(lane.probe_abandoned(()).is_some());
+        assert_eq!(lane.quarantined_len(), 1);
+        assert!(lane.release_quarantined(again));
     }
 
     #[test]

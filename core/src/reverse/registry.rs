@@ -152,6 +152,26 @@ impl<C> Registry<C> {
         }
     }
 
+    /// Record that a whole packet arrived from the peer at `at` (`connection.last_heard`).
+    pub fn record_heard(&mut self, id: ConnId, at: SystemTime) {
+        if let Some(entry) = self.conns.get_mut(&id) {
+            if entry.info.last_heard != Some(at) {
+                Arc::make_mut(&mut entry.info).last_heard = Some(at);
+            }
+        }
+    }
+
+    /// Set whether the connection is healthy (`connection.healthy`; `@select`
+    /// visits healthy connections first). Returns the previous value.
+    pub fn set_healthy(&mut self, id: ConnId, healthy: bool) -> Option<bool> {
+        let entry = self.conns.get_mut(&id)?;
+        let was = entry.info.healthy;
+        if was != healthy {
+            Arc::make_mut(&mut entry.info).healthy = healthy;
+        }
+        Some(was)
+    }
+
     /// Every active connection, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Entry<C>)> + '_ {
         self.conns.iter().map(|(id, e)| (*id, e))
@@ -174,7 +194,8 @@ impl<C> Registry<C> {
 
     /// The `@select` candidates, oldest first: every active connection, or with a
     /// probe only those whose indexed field equals the probe (the others cannot be
-    /// accepted; see [`crate::reverse::index`]).
+    /// accepted; see [`crate::reverse::index`]). The selection itself puts healthy
+    /// ones before doubtful ones ([`crate::eval::select`]).
     pub fn candidates(&self, probe: Option<&Probe>) -> Vec<Arc<ConnectionInfo>> {
         let pick = |ids: Option<&BTreeSet<ConnId>>| -> Vec<Arc<ConnectionInfo>> {
             ids.map(|set| {

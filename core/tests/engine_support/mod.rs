@@ -290,6 +290,7 @@ impl ProgramBuilder {
                     keepalive: None,
                     receive_buffer: None,
                     tls: None,
+                    liveness: Default::default(),
                 }),
                 clients: Some(clients),
                 policy: None,
@@ -428,7 +429,7 @@ pub enum NasMode {
     Nak,
     /// Keep them; the test answers with [`FakeNas::answer_held`].
     Hold,
-    /// Never answer.
+    /// Never answer anything, not even Status-Server (a hung NAS).
     Silent,
 }
 
@@ -454,6 +455,8 @@ pub struct FakeNas {
     /// Identifiers of server requests seen in flight (never twice at once).
     pub in_flight_ids: BTreeMap<u8, ()>,
     pub max_in_flight: usize,
+    /// Status-Server probes received from the server.
+    pub status_probes: usize,
 }
 
 impl FakeNas {
@@ -472,6 +475,7 @@ impl FakeNas {
             outstanding: BTreeMap::new(),
             in_flight_ids: BTreeMap::new(),
             max_in_flight: 0,
+            status_probes: 0,
         }
     }
 
@@ -554,6 +558,15 @@ impl FakeNas {
             );
             self.max_in_flight = self.max_in_flight.max(self.in_flight_ids.len());
             self.received.push(p.clone());
+            // A live NAS answers the server's Status-Server (RFC 5997) at once,
+            // whatever it does with other requests; a silent (hung) one does not.
+            if p.code == Code::StatusServer {
+                self.status_probes += 1;
+                if self.mode != NasMode::Silent {
+                    out.push(self.answer(&p, true, &[]));
+                }
+                continue;
+            }
             match self.mode {
                 NasMode::Ack => out.push(self.answer(&p, true, &[])),
                 NasMode::Nak => out.push(self.answer(

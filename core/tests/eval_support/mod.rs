@@ -101,6 +101,8 @@ pub fn conn(id: u64, server: &str, nas_id: Option<&str>, peer: [u8; 4]) -> Arc<C
         disconnected: None,
         status_received: Some(t0() + Duration::from_secs(100 + id)),
         status_nas_identifier: nas_id.map(str::to_owned),
+        last_heard: None,
+        healthy: true,
         cert: None,
     })
 }

@@ -459,6 +459,10 @@ impl World {
         let Some(nas) = self.nases.get(&conn) else {
             return Err(self.err(format!("request to closed or unknown connection {conn}")));
         };
+        if packet.code == Code::StatusServer {
+            // A liveness probe after a timeout: no trigger behind it.
+            return Ok(());
+        }
         let want = Self::name(nas.name);
         let got = packet.first_value(NAS_IDENTIFIER).map(|v| v.to_vec());
         if got.as_deref() != Some(want.as_bytes()) {
@@ -726,8 +730,10 @@ impl World {
                         )));
                     }
                 }
-                if !silent {
-                    for request in requests {
+                for request in requests {
+                    // A silent NAS ignores the server's requests but answers its
+                    // Status-Server liveness probes (it is alive, not hung).
+                    if !silent || request.code == Code::StatusServer {
                         let delay = self.uniform(self.config.nas_delay);
                         self.schedule(
                             delay,
@@ -740,7 +746,8 @@ impl World {
                 }
             }
             Event::Answer { conn, request } => {
-                let ack = !self.per_mille(self.config.nak_per_mille);
+                let ack = !self.per_mille(self.config.nak_per_mille)
+                    || request.code == Code::StatusServer;
                 let Some(nas) = self.nases.get_mut(&conn) else {
                     return Ok(());
                 };

@@ -64,6 +64,7 @@ fn network(protocol: Transport, port: u16, timeout: Option<Duration>) -> RadiusL
         keepalive: None,
         receive_buffer: None,
         tls: None,
+        liveness: Default::default(),
     })
 }
 

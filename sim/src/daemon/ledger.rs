@@ -381,6 +381,14 @@ impl Ledger {
             .collect()
     }
 
+    /// Whether a trigger to `target` sent at or after `since` was acknowledged.
+    pub fn acked_since(&self, target: &str, since: Duration) -> bool {
+        self.lock()
+            .triggers
+            .values()
+            .any(|t| t.target == target && t.sent_at >= since && t.outcome == Some(Outcome::Ack))
+    }
+
     /// Triggers without an outcome yet, as `(number, target, sent at)`.
     pub fn unresolved(&self) -> Vec<(TriggerNo, String, Duration)> {
         self.lock()

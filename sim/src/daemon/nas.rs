@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use super::ledger::{ConnNo, Ledger};
 use crate::core_sim::nas::{NAS_IDENTIFIER, RADSEC_SECRET};
+use crate::fault::NasHang;
 use crate::net::TurmoilNet;
 use crate::pki::SimPki;
 use crate::seed::sub_seed;
@@ -93,7 +94,9 @@ pub struct NasHost {
 }
 
 /// Run every NAS of `host` until the host is crashed (a host future never ends).
-/// `generation` counts restarts so that a restarted host draws fresh random numbers.
+/// `generation` counts restarts so that a restarted host draws fresh random numbers;
+/// `hangs` are the NAS that hang, and when (see [`NasHang`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_host(
     host: NasHost,
     server: SocketAddr,
@@ -102,6 +105,7 @@ pub async fn run_host(
     timing: NasTiming,
     seed: u64,
     generation: Arc<AtomicU64>,
+    hangs: Vec<NasHang>,
 ) -> turmoil::Result {
     let round = generation.fetch_add(1, Ordering::Relaxed);
     let net = TurmoilNet::of_host(&host.host);
@@ -111,8 +115,14 @@ pub async fn run_host(
     } else {
         None
     };
+    let booted = turmoil::sim_elapsed().unwrap_or_default();
     for nas in &host.nas {
         let rng = SplitMix64::new(sub_seed(seed, &format!("{nas}/{round}")));
+        // A hang still to come (a rebooted host does not replay one that passed).
+        let hang = hangs
+            .iter()
+            .find(|h| h.nas == *nas && h.at > booted)
+            .map(|h| Instant::now() + (h.at - booted));
         tokio::spawn(run_nas(
             nas.clone(),
             net.clone(),
@@ -122,6 +132,7 @@ pub async fn run_host(
             ledger.clone(),
             timing,
             rng,
+            hang,
         ));
     }
     std::future::pending::<()>().await;
@@ -138,6 +149,7 @@ async fn run_nas(
     ledger: Ledger,
     timing: NasTiming,
     mut rng: SplitMix64,
+    mut hang: Option<Instant>,
 ) {
     // Devices do not all boot in the same millisecond.
     let start = rng.next_u64() % 1000;
@@ -154,12 +166,24 @@ async fn run_nas(
                         .await
                     {
                         Ok((stream, _)) => {
-                            session(&nas, stream, &ledger, &timing, &mut rng, &mut failures).await
+                            let s = Session {
+                                nas: &nas,
+                                ledger: &ledger,
+                                timing: &timing,
+                            };
+                            s.run(stream, &mut rng, &mut failures, &mut hang).await
                         }
                         Err(e) => Err(format!("handshake: {e}")),
                     }
                 }
-                None => session(&nas, stream, &ledger, &timing, &mut rng, &mut failures).await,
+                None => {
+                    let s = Session {
+                        nas: &nas,
+                        ledger: &ledger,
+                        timing: &timing,
+                    };
+                    s.run(stream, &mut rng, &mut failures, &mut hang).await
+                }
             },
         };
         if let Err(why) = outcome {
@@ -177,27 +201,44 @@ async fn run_nas(
     }
 }
 
-/// One connection's life. Returns why it ended.
-async fn session<S>(
-    nas: &str,
-    stream: S,
-    ledger: &Ledger,
-    timing: &NasTiming,
-    rng: &mut SplitMix64,
-    failures: &mut u32,
-) -> Result<(), String>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let conn = ledger.conn_opened(nas);
-    let result = serve(nas, conn, stream, ledger, timing, rng, failures).await;
-    let why = match &result {
-        Ok(()) => "closed by the server".to_owned(),
-        Err(e) => e.clone(),
-    };
-    ledger.conn_closed(conn, &why);
-    result
+/// What one connection's life needs to know.
+struct Session<'a> {
+    nas: &'a str,
+    ledger: &'a Ledger,
+    timing: &'a NasTiming,
 }
+
+impl Session<'_> {
+    /// One connection's life. Returns why it ended. When `hang` comes while it is up, the
+    /// NAS hangs on it: the stream is left open and never read again (held by a task of
+    /// its own), and the NAS reconnects at once, as one that came back.
+    async fn run<S>(
+        &self,
+        stream: S,
+        rng: &mut SplitMix64,
+        failures: &mut u32,
+        hang: &mut Option<Instant>,
+    ) -> Result<(), String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (nas, ledger) = (self.nas, self.ledger);
+        let conn = ledger.conn_opened(nas);
+        let result = serve(nas, conn, stream, ledger, self.timing, rng, failures, hang).await;
+        let why = match &result {
+            Ok(()) => "closed by the server".to_owned(),
+            Err(e) => e.clone(),
+        };
+        ledger.conn_closed(conn, &why);
+        if why.starts_with(HUNG) {
+            *failures = 0;
+        }
+        result
+    }
+}
+
+/// How a session that hung ends (its stream stays open).
+const HUNG: &str = "hung";
 
 struct Probe {
     identifier: u8,
@@ -240,6 +281,8 @@ enum Heard {
     ProbeAnswered,
     /// A request, to be answered when due.
     Request(Answer),
+    /// The server's own Status-Server: the answer to write now.
+    ServerProbe(Vec<u8>),
     /// Anything else (a stray answer, a request that does not verify: reported).
     Nothing,
 }
@@ -289,6 +332,23 @@ fn on_packet(
         ));
         return Ok(Heard::Nothing);
     }
+    if packet.code == Code::StatusServer {
+        // The server's liveness probe after a request timed out (RFC 5997): a live
+        // NAS answers it at once; it is no trigger.
+        let mut reply = packet.new_reply(Code::AccessAccept);
+        let wire = sign_response(
+            &mut reply,
+            &packet.authenticator,
+            RADSEC_SECRET,
+            &SignOptions::default(),
+        )
+        .map_err(|e| format!("sign Status-Server answer: {e}"))?;
+        ledger.note(format!(
+            "{nas}: connection {conn}: server Status-Server {} answered",
+            packet.identifier
+        ));
+        return Ok(Heard::ServerProbe(wire.to_vec()));
+    }
     let tag = packet.first_value(ACCT_SESSION_ID).map(|v| v.to_vec());
     let nak = ledger.request_received(conn, packet.identifier, tag.as_deref());
     let code = if nak {
@@ -327,9 +387,10 @@ async fn serve<S>(
     timing: &NasTiming,
     rng: &mut SplitMix64,
     failures: &mut u32,
+    hang: &mut Option<Instant>,
 ) -> Result<(), String>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut decoder = StreamDecoder::new();
     let mut buf = vec![0u8; 8192];
@@ -350,10 +411,11 @@ where
             let probe_due = probe
                 .as_ref()
                 .map_or(next_probe, |p| p.sent + timing.probe_timeout);
-            match pending.keys().next() {
+            let due = match pending.keys().next() {
                 Some((due, _)) => (*due).min(probe_due),
                 None => probe_due,
-            }
+            };
+            hang.map_or(due, |h| h.min(due))
         };
         tokio::select! {
             biased;
@@ -382,12 +444,25 @@ where
                             seq += 1;
                             pending.insert((answer.due, seq), answer);
                         }
+                        Heard::ServerProbe(wire) => {
+                            stream.write_all(&wire).await.map_err(|e| format!("write: {e}"))?;
+                        }
                         Heard::Nothing => {}
                     }
                 }
             }
             () = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
+                if hang.is_some_and(|h| now >= h) {
+                    *hang = None;
+                    // Hung: nothing is read or written on this connection again, and it
+                    // stays open (its task holds it until the world ends).
+                    tokio::spawn(async move {
+                        let _held = stream;
+                        std::future::pending::<()>().await;
+                    });
+                    return Err(format!("{HUNG}: stopped reading and answering; connection left open"));
+                }
                 while let Some(entry) = pending.first_entry() {
                     if entry.key().0 > now {
                         break;

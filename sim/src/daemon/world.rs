@@ -26,7 +26,7 @@ use super::config::{HTTP_PORT, RADSEC_PORT, Selection, TCP_PORT, TRIGGER_PORT, c
 use super::ledger::{Ledger, LedgerTotals};
 use super::nas::{NasHost, NasTiming, run_host};
 use super::trigger::{TriggerTiming, http_trigger, udp_trigger};
-use crate::fault::{EpisodeKind, FaultSchedule, FaultSpace};
+use crate::fault::{EpisodeKind, FaultSchedule, FaultSpace, NasHang};
 use crate::harness::{SimConfig, World, WorldError, epoch};
 use crate::net::{StreamFaults, TurmoilNet};
 use crate::pki::{SimPki, SimPkiError};
@@ -74,6 +74,19 @@ pub struct Scenario {
     pub stream_faults: Option<(u64, u64)>,
     /// Play this schedule instead of drawing one from the seed (regression worlds).
     pub schedule: Option<FaultSchedule>,
+    /// NAS that hang (stop reading and answering without closing, then come back on a
+    /// new connection). After each hang the controller requires a trigger to that NAS
+    /// to be acknowledged within [`hang_bound`].
+    pub hangs: Vec<NasHang>,
+}
+
+/// The documented bound within which a NAS that hung is reachable again through its new
+/// connection (`docs/operations.md`, "Limits and timeouts"): the server's reverse request
+/// timeout (5 s), during which a request on the hung connection goes unanswered, plus its
+/// liveness probe timeout (10 s), plus the NAS's own time to come back (a reconnection
+/// delay with its jitter and a connection attempt).
+pub fn hang_bound(nas: &NasTiming) -> Duration {
+    Duration::from_secs(5 + 10) + nas.backoff_min + nas.backoff_min / 2 + nas.connect_timeout
 }
 
 impl Scenario {
@@ -263,6 +276,12 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
         let seed = sub_seed(seeds.workload, &name);
         let generation = Arc::new(AtomicU64::new(0));
         let port = if host.tls { RADSEC_PORT } else { TCP_PORT };
+        let hangs: Vec<NasHang> = scenario
+            .hangs
+            .iter()
+            .filter(|h| host.nas.contains(&h.nas))
+            .cloned()
+            .collect();
         world.sim.host(name.as_str(), move || {
             run_host(
                 host.clone(),
@@ -272,6 +291,7 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                 timing,
                 seed,
                 generation.clone(),
+                hangs.clone(),
             )
         });
     }
@@ -362,9 +382,40 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
         let all = scenario.nas_count();
         let workload_end = scenario.heal_by;
         let nak_seed = sub_seed(seeds.workload, "control");
+        let mut hangs = scenario.hangs.clone();
+        hangs.sort_by_key(|h| h.at);
         world.sim.client("control", async move {
             let started = tokio::time::Instant::now();
             let net = TurmoilNet::of_host("control");
+            // Liveness after a hang: triggers to the NAS (one at a time) until one is
+            // acknowledged — which only its new connection can do — within the bound.
+            let http_server = addr("server", HTTP_PORT);
+            for h in &hangs {
+                tokio::time::sleep_until(started + h.at).await;
+                let bound = hang_bound(&nas_timing);
+                let deadline = tokio::time::Instant::now() + bound;
+                while !ledger.acked_since(&h.nas, h.at) {
+                    if tokio::time::Instant::now() >= deadline {
+                        ledger.violation(format!(
+                            "liveness: {} hung at {:?} and was not reachable through a new \
+                             connection within {bound:?}",
+                            h.nas, h.at
+                        ));
+                        return Ok(());
+                    }
+                    http_trigger(
+                        net.clone(),
+                        http_server,
+                        ledger.clone(),
+                        h.nas.clone(),
+                        false,
+                        timing,
+                    )
+                    .await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                ledger.note(format!("{}: reachable again after hanging", h.nas));
+            }
             tokio::time::sleep_until(started + heal).await;
             // Liveness: every NAS has a connection the server answers on, within bound.
             // Connections of a large fleet queue for their handshakes: allow 10 ms each.

@@ -12,9 +12,9 @@ use crate::lang::compile::cx::{ANY_V4, Cx, Seen};
 use crate::lang::compile::names::BackendNameKind;
 use crate::lang::diag::{Diagnostic, suggest};
 use crate::lang::program::{
-    Backend, BackendKind, ClientListId, ClientProtocol, HttpServer, Keepalive, NetworkListen,
-    PolicyId, RadiusListen, RadiusServer, RadiusServerMode, Server, ServerKind, ServerTls,
-    Transport,
+    Backend, BackendKind, ClientListId, ClientProtocol, HttpServer, Keepalive, Liveness,
+    NetworkListen, PolicyId, RadiusListen, RadiusServer, RadiusServerMode, Server, ServerKind,
+    ServerTls, Transport,
 };
 use crate::lang::span::Span;
 use crate::lang::syntax::{Block, Item};
@@ -29,6 +29,7 @@ const LISTEN_KEYS: &[&str] = &[
     "timeout",
     "keepalive",
     "receive_buffer",
+    "liveness",
     "tls",
 ];
 /// Largest `receive_buffer` accepted (1 GiB); the kernel caps what it grants anyway.
@@ -334,6 +335,7 @@ fn network_listen(
     let mut timeout = None;
     let mut keepalive = None;
     let mut receive_buffer = None;
+    let mut liveness = Liveness::default();
     let mut tls = None;
     for it in &block.items {
         let kw = match it.keyword() {
@@ -370,6 +372,11 @@ fn network_listen(
                 receive_buffer = cx
                     .integer(it, MAX_RECEIVE_BUFFER)
                     .and_then(|n| u32::try_from(n).ok());
+            }
+            "liveness" => {
+                if let Some(b) = cx.plain_block(it) {
+                    liveness = liveness_block(cx, b);
+                }
             }
             "tls" => {
                 if let Some(b) = cx.plain_block(it) {
@@ -408,6 +415,9 @@ fn network_listen(
                 if let Some(span) = seen.get("keepalive") {
                     cx.error(span, "`keepalive` applies to `tcp` and `tls` listeners, not `udp`");
                 }
+                if let Some(span) = seen.get("liveness") {
+                    cx.error(span, "`liveness` applies to `tcp` and `tls` listeners, not `udp`");
+                }
             }
         }
         _ => {}
@@ -437,7 +447,44 @@ fn network_listen(
         keepalive,
         receive_buffer,
         tls,
+        liveness,
     })
+}
+
+/// `liveness { probe BOOL; timeout D; }` (see [`Liveness`]); a zero timeout is an
+/// error (`probe false;` turns probing off).
+fn liveness_block(cx: &mut Cx<'_>, block: &Block) -> Liveness {
+    let mut seen = Seen::default();
+    let mut l = Liveness::default();
+    const KEYS: &[&str] = &["probe", "timeout"];
+    for it in &block.items {
+        let kw = match it.keyword() {
+            Some(kw) if KEYS.contains(&kw) => kw,
+            _ => {
+                cx.other_key(it, "`liveness`", KEYS, &[]);
+                continue;
+            }
+        };
+        if !seen.first(cx, kw, it) {
+            continue;
+        }
+        match kw {
+            "probe" => {
+                if let Some(b) = cx.boolean(it) {
+                    l.probe = b;
+                }
+            }
+            _ => match cx.duration(it) {
+                Some(d) if d.is_zero() => cx.push(
+                    Diagnostic::error(it.keyword_span(), "the probe `timeout` must be above 0")
+                        .with_help("`probe false;` turns probing off"),
+                ),
+                Some(d) => l.timeout = d,
+                None => {}
+            },
+        }
+    }
+    l
 }
 
 fn keepalive_block(cx: &mut Cx<'_>, block: &Block) -> Keepalive {

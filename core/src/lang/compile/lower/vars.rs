@@ -70,7 +70,7 @@ const UNSUPPORTED_NAMESPACES: [&str; 13] = [
 ];
 
 /// The fields of `connection.*` (and `radius.connection.*`), as written.
-const CONN_FIELDS: [&str; 18] = [
+const CONN_FIELDS: [&str; 20] = [
     "id",
     "client_name",
     "peer_addr",
@@ -83,6 +83,8 @@ const CONN_FIELDS: [&str; 18] = [
     "disconnected",
     "status.received",
     "status.nas_identifier",
+    "last_heard",
+    "healthy",
     "cert.subject.cn",
     "cert.issuer",
     "cert.fingerprint",
@@ -616,6 +618,8 @@ fn conn_field(
         ["disconnected"] => plain(ConnField::Disconnected),
         ["status", "received"] => plain(ConnField::StatusReceived),
         ["status", "nas_identifier"] => plain(ConnField::StatusNasIdentifier),
+        ["last_heard"] => plain(ConnField::LastHeard),
+        ["healthy"] => plain(ConnField::Healthy),
         ["cert", "subject", "cn"] => plain(ConnField::CertSubjectCn),
         ["cert", "issuer"] => plain(ConnField::CertIssuer),
         ["cert", "fingerprint"] => plain(ConnField::CertFingerprint),
