@@ -260,10 +260,10 @@ servers {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(
         heads(&stderr, "error"),
-        ["a.conf:4:5: error: RADIUS server `B` (udp) listens on UDP 127.0.0.1 port 1812, which RADIUS server `A` (udp) already uses (the same address)"],
+        ["a.conf:4:12: error: RADIUS server `B` (udp) listens on UDP 127.0.0.1 port 1812, which RADIUS server `A` (udp) already uses (the same address)"],
         "{stderr}"
     );
-    assert!(stderr.contains("a.conf:3:5: note: RADIUS server `A` (udp) is defined here"), "{stderr}");
+    assert!(stderr.contains("a.conf:3:12: note: RADIUS server `A` (udp) is defined here"), "{stderr}");
 }
 
 #[test]
@@ -288,12 +288,12 @@ servers {
     let errors = heads(&stderr, "error");
     assert_eq!(errors.len(), 2, "{stderr}");
     assert!(
-        errors[0].starts_with("a.conf:4:5: error: HTTP server `H` listens on TCP 127.0.0.1 port 4000, which RADIUS server `T` (tcp) already uses (0.0.0.0 overlaps it)"),
+        errors[0].starts_with("a.conf:4:10: error: HTTP server `H` listens on TCP 127.0.0.1 port 4000, which RADIUS server `T` (tcp) already uses (0.0.0.0 overlaps it)"),
         "{stderr}"
     );
     // The management listener's default address (127.0.0.1:8080) is taken by `M`.
     assert!(
-        errors[1].starts_with("a.conf:5:5: error: the management listener (by default on 127.0.0.1:8080) listens on TCP 127.0.0.1 port 8080, which HTTP server `M` already uses"),
+        errors[1].starts_with("a.conf:5:10: error: the management listener (by default on 127.0.0.1:8080) listens on TCP 127.0.0.1 port 8080, which HTTP server `M` already uses"),
         "{stderr}"
     );
 }
@@ -331,7 +331,7 @@ servers {
     let errors = heads(&stderr, "error");
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(
-        errors[0].starts_with("tls.conf:8:5: error: TLS of server `RADSEC` cannot be set up:"),
+        errors[0].starts_with("tls.conf:8:12: error: TLS of server `RADSEC` cannot be set up:"),
         "{stderr}"
     );
     // With the matching key it is OK.
@@ -368,7 +368,7 @@ fn sqlite_databases_that_run_cannot_open_are_refused_and_nothing_is_created() {
     let errors = heads(&stderr, "error");
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(
-        errors[0].starts_with("junk.conf:2:5: error: backend `DB`: cannot open SQLite database"),
+        errors[0].starts_with("junk.conf:2:12: error: backend `DB`: cannot open SQLite database"),
         "{stderr}"
     );
     // In a directory that does not exist: `run` could not create it.
@@ -377,7 +377,7 @@ fn sqlite_databases_that_run_cannot_open_are_refused_and_nothing_is_created() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        heads(&stderr, "error")[0].starts_with("nodir.conf:2:5: error: backend `DB`:"),
+        heads(&stderr, "error")[0].starts_with("nodir.conf:2:12: error: backend `DB`:"),
         "{stderr}"
     );
     assert!(!d.join("missing").exists());
