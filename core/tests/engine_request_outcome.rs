@@ -109,7 +109,10 @@ fn an_uncaught_error_is_reported_with_its_code_and_logged_at_info() {
     let req = dac_request(
         Code::DisconnectRequest,
         7,
-        &[(NAS_IDENTIFIER, b"nobody".to_vec()), (USER_NAME, b"u".to_vec())],
+        &[
+            (NAS_IDENTIFIER, b"nobody".to_vec()),
+            (USER_NAME, b"u".to_vec()),
+        ],
         SECRET,
     );
     h.datagram(udp, addr([127, 0, 0, 1], 4000), encode(&req));
@@ -127,7 +130,11 @@ fn an_uncaught_error_is_reported_with_its_code_and_logged_at_info() {
         .find(|(_, t)| t.contains("ended without a reply"))
         .expect("a log line");
     assert_eq!(line.0, Severity::Info, "{}", line.1);
-    assert!(line.1.contains("error NO_REVERSE_CONNECTIONS"), "{}", line.1);
+    assert!(
+        line.1.contains("error NO_REVERSE_CONNECTIONS"),
+        "{}",
+        line.1
+    );
     assert!(line.1.contains("Disconnect-Request"), "{}", line.1);
     assert!(line.1.contains("127.0.0.1"), "{}", line.1);
 }
@@ -169,7 +176,12 @@ fn a_request_no_policy_handles_is_reported() {
 #[test]
 fn an_answered_request_is_not_reported_as_unanswered() {
     let (mut h, udp, _) = world();
-    let req = dac_request(Code::AccessRequest, 10, &[(USER_NAME, b"u".to_vec())], SECRET);
+    let req = dac_request(
+        Code::AccessRequest,
+        10,
+        &[(USER_NAME, b"u".to_vec())],
+        SECRET,
+    );
     h.datagram(udp, addr([127, 0, 0, 1], 4000), encode(&req));
     assert_eq!(h.datagrams().len(), 1);
     assert!(unanswered(&h).is_empty());

@@ -262,8 +262,7 @@ pub fn probe_database(path: &str) -> Result<(), SqlError> {
         Ok(meta) if meta.is_dir() => Err(fail("it is a directory".to_owned())),
         Ok(_) => {
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let conn =
-                Connection::open_with_flags(file, flags).map_err(|e| fail(e.to_string()))?;
+            let conn = Connection::open_with_flags(file, flags).map_err(|e| fail(e.to_string()))?;
             conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
                 .map_err(|e| fail(e.to_string()))?;
             conn.close().map_err(|(_, e)| fail(e.to_string()))

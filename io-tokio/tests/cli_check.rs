@@ -260,10 +260,15 @@ servers {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(
         heads(&stderr, "error"),
-        ["a.conf:4:12: error: RADIUS server `B` (udp) listens on UDP 127.0.0.1 port 1812, which RADIUS server `A` (udp) already uses (the same address)"],
+        [
+            "a.conf:4:12: error: RADIUS server `B` (udp) listens on UDP 127.0.0.1 port 1812, which RADIUS server `A` (udp) already uses (the same address)"
+        ],
         "{stderr}"
     );
-    assert!(stderr.contains("a.conf:3:12: note: RADIUS server `A` (udp) is defined here"), "{stderr}");
+    assert!(
+        stderr.contains("a.conf:3:12: note: RADIUS server `A` (udp) is defined here"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -360,7 +365,11 @@ fn sqlite_databases_that_run_cannot_open_are_refused_and_nothing_is_created() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     // Not a database.
-    std::fs::write(d.join("junk.sqlite"), "this is not a database, just text\n".repeat(40)).unwrap();
+    std::fs::write(
+        d.join("junk.sqlite"),
+        "this is not a database, just text\n".repeat(40),
+    )
+    .unwrap();
     std::fs::write(d.join("junk.conf"), sqlite_config("junk.sqlite")).unwrap();
     let out = boomerang(&["check", "-c", "junk.conf"], d);
     let stderr = text(&out.stderr);
@@ -392,11 +401,21 @@ fn sqlite_databases_that_run_cannot_open_are_refused_and_nothing_is_created() {
         .execute_batch("CREATE TABLE t (x);")
         .unwrap();
     std::fs::write(d.join("real.conf"), sqlite_config("real.sqlite")).unwrap();
-    let before: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let before: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     let out = boomerang(&["check", "-c", "real.conf"], d);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let after: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(before.len(), after.len(), "no journal or other file left behind");
+    let after: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "no journal or other file left behind"
+    );
 }
 
 #[test]
@@ -407,7 +426,9 @@ fn an_empty_configuration_is_a_warning_with_a_position() {
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "warnings do not fail: {stderr}");
     assert!(
-        stderr.starts_with("empty.conf:1:1: warning: the configuration defines no servers and no backends"),
+        stderr.starts_with(
+            "empty.conf:1:1: warning: the configuration defines no servers and no backends"
+        ),
         "{stderr}"
     );
     assert!(text(&out.stdout).starts_with("configuration OK\n"));
@@ -436,5 +457,8 @@ fn a_file_that_is_not_utf8_is_refused_at_its_first_invalid_byte() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("latin1.conf:2:35: error:"), "{stderr}");
-    assert!(stderr.contains("main.conf:1:1: note: included here"), "{stderr}");
+    assert!(
+        stderr.contains("main.conf:1:1: note: included here"),
+        "{stderr}"
+    );
 }

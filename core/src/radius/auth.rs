@@ -470,8 +470,7 @@ mod tests {
         let request_auth = [7u8; 16];
         let mut resp = Packet::new(Code::AccountingResponse, 3);
         resp.push(18, "ok");
-        let wire =
-            sign_response(&mut resp, &request_auth, b"k", &SignOptions::default()).unwrap();
+        let wire = sign_response(&mut resp, &request_auth, b"k", &SignOptions::default()).unwrap();
         let back = Packet::decode(wire).unwrap();
         assert_eq!(
             ma_of(&back),

@@ -184,11 +184,7 @@ fn check_empty(program: &Program, loaded: &Loaded) -> Option<Diagnostic> {
                    `boomerang run` would serve nothing";
     let d = match loaded.files.first() {
         Some(f) => Diagnostic::warning(Span::new(f.id, 0, 0), message),
-        None => Diagnostic::new(
-            boomerang_core::lang::diag::Severity::Warning,
-            None,
-            message,
-        ),
+        None => Diagnostic::new(boomerang_core::lang::diag::Severity::Warning, None, message),
     };
     Some(d.with_help("add a `servers { … }` section (see docs/configuration.md)"))
 }
