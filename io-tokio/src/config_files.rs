@@ -26,9 +26,6 @@ fn read_text(path: &str) -> Result<String, LoadError> {
         ErrorKind::NotFound => LoadError::NotFound {
             path: path.to_owned(),
         },
-        ErrorKind::InvalidData => LoadError::NotUtf8 {
-            path: path.to_owned(),
-        },
         _ => LoadError::Io {
             path: path.to_owned(),
             reason: e.to_string(),
@@ -50,7 +47,11 @@ fn read_text(path: &str) -> Result<String, LoadError> {
             ),
         });
     }
-    std::fs::read_to_string(path).map_err(io)
+    let bytes = std::fs::read(path).map_err(io)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let error = e.utf8_error();
+        LoadError::not_utf8(path, e.as_bytes(), error)
+    })
 }
 
 impl SourceLoader for FsLoader {
@@ -149,10 +150,14 @@ mod tests {
             FsLoader.read(&format!("{p}/sub")),
             Err(LoadError::Io { .. })
         ));
-        std::fs::write(d.join("bin.conf"), [0xff, 0xfe, 0x00]).unwrap();
+        std::fs::write(d.join("bin.conf"), b"ok;\n\xc3\xa9 \xff\xfe").unwrap();
         assert!(matches!(
             FsLoader.read(&format!("{p}/bin.conf")),
-            Err(LoadError::NotUtf8 { .. })
+            Err(LoadError::NotUtf8 {
+                offset: 7,
+                byte: 0xff,
+                ..
+            })
         ));
     }
 

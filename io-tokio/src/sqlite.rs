@@ -244,6 +244,47 @@ impl SqliteExecutor {
     }
 }
 
+/// Whether [`SqliteExecutor::open`] would succeed on `path`, found out without
+/// creating or changing anything (for `boomerang check`): an existing file is opened
+/// read-write, not created, and its schema read, as `open` does; a missing one
+/// (which `open` creates) needs an existing directory to be created in.
+/// `:memory:` always opens.
+pub fn probe_database(path: &str) -> Result<(), SqlError> {
+    let fail = |message: String| SqlError::Open {
+        path: path.to_owned(),
+        message,
+    };
+    if path == ":memory:" {
+        return Ok(());
+    }
+    let file = Path::new(path);
+    match std::fs::metadata(file) {
+        Ok(meta) if meta.is_dir() => Err(fail("it is a directory".to_owned())),
+        Ok(_) => {
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(file, flags).map_err(|e| fail(e.to_string()))?;
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+                .map_err(|e| fail(e.to_string()))?;
+            conn.close().map_err(|(_, e)| fail(e.to_string()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = match file.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if parent.is_dir() {
+                Ok(())
+            } else {
+                Err(fail(format!(
+                    "the file does not exist and its directory `{}` does not either, so it cannot be created",
+                    parent.display()
+                )))
+            }
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
 /// Open `path` read-write-create with the busy timeout set. URI file names are not
 /// interpreted: the path is a file name (or `:memory:`).
 fn open_connection(path: &str, busy_timeout: Duration) -> Result<Connection, SqlError> {

@@ -233,3 +233,232 @@ fn a_missing_configuration_path_is_an_error() {
     let out = boomerang(&["check"], tmp.path());
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The lines of `stderr` that head a diagnostic of `severity` (`error`, `warning`).
+fn heads<'a>(stderr: &'a str, severity: &str) -> Vec<&'a str> {
+    let needle = format!(": {severity}: ");
+    stderr.lines().filter(|l| l.contains(&needle)).collect()
+}
+
+#[test]
+fn two_udp_servers_on_one_port_are_refused_at_the_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("a.conf"),
+        "clients { radius \"L\" { client \"c\" { source { ip 127.0.0.1; } secret \"s\"; } } }
+servers {
+    radius \"A\" { listen { protocol udp; port 1812; ip 127.0.0.1; } clients \"L\"; }
+    radius \"B\" { listen { protocol udp; port 1812; ip 127.0.0.1; } clients \"L\"; }
+    radius \"C\" { listen { protocol udp; port 1813; ip 127.0.0.1; } clients \"L\"; }
+    radius \"D\" { listen { protocol tcp; port 1812; ip 127.0.0.1; } clients \"L\"; }
+}
+",
+    )
+    .unwrap();
+    let out = boomerang(&["check", "-c", "a.conf"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        heads(&stderr, "error"),
+        [
+            "a.conf:4:12: error: RADIUS server `B` (udp) listens on UDP 127.0.0.1 port 1812, which RADIUS server `A` (udp) already uses (the same address)"
+        ],
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a.conf:3:12: note: RADIUS server `A` (udp) is defined here"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tcp_listeners_clash_across_radsec_http_and_management_with_wildcards() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("a.conf"),
+        "clients { radius \"L\" { client \"c\" { source { ip 127.0.0.1; } secret \"s\"; } } }
+servers {
+    radius \"T\" { listen { protocol tcp; port 4000; ip 0.0.0.0; } clients \"L\"; }
+    http \"H\" { listen { protocol tcp; port 4000; ip 127.0.0.1; } }
+    http \"M\" { listen { protocol tcp; port 8080; ip 127.0.0.1; } }
+    http \"V6\" { listen { protocol tcp; port 4001; ip ::1; } }
+    http \"V4\" { listen { protocol tcp; port 4001; ip 127.0.0.1; } }
+}
+",
+    )
+    .unwrap();
+    let out = boomerang(&["check", "-c", "a.conf"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors = heads(&stderr, "error");
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(
+        errors[0].starts_with("a.conf:4:10: error: HTTP server `H` listens on TCP 127.0.0.1 port 4000, which RADIUS server `T` (tcp) already uses (0.0.0.0 overlaps it)"),
+        "{stderr}"
+    );
+    // The management listener's default address (127.0.0.1:8080) is taken by `M`.
+    assert!(
+        errors[1].starts_with("a.conf:5:10: error: the management listener (by default on 127.0.0.1:8080) listens on TCP 127.0.0.1 port 8080, which HTTP server `M` already uses"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_key_that_does_not_match_its_certificate_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    generate_pki(&tmp.path().join("a"));
+    generate_pki(&tmp.path().join("b"));
+    std::fs::write(
+        tmp.path().join("tls.conf"),
+        "certificates {
+    x509 \"CERT\" { filename \"a/server.pem\"; }
+    key \"KEY\" { filename \"b/server.key\"; }
+    x509 \"CA\" { filename \"a/ca.pem\"; }
+}
+clients { radius \"L\" { client \"c\" { source { ip 127.0.0.1; } } } }
+servers {
+    radius \"RADSEC\" {
+        listen {
+            protocol tls;
+            port 2083;
+            ip 127.0.0.1;
+            tls { certificate \"CERT\"; certificate_key \"KEY\"; client_ca_certificate \"CA\"; }
+        }
+        clients \"L\";
+    }
+}
+",
+    )
+    .unwrap();
+    let out = boomerang(&["check", "-c", "tls.conf"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors = heads(&stderr, "error");
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with("tls.conf:8:12: error: TLS of server `RADSEC` cannot be set up:"),
+        "{stderr}"
+    );
+    // With the matching key it is OK.
+    let fixed = std::fs::read_to_string(tmp.path().join("tls.conf"))
+        .unwrap()
+        .replace("b/server.key", "a/server.key");
+    std::fs::write(tmp.path().join("tls.conf"), fixed).unwrap();
+    let out = boomerang(&["check", "-c", "tls.conf"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+fn sqlite_config(path: &str) -> String {
+    format!(
+        "backends {{
+    sqlite \"DB\" {{
+        filename \"{path}\";
+        query \"Q\" {{ query \"SELECT 1\"; }}
+    }}
+}}
+"
+    )
+}
+
+#[test]
+fn sqlite_databases_that_run_cannot_open_are_refused_and_nothing_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // Not a database.
+    std::fs::write(
+        d.join("junk.sqlite"),
+        "this is not a database, just text\n".repeat(40),
+    )
+    .unwrap();
+    std::fs::write(d.join("junk.conf"), sqlite_config("junk.sqlite")).unwrap();
+    let out = boomerang(&["check", "-c", "junk.conf"], d);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors = heads(&stderr, "error");
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with("junk.conf:2:12: error: backend `DB`: cannot open SQLite database"),
+        "{stderr}"
+    );
+    // In a directory that does not exist: `run` could not create it.
+    std::fs::write(d.join("nodir.conf"), sqlite_config("missing/dir/db.sqlite")).unwrap();
+    let out = boomerang(&["check", "-c", "nodir.conf"], d);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        heads(&stderr, "error")[0].starts_with("nodir.conf:2:12: error: backend `DB`:"),
+        "{stderr}"
+    );
+    assert!(!d.join("missing").exists());
+    // A missing file in an existing directory: `run` creates it; `check` does not.
+    std::fs::write(d.join("new.conf"), sqlite_config("new.sqlite")).unwrap();
+    let out = boomerang(&["check", "-c", "new.conf"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!d.join("new.sqlite").exists(), "check created the database");
+    // An existing database opens.
+    rusqlite::Connection::open(d.join("real.sqlite"))
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x);")
+        .unwrap();
+    std::fs::write(d.join("real.conf"), sqlite_config("real.sqlite")).unwrap();
+    let before: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let out = boomerang(&["check", "-c", "real.conf"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "no journal or other file left behind"
+    );
+}
+
+#[test]
+fn an_empty_configuration_is_a_warning_with_a_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("empty.conf"), "# nothing yet\n").unwrap();
+    let out = boomerang(&["check", "-c", "empty.conf"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "warnings do not fail: {stderr}");
+    assert!(
+        stderr.starts_with(
+            "empty.conf:1:1: warning: the configuration defines no servers and no backends"
+        ),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).starts_with("configuration OK\n"));
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused_at_its_first_invalid_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("latin1.conf"),
+        b"# ok\nclients { radius \"L\" { client \"caf\xe9\" { } } }\n",
+    )
+    .unwrap();
+    let out = boomerang(&["check", "-c", "latin1.conf"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "latin1.conf:2:35: error: `latin1.conf` is not valid UTF-8 text: byte 0xE9 here"
+        ),
+        "{stderr}"
+    );
+    // Also when it is included.
+    std::fs::write(tmp.path().join("main.conf"), "include \"latin1.conf\";\n").unwrap();
+    let out = boomerang(&["check", "-c", "main.conf"], tmp.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("latin1.conf:2:35: error:"), "{stderr}");
+    assert!(
+        stderr.contains("main.conf:1:1: note: included here"),
+        "{stderr}"
+    );
+}

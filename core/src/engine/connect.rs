@@ -527,7 +527,6 @@ impl Engine {
             }
             return;
         };
-        let _ = sid;
         let (name, r) = srv;
         if !self.has_room() {
             if let Some(o) = self.outbound.as_mut() {
@@ -560,6 +559,7 @@ impl Engine {
         let pinned = r.policy;
         let tid = self.next_task_id();
         let origin = Origin::Outbound {
+            server: sid,
             conn,
             request: packet,
             secret,

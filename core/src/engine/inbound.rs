@@ -474,6 +474,7 @@ impl Engine {
         }
         let tid = self.next_task_id();
         let origin = Origin::Stream {
+            server,
             conn,
             request: packet,
             secret,

@@ -15,12 +15,13 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::engine::outbound::{AttemptId, ServerRef, Target};
-use crate::engine::report::BackendOutcome;
+use crate::engine::report::{BackendOutcome, Unanswered};
 use crate::eval::context::Transport;
 use crate::eval::ir::BackendId;
 use crate::eval::query::SqlRows;
 use crate::eval::value::Value;
 use crate::lang::program::ServerId;
+use crate::radius::code::Code;
 
 /// A stream connection, numbered by the driver in the order connections were
 /// established (strictly increasing, never reused). `connection.id` reads it.
@@ -318,5 +319,19 @@ pub enum Output {
         /// side (`connect`) to its end, on the engine's clock; `None` when it never
         /// got that far (no connection selected, queue full, not encodable).
         latency: Option<Duration>,
+    },
+    /// A RADIUS request a server received ended without a reply: for metrics,
+    /// nothing to carry out (the engine has logged it already). Reported once per
+    /// request handed to the policies, when its handling is over. A request that
+    /// was answered is not reported here: its reply, written with
+    /// [`Output::SendDatagram`] or [`Output::StreamWrite`], tells how it ended.
+    RequestUnanswered {
+        /// The server that received it (for a request that arrived over one of our
+        /// outbound connections, the `listen { backend … }` server that handled it).
+        server: ServerId,
+        /// The request's code.
+        request_code: Code,
+        /// Why there was no reply.
+        ending: Unanswered,
     },
 }

@@ -45,7 +45,7 @@ pub use io::{
     CloseReason, ConnId, EffectId, HttpRequest, HttpRequestId, Input, LogLine, Output, Severity,
 };
 pub use options::{EngineOptions, Limits};
-pub use report::{BackendGauges, BackendLoad, BackendOutcome};
+pub use report::{BackendGauges, BackendLoad, BackendOutcome, Unanswered};
 pub use task::TaskId;
 pub use time::Now;
 

@@ -95,6 +95,40 @@ impl BackendOutcome {
     }
 }
 
+/// Why a RADIUS request received by a server got no reply
+/// ([`Output::RequestUnanswered`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Unanswered {
+    /// The handler's result calls for no reply: `ignore`, or a result without a
+    /// reply for this code (a rejected Accounting-Request).
+    Ignored,
+    /// No policy handles the request.
+    NoPolicy,
+    /// An error went uncaught (`errors.*`; no reply unless `reject_errors`).
+    Error(ErrorCode),
+    /// The reply could not be encoded (an attribute too long, a packet over 4096
+    /// octets).
+    ReplyNotEncoded,
+}
+
+impl Unanswered {
+    /// `ignored`, `no policy`, `error NO_REVERSE_CONNECTIONS`, `reply not encoded`:
+    /// for log lines.
+    pub fn describe(self) -> String {
+        match self {
+            Unanswered::Ignored => "ignored".to_owned(),
+            Unanswered::NoPolicy => "no policy".to_owned(),
+            Unanswered::Error(code) => format!("error {}", code.name()),
+            Unanswered::ReplyNotEncoded => "reply not encoded".to_owned(),
+        }
+    }
+
+    /// Whether this is a failure (as opposed to a decision not to answer).
+    pub fn is_error(self) -> bool {
+        matches!(self, Unanswered::Error(_) | Unanswered::ReplyNotEncoded)
+    }
+}
+
 /// Requests of one RADIUS backend the engine holds now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BackendLoad {

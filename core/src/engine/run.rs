@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use crate::engine::attrs::push_entries;
 use crate::engine::io::{Output, Severity};
+use crate::engine::report::Unanswered;
 use crate::engine::task::{Origin, Stage, Task, TaskId, Wait};
 use crate::engine::{Engine, LogLine, Now};
 use crate::eval::context::Context;
@@ -117,6 +118,7 @@ impl Engine {
                 machine: Machine::new(Pipeline::new(Vec::new()), program.library.clone()),
                 stage: Stage::Final,
                 replied: false,
+                unanswered: Some((Unanswered::NoPolicy, String::new())),
                 wait: Wait::Running,
             };
             if let Origin::Http { .. } = task.origin {
@@ -138,6 +140,7 @@ impl Engine {
             machine: Machine::new(pipeline, program.library.clone()),
             stage: Stage::Execute(choice),
             replied: false,
+            unanswered: None,
             wait: Wait::Running,
         };
         let step = task.machine.start(&mut task.ctx);
@@ -199,6 +202,12 @@ impl Engine {
                 Step::Done(outcome) => match task.stage {
                     Stage::Execute(choice) => {
                         record_outcome(&mut task.ctx, &outcome);
+                        if task.unanswered.is_none() {
+                            task.unanswered = Some(match &outcome {
+                                Outcome::Error(e) => (Unanswered::Error(e.code), e.message.clone()),
+                                _ => (Unanswered::Ignored, String::new()),
+                            });
+                        }
                         if !task.replied {
                             self.answer(now, &mut task, &outcome);
                         }
@@ -277,13 +286,14 @@ impl Engine {
                         });
                         task.replied = true;
                     }
-                    Err(e) => self.reply_failed(task.ctx.id, &e),
+                    Err(e) => self.reply_failed(task, e),
                 }
             }
             Origin::Stream {
                 conn,
                 request,
                 secret,
+                ..
             } => {
                 let Some((code, attrs)) = radius_reply(&task.ctx, outcome) else {
                     return;
@@ -297,13 +307,14 @@ impl Engine {
                             self.outputs.push_back(Output::StreamWrite { conn, data });
                         }
                     }
-                    Err(e) => self.reply_failed(task.ctx.id, &e),
+                    Err(e) => self.reply_failed(task, e),
                 }
             }
             Origin::Outbound {
                 conn,
                 request,
                 secret,
+                ..
             } => {
                 let Some((code, attrs)) = radius_reply(&task.ctx, outcome) else {
                     return;
@@ -316,18 +327,76 @@ impl Engine {
                         }
                         task.replied = true;
                     }
-                    Err(e) => self.reply_failed(task.ctx.id, &e),
+                    Err(e) => self.reply_failed(task, e),
                 }
             }
         }
     }
 
-    fn reply_failed(&mut self, id: u64, e: &str) {
+    fn reply_failed(&mut self, task: &mut Task, e: String) {
         self.stats.reply_encode_failures += 1;
         self.log(
             Severity::Warn,
-            format!("request {id}: the reply could not be encoded, not sent: {e}"),
+            format!(
+                "request {}: the reply could not be encoded, not sent: {e}",
+                task.ctx.id
+            ),
         );
+        task.unanswered = Some((Unanswered::ReplyNotEncoded, e));
+    }
+
+    /// Report a RADIUS request that ends without a reply: a log line (info for
+    /// a failure, debug for a decision not to answer; none for "no policy", which
+    /// was logged as a warning when it happened) and [`Output::RequestUnanswered`].
+    fn report_unanswered(&mut self, task: &mut Task) {
+        let (server, request) = match &task.origin {
+            Origin::Udp { dup, request, .. } => (dup.server, request),
+            Origin::Stream {
+                server, request, ..
+            }
+            | Origin::Outbound {
+                server, request, ..
+            } => (*server, request),
+            Origin::Http { .. } => return,
+        };
+        let request_code = request.code;
+        let (ending, detail) = task
+            .unanswered
+            .take()
+            .unwrap_or((Unanswered::Ignored, String::new()));
+        if ending != Unanswered::NoPolicy {
+            let from = task
+                .ctx
+                .client
+                .as_ref()
+                .map_or_else(String::new, |c| format!(" from {} ({})", c.ip, c.name));
+            let at = task
+                .ctx
+                .server
+                .as_ref()
+                .map_or_else(String::new, |s| format!(" to server \"{}\"", s.name));
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            };
+            let text = format!(
+                "request {} ({request_code}{from}{at}) ended without a reply: {}{detail}",
+                task.ctx.id,
+                ending.describe()
+            );
+            let severity = if ending.is_error() {
+                Severity::Info
+            } else {
+                Severity::Debug
+            };
+            self.log(severity, text);
+        }
+        self.outputs.push_back(Output::RequestUnanswered {
+            server,
+            request_code,
+            ending,
+        });
     }
 
     fn answer_http_no_policy(&mut self, task: &mut Task) {
@@ -346,8 +415,12 @@ impl Engine {
         }
     }
 
-    /// The task is over: settle its bookkeeping.
-    pub(super) fn finish(&mut self, now: Now, task: Task) {
+    /// The task is over: report a request left without a reply, and settle its
+    /// bookkeeping.
+    pub(super) fn finish(&mut self, now: Now, mut task: Task) {
+        if !task.replied {
+            self.report_unanswered(&mut task);
+        }
         match task.origin {
             Origin::Udp { dup, .. } => {
                 if !task.replied {

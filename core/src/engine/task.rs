@@ -8,13 +8,14 @@ use std::sync::Arc;
 use crate::engine::dedup::DupKey;
 use crate::engine::io::{ConnId, EffectId, HttpRequestId};
 use crate::engine::outbound::RequestToken;
-use crate::engine::report::CallTrace;
+use crate::engine::report::{CallTrace, Unanswered};
 use crate::eval::context::Context;
 use crate::eval::ir::{BackendId, QueryId};
 use crate::eval::machine::Machine;
 use crate::eval::policy::HandlerChoice;
 use crate::eval::query::OutgoingRequest;
 use crate::eval::select::Selection;
+use crate::lang::program::ServerId;
 use crate::radius::packet::Packet;
 
 /// A task's number, in creation order (also the request's `id`).
@@ -43,6 +44,8 @@ pub(crate) enum Origin {
     },
     /// A RADIUS request on a stream connection.
     Stream {
+        /// The server that accepted the connection.
+        server: ServerId,
         /// The connection.
         conn: ConnId,
         /// The request as received.
@@ -53,6 +56,8 @@ pub(crate) enum Origin {
     /// A request the far end sent over one of our outbound connections (a
     /// `listen { backend … }` server handles it).
     Outbound {
+        /// The `listen { backend … }` server that handles it.
+        server: ServerId,
         /// The outbound connection.
         conn: ConnId,
         /// The request as received.
@@ -181,6 +186,9 @@ pub(crate) struct Task {
     pub stage: Stage,
     /// Whether an answer went out.
     pub replied: bool,
+    /// Why no answer went out, and the details for the log (an error's message),
+    /// as far as known: reported when the task finishes without `replied`.
+    pub unanswered: Option<(Unanswered, String)>,
     /// What it is parked on.
     pub wait: Wait,
 }

@@ -47,11 +47,33 @@ pub enum LoadError {
         reason: String,
     },
     /// The file is not UTF-8 text.
-    #[error("`{path}` is not valid UTF-8 text")]
+    #[error("`{path}` is not valid UTF-8 text: byte 0x{byte:02X} at offset {offset}")]
     NotUtf8 {
         /// The path as requested.
         path: String,
+        /// The file's text with every invalid sequence replaced by U+FFFD (the
+        /// octets before `offset` are exactly the file's), so that the diagnostic
+        /// can show the line with a caret.
+        text: String,
+        /// Byte offset of the first invalid octet (equal in the file and in `text`).
+        offset: usize,
+        /// That octet.
+        byte: u8,
     },
+}
+
+impl LoadError {
+    /// A [`LoadError::NotUtf8`] for the octets of the file at `path`, which are not
+    /// valid UTF-8 (`error` is what [`std::str::from_utf8`] said about them).
+    pub fn not_utf8(path: &str, bytes: &[u8], error: std::str::Utf8Error) -> LoadError {
+        let offset = error.valid_up_to();
+        LoadError::NotUtf8 {
+            path: path.to_owned(),
+            text: String::from_utf8_lossy(bytes).into_owned(),
+            offset,
+            byte: bytes.get(offset).copied().unwrap_or(0),
+        }
+    }
 }
 
 /// Access to configuration files, supplied by the caller (the core does no IO).
@@ -245,10 +267,42 @@ impl Loader<'_> {
                     });
                 }
             }
-            Err(e) => self
-                .out
-                .diagnostics
-                .push(Diagnostic::error_global(e.to_string())),
+            Err(e) => {
+                let d = self.read_error(e, None);
+                self.out.diagnostics.push(d);
+            }
+        }
+    }
+
+    /// The diagnostic for a file that could not be read: a text that is not UTF-8
+    /// is added to the sources so the diagnostic points at its first invalid octet;
+    /// other errors are placed at `site` (the `include`), or nowhere for a top-level
+    /// file.
+    fn read_error(&mut self, e: LoadError, site: Option<Span>) -> Diagnostic {
+        match e {
+            LoadError::NotUtf8 {
+                path,
+                text,
+                offset,
+                byte,
+            } => {
+                let id = self.out.sources.add(path.as_str(), text);
+                let start = u32::try_from(offset).unwrap_or(u32::MAX);
+                // The invalid octet became U+FFFD (3 octets) in the text shown.
+                let mut d = Diagnostic::error(
+                    Span::new(id, start, start.saturating_add(3)),
+                    format!("`{path}` is not valid UTF-8 text: byte 0x{byte:02X} here"),
+                )
+                .with_help("configuration files are UTF-8; convert it (e.g. `iconv -t UTF-8`)");
+                if let Some(site) = site {
+                    d = d.with_label(site, "included here");
+                }
+                d
+            }
+            other => match site {
+                Some(site) => Diagnostic::error(site, other.to_string()),
+                None => Diagnostic::error_global(other.to_string()),
+            },
         }
     }
 
@@ -361,9 +415,8 @@ impl Loader<'_> {
                 .map(|(_, f)| f.items)
                 .unwrap_or_default(),
             Err(e) => {
-                self.out
-                    .diagnostics
-                    .push(Diagnostic::error(site, e.to_string()));
+                let d = self.read_error(e, Some(site));
+                self.out.diagnostics.push(d);
                 Vec::new()
             }
         }

@@ -193,6 +193,44 @@ pub fn verify_request(
     Ok(())
 }
 
+/// The Authenticator field while the Message-Authenticator of a response with
+/// `code` is computed, when we sign it.
+///
+/// RFC 3579 §3.2 puts the Request Authenticator of the request there, and so does
+/// every implementation for Access-Accept/Reject/Challenge and, since FreeRADIUS
+/// 2.2 (pull request 556, following RFC 5176 §3.3), for CoA- and
+/// Disconnect-ACK/NAK. An Accounting-Response is the exception: FreeRADIUS
+/// (`rad_sign`/`rad_verify` in `src/lib/radius.c`, 3.0 to 3.2) treats it like an
+/// Accounting-Request and uses 16 zero octets, except when it answers a
+/// Status-Server. pyrad and radsecproxy do the same. We never answer a
+/// Status-Server with an Accounting-Response (our Status-Server reply is an
+/// Access-Accept), so zeros are right for every Accounting-Response we sign.
+fn response_signing_vector(code: Code, request_authenticator: &[u8; 16]) -> [u8; 16] {
+    match code {
+        Code::AccountingResponse => [0u8; 16],
+        _ => *request_authenticator,
+    }
+}
+
+/// Check the Message-Authenticator of a received response. An Accounting-Response
+/// is accepted with either vector: 16 zeros (FreeRADIUS, pyrad, radsecproxy, and
+/// what we send) or the request's authenticator (the letter of RFC 3579 §3.2, and
+/// FreeRADIUS's Accounting-Response to a Status-Server). Its MD5 Response
+/// Authenticator is checked as well, so accepting both weakens nothing.
+fn check_response_message_authenticator(
+    packet: &Packet,
+    ma: &Bytes,
+    request_authenticator: &[u8; 16],
+    secret: &[u8],
+) -> Result<(), AuthError> {
+    if packet.code == Code::AccountingResponse
+        && check_message_authenticator(packet, ma, &[0u8; 16], secret).is_ok()
+    {
+        return Ok(());
+    }
+    check_message_authenticator(packet, ma, request_authenticator, secret)
+}
+
 /// Verify a received response against the authenticator of the request it
 /// answers (as sent), with the peer's `secret`: the Message-Authenticator first
 /// (required if the policy says so), then the Response Authenticator.
@@ -217,7 +255,9 @@ pub fn verify_response(
         }
     }
     match message_authenticator(packet)? {
-        Some(ma) => check_message_authenticator(packet, ma, request_authenticator, secret)?,
+        Some(ma) => {
+            check_response_message_authenticator(packet, ma, request_authenticator, secret)?
+        }
         None if policy.require_message_authenticator => {
             return Err(AuthError::MissingMessageAuthenticator);
         }
@@ -232,13 +272,14 @@ pub fn verify_response(
 }
 
 /// Encode a signed packet: Message-Authenticator (if present) over the packet
-/// with `vector` in the Authenticator field, then, if `md5`, the MD5
-/// authenticator over the result. Updates `packet` to what was sent.
+/// with `vector` in the Authenticator field, then, if `md5` is `Some(v)`, the MD5
+/// authenticator over the result with `v` in the Authenticator field. Updates
+/// `packet` to what was sent.
 fn sign(
     packet: &mut Packet,
     vector: [u8; 16],
     secret: &[u8],
-    md5: bool,
+    md5: Option<[u8; 16]>,
     max: usize,
 ) -> Result<Bytes, EncodeError> {
     let count = packet.all(MESSAGE_AUTHENTICATOR).count();
@@ -268,7 +309,8 @@ fn sign(
         }
         packet.attributes[i].value = Bytes::copy_from_slice(&value);
     }
-    if md5 {
+    if let Some(md5_vector) = md5 {
+        buf[4..HEADER_LEN].copy_from_slice(&md5_vector);
         let mut h = Md5::new();
         h.update(&buf);
         h.update(secret);
@@ -306,9 +348,15 @@ pub fn sign_request(
         AuthenticatorKind::Random => {
             let mut vector = [0u8; 16];
             rng.fill(&mut vector);
-            sign(packet, vector, secret, false, options.max_packet_len)
+            sign(packet, vector, secret, None, options.max_packet_len)
         }
-        _ => sign(packet, [0u8; 16], secret, true, options.max_packet_len),
+        _ => sign(
+            packet,
+            [0u8; 16],
+            secret,
+            Some([0u8; 16]),
+            options.max_packet_len,
+        ),
     }
 }
 
@@ -318,6 +366,9 @@ pub fn sign_request(
 /// Access-Accept, Access-Reject, Access-Challenge and Protocol-Error always get a
 /// Message-Authenticator as their first attribute (an existing one is moved
 /// there); other responses get one first when absent if the options ask for it.
+/// It is computed over the request's authenticator, except in an
+/// Accounting-Response, where FreeRADIUS expects 16 zeros
+/// (see `response_signing_vector`).
 pub fn sign_response(
     packet: &mut Packet,
     request_authenticator: &[u8; 16],
@@ -340,9 +391,9 @@ pub fn sign_response(
     }
     sign(
         packet,
-        *request_authenticator,
+        response_signing_vector(code, request_authenticator),
         secret,
-        true,
+        Some(*request_authenticator),
         options.max_packet_len,
     )
 }
@@ -394,11 +445,81 @@ mod tests {
                 &VerifyPolicy::default(),
             )
             .unwrap();
+            // An Accounting-Response's Message-Authenticator does not cover the
+            // request authenticator (FreeRADIUS): only its MD5 authenticator fails.
+            let wrong_request = if code == Code::AccountingRequest {
+                AuthError::BadResponseAuthenticator
+            } else {
+                AuthError::BadMessageAuthenticator
+            };
             assert_eq!(
                 verify_response(&back, &[0; 16], b"s3cret", &VerifyPolicy::default()),
-                Err(AuthError::BadMessageAuthenticator)
+                Err(wrong_request)
             );
         }
+    }
+
+    /// The Message-Authenticator value of a signed packet.
+    fn ma_of(packet: &Packet) -> [u8; 16] {
+        let v = packet.first_value(MESSAGE_AUTHENTICATOR).unwrap();
+        v.as_ref().try_into().unwrap()
+    }
+
+    #[test]
+    fn accounting_response_message_authenticator_uses_zeros_like_freeradius() {
+        let request_auth = [7u8; 16];
+        let mut resp = Packet::new(Code::AccountingResponse, 3);
+        resp.push(18, "ok");
+        let wire = sign_response(&mut resp, &request_auth, b"k", &SignOptions::default()).unwrap();
+        let back = Packet::decode(wire).unwrap();
+        assert_eq!(
+            ma_of(&back),
+            compute_message_authenticator(&back, &[0u8; 16], b"k")
+        );
+        assert_ne!(
+            ma_of(&back),
+            compute_message_authenticator(&back, &request_auth, b"k")
+        );
+        verify_response(&back, &request_auth, b"k", &VerifyPolicy::default()).unwrap();
+    }
+
+    #[test]
+    fn other_responses_sign_over_the_request_authenticator() {
+        let request_auth = [9u8; 16];
+        for code in [
+            Code::AccessAccept,
+            Code::AccessReject,
+            Code::AccessChallenge,
+            Code::CoaAck,
+            Code::CoaNak,
+            Code::DisconnectAck,
+            Code::DisconnectNak,
+        ] {
+            let mut resp = Packet::new(code, 3);
+            let wire =
+                sign_response(&mut resp, &request_auth, b"k", &SignOptions::default()).unwrap();
+            let back = Packet::decode(wire).unwrap();
+            assert_eq!(
+                ma_of(&back),
+                compute_message_authenticator(&back, &request_auth, b"k"),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn accounting_response_signed_over_the_request_authenticator_is_accepted() {
+        // The letter of RFC 3579 §3.2 (and FreeRADIUS's answer to a Status-Server).
+        let request_auth = [5u8; 16];
+        let mut resp = Packet::new(Code::AccountingResponse, 4);
+        resp.insert_first(MESSAGE_AUTHENTICATOR, Bytes::from_static(&[0u8; 16]));
+        let wire = sign(&mut resp, request_auth, b"k", Some(request_auth), 4096).unwrap();
+        let back = Packet::decode(wire).unwrap();
+        verify_response(&back, &request_auth, b"k", &VerifyPolicy::default()).unwrap();
+        assert_eq!(
+            verify_response(&back, &request_auth, b"other", &VerifyPolicy::default()),
+            Err(AuthError::BadMessageAuthenticator)
+        );
     }
 
     #[test]

@@ -1,7 +1,13 @@
-//! `boomerang check -c PATH…`: load and compile the configuration, make sure every
-//! certificate and key file it names exists and parses, print every problem found as
-//! `file:line:col: error: …` with the source line and a caret, and exit 0 (with
-//! `configuration OK` and a summary) or 1.
+//! `boomerang check -c PATH…`: everything `boomerang run` would refuse that can be
+//! known without binding a socket. It loads and compiles the configuration (which
+//! refuses, among the rest, two listeners on the same port), makes sure every
+//! certificate and key file it names exists and parses, builds every listener's TLS
+//! configuration as `run` does (a key that does not match its certificate), and
+//! opens every SQLite database the way `run` would without creating or changing
+//! anything. It prints every problem found as `file:line:col: error: …` with the
+//! source line and a caret, warns about a configuration that defines nothing to
+//! serve, and exits 0 (with `configuration OK` and a summary; warnings do not fail)
+//! or 1.
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -17,7 +23,12 @@ use boomerang_core::lang::program::{
 use clap::Args;
 
 use crate::config_files::load_and_compile;
+use crate::driver::server_tls_settings;
+use crate::sqlite::probe_database;
 use crate::tls::{load_ca_bundle, load_certificates, load_private_key};
+use boomerang_core::lang::Loaded;
+use boomerang_core::lang::program::ServerTls;
+use boomerang_core::lang::span::Span;
 
 /// Arguments of `boomerang check`.
 #[derive(Debug, Args)]
@@ -26,7 +37,8 @@ pub struct CheckArgs {
     /// name order; repeat to load several in the order given.
     #[arg(short = 'c', long = "config", value_name = "PATH", required = true)]
     pub config: Vec<PathBuf>,
-    /// Do not read the certificate and key files the configuration names: validate
+    /// Do not read the certificate, key and SQLite database files the configuration
+    /// names (nor build TLS configurations from them): validate
     /// the configuration alone, e.g. in a CI pipeline or on a machine that does not
     /// hold the keys. The summary line says the files were not checked.
     #[arg(long)]
@@ -66,7 +78,13 @@ fn ca_certificates(program: &Program) -> BTreeSet<CertificateId> {
 /// Check that every certificate and key file of `program` exists and parses; one
 /// diagnostic (at the entry that names the file) per file that does not.
 pub fn check_certificate_files(program: &Program) -> Vec<Diagnostic> {
+    certificate_file_problems(program).1
+}
+
+/// The certificate entries whose file failed, and the diagnostics saying why.
+fn certificate_file_problems(program: &Program) -> (BTreeSet<CertificateId>, Vec<Diagnostic>) {
     let cas = ca_certificates(program);
+    let mut failed = BTreeSet::new();
     let mut out = Vec::new();
     for (index, cert) in program.certificates.iter().enumerate() {
         let id = CertificateId(u32::try_from(index).unwrap_or(u32::MAX));
@@ -83,6 +101,7 @@ pub fn check_certificate_files(program: &Program) -> Vec<Diagnostic> {
             }
         };
         if let Err(e) = result {
+            failed.insert(id);
             let what = match cert.kind {
                 CertificateKind::X509 { .. } => "certificate",
                 CertificateKind::Key { .. } => "key",
@@ -93,6 +112,95 @@ pub fn check_certificate_files(program: &Program) -> Vec<Diagnostic> {
             ));
         }
     }
+    (failed, out)
+}
+
+/// The `tls { … }` block of a listener (RadSec or HTTPS), if it has one.
+fn listener_tls(kind: &ServerKind) -> Option<&ServerTls> {
+    match kind {
+        ServerKind::Radius(r) => match &r.listen {
+            RadiusListen::Network(n) => n.tls.as_ref(),
+            RadiusListen::Backend(_) => None,
+        },
+        ServerKind::Http(h) => h.tls.as_ref(),
+    }
+}
+
+/// Build every listener's TLS configuration from its files as `run` does, which
+/// also checks that the key matches the certificate; one diagnostic (at the server)
+/// per listener whose configuration cannot be built. Listeners naming a file that
+/// already failed (`failed`) are skipped: that file has its own diagnostic.
+fn check_listener_tls(program: &Program, failed: &BTreeSet<CertificateId>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for server in &program.servers {
+        let Some(tls) = listener_tls(&server.kind) else {
+            continue;
+        };
+        let named = [
+            Some(tls.certificate),
+            Some(tls.certificate_key),
+            tls.client_ca_certificate,
+        ];
+        if named.iter().flatten().any(|id| failed.contains(id)) {
+            continue;
+        }
+        let built = server_tls_settings(program, &server.name, tls)
+            .map_err(|e| e.to_string())
+            .and_then(|settings| settings.build_config().map_err(|e| e.to_string()));
+        if let Err(e) = built {
+            out.push(Diagnostic::error(
+                server.span,
+                format!("TLS of server `{}` cannot be set up: {e}", server.name),
+            ));
+        }
+    }
+    out
+}
+
+/// Open every SQLite backend's database as `run` would, without creating or
+/// changing anything ([`probe_database`]); one diagnostic (at the backend) per
+/// database that would not open.
+pub fn check_databases(program: &Program) -> Vec<Diagnostic> {
+    program
+        .backends
+        .iter()
+        .filter_map(|b| match &b.kind {
+            BackendKind::Sqlite(s) => probe_database(&s.path)
+                .err()
+                .map(|e| Diagnostic::error(b.span, format!("backend `{}`: {e}", b.name))),
+            BackendKind::Radius(_) => None,
+        })
+        .collect()
+}
+
+/// A warning when the configuration defines no server and no backend: `run` would
+/// start and serve nothing but the management listener. It is placed at the start
+/// of the first file loaded.
+fn check_empty(program: &Program, loaded: &Loaded) -> Option<Diagnostic> {
+    if !program.servers.is_empty() || !program.backends.is_empty() {
+        return None;
+    }
+    let message = "the configuration defines no servers and no backends: \
+                   `boomerang run` would serve nothing";
+    let d = match loaded.files.first() {
+        Some(f) => Diagnostic::warning(Span::new(f.id, 0, 0), message),
+        None => Diagnostic::new(boomerang_core::lang::diag::Severity::Warning, None, message),
+    };
+    Some(d.with_help("add a `servers { … }` section (see docs/configuration.md)"))
+}
+
+/// Everything `run` would refuse in a compiled `program` that the compiler cannot
+/// know (it does no IO), short of binding sockets, plus the empty-configuration
+/// warning. `files`: read the certificate, key and database files.
+pub fn check_program(program: &Program, loaded: &Loaded, files: bool) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if files {
+        let (failed, problems) = certificate_file_problems(program);
+        out.extend(problems);
+        out.extend(check_listener_tls(program, &failed));
+        out.extend(check_databases(program));
+    }
+    out.extend(check_empty(program, loaded));
     out
 }
 
@@ -115,9 +223,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
     let (loaded, compiled) = load_and_compile(&refs);
     let mut diagnostics = compiled.diagnostics;
     if let Some(program) = &compiled.program {
-        if !args.skip_files {
-            diagnostics.extend(check_certificate_files(program));
-        }
+        diagnostics.extend(check_program(program, &loaded, !args.skip_files));
     }
     let stderr = boomerang_core::lang::render_all(&diagnostics, &loaded.sources);
     // Output errors (a closed pipe) cannot be reported anywhere; the exit code stays.

@@ -654,6 +654,21 @@ impl<N: Net> EngineLoop<N> {
                 self.metrics
                     .reverse_request(self.backend_name(backend), outcome.into(), latency);
             }
+            Output::RequestUnanswered {
+                server,
+                request_code,
+                ending,
+            } => {
+                // Answered requests are counted when their reply is written.
+                let result = if ending.is_error() {
+                    RequestResult::Error
+                } else {
+                    RequestResult::Ignored
+                };
+                let code = request_code.to_string();
+                self.metrics
+                    .radius_request(self.server_name(server), &code, result);
+            }
             Output::Connect {
                 attempt,
                 server,

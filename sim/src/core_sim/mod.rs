@@ -384,7 +384,9 @@ impl World {
             }
             Output::BackendDatagram { data, .. } => fnv(&mut h, data),
             // A metrics report, not a command: left out of the trace (its time too).
-            Output::BackendRequestFinished { .. } => h = self.hash,
+            Output::BackendRequestFinished { .. } | Output::RequestUnanswered { .. } => {
+                h = self.hash
+            }
         }
         self.hash = h;
     }
@@ -444,7 +446,9 @@ impl World {
                 }
             }
             Output::Sql { .. } => return Err(self.err("no SQL backend in this program")),
-            Output::Log(_) | Output::BackendRequestFinished { .. } => {}
+            Output::Log(_)
+            | Output::BackendRequestFinished { .. }
+            | Output::RequestUnanswered { .. } => {}
             Output::Connect { .. }
             | Output::AbortConnect { .. }
             | Output::BackendDatagram { .. } => {

@@ -31,6 +31,7 @@ mod collect;
 mod cx;
 pub mod lower;
 pub mod names;
+mod ports;
 mod servers;
 mod settings;
 
@@ -183,6 +184,8 @@ pub fn compile(loaded: &Loaded, options: &CompileOptions<'_>) -> Compiled {
         .map(|s| servers::build(&mut cx, &col, &built, s, &mut warned))
         .collect();
     let management = settings::management(&mut cx, col.management);
+    let clashes = ports::clashes(&servers, &management, col.management.map(|b| b.span));
+    cx.diags.extend(clashes);
     let logging = settings::logging(&mut cx, col.logging);
 
     let mut diagnostics = loaded.diagnostics.clone();
