@@ -416,6 +416,7 @@ impl<N: Net> EngineLoop<N> {
                 self.engine
                     .handle(now(self.wall_clock), Input::HttpRequest(request));
             }
+            Event::Reload(apply) => self.apply_reload(apply),
         }
     }
 

@@ -21,9 +21,10 @@ mod engine_loop;
 mod http;
 mod listeners;
 mod outbound;
+mod reload;
 pub mod rng;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,6 +49,7 @@ use crate::sqlite::{SqlError, SqliteConfig, SqliteExecutor};
 use crate::tls::{ServerTlsSettings, TlsConfigError, TlsVersion};
 
 pub use engine_loop::RunSummary;
+pub use reload::{ReloadRefused, ReloadReport, Reloader};
 
 /// How the driver behaves; [`DriverOptions::default`] gives the daemon's settings.
 #[derive(Debug, Clone)]
@@ -209,6 +211,9 @@ pub(crate) enum Event {
         request: HttpRequest,
         answer: oneshot::Sender<HttpAnswer>,
     },
+    /// Swap the program (SIGHUP): a `reload::Apply<N>` of the driver's network,
+    /// prepared beforehand (see [`reload`]).
+    Reload(Box<dyn std::any::Any + Send>),
 }
 
 /// The connections view the management API serves: a copy the engine task refreshes
@@ -244,24 +249,6 @@ impl ConnectionsSource for ConnectionsSnapshot {
     }
 }
 
-/// A stream listener and what it serves.
-struct StreamServer<L> {
-    server: ServerId,
-    name: String,
-    listener: L,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    options: StreamOptions,
-}
-
-/// A bound HTTP server.
-struct HttpServerSocket<L> {
-    server: ServerId,
-    name: String,
-    listener: L,
-    /// HTTPS: the acceptor of its `tls { … }` block.
-    tls: Option<tokio_rustls::TlsAcceptor>,
-}
-
 /// A driver whose sockets are bound, ready to [`Driver::run`].
 pub struct Driver<N: Net> {
     program: Arc<Program>,
@@ -270,12 +257,15 @@ pub struct Driver<N: Net> {
     state: Option<ManagementState>,
     snapshot: Arc<ConnectionsSnapshot>,
     listening: Vec<Listening>,
-    udp: Vec<(ServerId, String, Arc<N::Datagram>)>,
-    streams: Vec<StreamServer<N::Listener>>,
-    http: Vec<HttpServerSocket<N::Listener>>,
+    listeners: Vec<reload::Planned<N>>,
     management: Option<tokio::net::TcpListener>,
     sqlite: BTreeMap<BackendId, (String, Arc<SqliteExecutor>)>,
     net: N,
+    /// Reload requests ([`Driver::reloader`]), served while the driver runs.
+    reloads: (
+        mpsc::Sender<reload::ReloadRequest>,
+        mpsc::Receiver<reload::ReloadRequest>,
+    ),
 }
 
 impl<N: Net> std::fmt::Debug for Driver<N> {
@@ -368,6 +358,158 @@ pub fn server_tls_settings(
     Ok(settings)
 }
 
+/// The listeners `program` asks for, by kind and configured address, in
+/// configuration order.
+fn listener_keys(program: &Program) -> Vec<reload::ListenerKey> {
+    let mut keys = Vec::new();
+    for server in &program.servers {
+        match &server.kind {
+            ServerKind::Radius(r) => {
+                if let RadiusListen::Network(listen) = &r.listen {
+                    for ip in &listen.ips {
+                        keys.push(reload::ListenerKey {
+                            kind: listen.protocol.name(),
+                            addr: SocketAddr::new(*ip, listen.port),
+                        });
+                    }
+                }
+            }
+            ServerKind::Http(h) => {
+                let kind = if h.tls.is_some() { "https" } else { "http" };
+                for ip in &h.ips {
+                    keys.push(reload::ListenerKey {
+                        kind,
+                        addr: SocketAddr::new(*ip, h.port),
+                    });
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// Every listener of `program`, with its TLS acceptor (built from the certificate
+/// files now) and its socket, bound now unless `keep` has its key (a running
+/// listener that goes on). The sockets bound are returned with their addresses.
+async fn plan_listeners<N: Net>(
+    net: &N,
+    program: &Program,
+    options: &DriverOptions,
+    keep: &BTreeSet<reload::ListenerKey>,
+) -> Result<(Vec<reload::Planned<N>>, Vec<Listening>), StartError> {
+    let mut planned = Vec::new();
+    let mut listening = Vec::new();
+    for (index, server) in program.servers.iter().enumerate() {
+        let Ok(index) = u32::try_from(index) else {
+            continue;
+        };
+        let id = ServerId(index);
+        let name = server.name.clone();
+        let bind_err = |addr, transport, source| StartError::Bind {
+            server: name.clone(),
+            addr,
+            transport,
+            source,
+        };
+        let (tls, stream_opts, ips, port) = match &server.kind {
+            ServerKind::Radius(r) => {
+                let RadiusListen::Network(listen) = &r.listen else {
+                    // `listen { backend … }`: no socket of its own; its requests
+                    // arrive over the backend's outbound connections, which the
+                    // engine asks for (`Output::Connect`) once it starts.
+                    tracing::info!(
+                        server = %name,
+                        "server listens on a backend's outbound connections"
+                    );
+                    continue;
+                };
+                let tls = match (&listen.protocol, &listen.tls) {
+                    (Transport::Tls, Some(tls)) => Some(tls_acceptor(program, &name, tls, false)?),
+                    _ => None,
+                };
+                (tls, stream_options(listen), &listen.ips, listen.port)
+            }
+            ServerKind::Http(h) => {
+                let tls = match &h.tls {
+                    Some(tls) => Some(tls_acceptor(program, &name, tls, true)?),
+                    None => None,
+                };
+                (tls, StreamOptions::default(), &h.ips, h.port)
+            }
+        };
+        let kind = match &server.kind {
+            ServerKind::Radius(r) => match &r.listen {
+                RadiusListen::Network(listen) => listen.protocol.name(),
+                RadiusListen::Backend(_) => continue,
+            },
+            ServerKind::Http(_) if tls.is_some() => "https",
+            ServerKind::Http(_) => "http",
+        };
+        for ip in ips {
+            let addr = SocketAddr::new(*ip, port);
+            let key = reload::ListenerKey { kind, addr };
+            let socket = if keep.contains(&key) {
+                None
+            } else {
+                Some(match kind {
+                    "udp" => {
+                        let socket = net.bind(addr).await.map_err(|e| bind_err(addr, kind, e))?;
+                        let local = socket.local_addr().unwrap_or(addr);
+                        (reload::Socket::Udp(Arc::new(socket)), local)
+                    }
+                    _ => {
+                        let listener = net
+                            .listen_with_backlog(addr, options.listen_backlog)
+                            .await
+                            .map_err(|e| bind_err(addr, kind, e))?;
+                        let local = listener.local_addr().unwrap_or(addr);
+                        if matches!(kind, "http" | "https") {
+                            (reload::Socket::Http(listener), local)
+                        } else {
+                            (reload::Socket::Stream(listener), local)
+                        }
+                    }
+                })
+            };
+            if let Some((_, local)) = &socket {
+                listening.push(Listening {
+                    server: name.clone(),
+                    kind,
+                    addr: *local,
+                });
+            }
+            planned.push(reload::Planned {
+                key,
+                server: id,
+                name: name.clone(),
+                tls: tls.clone(),
+                options: stream_opts,
+                socket,
+            });
+        }
+    }
+    Ok((planned, listening))
+}
+
+/// Open every SQLite backend of `program`.
+fn open_sqlite(
+    program: &Program,
+) -> Result<BTreeMap<BackendId, (String, Arc<SqliteExecutor>)>, StartError> {
+    let mut sqlite = BTreeMap::new();
+    for (index, backend) in program.backends.iter().enumerate() {
+        let (Ok(index), BackendKind::Sqlite(s)) = (u32::try_from(index), &backend.kind) else {
+            continue;
+        };
+        let executor = SqliteExecutor::open(&SqliteConfig::from_backend(&backend.name, s))
+            .map_err(|source| StartError::Sqlite {
+                backend: backend.name.clone(),
+                source,
+            })?;
+        sqlite.insert(BackendId(index), (backend.name.clone(), Arc::new(executor)));
+    }
+    Ok(sqlite)
+}
+
 impl<N: Net> Driver<N> {
     /// Bind every listener of `program` (and the management listener), open every
     /// SQLite backend and build every TLS configuration. Nothing is served until
@@ -378,117 +520,9 @@ impl<N: Net> Driver<N> {
         options: DriverOptions,
         metrics: Arc<Metrics>,
     ) -> Result<Driver<N>, StartError> {
-        let mut listening = Vec::new();
-        let mut udp = Vec::new();
-        let mut streams = Vec::new();
-        let mut http = Vec::new();
-        for (index, server) in program.servers.iter().enumerate() {
-            let Ok(index) = u32::try_from(index) else {
-                continue;
-            };
-            let id = ServerId(index);
-            let name = server.name.clone();
-            let bind_err = |addr, transport, source| StartError::Bind {
-                server: name.clone(),
-                addr,
-                transport,
-                source,
-            };
-            match &server.kind {
-                ServerKind::Radius(r) => {
-                    let RadiusListen::Network(listen) = &r.listen else {
-                        // `listen { backend … }`: no socket of its own; its requests
-                        // arrive over the backend's outbound connections, which the
-                        // engine asks for (`Output::Connect`) once it starts.
-                        tracing::info!(
-                            server = %name,
-                            "server listens on a backend's outbound connections"
-                        );
-                        continue;
-                    };
-                    let tls = match (&listen.protocol, &listen.tls) {
-                        (Transport::Tls, Some(tls)) => {
-                            Some(tls_acceptor(&program, &name, tls, false)?)
-                        }
-                        _ => None,
-                    };
-                    for ip in &listen.ips {
-                        let addr = SocketAddr::new(*ip, listen.port);
-                        let kind = listen.protocol.name();
-                        match listen.protocol {
-                            Transport::Udp => {
-                                let socket =
-                                    net.bind(addr).await.map_err(|e| bind_err(addr, kind, e))?;
-                                let local = socket.local_addr().unwrap_or(addr);
-                                listening.push(Listening {
-                                    server: name.clone(),
-                                    kind,
-                                    addr: local,
-                                });
-                                udp.push((id, name.clone(), Arc::new(socket)));
-                            }
-                            Transport::Tcp | Transport::Tls => {
-                                let listener = net
-                                    .listen_with_backlog(addr, options.listen_backlog)
-                                    .await
-                                    .map_err(|e| bind_err(addr, kind, e))?;
-                                let local = listener.local_addr().unwrap_or(addr);
-                                listening.push(Listening {
-                                    server: name.clone(),
-                                    kind,
-                                    addr: local,
-                                });
-                                streams.push(StreamServer {
-                                    server: id,
-                                    name: name.clone(),
-                                    listener,
-                                    tls: tls.clone(),
-                                    options: stream_options(listen),
-                                });
-                            }
-                        }
-                    }
-                }
-                ServerKind::Http(h) => {
-                    let tls = match &h.tls {
-                        Some(tls) => Some(tls_acceptor(&program, &name, tls, true)?),
-                        None => None,
-                    };
-                    let kind = if tls.is_some() { "https" } else { "http" };
-                    for ip in &h.ips {
-                        let addr = SocketAddr::new(*ip, h.port);
-                        let listener = net
-                            .listen_with_backlog(addr, options.listen_backlog)
-                            .await
-                            .map_err(|e| bind_err(addr, kind, e))?;
-                        let local = listener.local_addr().unwrap_or(addr);
-                        listening.push(Listening {
-                            server: name.clone(),
-                            kind,
-                            addr: local,
-                        });
-                        http.push(HttpServerSocket {
-                            server: id,
-                            name: name.clone(),
-                            listener,
-                            tls: tls.clone(),
-                        });
-                    }
-                }
-            }
-        }
-        let mut sqlite = BTreeMap::new();
-        for (index, backend) in program.backends.iter().enumerate() {
-            let (Ok(index), BackendKind::Sqlite(s)) = (u32::try_from(index), &backend.kind) else {
-                continue;
-            };
-            let executor = SqliteExecutor::open(&SqliteConfig::from_backend(&backend.name, s))
-                .map_err(|source| StartError::Sqlite {
-                    backend: backend.name.clone(),
-                    source,
-                })?;
-            sqlite.insert(BackendId(index), (backend.name.clone(), Arc::new(executor)));
-        }
+        let (listeners, mut listening) =
+            plan_listeners(&net, &program, &options, &BTreeSet::new()).await?;
+        let sqlite = open_sqlite(&program)?;
         let snapshot = Arc::new(ConnectionsSnapshot::default());
         let mut management = None;
         let mut state = None;
@@ -512,13 +546,20 @@ impl<N: Net> Driver<N> {
             state,
             snapshot,
             listening,
-            udp,
-            streams,
-            http,
+            listeners,
             management,
             sqlite,
             net,
+            reloads: mpsc::channel(1),
         })
+    }
+
+    /// A handle that applies a new program to this driver while it runs, keeping
+    /// its connections (see [`reload`]).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            requests: self.reloads.0.clone(),
+        }
     }
 
     /// Every socket bound, in configuration order (the management listener last).
@@ -547,76 +588,44 @@ impl<N: Net> Driver<N> {
             state,
             snapshot,
             listening: _,
-            udp,
-            streams,
-            http,
+            listeners,
             management,
             sqlite,
             net,
+            reloads: (_, reload_requests),
         } = self;
         let (events_tx, events_rx) = mpsc::channel(options.event_queue.max(1));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut acceptors = Vec::new();
+        let spawner = reload::Spawner {
+            net: net.clone(),
+            events: events_tx.clone(),
+            stop: stop_rx,
+            options: options.clone(),
+        };
         let mut udp_sockets = BTreeMap::new();
-        for (id, name, socket) in udp {
-            let local = socket.local_addr();
-            if let Ok(local) = local {
-                udp_sockets.insert((id, local), (name.clone(), socket.clone()));
-            }
-            acceptors.push(tokio::spawn(listeners::udp_loop(
-                id,
-                socket,
-                events_tx.clone(),
-            )));
-        }
-        for s in streams {
-            let spec = listeners::AcceptSpec {
-                net: net.clone(),
-                server: s.server,
-                name: s.name,
-                listener: s.listener,
-                tls: s.tls,
-                options: s.options,
+        let mut live = Vec::new();
+        // UDP loops first, then stream accept loops, then HTTP servers: the order
+        // tasks start in (a simulated world's task numbering depends on it).
+        let rank = |p: &reload::Planned<N>| match p.key.kind {
+            "udp" => 0,
+            "tcp" | "tls" => 1,
+            _ => 2,
+        };
+        let mut listeners = listeners;
+        listeners.sort_by_key(rank);
+        for planned in listeners {
+            let (server, name) = (planned.server, planned.name.clone());
+            let Some(l) = spawner.spawn(planned) else {
+                continue;
             };
-            acceptors.push(tokio::spawn(listeners::accept_loop(
-                spec,
-                options.handshake_timeout,
-                options.write_queue,
-                events_tx.clone(),
-            )));
-        }
-        let mut servers = Vec::new();
-        for h in http {
-            let task = match h.tls {
-                None => tokio::spawn(http::serve(
-                    h.server,
-                    h.name,
-                    http::AxumListener(h.listener),
-                    events_tx.clone(),
-                    options.http_body_limit,
-                    options.http_timeout,
-                    stop_rx.clone(),
-                )),
-                Some(acceptor) => {
-                    let listener = http::TlsListener::new(
-                        h.name.clone(),
-                        h.listener,
-                        acceptor,
-                        options.handshake_timeout,
-                    );
-                    tokio::spawn(http::serve(
-                        h.server,
-                        h.name,
-                        listener,
-                        events_tx.clone(),
-                        options.http_body_limit,
-                        options.http_timeout,
-                        stop_rx.clone(),
-                    ))
+            if let Some(socket) = &l.udp {
+                if let Ok(local) = socket.local_addr() {
+                    udp_sockets.insert((server, local), (name, socket.clone()));
                 }
-            };
-            servers.push(task);
+            }
+            live.push(l);
         }
+        let live: reload::LiveSet<N> = Arc::new(Mutex::new(live));
         // The management listener stays up while draining (probes see `shutting_down`)
         // and stops gracefully when `run` returns (kept-alive connections included, so
         // none goes on answering for this driver), so that a new driver can bind it.
@@ -642,6 +651,15 @@ impl<N: Net> Driver<N> {
                 limits: options.limits.clone(),
             },
         );
+        // Reload requests are served alongside the shutdown signal (the engine task
+        // polls both), so a reload never races a shutdown.
+        let shutdown = reload::Reloads {
+            requests: reload_requests,
+            spawner,
+            live: live.clone(),
+            program: program.clone(),
+        }
+        .serve_until(shutdown);
         let summary = engine_loop::EngineLoop::<N> {
             engine,
             program,
@@ -669,26 +687,25 @@ impl<N: Net> Driver<N> {
             if let Some(state) = &state {
                 state.set_shutting_down();
             }
-            for a in &acceptors {
-                a.abort();
+            for l in reload::lock(&live).iter().filter(|l| !l.is_http()) {
+                l.task.abort();
             }
             let _ = stop_tx.send(true);
         })
         .await;
         // Every socket is closed when `run` returns (aborted tasks are awaited so that
         // their sockets are dropped), so the same addresses can be bound again at once.
-        for mut s in servers {
-            if tokio::time::timeout(Duration::from_secs(2), &mut s)
-                .await
-                .is_err()
+        let live = std::mem::take(&mut *reload::lock(&live));
+        for mut l in live {
+            if l.is_http()
+                && tokio::time::timeout(Duration::from_secs(2), &mut l.task)
+                    .await
+                    .is_ok()
             {
-                s.abort();
-                let _ = s.await;
+                continue;
             }
-        }
-        for task in acceptors {
-            task.abort();
-            let _ = task.await;
+            l.task.abort();
+            let _ = l.task.await;
         }
         let _ = management_stop.send(());
         if let Some(mut task) = management {
