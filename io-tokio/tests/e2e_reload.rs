@@ -285,7 +285,7 @@ fn sighup_applies_a_good_configuration_refuses_a_broken_one_and_sigterm_exits_0(
 }
 
 #[test]
-fn a_reload_that_cannot_bind_keeps_the_previous_configuration() {
+fn a_reload_that_cannot_bind_is_refused_and_the_running_configuration_keeps_serving() {
     let (udp, management) = (free_udp_port(), free_tcp_port());
     let daemon = Daemon::start(
         &config(udp, management, "", &replying("config A")),
@@ -576,6 +576,47 @@ fn a_reload_keeps_the_nas_connection_and_the_new_policy_reaches_the_nas_over_it(
     assert_eq!(connections(&server), before);
     std::fs::write(&cert, good_cert).unwrap();
 
+    // F changes the RadSec listener's TLS settings (client certificates no longer
+    // required): the NAS's connection stays, and new handshakes use the new settings.
+    let status_without_cert = || {
+        let child = Command::new(BIN)
+            .current_dir(server.dir.path())
+            .args(["client", "status-server", "--transport", "tls"])
+            .args(["--server", &format!("127.0.0.1:{}", ports.radsec)])
+            .args(["--ca", "certs/ca.pem", "--timeout", "2s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        output_bounded(child, WAIT)
+    };
+    let refused = status_without_cert();
+    assert!(
+        !refused.status.success(),
+        "a client certificate is required before F"
+    );
+    let relaxed = renamed.replace(
+        "require_client_certificate true;",
+        "require_client_certificate false;",
+    );
+    assert_ne!(relaxed, renamed);
+    server.reload(&relaxed);
+    let log = server.wait_log("configuration reloaded from", 2);
+    assert!(
+        log.contains("2 listeners kept with their connections"),
+        "{log}"
+    );
+    assert_eq!(connections(&server), before);
+    assert_eq!(trigger("/kick"), 200, "{}", server.log());
+    let accepted = status_without_cert();
+    assert!(
+        accepted.status.success(),
+        "the new TLS settings apply to new handshakes: {}{}\n{}",
+        String::from_utf8_lossy(&accepted.stdout),
+        String::from_utf8_lossy(&accepted.stderr),
+        server.log()
+    );
+
     // The NAS never had to reconnect.
     assert_eq!(
         nas_log().matches("outbound connection established").count(),
@@ -589,7 +630,7 @@ fn a_reload_keeps_the_nas_connection_and_the_new_policy_reaches_the_nas_over_it(
     let end = start + renamed[start..].find("\n    }\n").unwrap() + "\n    }\n".len();
     let without_radsec = format!("{}{}", &renamed[..start], &renamed[end..]);
     server.reload(&without_radsec);
-    let log = server.wait_log("configuration reloaded from", 2);
+    let log = server.wait_log("configuration reloaded from", 3);
     assert!(
         log.contains(
             "1 listeners kept with their connections, 0 opened, 1 closed; 1 connections closed"
@@ -612,7 +653,7 @@ fn a_reload_keeps_the_nas_connection_and_the_new_policy_reaches_the_nas_over_it(
         nas_log
             .matches("Received Disconnect-Request for user mikem")
             .count()
-            >= 4,
+            >= 5,
         "the NAS handled a request before and after each reload:\n{nas_log}\nserver:\n{}",
         server.log()
     );
