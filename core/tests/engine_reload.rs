@@ -125,7 +125,8 @@ fn a_request_in_flight_finishes_under_its_program_and_new_ones_run_under_the_new
     assert_eq!(after.in_flight, 1);
     h.engine.check_invariants().unwrap();
 
-    // The held request is answered under A (its reply maps as A's query says).
+    // The held request finishes under A: its task still holds A, whose backend and
+    // query numbers it carries (B's differ in code), and its answer goes out.
     assert!(h.answer_held(conn, true));
     assert_eq!(status_of(&h, held), Some(200));
 
@@ -137,7 +138,8 @@ fn a_request_in_flight_finishes_under_its_program_and_new_ones_run_under_the_new
     assert_eq!(sent[1].code, Code::CoaRequest);
     assert!(h.answer_held(conn, true));
     assert_eq!(status_of(&h, fresh), Some(200));
-    // Status-Server on the kept connection is answered with B's numbering.
+    // Status-Server on the kept connection is still handled (its server found under
+    // B's number).
     h.status(conn, Some("nas1"));
     assert!(h.engine.connection(conn).is_some());
     h.engine.check_invariants().unwrap();
