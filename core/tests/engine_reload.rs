@@ -202,3 +202,88 @@ fn a_changed_connect_backend_is_refused_with_nothing_changed() {
     assert!(Arc::ptr_eq(h.engine.program(), &a.program));
     assert!(h.engine.connection(conn).is_some());
 }
+
+/// A RadSec server and a UDP trigger server after `extra` HTTP servers; the UDP
+/// trigger's requests are proxied to the NAS whose NAS-Identifier they carry.
+fn udp_program(extra: &[&str]) -> (Arc<Program>, ServerId, ServerId) {
+    let mut b = ProgramBuilder::new();
+    let nas = b.clients(
+        "NAS",
+        ClientProtocol::Radius,
+        vec![client("nas", "10.0.0.0/8", None)],
+    );
+    let dac = b.clients(
+        "DAC",
+        ClientProtocol::Radius,
+        vec![client("dac", "127.0.0.1", Some("dac"))],
+    );
+    for name in extra {
+        b.http_server(name, None);
+    }
+    let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
+    let udp = b.radius_server("UDP", ListenTransport::Udp, dac, None);
+    let backend = b.reverse_backend(
+        "UDP_REV",
+        "radsec",
+        SelectMode::First,
+        select_nas_identifier("RADSEC", req_attr_var(NAS_IDENTIFIER)),
+        vec![proxy_query()],
+        Duration::from_secs(5),
+        0,
+    );
+    b.policy(
+        "UDP",
+        None,
+        vec![Action::Backend(backend_call(backend, "UDP_REV", Some(0)))],
+        None,
+    );
+    (b.build(), radsec, udp)
+}
+
+#[test]
+fn the_duplicate_cache_survives_a_reload_that_renumbers_the_udp_server() {
+    let (a, radsec, udp_a) = udp_program(&[]);
+    let mut h = Harness::new(a);
+    let conn = connect_nas(&mut h, radsec, NasMode::Hold);
+    let req = dac_request(
+        Code::DisconnectRequest,
+        7,
+        &[
+            (NAS_IDENTIFIER, b"nas1".to_vec()),
+            (USER_NAME, b"u".to_vec()),
+        ],
+        "dac",
+    );
+    let from = addr([127, 0, 0, 1], 3799);
+    h.datagram(udp_a, from, encode(&req));
+    assert_eq!(h.requests_to(conn).len(), 1);
+
+    // B puts a server before the others: the UDP server's number changes while its
+    // request is in flight.
+    let (b, _, udp_b) = udp_program(&["EXTRA"]);
+    assert_ne!(udp_a, udp_b);
+    let now = h.now();
+    let reloaded = h.engine.reload(now, b).unwrap();
+    assert_eq!(reloaded.servers.get(&udp_a), Some(&udp_b));
+    // A retransmission (arriving at the new number) joins the request in flight.
+    h.datagram(udp_b, from, encode(&req));
+    assert_eq!(h.requests_to(conn).len(), 1, "joined, not sent again");
+    // The answer goes out under the server's new number.
+    assert!(h.answer_held(conn, true));
+    let sent: Vec<_> = h
+        .out
+        .iter()
+        .filter_map(|o| match o {
+            Output::SendDatagram { server, .. } => Some(*server),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![udp_b]);
+    // A later retransmission gets the cached reply; the NAS sees one request.
+    h.datagram(udp_b, from, encode(&req));
+    let replies = h.datagrams();
+    assert_eq!(replies.len(), 2);
+    assert_eq!(replies[0], replies[1]);
+    assert_eq!(h.requests_to(conn).len(), 1);
+    h.engine.check_invariants().unwrap();
+}
