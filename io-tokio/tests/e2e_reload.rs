@@ -1,7 +1,12 @@
-//! SIGHUP through the real binary: a configuration that compiles takes effect (an
-//! in-process graceful restart), a broken one is refused with its diagnostics while the
-//! running one keeps serving, one that cannot start falls back to the previous one, and
-//! SIGTERM still exits 0 — also when it arrives while a reload drains.
+//! SIGHUP through the real binary: a configuration that compiles is applied to the
+//! running daemon, which keeps its listeners and NAS connections (a NAS stays connected
+//! on the same socket and is reached under the new policy); a broken one is refused with
+//! its diagnostics, and one that cannot be prepared (a port in use, a certificate that
+//! does not load) is refused before anything is torn down, while the running one keeps
+//! serving; a removed listener closes its connections; what cannot be carried over
+//! (`connect` backends, the management listener) restarts in process, falling back to
+//! the previous configuration or exiting 1; and SIGTERM still exits 0 — also when it
+//! arrives while such a restart drains.
 //!
 //! The daemon's log goes to a file (not a pipe, which a chatty daemon could fill), so
 //! the tests can wait for what it says. Every wait is bounded.
@@ -237,11 +242,20 @@ fn sighup_applies_a_good_configuration_refuses_a_broken_one_and_sigterm_exits_0(
     ));
     let log = daemon.wait_log("configuration reloaded from", 1);
     assert!(log.contains("2 servers, 0 backends"), "{log}");
-    assert_eq!(
-        scraper.read(&mut buf).unwrap(),
-        0,
-        "the old management listener closed its idle kept-alive connection"
-    );
+    // The management listener is unchanged: it is kept, and so is the scraper's
+    // kept-alive connection, which goes on being answered.
+    scraper
+        .write_all(b"GET /live HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut again = Vec::new();
+    while !again.ends_with(b"ok\n") {
+        let n = scraper.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the kept-alive management connection closed on reload"
+        );
+        again.extend_from_slice(&buf[..n]);
+    }
     wait_reply(udp, "config B", &daemon);
     let second = ask(udp2).expect("the new server answers");
     assert!(second.contains("Reply-Message = \"config B\""), "{second}");
@@ -271,7 +285,7 @@ fn sighup_applies_a_good_configuration_refuses_a_broken_one_and_sigterm_exits_0(
 }
 
 #[test]
-fn a_reload_that_cannot_bind_keeps_the_previous_configuration() {
+fn a_reload_that_cannot_bind_is_refused_and_the_running_configuration_keeps_serving() {
     let (udp, management) = (free_udp_port(), free_tcp_port());
     let daemon = Daemon::start(
         &config(udp, management, "", &replying("config A")),
@@ -291,14 +305,19 @@ fn a_reload_that_cannot_bind_keeps_the_previous_configuration() {
         &busy_server,
         &replying("config B"),
     ));
-    let log = daemon.wait_log("the previous configuration is running again", 1);
-    assert!(log.contains("reload refused"), "{log}");
+    // Refused while preparing it: nothing was torn down, A never stopped serving.
+    let log = daemon.wait_log("reload refused", 1);
+    assert!(log.contains("the running configuration stays"), "{log}");
     let cause = format!("server `BUSY`: cannot listen on 127.0.0.1:{busy}");
     assert!(
         log.contains(&cause),
         "the error names server and address:\n{log}"
     );
     assert!(!log.contains("configuration reloaded from"), "{log}");
+    assert!(
+        !log.contains("shutting down"),
+        "nothing was drained:\n{log}"
+    );
     wait_reply(udp, "config A", &daemon);
     drop(taken);
 }
@@ -334,9 +353,10 @@ servers {{
         "not a certificate",
     )
     .unwrap();
-    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // B moves the management listener (only a restart applies that) to a port in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = taken.local_addr().unwrap().port();
-    daemon.reload(&config(busy, management, "", &replying("config B")));
+    daemon.reload(&config(udp, busy, "", &replying("config B")));
     let status = daemon.wait_exit();
     let log = daemon.log();
     assert_eq!(status.code(), Some(1), "{log}");
@@ -384,7 +404,8 @@ fn sigterm_while_a_reload_drains_exits_0_without_starting_the_new_configuration(
         );
     }
     daemon.reload(&config(udp, management, "", &replying("config B")));
-    daemon.wait_log("restarting with it", 1);
+    // The `connect` backend goes away: only an in-process restart applies that.
+    daemon.wait_log("restarting with the new configuration", 1);
     daemon.signal("TERM");
     let status = daemon.wait_exit();
     let log = daemon.log();
@@ -395,12 +416,54 @@ fn sigterm_while_a_reload_drains_exits_0_without_starting_the_new_configuration(
     let _ = client.join().unwrap();
 }
 
+/// The NAS connections the management API lists: (id, peer address, NAS-Identifier).
+fn connections(daemon: &Daemon) -> Vec<(u64, String, String)> {
+    let (_, body) = http(daemon.management, "GET", "/api/v1/connections").unwrap();
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_u64().unwrap(),
+                c["peer_addr"].as_str().unwrap_or_default().to_owned(),
+                c["status"]["nas_identifier"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The connections once `done` holds for them (the view is refreshed at most twice a
+/// second when only connection facts change); bounded.
+fn connections_when(
+    daemon: &Daemon,
+    done: impl Fn(&[(u64, String, String)]) -> bool,
+) -> Vec<(u64, String, String)> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let list = connections(daemon);
+        if done(&list) {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connections never settled: {list:?}\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
-fn after_a_reload_the_nas_reconnects_and_the_new_policy_serves_it() {
+fn a_reload_keeps_the_nas_connection_and_the_new_policy_reaches_the_nas_over_it() {
     use e2e_support::{Ports, adapt_config};
     // The server: the HTTP trigger example; the NAS: the NAS simulator example (a second
-    // `boomerang run`, which dials the server and reconnects when the connection closes;
-    // at debug level it logs each Disconnect-Request its policy handles).
+    // `boomerang run`, which dials the server, logs each connection it establishes and
+    // reconnects when the connection closes; at debug level it logs each
+    // Disconnect-Request its policy handles).
     let ports = Ports::pick();
     let server_conf = adapt_config("config/examples/http-trigger/boomerang.conf", ports);
     let mut server = Daemon::start(&server_conf, ports.management);
@@ -435,8 +498,9 @@ fn after_a_reload_the_nas_reconnects_and_the_new_policy_serves_it() {
         let target = format!("{path}?nas_identifier=radiator-nas-simulator&username=mikem");
         http(http_addr, "POST", &target).map_or(0, |(status, _)| status)
     };
-    // Bounded: until the NAS is connected and acknowledges.
     let nas_log_path = nas_dir.path().join("nas.log");
+    let nas_log = || std::fs::read_to_string(&nas_log_path).unwrap_or_default();
+    // Bounded: until the NAS is connected and acknowledges.
     let until_200 = |path: &str, server: &Daemon| {
         let deadline = Instant::now() + WAIT;
         while trigger(path) != 200 {
@@ -444,20 +508,137 @@ fn after_a_reload_the_nas_reconnects_and_the_new_policy_serves_it() {
                 Instant::now() < deadline,
                 "POST {path} never answered 200:\n{}\nNAS:\n{}",
                 server.log(),
-                std::fs::read_to_string(&nas_log_path).unwrap_or_default()
+                nas_log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
     };
     until_200("/disconnect", &server);
+    let before = connections_when(&server, |l| l.iter().all(|c| !c.2.is_empty()));
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0].2, "radiator-nas-simulator", "{before:?}");
 
-    // B answers on another path: observable from outside, and only once the NAS is back.
+    // B answers on another path: the policy changed, the listeners did not.
     let renamed = server_conf.replace("http.path == \"/disconnect\";", "http.path == \"/kick\";");
     assert_ne!(renamed, server_conf);
     server.reload(&renamed);
-    server.wait_log("configuration reloaded from", 1);
-    until_200("/kick", &server);
+    let log = server.wait_log("configuration reloaded from", 1);
+    assert!(
+        log.contains(
+            "2 listeners kept with their connections, 0 opened, 0 closed; 0 connections closed"
+        ),
+        "{log}"
+    );
     assert_ne!(trigger("/disconnect"), 200, "the old handler is gone");
+    // The disconnect goes over the connection that was up before the reload: same
+    // connection, same NAS socket (peer address), facts (NAS-Identifier) kept.
+    assert_eq!(
+        trigger("/kick"),
+        200,
+        "{}\nNAS:\n{}",
+        server.log(),
+        nas_log()
+    );
+    assert_eq!(connections(&server), before);
+
+    // C compiles but cannot bind (a new HTTP server on a port in use): refused before
+    // anything is torn down; B goes on over the same connection.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    let with_busy = renamed.replacen(
+        "servers {",
+        &format!("servers {{\n    http \"BUSY\" {{ listen {{ protocol tcp; port {busy}; ip 127.0.0.1; }} clients \"HTTP_CLIENTS\"; }}"),
+        1,
+    );
+    assert_ne!(with_busy, renamed);
+    server.reload(&with_busy);
+    let log = server.wait_log("reload refused", 1);
+    assert!(
+        log.contains(&format!("server `BUSY`: cannot listen on 127.0.0.1:{busy}")),
+        "{log}"
+    );
+    assert!(log.contains("the running configuration stays"), "{log}");
+    assert_eq!(trigger("/kick"), 200, "{}", server.log());
+    assert_eq!(connections(&server), before);
+    drop(taken);
+
+    // D: the server certificate file no longer loads: refused the same way.
+    let cert = server.dir.path().join("certs/server.pem");
+    let good_cert = std::fs::read(&cert).unwrap();
+    std::fs::write(&cert, "not a certificate").unwrap();
+    server.reload(&renamed);
+    let log = server.wait_log("reload refused", 2);
+    assert!(
+        log.contains("server `RADSEC_SERVER`: TLS configuration"),
+        "{log}"
+    );
+    assert_eq!(trigger("/kick"), 200, "{}", server.log());
+    assert_eq!(connections(&server), before);
+    std::fs::write(&cert, good_cert).unwrap();
+
+    // F changes the RadSec listener's TLS settings (client certificates no longer
+    // required): the NAS's connection stays, and new handshakes use the new settings.
+    let status_without_cert = || {
+        let child = Command::new(BIN)
+            .current_dir(server.dir.path())
+            .args(["client", "status-server", "--transport", "tls"])
+            .args(["--server", &format!("127.0.0.1:{}", ports.radsec)])
+            .args(["--ca", "certs/ca.pem", "--timeout", "2s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        output_bounded(child, WAIT)
+    };
+    let refused = status_without_cert();
+    assert!(
+        !refused.status.success(),
+        "a client certificate is required before F"
+    );
+    let relaxed = renamed.replace(
+        "require_client_certificate true;",
+        "require_client_certificate false;",
+    );
+    assert_ne!(relaxed, renamed);
+    server.reload(&relaxed);
+    let log = server.wait_log("configuration reloaded from", 2);
+    assert!(
+        log.contains("2 listeners kept with their connections"),
+        "{log}"
+    );
+    assert_eq!(connections(&server), before);
+    assert_eq!(trigger("/kick"), 200, "{}", server.log());
+    let accepted = status_without_cert();
+    assert!(
+        accepted.status.success(),
+        "the new TLS settings apply to new handshakes: {}{}\n{}",
+        String::from_utf8_lossy(&accepted.stdout),
+        String::from_utf8_lossy(&accepted.stderr),
+        server.log()
+    );
+
+    // The NAS never had to reconnect.
+    assert_eq!(
+        nas_log().matches("outbound connection established").count(),
+        1,
+        "the NAS reconnected:\n{}",
+        nas_log()
+    );
+
+    // E removes the RadSec listener: its connection closes, and nothing reaches the NAS.
+    let start = renamed.find("    radius \"RADSEC_SERVER\" {").unwrap();
+    let end = start + renamed[start..].find("\n    }\n").unwrap() + "\n    }\n".len();
+    let without_radsec = format!("{}{}", &renamed[..start], &renamed[end..]);
+    server.reload(&without_radsec);
+    let log = server.wait_log("configuration reloaded from", 3);
+    assert!(
+        log.contains(
+            "1 listeners kept with their connections, 0 opened, 1 closed; 1 connections closed"
+        ),
+        "{log}"
+    );
+    connections_when(&server, <[_]>::is_empty);
+    assert_eq!(trigger("/kick"), 500, "no NAS connection is left");
 
     server.signal("TERM");
     let status = server.wait_exit();
@@ -466,14 +647,14 @@ fn after_a_reload_the_nas_reconnects_and_the_new_policy_serves_it() {
         .args(["-TERM", &nas.id().to_string()])
         .status();
     let nas_status = wait_bounded(&mut nas, WAIT).expect("the NAS exits after SIGTERM");
-    let nas_log = std::fs::read_to_string(&nas_log_path).unwrap();
+    let nas_log = nas_log();
     assert!(nas_status.success(), "{nas_log}");
     assert!(
         nas_log
             .matches("Received Disconnect-Request for user mikem")
             .count()
-            >= 2,
-        "the NAS handled a request before and after the reload:\n{nas_log}\nserver:\n{}",
+            >= 5,
+        "the NAS handled a request before and after each reload:\n{nas_log}\nserver:\n{}",
         server.log()
     );
 }

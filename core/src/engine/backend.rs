@@ -2,11 +2,12 @@
 //! carried out entirely inside the engine (`@select`, identifier allocation,
 //! signing, reply matching and verification, mapping, timeout, retry).
 
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::engine::attrs::packet_to_bag;
 use crate::engine::connect::{apply_radius_reply, outgoing_request};
-use crate::engine::io::{ConnId, EffectId, Output, Severity};
+use crate::engine::io::{ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
 use crate::engine::report::CallTrace;
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
@@ -59,7 +60,7 @@ impl Engine {
         task: &mut Task,
         call: &BackendCall,
     ) -> Started {
-        let program = self.program.clone();
+        let program = task.program.clone();
         let Some(backend) = program.backend(call.backend) else {
             return err(
                 ErrorCode::BackendError,
@@ -80,7 +81,7 @@ impl Engine {
                 match eval_sql_params(&q.params, &task.ctx) {
                     Err(e) => Started::Done(Err(e)),
                     Ok(params) => {
-                        let effect = self.emit_sql(tid, call.backend, q, params);
+                        let effect = self.emit_sql(tid, &program, call.backend, q, params);
                         task.wait = Wait::Sql {
                             effect,
                             backend: call.backend,
@@ -110,9 +111,14 @@ impl Engine {
         }
     }
 
+    /// Ask the driver for an SQL statement. `backend` is a number of `program`, the
+    /// task's; the driver knows the running program's backends, so the statement
+    /// goes to the backend of the same name there ([`REMOVED_BACKEND`] when a reload
+    /// removed it: the driver has no database for it and answers with an error).
     fn emit_sql(
         &mut self,
         tid: TaskId,
+        program: &Program,
         backend: BackendId,
         q: &SqlQuery,
         params: Vec<Value>,
@@ -121,6 +127,9 @@ impl Engine {
         let effect = EffectId(self.next_effect);
         self.stats.sql_effects += 1;
         self.sql_waits.insert(effect, tid);
+        let backend = self
+            .current_backend(program, backend)
+            .unwrap_or(REMOVED_BACKEND);
         self.outputs.push_back(Output::Sql {
             effect,
             backend,
@@ -131,8 +140,11 @@ impl Engine {
     }
 
     /// The SQL query a call inside `@select` names.
-    fn select_sql(&self, call: &BackendCall) -> Result<(BackendId, QueryId, SqlQuery), ErrorValue> {
-        let backend = self.program.backend(call.backend).ok_or_else(|| {
+    fn select_sql(
+        program: &Program,
+        call: &BackendCall,
+    ) -> Result<(BackendId, QueryId, SqlQuery), ErrorValue> {
+        let backend = program.backend(call.backend).ok_or_else(|| {
             ErrorValue::new(
                 ErrorCode::BackendError,
                 format!("no backend \"{}\"", call.backend_name),
@@ -173,7 +185,7 @@ impl Engine {
         let Some(mut task) = self.tasks.remove(&tid) else {
             return;
         };
-        let program = self.program.clone();
+        let program = task.program.clone();
         let Task { ctx, wait, .. } = &mut task;
         match wait {
             Wait::Sql {
@@ -264,7 +276,7 @@ impl Engine {
         index: usize,
         server: &RadiusServerDef,
     ) -> Started {
-        let (code, sent) = match outgoing_request(&self.program, call, &task.ctx) {
+        let (code, sent) = match outgoing_request(&task.program, call, &task.ctx) {
             Ok(r) => r,
             Err(e) => return Started::Done(Err(e)),
         };
@@ -334,7 +346,11 @@ impl Engine {
 
     /// Run `@select` for the task's reverse call.
     fn select(&mut self, now: Now, tid: TaskId, task: &mut Task) -> Started {
-        let program = self.program.clone();
+        let program = task.program.clone();
+        // The index plans and round-robin counters are the running program's: a
+        // request begun before a reload scans every connection (the naive
+        // definition, always right) and starts its rotation at zero.
+        let current = Arc::ptr_eq(&program, &self.program);
         let step = {
             let Task { ctx, wait, .. } = &mut *task;
             let Wait::Reverse(call) = wait else {
@@ -344,13 +360,17 @@ impl Engine {
                 return Started::Done(Err(internal_error("reverse server vanished")));
             };
             let key = (call.backend, call.server);
-            let probe = if self.limits.select_index {
+            let probe = if self.limits.select_index && current {
                 self.plans.get(&key).and_then(|p| p.probe(&*ctx))
             } else {
                 None
             };
             let candidates = self.registry.candidates(probe.as_ref());
-            let counter = self.counters.get(&key).copied().unwrap_or(0);
+            let counter = if current {
+                self.counters.get(&key).copied().unwrap_or(0)
+            } else {
+                0
+            };
             let mut selection = Box::new(Selection::new(
                 rev.mode,
                 rev.select.clone(),
@@ -377,6 +397,7 @@ impl Engine {
         task: &mut Task,
         mut step: SelectionStep,
     ) -> Started {
+        let task_program = task.program.clone();
         loop {
             let Task { ctx, wait, .. } = &mut *task;
             let Wait::Reverse(call) = wait else {
@@ -401,11 +422,13 @@ impl Engine {
                     return Started::Done(Err(e));
                 }
                 SelectionStep::Done(Ok(selected)) => {
-                    let counter = self
-                        .counters
-                        .entry((call.backend, call.server))
-                        .or_insert(0);
-                    *counter = counter.wrapping_add(1);
+                    if Arc::ptr_eq(&task_program, &self.program) {
+                        let counter = self
+                            .counters
+                            .entry((call.backend, call.server))
+                            .or_insert(0);
+                        *counter = counter.wrapping_add(1);
+                    }
                     call.phase = Phase::Idle;
                     return self.dispatch(now, tid, task, ConnId(selected.chosen.id));
                 }
@@ -415,7 +438,7 @@ impl Engine {
                         .unwrap_or_else(|e| SelectionStep::Done(Err(internal_error(e))));
                 }
                 SelectionStep::Effect(Effect::Backend(inner)) => {
-                    let answer = match self.select_sql(&inner) {
+                    let answer = match Self::select_sql(&task_program, &inner) {
                         Err(e) => Err(e),
                         Ok((backend, qid, q)) => {
                             let params = match selection.current() {
@@ -427,7 +450,8 @@ impl Engine {
                             };
                             match params {
                                 Ok(params) => {
-                                    let effect = self.emit_sql(tid, backend, &q, params);
+                                    let effect =
+                                        self.emit_sql(tid, &task_program, backend, &q, params);
                                     *sql = Some((effect, backend, qid));
                                     return Started::Parked;
                                 }
@@ -475,7 +499,7 @@ impl Engine {
         conn: ConnId,
         id: u8,
     ) -> Started {
-        let program = self.program.clone();
+        let program = task.program.clone();
         let Wait::Reverse(call) = &mut task.wait else {
             self.unsent(conn, id);
             return Started::Done(Err(internal_error("send without a reverse call")));
@@ -630,13 +654,12 @@ impl Engine {
             return;
         };
         let (tid, authenticator) = (flight.waiter, flight.authenticator);
-        let Some((backend, index)) = self.tasks.get(&tid).and_then(|t| match &t.wait {
-            Wait::Reverse(call) => Some((call.backend, call.server)),
+        let Some((backend, index, program)) = self.tasks.get(&tid).and_then(|t| match &t.wait {
+            Wait::Reverse(call) => Some((call.backend, call.server, t.program.clone())),
             _ => None,
         }) else {
             return;
         };
-        let program = self.program.clone();
         let Some(server) = server_def(&program, backend, index) else {
             return;
         };
@@ -678,7 +701,7 @@ impl Engine {
         authenticator: &[u8; 16],
         secret: &[u8],
     ) -> Result<ActionResult, ErrorValue> {
-        let program = self.program.clone();
+        let program = task.program.clone();
         let Task { ctx, wait, .. } = task;
         let Wait::Reverse(call) = wait else {
             return Err(internal_error("reply without a reverse call"));
@@ -703,12 +726,11 @@ impl Engine {
         if entry.state.lane.in_flight(id).map(|f| f.waiter) != Some(tid) {
             return;
         }
-        let program = self.program.clone();
         let timeout = self
             .tasks
             .get(&tid)
             .and_then(|t| match &t.wait {
-                Wait::Reverse(call) => server_def(&program, call.backend, call.server),
+                Wait::Reverse(call) => server_def(&t.program, call.backend, call.server),
                 _ => None,
             })
             .map(|s| s.timeout)

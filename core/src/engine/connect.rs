@@ -167,7 +167,7 @@ fn server_label(program: &Program, server: ServerRef) -> String {
 }
 
 /// The backends named by `listen { backend … }` servers: kept connected.
-fn listened_backends(program: &Program) -> BTreeSet<BackendId> {
+pub(super) fn listened_backends(program: &Program) -> BTreeSet<BackendId> {
     program
         .servers
         .iter()
@@ -394,7 +394,7 @@ impl Engine {
         task: &mut Task,
         call: &BackendCall,
     ) -> Started {
-        let program = self.program.clone();
+        let program = task.program.clone();
         let (code, sent) = match outgoing_request(&program, call, &task.ctx) {
             Ok(r) => r,
             Err(e) => return Started::Done(Err(e)),
@@ -451,7 +451,10 @@ impl Engine {
         if let Wait::Outbound(call) = &mut task.wait {
             call.trace.reply = Some(packet.code);
         }
-        let program = self.program.clone();
+        // The task's own program: its query numbers index it (a reload keeps the
+        // outbound side only when its backends are unchanged, so `server` names the
+        // same backend server in both).
+        let program = task.program.clone();
         let result = match (&task.wait, server_def(&program, server)) {
             (Wait::Outbound(call), Some(def)) => {
                 let attrs = packet_to_bag(

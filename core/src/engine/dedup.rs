@@ -128,6 +128,31 @@ impl DupCache {
         }
     }
 
+    /// Renumber the servers of every entry after a reload (`map` gives a server's
+    /// new number, `None` when it was removed). Entries of removed servers are
+    /// forgotten: nothing can arrive at them any more, and their answers have no
+    /// socket to go out of.
+    pub fn remap_servers(&mut self, map: impl Fn(ServerId) -> Option<ServerId>) {
+        let entries = std::mem::take(&mut self.entries);
+        for (mut key, seen) in entries {
+            let Some(server) = map(key.server) else {
+                if matches!(seen, Seen::InFlight(_)) {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                }
+                continue;
+            };
+            key.server = server;
+            self.entries.insert(key, seen);
+        }
+        self.expiry = std::mem::take(&mut self.expiry)
+            .into_iter()
+            .filter_map(|(at, mut key)| {
+                key.server = map(key.server)?;
+                Some((at, key))
+            })
+            .collect();
+    }
+
     /// When the next answered entry expires.
     pub fn next_expiry(&self) -> Option<Instant> {
         self.expiry.front().map(|(at, _)| *at)

@@ -62,6 +62,23 @@ pub(crate) struct StreamState {
     pub probe_pending: bool,
 }
 
+/// What a stream connection gets from its server and client (see
+/// [`Engine::stream_terms`]).
+pub(crate) struct StreamTerms {
+    /// The server's name.
+    pub server_name: String,
+    /// The client's name.
+    pub client_name: String,
+    /// The client's secret (`radsec` on TLS when it has none).
+    pub secret: Arc<[u8]>,
+    /// BlastRADIUS checks.
+    pub verify: VerifyPolicy,
+    /// Idle timeout (`None`: disabled).
+    pub idle: Option<Duration>,
+    /// The liveness probe's timeout (`None`: probing off).
+    pub probe_timeout: Option<Duration>,
+}
+
 /// Which RADIUS server (network mode) `server` is, with its listen transport.
 fn radius_server(
     program: &crate::lang::program::Program,
@@ -264,18 +281,16 @@ impl Engine {
 
     // ----- streams ----------------------------------------------------------------
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_stream_opened(
-        &mut self,
-        now: Now,
-        conn: ConnId,
+    /// What a stream connection from `peer` over `transport` gets on `server`
+    /// under the running program: its client, secret, verification rules and idle
+    /// timeout; or why it may not stay (with a line to log). Used when a connection
+    /// opens and again for each open connection when a reload changes the program.
+    pub(super) fn stream_terms(
+        &self,
         server: ServerId,
         peer: SocketAddr,
-        local: SocketAddr,
         transport: Transport,
-        certificates: &[Bytes],
-    ) {
-        let program = self.program.clone();
+    ) -> Result<StreamTerms, (CloseReason, Option<String>)> {
         let matches = |t: ListenTransport| {
             matches!(
                 (t, transport),
@@ -283,32 +298,27 @@ impl Engine {
             )
         };
         let Some((name, r, _, listen_timeout)) =
-            radius_server(&program, server).filter(|(_, _, t, _)| matches(*t))
+            radius_server(&self.program, server).filter(|(_, _, t, _)| matches(*t))
         else {
-            self.refuse_stream(conn, CloseReason::NotAStreamServer);
-            return;
+            return Err((CloseReason::NotAStreamServer, None));
         };
         let Some(client) = self.radius_client(r, peer) else {
-            self.log(
-                Severity::Warn,
-                format!("connection {conn} from {peer} to server \"{name}\": unknown client"),
-            );
-            self.refuse_stream(conn, CloseReason::UnknownClient);
-            return;
+            return Err((
+                CloseReason::UnknownClient,
+                Some(format!("from {peer} to server \"{name}\": unknown client")),
+            ));
         };
         let secret = match (&client.secret, transport) {
             (Some(s), _) => s.clone(),
             (None, Transport::Tls) => RADSEC_DEFAULT_SECRET.to_owned(),
             (None, Transport::Tcp) => {
-                self.log(
-                    Severity::Warn,
-                    format!(
-                        "TCP client \"{}\" has no secret; connection refused",
+                return Err((
+                    CloseReason::UnknownClient,
+                    Some(format!(
+                        ": TCP client \"{}\" has no secret; connection refused",
                         client.name
-                    ),
-                );
-                self.refuse_stream(conn, CloseReason::UnknownClient);
-                return;
+                    )),
+                ));
             }
         };
         let verify = match transport {
@@ -323,23 +333,61 @@ impl Engine {
             .timeout
             .or(listen_timeout)
             .unwrap_or(DEFAULT_IDLE_TIMEOUT);
-        let idle = (!idle.is_zero()).then_some(idle);
-        let probe_timeout = match program.server(server).map(|s| &s.kind) {
+        let probe_timeout = match self.program.server(server).map(|s| &s.kind) {
             Some(ServerKind::Radius(RadiusServer {
                 listen: RadiusListen::Network(n),
                 ..
             })) if n.liveness.probe => Some(n.liveness.timeout),
             _ => None,
         };
+        Ok(StreamTerms {
+            server_name: name.to_owned(),
+            client_name: client.name.clone(),
+            secret: Arc::from(secret.as_bytes()),
+            verify,
+            idle: (!idle.is_zero()).then_some(idle),
+            probe_timeout,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_stream_opened(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        server: ServerId,
+        peer: SocketAddr,
+        local: SocketAddr,
+        transport: Transport,
+        certificates: &[Bytes],
+    ) {
+        let terms = match self.stream_terms(server, peer, transport) {
+            Ok(t) => t,
+            Err((reason, line)) => {
+                if let Some(line) = line {
+                    self.log(Severity::Warn, format!("connection {conn} {line}"));
+                }
+                self.refuse_stream(conn, reason);
+                return;
+            }
+        };
+        let StreamTerms {
+            server_name,
+            client_name,
+            secret,
+            verify,
+            idle,
+            probe_timeout,
+        } = terms;
         let cert = match transport {
             Transport::Tls => certificates.first().and_then(|der| cert_info(der)),
             Transport::Tcp => None,
         };
         let info = ConnectionInfo {
             id: conn.0,
-            client_name: client.name.clone(),
+            client_name,
             peer_addr: peer,
-            server_name: name.to_owned(),
+            server_name,
             server_addr: local,
             transport,
             connected: now.wall,
@@ -352,7 +400,7 @@ impl Engine {
         };
         let idle_timer = idle.map(|d| self.timers.add(now.mono + d, TimerKind::Idle(conn)));
         let state = StreamState {
-            secret: Arc::from(secret.as_bytes()),
+            secret,
             verify,
             server,
             decoder: StreamDecoder::new(),

@@ -182,6 +182,9 @@ pub enum CloseReason {
     /// The outbound side closed one of its connections (watchdog, bad input,
     /// abandoned attempt).
     Outbound(crate::engine::outbound::CloseReason),
+    /// A reload removed the connection's server (or changed it so that the
+    /// connection no longer belongs to it: another transport, its client gone).
+    Reconfigured(String),
 }
 
 impl fmt::Display for CloseReason {
@@ -198,9 +201,15 @@ impl fmt::Display for CloseReason {
                 f.write_str("unresponsive: the Status-Server probe was not answered")
             }
             CloseReason::Outbound(r) => write!(f, "outbound connection: {r}"),
+            CloseReason::Reconfigured(why) => write!(f, "configuration reloaded: {why}"),
         }
     }
 }
+
+/// The backend number [`Output::Sql`] carries for a statement of a request begun
+/// before a reload that removed its backend: no driver has a database under it, so
+/// the statement fails with an error.
+pub const REMOVED_BACKEND: crate::eval::ir::BackendId = crate::eval::ir::BackendId(u32::MAX);
 
 /// Severity of an engine log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

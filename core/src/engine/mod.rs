@@ -33,6 +33,7 @@ mod backend;
 mod connect;
 mod inbound;
 mod liveness;
+mod reload;
 mod report;
 mod run;
 
@@ -42,9 +43,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use io::{
-    CloseReason, ConnId, EffectId, HttpRequest, HttpRequestId, Input, LogLine, Output, Severity,
+    CloseReason, ConnId, EffectId, HttpRequest, HttpRequestId, Input, LogLine, Output,
+    REMOVED_BACKEND, Severity,
 };
 pub use options::{EngineOptions, Limits};
+pub use reload::{ReloadError, Reloaded, outbound_unchanged};
 pub use report::{BackendGauges, BackendLoad, BackendOutcome, Unanswered};
 pub use task::TaskId;
 pub use time::Now;
@@ -56,7 +59,7 @@ use crate::engine::task::Task;
 use crate::engine::timers::{TimerKind, Timers};
 use crate::eval::context::ConnectionInfo;
 use crate::eval::ir::BackendId;
-use crate::lang::program::{BackendKind, Program, RadiusServerMode};
+use crate::lang::program::Program;
 use crate::reverse::index::SelectPlan;
 use crate::reverse::registry::Registry;
 use crate::rng::RandomSource;
@@ -205,20 +208,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine running `program`.
     pub fn new(program: Arc<Program>, options: EngineOptions) -> Engine {
-        let mut plans = BTreeMap::new();
-        for (b, backend) in program.backends.iter().enumerate() {
-            let BackendKind::Radius(r) = &backend.kind else {
-                continue;
-            };
-            let Ok(b) = u32::try_from(b) else { continue };
-            for (s, server) in r.servers.iter().enumerate() {
-                if let RadiusServerMode::Reverse(rev) = &server.mode {
-                    if let Some(plan) = SelectPlan::analyze(&rev.select) {
-                        plans.insert((BackendId(b), s), plan);
-                    }
-                }
-            }
-        }
+        let plans = reload::select_plans(&program);
         let limits = options.limits;
         Engine {
             schema: Arc::new(DictSchema::new(program.dictionary.clone())),

@@ -19,7 +19,7 @@ use crate::engine::{Engine, Now};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{ActionResult, BackendId};
 use crate::lang::program::{
-    BackendKind, RadiusListen, ServerId, ServerKind, Transport as ListenTransport,
+    BackendKind, Program, RadiusListen, ServerId, ServerKind, Transport as ListenTransport,
 };
 use crate::radius::code::Code;
 
@@ -185,17 +185,22 @@ impl Engine {
     pub(super) fn backend_call_over(
         &mut self,
         now: Now,
+        program: &Program,
         backend: BackendId,
         wait: &Wait,
         result: &Result<ActionResult, ErrorValue>,
     ) {
-        let radius = self
-            .program
+        let radius = program
             .backend(backend)
             .is_some_and(|b| matches!(b.kind, BackendKind::Radius(_)));
         if !radius {
             return;
         }
+        // Reported under the running program's number for that backend name (a
+        // request begun before a reload finishes after it); none if it was removed.
+        let Some(backend) = self.current_backend(program, backend) else {
+            return;
+        };
         let trace = match wait {
             Wait::Reverse(call) => call.trace,
             Wait::Outbound(call) => call.trace,
@@ -242,9 +247,12 @@ impl Engine {
                 }
             }
         }
-        let backend_of = |tid| match self.tasks.get(tid).map(|t| &t.wait) {
-            Some(Wait::Reverse(call)) => Some(call.backend),
-            _ => None,
+        let backend_of = |tid| match self.tasks.get(tid) {
+            Some(t) => match &t.wait {
+                Wait::Reverse(call) => self.current_backend(&t.program, call.backend),
+                _ => None,
+            },
+            None => None,
         };
         for (_, entry) in self.registry.iter() {
             let lane = &entry.state.lane;

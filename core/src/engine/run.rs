@@ -113,6 +113,7 @@ impl Engine {
                 format!("request {tid}: no policy handles it; not answered"),
             );
             let mut task = Task {
+                program: program.clone(),
                 ctx,
                 origin,
                 machine: Machine::new(Pipeline::new(Vec::new()), program.library.clone()),
@@ -135,6 +136,7 @@ impl Engine {
             .and_then(|h| h.execute.clone())
             .unwrap_or_else(|| Pipeline::new(Vec::new()));
         let mut task = Task {
+            program: program.clone(),
             ctx,
             origin,
             machine: Machine::new(pipeline, program.library.clone()),
@@ -170,7 +172,7 @@ impl Engine {
             Wait::Running | Wait::Sql { .. } => None,
         };
         if let Some(backend) = backend {
-            self.backend_call_over(now, backend, &task.wait, &result);
+            self.backend_call_over(now, &task.program, backend, &task.wait, &result);
         }
         let step = self.resume(&mut task, EffectResult::Backend(result));
         self.drive(now, tid, task, step);
@@ -190,7 +192,14 @@ impl Engine {
                 Step::Effect(Effect::Backend(call)) => {
                     match self.start_backend(now, tid, &mut task, &call) {
                         Started::Done(result) => {
-                            self.backend_call_over(now, call.backend, &task.wait, &result);
+                            let program = task.program.clone();
+                            self.backend_call_over(
+                                now,
+                                &program,
+                                call.backend,
+                                &task.wait,
+                                &result,
+                            );
                             step = self.resume(&mut task, EffectResult::Backend(result));
                         }
                         Started::Parked => {
@@ -211,7 +220,7 @@ impl Engine {
                         if !task.replied {
                             self.answer(now, &mut task, &outcome);
                         }
-                        let last = self
+                        let last = task
                             .program
                             .policies
                             .get(choice.policy)
@@ -220,7 +229,7 @@ impl Engine {
                         match last {
                             Some(pipeline) => {
                                 task.stage = Stage::Final;
-                                task.machine = Machine::new(pipeline, self.program.library.clone());
+                                task.machine = Machine::new(pipeline, task.program.library.clone());
                                 step = task.machine.start(&mut task.ctx);
                             }
                             None => {

@@ -15,7 +15,7 @@ use crate::eval::machine::Machine;
 use crate::eval::policy::HandlerChoice;
 use crate::eval::query::OutgoingRequest;
 use crate::eval::select::Selection;
-use crate::lang::program::ServerId;
+use crate::lang::program::{Program, ServerId};
 use crate::radius::packet::Packet;
 
 /// A task's number, in creation order (also the request's `id`).
@@ -176,6 +176,10 @@ pub(crate) enum Phase {
 /// One request being handled.
 #[derive(Debug)]
 pub(crate) struct Task {
+    /// The program the request started under: its policies, backends and queries
+    /// are the ones it finishes with, even when a reload swaps the engine's program
+    /// meanwhile (its backend, query and policy numbers index this one).
+    pub program: Arc<Program>,
     /// What the pipelines read and write.
     pub ctx: Context,
     /// Where the request came from.

@@ -1,22 +1,31 @@
-//! Serving, and SIGHUP as an in-process graceful restart.
+//! Serving, and SIGHUP as a reload that keeps connections.
 //!
 //! On SIGHUP the configuration files are read and compiled again, off the async
 //! threads, while the running configuration keeps serving. A configuration with errors
 //! is refused: its diagnostics are logged and nothing changes. A configuration that
-//! compiles is applied by restarting in process, the way SIGTERM stops:
+//! compiles is handed to the running driver ([`Reloader`]), which prepares it on the
+//! side (new listeners bound, TLS certificate files and SQLite databases opened) and
+//! only then swaps it in: listeners whose kind and address are unchanged keep their
+//! sockets and NAS connections (new TLS handshakes use the new certificates), removed
+//! listeners close, requests in flight finish under the configuration they started
+//! with. A configuration that cannot be prepared (a port in use, a certificate that
+//! does not load …) is refused with its cause, and the running one stays untouched.
+//!
+//! What cannot be carried over (a changed management listener, changed `connect`
+//! backends, an address that moves to another kind of listener) falls back to an
+//! in-process restart, the way SIGTERM stops:
 //!
 //! 1. the running driver stops accepting and lets work in flight finish, up to the
 //!    shutdown deadline, exactly as for SIGTERM; then every socket is closed (NAS
 //!    devices see their RadSec/TCP connections close and reconnect);
-//! 2. a new driver binds the new configuration (certificate and key files are read
-//!    again too) and serves;
-//! 3. when the new configuration cannot start (a port in use, a certificate that does
-//!    not load …), the error is logged with its cause and the previous configuration
-//!    is bound again; only when that fails too does the process exit non-zero.
+//! 2. a new driver binds the new configuration and serves;
+//! 3. when the new configuration cannot start, the error is logged with its cause and
+//!    the previous configuration is bound again; only when that fails too does the
+//!    process exit non-zero.
 //!
-//! SIGTERM/SIGINT keep their meaning throughout: one that arrives while a reload drains
-//! ends the process (exit 0) once the drain is over, instead of starting the new
-//! configuration.
+//! SIGTERM/SIGINT keep their meaning throughout: one that arrives while a restart
+//! drains ends the process (exit 0) once the drain is over, instead of starting the
+//! new configuration.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,7 +37,7 @@ use boomerang_core::lang::render_all;
 use super::signals::{SignalEvent, Signals};
 use crate::config_files::load_and_compile;
 use crate::driver::rng::OsRandom;
-use crate::driver::{Driver, DriverOptions, StartError};
+use crate::driver::{Driver, DriverOptions, Listening, ReloadRefused, Reloader, StartError};
 use crate::metrics::Metrics;
 use crate::net::TokioNet;
 
@@ -71,8 +80,9 @@ struct Candidate {
 enum Stop {
     /// SIGTERM or SIGINT: exit once drained.
     Terminate,
-    /// SIGHUP with a good configuration: restart with it once drained.
-    Reload(Candidate),
+    /// SIGHUP with a configuration that cannot be applied to the running driver:
+    /// restart with it once drained.
+    Restart(Candidate),
 }
 
 /// What reading the configuration again gave.
@@ -120,10 +130,18 @@ async fn check(paths: &[PathBuf]) -> Checked {
     }
 }
 
-/// Wait until the running driver must stop: SIGTERM/SIGINT, or SIGHUP with a
-/// configuration that compiles. A SIGHUP with a broken configuration is refused here
-/// and the wait goes on.
-async fn wait_for_stop(signals: &mut Signals, config: &[PathBuf], stop: &mut Option<Stop>) {
+/// Serve signals until the running driver must stop: SIGTERM/SIGINT, or SIGHUP with
+/// a configuration that only an in-process restart can apply. A SIGHUP with a broken
+/// configuration is refused here; one with a good configuration is applied to the
+/// running driver through `reloader` (and `program` becomes it), or refused when it
+/// cannot be prepared; either way the wait goes on.
+async fn wait_for_stop(
+    signals: &mut Signals,
+    config: &[PathBuf],
+    reloader: &Reloader,
+    program: &mut Arc<Program>,
+    stop: &mut Option<Stop>,
+) {
     loop {
         match signals.next().await {
             SignalEvent::Terminate(_) => {
@@ -138,13 +156,44 @@ async fn wait_for_stop(signals: &mut Signals, config: &[PathBuf], stop: &mut Opt
             SignalEvent::Hangup => match check(config).await {
                 Checked::Good(candidate) => {
                     tracing::info!(
-                        "SIGHUP: the configuration from {} compiles ({} servers, {} backends); restarting with it: no new requests, finishing work in flight first",
+                        "SIGHUP: the configuration from {} compiles ({} servers, {} backends); applying it",
                         candidate.from,
                         candidate.program.servers.len(),
                         candidate.program.backends.len(),
                     );
-                    *stop = Some(Stop::Reload(candidate));
-                    return;
+                    match reloader.reload(candidate.program.clone()).await {
+                        Ok(report) => {
+                            tracing::info!(
+                                "configuration reloaded from {}: {} listeners kept with their connections, {} opened, {} closed; {} connections closed",
+                                candidate.from,
+                                report.kept,
+                                report.opened.len(),
+                                report.closed.len(),
+                                report.connections_closed,
+                            );
+                            for l in &report.closed {
+                                tracing::info!(
+                                    "stopped listening: {} {} on {}",
+                                    l.server,
+                                    l.kind,
+                                    l.addr
+                                );
+                            }
+                            log_listening(&report.listening);
+                            *program = candidate.program;
+                        }
+                        Err(ReloadRefused::NeedsRestart(why)) => {
+                            tracing::info!(
+                                "SIGHUP: {why}: restarting with the new configuration: no new requests, finishing work in flight first"
+                            );
+                            *stop = Some(Stop::Restart(candidate));
+                            return;
+                        }
+                        Err(refused) => tracing::error!(
+                            "SIGHUP: reload refused: the configuration from {} cannot start: {refused}; the running configuration stays",
+                            candidate.from
+                        ),
+                    }
                 }
                 Checked::Refused(diagnostics) => tracing::error!(
                     "SIGHUP: the configuration has errors; reload refused: the running configuration stays\n{diagnostics}"
@@ -154,14 +203,14 @@ async fn wait_for_stop(signals: &mut Signals, config: &[PathBuf], stop: &mut Opt
     }
 }
 
-fn log_listening(driver: &Driver<TokioNet>) {
-    for l in driver.listening() {
+fn log_listening(listening: &[Listening]) {
+    for l in listening {
         tracing::info!("listening: {} {} on {}", l.server, l.kind, l.addr);
     }
 }
 
-/// Serve with `driver` until SIGTERM/SIGINT, restarting in process on each SIGHUP
-/// whose configuration compiles (see the module documentation). `Ok` is a clean stop.
+/// Serve with `driver` until SIGTERM/SIGINT, applying each SIGHUP's configuration
+/// (see the module documentation). `Ok` is a clean stop.
 pub(crate) async fn serve(
     mut served: Served,
     mut driver: Driver<TokioNet>,
@@ -170,17 +219,24 @@ pub(crate) async fn serve(
     loop {
         tracing::info!("ready");
         let mut stop = None;
+        let reloader = driver.reloader();
         let summary = driver
             .run(
-                wait_for_stop(signals, &served.config, &mut stop),
+                wait_for_stop(
+                    signals,
+                    &served.config,
+                    &reloader,
+                    &mut served.program,
+                    &mut stop,
+                ),
                 Box::new(OsRandom::new()),
             )
             .await;
-        let Some(Stop::Reload(mut candidate)) = stop else {
+        let Some(Stop::Restart(mut candidate)) = stop else {
             tracing::info!(?summary, "stopped");
             return Ok(());
         };
-        tracing::info!(?summary, "drained for the reload");
+        tracing::info!(?summary, "drained for the restart");
         // Signals that arrived while draining: SIGTERM/SIGINT win; another SIGHUP
         // means the files may have changed again since they were read.
         let mut read_again = false;
@@ -242,6 +298,6 @@ pub(crate) async fn serve(
                 }
             }
         };
-        log_listening(&driver);
+        log_listening(driver.listening());
     }
 }

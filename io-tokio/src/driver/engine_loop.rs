@@ -44,31 +44,25 @@ fn now(wall: fn() -> SystemTime) -> Now {
     }
 }
 
-/// UDP servers' senders by (server, local address), with the server's name.
-pub(super) type UdpSockets = BTreeMap<(ServerId, SocketAddr), (String, DatagramSender)>;
+/// UDP sockets by (server, local address), with the server's name.
+pub(super) type UdpSockets<N> =
+    BTreeMap<(ServerId, SocketAddr), (String, Arc<<N as Net>::Datagram>)>;
+
+/// What the engine task keeps per UDP listener: the queue into its sender task and
+/// the socket, whose kernel drop counter becomes
+/// `radius_dropped_total{reason="receive_buffer_full"}`.
+pub(super) struct UdpOut<N: Net> {
+    /// The server's configuration name.
+    name: String,
+    sender: DatagramSender,
+    socket: Arc<N::Datagram>,
+    /// The kernel's drop counter when last read.
+    drops_seen: Option<u64>,
+}
 
 /// Events taken off the queue per turn of the loop before the outputs are carried
 /// out: fewer wake-ups under load, and still a bounded wait for what is queued.
 const EVENT_BATCH: usize = 64;
-
-/// A UDP listener whose kernel drop counter is turned into
-/// `radius_dropped_total{reason="receive_buffer_full"}`.
-pub(super) struct DropProbe<N: Net> {
-    server: String,
-    socket: Arc<N::Datagram>,
-    /// The counter when last read.
-    seen: Option<u64>,
-}
-
-impl<N: Net> DropProbe<N> {
-    pub(super) fn new(server: String, socket: Arc<N::Datagram>) -> DropProbe<N> {
-        DropProbe {
-            server,
-            socket,
-            seen: None,
-        }
-    }
-}
 
 /// The socket kept for one UDP `connect` server.
 pub(super) struct BackendSocket<N: Net> {
@@ -87,9 +81,11 @@ pub(super) struct EngineLoop<N: Net> {
     /// Requests for the connections view ([`ConnectionsSnapshot`](super::ConnectionsSnapshot)), answered between
     /// events.
     pub views: mpsc::Receiver<ViewRequest>,
-    pub udp: UdpSockets,
-    /// UDP listeners whose kernel drops are counted with the gauges.
-    pub udp_drops: Vec<DropProbe<N>>,
+    pub udp: BTreeMap<(ServerId, SocketAddr), UdpOut<N>>,
+    /// The UDP sender tasks started so far; each ends once its sender is dropped.
+    pub udp_senders: Vec<tokio::task::JoinHandle<()>>,
+    /// Datagrams queued per UDP sender task.
+    pub udp_queue: usize,
     pub sqlite: BTreeMap<BackendId, (String, Arc<SqliteExecutor>)>,
     pub events_tx: mpsc::Sender<Event>,
     pub conns: BTreeMap<ConnId, ConnHandle>,
@@ -122,6 +118,34 @@ pub(super) struct EngineLoop<N: Net> {
 }
 
 impl<N: Net> EngineLoop<N> {
+    /// Send through `sockets` from now on: a socket already served keeps its sender
+    /// task (and drop count); a new one gets a sender task; a socket no longer listed
+    /// lets its task end.
+    pub(super) fn set_udp(&mut self, sockets: UdpSockets<N>) {
+        let mut old: Vec<UdpOut<N>> = std::mem::take(&mut self.udp).into_values().collect();
+        for (key, (name, socket)) in sockets {
+            let out = match old.iter().position(|o| Arc::ptr_eq(&o.socket, &socket)) {
+                Some(i) => {
+                    let mut o = old.swap_remove(i);
+                    o.name = name;
+                    o
+                }
+                None => {
+                    let (sender, task) = DatagramSender::start(socket.clone(), self.udp_queue);
+                    self.udp_senders.push(task);
+                    UdpOut {
+                        name,
+                        sender,
+                        socket,
+                        drops_seen: None,
+                    }
+                }
+            };
+            self.udp.insert(key, out);
+        }
+        self.udp_senders.retain(|t| !t.is_finished());
+    }
+
     fn server_name(&self, server: ServerId) -> &str {
         usize::try_from(server.0)
             .ok()
@@ -230,6 +254,18 @@ impl<N: Net> EngineLoop<N> {
         }
         // Give writer tasks a moment to send close_notify / FIN.
         tokio::time::sleep(Duration::from_millis(100)).await;
+        // The UDP senders end (and let go of their sockets, so that the addresses can
+        // be bound again at once) when their queues are dropped.
+        self.udp.clear();
+        for mut task in std::mem::take(&mut self.udp_senders) {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
+        }
         RunSummary {
             drained,
             connections_closed,
@@ -460,6 +496,7 @@ impl<N: Net> EngineLoop<N> {
                 self.engine
                     .handle(now(self.wall_clock), Input::HttpRequest(request));
             }
+            Event::Reload(apply) => self.apply_reload(apply),
         }
     }
 
@@ -496,21 +533,21 @@ impl<N: Net> EngineLoop<N> {
     /// second while things change, never per packet.
     fn publish_backend_gauges(&mut self) {
         self.gauges_dirty = false;
-        for probe in &mut self.udp_drops {
-            let Some(now) = self.net.datagram_drops(&probe.socket) else {
+        for out in self.udp.values_mut() {
+            let Some(now) = self.net.datagram_drops(&out.socket) else {
                 continue;
             };
-            let new = now.saturating_sub(probe.seen.unwrap_or(now));
+            let new = now.saturating_sub(out.drops_seen.unwrap_or(now));
             if new > 0 {
                 self.metrics
-                    .radius_dropped_many(&probe.server, DropReason::ReceiveBufferFull, new);
+                    .radius_dropped_many(&out.name, DropReason::ReceiveBufferFull, new);
                 tracing::warn!(
-                    server = %probe.server,
+                    server = %out.name,
                     dropped = new,
                     "the kernel dropped datagrams: the UDP receive buffer was full"
                 );
             }
-            probe.seen = Some(now);
+            out.drops_seen = Some(now);
         }
         let gauges = self.engine.backend_gauges();
         for (backend, load) in &gauges.backends {
@@ -555,14 +592,14 @@ impl<N: Net> EngineLoop<N> {
                         .find(|((s, _), _)| *s == server)
                         .map(|(_, v)| v)
                 });
-                let Some((name, sender)) = socket else {
+                let Some(out) = socket else {
                     tracing::warn!(server = %self.server_name(server), "no UDP socket to send from");
                     return;
                 };
                 if let Some((code, result)) = kind {
-                    self.metrics.radius_request(name, code, result);
+                    self.metrics.radius_request(&out.name, code, result);
                 }
-                sender.send(data, peer).await;
+                out.sender.send(data, peer).await;
             }
             Output::StreamWrite { conn, data } => {
                 let kind = data.first().and_then(|c| self.reply_kind(*c));

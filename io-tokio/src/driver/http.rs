@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,9 +15,9 @@ use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
 use boomerang_core::engine::{HttpRequest, HttpRequestId};
-use boomerang_core::lang::program::ServerId;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::reload::ListenerSlot;
 use super::{Event, HttpAnswer};
 use crate::net::StreamListener;
 
@@ -70,7 +71,7 @@ where
     pub(super) fn new<L: StreamListener<Stream = S>>(
         name: String,
         mut listener: L,
-        acceptor: tokio_rustls::TlsAcceptor,
+        slot: Arc<ListenerSlot>,
         handshake_timeout: Duration,
     ) -> TlsListener<S> {
         let local = listener.local_addr();
@@ -85,7 +86,11 @@ where
                         continue;
                     }
                 };
-                let acceptor = acceptor.clone();
+                // The acceptor of the running configuration (a reload swaps it).
+                let Some(acceptor) = slot.tls() else {
+                    tracing::warn!(server = %name, %peer, "HTTPS server without TLS settings; connection dropped");
+                    continue;
+                };
                 let ready_tx = ready_tx.clone();
                 let name = name.clone();
                 tokio::spawn(async move {
@@ -202,7 +207,8 @@ where
 
 #[derive(Clone)]
 struct Shared {
-    server: ServerId,
+    /// The server each request is tagged with (a reload may renumber it).
+    slot: Arc<ListenerSlot>,
     events: mpsc::Sender<Event>,
     body_limit: usize,
     timeout: Duration,
@@ -211,7 +217,7 @@ struct Shared {
 /// Serve one HTTP server until `stop` turns true: then the connections already queued
 /// are still accepted (see [`Draining`]) and requests in progress are finished.
 pub(super) async fn serve<A: axum::serve::Listener<Addr = SocketAddr>>(
-    server: ServerId,
+    slot: Arc<ListenerSlot>,
     name: String,
     listener: A,
     events: mpsc::Sender<Event>,
@@ -220,7 +226,7 @@ pub(super) async fn serve<A: axum::serve::Listener<Addr = SocketAddr>>(
     stop: watch::Receiver<bool>,
 ) {
     let shared = Shared {
-        server,
+        slot,
         events,
         body_limit,
         timeout,
@@ -276,7 +282,7 @@ async fn handle(
     }
     let request = HttpRequest {
         id: HttpRequestId(0),
-        server: shared.server,
+        server: shared.slot.server(),
         peer,
         method: parts.method.as_str().to_ascii_uppercase(),
         path: percent_decode(parts.uri.path(), false),
@@ -389,8 +395,13 @@ mod tests {
         });
         // The stop signal is already given when the server starts.
         let (_stop_tx, stop_rx) = watch::channel(true);
+        let slot = ListenerSlot::new(
+            boomerang_core::lang::program::ServerId(0),
+            None,
+            crate::net::StreamOptions::default(),
+        );
         let server = tokio::spawn(serve(
-            ServerId(0),
+            slot,
             "T".into(),
             AxumListener(listener),
             events_tx,

@@ -13,8 +13,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
+use super::reload::ListenerSlot;
 use super::{Event, WriteCmd};
-use crate::net::{DatagramSocket, Net, StreamListener, StreamOptions};
+use crate::net::{DatagramSocket, Net, StreamListener};
 
 /// Largest UDP datagram read (RADIUS packets are at most 4096 bytes; more is read so
 /// an oversized datagram is seen whole and rejected by the engine, not truncated).
@@ -24,9 +25,10 @@ const READ_BUFFER: usize = 16 * 1024;
 /// Queued packets are coalesced into writes of at most this many bytes.
 const WRITE_BATCH: usize = 64 * 1024;
 
-/// Receive datagrams on a UDP server's socket until aborted.
+/// Receive datagrams on a UDP server's socket until aborted; each is tagged with the
+/// server `slot` names when it arrives (a reload may renumber the server).
 pub(super) async fn udp_loop<D: DatagramSocket>(
-    server: ServerId,
+    slot: Arc<ListenerSlot>,
     socket: Arc<D>,
     events: mpsc::Sender<Event>,
 ) {
@@ -43,7 +45,7 @@ pub(super) async fn udp_loop<D: DatagramSocket>(
             Ok((n, peer)) => {
                 let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
                 let input = Input::Datagram {
-                    server,
+                    server: slot.server(),
                     peer,
                     local,
                     data,
@@ -66,16 +68,13 @@ pub(super) async fn udp_loop<D: DatagramSocket>(
 pub(super) struct AcceptSpec<N: Net> {
     /// The network, to set socket options on accepted connections.
     pub net: N,
-    /// The server.
-    pub server: ServerId,
+    /// The server, its TLS acceptor (`protocol tls`) and the socket options of
+    /// accepted connections (keepalive), read at each accept: a reload swaps them.
+    pub slot: Arc<ListenerSlot>,
     /// Its configuration name, for logs.
     pub name: String,
     /// Its listener.
     pub listener: N::Listener,
-    /// Its TLS acceptor (`protocol tls`).
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
-    /// Socket options of accepted connections (keepalive).
-    pub options: StreamOptions,
 }
 
 /// Accept connections on a TCP or TLS RADIUS server until aborted.
@@ -87,11 +86,9 @@ pub(super) async fn accept_loop<N: Net>(
 ) {
     let AcceptSpec {
         net,
-        server,
+        slot,
         name,
         mut listener,
-        tls,
-        options,
     } = spec;
     let local = listener
         .local_addr()
@@ -106,13 +103,14 @@ pub(super) async fn accept_loop<N: Net>(
                 continue;
             }
         };
+        let (server, tls, options) = (slot.server(), slot.tls(), slot.options());
         if let Err(e) = net.configure_stream(&stream, &options) {
             // The connection works without its options; say so and serve it.
             tracing::warn!(server = %name, %peer, "cannot set socket options: {e}");
         }
         let events = events.clone();
         let name = name.clone();
-        match tls.clone() {
+        match tls {
             None => {
                 tokio::spawn(async move {
                     let opened = Opening {

@@ -22,11 +22,12 @@ mod engine_loop;
 mod http;
 mod listeners;
 mod outbound;
+mod reload;
 pub mod rng;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use boomerang_core::engine::outbound::AttemptId;
@@ -49,6 +50,7 @@ use crate::sqlite::{SqlError, SqliteConfig, SqliteExecutor};
 use crate::tls::{ServerTlsSettings, TlsConfigError, TlsVersion};
 
 pub use engine_loop::RunSummary;
+pub use reload::{ReloadRefused, ReloadReport, Reloader};
 
 /// How the driver behaves; [`DriverOptions::default`] gives the daemon's settings.
 #[derive(Debug, Clone)]
@@ -218,6 +220,9 @@ pub(crate) enum Event {
         request: HttpRequest,
         answer: oneshot::Sender<HttpAnswer>,
     },
+    /// Swap the program (SIGHUP): a `reload::Apply<N>` of the driver's network,
+    /// prepared beforehand (see [`reload`]).
+    Reload(Box<dyn std::any::Any + Send>),
 }
 
 /// A request for the engine task's view, answered with what it holds at that moment.
@@ -271,24 +276,6 @@ impl ConnectionsSource for ConnectionsSnapshot {
     }
 }
 
-/// A stream listener and what it serves.
-struct StreamServer<L> {
-    server: ServerId,
-    name: String,
-    listener: L,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    options: StreamOptions,
-}
-
-/// A bound HTTP server.
-struct HttpServerSocket<L> {
-    server: ServerId,
-    name: String,
-    listener: L,
-    /// HTTPS: the acceptor of its `tls { … }` block.
-    tls: Option<tokio_rustls::TlsAcceptor>,
-}
-
 /// A driver whose sockets are bound, ready to [`Driver::run`].
 pub struct Driver<N: Net> {
     program: Arc<Program>,
@@ -299,12 +286,15 @@ pub struct Driver<N: Net> {
     /// Where the engine task answers [`ConnectionsSnapshot`] requests.
     view_requests: mpsc::Receiver<ViewRequest>,
     listening: Vec<Listening>,
-    udp: Vec<(ServerId, String, Arc<N::Datagram>)>,
-    streams: Vec<StreamServer<N::Listener>>,
-    http: Vec<HttpServerSocket<N::Listener>>,
+    listeners: Vec<reload::Planned<N>>,
     management: Option<tokio::net::TcpListener>,
     sqlite: BTreeMap<BackendId, (String, Arc<SqliteExecutor>)>,
     net: N,
+    /// Reload requests ([`Driver::reloader`]), served while the driver runs.
+    reloads: (
+        mpsc::Sender<reload::ReloadRequest>,
+        mpsc::Receiver<reload::ReloadRequest>,
+    ),
 }
 
 impl<N: Net> std::fmt::Debug for Driver<N> {
@@ -421,6 +411,164 @@ pub fn server_tls_settings(
     Ok(settings)
 }
 
+/// The listeners `program` asks for, by kind and configured address, in
+/// configuration order.
+fn listener_keys(program: &Program) -> Vec<reload::ListenerKey> {
+    let mut keys = Vec::new();
+    for server in &program.servers {
+        match &server.kind {
+            ServerKind::Radius(r) => {
+                if let RadiusListen::Network(listen) = &r.listen {
+                    for ip in &listen.ips {
+                        keys.push(reload::ListenerKey {
+                            kind: listen.protocol.name(),
+                            addr: SocketAddr::new(*ip, listen.port),
+                        });
+                    }
+                }
+            }
+            ServerKind::Http(h) => {
+                let kind = if h.tls.is_some() { "https" } else { "http" };
+                for ip in &h.ips {
+                    keys.push(reload::ListenerKey {
+                        kind,
+                        addr: SocketAddr::new(*ip, h.port),
+                    });
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// Every listener of `program`, with its TLS acceptor (built from the certificate
+/// files now) and its socket, bound now unless `keep` has its key (a running
+/// listener that goes on). The sockets bound are returned with their addresses.
+async fn plan_listeners<N: Net>(
+    net: &N,
+    program: &Program,
+    options: &DriverOptions,
+    keep: &BTreeSet<reload::ListenerKey>,
+) -> Result<(Vec<reload::Planned<N>>, Vec<Listening>), StartError> {
+    let mut planned = Vec::new();
+    let mut listening = Vec::new();
+    for (index, server) in program.servers.iter().enumerate() {
+        let Ok(index) = u32::try_from(index) else {
+            continue;
+        };
+        let id = ServerId(index);
+        let name = server.name.clone();
+        let bind_err = |addr, transport, source| StartError::Bind {
+            server: name.clone(),
+            addr,
+            transport,
+            source,
+        };
+        let mut udp_buffer = None;
+        let (tls, stream_opts, ips, port) = match &server.kind {
+            ServerKind::Radius(r) => {
+                let RadiusListen::Network(listen) = &r.listen else {
+                    // `listen { backend … }`: no socket of its own; its requests
+                    // arrive over the backend's outbound connections, which the
+                    // engine asks for (`Output::Connect`) once it starts.
+                    tracing::info!(
+                        server = %name,
+                        "server listens on a backend's outbound connections"
+                    );
+                    continue;
+                };
+                let tls = match (&listen.protocol, &listen.tls) {
+                    (Transport::Tls, Some(tls)) => Some(tls_acceptor(program, &name, tls, false)?),
+                    _ => None,
+                };
+                udp_buffer = listen.receive_buffer;
+                (tls, stream_options(listen), &listen.ips, listen.port)
+            }
+            ServerKind::Http(h) => {
+                let tls = match &h.tls {
+                    Some(tls) => Some(tls_acceptor(program, &name, tls, true)?),
+                    None => None,
+                };
+                (tls, StreamOptions::default(), &h.ips, h.port)
+            }
+        };
+        let kind = match &server.kind {
+            ServerKind::Radius(r) => match &r.listen {
+                RadiusListen::Network(listen) => listen.protocol.name(),
+                RadiusListen::Backend(_) => continue,
+            },
+            ServerKind::Http(_) if tls.is_some() => "https",
+            ServerKind::Http(_) => "http",
+        };
+        for ip in ips {
+            let addr = SocketAddr::new(*ip, port);
+            let key = reload::ListenerKey { kind, addr };
+            let socket = if keep.contains(&key) {
+                None
+            } else {
+                Some(match kind {
+                    "udp" => {
+                        let socket = net.bind(addr).await.map_err(|e| bind_err(addr, kind, e))?;
+                        let local = socket.local_addr().unwrap_or(addr);
+                        let asked = udp_buffer
+                            .and_then(|b| usize::try_from(b).ok())
+                            .unwrap_or(options.udp_receive_buffer);
+                        receive_buffer(net, &socket, &name, local, asked);
+                        (reload::Socket::Udp(Arc::new(socket)), local)
+                    }
+                    _ => {
+                        let listener = net
+                            .listen_with_backlog(addr, options.listen_backlog)
+                            .await
+                            .map_err(|e| bind_err(addr, kind, e))?;
+                        let local = listener.local_addr().unwrap_or(addr);
+                        if matches!(kind, "http" | "https") {
+                            (reload::Socket::Http(listener), local)
+                        } else {
+                            (reload::Socket::Stream(listener), local)
+                        }
+                    }
+                })
+            };
+            if let Some((_, local)) = &socket {
+                listening.push(Listening {
+                    server: name.clone(),
+                    kind,
+                    addr: *local,
+                });
+            }
+            planned.push(reload::Planned {
+                key,
+                server: id,
+                name: name.clone(),
+                tls: tls.clone(),
+                options: stream_opts,
+                socket,
+            });
+        }
+    }
+    Ok((planned, listening))
+}
+
+/// Open every SQLite backend of `program`.
+fn open_sqlite(
+    program: &Program,
+) -> Result<BTreeMap<BackendId, (String, Arc<SqliteExecutor>)>, StartError> {
+    let mut sqlite = BTreeMap::new();
+    for (index, backend) in program.backends.iter().enumerate() {
+        let (Ok(index), BackendKind::Sqlite(s)) = (u32::try_from(index), &backend.kind) else {
+            continue;
+        };
+        let executor = SqliteExecutor::open(&SqliteConfig::from_backend(&backend.name, s))
+            .map_err(|source| StartError::Sqlite {
+                backend: backend.name.clone(),
+                source,
+            })?;
+        sqlite.insert(BackendId(index), (backend.name.clone(), Arc::new(executor)));
+    }
+    Ok(sqlite)
+}
+
 impl<N: Net> Driver<N> {
     /// Bind every listener of `program` (and the management listener), open every
     /// SQLite backend and build every TLS configuration. Nothing is served until
@@ -431,122 +579,9 @@ impl<N: Net> Driver<N> {
         options: DriverOptions,
         metrics: Arc<Metrics>,
     ) -> Result<Driver<N>, StartError> {
-        let mut listening = Vec::new();
-        let mut udp = Vec::new();
-        let mut streams = Vec::new();
-        let mut http = Vec::new();
-        for (index, server) in program.servers.iter().enumerate() {
-            let Ok(index) = u32::try_from(index) else {
-                continue;
-            };
-            let id = ServerId(index);
-            let name = server.name.clone();
-            let bind_err = |addr, transport, source| StartError::Bind {
-                server: name.clone(),
-                addr,
-                transport,
-                source,
-            };
-            match &server.kind {
-                ServerKind::Radius(r) => {
-                    let RadiusListen::Network(listen) = &r.listen else {
-                        // `listen { backend … }`: no socket of its own; its requests
-                        // arrive over the backend's outbound connections, which the
-                        // engine asks for (`Output::Connect`) once it starts.
-                        tracing::info!(
-                            server = %name,
-                            "server listens on a backend's outbound connections"
-                        );
-                        continue;
-                    };
-                    let tls = match (&listen.protocol, &listen.tls) {
-                        (Transport::Tls, Some(tls)) => {
-                            Some(tls_acceptor(&program, &name, tls, false)?)
-                        }
-                        _ => None,
-                    };
-                    for ip in &listen.ips {
-                        let addr = SocketAddr::new(*ip, listen.port);
-                        let kind = listen.protocol.name();
-                        match listen.protocol {
-                            Transport::Udp => {
-                                let socket =
-                                    net.bind(addr).await.map_err(|e| bind_err(addr, kind, e))?;
-                                let local = socket.local_addr().unwrap_or(addr);
-                                let asked = listen
-                                    .receive_buffer
-                                    .and_then(|b| usize::try_from(b).ok())
-                                    .unwrap_or(options.udp_receive_buffer);
-                                receive_buffer(&net, &socket, &name, local, asked);
-                                listening.push(Listening {
-                                    server: name.clone(),
-                                    kind,
-                                    addr: local,
-                                });
-                                udp.push((id, name.clone(), Arc::new(socket)));
-                            }
-                            Transport::Tcp | Transport::Tls => {
-                                let listener = net
-                                    .listen_with_backlog(addr, options.listen_backlog)
-                                    .await
-                                    .map_err(|e| bind_err(addr, kind, e))?;
-                                let local = listener.local_addr().unwrap_or(addr);
-                                listening.push(Listening {
-                                    server: name.clone(),
-                                    kind,
-                                    addr: local,
-                                });
-                                streams.push(StreamServer {
-                                    server: id,
-                                    name: name.clone(),
-                                    listener,
-                                    tls: tls.clone(),
-                                    options: stream_options(listen),
-                                });
-                            }
-                        }
-                    }
-                }
-                ServerKind::Http(h) => {
-                    let tls = match &h.tls {
-                        Some(tls) => Some(tls_acceptor(&program, &name, tls, true)?),
-                        None => None,
-                    };
-                    let kind = if tls.is_some() { "https" } else { "http" };
-                    for ip in &h.ips {
-                        let addr = SocketAddr::new(*ip, h.port);
-                        let listener = net
-                            .listen_with_backlog(addr, options.listen_backlog)
-                            .await
-                            .map_err(|e| bind_err(addr, kind, e))?;
-                        let local = listener.local_addr().unwrap_or(addr);
-                        listening.push(Listening {
-                            server: name.clone(),
-                            kind,
-                            addr: local,
-                        });
-                        http.push(HttpServerSocket {
-                            server: id,
-                            name: name.clone(),
-                            listener,
-                            tls: tls.clone(),
-                        });
-                    }
-                }
-            }
-        }
-        let mut sqlite = BTreeMap::new();
-        for (index, backend) in program.backends.iter().enumerate() {
-            let (Ok(index), BackendKind::Sqlite(s)) = (u32::try_from(index), &backend.kind) else {
-                continue;
-            };
-            let executor = SqliteExecutor::open(&SqliteConfig::from_backend(&backend.name, s))
-                .map_err(|source| StartError::Sqlite {
-                    backend: backend.name.clone(),
-                    source,
-                })?;
-            sqlite.insert(BackendId(index), (backend.name.clone(), Arc::new(executor)));
-        }
+        let (listeners, mut listening) =
+            plan_listeners(&net, &program, &options, &BTreeSet::new()).await?;
+        let sqlite = open_sqlite(&program)?;
         let (snapshot, view_requests) = ConnectionsSnapshot::channel();
         let snapshot = Arc::new(snapshot);
         let mut management = None;
@@ -572,13 +607,20 @@ impl<N: Net> Driver<N> {
             snapshot,
             view_requests,
             listening,
-            udp,
-            streams,
-            http,
+            listeners,
             management,
             sqlite,
             net,
+            reloads: mpsc::channel(1),
         })
+    }
+
+    /// A handle that applies a new program to this driver while it runs, keeping
+    /// its connections (see [`reload`]).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            requests: self.reloads.0.clone(),
+        }
     }
 
     /// Every socket bound, in configuration order (the management listener last).
@@ -608,82 +650,44 @@ impl<N: Net> Driver<N> {
             snapshot: _,
             view_requests,
             listening: _,
-            udp,
-            streams,
-            http,
+            listeners,
             management,
             sqlite,
             net,
+            reloads: (_, reload_requests),
         } = self;
         let (events_tx, events_rx) = mpsc::channel(options.event_queue.max(1));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut acceptors = Vec::new();
+        let spawner = reload::Spawner {
+            net: net.clone(),
+            events: events_tx.clone(),
+            stop: stop_rx,
+            options: options.clone(),
+        };
         let mut udp_sockets = BTreeMap::new();
-        let mut udp_senders = Vec::new();
-        let mut udp_drops = Vec::new();
-        for (id, name, socket) in udp {
-            udp_drops.push(engine_loop::DropProbe::new(name.clone(), socket.clone()));
-            let local = socket.local_addr();
-            if let Ok(local) = local {
-                let (sender, task) =
-                    datagrams::DatagramSender::start(socket.clone(), options.event_queue);
-                udp_senders.push(task);
-                udp_sockets.insert((id, local), (name.clone(), sender));
-            }
-            acceptors.push(tokio::spawn(listeners::udp_loop(
-                id,
-                socket,
-                events_tx.clone(),
-            )));
-        }
-        for s in streams {
-            let spec = listeners::AcceptSpec {
-                net: net.clone(),
-                server: s.server,
-                name: s.name,
-                listener: s.listener,
-                tls: s.tls,
-                options: s.options,
+        let mut live = Vec::new();
+        // UDP loops first, then stream accept loops, then HTTP servers: the order
+        // tasks start in (a simulated world's task numbering depends on it).
+        let rank = |p: &reload::Planned<N>| match p.key.kind {
+            "udp" => 0,
+            "tcp" | "tls" => 1,
+            _ => 2,
+        };
+        let mut listeners = listeners;
+        listeners.sort_by_key(rank);
+        for planned in listeners {
+            let (server, name) = (planned.server, planned.name.clone());
+            let Some(l) = spawner.spawn(planned) else {
+                continue;
             };
-            acceptors.push(tokio::spawn(listeners::accept_loop(
-                spec,
-                options.handshake_timeout,
-                options.write_queue,
-                events_tx.clone(),
-            )));
-        }
-        let mut servers = Vec::new();
-        for h in http {
-            let task = match h.tls {
-                None => tokio::spawn(http::serve(
-                    h.server,
-                    h.name,
-                    http::AxumListener(h.listener),
-                    events_tx.clone(),
-                    options.http_body_limit,
-                    options.http_timeout,
-                    stop_rx.clone(),
-                )),
-                Some(acceptor) => {
-                    let listener = http::TlsListener::new(
-                        h.name.clone(),
-                        h.listener,
-                        acceptor,
-                        options.handshake_timeout,
-                    );
-                    tokio::spawn(http::serve(
-                        h.server,
-                        h.name,
-                        listener,
-                        events_tx.clone(),
-                        options.http_body_limit,
-                        options.http_timeout,
-                        stop_rx.clone(),
-                    ))
+            if let Some(socket) = &l.udp {
+                if let Ok(local) = socket.local_addr() {
+                    udp_sockets.insert((server, local), (name, socket.clone()));
                 }
-            };
-            servers.push(task);
+            }
+            live.push(l);
         }
+        let live: reload::LiveSet<N> = Arc::new(Mutex::new(live));
         // The management listener stays up while draining (probes see `shutting_down`)
         // and stops gracefully when `run` returns (kept-alive connections included, so
         // none goes on answering for this driver), so that a new driver can bind it.
@@ -709,13 +713,13 @@ impl<N: Net> Driver<N> {
                 limits: options.limits.clone(),
             },
         );
-        let engine_loop = engine_loop::EngineLoop::<N> {
+        let mut engine_loop = engine_loop::EngineLoop::<N> {
             engine,
-            program,
+            program: program.clone(),
             metrics,
             views: view_requests,
-            udp: udp_sockets,
-            udp_drops,
+            udp: BTreeMap::new(),
+            udp_senders: Vec::new(),
             sqlite,
             events_tx,
             conns: BTreeMap::new(),
@@ -731,22 +735,32 @@ impl<N: Net> Driver<N> {
             client_tls: BTreeMap::new(),
             connect_timeout: options.handshake_timeout,
             write_queue: options.write_queue,
+            udp_queue: options.event_queue,
             wall_clock: options.wall_clock,
         };
+        engine_loop.set_udp(udp_sockets);
         let stopping = state.clone();
-        let accepting: Vec<_> = acceptors.iter().map(|a| a.abort_handle()).collect();
+        let stopping_live = live.clone();
         let stop_accepting = move || {
             if let Some(state) = &stopping {
                 state.set_shutting_down();
             }
-            for a in &accepting {
-                a.abort();
+            for l in reload::lock(&stopping_live).iter().filter(|l| !l.is_http()) {
+                l.task.abort();
             }
             let _ = stop_tx.send(true);
         };
         // The engine loop is a task of its own, so the runtime schedules it on a worker
         // like every socket task (a caller's `block_on` thread does not carry it). The
-        // caller's `shutdown` (which may borrow) is watched here and passed on.
+        // caller's `shutdown` (which may borrow) is watched here, with reload requests
+        // served alongside it (so a reload never races a shutdown), and passed on.
+        let serving = reload::Reloads {
+            requests: reload_requests,
+            spawner,
+            live: live.clone(),
+            program,
+        }
+        .serve_until(shutdown);
         let (stop_serving, serving_stopped) = oneshot::channel::<()>();
         let mut engine_task = tokio::spawn(engine_loop.run(
             events_rx,
@@ -756,10 +770,10 @@ impl<N: Net> Driver<N> {
             options.shutdown_deadline,
             stop_accepting,
         ));
-        let mut shutdown = std::pin::pin!(shutdown);
+        let mut serving = std::pin::pin!(serving);
         let joined = tokio::select! {
             biased;
-            () = &mut shutdown => {
+            () = &mut serving => {
                 let _ = stop_serving.send(());
                 (&mut engine_task).await
             }
@@ -776,30 +790,19 @@ impl<N: Net> Driver<N> {
                 http_abandoned: 0,
             },
         };
-        // The UDP senders end once the engine loop (their last sender) is gone.
-        for mut task in udp_senders {
-            if tokio::time::timeout(Duration::from_secs(2), &mut task)
-                .await
-                .is_err()
-            {
-                task.abort();
-                let _ = task.await;
-            }
-        }
         // Every socket is closed when `run` returns (aborted tasks are awaited so that
         // their sockets are dropped), so the same addresses can be bound again at once.
-        for mut s in servers {
-            if tokio::time::timeout(Duration::from_secs(2), &mut s)
-                .await
-                .is_err()
+        let live = std::mem::take(&mut *reload::lock(&live));
+        for mut l in live {
+            if l.is_http()
+                && tokio::time::timeout(Duration::from_secs(2), &mut l.task)
+                    .await
+                    .is_ok()
             {
-                s.abort();
-                let _ = s.await;
+                continue;
             }
-        }
-        for task in acceptors {
-            task.abort();
-            let _ = task.await;
+            l.task.abort();
+            let _ = l.task.await;
         }
         let _ = management_stop.send(());
         if let Some(mut task) = management {
