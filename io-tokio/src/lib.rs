@@ -5,7 +5,10 @@
 
 pub mod cli;
 pub mod config_files;
+pub mod conn_limit;
 pub mod driver;
+pub mod http_conn;
+pub mod log_limit;
 pub mod management;
 pub mod metrics;
 pub mod net;

@@ -289,6 +289,7 @@ impl ProgramBuilder {
                     timeout,
                     keepalive: None,
                     tls: None,
+                    limits: Default::default(),
                 }),
                 clients: Some(clients),
                 policy: None,
@@ -307,6 +308,9 @@ impl ProgramBuilder {
                 clients,
                 tls: None,
                 policy: None,
+                limits: Default::default(),
+                header_timeout: None,
+                idle_timeout: None,
             }),
         });
         ServerId(self.program.servers.len() as u32 - 1)

@@ -32,6 +32,7 @@ use boomerang_core::engine::outbound::AttemptId;
 use boomerang_core::engine::{ConnId, EngineCounts, EngineOptions, HttpRequest, Input, Limits};
 use boomerang_core::eval::context::Transport as ConnTransport;
 use boomerang_core::eval::ir::BackendId;
+use boomerang_core::eval::value::IpPrefix;
 use boomerang_core::lang::program::{
     BackendKind, CertificateId, CertificateKind, Program, RadiusListen, ServerId, ServerKind,
     ServerTls, TlsVersion as ProgramTlsVersion, Transport,
@@ -39,7 +40,11 @@ use boomerang_core::lang::program::{
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::management::{ConnectionView, ConnectionsSource, ManagementState};
+use crate::conn_limit::{ConnLimiter, ConnLimits};
+use crate::http_conn::Deadlines;
+use crate::management::{
+    Access, ConnectionView, ConnectionsSource, ManagementOptions, ManagementState,
+};
 use crate::metrics::Metrics;
 use crate::net::{
     DEFAULT_LISTEN_BACKLOG, DatagramSocket, Net, StreamListener, StreamOptions, TcpKeepalive,
@@ -75,6 +80,24 @@ pub struct DriverOptions {
     pub limits: Limits,
     /// `env.*` as pipelines see it.
     pub env: BTreeMap<String, String>,
+    /// Connections per RADIUS TCP/TLS listening socket, in all (50,000) and per source
+    /// address (0: none, since NAS fleets behind one NAT share an address); a
+    /// listener's `limits { … }` replaces them.
+    pub stream_limits: ConnLimits,
+    /// TLS handshakes in progress at once from one source address, per RadSec or HTTPS
+    /// listening socket (64): a client that opens sockets and never finishes a
+    /// handshake holds at most this many; 0: no limit.
+    pub handshakes_per_source: usize,
+    /// Connections per HTTP(S) listening socket, in all (1,024) and per source address
+    /// (256); a server's `listen { limits { … } }` replaces them.
+    pub http_limits: ConnLimits,
+    /// Header and idle timeouts of HTTP(S) connections (10 s and 60 s); a server's
+    /// `header_timeout` and `idle_timeout` replace them.
+    pub http_deadlines: Deadlines,
+    /// Limits and timeouts of the management listener's connections (256 in all, 64
+    /// per source, 10 s and 60 s); `management { listen { limits { … } } }` replaces
+    /// the limits.
+    pub management_options: ManagementOptions,
     /// Where wall-clock time (Event-Timestamp, `connection.connected`, log times the
     /// engine sees) comes from: `SystemTime::now` in the daemon, the virtual clock in a
     /// simulated world.
@@ -95,6 +118,20 @@ impl Default for DriverOptions {
             limits: Limits::default(),
             env: BTreeMap::new(),
             wall_clock: std::time::SystemTime::now,
+            stream_limits: ConnLimits {
+                connections: 50_000,
+                per_source: 0,
+            },
+            handshakes_per_source: 64,
+            http_limits: ConnLimits {
+                connections: 1024,
+                per_source: 256,
+            },
+            http_deadlines: Deadlines {
+                header: Duration::from_secs(10),
+                idle: Duration::from_secs(60),
+            },
+            management_options: ManagementOptions::default(),
         }
     }
 }
@@ -251,6 +288,7 @@ struct StreamServer<L> {
     listener: L,
     tls: Option<tokio_rustls::TlsAcceptor>,
     options: StreamOptions,
+    limits: ConnLimits,
 }
 
 /// A bound HTTP server.
@@ -260,6 +298,10 @@ struct HttpServerSocket<L> {
     listener: L,
     /// HTTPS: the acceptor of its `tls { … }` block.
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The prefixes of its client list (`None`: every address).
+    allow: Option<Arc<[IpPrefix]>>,
+    limits: ConnLimits,
+    deadlines: Deadlines,
 }
 
 /// A driver whose sockets are bound, ready to [`Driver::run`].
@@ -444,6 +486,7 @@ impl<N: Net> Driver<N> {
                                     listener,
                                     tls: tls.clone(),
                                     options: stream_options(listen),
+                                    limits: options.stream_limits.with(listen.limits),
                                 });
                             }
                         }
@@ -455,6 +498,18 @@ impl<N: Net> Driver<N> {
                         None => None,
                     };
                     let kind = if tls.is_some() { "https" } else { "http" };
+                    let allow: Option<Arc<[IpPrefix]>> = h.clients.map(|list| {
+                        program
+                            .client_list(list)
+                            .into_iter()
+                            .flat_map(|l| &l.clients)
+                            .flat_map(|c| c.sources.iter().copied())
+                            .collect()
+                    });
+                    let deadlines = Deadlines {
+                        header: h.header_timeout.unwrap_or(options.http_deadlines.header),
+                        idle: h.idle_timeout.unwrap_or(options.http_deadlines.idle),
+                    };
                     for ip in &h.ips {
                         let addr = SocketAddr::new(*ip, h.port);
                         let listener = net
@@ -472,6 +527,9 @@ impl<N: Net> Driver<N> {
                             name: name.clone(),
                             listener,
                             tls: tls.clone(),
+                            allow: allow.clone(),
+                            limits: options.http_limits.with(h.limits),
+                            deadlines,
                         });
                     }
                 }
@@ -503,7 +561,12 @@ impl<N: Net> Driver<N> {
                 addr: local,
             });
             management = Some(listener);
-            state = Some(ManagementState::new(metrics.clone(), snapshot.clone()));
+            let access = Access {
+                allow: program.management.allow.clone(),
+                token: program.management.token.clone(),
+            };
+            state =
+                Some(ManagementState::new(metrics.clone(), snapshot.clone()).with_access(access));
         }
         Ok(Driver {
             program,
@@ -569,6 +632,18 @@ impl<N: Net> Driver<N> {
                 events_tx.clone(),
             )));
         }
+        // Warnings held back by the rate limiter are reported once their window ends.
+        acceptors.push(tokio::spawn(async {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                crate::log_limit::flush_expired();
+            }
+        }));
+        let handshakes = ConnLimits {
+            connections: 0,
+            per_source: options.handshakes_per_source,
+        };
         for s in streams {
             let spec = listeners::AcceptSpec {
                 net: net.clone(),
@@ -577,6 +652,9 @@ impl<N: Net> Driver<N> {
                 listener: s.listener,
                 tls: s.tls,
                 options: s.options,
+                limiter: ConnLimiter::new(s.limits),
+                handshakes: ConnLimiter::new(handshakes),
+                metrics: metrics.clone(),
             };
             acceptors.push(tokio::spawn(listeners::accept_loop(
                 spec,
@@ -587,11 +665,22 @@ impl<N: Net> Driver<N> {
         }
         let mut servers = Vec::new();
         for h in http {
+            let gate = http::Gate {
+                name: h.name.clone(),
+                allow: h.allow,
+                limiter: ConnLimiter::new(h.limits),
+                handshakes: ConnLimiter::new(handshakes),
+                deadlines: h.deadlines,
+                metrics: metrics.clone(),
+            };
             let task = match h.tls {
                 None => tokio::spawn(http::serve(
                     h.server,
                     h.name,
-                    http::AxumListener(h.listener),
+                    http::AxumListener {
+                        listener: h.listener,
+                        gate,
+                    },
                     events_tx.clone(),
                     options.http_body_limit,
                     options.http_timeout,
@@ -599,7 +688,7 @@ impl<N: Net> Driver<N> {
                 )),
                 Some(acceptor) => {
                     let listener = http::TlsListener::new(
-                        h.name.clone(),
+                        gate,
                         h.listener,
                         acceptor,
                         options.handshake_timeout,
@@ -621,12 +710,21 @@ impl<N: Net> Driver<N> {
         // and stops gracefully when `run` returns (kept-alive connections included, so
         // none goes on answering for this driver), so that a new driver can bind it.
         let (management_stop, management_stopped) = oneshot::channel::<()>();
+        let management_options = ManagementOptions {
+            limits: options
+                .management_options
+                .limits
+                .with(program.management.limits),
+            ..options.management_options
+        };
         let management = management.zip(state.clone()).map(|(listener, state)| {
             tokio::spawn(async move {
                 let stop = async move {
                     let _ = management_stopped.await;
                 };
-                if let Err(e) = crate::management::serve(listener, state, stop).await {
+                let served =
+                    crate::management::serve_with(listener, state, management_options, stop).await;
+                if let Err(e) = served {
                     tracing::error!("management listener failed: {e}");
                 }
             })
@@ -700,6 +798,7 @@ impl<N: Net> Driver<N> {
                 let _ = task.await;
             }
         }
+        crate::log_limit::flush_all();
         summary
     }
 }

@@ -63,6 +63,7 @@ fn network(protocol: Transport, port: u16, timeout: Option<Duration>) -> RadiusL
         timeout,
         keepalive: None,
         tls: None,
+        limits: Default::default(),
     })
 }
 
@@ -222,6 +223,9 @@ pub fn sim_program(mode: SelectMode, timeout: Duration, retries: u32) -> Arc<Pro
                     clients: None,
                     tls: None,
                     policy: None,
+                    limits: Default::default(),
+                    header_timeout: None,
+                    idle_timeout: None,
                 }),
             },
             Server {
