@@ -177,10 +177,10 @@ fn an_http_client_that_sends_half_a_request_head_is_disconnected() {
     let mut rest = Vec::new();
     let read = slow.read_to_end(&mut rest);
     assert!(
-        matches!(read, Ok(_))
-            || read
-                .as_ref()
-                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        read.as_ref().map_or_else(
+            |e| e.kind() == std::io::ErrorKind::ConnectionReset,
+            |_| true
+        ),
         "closed by the server, not by our read timeout: {read:?}"
     );
     let text = String::from_utf8_lossy(&rest);
