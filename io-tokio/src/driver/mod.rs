@@ -88,8 +88,9 @@ pub struct DriverOptions {
     /// listening socket (64): a client that opens sockets and never finishes a
     /// handshake holds at most this many; 0: no limit.
     pub handshakes_per_source: usize,
-    /// Connections per HTTP(S) listening socket, in all (1,024) and per source address
-    /// (256); a server's `listen { limits { … } }` replaces them.
+    /// Connections per HTTP(S) listening socket, in all (4,096) and per source address
+    /// (1,024: one orchestrator may fire a thousand triggers at once); a server's
+    /// `listen { limits { … } }` replaces them.
     pub http_limits: ConnLimits,
     /// Header and idle timeouts of HTTP(S) connections (10 s and 60 s); a server's
     /// `header_timeout` and `idle_timeout` replace them.
@@ -122,10 +123,10 @@ impl Default for DriverOptions {
                 connections: 50_000,
                 per_source: 0,
             },
-            handshakes_per_source: 64,
+            handshakes_per_source: 256,
             http_limits: ConnLimits {
-                connections: 1024,
-                per_source: 256,
+                connections: 4096,
+                per_source: 1024,
             },
             http_deadlines: Deadlines {
                 header: Duration::from_secs(10),
