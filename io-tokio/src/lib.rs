@@ -5,8 +5,11 @@
 
 pub mod cli;
 pub mod config_files;
+pub mod conn_limit;
 pub mod driver;
 pub mod fd_limit;
+pub mod http_conn;
+pub mod log_limit;
 pub mod management;
 pub mod metrics;
 pub mod net;

@@ -8,6 +8,12 @@
 //! | `GET /metrics` | Prometheus text exposition ([`Metrics::encode`]) |
 //! | `GET /api/v1/connections` | JSON array of [`ConnectionView`] |
 //! | anything else | `404` JSON; a known path with another method: `405` JSON |
+//!
+//! `/metrics` and `/api/v1/…` show certificate subjects, NAS-Identifiers and addresses:
+//! they answer only clients on the [`Access`] allow-list (loopback by default; others
+//! get `403`) that present its bearer token when one is set (`401` otherwise).
+//! `/live` and `/ready` answer everyone, so probes need no credentials. Connections
+//! are bounded like any listener's ([`ManagementOptions`]).
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -17,17 +23,154 @@ use std::time::SystemTime;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::IncomingStream;
 use boomerang_core::eval::context::{CertInfo, ConnectionInfo};
 use boomerang_core::eval::text::format_timestamp;
+use boomerang_core::eval::value::IpPrefix;
 use serde::{Serialize, Serializer};
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
+use crate::conn_limit::{self, ConnLimiter, ConnLimits};
+use crate::http_conn::{Activity, Deadlines, HttpConn};
 use crate::metrics::{self, Metrics, Transport};
+
+/// Who may read `/metrics` and `/api/v1/…` (`management { allow { … } token "…"; }`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Access {
+    /// Client addresses allowed; the others get `403`.
+    pub allow: Vec<IpPrefix>,
+    /// When set, requests need `Authorization: Bearer TOKEN`; without it (or with
+    /// another) they get `401`.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("allow", &self.allow)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+impl Default for Access {
+    /// Loopback only, no token.
+    fn default() -> Self {
+        Access {
+            allow: boomerang_core::lang::program::Management::loopback(),
+            token: None,
+        }
+    }
+}
+
+impl Access {
+    fn allows(&self, ip: IpAddr) -> bool {
+        // An IPv4 client reaching an IPv6 socket shows as `::ffff:a.b.c.d`.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow.iter().any(|p| p.contains(&ip))
+    }
+
+    /// Whether `authorization` (the header's value) carries the token, compared in
+    /// constant time.
+    fn token_ok(&self, authorization: Option<&[u8]>) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let Some(given) = authorization.and_then(|a| a.strip_prefix(b"Bearer ")) else {
+            return false;
+        };
+        let want = token.as_bytes();
+        given.len() == want.len()
+            && given
+                .iter()
+                .zip(want)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// Bounds of the management listener's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManagementOptions {
+    /// Connections at once, in all and per source address (default 256 and 64).
+    pub limits: ConnLimits,
+    /// Header and idle timeouts (default 10 s and 60 s).
+    pub deadlines: Deadlines,
+}
+
+impl Default for ManagementOptions {
+    fn default() -> Self {
+        ManagementOptions {
+            limits: ConnLimits {
+                connections: 256,
+                per_source: 64,
+            },
+            deadlines: Deadlines {
+                header: std::time::Duration::from_secs(10),
+                idle: std::time::Duration::from_secs(60),
+            },
+        }
+    }
+}
+
+/// The management listener: connections over its limits are closed at accept, the
+/// others carry their deadlines.
+struct ManagementListener {
+    listener: TcpListener,
+    limiter: Arc<ConnLimiter>,
+    deadlines: Deadlines,
+    metrics: Arc<Metrics>,
+}
+
+/// The server name management refusals are counted and logged under.
+const NAME: &str = "management";
+
+impl axum::serve::Listener for ManagementListener {
+    type Io = HttpConn<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, peer)) => {
+                    if let Some(permit) =
+                        conn_limit::admit(&self.limiter, &self.metrics, NAME, peer)
+                    {
+                        return (HttpConn::new(stream, self.deadlines, Some(permit)), peer);
+                    }
+                }
+                Err(e) => {
+                    conn_limit::accept_failed(NAME, &e);
+                    tokio::time::sleep(conn_limit::ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// A management client: its address and its connection's activity.
+#[derive(Debug, Clone)]
+struct Peer(SocketAddr, Arc<Activity>);
+
+impl Connected<IncomingStream<'_, ManagementListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, ManagementListener>) -> Self {
+        Peer(*stream.remote_addr(), stream.io().activity())
+    }
+}
 
 /// The daemon's life cycle as readiness probes see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +368,7 @@ pub struct ManagementState {
     metrics: Arc<Metrics>,
     readiness: Arc<AtomicU8>,
     connections: Arc<dyn ConnectionsSource>,
+    access: Arc<Access>,
 }
 
 impl std::fmt::Debug for ManagementState {
@@ -242,7 +386,14 @@ impl ManagementState {
             metrics,
             readiness: Arc::new(AtomicU8::new(Readiness::Starting as u8)),
             connections,
+            access: Arc::new(Access::default()),
         }
+    }
+
+    /// This state with `access` deciding who may read `/metrics` and `/api/v1/…`.
+    pub fn with_access(mut self, access: Access) -> ManagementState {
+        self.access = Arc::new(access);
+        self
     }
 
     /// Where the daemon is in its life cycle.
@@ -282,16 +433,77 @@ impl ManagementState {
 }
 
 /// The management routes, ready to be served (exposed so tests and embedders can
-/// drive it without a socket).
+/// drive it without a socket). A request that did not come through [`serve`] has no
+/// client address: only the token (if any) is checked for it.
 pub fn router(state: ManagementState) -> Router {
+    let protected = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/connections", get(connections))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authorize,
+        ));
     Router::new()
         .route("/live", get(live))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics_text))
-        .route("/api/v1/connections", get(connections))
+        .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(in_progress))
         .with_state(state)
+}
+
+/// Hold the connection's deadlines off while a request is handled.
+async fn in_progress(req: Request, next: Next) -> Response {
+    let busy = req
+        .extensions()
+        .get::<ConnectInfo<Peer>>()
+        .map(|ConnectInfo(Peer(_, activity))| activity.begin());
+    let response = next.run(req).await;
+    drop(busy);
+    response
+}
+
+/// Let a request to a protected route through only from an allowed address with the
+/// token (when one is set).
+async fn authorize(State(state): State<ManagementState>, req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<Peer>>()
+        .map(|ConnectInfo(Peer(addr, _))| *addr);
+    if let Some(peer) = peer {
+        if !state.access.allows(peer.ip()) {
+            refused(peer, "client not allowed");
+            return (
+                StatusCode::FORBIDDEN,
+                Json(json!({ "error": "forbidden", "reason": "client not allowed" })),
+            )
+                .into_response();
+        }
+    }
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if !state.access.token_ok(authorization) {
+        if let Some(peer) = peer {
+            refused(peer, "missing or wrong bearer token");
+        }
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({ "error": "unauthorized", "reason": "a bearer token is required" })),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+fn refused(peer: SocketAddr, reason: &str) {
+    crate::log_limit::warn(
+        &format!("management: request refused: {reason}"),
+        format_args!("management: request from {peer} refused: {reason}"),
+    );
 }
 
 /// Serve the management routes on `listener` until `shutdown` completes; then stop
@@ -305,9 +517,28 @@ pub async fn serve(
     state: ManagementState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, ManagementOptions::default(), shutdown).await
+}
+
+/// [`serve`] with these connection limits and timeouts.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: ManagementState,
+    options: ManagementOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = ManagementListener {
+        listener,
+        limiter: ConnLimiter::new(options.limits),
+        deadlines: options.deadlines,
+        metrics: state.metrics.clone(),
+    };
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<Peer>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn live() -> Response {

@@ -180,6 +180,19 @@ label_enum! {
 }
 
 label_enum! {
+    /// Why a connection was closed as soon as it was accepted (`reason` of
+    /// `connections_refused_total`).
+    RefusedReason {
+        /// The listener held its limit of connections (`limits { connections N; }`).
+        Connections => "connections",
+        /// The source address held its limit (`limits { per_source N; }`).
+        PerSource => "per_source",
+        /// The address is not on the HTTP server's client list.
+        NotAllowed => "not_allowed",
+    }
+}
+
+label_enum! {
     /// How an SQL query ended (`result` of `sql_queries_total`).
     SqlResult {
         /// Rows (possibly none) came back.
@@ -281,6 +294,15 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// Labels of `connections_refused_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// The server's configuration name (`management` for the management listener).
+    pub server: String,
+    /// Why.
+    pub reason: RefusedReason,
+}
+
 /// Labels of `build_info`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct BuildLabels {
@@ -317,6 +339,7 @@ pub struct Metrics {
     sql_duration: DurationFamily<BackendLabels>,
     http_requests: Family<HttpLabels, Counter>,
     policy_no_match: Family<ServerLabels, Counter>,
+    connections_refused: Family<RefusedLabels, Counter>,
     uptime: Gauge<f64, AtomicU64>,
     engine_busy: Counter<f64, AtomicU64>,
 }
@@ -422,6 +445,12 @@ impl Metrics {
             "Requests no policy (or no handler of the matching policy) accepted",
             Family::clone(&policy_no_match),
         );
+        let connections_refused = Family::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed as soon as they were accepted: over a limit or not allowed",
+            Family::clone(&connections_refused),
+        );
         let build_info: Family<BuildLabels, Gauge> = Family::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -460,6 +489,7 @@ impl Metrics {
             sql_duration,
             http_requests,
             policy_no_match,
+            connections_refused,
             uptime,
             engine_busy,
         }
@@ -610,6 +640,16 @@ impl Metrics {
             .get_or_create(&HttpLabels {
                 server: server.to_owned(),
                 status,
+            })
+            .inc();
+    }
+
+    /// A connection to `server` was closed as soon as it was accepted.
+    pub fn connection_refused(&self, server: &str, reason: RefusedReason) {
+        self.connections_refused
+            .get_or_create(&RefusedLabels {
+                server: server.to_owned(),
+                reason,
             })
             .inc();
     }

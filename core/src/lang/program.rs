@@ -299,6 +299,20 @@ pub struct NetworkListen {
     pub tls: Option<ServerTls>,
     /// How stream connections whose NAS stopped answering are found and closed.
     pub liveness: Liveness,
+    /// `limits { connections N; per_source N; }`: bounds on accepted connections.
+    pub limits: ConnectionLimits,
+}
+
+/// `limits { connections N; per_source N; }` of a stream listener (RADIUS TCP/TLS,
+/// HTTP, management). A value not given is the driver's default for that kind of
+/// listener; `0` means no limit. A connection over a limit is closed as soon as it is
+/// accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnectionLimits {
+    /// `connections N;`: connections open at once on one listening socket.
+    pub connections: Option<u32>,
+    /// `per_source N;`: connections open at once from one source address.
+    pub per_source: Option<u32>,
 }
 
 /// `liveness { probe …; timeout …; }` of a stream listener: after a reverse request
@@ -363,6 +377,15 @@ pub struct HttpServer {
     pub tls: Option<ServerTls>,
     /// `policy "NAME";`: pins every request to this policy.
     pub policy: Option<PolicyId>,
+    /// `listen { limits { … } }`: bounds on accepted connections.
+    pub limits: ConnectionLimits,
+    /// `header_timeout D;`: how long a client may take to send a request head (from
+    /// the accept, or from the first byte of a later request on a kept-alive
+    /// connection); `None` is the driver's default.
+    pub header_timeout: Option<Duration>,
+    /// `idle_timeout D;`: how long a kept-alive connection may wait for its next
+    /// request; `None` is the driver's default.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// A `backends { … }` entry.
@@ -521,6 +544,27 @@ pub struct Management {
     pub port: u16,
     /// `false` when the configuration turned it off (`management { enabled false; }`).
     pub enabled: bool,
+    /// `allow { ip PREFIX; … }`: client addresses that may read `/api/v1/…` and
+    /// `/metrics` (`/live` and `/ready` are open to every client). Default: loopback
+    /// (`127.0.0.0/8`, `::1`).
+    pub allow: Vec<IpPrefix>,
+    /// `token "…";`: when set, `/api/v1/…` and `/metrics` also need
+    /// `Authorization: Bearer TOKEN`.
+    pub token: Option<String>,
+    /// `listen { limits { … } }`: bounds on accepted connections.
+    pub limits: ConnectionLimits,
+}
+
+impl Management {
+    /// The default allow-list: the loopback networks.
+    pub fn loopback() -> Vec<IpPrefix> {
+        let v4 = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let v6 = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+        [IpPrefix::new(v4, 8), IpPrefix::new(v6, 128)]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
 }
 
 impl Default for Management {
@@ -529,6 +573,9 @@ impl Default for Management {
             ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             port: DEFAULT_MANAGEMENT_PORT,
             enabled: true,
+            allow: Management::loopback(),
+            token: None,
+            limits: ConnectionLimits::default(),
         }
     }
 }

@@ -291,6 +291,7 @@ impl ProgramBuilder {
                     receive_buffer: None,
                     tls: None,
                     liveness: Default::default(),
+                    limits: Default::default(),
                 }),
                 clients: Some(clients),
                 policy: None,
@@ -309,6 +310,9 @@ impl ProgramBuilder {
                 clients,
                 tls: None,
                 policy: None,
+                limits: Default::default(),
+                header_timeout: None,
+                idle_timeout: None,
             }),
         });
         ServerId(self.program.servers.len() as u32 - 1)

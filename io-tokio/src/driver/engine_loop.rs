@@ -789,6 +789,11 @@ fn log(line: &LogLine) {
     match line.severity {
         Severity::Debug => tracing::debug!(logger, "{}", line.text),
         Severity::Info => tracing::info!(logger, "{}", line.text),
+        // The engine's own warnings are about dropped input, as often as peers send it:
+        // rate-limited per reason and server. Named loggers are the policy's: kept.
+        Severity::Warn if line.logger.is_none() => {
+            crate::log_limit::warn(&crate::log_limit::key_of(&line.text), &line.text);
+        }
         Severity::Warn => tracing::warn!(logger, "{}", line.text),
     }
 }

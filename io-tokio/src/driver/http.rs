@@ -15,10 +15,14 @@ use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
 use boomerang_core::engine::{HttpRequest, HttpRequestId};
+use boomerang_core::eval::value::IpPrefix;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::reload::ListenerSlot;
 use super::{Event, HttpAnswer};
+use crate::conn_limit::{self, ConnLimiter, ConnPermit};
+use crate::http_conn::{Activity, Deadlines, HttpConn};
+use crate::metrics::Metrics;
 use crate::net::StreamListener;
 
 /// After the stop signal, the listener keeps accepting what the kernel already queued
@@ -30,27 +34,70 @@ const DRAIN_MAX: Duration = Duration::from_secs(1);
 /// HTTPS connections whose handshake is done, waiting for the HTTP server to take them.
 const TLS_READY_QUEUE: usize = 1024;
 
-/// A [`StreamListener`] as axum's listener (plain HTTP).
-pub(super) struct AxumListener<L>(pub L);
+/// What an HTTP listener checks at accept, before reading anything: the client list
+/// (address-based, so it can be applied to the bare connection) and the connection
+/// limits; and the deadlines of the connections it admits.
+#[derive(Clone)]
+pub(super) struct Gate {
+    /// The server's configuration name, for logs and metrics.
+    pub name: String,
+    /// `clients "LIST";`: the prefixes of its clients; `None` admits every address.
+    pub allow: Option<Arc<[IpPrefix]>>,
+    /// Its connection counts.
+    pub limiter: Arc<ConnLimiter>,
+    /// TLS handshakes in progress per source address (HTTPS only).
+    pub handshakes: Arc<ConnLimiter>,
+    /// Header and idle timeouts of its connections.
+    pub deadlines: Deadlines,
+    /// Where refusals are counted.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Gate {
+    /// A place for a connection from `peer`, or `None` (the caller drops it: closed).
+    fn admit(&self, peer: SocketAddr) -> Option<ConnPermit> {
+        if let Some(allow) = &self.allow {
+            if !allow.iter().any(|p| p.contains(&peer.ip())) {
+                conn_limit::refuse_not_allowed(&self.metrics, &self.name, peer);
+                return None;
+            }
+        }
+        conn_limit::admit(&self.limiter, &self.metrics, &self.name, peer)
+    }
+}
+
+/// A [`StreamListener`] as axum's listener (plain HTTP): connections not admitted by
+/// its [`Gate`] are closed at once, the others carry their deadlines.
+pub(super) struct AxumListener<L> {
+    pub listener: L,
+    pub gate: Gate,
+}
 
 impl<L: StreamListener> axum::serve::Listener for AxumListener<L> {
-    type Io = L::Stream;
+    type Io = HttpConn<L::Stream>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            match self.0.accept().await {
-                Ok(x) => return x,
+            match self.listener.accept().await {
+                Ok((stream, peer)) => {
+                    if let Some(permit) = self.gate.admit(peer) {
+                        return (
+                            HttpConn::new(stream, self.gate.deadlines, Some(permit)),
+                            peer,
+                        );
+                    }
+                }
                 Err(e) => {
-                    tracing::warn!("HTTP accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    conn_limit::accept_failed(&self.gate.name, &e);
+                    tokio::time::sleep(conn_limit::ACCEPT_BACKOFF).await;
                 }
             }
         }
     }
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.listener.local_addr()
     }
 }
 
@@ -59,7 +106,7 @@ impl<L: StreamListener> axum::serve::Listener for AxumListener<L> {
 /// axum takes the connections whose handshake succeeded. Dropping it stops accepting.
 pub(super) struct TlsListener<S> {
     local: std::io::Result<SocketAddr>,
-    ready: mpsc::Receiver<(tokio_rustls::server::TlsStream<S>, SocketAddr)>,
+    ready: mpsc::Receiver<(HttpConn<tokio_rustls::server::TlsStream<S>>, SocketAddr)>,
     acceptor_task: tokio::task::JoinHandle<()>,
 }
 
@@ -69,7 +116,7 @@ where
 {
     /// Start accepting on `listener`; must be called inside the runtime.
     pub(super) fn new<L: StreamListener<Stream = S>>(
-        name: String,
+        gate: Gate,
         mut listener: L,
         slot: Arc<ListenerSlot>,
         handshake_timeout: Duration,
@@ -81,23 +128,35 @@ where
                 let (stream, peer) = match listener.accept().await {
                     Ok(x) => x,
                     Err(e) => {
-                        tracing::warn!(server = %name, "HTTPS accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        conn_limit::accept_failed(&gate.name, &e);
+                        tokio::time::sleep(conn_limit::ACCEPT_BACKOFF).await;
                         continue;
                     }
                 };
+                let Some(permit) = gate.admit(peer) else {
+                    continue;
+                };
                 // The acceptor of the running configuration (a reload swaps it).
                 let Some(acceptor) = slot.tls() else {
-                    tracing::warn!(server = %name, %peer, "HTTPS server without TLS settings; connection dropped");
+                    tracing::warn!(server = %gate.name, %peer, "HTTPS server without TLS settings; connection dropped");
+                    continue;
+                };
+                let Some(handshake) =
+                    conn_limit::admit(&gate.handshakes, &gate.metrics, &gate.name, peer)
+                else {
                     continue;
                 };
                 let ready_tx = ready_tx.clone();
-                let name = name.clone();
+                let name = gate.name.clone();
+                let deadlines = gate.deadlines;
                 tokio::spawn(async move {
-                    match crate::tls::accept(&acceptor, stream, handshake_timeout).await {
+                    let accepted = crate::tls::accept(&acceptor, stream, handshake_timeout).await;
+                    drop(handshake);
+                    match accepted {
                         Ok((stream, _)) => {
+                            let conn = HttpConn::new(stream, deadlines, Some(permit));
                             // Fails only when the server stopped; the stream is then closed.
-                            let _ = ready_tx.send((stream, peer)).await;
+                            let _ = ready_tx.send((conn, peer)).await;
                         }
                         Err(e) => {
                             tracing::info!(server = %name, %peer, "HTTPS handshake failed: {e}");
@@ -124,7 +183,7 @@ impl<S> axum::serve::Listener for TlsListener<S>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    type Io = tokio_rustls::server::TlsStream<S>;
+    type Io = HttpConn<tokio_rustls::server::TlsStream<S>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -192,16 +251,18 @@ impl<A: axum::serve::Listener> axum::serve::Listener for Draining<A> {
     }
 }
 
-/// The client's address, as the handler sees it.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct PeerAddr(SocketAddr);
+/// The client's address, as the handler sees it, and its connection's activity (a
+/// request in progress holds the connection's deadlines off).
+#[derive(Debug, Clone)]
+pub(super) struct PeerAddr(SocketAddr, Arc<Activity>);
 
-impl<A> Connected<IncomingStream<'_, Draining<A>>> for PeerAddr
+impl<A, S> Connected<IncomingStream<'_, Draining<A>>> for PeerAddr
 where
-    A: axum::serve::Listener<Addr = SocketAddr>,
+    A: axum::serve::Listener<Addr = SocketAddr, Io = HttpConn<S>>,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     fn connect_info(stream: IncomingStream<'_, Draining<A>>) -> Self {
-        PeerAddr(*stream.remote_addr())
+        PeerAddr(*stream.remote_addr(), stream.io().activity())
     }
 }
 
@@ -216,7 +277,7 @@ struct Shared {
 
 /// Serve one HTTP server until `stop` turns true: then the connections already queued
 /// are still accepted (see [`Draining`]) and requests in progress are finished.
-pub(super) async fn serve<A: axum::serve::Listener<Addr = SocketAddr>>(
+pub(super) async fn serve<A, S>(
     slot: Arc<ListenerSlot>,
     name: String,
     listener: A,
@@ -224,7 +285,10 @@ pub(super) async fn serve<A: axum::serve::Listener<Addr = SocketAddr>>(
     body_limit: usize,
     timeout: Duration,
     stop: watch::Receiver<bool>,
-) {
+) where
+    A: axum::serve::Listener<Addr = SocketAddr, Io = HttpConn<S>>,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let shared = Shared {
         slot,
         events,
@@ -259,9 +323,10 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 
 async fn handle(
     shared: Shared,
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    ConnectInfo(PeerAddr(peer, activity)): ConnectInfo<PeerAddr>,
     req: Request<Body>,
 ) -> Response {
+    let _busy = activity.begin();
     let (parts, body) = req.into_parts();
     let body = match to_bytes(body, shared.body_limit).await {
         Ok(b) => b,
@@ -403,7 +468,10 @@ mod tests {
         let server = tokio::spawn(serve(
             slot,
             "T".into(),
-            AxumListener(listener),
+            AxumListener {
+                listener,
+                gate: gate(None, 0, 0),
+            },
             events_tx,
             1024,
             Duration::from_secs(5),
@@ -424,6 +492,74 @@ mod tests {
         assert!(
             tokio::net::TcpStream::connect(addr).await.is_err(),
             "the listener is closed after draining"
+        );
+    }
+
+    /// A gate with these limits and client prefixes, and generous deadlines.
+    fn gate(allow: Option<Vec<IpPrefix>>, connections: usize, per_source: usize) -> Gate {
+        let limits = conn_limit::ConnLimits {
+            connections,
+            per_source,
+        };
+        Gate {
+            name: "T".into(),
+            allow: allow.map(Arc::from),
+            limiter: ConnLimiter::new(limits),
+            handshakes: ConnLimiter::new(limits),
+            deadlines: Deadlines {
+                header: Duration::from_secs(30),
+                idle: Duration::from_secs(30),
+            },
+            metrics: Arc::new(Metrics::new("test")),
+        }
+    }
+
+    /// Connections from an address off the client list, and connections over the
+    /// limit, are closed at accept (the client reads EOF or a reset without sending
+    /// anything); the connection admitted is handed over and counted.
+    #[tokio::test]
+    async fn the_gate_closes_unlisted_and_surplus_connections_at_accept() {
+        use axum::serve::Listener as _;
+        let listener = crate::net::tcp_listen("127.0.0.1:0".parse().unwrap(), 128).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let only_two = IpPrefix::new("127.0.0.2".parse().unwrap(), 32).unwrap();
+        let g = gate(Some(vec![only_two]), 1, 0);
+        let limiter = g.limiter.clone();
+        let metrics = g.metrics.clone();
+        let mut l = AxumListener { listener, gate: g };
+        // From 127.0.0.1: not on the list.
+        let mut refused = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // From 127.0.0.2: admitted, then a second one over the limit of one.
+        let connect_from_2 = || async {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            s.connect(addr).await.unwrap()
+        };
+        let _kept = connect_from_2().await;
+        let mut surplus = connect_from_2().await;
+        let (_conn, peer) = tokio::time::timeout(Duration::from_secs(10), l.accept())
+            .await
+            .expect("accepted");
+        assert_eq!(peer.ip().to_string(), "127.0.0.2");
+        assert_eq!(limiter.held(), 1);
+        // Accepting goes on: the surplus connection is closed without blocking.
+        let next = tokio::time::timeout(Duration::from_millis(500), l.accept()).await;
+        assert!(next.is_err(), "nothing else is admitted");
+        let mut buf = [0u8; 1];
+        for (what, s) in [("unlisted", &mut refused), ("surplus", &mut surplus)] {
+            let read = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("{what}: closed"));
+            assert!(matches!(read, Ok(0) | Err(_)), "{what}: {read:?}");
+        }
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"connections_refused_total{server="T",reason="not_allowed"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"connections_refused_total{server="T",reason="connections"} 1"#),
+            "{text}"
         );
     }
 

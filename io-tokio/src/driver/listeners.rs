@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::reload::ListenerSlot;
 use super::{Event, WriteCmd};
+use crate::conn_limit::{self, ConnLimiter};
+use crate::metrics::Metrics;
 use crate::net::{DatagramSocket, Net, StreamListener};
 
 /// Largest UDP datagram read (RADIUS packets are at most 4096 bytes; more is read so
@@ -75,6 +77,12 @@ pub(super) struct AcceptSpec<N: Net> {
     pub name: String,
     /// Its listener.
     pub listener: N::Listener,
+    /// Its connection counts (`limits { … }`).
+    pub limiter: Arc<ConnLimiter>,
+    /// TLS handshakes in progress per source address (`protocol tls` only).
+    pub handshakes: Arc<ConnLimiter>,
+    /// Where refusals are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Accept connections on a TCP or TLS RADIUS server until aborted.
@@ -89,6 +97,9 @@ pub(super) async fn accept_loop<N: Net>(
         slot,
         name,
         mut listener,
+        limiter,
+        handshakes,
+        metrics,
     } = spec;
     let local = listener
         .local_addr()
@@ -98,10 +109,14 @@ pub(super) async fn accept_loop<N: Net>(
             Ok(x) => x,
             Err(e) => {
                 // Out of descriptors and the like: back off instead of spinning.
-                tracing::warn!(server = %name, "accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                conn_limit::accept_failed(&name, &e);
+                tokio::time::sleep(conn_limit::ACCEPT_BACKOFF).await;
                 continue;
             }
+        };
+        // Over a limit: closed here (dropped), and the loop goes on at once.
+        let Some(permit) = conn_limit::admit(&limiter, &metrics, &name, peer) else {
+            continue;
         };
         let (server, tls, options) = (slot.server(), slot.tls(), slot.options());
         if let Err(e) = net.configure_stream(&stream, &options) {
@@ -121,11 +136,17 @@ pub(super) async fn accept_loop<N: Net>(
                         certificates: Vec::new(),
                     };
                     run_connection(stream, opened, write_queue, events).await;
+                    drop(permit);
                 });
             }
             Some(acceptor) => {
+                let Some(handshake) = conn_limit::admit(&handshakes, &metrics, &name, peer) else {
+                    continue;
+                };
                 tokio::spawn(async move {
-                    match crate::tls::accept(&acceptor, stream, handshake_timeout).await {
+                    let accepted = crate::tls::accept(&acceptor, stream, handshake_timeout).await;
+                    drop(handshake);
+                    match accepted {
                         Ok((stream, info)) => {
                             let certificates = info
                                 .certificates
@@ -140,6 +161,7 @@ pub(super) async fn accept_loop<N: Net>(
                                 certificates,
                             };
                             run_connection(stream, opened, write_queue, events).await;
+                            drop(permit);
                         }
                         Err(e) => {
                             tracing::info!(server = %name, %peer, "TLS handshake failed: {e}");

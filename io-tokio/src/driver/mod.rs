@@ -41,7 +41,11 @@ use boomerang_core::lang::program::{
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::management::{ConnectionView, ConnectionsSource, ManagementState};
+use crate::conn_limit::ConnLimits;
+use crate::http_conn::Deadlines;
+use crate::management::{
+    Access, ConnectionView, ConnectionsSource, ManagementOptions, ManagementState,
+};
 use crate::metrics::Metrics;
 use crate::net::{
     DEFAULT_LISTEN_BACKLOG, DatagramSocket, Net, StreamListener, StreamOptions, TcpKeepalive,
@@ -82,6 +86,25 @@ pub struct DriverOptions {
     pub limits: Limits,
     /// `env.*` as pipelines see it.
     pub env: BTreeMap<String, String>,
+    /// Connections per RADIUS TCP/TLS listening socket, in all (50,000) and per source
+    /// address (0: none, since NAS fleets behind one NAT share an address); a
+    /// listener's `limits { … }` replaces them.
+    pub stream_limits: ConnLimits,
+    /// TLS handshakes in progress at once from one source address, per RadSec or HTTPS
+    /// listening socket (64): a client that opens sockets and never finishes a
+    /// handshake holds at most this many; 0: no limit.
+    pub handshakes_per_source: usize,
+    /// Connections per HTTP(S) listening socket, in all (4,096) and per source address
+    /// (1,024: one orchestrator may fire a thousand triggers at once); a server's
+    /// `listen { limits { … } }` replaces them.
+    pub http_limits: ConnLimits,
+    /// Header and idle timeouts of HTTP(S) connections (10 s and 60 s); a server's
+    /// `header_timeout` and `idle_timeout` replace them.
+    pub http_deadlines: Deadlines,
+    /// Limits and timeouts of the management listener's connections (256 in all, 64
+    /// per source, 10 s and 60 s); `management { listen { limits { … } } }` replaces
+    /// the limits.
+    pub management_options: ManagementOptions,
     /// Where wall-clock time (Event-Timestamp, `connection.connected`, log times the
     /// engine sees) comes from: `SystemTime::now` in the daemon, the virtual clock in a
     /// simulated world.
@@ -103,6 +126,20 @@ impl Default for DriverOptions {
             limits: Limits::default(),
             env: BTreeMap::new(),
             wall_clock: std::time::SystemTime::now,
+            stream_limits: ConnLimits {
+                connections: 50_000,
+                per_source: 0,
+            },
+            handshakes_per_source: 256,
+            http_limits: ConnLimits {
+                connections: 4096,
+                per_source: 1024,
+            },
+            http_deadlines: Deadlines {
+                header: Duration::from_secs(10),
+                idle: Duration::from_secs(60),
+            },
+            management_options: ManagementOptions::default(),
         }
     }
 }
@@ -465,6 +502,11 @@ async fn plan_listeners<N: Net>(
             source,
         };
         let mut udp_buffer = None;
+        let mut admission = reload::Admission {
+            limits: options.stream_limits,
+            allow: None,
+            deadlines: options.http_deadlines,
+        };
         let (tls, stream_opts, ips, port) = match &server.kind {
             ServerKind::Radius(r) => {
                 let RadiusListen::Network(listen) = &r.listen else {
@@ -482,12 +524,29 @@ async fn plan_listeners<N: Net>(
                     _ => None,
                 };
                 udp_buffer = listen.receive_buffer;
+                admission.limits = options.stream_limits.with(listen.limits);
                 (tls, stream_options(listen), &listen.ips, listen.port)
             }
             ServerKind::Http(h) => {
                 let tls = match &h.tls {
                     Some(tls) => Some(tls_acceptor(program, &name, tls, true)?),
                     None => None,
+                };
+                admission = reload::Admission {
+                    limits: options.http_limits.with(h.limits),
+                    // The client list is address-based: applied at accept.
+                    allow: h.clients.map(|list| {
+                        program
+                            .client_list(list)
+                            .into_iter()
+                            .flat_map(|l| &l.clients)
+                            .flat_map(|c| c.sources.iter().copied())
+                            .collect()
+                    }),
+                    deadlines: Deadlines {
+                        header: h.header_timeout.unwrap_or(options.http_deadlines.header),
+                        idle: h.idle_timeout.unwrap_or(options.http_deadlines.idle),
+                    },
                 };
                 (tls, StreamOptions::default(), &h.ips, h.port)
             }
@@ -543,6 +602,7 @@ async fn plan_listeners<N: Net>(
                 name: name.clone(),
                 tls: tls.clone(),
                 options: stream_opts,
+                admission: admission.clone(),
                 socket,
             });
         }
@@ -597,7 +657,12 @@ impl<N: Net> Driver<N> {
                 addr: local,
             });
             management = Some(listener);
-            state = Some(ManagementState::new(metrics.clone(), snapshot.clone()));
+            let access = Access {
+                allow: program.management.allow.clone(),
+                token: program.management.token.clone(),
+            };
+            state =
+                Some(ManagementState::new(metrics.clone(), snapshot.clone()).with_access(access));
         }
         Ok(Driver {
             program,
@@ -660,11 +725,20 @@ impl<N: Net> Driver<N> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let spawner = reload::Spawner {
             net: net.clone(),
+            metrics: metrics.clone(),
             events: events_tx.clone(),
             stop: stop_rx,
             options: options.clone(),
         };
         let mut udp_sockets = BTreeMap::new();
+        // Warnings held back by the rate limiter are reported once their window ends.
+        let log_flush = tokio::spawn(async {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                crate::log_limit::flush_expired();
+            }
+        });
         let mut live = Vec::new();
         // UDP loops first, then stream accept loops, then HTTP servers: the order
         // tasks start in (a simulated world's task numbering depends on it).
@@ -692,12 +766,21 @@ impl<N: Net> Driver<N> {
         // and stops gracefully when `run` returns (kept-alive connections included, so
         // none goes on answering for this driver), so that a new driver can bind it.
         let (management_stop, management_stopped) = oneshot::channel::<()>();
+        let management_options = ManagementOptions {
+            limits: options
+                .management_options
+                .limits
+                .with(program.management.limits),
+            ..options.management_options
+        };
         let management = management.zip(state.clone()).map(|(listener, state)| {
             tokio::spawn(async move {
                 let stop = async move {
                     let _ = management_stopped.await;
                 };
-                if let Err(e) = crate::management::serve(listener, state, stop).await {
+                let served =
+                    crate::management::serve_with(listener, state, management_options, stop).await;
+                if let Err(e) = served {
                     tracing::error!("management listener failed: {e}");
                 }
             })
@@ -814,6 +897,9 @@ impl<N: Net> Driver<N> {
                 let _ = task.await;
             }
         }
+        log_flush.abort();
+        let _ = log_flush.await;
+        crate::log_limit::flush_all();
         summary
     }
 }

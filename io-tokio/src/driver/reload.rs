@@ -37,11 +37,14 @@ use std::time::Duration;
 
 use boomerang_core::engine::{Now, ReloadError, Reloaded, outbound_unchanged};
 use boomerang_core::eval::ir::BackendId;
+use boomerang_core::eval::value::IpPrefix;
 use boomerang_core::lang::program::{Program, ServerId};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::engine_loop::{EngineLoop, UdpSockets};
 use super::{DriverOptions, Event, Listening, StartError, http, listeners};
+use crate::conn_limit::{ConnLimiter, ConnLimits};
+use crate::http_conn::Deadlines;
 use crate::metrics;
 use crate::net::{DatagramSocket, Net, StreamOptions};
 use crate::sqlite::SqliteExecutor;
@@ -127,7 +130,21 @@ pub(super) struct Planned<N: Net> {
     pub name: String,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub options: StreamOptions,
+    /// What it admits at accept; fixed when the listener starts (a kept listener
+    /// keeps the limits it started with).
+    pub admission: Admission,
     pub socket: Option<(Socket<N>, SocketAddr)>,
+}
+
+/// What a stream or HTTP listener checks at accept (see [`crate::conn_limit`]).
+#[derive(Clone)]
+pub(super) struct Admission {
+    /// `limits { … }` over the driver's defaults.
+    pub limits: ConnLimits,
+    /// HTTP: the prefixes of its client list (`None`: every address).
+    pub allow: Option<Arc<[IpPrefix]>>,
+    /// HTTP: header and idle timeouts.
+    pub deadlines: Deadlines,
 }
 
 /// A listener being served.
@@ -164,6 +181,8 @@ pub(super) type LiveSet<N> = Arc<Mutex<Vec<Live<N>>>>;
 #[derive(Clone)]
 pub(super) struct Spawner<N: Net> {
     pub net: N,
+    /// Where refused connections are counted.
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub events: mpsc::Sender<Event>,
     pub stop: watch::Receiver<bool>,
     pub options: DriverOptions,
@@ -175,6 +194,18 @@ impl<N: Net> Spawner<N> {
         let (socket, local) = planned.socket?;
         let slot = ListenerSlot::new(planned.server, planned.tls, planned.options);
         let o = &self.options;
+        let handshakes = ConnLimits {
+            connections: 0,
+            per_source: o.handshakes_per_source,
+        };
+        let gate = http::Gate {
+            name: planned.name.clone(),
+            allow: planned.admission.allow.clone(),
+            limiter: ConnLimiter::new(planned.admission.limits),
+            handshakes: ConnLimiter::new(handshakes),
+            deadlines: planned.admission.deadlines,
+            metrics: self.metrics.clone(),
+        };
         let mut udp = None;
         let task = match socket {
             Socket::Udp(socket) => {
@@ -191,6 +222,9 @@ impl<N: Net> Spawner<N> {
                     slot: slot.clone(),
                     name: planned.name.clone(),
                     listener,
+                    limiter: ConnLimiter::new(planned.admission.limits),
+                    handshakes: ConnLimiter::new(handshakes),
+                    metrics: self.metrics.clone(),
                 };
                 tokio::spawn(listeners::accept_loop(
                     spec,
@@ -200,12 +234,8 @@ impl<N: Net> Spawner<N> {
                 ))
             }
             Socket::Http(listener) if planned.key.kind == "https" => {
-                let listener = http::TlsListener::new(
-                    planned.name.clone(),
-                    listener,
-                    slot.clone(),
-                    o.handshake_timeout,
-                );
+                let listener =
+                    http::TlsListener::new(gate, listener, slot.clone(), o.handshake_timeout);
                 tokio::spawn(http::serve(
                     slot.clone(),
                     planned.name.clone(),
@@ -219,7 +249,7 @@ impl<N: Net> Spawner<N> {
             Socket::Http(listener) => tokio::spawn(http::serve(
                 slot.clone(),
                 planned.name.clone(),
-                http::AxumListener(listener),
+                http::AxumListener { listener, gate },
                 self.events.clone(),
                 o.http_body_limit,
                 o.http_timeout,

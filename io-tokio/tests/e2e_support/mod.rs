@@ -105,6 +105,22 @@ impl Server {
         extra_clients: &[ClientSpec],
         setup: impl FnOnce(&Path),
     ) -> Server {
+        Self::launch(config, ports, extra_clients, setup, None)
+    }
+
+    /// As [`Server::start`], with the process's limit of open files (soft and hard)
+    /// lowered to `nofile` through the shell's `ulimit -n`.
+    pub fn start_with_nofile(config: &str, ports: Ports, nofile: u32) -> Server {
+        Self::launch(config, ports, &[], |_| {}, Some(nofile))
+    }
+
+    fn launch(
+        config: &str,
+        ports: Ports,
+        extra_clients: &[ClientSpec],
+        setup: impl FnOnce(&Path),
+        nofile: Option<u32>,
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut clients = vec![
             ClientSpec::new("nas1"),
@@ -123,7 +139,15 @@ impl Server {
         let conf = dir.path().join("boomerang.conf");
         std::fs::write(&conf, config).unwrap();
         setup(dir.path());
-        let child = Command::new(BIN)
+        let mut command = match nofile {
+            None => Command::new(BIN),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), BIN]);
+                c
+            }
+        };
+        let child = command
             .current_dir(dir.path())
             .args(["run", "-c"])
             .arg(&conf)

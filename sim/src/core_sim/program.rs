@@ -65,6 +65,7 @@ fn network(protocol: Transport, port: u16, timeout: Option<Duration>) -> RadiusL
         receive_buffer: None,
         tls: None,
         liveness: Default::default(),
+        limits: Default::default(),
     })
 }
 
@@ -224,6 +225,9 @@ pub fn sim_program(mode: SelectMode, timeout: Duration, retries: u32) -> Arc<Pro
                     clients: None,
                     tls: None,
                     policy: None,
+                    limits: Default::default(),
+                    header_timeout: None,
+                    idle_timeout: None,
                 }),
             },
             Server {

@@ -12,15 +12,22 @@ use crate::lang::compile::cx::{ANY_V4, Cx, Seen};
 use crate::lang::compile::names::BackendNameKind;
 use crate::lang::diag::{Diagnostic, suggest};
 use crate::lang::program::{
-    Backend, BackendKind, ClientListId, ClientProtocol, HttpServer, Keepalive, Liveness,
-    NetworkListen, PolicyId, RadiusListen, RadiusServer, RadiusServerMode, Server, ServerKind,
-    ServerTls, Transport,
+    Backend, BackendKind, ClientListId, ClientProtocol, ConnectionLimits, HttpServer, Keepalive,
+    Liveness, NetworkListen, PolicyId, RadiusListen, RadiusServer, RadiusServerMode, Server,
+    ServerKind, ServerTls, Transport,
 };
 use crate::lang::span::Span;
 use crate::lang::syntax::{Block, Item};
 
 const RADIUS_SERVER_KEYS: &[&str] = &["listen", "clients", "policy"];
-const HTTP_SERVER_KEYS: &[&str] = &["listen", "clients", "tls", "policy"];
+const HTTP_SERVER_KEYS: &[&str] = &[
+    "listen",
+    "clients",
+    "tls",
+    "policy",
+    "header_timeout",
+    "idle_timeout",
+];
 const SERVER_UNSUPPORTED: &[&str] = &["@pre-client", "capture"];
 const LISTEN_KEYS: &[&str] = &[
     "protocol",
@@ -31,10 +38,12 @@ const LISTEN_KEYS: &[&str] = &[
     "receive_buffer",
     "liveness",
     "tls",
+    "limits",
 ];
 /// Largest `receive_buffer` accepted (1 GiB); the kernel caps what it grants anyway.
 const MAX_RECEIVE_BUFFER: u64 = 1 << 30;
-const HTTP_LISTEN_KEYS: &[&str] = &["protocol", "port", "ip"];
+const HTTP_LISTEN_KEYS: &[&str] = &["protocol", "port", "ip", "limits"];
+const LIMITS_KEYS: &[&str] = &["connections", "per_source"];
 const SERVER_TLS_KEYS: &[&str] = &[
     "certificate",
     "certificate_key",
@@ -337,6 +346,7 @@ fn network_listen(
     let mut receive_buffer = None;
     let mut liveness = Liveness::default();
     let mut tls = None;
+    let mut limits = ConnectionLimits::default();
     for it in &block.items {
         let kw = match it.keyword() {
             Some(k) if LISTEN_KEYS.contains(&k) => k,
@@ -383,6 +393,11 @@ fn network_listen(
                     tls = server_tls(cx, col, b, it, true);
                 }
             }
+            "limits" => {
+                if let Some(b) = cx.plain_block(it) {
+                    limits = limits_block(cx, b);
+                }
+            }
             _ => {}
         }
     }
@@ -412,8 +427,10 @@ fn network_listen(
                 );
             }
             if p == Transport::Udp {
-                if let Some(span) = seen.get("keepalive") {
-                    cx.error(span, "`keepalive` applies to `tcp` and `tls` listeners, not `udp`");
+                for key in ["keepalive", "limits"] {
+                    if let Some(span) = seen.get(key) {
+                        cx.error(span, format!("`{key}` applies to `tcp` and `tls` listeners, not `udp`"));
+                    }
                 }
                 if let Some(span) = seen.get("liveness") {
                     cx.error(span, "`liveness` applies to `tcp` and `tls` listeners, not `udp`");
@@ -448,7 +465,44 @@ fn network_listen(
         receive_buffer,
         tls,
         liveness,
+        limits,
     })
+}
+
+/// `limits { connections N; per_source N; }` (`0`: no limit).
+pub(crate) fn limits_block(cx: &mut Cx<'_>, block: &Block) -> ConnectionLimits {
+    let mut seen = Seen::default();
+    let mut limits = ConnectionLimits::default();
+    for it in &block.items {
+        let kw = match it.keyword() {
+            Some(kw) if LIMITS_KEYS.contains(&kw) => kw,
+            _ => {
+                cx.other_key(it, "`limits`", LIMITS_KEYS, &[]);
+                continue;
+            }
+        };
+        if !seen.first(cx, kw, it) {
+            continue;
+        }
+        let n = cx
+            .integer(it, u64::from(u32::MAX))
+            .and_then(|n| u32::try_from(n).ok());
+        match kw {
+            "connections" => limits.connections = n,
+            _ => limits.per_source = n,
+        }
+    }
+    if let (Some(total), Some(per_source)) = (limits.connections, limits.per_source) {
+        if total != 0 && per_source > total {
+            if let Some(span) = seen.get("per_source") {
+                cx.warn(
+                    span,
+                    format!("`per_source {per_source}` is above `connections {total}`; the listener's limit applies first"),
+                );
+            }
+        }
+    }
+    limits
 }
 
 /// `liveness { probe BOOL; timeout D; }` (see [`Liveness`]); a zero timeout is an
@@ -615,6 +669,8 @@ fn http(
     let mut clients = None;
     let mut tls = None;
     let mut policy = None;
+    let mut header_timeout = None;
+    let mut idle_timeout = None;
     for it in &s.e.block.items {
         let kw = match it.keyword() {
             Some(k) if HTTP_SERVER_KEYS.contains(&k) => k,
@@ -639,6 +695,8 @@ fn http(
                 }
             }
             "policy" => policy = policy_ref(cx, col, it),
+            "header_timeout" => header_timeout = positive_duration(cx, it),
+            "idle_timeout" => idle_timeout = positive_duration(cx, it),
             _ => {}
         }
     }
@@ -654,25 +712,44 @@ fn http(
     if cx.error_count() > errors {
         return None;
     }
-    let (ips, port) = listen?;
+    let (ips, port, limits) = listen?;
     Some(HttpServer {
         ips,
         port,
         clients: clients.and_then(|(i, _)| u32::try_from(i).ok().map(ClientListId)),
         tls,
         policy,
+        limits,
+        header_timeout,
+        idle_timeout,
     })
+}
+
+/// A duration that must not be zero (a zero header or idle timeout would close every
+/// connection at once).
+fn positive_duration(cx: &mut Cx<'_>, it: &Item) -> Option<std::time::Duration> {
+    let d = cx.duration(it)?;
+    if d.is_zero() {
+        let kw = it.keyword().unwrap_or("?");
+        cx.error(
+            it.args().first().map_or(it.span, |t| t.span()),
+            format!("`{kw}` must be longer than zero"),
+        );
+        return None;
+    }
+    Some(d)
 }
 
 fn http_listen(
     cx: &mut Cx<'_>,
     block: &Block,
     item: &Item,
-) -> Option<(Vec<std::net::IpAddr>, u16)> {
+) -> Option<(Vec<std::net::IpAddr>, u16, ConnectionLimits)> {
     let errors = cx.error_count();
     let mut seen = Seen::default();
     let mut port = None;
     let mut ips = Vec::new();
+    let mut limits = ConnectionLimits::default();
     for it in &block.items {
         let kw = match it.keyword() {
             Some(k) if HTTP_LISTEN_KEYS.contains(&k) => k,
@@ -708,6 +785,11 @@ fn http_listen(
                 }
             }
             "port" => port = cx.port(it),
+            "limits" => {
+                if let Some(b) = cx.plain_block(it) {
+                    limits = limits_block(cx, b);
+                }
+            }
             _ => {
                 if let Some(ip) = cx.ip(it) {
                     ips.push(ip);
@@ -727,5 +809,5 @@ fn http_listen(
     if ips.is_empty() {
         ips.push(ANY_V4);
     }
-    Some((ips, port?))
+    Some((ips, port?, limits))
 }

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 
+use crate::eval::value::IpPrefix;
 use crate::lang::compile::cx::{Cx, Seen};
 use crate::lang::diag::Diagnostic;
 use crate::lang::program::{Logging, Management};
@@ -9,12 +10,13 @@ use crate::lang::span::Span;
 use crate::lang::syntax::Block;
 use crate::radius::dictionary::{Dictionary, DictionarySource};
 
-const MANAGEMENT_KEYS: &[&str] = &["listen", "enabled"];
-const MANAGEMENT_LISTEN_KEYS: &[&str] = &["protocol", "ip", "port"];
+const MANAGEMENT_KEYS: &[&str] = &["listen", "enabled", "allow", "token"];
+const MANAGEMENT_LISTEN_KEYS: &[&str] = &["protocol", "ip", "port", "limits"];
 const LOGGING_KEYS: &[&str] = &["level", "format", "file", "application", "aaa"];
 const LEVELS: &[&str] = &["error", "warn", "warning", "info", "debug", "trace"];
 
-/// `management { listen { ip A; port N; } enabled B; }`.
+/// `management { listen { ip A; port N; limits { … } } enabled B; allow { ip P; … }
+/// token "…"; }`.
 pub(crate) fn management(cx: &mut Cx<'_>, block: Option<&Block>) -> Management {
     let mut m = Management::default();
     let Some(block) = block else {
@@ -32,9 +34,28 @@ pub(crate) fn management(cx: &mut Cx<'_>, block: Option<&Block>) -> Management {
         if !seen.first(cx, kw, it) {
             continue;
         }
-        if kw == "enabled" {
-            m.enabled = cx.boolean(it).unwrap_or(true);
-            continue;
+        match kw {
+            "enabled" => {
+                m.enabled = cx.boolean(it).unwrap_or(true);
+                continue;
+            }
+            "allow" => {
+                if let Some(b) = cx.plain_block(it) {
+                    m.allow = allow_block(cx, b);
+                }
+                continue;
+            }
+            "token" => {
+                if let Some((token, span)) = cx.string(it) {
+                    if token.is_empty() {
+                        cx.error(span, "`token` must not be empty");
+                    } else {
+                        m.token = Some(token);
+                    }
+                }
+                continue;
+            }
+            _ => {}
         }
         let Some(b) = cx.plain_block(it) else {
             continue;
@@ -67,6 +88,11 @@ pub(crate) fn management(cx: &mut Cx<'_>, block: Option<&Block>) -> Management {
                         m.ip = ip;
                     }
                 }
+                "limits" => {
+                    if let Some(b) = cx.plain_block(l) {
+                        m.limits = crate::lang::compile::servers::limits_block(cx, b);
+                    }
+                }
                 _ => {
                     if let Some(p) = cx.port(l) {
                         m.port = p;
@@ -76,6 +102,22 @@ pub(crate) fn management(cx: &mut Cx<'_>, block: Option<&Block>) -> Management {
         }
     }
     m
+}
+
+/// `allow { ip PREFIX; … }`: the management clients that may read `/api/v1/…` and
+/// `/metrics` (an empty block allows none of them).
+fn allow_block(cx: &mut Cx<'_>, block: &Block) -> Vec<IpPrefix> {
+    let mut out = Vec::new();
+    for it in &block.items {
+        if it.keyword() != Some("ip") {
+            cx.other_key(it, "`allow`", &["ip"], &[]);
+            continue;
+        }
+        if let Some(p) = cx.prefix(it) {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// `logging { level …; format …; file "…"; }`, plus the file destination of the

@@ -1,0 +1,244 @@
+//! Rate-limited warnings for things that repeat at the rate an attacker chooses:
+//! dropped datagrams, refused HTTP requests, connections over a limit, accept errors.
+//!
+//! Each warning has a key (its reason and server, with addresses and numbers taken
+//! out). The first warning of a key is written; further ones within [`WINDOW`] are
+//! only counted, and the count is reported ("… N more suppressed") with the next
+//! warning of that key after the window, or by [`flush_expired`] (the driver calls it
+//! every second) and [`flush_all`] (when the driver stops). A flood of 20,000 junk
+//! datagrams thus writes a handful of lines instead of 20,000.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// At most one line per key in this period.
+pub const WINDOW: Duration = Duration::from_secs(10);
+/// Keys remembered at once; past that, keys whose window has ended are forgotten, and
+/// if none has, further new keys are counted under one overflow key (the one key
+/// allowed past the bound).
+pub const MAX_KEYS: usize = 1024;
+/// The key that new keys fall under while [`MAX_KEYS`] keys are in their window.
+const OVERFLOW_KEY: &str = "other repeated warnings";
+
+/// What to do with one warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Write it, saying how many warnings of its key were suppressed before it.
+    Emit {
+        /// Warnings of this key suppressed since the last one written.
+        suppressed: u64,
+    },
+    /// Count it, write nothing.
+    Suppress,
+}
+
+/// One key's window.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// When the last written warning of this key was written.
+    since: Instant,
+    /// Warnings suppressed since then.
+    suppressed: u64,
+}
+
+/// The rate limiter: at most one warning per key per window.
+#[derive(Debug)]
+pub struct LogLimiter {
+    window: Duration,
+    max_keys: usize,
+    slots: BTreeMap<String, Slot>,
+}
+
+impl LogLimiter {
+    /// A limiter writing at most one warning per key per `window`, remembering at most
+    /// `max_keys` keys.
+    pub const fn new(window: Duration, max_keys: usize) -> LogLimiter {
+        LogLimiter {
+            window,
+            max_keys,
+            slots: BTreeMap::new(),
+        }
+    }
+
+    /// Whether a warning of `key` seen at `now` is written or counted.
+    pub fn check(&mut self, key: &str, now: Instant) -> Verdict {
+        if let Some(slot) = self.slots.get_mut(key) {
+            if now.saturating_duration_since(slot.since) < self.window {
+                slot.suppressed += 1;
+                return Verdict::Suppress;
+            }
+            let suppressed = slot.suppressed;
+            *slot = Slot {
+                since: now,
+                suppressed: 0,
+            };
+            return Verdict::Emit { suppressed };
+        }
+        if self.slots.len() >= self.max_keys {
+            let window = self.window;
+            self.slots
+                .retain(|_, s| now.saturating_duration_since(s.since) < window || s.suppressed > 0);
+            if self.slots.len() >= self.max_keys && key != OVERFLOW_KEY {
+                return self.check(OVERFLOW_KEY, now);
+            }
+        }
+        self.slots.insert(
+            key.to_owned(),
+            Slot {
+                since: now,
+                suppressed: 0,
+            },
+        );
+        Verdict::Emit { suppressed: 0 }
+    }
+
+    /// The keys whose window has ended with warnings suppressed, and how many; their
+    /// counts restart (and keys with nothing left to report are forgotten).
+    pub fn take_expired(&mut self, now: Instant) -> Vec<(String, u64)> {
+        let window = self.window;
+        let mut out = Vec::new();
+        self.slots.retain(|key, slot| {
+            if now.saturating_duration_since(slot.since) < window {
+                return true;
+            }
+            if slot.suppressed > 0 {
+                out.push((key.clone(), slot.suppressed));
+            }
+            false
+        });
+        out
+    }
+
+    /// Every key with warnings suppressed, and how many, whatever its window; the
+    /// limiter starts afresh.
+    pub fn take_all(&mut self) -> Vec<(String, u64)> {
+        std::mem::take(&mut self.slots)
+            .into_iter()
+            .filter(|(_, s)| s.suppressed > 0)
+            .map(|(k, s)| (k, s.suppressed))
+            .collect()
+    }
+}
+
+/// The process's limiter: warnings are about the process's sockets, whichever driver
+/// (a reload starts a new one) writes them.
+static LIMITER: Mutex<LogLimiter> = Mutex::new(LogLimiter::new(WINDOW, MAX_KEYS));
+
+fn with_limiter<T>(f: impl FnOnce(&mut LogLimiter) -> T) -> T {
+    // A poisoned lock only means a writer panicked; the counts are still usable.
+    let mut guard = LIMITER.lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut guard)
+}
+
+/// Write `message` as a warning unless a warning of `key` was written less than
+/// [`WINDOW`] ago (then it is counted). The first written after suppressed ones says
+/// how many were suppressed.
+pub fn warn(key: &str, message: impl std::fmt::Display) {
+    match with_limiter(|l| l.check(key, Instant::now())) {
+        Verdict::Emit { suppressed: 0 } => tracing::warn!("{message}"),
+        Verdict::Emit { suppressed } => {
+            tracing::warn!("{message} (… {suppressed} more suppressed)");
+        }
+        Verdict::Suppress => {}
+    }
+}
+
+/// Report the warnings suppressed in windows that have ended.
+pub fn flush_expired() {
+    for (key, n) in with_limiter(|l| l.take_expired(Instant::now())) {
+        report(&key, n);
+    }
+}
+
+/// Report every count of suppressed warnings (the driver is stopping).
+pub fn flush_all() {
+    for (key, n) in with_limiter(LogLimiter::take_all) {
+        report(&key, n);
+    }
+}
+
+fn report(key: &str, n: u64) {
+    tracing::warn!("{key} (… {n} more suppressed)");
+}
+
+/// The key of a warning text: every word holding a digit (addresses, ports, counts,
+/// identifiers) becomes `#`, so that the same reason at the same server shares a key
+/// whatever the peer.
+pub fn key_of(text: &str) -> String {
+    text.split(' ')
+        .map(|w| {
+            if w.bytes().any(|b| b.is_ascii_digit()) {
+                "#"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_per_key_per_window_then_the_suppressed_count() {
+        let mut l = LogLimiter::new(Duration::from_secs(10), 16);
+        let t0 = Instant::now();
+        assert_eq!(l.check("a", t0), Verdict::Emit { suppressed: 0 });
+        for i in 1..=500u64 {
+            let at = t0 + Duration::from_millis(i);
+            assert_eq!(l.check("a", at), Verdict::Suppress);
+        }
+        // Another key is not held back by the first.
+        assert_eq!(l.check("b", t0), Verdict::Emit { suppressed: 0 });
+        // Before the window ends nothing is reported; after, the count is.
+        assert!(l.take_expired(t0 + Duration::from_secs(9)).is_empty());
+        assert_eq!(
+            l.check("a", t0 + Duration::from_secs(10)),
+            Verdict::Emit { suppressed: 500 }
+        );
+        assert_eq!(
+            l.check("a", t0 + Duration::from_secs(11)),
+            Verdict::Suppress
+        );
+        assert_eq!(
+            l.take_expired(t0 + Duration::from_secs(21)),
+            vec![("a".to_owned(), 1)]
+        );
+        // Reported counts restart.
+        assert!(l.take_all().is_empty());
+    }
+
+    #[test]
+    fn keys_are_bounded_and_overflow_is_counted_under_one_key() {
+        let mut l = LogLimiter::new(Duration::from_secs(10), 2);
+        let t0 = Instant::now();
+        assert_eq!(l.check("a", t0), Verdict::Emit { suppressed: 0 });
+        assert_eq!(l.check("b", t0), Verdict::Emit { suppressed: 0 });
+        // Full: new keys share the overflow key.
+        assert_eq!(l.check("c", t0), Verdict::Emit { suppressed: 0 });
+        assert_eq!(l.check("d", t0), Verdict::Suppress);
+        assert_eq!(l.check("e", t0), Verdict::Suppress);
+        assert_eq!(l.slots.len(), 3);
+        // Once a window has ended (nothing suppressed in it), its key makes room.
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(l.check("c", later), Verdict::Emit { suppressed: 0 });
+        assert_eq!(l.take_all(), vec![(OVERFLOW_KEY.to_owned(), 2)]);
+    }
+
+    #[test]
+    fn keys_leave_out_addresses_and_numbers() {
+        assert_eq!(
+            key_of("UDP from 127.0.0.2:40000 to server \"udp\": unknown client, dropped"),
+            "UDP from # to server \"udp\": unknown client, dropped"
+        );
+        assert_eq!(
+            key_of("UDP from [::1]:5 to server \"udp\": unknown client, dropped"),
+            key_of("UDP from 10.1.1.1:7 to server \"udp\": unknown client, dropped")
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! Bounded resources through the real binary: idle sockets by the thousand from one
+//! address do not take the descriptors that triggers, probes and NAS devices need;
+//! floods of junk write a bounded number of log lines; an HTTP client that sends half
+//! a request head is disconnected; the management API answers only allowed clients
+//! with the token.
+
+mod e2e_support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use e2e_support::*;
+use socket2::{Domain, Socket, Type};
+
+const EXAMPLE: &str = "config/examples/http-trigger/boomerang.conf";
+const UDP_EXAMPLE: &str = "config/examples/udp-trigger/boomerang.conf";
+
+/// The daemon's limit of open files in the descriptor test.
+const NOFILE: u32 = 512;
+/// Idle connections opened to each listener: more than the daemon could hold.
+const IDLE_PER_LISTENER: usize = 700;
+
+/// Up to `n` connected TCP sockets from 127.0.0.2 (loopback, but not the address the
+/// test's own clients use) to `addr`, held open without sending anything. A connect
+/// the kernel does not complete within a second is skipped.
+fn idle_sockets(addr: SocketAddr, n: usize) -> Vec<Socket> {
+    let from: SocketAddr = "127.0.0.2:0".parse().unwrap();
+    (0..n)
+        .filter_map(|_| {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+            s.bind(&from.into()).ok()?;
+            s.connect_timeout(&addr.into(), Duration::from_secs(1))
+                .ok()?;
+            Some(s)
+        })
+        .collect()
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Thousands of idle sockets (more than the daemon's descriptor limit) held to the
+/// RadSec, HTTP and management listeners do not stop an HTTP trigger, `/live`, or a
+/// new NAS that connects, handshakes, sends Status-Server and gets a Disconnect.
+#[test]
+fn idle_sockets_beyond_the_descriptor_limit_leave_room_for_triggers_probes_and_nas() {
+    let ports = Ports::pick();
+    let server = Server::start_with_nofile(&adapt_config(EXAMPLE, ports), ports, NOFILE);
+    let mut held = Vec::new();
+    for (what, port) in [
+        ("RadSec", ports.radsec),
+        ("HTTP", ports.http),
+        ("management", ports.management),
+    ] {
+        let sockets = idle_sockets(loopback(port), IDLE_PER_LISTENER);
+        assert!(
+            sockets.len() > NOFILE as usize,
+            "{what}: only {} idle connections were made",
+            sockets.len()
+        );
+        held.extend(sockets);
+    }
+
+    let (status, body) = http(server.management(), "GET", "/live").expect("/live answers");
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+
+    let nas = server.nas("nas1", &["--count", "1"]);
+    server.wait_for_nas("nas1");
+    let (status, body) = http(
+        server.http_addr(),
+        "POST",
+        "/disconnect?nas_identifier=nas1&username=bob",
+    )
+    .expect("the trigger is answered");
+    assert_eq!(status, 200, "{body}");
+    assert!(output_bounded(nas, WAIT).status.success());
+
+    // The refusals were counted.
+    let (_, metrics) = http(server.management(), "GET", "/metrics").unwrap();
+    let refused = |server: &str, reason: &str| {
+        metric_value(
+            &metrics,
+            "connections_refused_total",
+            &[
+                &format!("server=\"{server}\""),
+                &format!("reason=\"{reason}\""),
+            ],
+        )
+    };
+    assert!(refused("HTTP_API", "not_allowed") > 0.0, "{metrics}");
+    assert!(refused("RADSEC_SERVER", "per_source") > 0.0, "{metrics}");
+    assert!(refused("management", "per_source") > 0.0, "{metrics}");
+    drop(held);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+/// 5,000 junk datagrams from an unknown client write a few warning lines, one of them
+/// with the count of those suppressed, instead of one line each.
+#[test]
+fn a_flood_of_junk_datagrams_writes_a_bounded_number_of_warnings() {
+    const JUNK: usize = 5_000;
+    let ports = Ports::pick();
+    let server = Server::start(&adapt_config(UDP_EXAMPLE, ports), ports);
+    let target = loopback(ports.udp);
+    // 127.0.0.2 is not in LOCAL_CLIENTS (127.0.0.1, ::1): each datagram is dropped.
+    let stranger = UdpSocket::bind("127.0.0.2:0").unwrap();
+    let mut wire = vec![40u8, 0, 0, 20];
+    wire.extend_from_slice(&[0u8; 16]);
+    for i in 0..JUNK {
+        wire[1] = i as u8;
+        stranger.send_to(&wire, target).unwrap();
+        if i % 500 == 499 {
+            // Let the daemon keep up, so that few are lost in the socket buffer.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // Wait until the drops stop being counted.
+    let deadline = Instant::now() + WAIT;
+    let mut last = -1.0;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, metrics) = http(server.management(), "GET", "/metrics").unwrap();
+        let dropped = metric_value(
+            &metrics,
+            "radius_dropped_total",
+            &["server=\"RADIUS_UDP\"", "reason=\"unknown_client\""],
+        );
+        if dropped == last || Instant::now() > deadline {
+            assert!(dropped > 1000.0, "only {dropped} drops counted");
+            break;
+        }
+        last = dropped;
+    }
+    let (status, log) = server.terminate();
+    assert!(status.success());
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("unknown client, dropped"))
+        .collect();
+    assert!(
+        !lines.is_empty() && lines.len() <= 5,
+        "{} warning lines:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    let suppressed: u64 = lines
+        .iter()
+        .filter_map(|l| {
+            let (_, tail) = l.split_once("(… ")?;
+            tail.split(' ').next()?.parse::<u64>().ok()
+        })
+        .sum();
+    assert!(
+        suppressed as f64 + lines.len() as f64 >= last,
+        "the suppressed count ({suppressed}) accounts for every drop ({last}):\n{}",
+        lines.join("\n")
+    );
+}
+
+/// A client that sends half a request head is disconnected once the header timeout
+/// (1 s here) has passed, without an answer; a complete request still is answered.
+#[test]
+fn an_http_client_that_sends_half_a_request_head_is_disconnected() {
+    let ports = Ports::pick();
+    let config = adapt_config(EXAMPLE, ports).replace(
+        "clients \"HTTP_CLIENTS\";",
+        "clients \"HTTP_CLIENTS\";\n        header_timeout 1s;",
+    );
+    let server = Server::start(&config, ports);
+    let mut slow = TcpStream::connect(server.http_addr()).unwrap();
+    slow.set_read_timeout(Some(WAIT)).unwrap();
+    slow.write_all(b"POST /disconnect?nas_identifier=x HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = slow.read_to_end(&mut rest);
+    assert!(
+        read.as_ref().map_or_else(
+            |e| e.kind() == std::io::ErrorKind::ConnectionReset,
+            |_| true
+        ),
+        "closed by the server, not by our read timeout: {read:?}"
+    );
+    let text = String::from_utf8_lossy(&rest);
+    assert!(!text.contains("HTTP/1.1 200"), "{text}");
+    // The server still answers a well-behaved client.
+    let (status, _) = http(
+        server.http_addr(),
+        "POST",
+        "/disconnect?nas_identifier=none",
+    )
+    .unwrap();
+    assert_ne!(status, 0);
+}
+
+/// `/metrics` and `/api/v1/connections` answer 403 to an address off the allow-list
+/// and 401 without the token; `/live` and `/ready` answer everyone.
+#[test]
+fn the_management_api_needs_an_allowed_address_and_the_token() {
+    let ports = Ports::pick();
+    let config = adapt_config(EXAMPLE, ports).replace(
+        "\nmanagement {\n",
+        "\nmanagement {\n    allow { ip 127.0.0.1; }\n    token \"s3cret\";\n",
+    );
+    assert!(config.contains("s3cret"));
+    let server = Server::start(&config, ports);
+    let get = |from: &str, path: &str, token: Option<&str>| -> (u16, String) {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.bind(&format!("{from}:0").parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        s.connect_timeout(&server.management().into(), WAIT)
+            .unwrap();
+        let mut s: TcpStream = s.into();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let status = raw
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, raw)
+    };
+    for path in ["/metrics", "/api/v1/connections"] {
+        assert_eq!(get("127.0.0.2", path, Some("s3cret")).0, 403, "{path}");
+        assert_eq!(get("127.0.0.1", path, None).0, 401, "{path}");
+        assert_eq!(get("127.0.0.1", path, Some("wrong")).0, 401, "{path}");
+        let (status, raw) = get("127.0.0.1", path, Some("s3cret"));
+        assert_eq!(status, 200, "{path}: {raw}");
+    }
+    for path in ["/live", "/ready"] {
+        assert_eq!(get("127.0.0.2", path, None).0, 200, "{path}");
+    }
+}
