@@ -187,20 +187,33 @@ fn sql_http_policy_and_build_info() {
 }
 
 #[test]
-fn fresh_metrics_show_only_build_info_and_uptime() {
+fn fresh_metrics_show_only_build_info_uptime_and_engine_time() {
     let m = Metrics::new("0.1.0");
     let text = m.encode();
     let samples: Vec<&str> = lines(&text)
         .into_iter()
         .filter(|l| !l.starts_with('#'))
         .collect();
-    assert_eq!(samples.len(), 2, "{text}");
+    assert_eq!(samples.len(), 3, "{text}");
     assert_eq!(samples[0], r#"build_info{version="0.1.0"} 1"#);
     let uptime = samples[1]
         .strip_prefix("uptime_seconds ")
         .expect("uptime line");
     let value: f64 = uptime.parse().unwrap();
     assert!(value >= 0.0);
+    assert_eq!(samples[2], "engine_busy_seconds_total 0.0");
+}
+
+#[test]
+fn engine_busy_time_adds_up() {
+    let m = Metrics::new("0.1.0");
+    m.engine_busy(std::time::Duration::from_millis(250));
+    m.engine_busy(std::time::Duration::from_millis(500));
+    assert!(
+        lines(&m.encode()).contains(&"engine_busy_seconds_total 0.75"),
+        "{}",
+        m.encode()
+    );
 }
 
 #[test]
