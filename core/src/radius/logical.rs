@@ -176,12 +176,23 @@ impl Packet {
     ///
     /// `AttrId::Standard(t)` is written as-is, even for 26 and 241..=246: that is
     /// how an opaque attribute read back from a packet is copied unchanged.
+    ///
+    /// An empty value is refused ([`EncodeError::EmptyValue`]) when `formats` knows
+    /// the attribute's type and that type needs at least one octet (RFC 2865 §5).
     pub fn push_logical_with(
         &mut self,
         id: AttrId,
         value: &[u8],
         formats: &dyn VendorFormats,
     ) -> Result<(), EncodeError> {
+        if value.is_empty() {
+            if let Some(t) = formats.value_type(id).filter(|t| t.forbids_empty()) {
+                return Err(EncodeError::EmptyValue {
+                    id,
+                    data_type: t.name(),
+                });
+            }
+        }
         match id {
             AttrId::Standard(typ) => {
                 if value.len() > MAX_VALUE_LEN {
