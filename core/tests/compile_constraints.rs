@@ -1222,3 +1222,48 @@ fn receive_buffer_is_for_udp_listeners() {
     assert_eq!(too_big.len(), 1, "{too_big:?}");
     assert!(too_big[0].starts_with("test.conf:1:"), "{too_big:?}");
 }
+
+#[test]
+fn nas_identifier_binding_is_read_and_checked_at_its_value() {
+    let p = ok(r#"clients {
+    radius "BOUND" {
+        client "ANY" { source { ip 0.0.0.0/0; } nas_identifier_binding certificate_cn; }
+        client "DNS" { source { ip 10.0.0.0/8; } nas_identifier_binding "certificate_dns"; }
+        client "OFF" { source { ip 10.1.0.0/16; } }
+    }
+}
+"#);
+    let list = p.client_lists.iter().find(|l| l.name == "BOUND").unwrap();
+    let bindings: Vec<NasIdentifierBinding> = list
+        .clients
+        .iter()
+        .map(|c| c.nas_identifier_binding)
+        .collect();
+    assert_eq!(
+        bindings,
+        [
+            NasIdentifierBinding::CertificateCn,
+            NasIdentifierBinding::CertificateDns,
+            NasIdentifierBinding::None,
+        ]
+    );
+    let text = r#"clients {
+    radius "BOUND" {
+        client "A" { source { ip 0.0.0.0/0; } nas_identifier_binding certificate_cm; }
+    }
+    http "API" {
+        client "B" { source { ip 127.0.0.1; } nas_identifier_binding certificate_cn; }
+    }
+}
+"#;
+    let h = heads(text);
+    assert_eq!(
+        h[0],
+        "test.conf:3:70: error: unknown value `certificate_cm` for `nas_identifier_binding`"
+    );
+    // Not a key of HTTP clients.
+    assert!(
+        h[1].starts_with("test.conf:6:47: error: unknown key `nas_identifier_binding`"),
+        "{h:?}"
+    );
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use boomerang_core::eval::convert::parse_prefix;
 use boomerang_core::eval::error::ErrorCode;
-use boomerang_core::eval::ops::{CompareOp, compare};
+use boomerang_core::eval::ops::{CompareOp, Operand, compare, compare_operands};
 use boomerang_core::eval::value::{RegexValue, Value};
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -395,6 +395,174 @@ fn arb_value() -> impl Strategy<Value = Value> {
     arb_scalar().prop_recursive(2, 8, 4, |inner| {
         proptest::collection::vec(inner, 0..4).prop_map(Value::List)
     })
+}
+
+// ---------------------------------------------------------------------------
+// Missing values never select (condition tests: `compare_operands`)
+
+use Operand::{Constant, Read};
+
+#[test]
+fn two_missing_variables_never_match_under_any_operator() {
+    for o in CompareOp::ALL {
+        assert!(
+            !compare_operands(o, &Value::None, Read, &Value::None, Read),
+            "missing {o} missing"
+        );
+        // A multi-valued attribute with no instances reads as missing too.
+        assert!(!compare_operands(
+            o,
+            &list(vec![]),
+            Read,
+            &Value::None,
+            Read
+        ));
+    }
+    // The value-level relation still says none == none (map arms use it).
+    assert!(compare(op("=="), &Value::None, &Value::None));
+}
+
+#[test]
+fn a_missing_variable_against_a_value_is_false_for_negations_too() {
+    let cases = [
+        s("a"),
+        i(3),
+        ip("10.0.0.1"),
+        re("a", false),
+        list(vec![s("a"), s("b")]),
+    ];
+    for v in cases {
+        for o in CompareOp::ALL {
+            if matches!(v, Value::Regex(_)) && !matches!(o, CompareOp::Eq | CompareOp::Ne) {
+                continue;
+            }
+            assert!(
+                !compare_operands(o, &Value::None, Read, &v, Constant),
+                "none {o} {v:?}"
+            );
+            assert!(
+                !compare_operands(o, &v, Constant, &Value::None, Read),
+                "{v:?} {o} none"
+            );
+            assert!(
+                !compare_operands(o, &Value::None, Read, &v, Read),
+                "none {o} var {v:?}"
+            );
+        }
+    }
+    // What used to hold: `x != "a"` with x unset.
+    assert!(compare(op("!="), &Value::None, &s("a")));
+    assert!(!compare_operands(
+        op("!="),
+        &Value::None,
+        Read,
+        &s("a"),
+        Constant
+    ));
+    assert!(!compare_operands(
+        op("!contains"),
+        &Value::None,
+        Read,
+        &s("a"),
+        Constant
+    ));
+}
+
+#[test]
+fn presence_tests_against_the_literals_none_and_any_keep_their_meaning() {
+    // `aaa.caught_error != none`, `x == none`, `x == any`.
+    assert!(compare_operands(
+        op("=="),
+        &Value::None,
+        Read,
+        &Value::None,
+        Constant
+    ));
+    assert!(!compare_operands(
+        op("!="),
+        &Value::None,
+        Read,
+        &Value::None,
+        Constant
+    ));
+    assert!(compare_operands(
+        op("!="),
+        &s("boom"),
+        Read,
+        &Value::None,
+        Constant
+    ));
+    assert!(!compare_operands(
+        op("=="),
+        &s("boom"),
+        Read,
+        &Value::None,
+        Constant
+    ));
+    assert!(compare_operands(
+        op("=="),
+        &s("x"),
+        Read,
+        &Value::Any,
+        Constant
+    ));
+    assert!(!compare_operands(
+        op("=="),
+        &Value::None,
+        Read,
+        &Value::Any,
+        Constant
+    ));
+    assert!(compare_operands(
+        op("!="),
+        &Value::None,
+        Read,
+        &Value::Any,
+        Constant
+    ));
+    // Written on the left, too.
+    assert!(compare_operands(
+        op("=="),
+        &Value::None,
+        Constant,
+        &Value::None,
+        Read
+    ));
+}
+
+#[test]
+fn present_values_compare_as_before() {
+    for (l, o, r, want) in table() {
+        if l.is_none() || r.is_none() {
+            continue;
+        }
+        let o = op(o);
+        assert_eq!(
+            compare_operands(o, &l, Read, &r, Read),
+            want,
+            "{l:?} {o} {r:?}"
+        );
+        assert_eq!(compare_operands(o, &l, Read, &r, Constant), want);
+    }
+}
+
+proptest! {
+    /// With a missing variable side and no `none`/`any` literal, no operator
+    /// holds, whatever the other side is.
+    #[test]
+    fn missing_never_selects(other in arb_value(), left in any::<bool>()) {
+        prop_assume!(!matches!(other, Value::None | Value::Any));
+        for o in CompareOp::ALL {
+            for origin in [Read, Constant] {
+                let held = if left {
+                    compare_operands(o, &Value::None, Read, &other, origin)
+                } else {
+                    compare_operands(o, &other, origin, &Value::None, Read)
+                };
+                prop_assert!(!held, "{} with {:?}", o, other);
+            }
+        }
+    }
 }
 
 proptest! {

@@ -206,6 +206,28 @@ label_enum! {
     }
 }
 
+label_enum! {
+    /// What happened to a NAS-Identifier a NAS announced in Status-Server
+    /// (`result` of `nas_identifier_claims_total`; the engine's identity binding).
+    ClaimResult {
+        /// Accepted, but another live connection announces the same identifier.
+        Duplicate => "duplicate",
+        /// Refused: it does not match the client's `nas_identifier_binding`.
+        Mismatch => "mismatch",
+        /// Refused: a live connection with another certificate holds it.
+        Conflict => "conflict",
+    }
+}
+
+/// Labels `{server, result}` of `nas_identifier_claims_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ClaimLabels {
+    /// The server's configuration name.
+    pub server: String,
+    /// What happened to the claim.
+    pub result: ClaimResult,
+}
+
 /// Labels `{server}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ServerLabels {
@@ -340,6 +362,7 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     policy_no_match: Family<ServerLabels, Counter>,
     connections_refused: Family<RefusedLabels, Counter>,
+    nas_identifier_claims: Family<ClaimLabels, Counter>,
     uptime: Gauge<f64, AtomicU64>,
     engine_busy: Counter<f64, AtomicU64>,
 }
@@ -451,6 +474,12 @@ impl Metrics {
             "Connections closed as soon as they were accepted: over a limit or not allowed",
             Family::clone(&connections_refused),
         );
+        let nas_identifier_claims = Family::default();
+        registry.register(
+            "nas_identifier_claims",
+            "NAS-Identifiers announced in Status-Server that duplicate a live connection's or that identity binding refused",
+            Family::clone(&nas_identifier_claims),
+        );
         let build_info: Family<BuildLabels, Gauge> = Family::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -490,6 +519,7 @@ impl Metrics {
             http_requests,
             policy_no_match,
             connections_refused,
+            nas_identifier_claims,
             uptime,
             engine_busy,
         }
@@ -659,6 +689,17 @@ impl Metrics {
         self.policy_no_match
             .get_or_create(&ServerLabels {
                 server: server.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A Status-Server on a connection of `server` announced a NAS-Identifier with
+    /// this `result`.
+    pub fn nas_identifier_claim(&self, server: &str, result: ClaimResult) {
+        self.nas_identifier_claims
+            .get_or_create(&ClaimLabels {
+                server: server.to_owned(),
+                result,
             })
             .inc();
     }

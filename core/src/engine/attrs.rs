@@ -83,6 +83,10 @@ impl VendorFormats for DictSchema {
                 length_octets: v.format.length_octets,
             })
     }
+
+    fn value_type(&self, id: AttrId) -> Option<DataType> {
+        self.dict.attr_by_id(id).map(|d| d.data_type)
+    }
 }
 
 /// The vector hidden attributes of a packet with this code are keyed with: the

@@ -19,8 +19,8 @@ use crate::eval::context::{
     ClientInfo, ConnectionInfo, Context, HttpExchange, RadiusRequest, ServerInfo, Transport,
 };
 use crate::lang::program::{
-    Client, DEFAULT_IDLE_TIMEOUT, RADSEC_DEFAULT_SECRET, RadiusListen, RadiusServer, ServerId,
-    ServerKind, Transport as ListenTransport,
+    Client, DEFAULT_IDLE_TIMEOUT, NasIdentifierBinding, RADSEC_DEFAULT_SECRET, RadiusListen,
+    RadiusServer, ServerId, ServerKind, Transport as ListenTransport,
 };
 use crate::radius::auth::{VerifyPolicy, verify_request};
 use crate::radius::code::Code;
@@ -60,6 +60,8 @@ pub(crate) struct StreamState {
     pub probe_timeout: Option<Duration>,
     /// The connection is in doubt and its probe waits for a free identifier.
     pub probe_pending: bool,
+    /// What its announced NAS-Identifier must match (the client's setting).
+    pub binding: NasIdentifierBinding,
 }
 
 /// What a stream connection gets from its server and client (see
@@ -77,6 +79,8 @@ pub(crate) struct StreamTerms {
     pub idle: Option<Duration>,
     /// The liveness probe's timeout (`None`: probing off).
     pub probe_timeout: Option<Duration>,
+    /// What an announced NAS-Identifier must match (the client's setting).
+    pub binding: NasIdentifierBinding,
 }
 
 /// Which RADIUS server (network mode) `server` is, with its listen transport.
@@ -347,6 +351,7 @@ impl Engine {
             verify,
             idle: (!idle.is_zero()).then_some(idle),
             probe_timeout,
+            binding: client.nas_identifier_binding,
         })
     }
 
@@ -378,6 +383,7 @@ impl Engine {
             verify,
             idle,
             probe_timeout,
+            binding,
         } = terms;
         let cert = match transport {
             Transport::Tls => certificates.first().and_then(|der| cert_info(der)),
@@ -412,6 +418,7 @@ impl Engine {
             tasks: 0,
             probe_timeout,
             probe_pending: false,
+            binding,
         };
         if let Err(state) = self.registry.insert(info, state) {
             if let Some(key) = state.idle_timer {
@@ -480,16 +487,24 @@ impl Engine {
         let secret = entry.state.secret.clone();
         let verify = entry.state.verify;
         let server = entry.state.server;
+        let binding = entry.state.binding;
         let info = entry.info().clone();
         if let Err(e) = verify_request(&packet, &secret, &verify) {
             self.close_stream(now, conn, Some(CloseReason::BadRequest(e.to_string())));
             return;
         }
         if packet.code == Code::StatusServer {
-            self.stats.status_server += 1;
+            // A zero-length NAS-Identifier is malformed (RFC 2865 §5.32): not an identity.
             let nas_identifier = packet
                 .first_value(NAS_IDENTIFIER)
+                .filter(|v| !v.is_empty())
                 .map(|v| String::from_utf8_lossy(v).into_owned());
+            if let Some(n) = &nas_identifier {
+                if !self.admit_nas_identifier(conn, binding, n) {
+                    return;
+                }
+            }
+            self.stats.status_server += 1;
             self.registry.record_status(conn, now.wall, nas_identifier);
             if let Some(data) = self.status_reply(&packet, &secret) {
                 self.outputs.push_back(Output::StreamWrite { conn, data });

@@ -31,6 +31,7 @@ pub mod timers;
 
 mod backend;
 mod connect;
+pub mod identity;
 mod inbound;
 mod liveness;
 mod reload;
@@ -89,6 +90,15 @@ pub struct Stats {
     pub stream_unknown_code: u64,
     /// Status-Server requests answered.
     pub status_server: u64,
+    /// Status-Server requests refused because their NAS-Identifier does not match
+    /// the client's `nas_identifier_binding` (see [`identity`]).
+    pub nas_identifier_mismatches: u64,
+    /// Status-Server requests refused because a live connection with another
+    /// certificate holds their (bound) NAS-Identifier.
+    pub nas_identifier_conflicts: u64,
+    /// Connections that started announcing a NAS-Identifier another live
+    /// connection already holds (counted once per claim, logged).
+    pub nas_identifier_duplicates: u64,
     /// Requests dropped (or HTTP answered 503) because `max_tasks` were running.
     pub tasks_refused: u64,
     /// Requests no policy handled.

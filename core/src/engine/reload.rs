@@ -182,6 +182,7 @@ impl Engine {
                     state.verify = terms.verify;
                     state.idle = terms.idle;
                     state.probe_timeout = terms.probe_timeout;
+                    state.binding = terms.binding;
                     // An idle timeout that was off and is now on needs its timer;
                     // one that is now off lets the running timer lapse.
                     if let (Some(idle), None) = (state.idle, state.idle_timer) {

@@ -77,6 +77,7 @@ impl BackendOutcome {
             ErrorCode::BackendError
             | ErrorCode::NoSuchUser
             | ErrorCode::InvalidValue
+            | ErrorCode::MissingValue
             | ErrorCode::Error => BackendOutcome::Error,
         }
     }

@@ -22,13 +22,17 @@ pub enum ErrorCode {
     NoSuchUser,
     /// A value had the wrong type or could not be converted (e.g. into an attribute).
     InvalidValue,
+    /// A value a backend query requires is missing: a `%{…}` of a template in its
+    /// `bindings` has no value (e.g. an HTTP query parameter the caller left out), so
+    /// the request is not built rather than sent with an empty or shortened attribute.
+    MissingValue,
     /// Raised by the `error "…"` action.
     Error,
 }
 
 impl ErrorCode {
     /// Every code, in the order they are documented.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::NoReverseConnections,
         ErrorCode::ReverseTimeout,
         ErrorCode::ConnectionClosed,
@@ -37,6 +41,7 @@ impl ErrorCode {
         ErrorCode::BackendError,
         ErrorCode::NoSuchUser,
         ErrorCode::InvalidValue,
+        ErrorCode::MissingValue,
         ErrorCode::Error,
     ];
 
@@ -51,6 +56,7 @@ impl ErrorCode {
             ErrorCode::BackendError => "BACKEND_ERROR",
             ErrorCode::NoSuchUser => "NO_SUCH_USER",
             ErrorCode::InvalidValue => "INVALID_VALUE",
+            ErrorCode::MissingValue => "MISSING_VALUE",
             ErrorCode::Error => "ERROR",
         }
     }

@@ -40,6 +40,18 @@
 //! 8. **String tests** (`starts`, `contains`, `ends`) work on the text form of both
 //!    sides (see [`crate::eval::text`]), case-sensitively.
 //!
+//! The tests of conditions (`conditions`, `if`) add one rule in front of these,
+//! [`compare_operands`]: **a missing value never selects**. When a side that reads a
+//! variable (an attribute, `http.query.*`, `vars.*`, `connection.*`, …) has no value,
+//! the test is false whatever the operator — `==`, `!=`, the ordering operators, the
+//! string tests and their negations alike — unless the other side is the literal
+//! `none` or `any` (a presence test: `x == none`, `x != none`, `x == any` keep their
+//! meaning). So `connection.status.nas_identifier == radius.request.attr.NAS-Identifier`
+//! is false for every connection when the trigger carries no NAS-Identifier, and
+//! `vars.x != "a"` is false while `vars.x` is unset. [`compare`] itself is the
+//! value-level relation (used by `map` arms and by this rule) and keeps
+//! `none == none`.
+//!
 //! Two short strings compare without allocating.
 
 use std::cmp::Ordering;
@@ -171,6 +183,46 @@ pub fn compare(op: CompareOp, left: &Value, right: &Value) -> bool {
     }
     let positive = holds(op.positive(), left, right);
     if op.is_negated() { !positive } else { positive }
+}
+
+/// Where an operand of a condition test comes from, for the missing-value rule of
+/// [`compare_operands`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operand {
+    /// Written in the configuration: a literal, a resolved constant
+    /// (`errors.*`, `radius.*`), or a list of them.
+    Constant,
+    /// Reads the context (a variable, or an expression over one): it can be missing.
+    Read,
+}
+
+/// Evaluate a condition test `left <op> right`, each side with its [`Operand`]
+/// origin: false when a side that reads the context has no value
+/// ([`Value::is_none`]), whatever the operator, unless the other side is the
+/// literal `none` or `any`; otherwise
+/// [`compare`]. This is what keeps two missing values from matching each other
+/// (`none == none`) and a missing value from satisfying `!=`.
+pub fn compare_operands(
+    op: CompareOp,
+    left: &Value,
+    left_origin: Operand,
+    right: &Value,
+    right_origin: Operand,
+) -> bool {
+    let presence_test = (left_origin == Operand::Constant && is_presence_literal(left))
+        || (right_origin == Operand::Constant && is_presence_literal(right));
+    if !presence_test {
+        let missing = |v: &Value, origin: Operand| origin == Operand::Read && v.is_none();
+        if missing(left, left_origin) || missing(right, right_origin) {
+            return false;
+        }
+    }
+    compare(op, left, right)
+}
+
+/// The literals `none` and `any` (what a presence test is written with).
+fn is_presence_literal(v: &Value) -> bool {
+    matches!(v, Value::None | Value::Any)
 }
 
 /// An error value, or a list with an error among its elements.

@@ -18,7 +18,7 @@ use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{
     AssignOp, Assignment, Expr, PacketRef, Place, VarRef, radius_code_from_value,
 };
-use crate::eval::template::eval_expr;
+use crate::eval::template::{eval_expr, render_required};
 use crate::eval::value::Value;
 
 /// A RADIUS query's `bindings` block.
@@ -72,15 +72,47 @@ fn invalid(msg: String) -> ErrorValue {
     ErrorValue::new(ErrorCode::InvalidValue, msg)
 }
 
+/// The value of a binding's right side. A template is *required*: when one of its
+/// `%{…}` has no value the binding fails with `MISSING_VALUE` instead of sending
+/// the text around the gap (`"%{http.query.username}"` without the parameter would
+/// otherwise become an empty User-Name). A plain expression that has no value is
+/// `none`, which leaves the attribute out.
+fn binding_value(a: &Assignment, env: &dyn EvalEnv) -> Result<Value, ErrorValue> {
+    match &a.value {
+        Expr::Template(t) => render_required(t, env)
+            .map(Value::String)
+            .map_err(|missing| {
+                ErrorValue::new(
+                    ErrorCode::MissingValue,
+                    format!(
+                        "bindings: {} needs a value for `%{{…}}` {missing:?}, which has none",
+                        place_name(&a.place)
+                    ),
+                )
+            }),
+        other => Ok(eval_expr(other, env)),
+    }
+}
+
+/// A short name of a bindings place, for error messages.
+fn place_name(place: &Place) -> String {
+    match place {
+        Place::RadiusAttr { attr, .. } => format!("attribute {attr}"),
+        Place::RadiusCode(_) => "the request code".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Build the outgoing request of a RADIUS query from the current context. An error
-/// value on a right side, or a place other than the new request, is an error.
+/// value on a right side, a template with a missing `%{…}` (`MISSING_VALUE`), or a
+/// place other than the new request, is an error.
 pub fn eval_bindings(
     bindings: &Bindings,
     env: &dyn EvalEnv,
 ) -> Result<OutgoingRequest, ErrorValue> {
     let mut out = OutgoingRequest::default();
     for a in &bindings.assignments {
-        let value = eval_expr(&a.value, env);
+        let value = binding_value(a, env)?;
         if let Value::Error(e) = value {
             return Err(e);
         }

@@ -10,7 +10,7 @@
 use crate::eval::context::{AttrSchema, EvalEnv};
 use crate::eval::filters::{FilterEnv, apply_filter};
 use crate::eval::ir::{CondMode, Condition, Expr, Template, TemplatePart};
-use crate::eval::ops::compare;
+use crate::eval::ops::{Operand, compare_operands};
 use crate::eval::text::to_text;
 use crate::eval::value::Value;
 use crate::radius::id::AttrId;
@@ -55,13 +55,67 @@ pub fn render(template: &Template, env: &dyn EvalEnv) -> String {
     out
 }
 
+/// The text a template expands to when every `%{…}` has a value; otherwise the
+/// first `%{…}` expression that has none (so a caller can name it). Used where a
+/// template builds something that must not be silently shortened — the attributes
+/// of a backend query's `bindings`.
+pub fn render_required<'t>(template: &'t Template, env: &dyn EvalEnv) -> Result<String, &'t Expr> {
+    let mut out = String::new();
+    for part in &template.parts {
+        match part {
+            TemplatePart::Text(t) => out.push_str(t),
+            TemplatePart::Expr(e) => {
+                let v = eval_expr(e, env);
+                if v.is_none() {
+                    return Err(e);
+                }
+                out.push_str(&to_text(&v));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an expression reads the context (a variable anywhere in it), as opposed
+/// to being fixed by the configuration text.
+pub fn reads_context(expr: &Expr) -> bool {
+    match expr {
+        Expr::Literal(_) => false,
+        Expr::Var(_) => true,
+        Expr::Template(t) => t.parts.iter().any(|p| match p {
+            TemplatePart::Text(_) => false,
+            TemplatePart::Expr(e) => reads_context(e),
+        }),
+        Expr::Filtered { input, filters } => {
+            reads_context(input) || filters.iter().any(|f| f.args.iter().any(reads_context))
+        }
+        Expr::List(items) => items.iter().any(reads_context),
+    }
+}
+
+/// The [`Operand`] origin of a condition side.
+pub fn operand_origin(expr: &Expr) -> Operand {
+    if reads_context(expr) {
+        Operand::Read
+    } else {
+        Operand::Constant
+    }
+}
+
 /// Whether a condition group holds. An empty `all`/`none` holds; an empty `any`
-/// does not.
+/// does not. Each test follows [`compare_operands`]: a side that reads the context
+/// and has no value makes the test false, except against the literal `none`/`any`.
 pub fn eval_condition(cond: &Condition, env: &dyn EvalEnv) -> bool {
     let mut tests = cond.tests.iter().map(|c| {
         let left = eval_expr(&c.left, env);
         let right = eval_expr(&c.right, env);
-        compare(c.op, &left, &right)
+        compare_operands(
+            c.op,
+            &left,
+            operand_origin(&c.left),
+            &right,
+            operand_origin(&c.right),
+        )
     });
     match cond.mode {
         CondMode::All => tests.all(|t| t),

@@ -204,6 +204,46 @@ pub struct Client {
     pub require_message_authenticator: bool,
     /// Discard requests with Proxy-State but no Message-Authenticator (UDP/TCP only).
     pub limit_proxy_state: bool,
+    /// What the NAS-Identifier a stream connection of this client announces in
+    /// Status-Server must match (`nas_identifier_binding …;`).
+    pub nas_identifier_binding: NasIdentifierBinding,
+}
+
+/// Ties the NAS-Identifier a NAS announces in its Status-Server to the identity its
+/// connection proved (`nas_identifier_binding certificate_cn;` in a RADIUS client).
+/// With a binding, a Status-Server whose NAS-Identifier does not match is refused:
+/// the identifier is not recorded (so `@select` never picks the connection by it),
+/// the Status-Server is not answered, and the refusal is logged and counted. So is a
+/// claim of an identifier that a live connection with a different certificate holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum NasIdentifierBinding {
+    /// No binding (the default): any announced NAS-Identifier is recorded; duplicate
+    /// claims are still logged and counted.
+    #[default]
+    None,
+    /// The NAS-Identifier must equal the client certificate's subject CN.
+    CertificateCn,
+    /// The NAS-Identifier must equal one of the client certificate's DNS
+    /// subject-alternative names (compared case-insensitively, as DNS names are).
+    CertificateDns,
+}
+
+impl NasIdentifierBinding {
+    /// Every binding, in documentation order.
+    pub const ALL: [NasIdentifierBinding; 3] = [
+        NasIdentifierBinding::None,
+        NasIdentifierBinding::CertificateCn,
+        NasIdentifierBinding::CertificateDns,
+    ];
+
+    /// The word written after `nas_identifier_binding`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NasIdentifierBinding::None => "none",
+            NasIdentifierBinding::CertificateCn => "certificate_cn",
+            NasIdentifierBinding::CertificateDns => "certificate_dns",
+        }
+    }
 }
 
 /// A transport a listener or an outbound connection uses.

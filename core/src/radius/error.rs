@@ -98,6 +98,18 @@ pub enum EncodeError {
         /// The most that fits.
         max: usize,
     },
+    /// A zero-length value for an attribute whose type needs at least one octet
+    /// (RFC 2865 §5: text and string are 1–253 octets): the attribute would be
+    /// malformed, so it is refused rather than sent.
+    #[error(
+        "attribute {id} ({data_type}) cannot be empty: a value needs at least one octet (RFC 2865 §5)"
+    )]
+    EmptyValue {
+        /// The attribute.
+        id: AttrId,
+        /// Its data type's dictionary name.
+        data_type: &'static str,
+    },
     /// A vendor number does not fit in the 24 bits the Vendor-Id field allows.
     #[error("vendor {vendor} does not fit in 24 bits")]
     VendorOutOfRange {

@@ -100,6 +100,22 @@ pub enum DataType {
 }
 
 impl DataType {
+    /// Whether a value of this type must be at least one octet long. RFC 2865 §5
+    /// gives `text` and `string` (our `string` and `octets`) 1–253 octets, RFC 8044
+    /// §3.4–3.5 says a zero-length one MUST NOT be sent (omit the attribute), and
+    /// every fixed-size type (addresses, integers, dates, …) is longer than zero.
+    /// The containers (TLV, VSA, extended) are laid out by their own encoders.
+    pub fn forbids_empty(self) -> bool {
+        !matches!(
+            self,
+            DataType::Tlv
+                | DataType::Vsa
+                | DataType::Extended
+                | DataType::LongExtended
+                | DataType::Evs
+        )
+    }
+
     /// The type's name as FreeRADIUS dictionaries spell it (`ipaddr`, `integer64`, …),
     /// used in dictionary files, diagnostics and listings.
     pub fn name(self) -> &'static str {

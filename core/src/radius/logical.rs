@@ -176,12 +176,23 @@ impl Packet {
     ///
     /// `AttrId::Standard(t)` is written as-is, even for 26 and 241..=246: that is
     /// how an opaque attribute read back from a packet is copied unchanged.
+    ///
+    /// An empty value is refused ([`EncodeError::EmptyValue`]) when `formats` knows
+    /// the attribute's type and that type needs at least one octet (RFC 2865 §5).
     pub fn push_logical_with(
         &mut self,
         id: AttrId,
         value: &[u8],
         formats: &dyn VendorFormats,
     ) -> Result<(), EncodeError> {
+        if value.is_empty() {
+            if let Some(t) = formats.value_type(id).filter(|t| t.forbids_empty()) {
+                return Err(EncodeError::EmptyValue {
+                    id,
+                    data_type: t.name(),
+                });
+            }
+        }
         match id {
             AttrId::Standard(typ) => {
                 if value.len() > MAX_VALUE_LEN {
@@ -217,6 +228,61 @@ mod tests {
 
     fn logical(p: &Packet) -> Vec<(AttrId, Bytes)> {
         p.logical_attributes().collect()
+    }
+
+    /// Knows User-Name (string), Class (octets), Framed-IP-Address (ipaddr) and a
+    /// vendor string; everything else is unknown.
+    struct Typed;
+
+    impl VendorFormats for Typed {
+        fn vsa_format(&self, _vendor: u32) -> vsa::VsaFormat {
+            vsa::VsaFormat::STANDARD
+        }
+
+        fn value_type(&self, id: AttrId) -> Option<crate::radius::id::DataType> {
+            use crate::radius::id::DataType;
+            match id {
+                AttrId::Standard(1) => Some(DataType::String),
+                AttrId::Standard(25) => Some(DataType::Octets),
+                AttrId::Standard(8) => Some(DataType::Ipv4Addr),
+                AttrId::Vendor { vendor: 9, typ: 1 } => Some(DataType::String),
+                AttrId::Extended { base: 241, ext: 1 } => Some(DataType::Extended),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn empty_values_of_types_that_need_an_octet_are_refused() {
+        let mut p = Packet::new(Code::DisconnectRequest, 1);
+        for id in [
+            AttrId::Standard(1),
+            AttrId::Standard(25),
+            AttrId::Standard(8),
+            AttrId::Vendor { vendor: 9, typ: 1 },
+        ] {
+            let e = p.push_logical_with(id, b"", &Typed).unwrap_err();
+            assert!(
+                matches!(e, EncodeError::EmptyValue { id: i, .. } if i == id),
+                "{e}"
+            );
+        }
+        assert!(p.attributes.is_empty(), "nothing was emitted");
+        // One octet is enough; unknown attributes and containers are copied as is.
+        p.push_logical_with(AttrId::Standard(1), b"b", &Typed)
+            .unwrap();
+        p.push_logical_with(AttrId::Standard(200), b"", &Typed)
+            .unwrap();
+        p.push_logical_with(AttrId::Extended { base: 241, ext: 1 }, b"", &Typed)
+            .unwrap();
+        // Without type knowledge (StandardVsaFormats) nothing changes.
+        p.push_logical(AttrId::Standard(1), b"").unwrap();
+        let msg = EncodeError::EmptyValue {
+            id: AttrId::Standard(1),
+            data_type: "string",
+        }
+        .to_string();
+        assert!(msg.contains("RFC 2865"), "{msg}");
     }
 
     #[test]

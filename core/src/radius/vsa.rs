@@ -53,11 +53,19 @@ impl Default for VsaFormat {
     }
 }
 
-/// Tells the codec each vendor's sub-attribute layout. The dictionary implements
-/// this; [`StandardVsaFormats`] assumes the standard layout for every vendor.
+/// Tells the codec each vendor's sub-attribute layout (and, where known, each
+/// attribute's data type). The dictionary implements this; [`StandardVsaFormats`]
+/// assumes the standard layout for every vendor and knows no types.
 pub trait VendorFormats {
     /// The layout `vendor` uses.
     fn vsa_format(&self, vendor: u32) -> VsaFormat;
+
+    /// The data type of attribute `id`, when known. The encoder refuses an empty
+    /// value for a type that forbids one ([`crate::radius::id::DataType::forbids_empty`]);
+    /// `None` (the default) means the attribute is copied opaquely.
+    fn value_type(&self, _id: crate::radius::id::AttrId) -> Option<crate::radius::id::DataType> {
+        None
+    }
 }
 
 /// Every vendor uses the RFC 2865 standard layout.

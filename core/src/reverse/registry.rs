@@ -172,6 +172,18 @@ impl<C> Registry<C> {
         Some(was)
     }
 
+    /// The connections whose recorded NAS-Identifier is `nas_identifier`, oldest
+    /// first (one index lookup).
+    pub fn nas_identifier_holders(
+        &self,
+        nas_identifier: &str,
+    ) -> impl Iterator<Item = ConnId> + '_ {
+        self.by_nas_identifier
+            .get(nas_identifier)
+            .into_iter()
+            .flat_map(|set| set.iter().copied())
+    }
+
     /// Every active connection, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Entry<C>)> + '_ {
         self.conns.iter().map(|(id, e)| (*id, e))

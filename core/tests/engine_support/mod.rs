@@ -231,6 +231,7 @@ pub fn client(name: &str, source: &str, secret: Option<&str>) -> Client {
         timeout: None,
         require_message_authenticator: false,
         limit_proxy_state: false,
+        nas_identifier_binding: Default::default(),
     }
 }
 

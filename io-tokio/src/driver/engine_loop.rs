@@ -20,7 +20,7 @@ use super::listeners::ConnHandle;
 use super::outbound;
 use super::{EngineView, Event, HttpAnswer, ViewRequest};
 use crate::management::ConnectionView;
-use crate::metrics::{self, DropReason, Metrics, RequestResult};
+use crate::metrics::{self, ClaimResult, DropReason, Metrics, RequestResult};
 use crate::net::{DatagramSocket, Net};
 use crate::sqlite::{SqlError, SqliteExecutor};
 
@@ -340,6 +340,31 @@ impl<N: Net> EngineLoop<N> {
         }
         if after.no_policy > before.no_policy {
             self.metrics.policy_no_match(name);
+        }
+        let claims = [
+            (
+                after
+                    .nas_identifier_duplicates
+                    .saturating_sub(before.nas_identifier_duplicates),
+                ClaimResult::Duplicate,
+            ),
+            (
+                after
+                    .nas_identifier_mismatches
+                    .saturating_sub(before.nas_identifier_mismatches),
+                ClaimResult::Mismatch,
+            ),
+            (
+                after
+                    .nas_identifier_conflicts
+                    .saturating_sub(before.nas_identifier_conflicts),
+                ClaimResult::Conflict,
+            ),
+        ];
+        for (n, result) in claims {
+            for _ in 0..n {
+                self.metrics.nas_identifier_claim(name, result);
+            }
         }
     }
 

@@ -52,6 +52,7 @@ fn client(name: &str, ip: IpAddr, len: u8, secret: Option<&str>) -> Client {
         timeout: None,
         require_message_authenticator: false,
         limit_proxy_state: false,
+        nas_identifier_binding: Default::default(),
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::lang::compile::collect::ListEntry;
 use crate::lang::compile::cx::{Cx, NameSet, Seen};
 use crate::lang::diag::Diagnostic;
-use crate::lang::program::{Client, ClientList, ClientProtocol};
+use crate::lang::program::{Client, ClientList, ClientProtocol, NasIdentifierBinding};
 use crate::lang::span::Span;
 
 /// Keys of a RADIUS client.
@@ -14,6 +14,7 @@ const RADIUS_CLIENT_KEYS: &[&str] = &[
     "timeout",
     "require_message_authenticator",
     "limit_proxy_state",
+    "nas_identifier_binding",
 ];
 /// Keys of an HTTP client.
 const HTTP_CLIENT_KEYS: &[&str] = &["source"];
@@ -87,6 +88,7 @@ fn client(
         timeout: None,
         require_message_authenticator: false,
         limit_proxy_state: false,
+        nas_identifier_binding: NasIdentifierBinding::None,
     };
     for item in &block.items {
         let kw = item.keyword().unwrap_or("");
@@ -132,6 +134,15 @@ fn client(
                 c.require_message_authenticator = cx.boolean(item).unwrap_or(false);
             }
             "limit_proxy_state" => c.limit_proxy_state = cx.boolean(item).unwrap_or(false),
+            "nas_identifier_binding" => {
+                let names = NasIdentifierBinding::ALL.map(NasIdentifierBinding::name);
+                if let Some(w) = cx.word(item, &names) {
+                    c.nas_identifier_binding = NasIdentifierBinding::ALL
+                        .into_iter()
+                        .find(|b| b.name() == w)
+                        .unwrap_or_default();
+                }
+            }
             _ => {}
         }
     }
