@@ -22,8 +22,10 @@ use crate::net::{DatagramSocket, Net, StreamListener};
 /// Largest UDP datagram read (RADIUS packets are at most 4096 bytes; more is read so
 /// an oversized datagram is seen whole and rejected by the engine, not truncated).
 const UDP_BUFFER: usize = 65_535;
-/// Read buffer of a stream connection.
-const READ_BUFFER: usize = 16 * 1024;
+/// Read buffer of a stream connection: one whole RADIUS packet (4096 octets at most),
+/// more arrives in the next read. Every idle NAS connection holds one, so it is kept
+/// small (16 KiB made up about half of an idle RadSec connection's memory).
+const READ_BUFFER: usize = 4 * 1024;
 /// Queued packets are coalesced into writes of at most this many bytes.
 const WRITE_BATCH: usize = 64 * 1024;
 

@@ -91,8 +91,11 @@ pub struct DriverOptions {
     /// listener's `limits { … }` replaces them.
     pub stream_limits: ConnLimits,
     /// TLS handshakes in progress at once from one source address, per RadSec or HTTPS
-    /// listening socket (64): a client that opens sockets and never finishes a
-    /// handshake holds at most this many; 0: no limit.
+    /// listening socket: a client that opens sockets and never finishes a handshake
+    /// holds at most this many; 0: no limit. Default [`default_handshakes_per_source`]:
+    /// an eighth of the process's open-file limit, between 64 and 4,096 (a fleet
+    /// behind one NAT reconnecting at once is not refused, one address cannot take
+    /// the descriptors every other client needs).
     pub handshakes_per_source: usize,
     /// Connections per HTTP(S) listening socket, in all (4,096) and per source address
     /// (1,024: one orchestrator may fire a thousand triggers at once); a server's
@@ -130,7 +133,7 @@ impl Default for DriverOptions {
                 connections: 50_000,
                 per_source: 0,
             },
-            handshakes_per_source: 256,
+            handshakes_per_source: default_handshakes_per_source(),
             http_limits: ConnLimits {
                 connections: 4096,
                 per_source: 1024,
@@ -142,6 +145,15 @@ impl Default for DriverOptions {
             management_options: ManagementOptions::default(),
         }
     }
+}
+
+/// TLS handshakes one source address may have in progress per listening socket, by
+/// default: an eighth of the open-file limit in force, at least 64 and at most 4,096.
+pub fn default_handshakes_per_source() -> usize {
+    let files = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    usize::try_from((files / 8).clamp(64, 4096)).unwrap_or(4096)
 }
 
 /// Default receive buffer of UDP RADIUS listeners (4 MiB).
