@@ -176,6 +176,10 @@ label_enum! {
         IoError => "io_error",
         /// The server is shutting down or reloading.
         Shutdown => "shutdown",
+        /// The NAS stopped answering: its liveness probe went unanswered.
+        Unresponsive => "unresponsive",
+        /// The peer did not read what we sent: its connection's write queue filled.
+        WriteQueueFull => "write_queue_full",
     }
 }
 

@@ -636,7 +636,17 @@ impl<N: Net> EngineLoop<N> {
                         .radius_request(self.server_name(server), code, result);
                 }
                 if !handle.write(conn, data) {
-                    self.conns.remove(&conn);
+                    // Closed like any other: counted, so that `connections_active`
+                    // stays equal to what `/api/v1/connections` lists.
+                    if let Some(handle) = self.conns.remove(&conn) {
+                        if let Some(server) = handle.server {
+                            self.metrics.connection_closed(
+                                self.server_name(server),
+                                handle.transport.into(),
+                                metrics::CloseReason::WriteQueueFull,
+                            );
+                        }
+                    }
                     self.local.push_back(Input::StreamClosed { conn });
                 }
             }
@@ -646,6 +656,12 @@ impl<N: Net> EngineLoop<N> {
                     let why = match reason {
                         boomerang_core::engine::CloseReason::Idle => {
                             metrics::CloseReason::IdleTimeout
+                        }
+                        boomerang_core::engine::CloseReason::Unresponsive => {
+                            metrics::CloseReason::Unresponsive
+                        }
+                        boomerang_core::engine::CloseReason::Reconfigured(_) => {
+                            metrics::CloseReason::Shutdown
                         }
                         _ => metrics::CloseReason::ProtocolError,
                     };
