@@ -44,6 +44,9 @@ fn now(wall: fn() -> SystemTime) -> Now {
     }
 }
 
+/// Reads one engine counter (or a sum of them) from [`Stats`].
+type Counter = fn(&Stats) -> u64;
+
 /// UDP sockets by (server, local address), with the server's name.
 pub(super) type UdpSockets<N> =
     BTreeMap<(ServerId, SocketAddr), (String, Arc<<N as Net>::Datagram>)>;
@@ -287,82 +290,40 @@ impl<N: Net> EngineLoop<N> {
     fn count_drops(&self, server: ServerId, before: &Stats) {
         let after = self.engine.stats();
         let name = self.server_name(server);
-        let diffs = [
+        // How much a counter (or a sum of counters) grew while the packet was handled.
+        let grew = |count: Counter| count(after).saturating_sub(count(before));
+        let drops: [(Counter, DropReason); 8] = [
+            (|s| s.udp_malformed, DropReason::Malformed),
+            (|s| s.udp_unknown_client, DropReason::UnknownClient),
+            (|s| s.udp_bad_authenticator, DropReason::BadAuthenticator),
+            (|s| s.udp_not_a_request, DropReason::UnknownCode),
             (
-                after.udp_malformed.saturating_sub(before.udp_malformed),
-                DropReason::Malformed,
-            ),
-            (
-                after
-                    .udp_unknown_client
-                    .saturating_sub(before.udp_unknown_client),
-                DropReason::UnknownClient,
-            ),
-            (
-                after
-                    .udp_bad_authenticator
-                    .saturating_sub(before.udp_bad_authenticator),
-                DropReason::BadAuthenticator,
-            ),
-            (
-                after
-                    .udp_not_a_request
-                    .saturating_sub(before.udp_not_a_request),
-                DropReason::UnknownCode,
-            ),
-            (
-                (after.udp_duplicates_joined + after.udp_duplicates_replayed)
-                    - (before.udp_duplicates_joined + before.udp_duplicates_replayed),
+                |s| s.udp_duplicates_joined + s.udp_duplicates_replayed,
                 DropReason::Duplicate,
             ),
             (
-                (after.udp_duplicate_cache_full + after.tasks_refused)
-                    - (before.udp_duplicate_cache_full + before.tasks_refused),
+                |s| s.udp_duplicate_cache_full + s.tasks_refused,
                 DropReason::Overloaded,
             ),
-            (
-                after
-                    .stream_unknown_code
-                    .saturating_sub(before.stream_unknown_code),
-                DropReason::UnknownCode,
-            ),
-            (
-                after
-                    .reverse_stray_replies
-                    .saturating_sub(before.reverse_stray_replies),
-                DropReason::UnmatchedReply,
-            ),
+            (|s| s.stream_unknown_code, DropReason::UnknownCode),
+            (|s| s.reverse_stray_replies, DropReason::UnmatchedReply),
         ];
-        for (n, reason) in diffs {
-            for _ in 0..n {
-                self.metrics.radius_dropped(name, reason);
+        for (count, reason) in drops {
+            let n = grew(count);
+            if n > 0 {
+                self.metrics.radius_dropped_many(name, reason, n);
             }
         }
-        if after.no_policy > before.no_policy {
+        if grew(|s| s.no_policy) > 0 {
             self.metrics.policy_no_match(name);
         }
-        let claims = [
-            (
-                after
-                    .nas_identifier_duplicates
-                    .saturating_sub(before.nas_identifier_duplicates),
-                ClaimResult::Duplicate,
-            ),
-            (
-                after
-                    .nas_identifier_mismatches
-                    .saturating_sub(before.nas_identifier_mismatches),
-                ClaimResult::Mismatch,
-            ),
-            (
-                after
-                    .nas_identifier_conflicts
-                    .saturating_sub(before.nas_identifier_conflicts),
-                ClaimResult::Conflict,
-            ),
+        let claims: [(Counter, ClaimResult); 3] = [
+            (|s| s.nas_identifier_duplicates, ClaimResult::Duplicate),
+            (|s| s.nas_identifier_mismatches, ClaimResult::Mismatch),
+            (|s| s.nas_identifier_conflicts, ClaimResult::Conflict),
         ];
-        for (n, result) in claims {
-            for _ in 0..n {
+        for (count, result) in claims {
+            for _ in 0..grew(count) {
                 self.metrics.nas_identifier_claim(name, result);
             }
         }
