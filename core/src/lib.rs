@@ -10,6 +10,7 @@ pub mod engine;
 pub mod eval;
 pub mod fuzzing;
 pub mod lang;
+pub mod peer;
 pub mod radius;
 pub mod reverse;
 pub mod rng;

@@ -19,8 +19,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::peer::ids::IdPool;
 use crate::radius::code::Code;
-use crate::reverse::ids::IdPool;
 
 /// A request of ours in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]

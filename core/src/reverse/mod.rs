@@ -2,7 +2,6 @@
 //! `@select` chooses among, the `@select` index, and each connection's lane of our
 //! own requests (identifier pool, requests in flight, FIFO backlog).
 
-pub mod ids;
 pub mod index;
 pub mod lane;
 pub mod registry;

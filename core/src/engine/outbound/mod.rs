@@ -82,7 +82,6 @@ pub mod types;
 mod audit;
 mod select;
 mod timers;
-mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -96,6 +95,8 @@ use crate::engine::time::Now;
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::BackendId;
 use crate::lang::program::{Backend, BackendKind, RadiusServerMode, ServerSelection, Transport};
+use crate::peer::ids::IdPool;
+use crate::peer::sign::{sign, status_server};
 use crate::radius::attr::MESSAGE_AUTHENTICATOR;
 use crate::radius::auth::{
     SignOptions, VerifyPolicy, sign_response, verify_request, verify_response,
@@ -103,7 +104,6 @@ use crate::radius::auth::{
 use crate::radius::code::{AuthenticatorKind, Code};
 use crate::radius::framing::StreamDecoder;
 use crate::radius::packet::{MAX_PACKET_LEN, Packet};
-use crate::reverse::ids::IdPool;
 use crate::rng::RandomSource;
 
 use timers::{Link, ReqKey, Timer, TimerKey, Timers};
@@ -949,7 +949,7 @@ impl Outbound {
         let Some(r) = self.requests.get_mut(&key) else {
             return;
         };
-        let signed = match wire::sign(&r.template, id, &s.cfg.secret, self.rng.as_mut()) {
+        let signed = match sign(&r.template, id, &s.cfg.secret, true, self.rng.as_mut()) {
             Ok(signed) => signed,
             Err(e) => {
                 let err = error(
@@ -1142,9 +1142,11 @@ impl Outbound {
             s.cfg.sref,
             s.cfg.target.clone(),
         );
-        let signed = wire::probe(
-            s.cfg.nas_identifier.as_deref(),
+        let signed = sign(
+            &status_server(s.cfg.nas_identifier.as_deref()),
+            STATUS_SERVER_ID,
             &s.cfg.secret,
+            false,
             self.rng.as_mut(),
         );
         let timeout_key = self.timers.set(now + timeout, Timer::ProbeTimeout(link));

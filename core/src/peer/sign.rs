@@ -1,9 +1,10 @@
-//! Turning a request template into signed bytes for one server and one identifier.
+//! Signing: turning a request template into bytes for one peer and one identifier.
 //!
 //! A request may be signed several times (a retry after a connection closed, or a
 //! fallback to another server): each time it gets a new identifier, a new Request
-//! Authenticator, its User-Password hidden again with that server's secret and that
-//! authenticator, and a fresh Message-Authenticator (RFC 6613 §2.6.1, radiusdtls-bis).
+//! Authenticator, its User-Password (when the template holds it in clear text)
+//! hidden again with that peer's secret and that authenticator, and a fresh
+//! Message-Authenticator, first (RFC 6613 §2.6.1, radiusdtls-bis).
 
 use bytes::Bytes;
 
@@ -36,7 +37,7 @@ impl RandomSource for ChosenVector {
 
 /// Why a request could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(super) enum BuildError {
+pub enum SignError {
     /// The packet does not encode (too long, bad attribute).
     #[error("{0}")]
     Encode(#[from] EncodeError),
@@ -47,22 +48,24 @@ pub(super) enum BuildError {
 
 /// A request signed for one transmission.
 #[derive(Debug, Clone)]
-pub(super) struct Signed {
+pub struct Signed {
     /// The bytes to send.
     pub bytes: Bytes,
     /// The Request Authenticator sent, which the reply is verified against.
     pub authenticator: [u8; 16],
 }
 
-/// Sign `template` (code and attributes, User-Password in clear text) with
-/// `identifier` for a server with `secret`. Any Message-Authenticator in the
-/// template is dropped and a fresh one is put first.
-pub(super) fn sign(
+/// Sign `template` (code and attributes) with `identifier` for a peer with
+/// `secret`; with `hide_password` its User-Password is in clear text and is hidden
+/// with the authenticator sent. Any Message-Authenticator in the template is
+/// dropped and a fresh one is put first.
+pub fn sign(
     template: &Packet,
     identifier: u8,
     secret: &[u8],
+    hide_password: bool,
     rng: &mut dyn RandomSource,
-) -> Result<Signed, BuildError> {
+) -> Result<Signed, SignError> {
     let mut packet = template.clone();
     packet.identifier = identifier;
     packet.remove_all(MESSAGE_AUTHENTICATOR);
@@ -73,7 +76,7 @@ pub(super) fn sign(
     for attr in packet
         .attributes
         .iter_mut()
-        .filter(|a| a.typ == USER_PASSWORD)
+        .filter(|a| hide_password && a.typ == USER_PASSWORD)
     {
         attr.value = hide_user_password(&attr.value, secret, &vector)?;
     }
@@ -88,21 +91,17 @@ pub(super) fn sign(
     })
 }
 
-/// A Status-Server probe (identifier 0, reserved for it), carrying
-/// NAS-Identifier when configured so that the far end can select this connection
-/// by `connection.status.nas_identifier`. Message-Authenticator is added by signing.
-pub(super) fn probe(
-    nas_identifier: Option<&str>,
-    secret: &[u8],
-    rng: &mut dyn RandomSource,
-) -> Result<Signed, BuildError> {
+/// A Status-Server template, carrying NAS-Identifier when configured so that the
+/// far end can select this connection by `connection.status.nas_identifier`.
+/// Message-Authenticator is added by signing.
+pub fn status_server(nas_identifier: Option<&str>) -> Packet {
     let mut packet = Packet::new(Code::StatusServer, 0);
     if let Some(nas) = nas_identifier {
         if nas.len() <= MAX_VALUE {
             packet.push(NAS_IDENTIFIER, Bytes::copy_from_slice(nas.as_bytes()));
         }
     }
-    sign(&packet, 0, secret, rng)
+    packet
 }
 
 #[cfg(test)]
@@ -119,7 +118,7 @@ mod tests {
         template.push(1, "bob");
         template.push(USER_PASSWORD, "hunter2");
         template.push(MESSAGE_AUTHENTICATOR, Bytes::from_static(&[7u8; 16]));
-        let signed = sign(&template, 42, b"secret", &mut rng).unwrap();
+        let signed = sign(&template, 42, b"secret", true, &mut rng).unwrap();
         let p = Packet::decode(signed.bytes.clone()).unwrap();
         assert_eq!(p.identifier, 42);
         assert_eq!(p.authenticator, signed.authenticator);
@@ -130,14 +129,14 @@ mod tests {
         let clear = reveal_user_password(hidden, b"secret", &p.authenticator).unwrap();
         assert_eq!(clear, b"hunter2");
         // Signing again gives a new authenticator.
-        let again = sign(&template, 43, b"secret", &mut rng).unwrap();
+        let again = sign(&template, 43, b"secret", true, &mut rng).unwrap();
         assert_ne!(again.authenticator, signed.authenticator);
     }
 
     #[test]
     fn probe_carries_nas_identifier_and_message_authenticator() {
         let mut rng = SplitMix64::new(5);
-        let signed = probe(Some("nas-1"), b"radsec", &mut rng).unwrap();
+        let signed = sign(&status_server(Some("nas-1")), 0, b"radsec", false, &mut rng).unwrap();
         let p = Packet::decode(signed.bytes).unwrap();
         assert_eq!(p.code, Code::StatusServer);
         assert_eq!(p.identifier, 0);
