@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+use bytes::Bytes;
+
 use crate::engine::attrs::packet_to_bag;
 use crate::engine::connect::{apply_radius_reply, outgoing_request};
-use crate::engine::io::{ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
+use crate::engine::io::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
 use crate::engine::report::CallTrace;
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
-use crate::engine::timers::TimerKind;
 use crate::engine::{Engine, Now};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
@@ -20,12 +21,11 @@ use crate::eval::query::{OutgoingRequest, SqlQuery, SqlRows, apply_sql_mapping, 
 use crate::eval::select::{Selection, SelectionStep};
 use crate::eval::value::Value;
 use crate::lang::program::{BackendKind, Program, RadiusServerDef, RadiusServerMode, Reverse};
+use crate::peer::{Event, Failure, Refused, Request, Submitted};
 use crate::radius::attr::{EVENT_TIMESTAMP, MESSAGE_AUTHENTICATOR, PROXY_STATE};
-use crate::radius::auth::{SignOptions, VerifyPolicy, sign_request, verify_response};
 use crate::radius::code::{AuthenticatorKind, Code};
 use crate::radius::id::AttrId;
 use crate::radius::packet::Packet;
-use crate::reverse::lane::InFlight;
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> Started {
     Started::Done(Err(ErrorValue::new(code, msg)))
@@ -467,130 +467,149 @@ impl Engine {
         }
     }
 
-    /// Hand the request to the chosen connection: an identifier now, or the back of
-    /// its backlog.
+    /// Hand the request to the chosen connection's peer machine: sent now, or at
+    /// the back of its queue.
     fn dispatch(&mut self, now: Now, tid: TaskId, task: &mut Task, conn: ConnId) -> Started {
-        let Some(state) = self.registry.state_mut(conn) else {
-            return self.retry_or_closed(now, tid, task, true);
-        };
-        if let Some(id) = state.lane.allocate() {
-            return self.send_reverse(now, tid, task, conn, id);
-        }
-        match state.lane.enqueue(tid) {
-            Ok(()) => {
-                if let Wait::Reverse(call) = &mut task.wait {
-                    call.phase = Phase::Queued { conn };
-                }
-                Started::Parked
-            }
-            Err(full) => {
-                self.stats.reverse_queue_full += 1;
-                err(ErrorCode::QueueFull, format!("connection {conn}: {full}"))
-            }
-        }
-    }
-
-    /// Sign and write the request with identifier `id` (allocated on `conn`).
-    fn send_reverse(
-        &mut self,
-        now: Now,
-        tid: TaskId,
-        task: &mut Task,
-        conn: ConnId,
-        id: u8,
-    ) -> Started {
         let program = task.program.clone();
         let Wait::Reverse(call) = &mut task.wait else {
-            self.unsent(conn, id);
             return Started::Done(Err(internal_error("send without a reverse call")));
         };
         let Some(server) = server_def(&program, call.backend, call.server) else {
-            self.unsent(conn, id);
             return Started::Done(Err(internal_error("reverse server vanished")));
         };
-        let mut packet = call.template.clone();
-        packet.identifier = id;
-        let data = match sign_request(
-            &mut packet,
-            server.secret.as_bytes(),
-            self.rng.as_mut(),
-            &SignOptions::default(),
-        ) {
-            Ok(d) => d,
-            Err(e) => {
-                self.unsent(conn, id);
-                return err(
-                    ErrorCode::InvalidValue,
-                    format!("the reverse request could not be encoded: {e}"),
-                );
+        let req = Request {
+            waiter: tid,
+            template: call.template.clone(),
+            secret: Arc::from(server.secret.as_bytes()),
+            hide_password: false,
+            timeout: server.timeout,
+            retransmit: None,
+            quarantine: server.timeout,
+        };
+        let rng = self.rng.as_mut();
+        let submitted = self.peers.with(conn, |p| p.submit(now.mono, req, rng));
+        match submitted {
+            None => self.retry_or_closed(now, tid, task, true),
+            Some(Ok(Submitted::Sent { id, bytes })) => {
+                self.sent_reverse(now, call, conn, id, bytes);
+                Started::Parked
             }
-        };
-        let timer = self.timers.add(
-            now.mono + server.timeout,
-            TimerKind::ReverseTimeout {
-                conn,
-                id,
-                task: tid,
-            },
-        );
-        let Some(state) = self.registry.state_mut(conn) else {
-            self.timers.cancel(timer);
-            return Started::Done(Err(internal_error("connection vanished while sending")));
-        };
-        let heard_before = state.packets_received;
-        state.lane.sent(
-            id,
-            InFlight {
-                waiter: tid,
-                code: packet.code,
-                authenticator: packet.authenticator,
-                timer,
-            },
-        );
-        call.phase = Phase::InFlight {
-            conn,
-            id,
-            heard_before,
-        };
+            Some(Ok(Submitted::Queued)) => {
+                call.phase = Phase::Queued { conn };
+                Started::Parked
+            }
+            Some(Err(full @ Refused::QueueFull { .. })) => {
+                self.stats.reverse_queue_full += 1;
+                err(ErrorCode::QueueFull, format!("connection {conn}: {full}"))
+            }
+            Some(Err(Refused::Encode(e))) => err(
+                ErrorCode::InvalidValue,
+                format!("the reverse request could not be encoded: {e}"),
+            ),
+        }
+    }
+
+    /// The request of `call` went out on `conn` with identifier `id`.
+    fn sent_reverse(
+        &mut self,
+        now: Now,
+        call: &mut ReverseCall,
+        conn: ConnId,
+        id: u8,
+        data: Bytes,
+    ) {
+        call.phase = Phase::InFlight { conn, id };
         call.written = true;
         call.trace.sent(now.mono);
         self.stats.reverse_sent += 1;
         self.outputs.push_back(Output::StreamWrite { conn, data });
-        Started::Parked
     }
 
-    fn unsent(&mut self, conn: ConnId, id: u8) {
-        if let Some(state) = self.registry.state_mut(conn) {
-            state.lane.unsent(id);
-        }
-    }
-
-    /// Send what waits in `conn`'s backlog while identifiers are free (a pending
-    /// liveness probe first).
+    /// Send what waits on `conn` while identifiers are free (a waiting liveness
+    /// probe first).
     pub(super) fn pump(&mut self, now: Now, conn: ConnId) {
-        if self
-            .registry
-            .get(conn)
-            .is_some_and(|e| e.state.probe_pending)
-        {
-            self.send_probe(now, conn);
-        }
-        loop {
-            let Some(state) = self.registry.state_mut(conn) else {
-                return;
-            };
-            let Some((tid, id)) = state.lane.next_queued() else {
-                return;
-            };
-            let Some(mut task) = self.tasks.remove(&tid) else {
-                state.lane.unsent(id);
-                continue;
-            };
-            match self.send_reverse(now, tid, &mut task, conn, id) {
-                Started::Parked => {
-                    self.tasks.insert(tid, task);
+        let rng = self.rng.as_mut();
+        let events = self.peers.with(conn, |p| p.pump(now.mono, rng));
+        self.on_peer_events(now, conn, events.unwrap_or_default());
+    }
+
+    /// Carry out what the peer machine of `conn` reported.
+    pub(super) fn on_peer_events(&mut self, now: Now, conn: ConnId, events: Vec<Event<TaskId>>) {
+        for event in events {
+            match event {
+                Event::Sent { waiter, id, bytes } => {
+                    let Some(mut task) = self.tasks.remove(&waiter) else {
+                        continue;
+                    };
+                    if let Wait::Reverse(call) = &mut task.wait {
+                        self.sent_reverse(now, call, conn, id, bytes);
+                    }
+                    self.tasks.insert(waiter, task);
                 }
-                Started::Done(r) => self.resume_backend(now, tid, task, r),
+                Event::ProbeSent { bytes: data } => {
+                    self.stats.liveness_probes += 1;
+                    self.outputs.push_back(Output::StreamWrite { conn, data });
+                }
+                Event::Resent { bytes: data } => {
+                    self.outputs.push_back(Output::StreamWrite { conn, data });
+                }
+                Event::Reply {
+                    waiter,
+                    packet,
+                    authenticator,
+                } => self.on_verified_reply(now, conn, waiter, &packet, &authenticator),
+                Event::Failed { waiter, failure } => {
+                    let error = match failure {
+                        Failure::Timeout { after } => {
+                            self.stats.reverse_timeouts += 1;
+                            self.doubt(now, conn);
+                            ErrorValue::new(
+                                ErrorCode::ReverseTimeout,
+                                format!(
+                                    "no reply on connection {conn} within {} ms",
+                                    after.as_millis()
+                                ),
+                            )
+                        }
+                        Failure::Encode(e) => ErrorValue::new(
+                            ErrorCode::InvalidValue,
+                            format!("the reverse request could not be encoded: {e}"),
+                        ),
+                    };
+                    if let Some(task) = self.tasks.remove(&waiter) {
+                        self.resume_backend(now, waiter, task, Err(error));
+                    }
+                }
+                Event::Lost { waiter, seen } => self.reverse_connection_lost(now, waiter, !seen),
+                Event::BadReply { error, .. } => {
+                    // RFC 6613 §2.6.4: a bad Response Authenticator or
+                    // Message-Authenticator closes the connection.
+                    self.stats.reverse_bad_replies += 1;
+                    self.close_stream(now, conn, Some(CloseReason::BadReply(error.to_string())));
+                }
+                Event::Stray { id, code, .. } => {
+                    self.stats.reverse_stray_replies += 1;
+                    self.log(
+                        Severity::Debug,
+                        format!(
+                            "connection {conn}: {code} with identifier {id} matches no request; discarded"
+                        ),
+                    );
+                }
+                Event::ProbeAnswered => {
+                    self.restore_health(now, conn);
+                    self.pump(now, conn);
+                }
+                Event::ProbeUnanswered => {
+                    self.stats.liveness_closed += 1;
+                    self.log(
+                        Severity::Warn,
+                        format!(
+                            "connection {conn}: the Status-Server probe was not answered; closing"
+                        ),
+                    );
+                    self.close_stream(now, conn, Some(CloseReason::Unresponsive));
+                }
             }
         }
     }
@@ -634,136 +653,54 @@ impl Engine {
         }
     }
 
-    /// A response arrived on `conn`: match it, verify it, map it, resume its task.
+    /// A response arrived on `conn`: its peer machine matches and verifies it.
     pub(super) fn on_reverse_reply(&mut self, now: Now, conn: ConnId, packet: Packet) {
-        if self.on_probe_reply(now, conn, &packet) {
-            return;
+        if let Some(event) = self.peers.with(conn, |p| p.receive(packet)) {
+            self.on_peer_events(now, conn, vec![event]);
         }
-        let Some(entry) = self.registry.get(conn) else {
-            return;
-        };
-        let Some(flight) = entry.state.lane.matching(packet.identifier, packet.code) else {
-            self.stats.reverse_stray_replies += 1;
-            self.log(
-                Severity::Debug,
-                format!(
-                    "connection {conn}: {} with identifier {} matches no request; discarded",
-                    packet.code, packet.identifier
-                ),
-            );
-            return;
-        };
-        let (tid, authenticator) = (flight.waiter, flight.authenticator);
-        let Some((backend, index, program)) = self.tasks.get(&tid).and_then(|t| match &t.wait {
-            Wait::Reverse(call) => Some((call.backend, call.server, t.program.clone())),
-            _ => None,
-        }) else {
-            return;
-        };
-        let Some(server) = server_def(&program, backend, index) else {
-            return;
-        };
-        let secret = server.secret.as_bytes();
-        if let Err(e) = verify_response(&packet, &authenticator, secret, &VerifyPolicy::default()) {
-            // RFC 6613 §2.6.4: a bad Response Authenticator or Message-Authenticator
-            // closes the connection.
-            self.stats.reverse_bad_replies += 1;
-            self.close_stream(
-                now,
-                conn,
-                Some(crate::engine::CloseReason::BadReply(e.to_string())),
-            );
-            return;
-        }
-        let Some(state) = self.registry.state_mut(conn) else {
-            return;
-        };
-        if let Some(done) = state.lane.complete(packet.identifier) {
-            self.timers.cancel(done.timer);
-        }
+    }
+
+    /// A verified reply to task `tid`'s request: map it and resume the task.
+    fn on_verified_reply(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        tid: TaskId,
+        packet: &Packet,
+        authenticator: &[u8; 16],
+    ) {
         self.stats.reverse_replies += 1;
         self.restore_health(now, conn);
         self.pump(now, conn);
         let Some(mut task) = self.tasks.remove(&tid) else {
             return;
         };
-        if let Wait::Reverse(call) = &mut task.wait {
-            call.trace.reply = Some(packet.code);
-        }
-        let result = self.apply_reverse_reply(&mut task, &packet, &authenticator, secret);
-        self.resume_backend(now, tid, task, result);
-    }
-
-    fn apply_reverse_reply(
-        &mut self,
-        task: &mut Task,
-        packet: &Packet,
-        authenticator: &[u8; 16],
-        secret: &[u8],
-    ) -> Result<ActionResult, ErrorValue> {
         let program = task.program.clone();
-        let Task { ctx, wait, .. } = task;
-        let Wait::Reverse(call) = wait else {
-            return Err(internal_error("reply without a reverse call"));
+        let Task { ctx, wait, .. } = &mut task;
+        let result = match wait {
+            Wait::Reverse(call) => match server_def(&program, call.backend, call.server) {
+                Some(server) => {
+                    call.trace.reply = Some(packet.code);
+                    let attrs = packet_to_bag(
+                        &self.schema,
+                        packet,
+                        server.secret.as_bytes(),
+                        authenticator,
+                    );
+                    apply_radius_reply(
+                        &program,
+                        ctx,
+                        call.backend,
+                        call.query,
+                        &call.sent,
+                        packet.code,
+                        attrs,
+                    )
+                }
+                None => Err(internal_error("reverse server vanished")),
+            },
+            _ => Err(internal_error("reply without a reverse call")),
         };
-        let attrs = packet_to_bag(&self.schema, packet, secret, authenticator);
-        let sent = call.sent.clone();
-        apply_radius_reply(
-            &program,
-            ctx,
-            call.backend,
-            call.query,
-            &sent,
-            packet.code,
-            attrs,
-        )
-    }
-
-    pub(super) fn on_reverse_timeout(&mut self, now: Now, conn: ConnId, id: u8, tid: TaskId) {
-        let Some(entry) = self.registry.get(conn) else {
-            return;
-        };
-        if entry.state.lane.in_flight(id).map(|f| f.waiter) != Some(tid) {
-            return;
-        }
-        let timeout = self
-            .tasks
-            .get(&tid)
-            .and_then(|t| match &t.wait {
-                Wait::Reverse(call) => server_def(&t.program, call.backend, call.server),
-                _ => None,
-            })
-            .map(|s| s.timeout)
-            .unwrap_or(crate::lang::program::DEFAULT_REQUEST_TIMEOUT);
-        let quarantine = self
-            .timers
-            .add(now.mono + timeout, TimerKind::Quarantine { conn, id });
-        if let Some(state) = self.registry.state_mut(conn) {
-            state.lane.abandon(id, quarantine);
-        }
-        self.stats.reverse_timeouts += 1;
-        self.doubt(now, conn);
-        let Some(task) = self.tasks.remove(&tid) else {
-            return;
-        };
-        self.resume_backend(
-            now,
-            tid,
-            task,
-            Err(ErrorValue::new(
-                ErrorCode::ReverseTimeout,
-                format!(
-                    "no reply on connection {conn} within {} ms",
-                    timeout.as_millis()
-                ),
-            )),
-        );
-    }
-
-    pub(super) fn on_quarantine_over(&mut self, now: Now, conn: ConnId, id: u8) {
-        if let Some(state) = self.registry.state_mut(conn) {
-            state.lane.release_quarantined(id);
-        }
-        self.pump(now, conn);
+        self.resume_backend(now, tid, task, result);
     }
 }

@@ -12,7 +12,7 @@ use crate::engine::cert::cert_info;
 use crate::engine::dedup::{Admission, DupKey};
 use crate::engine::io::{CloseReason, ConnId, HttpRequest, Output, Severity};
 use crate::engine::run::encode_reply;
-use crate::engine::task::{Origin, Phase, TaskId, Wait};
+use crate::engine::task::Origin;
 use crate::engine::timers::{TimerKey, TimerKind};
 use crate::engine::{Engine, Now};
 use crate::eval::context::{
@@ -22,11 +22,11 @@ use crate::lang::program::{
     Client, DEFAULT_IDLE_TIMEOUT, NasIdentifierBinding, RADSEC_DEFAULT_SECRET, RadiusListen,
     RadiusServer, ServerId, ServerKind, Transport as ListenTransport,
 };
+use crate::peer::PeerConfig;
 use crate::radius::auth::{VerifyPolicy, verify_request};
 use crate::radius::code::Code;
 use crate::radius::framing::StreamDecoder;
 use crate::radius::packet::Packet;
-use crate::reverse::lane::Lane;
 
 /// NAS-Identifier (RFC 2865 §5.32).
 const NAS_IDENTIFIER: u8 = 32;
@@ -46,20 +46,13 @@ pub(crate) struct StreamState {
     pub idle: Option<Duration>,
     /// When the last whole packet arrived (or the connection opened).
     pub last_activity: Instant,
-    /// Whole packets received so far: a request of ours written when this was `n`
-    /// has been followed by a sign of life from the peer once it is above `n`.
-    pub packets_received: u64,
     /// The idle timer.
     pub idle_timer: Option<TimerKey>,
-    /// Our requests on this connection.
-    pub lane: Lane<TaskId, TimerKey>,
     /// Requests from the peer being handled.
     pub tasks: usize,
     /// The liveness probe's timeout (`None`: probing off); see
     /// [`crate::engine::liveness`].
     pub probe_timeout: Option<Duration>,
-    /// The connection is in doubt and its probe waits for a free identifier.
-    pub probe_pending: bool,
     /// What its announced NAS-Identifier must match (the client's setting).
     pub binding: NasIdentifierBinding,
 }
@@ -412,22 +405,30 @@ impl Engine {
             decoder: StreamDecoder::new(),
             idle,
             last_activity: now.mono,
-            packets_received: 0,
             idle_timer,
-            lane: Lane::new(self.limits.max_queue_per_connection),
             tasks: 0,
             probe_timeout,
-            probe_pending: false,
             binding,
         };
-        if let Err(state) = self.registry.insert(info, state) {
-            if let Some(key) = state.idle_timer {
-                self.timers.cancel(key);
+        match self.registry.insert(info, state) {
+            Ok(()) => {
+                self.peers.open(
+                    conn,
+                    PeerConfig {
+                        max_queue: self.limits.max_queue_per_connection,
+                        reserve_status_id: false,
+                    },
+                );
             }
-            self.log(
-                Severity::Warn,
-                format!("connection {conn} opened twice; the second open is ignored"),
-            );
+            Err(state) => {
+                if let Some(key) = state.idle_timer {
+                    self.timers.cancel(key);
+                }
+                self.log(
+                    Severity::Warn,
+                    format!("connection {conn} opened twice; the second open is ignored"),
+                );
+            }
         }
     }
 
@@ -454,7 +455,7 @@ impl Engine {
                 }
             };
             state.last_activity = now.mono;
-            state.packets_received += 1;
+            self.peers.with(conn, |p| p.heard());
             self.registry.record_heard(conn, now.wall);
             let packet = match Packet::decode(frame) {
                 Ok(p) => p,
@@ -560,38 +561,11 @@ impl Engine {
             );
             self.outputs.push_back(Output::StreamClose { conn, reason });
         }
-        let mut state = entry.state;
-        if let Some(key) = state.idle_timer.take() {
+        if let Some(key) = entry.state.idle_timer {
             self.timers.cancel(key);
         }
-        let drained = state.lane.drain();
-        for key in drained
-            .quarantine_timers
-            .into_iter()
-            .chain(drained.probe_timer)
-        {
-            self.timers.cancel(key);
-        }
-        // Whether the peer showed life after each request was written: if it did
-        // not, the request may never have reached it (a stale connection).
-        let heard = state.packets_received;
-        let mut lost = Vec::new();
-        for (_, f) in drained.in_flight {
-            self.timers.cancel(f.timer);
-            let sent = self.tasks.get(&f.waiter).and_then(|t| match &t.wait {
-                Wait::Reverse(call) => match call.phase {
-                    Phase::InFlight { heard_before, .. } => Some(heard_before),
-                    _ => None,
-                },
-                _ => None,
-            });
-            let unseen = sent.is_some_and(|before| heard == before);
-            lost.push((f.waiter, unseen));
-        }
-        lost.extend(drained.queued.into_iter().map(|tid| (tid, true)));
-        for (tid, unseen) in lost {
-            self.reverse_connection_lost(now, tid, unseen);
-        }
+        let lost = self.peers.close(conn);
+        self.on_peer_events(now, conn, lost);
     }
 
     pub(super) fn on_idle_timer(&mut self, now: Now, conn: ConnId) {
@@ -603,7 +577,11 @@ impl Engine {
             return;
         };
         let deadline = state.last_activity + idle;
-        let busy = state.lane.in_flight_len() > 0 || state.lane.queued_len() > 0 || state.tasks > 0;
+        let busy = state.tasks > 0
+            || self
+                .peers
+                .get(conn)
+                .is_some_and(|p| p.in_flight() > 0 || p.queued() > 0);
         let rearm = if now.mono < deadline {
             Some(deadline)
         } else if busy {

@@ -61,6 +61,7 @@ use crate::engine::timers::{TimerKind, Timers};
 use crate::eval::context::ConnectionInfo;
 use crate::eval::ir::BackendId;
 use crate::lang::program::Program;
+use crate::peer::Peers;
 use crate::reverse::index::SelectPlan;
 use crate::reverse::registry::Registry;
 use crate::rng::RandomSource;
@@ -185,6 +186,8 @@ pub struct Engine {
     outputs: VecDeque<Output>,
     timers: Timers,
     registry: Registry<StreamState>,
+    /// The peer machine of each accepted stream connection (our requests on it).
+    peers: Peers<ConnId, TaskId>,
     tasks: BTreeMap<TaskId, Task>,
     next_task: u64,
     next_effect: u64,
@@ -228,6 +231,7 @@ impl Engine {
             outputs: VecDeque::new(),
             timers: Timers::default(),
             registry: Registry::new(),
+            peers: Peers::default(),
             tasks: BTreeMap::new(),
             next_task: 0,
             next_effect: 0,
@@ -316,6 +320,7 @@ impl Engine {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.timers.next(),
+            self.peers.poll_timeout(),
             self.dedup.next_expiry(),
             self.outbound.as_ref().and_then(Outbound::poll_timeout),
         ]
@@ -327,14 +332,20 @@ impl Engine {
     /// Run every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Now) {
         self.start(now);
-        while let Some(kind) = self.timers.pop_due(now.mono) {
-            match kind {
-                TimerKind::Idle(conn) => self.on_idle_timer(now, conn),
-                TimerKind::ReverseTimeout { conn, id, task } => {
-                    self.on_reverse_timeout(now, conn, id, task)
-                }
-                TimerKind::Quarantine { conn, id } => self.on_quarantine_over(now, conn, id),
-                TimerKind::Probe { conn, id } => self.on_probe_timeout(now, conn, id),
+        // The engine's timers and the peers' deadlines, earliest first (the
+        // engine's first at the same instant).
+        loop {
+            let due = |at: Option<Instant>| at.filter(|at| *at <= now.mono);
+            match (due(self.timers.next()), due(self.peers.poll_timeout())) {
+                (Some(t), p) if p.is_none_or(|p| t <= p) => match self.timers.pop_due(now.mono) {
+                    Some(TimerKind::Idle(conn)) => self.on_idle_timer(now, conn),
+                    None => break,
+                },
+                (_, Some(_)) => match self.peers.fire_next(now.mono, self.rng.as_mut()) {
+                    Some((conn, events)) => self.on_peer_events(now, conn, events),
+                    None => break,
+                },
+                _ => break,
             }
         }
         self.dedup.expire(now.mono);
@@ -366,35 +377,38 @@ impl Engine {
             outbound_pending: self.outbound_waits.len(),
             ..EngineCounts::default()
         };
-        for (_, entry) in self.registry.iter() {
-            counts.reverse_in_flight += entry.state.lane.in_flight_len();
-            counts.reverse_queued += entry.state.lane.queued_len();
-            counts.quarantined_ids += entry.state.lane.quarantined_len();
+        for (_, peer) in self.peers.iter() {
+            counts.reverse_in_flight += peer.in_flight();
+            counts.reverse_queued += peer.queued();
+            counts.quarantined_ids += peer.resting();
+            counts.timers += peer.deadlines();
         }
         counts
+    }
+
+    fn snapshot(&self, conn: ConnId, info: &Arc<ConnectionInfo>) -> ConnectionSnapshot {
+        let peer = self.peers.get(conn);
+        ConnectionSnapshot {
+            info: info.clone(),
+            in_flight: peer.map_or(0, |p| p.in_flight()),
+            queued: peer.map_or(0, |p| p.queued()),
+            ids_in_use: peer.map_or(0, |p| p.ids_in_use()),
+        }
     }
 
     /// Every active stream connection, oldest first.
     pub fn connections(&self) -> Vec<ConnectionSnapshot> {
         self.registry
             .iter()
-            .map(|(_, e)| ConnectionSnapshot {
-                info: e.info().clone(),
-                in_flight: e.state.lane.in_flight_len(),
-                queued: e.state.lane.queued_len(),
-                ids_in_use: e.state.lane.ids_in_use(),
-            })
+            .map(|(conn, e)| self.snapshot(conn, e.info()))
             .collect()
     }
 
     /// One active stream connection.
     pub fn connection(&self, conn: ConnId) -> Option<ConnectionSnapshot> {
-        self.registry.get(conn).map(|e| ConnectionSnapshot {
-            info: e.info().clone(),
-            in_flight: e.state.lane.in_flight_len(),
-            queued: e.state.lane.queued_len(),
-            ids_in_use: e.state.lane.ids_in_use(),
-        })
+        self.registry
+            .get(conn)
+            .map(|e| self.snapshot(conn, e.info()))
     }
 
     /// Check the engine's internal cross-references (for tests and simulations):
@@ -405,37 +419,37 @@ impl Engine {
     pub fn check_invariants(&self) -> Result<(), String> {
         use crate::engine::task::{Phase, Wait};
         let mut expected_timers = 0usize;
+        self.peers.check()?;
+        if self.peers.iter().count() != self.registry.len() {
+            return Err("a peer machine without its connection, or back".into());
+        }
         for (conn, entry) in self.registry.iter() {
-            let lane = &entry.state.lane;
-            if lane.ids_in_use() > 256 {
+            let Some(peer) = self.peers.get(conn) else {
+                return Err(format!("connection {conn} has no peer machine"));
+            };
+            if peer.ids_in_use() > 256 {
                 return Err(format!(
                     "connection {conn}: {} identifiers in use",
-                    lane.ids_in_use()
+                    peer.ids_in_use()
                 ));
             }
-            if lane.ids_in_use() != lane.in_flight_len() + lane.quarantined_len() + lane.probe_len()
-            {
-                return Err(format!("connection {conn}: identifier pool out of step"));
-            }
-            if lane.probe_len() > 0 && entry.info().healthy {
+            if peer.probing() && entry.info().healthy {
                 return Err(format!("connection {conn}: probed while healthy"));
             }
-            expected_timers += lane.in_flight_len() + lane.quarantined_len() + lane.probe_len();
             expected_timers += usize::from(entry.state.idle_timer.is_some());
-            for (id, f) in lane.in_flight_iter() {
-                match self.tasks.get(&f.waiter).map(|t| &t.wait) {
-                    Some(Wait::Reverse(call)) if matches!(call.phase, Phase::InFlight { conn: c, id: i, .. } if c == conn && i == id) =>
+            for (id, waiter) in peer.in_flight_waiters() {
+                match self.tasks.get(&waiter).map(|t| &t.wait) {
+                    Some(Wait::Reverse(call)) if matches!(call.phase, Phase::InFlight { conn: c, id: i } if c == conn && i == id) =>
                         {}
                     _ => {
                         return Err(format!(
-                            "connection {conn} identifier {id}: task {} is not waiting for it",
-                            f.waiter
+                            "connection {conn} identifier {id}: task {waiter} is not waiting for it"
                         ));
                     }
                 }
             }
-            for w in lane.queued_iter() {
-                match self.tasks.get(w).map(|t| &t.wait) {
+            for w in peer.queued_waiters() {
+                match self.tasks.get(&w).map(|t| &t.wait) {
                     Some(Wait::Reverse(call)) if matches!(call.phase, Phase::Queued { conn: c } if c == conn) =>
                         {}
                     _ => return Err(format!("connection {conn}: queued task {w} is not queued")),
@@ -471,24 +485,20 @@ impl Engine {
                     },
                     Phase::Queued { conn } => {
                         let queued = self
-                            .registry
+                            .peers
                             .get(*conn)
-                            .is_some_and(|e| e.state.lane.queued_iter().any(|w| w == tid));
+                            .is_some_and(|p| p.queued_waiters().any(|w| w == *tid));
                         if !queued {
                             return Err(format!(
                                 "task {tid} queued on {conn} but not in its backlog"
                             ));
                         }
                     }
-                    Phase::InFlight { conn, id, .. } => {
-                        let ok = self
-                            .registry
-                            .get(*conn)
-                            .and_then(|e| e.state.lane.in_flight(*id))
-                            .is_some_and(|f| f.waiter == *tid);
+                    Phase::InFlight { conn, id } => {
+                        let ok = self.peers.get(*conn).and_then(|p| p.waiter(*id)) == Some(*tid);
                         if !ok {
                             return Err(format!(
-                                "task {tid} in flight on {conn}/{id} but not in its lane"
+                                "task {tid} in flight on {conn}/{id} but not on its peer"
                             ));
                         }
                     }

@@ -248,22 +248,24 @@ impl Engine {
                 }
             }
         }
-        let backend_of = |tid| match self.tasks.get(tid) {
+        let backend_of = |tid: crate::engine::TaskId| match self.tasks.get(&tid) {
             Some(t) => match &t.wait {
                 Wait::Reverse(call) => self.current_backend(&t.program, call.backend),
                 _ => None,
             },
             None => None,
         };
-        for (_, entry) in self.registry.iter() {
-            let lane = &entry.state.lane;
-            *g.identifiers.entry(entry.state.server).or_insert(0) += lane.ids_in_use();
-            for (_, f) in lane.in_flight_iter() {
-                if let Some(b) = backend_of(&f.waiter) {
+        for (conn, entry) in self.registry.iter() {
+            let Some(peer) = self.peers.get(conn) else {
+                continue;
+            };
+            *g.identifiers.entry(entry.state.server).or_insert(0) += peer.ids_in_use();
+            for (_, tid) in peer.in_flight_waiters() {
+                if let Some(b) = backend_of(tid) {
                     g.backends.entry(b).or_default().in_flight += 1;
                 }
             }
-            for tid in lane.queued_iter() {
+            for tid in peer.queued_waiters() {
                 if let Some(b) = backend_of(tid) {
                     g.backends.entry(b).or_default().queued += 1;
                 }

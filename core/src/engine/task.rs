@@ -155,7 +155,7 @@ pub(crate) enum Phase {
         /// The SQL statement it is parked on: effect, backend, query.
         sql: Option<(EffectId, BackendId, QueryId)>,
     },
-    /// Waiting in a connection's backlog for an identifier.
+    /// Waiting in a connection's queue for an identifier.
     Queued {
         /// The connection.
         conn: ConnId,
@@ -166,10 +166,6 @@ pub(crate) enum Phase {
         conn: ConnId,
         /// The identifier.
         id: u8,
-        /// Packets the connection had received when it was written: if the
-        /// connection closes having received nothing more, the peer cannot be shown
-        /// to have seen the request.
-        heard_before: u64,
     },
 }
 

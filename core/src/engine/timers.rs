@@ -1,4 +1,6 @@
-//! The engine's timers: an ordered map from deadline to what happens then.
+//! The engine's own timers (idle timeouts; the deadlines of requests to peers are
+//! the peer machines', [`crate::peer`]): an ordered map from deadline to what
+//! happens then.
 //!
 //! Keys are `(deadline, sequence)`, so two timers at the same instant fire in the
 //! order they were set, and a timer is cancelled by removing its key.
@@ -7,7 +9,6 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::engine::io::ConnId;
-use crate::engine::task::TaskId;
 
 /// A timer's key: cancel it with [`Timers::cancel`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,32 +22,6 @@ pub struct TimerKey {
 pub enum TimerKind {
     /// Check a stream connection's idle timeout (re-armed if it saw traffic).
     Idle(ConnId),
-    /// A reverse request sent on `conn` with identifier `id` for `task` has had no
-    /// reply within the server's timeout.
-    ReverseTimeout {
-        /// The connection.
-        conn: ConnId,
-        /// The identifier.
-        id: u8,
-        /// The waiting task.
-        task: TaskId,
-    },
-    /// The liveness probe (Status-Server) sent on `conn` with identifier `id` has
-    /// had no answer within the listener's probe timeout.
-    Probe {
-        /// The connection.
-        conn: ConnId,
-        /// The probe's identifier.
-        id: u8,
-    },
-    /// An identifier whose request timed out may be used again (a late reply to it
-    /// can no longer be confused with a new request).
-    Quarantine {
-        /// The connection.
-        conn: ConnId,
-        /// The identifier.
-        id: u8,
-    },
 }
 
 /// Pending timers in deadline order.

@@ -1,7 +1,6 @@
 //! Reverse dynamic authorization: the registry of inbound stream connections that
-//! `@select` chooses among, the `@select` index, and each connection's lane of our
-//! own requests (identifier pool, requests in flight, FIFO backlog).
+//! `@select` chooses among, and the `@select` index. Our requests on each
+//! connection are its peer machine's ([`crate::peer`]).
 
 pub mod index;
-pub mod lane;
 pub mod registry;
