@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+use crate::contract::{ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
 use crate::engine::attrs::packet_to_bag;
 use crate::engine::connect::{apply_radius_reply, outgoing_request};
-use crate::engine::io::{ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
 use crate::engine::report::CallTrace;
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
@@ -668,11 +668,7 @@ impl Engine {
             // RFC 6613 §2.6.4: a bad Response Authenticator or Message-Authenticator
             // closes the connection.
             self.stats.reverse_bad_replies += 1;
-            self.close_stream(
-                now,
-                conn,
-                Some(crate::engine::CloseReason::BadReply(e.to_string())),
-            );
+            self.close_stream(now, conn, Some(crate::engine::CloseReason::BadReply(e)));
             return;
         }
         let Some(state) = self.registry.state_mut(conn) else {

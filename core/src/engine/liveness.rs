@@ -23,7 +23,7 @@
 //! after the first request it did not answer. `liveness { probe false; }` turns
 //! this off: connections are then never in doubt.
 
-use crate::engine::io::{CloseReason, ConnId, Output, Severity};
+use crate::contract::{CloseReason, ConnId, Output, Severity};
 use crate::engine::timers::TimerKind;
 use crate::engine::{Engine, Now};
 use crate::radius::auth::{SignOptions, VerifyPolicy, sign_request, verify_response};
@@ -116,7 +116,7 @@ impl Engine {
         if let Err(e) = verify_response(packet, &authenticator, &secret, &VerifyPolicy::default()) {
             // RFC 6613 §2.6.4, as for any reply of ours.
             self.stats.reverse_bad_replies += 1;
-            self.close_stream(now, conn, Some(CloseReason::BadReply(e.to_string())));
+            self.close_stream(now, conn, Some(CloseReason::BadReply(e)));
             return true;
         }
         if let Some(state) = self.registry.state_mut(conn) {

@@ -5,10 +5,11 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::contract::Unanswered;
+use crate::contract::{ConnId, EffectId, HttpRequestId};
 use crate::engine::dedup::DupKey;
-use crate::engine::io::{ConnId, EffectId, HttpRequestId};
 use crate::engine::outbound::RequestToken;
-use crate::engine::report::{CallTrace, Unanswered};
+use crate::engine::report::CallTrace;
 use crate::eval::context::Context;
 use crate::eval::ir::{BackendId, QueryId};
 use crate::eval::machine::Machine;

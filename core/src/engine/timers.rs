@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::engine::io::ConnId;
+use crate::contract::ConnId;
 use crate::engine::task::TaskId;
 
 /// A timer's key: cancel it with [`Timers::cancel`].
