@@ -208,7 +208,7 @@ impl Engine {
             authenticator: packet.authenticator,
         };
         let tid = self.next_task_id();
-        match self.dedup.admit(now.mono, dup, tid) {
+        match self.dedup.admit(now.mono, dup) {
             Admission::New => {}
             Admission::Joined => {
                 self.stats.udp_duplicates_joined += 1;

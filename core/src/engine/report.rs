@@ -9,17 +9,16 @@
 //! SQL backends are not included; the driver times those itself.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::contract::Transport;
 use crate::contract::{BackendOutcome, Output};
 use crate::engine::outbound::ServerRef;
-use crate::engine::task::Wait;
+use crate::engine::task::{CallTrace, Wait};
 use crate::engine::{Engine, Now};
 use crate::eval::error::ErrorValue;
 use crate::eval::ir::{ActionResult, BackendId};
 use crate::lang::program::{BackendKind, Program, RadiusListen, ServerId, ServerKind};
-use crate::radius::code::Code;
 
 /// Requests of one RADIUS backend the engine holds now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,24 +47,6 @@ pub struct BackendGauges {
     /// Reverse servers have no entry: whether a NAS connection will be selected is
     /// only known when a request runs `@select`.
     pub servers_up: BTreeMap<ServerRef, bool>,
-}
-
-/// When a request was first written, and the reply code once one arrived: what
-/// [`Engine::backend_call_over`] needs from a backend call in progress.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct CallTrace {
-    /// When the request was first written (reverse) or handed to the outbound side
-    /// (`connect`); `None` while it never was.
-    pub sent_at: Option<Instant>,
-    /// The code of the verified reply, once it arrived.
-    pub reply: Option<Code>,
-}
-
-impl CallTrace {
-    /// Note a write at `at` (only the first counts).
-    pub fn sent(&mut self, at: Instant) {
-        self.sent_at.get_or_insert(at);
-    }
 }
 
 impl Engine {
