@@ -6,7 +6,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use boomerang_core::engine::dedup::{Admission, DupCache, DupKey};
-use boomerang_core::engine::task::TaskId;
 use boomerang_core::lang::program::ServerId;
 use bytes::Bytes;
 
@@ -23,28 +22,28 @@ fn key(id: u8) -> DupKey {
 fn join_then_replay_then_expire() {
     let t0 = Instant::now();
     let mut c = DupCache::new(10, Duration::from_secs(30));
-    assert_eq!(c.admit(t0, key(1), TaskId(1)), Admission::New);
-    assert_eq!(c.admit(t0, key(1), TaskId(2)), Admission::Joined);
+    assert_eq!(c.admit(t0, key(1)), Admission::New);
+    assert_eq!(c.admit(t0, key(1)), Admission::Joined);
     c.answered(t0, &key(1), Some(Bytes::from_static(b"r")));
     assert_eq!(
-        c.admit(t0, key(1), TaskId(3)),
+        c.admit(t0, key(1)),
         Admission::Replay(Some(Bytes::from_static(b"r")))
     );
     assert_eq!(c.in_flight(), 0);
     assert_eq!(c.answered_len(), 1);
     let later = t0 + Duration::from_secs(31);
-    assert_eq!(c.admit(later, key(1), TaskId(4)), Admission::New);
+    assert_eq!(c.admit(later, key(1)), Admission::New);
 }
 
 #[test]
 fn full_of_in_flight_refuses_and_evicts_answered_first() {
     let t0 = Instant::now();
     let mut c = DupCache::new(2, Duration::from_secs(30));
-    assert_eq!(c.admit(t0, key(1), TaskId(1)), Admission::New);
-    assert_eq!(c.admit(t0, key(2), TaskId(2)), Admission::New);
-    assert_eq!(c.admit(t0, key(3), TaskId(3)), Admission::Full);
+    assert_eq!(c.admit(t0, key(1)), Admission::New);
+    assert_eq!(c.admit(t0, key(2)), Admission::New);
+    assert_eq!(c.admit(t0, key(3)), Admission::Full);
     c.answered(t0, &key(1), None);
-    assert_eq!(c.admit(t0, key(3), TaskId(3)), Admission::New);
+    assert_eq!(c.admit(t0, key(3)), Admission::New);
     // key 1 was evicted to make room, and now every entry is in flight.
-    assert_eq!(c.admit(t0, key(1), TaskId(4)), Admission::Full);
+    assert_eq!(c.admit(t0, key(1)), Admission::Full);
 }

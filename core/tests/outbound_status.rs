@@ -255,7 +255,7 @@ fn late_probe_reply_is_discarded_and_counts_as_life() {
     assert!(out.iter().any(|o| matches!(
         o,
         OutboundOutput::Close {
-            reason: CloseReason::Authentication { .. },
+            reason: CloseReason::BadReply(_),
             ..
         }
     )));

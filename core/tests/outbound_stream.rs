@@ -99,7 +99,7 @@ fn bad_authenticator_closes_the_connection_and_retries_in_flight_requests() {
     h.stream_data(conn, &far.forged_answer(&first[0], Code::AccessAccept));
     let out = h.take();
     assert!(
-        out.iter().any(|o| matches!(o, OutboundOutput::Close { conn: c, reason: CloseReason::Authentication { .. } } if *c == conn)),
+        out.iter().any(|o| matches!(o, OutboundOutput::Close { conn: c, reason: CloseReason::BadReply(_) } if *c == conn)),
         "{out:?}"
     );
     assert!(

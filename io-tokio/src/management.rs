@@ -30,6 +30,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::IncomingStream;
+use boomerang_core::contract::Transport;
 use boomerang_core::eval::context::{CertInfo, ConnectionInfo};
 use boomerang_core::eval::text::format_timestamp;
 use boomerang_core::eval::value::IpPrefix;
@@ -39,7 +40,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::conn_limit::{self, ConnLimiter, ConnLimits};
 use crate::http_conn::{Activity, Deadlines, HttpConn};
-use crate::metrics::{self, Metrics, Transport};
+use crate::metrics::{self, Metrics};
 
 /// Who may read `/metrics` and `/api/v1/…` (`management { allow { … } token "…"; }`).
 #[derive(Clone, PartialEq, Eq)]
@@ -315,7 +316,7 @@ impl ConnectionView {
             server_name: info.server_name.clone(),
             server_addr: info.server_addr,
             server_ip: info.server_addr.ip(),
-            transport_protocol: info.transport.into(),
+            transport_protocol: info.transport,
             connected: info.connected,
             status: StatusView {
                 received: info.status_received,
@@ -347,7 +348,7 @@ impl CertView {
 }
 
 fn transport_name<S: Serializer>(t: &Transport, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(t.as_str())
+    s.serialize_str(t.name())
 }
 
 fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
+use boomerang_core::contract::{CloseReason, Transport};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -142,48 +143,6 @@ impl From<boomerang_core::engine::BackendOutcome> for ReverseOutcome {
 }
 
 label_enum! {
-    /// The transport of a stream connection.
-    Transport {
-        /// RADIUS/TCP (RFC 6613).
-        Tcp => "tcp",
-        /// RADIUS/TLS (RFC 6614).
-        Tls => "tls",
-    }
-}
-
-/// The core's transport as a label value.
-impl From<boomerang_core::eval::context::Transport> for Transport {
-    fn from(t: boomerang_core::eval::context::Transport) -> Transport {
-        match t {
-            boomerang_core::eval::context::Transport::Tcp => Transport::Tcp,
-            boomerang_core::eval::context::Transport::Tls => Transport::Tls,
-        }
-    }
-}
-
-label_enum! {
-    /// Why a stream connection closed (`reason` of `connections_closed_total`).
-    CloseReason {
-        /// The peer closed it.
-        PeerClosed => "peer_closed",
-        /// It was idle longer than the idle timeout.
-        IdleTimeout => "idle_timeout",
-        /// The peer broke the RADIUS framing rules (RFC 6613 §2.6).
-        ProtocolError => "protocol_error",
-        /// The TLS handshake or session failed.
-        TlsError => "tls_error",
-        /// A socket error.
-        IoError => "io_error",
-        /// The server is shutting down or reloading.
-        Shutdown => "shutdown",
-        /// The NAS stopped answering: its liveness probe went unanswered.
-        Unresponsive => "unresponsive",
-        /// The peer did not read what we sent: its connection's write queue filled.
-        WriteQueueFull => "write_queue_full",
-    }
-}
-
-label_enum! {
     /// Why a connection was closed as soon as it was accepted (`reason` of
     /// `connections_refused_total`).
     RefusedReason {
@@ -280,8 +239,8 @@ pub struct OutcomeLabels {
 pub struct ConnectionLabels {
     /// The server's configuration name.
     pub server: String,
-    /// TCP or TLS.
-    pub transport: Transport,
+    /// `tcp` or `tls` ([`Transport::name`]).
+    pub transport: &'static str,
 }
 
 /// Labels of `connections_closed_total`.
@@ -289,8 +248,8 @@ pub struct ConnectionLabels {
 pub struct CloseLabels {
     /// The server's configuration name.
     pub server: String,
-    /// Why it closed.
-    pub reason: CloseReason,
+    /// Why it closed ([`CloseReason::label`]).
+    pub reason: &'static str,
 }
 
 /// Labels of `backend_server_up`.
@@ -591,7 +550,7 @@ impl Metrics {
     pub fn connection_opened(&self, server: &str, transport: Transport) {
         let labels = ConnectionLabels {
             server: server.to_owned(),
-            transport,
+            transport: transport.name(),
         };
         self.connections_active.get_or_create(&labels).inc();
         self.connections_total.get_or_create(&labels).inc();
@@ -599,17 +558,17 @@ impl Metrics {
 
     /// A stream connection of `server` reported by [`Metrics::connection_opened`]
     /// closed.
-    pub fn connection_closed(&self, server: &str, transport: Transport, reason: CloseReason) {
+    pub fn connection_closed(&self, server: &str, transport: Transport, reason: &CloseReason) {
         self.connections_active
             .get_or_create(&ConnectionLabels {
                 server: server.to_owned(),
-                transport,
+                transport: transport.name(),
             })
             .dec();
         self.connections_closed
             .get_or_create(&CloseLabels {
                 server: server.to_owned(),
-                reason,
+                reason: reason.label(),
             })
             .inc();
     }

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use boomerang_core::eval::context::{CertInfo, ConnectionInfo, Transport as CoreTransport};
+use boomerang_core::contract::Transport;
+use boomerang_core::eval::context::{CertInfo, ConnectionInfo};
 use boomerang_io_tokio::management::{
     ConnectionView, ConnectionsSource, ManagementState, NoConnections, Readiness, SnapshotFuture,
     serve,
@@ -252,7 +253,7 @@ fn fleet_views() -> Vec<ConnectionView> {
         peer_addr: "10.9.0.1:40112".parse().unwrap(),
         server_name: "RADSEC_SERVER".into(),
         server_addr: "192.0.2.10:2083".parse().unwrap(),
-        transport: CoreTransport::Tls,
+        transport: Transport::Tls,
         connected: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         disconnected: None,
         status_received: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_015_500)),
@@ -277,7 +278,7 @@ fn fleet_views() -> Vec<ConnectionView> {
         peer_addr: "[2001:db8::7]:50000".parse().unwrap(),
         server_name: "RADIUS_TCP".into(),
         server_addr: "[::]:1812".parse().unwrap(),
-        transport: CoreTransport::Tcp,
+        transport: Transport::Tcp,
         connected: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_100),
         disconnected: None,
         status_received: None,

@@ -5,9 +5,8 @@ mod e2e_support;
 
 use std::time::{Duration, Instant};
 
-use boomerang_io_tokio::metrics::{
-    CloseReason, DropReason, Metrics, RequestResult, ReverseOutcome, SqlResult, Transport,
-};
+use boomerang_core::contract::{CloseReason, Transport};
+use boomerang_io_tokio::metrics::{DropReason, Metrics, RequestResult, ReverseOutcome, SqlResult};
 
 fn lines(text: &str) -> Vec<&str> {
     text.lines().collect()
@@ -77,7 +76,7 @@ fn connection_gauge_follows_opens_and_closes() {
     m.connection_opened("RADSEC_SERVER", Transport::Tls);
     m.connection_opened("RADSEC_SERVER", Transport::Tls);
     m.connection_opened("RADSEC_SERVER", Transport::Tcp);
-    m.connection_closed("RADSEC_SERVER", Transport::Tls, CloseReason::IdleTimeout);
+    m.connection_closed("RADSEC_SERVER", Transport::Tls, &CloseReason::Idle);
     let text = m.encode();
     let all = lines(&text);
     for line in [
@@ -224,9 +223,9 @@ fn every_label_value_spelling_is_snake_case() {
         DropReason::UnknownClient.as_str(),
         ReverseOutcome::ConnectionClosed.as_str(),
         ReverseOutcome::QueueFull.as_str(),
-        CloseReason::PeerClosed.as_str(),
+        CloseReason::PeerClosed.label(),
         SqlResult::Timeout.as_str(),
-        Transport::Tcp.as_str(),
+        Transport::Tcp.name(),
     ];
     assert_eq!(
         all,

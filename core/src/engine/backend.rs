@@ -7,11 +7,11 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 
+use crate::contract::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
 use crate::engine::attrs::packet_to_bag;
 use crate::engine::connect::{apply_radius_reply, outgoing_request};
-use crate::engine::io::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
-use crate::engine::report::CallTrace;
 use crate::engine::run::{Started, internal_error};
+use crate::engine::task::CallTrace;
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
 use crate::engine::{Engine, Now};
 use crate::eval::error::{ErrorCode, ErrorValue};
@@ -585,7 +585,7 @@ impl Engine {
                     // RFC 6613 §2.6.4: a bad Response Authenticator or
                     // Message-Authenticator closes the connection.
                     self.stats.reverse_bad_replies += 1;
-                    self.close_stream(now, conn, Some(CloseReason::BadReply(error.to_string())));
+                    self.close_stream(now, conn, Some(CloseReason::BadReply(error)));
                 }
                 Event::Stray { id, code, .. } => {
                     self.stats.reverse_stray_replies += 1;

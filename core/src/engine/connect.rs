@@ -13,11 +13,12 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use crate::contract::Transport;
+use crate::contract::{ConnId, Output, Severity};
 use crate::engine::attrs::{packet_to_bag, push_entries, request_template};
-use crate::engine::io::{CloseReason, ConnId, Output, Severity};
 use crate::engine::outbound::{self, AttemptId, Outbound, OutboundOutput, RequestToken, ServerRef};
-use crate::engine::report::CallTrace;
 use crate::engine::run::{Started, internal_error};
+use crate::engine::task::CallTrace;
 use crate::engine::task::{Origin, OutboundCall, Task, TaskId, Wait};
 use crate::engine::{Engine, Now};
 use crate::eval::context::{AttrBag, ClientInfo, Context, ServerInfo};
@@ -26,7 +27,6 @@ use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
 use crate::eval::query::{OutgoingRequest, ReplyView, apply_mapping, eval_bindings};
 use crate::lang::program::{
     BackendKind, Program, RadiusListen, RadiusServerDef, RadiusServerMode, ServerId, ServerKind,
-    Transport as ProgramTransport,
 };
 use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
 use crate::radius::code::Code;
@@ -344,10 +344,7 @@ impl Engine {
                     let conn = to_engine(conn);
                     self.outbound_peers.remove(&conn);
                     self.stats.streams_closed += 1;
-                    self.outputs.push_back(Output::StreamClose {
-                        conn,
-                        reason: CloseReason::Outbound(reason),
-                    });
+                    self.outputs.push_back(Output::StreamClose { conn, reason });
                 }
                 OutboundOutput::SendDatagram { server, to, bytes } => {
                     self.outputs.push_back(Output::BackendDatagram {
@@ -544,7 +541,7 @@ impl Engine {
             .map(|c| c.name)
             .unwrap_or_else(|| def.name.clone());
         let secret: std::sync::Arc<[u8]> = std::sync::Arc::from(def.secret.as_bytes());
-        let tls = matches!(&def.mode, RadiusServerMode::Connect(c) if c.protocol == ProgramTransport::Tls);
+        let tls = matches!(&def.mode, RadiusServerMode::Connect(c) if c.protocol == Transport::Tls);
         let ctx = self.radius_context(
             now,
             &packet,

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::engine::task::TaskId;
 use crate::lang::program::ServerId;
 
 /// What identifies a UDP request for duplicate detection.
@@ -34,8 +33,8 @@ pub struct DupKey {
 /// The state of a request seen before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
-    /// Still being handled by this task.
-    InFlight(TaskId),
+    /// Still being handled.
+    InFlight,
     /// Answered with this datagram (`None`: deliberately not answered).
     Answered(Option<Bytes>),
 }
@@ -90,11 +89,11 @@ impl DupCache {
     }
 
     /// Decide what to do with a request with this key; a new one is recorded as in
-    /// flight for `task`.
-    pub fn admit(&mut self, now: Instant, key: DupKey, task: TaskId) -> Admission {
+    /// flight.
+    pub fn admit(&mut self, now: Instant, key: DupKey) -> Admission {
         self.expire(now);
         match self.entries.get(&key) {
-            Some(Seen::InFlight(_)) => return Admission::Joined,
+            Some(Seen::InFlight) => return Admission::Joined,
             Some(Seen::Answered(reply)) => return Admission::Replay(reply.clone()),
             None => {}
         }
@@ -112,7 +111,7 @@ impl DupCache {
                 return Admission::Full;
             }
         }
-        self.entries.insert(key, Seen::InFlight(task));
+        self.entries.insert(key, Seen::InFlight);
         self.in_flight += 1;
         Admission::New
     }
@@ -120,7 +119,7 @@ impl DupCache {
     /// The request `key` was answered (or deliberately left unanswered).
     pub fn answered(&mut self, now: Instant, key: &DupKey, reply: Option<Bytes>) {
         if let Some(seen) = self.entries.get_mut(key) {
-            if matches!(seen, Seen::InFlight(_)) {
+            if matches!(seen, Seen::InFlight) {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 *seen = Seen::Answered(reply);
                 self.expiry.push_back((now + self.ttl, *key));
@@ -136,7 +135,7 @@ impl DupCache {
         let entries = std::mem::take(&mut self.entries);
         for (mut key, seen) in entries {
             let Some(server) = map(key.server) else {
-                if matches!(seen, Seen::InFlight(_)) {
+                if matches!(seen, Seen::InFlight) {
                     self.in_flight = self.in_flight.saturating_sub(1);
                 }
                 continue;

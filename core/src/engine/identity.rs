@@ -25,8 +25,8 @@
 //! the registry's NAS-Identifier index: it does not grow with the number of
 //! connections.
 
+use crate::contract::{ConnId, Severity};
 use crate::engine::Engine;
-use crate::engine::io::{ConnId, Severity};
 use crate::eval::context::ConnectionInfo;
 use crate::lang::program::NasIdentifierBinding;
 

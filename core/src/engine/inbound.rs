@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::contract::{CloseReason, ConnId, HttpRequest, Output, Severity};
 use crate::engine::attrs::{hiding_vector, packet_to_bag};
 use crate::engine::cert::cert_info;
 use crate::engine::dedup::{Admission, DupKey};
-use crate::engine::io::{CloseReason, ConnId, HttpRequest, Output, Severity};
 use crate::engine::run::encode_reply;
 use crate::engine::task::Origin;
 use crate::engine::timers::{TimerKey, TimerKind};
@@ -20,7 +20,7 @@ use crate::eval::context::{
 };
 use crate::lang::program::{
     Client, DEFAULT_IDLE_TIMEOUT, NasIdentifierBinding, RADSEC_DEFAULT_SECRET, RadiusListen,
-    RadiusServer, ServerId, ServerKind, Transport as ListenTransport,
+    RadiusServer, ServerId, ServerKind,
 };
 use crate::peer::PeerConfig;
 use crate::radius::auth::{VerifyPolicy, verify_request};
@@ -80,7 +80,7 @@ pub(crate) struct StreamTerms {
 fn radius_server(
     program: &crate::lang::program::Program,
     server: ServerId,
-) -> Option<(&str, &RadiusServer, ListenTransport, Option<Duration>)> {
+) -> Option<(&str, &RadiusServer, Transport, Option<Duration>)> {
     let s = program.server(server)?;
     let ServerKind::Radius(r) = &s.kind else {
         return None;
@@ -143,7 +143,7 @@ impl Engine {
         data: Bytes,
     ) {
         let program = self.program.clone();
-        let Some((name, r, ListenTransport::Udp, _)) = radius_server(&program, server) else {
+        let Some((name, r, Transport::Udp, _)) = radius_server(&program, server) else {
             self.stats.udp_not_a_request += 1;
             return;
         };
@@ -201,7 +201,7 @@ impl Engine {
             authenticator: packet.authenticator,
         };
         let tid = self.next_task_id();
-        match self.dedup.admit(now.mono, dup, tid) {
+        match self.dedup.admit(now.mono, dup) {
             Admission::New => {}
             Admission::Joined => {
                 self.stats.udp_duplicates_joined += 1;
@@ -288,12 +288,7 @@ impl Engine {
         peer: SocketAddr,
         transport: Transport,
     ) -> Result<StreamTerms, (CloseReason, Option<String>)> {
-        let matches = |t: ListenTransport| {
-            matches!(
-                (t, transport),
-                (ListenTransport::Tcp, Transport::Tcp) | (ListenTransport::Tls, Transport::Tls)
-            )
-        };
+        let matches = |t: Transport| transport.is_stream() && t == transport;
         let Some((name, r, _, listen_timeout)) =
             radius_server(&self.program, server).filter(|(_, _, t, _)| matches(*t))
         else {
@@ -308,7 +303,7 @@ impl Engine {
         let secret = match (&client.secret, transport) {
             (Some(s), _) => s.clone(),
             (None, Transport::Tls) => RADSEC_DEFAULT_SECRET.to_owned(),
-            (None, Transport::Tcp) => {
+            (None, Transport::Tcp | Transport::Udp) => {
                 return Err((
                     CloseReason::UnknownClient,
                     Some(format!(
@@ -319,7 +314,7 @@ impl Engine {
             }
         };
         let verify = match transport {
-            Transport::Tcp => VerifyPolicy {
+            Transport::Tcp | Transport::Udp => VerifyPolicy {
                 require_message_authenticator: client.require_message_authenticator,
                 limit_proxy_state: client.limit_proxy_state,
             },
@@ -380,7 +375,7 @@ impl Engine {
         } = terms;
         let cert = match transport {
             Transport::Tls => certificates.first().and_then(|der| cert_info(der)),
-            Transport::Tcp => None,
+            Transport::Tcp | Transport::Udp => None,
         };
         let info = ConnectionInfo {
             id: conn.0,
@@ -450,7 +445,7 @@ impl Engine {
                 Ok(Some(f)) => f,
                 Ok(None) => return,
                 Err(e) => {
-                    self.close_stream(now, conn, Some(CloseReason::Framing(e.to_string())));
+                    self.close_stream(now, conn, Some(CloseReason::Framing(e)));
                     return;
                 }
             };
@@ -460,7 +455,7 @@ impl Engine {
             let packet = match Packet::decode(frame) {
                 Ok(p) => p,
                 Err(e) => {
-                    self.close_stream(now, conn, Some(CloseReason::Malformed(e.to_string())));
+                    self.close_stream(now, conn, Some(CloseReason::Malformed(e)));
                     return;
                 }
             };
@@ -491,7 +486,7 @@ impl Engine {
         let binding = entry.state.binding;
         let info = entry.info().clone();
         if let Err(e) = verify_request(&packet, &secret, &verify) {
-            self.close_stream(now, conn, Some(CloseReason::BadRequest(e.to_string())));
+            self.close_stream(now, conn, Some(CloseReason::BadRequest(e)));
             return;
         }
         if packet.code == Code::StatusServer {

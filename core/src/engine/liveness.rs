@@ -24,7 +24,7 @@
 //! after the first request it did not answer. `liveness { probe false; }` turns
 //! this off: connections are then never in doubt.
 
-use crate::engine::io::{ConnId, Severity};
+use crate::contract::{ConnId, Severity};
 use crate::engine::{Engine, Now};
 use crate::peer::Request;
 use crate::radius::code::Code;

@@ -22,7 +22,6 @@ pub mod attrs;
 pub mod backoff;
 pub mod cert;
 pub mod dedup;
-pub mod io;
 pub mod options;
 pub mod outbound;
 pub mod task;
@@ -43,13 +42,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use io::{
-    CloseReason, ConnId, EffectId, HttpRequest, HttpRequestId, Input, LogLine, Output,
-    REMOVED_BACKEND, Severity,
+pub use crate::contract::{
+    BackendOutcome, CloseReason, ConnId, EffectId, HttpRequest, HttpRequestId, Input, LogLine,
+    Output, REMOVED_BACKEND, Severity, Unanswered,
 };
 pub use options::{EngineOptions, Limits};
 pub use reload::{ReloadError, Reloaded, outbound_unchanged};
-pub use report::{BackendGauges, BackendLoad, BackendOutcome, Unanswered};
+pub use report::{BackendGauges, BackendLoad};
 pub use task::TaskId;
 pub use time::Now;
 

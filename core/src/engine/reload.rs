@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::contract::{CloseReason, ConnId};
 use crate::engine::attrs::DictSchema;
 use crate::engine::connect::listened_backends;
-use crate::engine::io::{CloseReason, ConnId};
 use crate::engine::task::Origin;
 use crate::engine::timers::TimerKind;
 use crate::engine::{Engine, Now};

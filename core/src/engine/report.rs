@@ -9,126 +9,16 @@
 //! SQL backends are not included; the driver times those itself.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::engine::connect::positive;
-use crate::engine::io::Output;
+use crate::contract::Transport;
+use crate::contract::{BackendOutcome, Output};
 use crate::engine::outbound::ServerRef;
-use crate::engine::task::Wait;
+use crate::engine::task::{CallTrace, Wait};
 use crate::engine::{Engine, Now};
-use crate::eval::error::{ErrorCode, ErrorValue};
+use crate::eval::error::ErrorValue;
 use crate::eval::ir::{ActionResult, BackendId};
-use crate::lang::program::{
-    BackendKind, Program, RadiusListen, ServerId, ServerKind, Transport as ListenTransport,
-};
-use crate::radius::code::Code;
-
-/// How a backend request ended: a small closed set, one value per thing an operator
-/// acts on differently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum BackendOutcome {
-    /// A positive reply arrived: CoA-ACK, Disconnect-ACK, Access-Accept,
-    /// Accounting-Response.
-    Ack,
-    /// Any other reply arrived: CoA-NAK, Disconnect-NAK, Access-Reject, …
-    Nak,
-    /// No reply in time (`errors.REVERSE_TIMEOUT`, `errors.BACKEND_TIMEOUT`).
-    Timeout,
-    /// `@select` chose no connection (`errors.NO_REVERSE_CONNECTIONS`).
-    NoConnection,
-    /// The connection carrying it closed and no retry was left
-    /// (`errors.CONNECTION_CLOSED`).
-    ConnectionClosed,
-    /// A bounded queue refused it (`errors.QUEUE_FULL`).
-    QueueFull,
-    /// Anything else: the request could not be built or encoded, the backend
-    /// server was unreachable (`errors.BACKEND_ERROR`), an internal error.
-    Error,
-}
-
-impl BackendOutcome {
-    /// Every outcome, in the order documented.
-    pub const ALL: [BackendOutcome; 7] = [
-        BackendOutcome::Ack,
-        BackendOutcome::Nak,
-        BackendOutcome::Timeout,
-        BackendOutcome::NoConnection,
-        BackendOutcome::ConnectionClosed,
-        BackendOutcome::QueueFull,
-        BackendOutcome::Error,
-    ];
-
-    /// The outcome of a request answered with `code`.
-    pub fn of_reply(code: Code) -> BackendOutcome {
-        if positive(code) {
-            BackendOutcome::Ack
-        } else {
-            BackendOutcome::Nak
-        }
-    }
-
-    /// The outcome of a request that failed with `code` before any reply.
-    pub fn of_error(code: ErrorCode) -> BackendOutcome {
-        match code {
-            ErrorCode::ReverseTimeout | ErrorCode::BackendTimeout => BackendOutcome::Timeout,
-            ErrorCode::NoReverseConnections => BackendOutcome::NoConnection,
-            ErrorCode::ConnectionClosed => BackendOutcome::ConnectionClosed,
-            ErrorCode::QueueFull => BackendOutcome::QueueFull,
-            ErrorCode::BackendError
-            | ErrorCode::NoSuchUser
-            | ErrorCode::InvalidValue
-            | ErrorCode::MissingValue
-            | ErrorCode::Error => BackendOutcome::Error,
-        }
-    }
-
-    /// A short snake_case name (`ack`, `connection_closed`, …), for logs and labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendOutcome::Ack => "ack",
-            BackendOutcome::Nak => "nak",
-            BackendOutcome::Timeout => "timeout",
-            BackendOutcome::NoConnection => "no_connection",
-            BackendOutcome::ConnectionClosed => "connection_closed",
-            BackendOutcome::QueueFull => "queue_full",
-            BackendOutcome::Error => "error",
-        }
-    }
-}
-
-/// Why a RADIUS request received by a server got no reply
-/// ([`Output::RequestUnanswered`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Unanswered {
-    /// The handler's result calls for no reply: `ignore`, or a result without a
-    /// reply for this code (a rejected Accounting-Request).
-    Ignored,
-    /// No policy handles the request.
-    NoPolicy,
-    /// An error went uncaught (`errors.*`; no reply unless `reject_errors`).
-    Error(ErrorCode),
-    /// The reply could not be encoded (an attribute too long, a packet over 4096
-    /// octets).
-    ReplyNotEncoded,
-}
-
-impl Unanswered {
-    /// `ignored`, `no policy`, `error NO_REVERSE_CONNECTIONS`, `reply not encoded`:
-    /// for log lines.
-    pub fn describe(self) -> String {
-        match self {
-            Unanswered::Ignored => "ignored".to_owned(),
-            Unanswered::NoPolicy => "no policy".to_owned(),
-            Unanswered::Error(code) => format!("error {}", code.name()),
-            Unanswered::ReplyNotEncoded => "reply not encoded".to_owned(),
-        }
-    }
-
-    /// Whether this is a failure (as opposed to a decision not to answer).
-    pub fn is_error(self) -> bool {
-        matches!(self, Unanswered::Error(_) | Unanswered::ReplyNotEncoded)
-    }
-}
+use crate::lang::program::{BackendKind, Program, RadiusListen, ServerId, ServerKind};
 
 /// Requests of one RADIUS backend the engine holds now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,24 +47,6 @@ pub struct BackendGauges {
     /// Reverse servers have no entry: whether a NAS connection will be selected is
     /// only known when a request runs `@select`.
     pub servers_up: BTreeMap<ServerRef, bool>,
-}
-
-/// When a request was first written, and the reply code once one arrived: what
-/// [`Engine::backend_call_over`] needs from a backend call in progress.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct CallTrace {
-    /// When the request was first written (reverse) or handed to the outbound side
-    /// (`connect`); `None` while it never was.
-    pub sent_at: Option<Instant>,
-    /// The code of the verified reply, once it arrived.
-    pub reply: Option<Code>,
-}
-
-impl CallTrace {
-    /// Note a write at `at` (only the first counts).
-    pub fn sent(&mut self, at: Instant) {
-        self.sent_at.get_or_insert(at);
-    }
 }
 
 impl Engine {
@@ -242,7 +114,7 @@ impl Engine {
             let RadiusListen::Network(n) = &r.listen else {
                 continue;
             };
-            if n.protocol != ListenTransport::Udp {
+            if n.protocol != Transport::Udp {
                 if let Ok(i) = u32::try_from(i) {
                     g.identifiers.insert(ServerId(i), 0);
                 }

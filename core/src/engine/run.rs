@@ -4,9 +4,9 @@
 
 use bytes::Bytes;
 
+use crate::contract::Unanswered;
+use crate::contract::{Output, Severity};
 use crate::engine::attrs::push_entries;
-use crate::engine::io::{Output, Severity};
-use crate::engine::report::Unanswered;
 use crate::engine::task::{Origin, Stage, Task, TaskId, Wait};
 use crate::engine::{Engine, LogLine, Now};
 use crate::eval::context::Context;

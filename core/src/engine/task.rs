@@ -4,11 +4,11 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
+use crate::contract::{ConnId, EffectId, HttpRequestId, Unanswered};
 use crate::engine::dedup::DupKey;
-use crate::engine::io::{ConnId, EffectId, HttpRequestId};
 use crate::engine::outbound::RequestToken;
-use crate::engine::report::{CallTrace, Unanswered};
 use crate::eval::context::Context;
 use crate::eval::ir::{BackendId, QueryId};
 use crate::eval::machine::Machine;
@@ -16,6 +16,7 @@ use crate::eval::policy::HandlerChoice;
 use crate::eval::query::OutgoingRequest;
 use crate::eval::select::Selection;
 use crate::lang::program::{Program, ServerId};
+use crate::radius::code::Code;
 use crate::radius::packet::Packet;
 
 /// A task's number, in creation order (also the request's `id`).
@@ -191,4 +192,22 @@ pub(crate) struct Task {
     pub unanswered: Option<(Unanswered, String)>,
     /// What it is parked on.
     pub wait: Wait,
+}
+
+/// When a request was first written, and the reply code once one arrived: what
+/// `Engine::backend_call_over` needs from a backend call in progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CallTrace {
+    /// When the request was first written (reverse) or handed to the outbound side
+    /// (`connect`); `None` while it never was.
+    pub sent_at: Option<Instant>,
+    /// The code of the verified reply, once it arrived.
+    pub reply: Option<Code>,
+}
+
+impl CallTrace {
+    /// Note a write at `at` (only the first counts).
+    pub fn sent(&mut self, at: Instant) {
+        self.sent_at.get_or_insert(at);
+    }
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::engine::io::ConnId;
+use crate::contract::ConnId;
 
 /// A timer's key: cancel it with [`Timers::cancel`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

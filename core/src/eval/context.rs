@@ -180,24 +180,7 @@ pub struct RadiusReply {
     pub attrs: AttrBag,
 }
 
-/// How a stream connection is carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Transport {
-    /// RADIUS/TCP (RFC 6613).
-    Tcp,
-    /// RADIUS/TLS (RFC 6614).
-    Tls,
-}
-
-impl Transport {
-    /// `tcp` or `tls`, as `connection.transport_protocol` reads.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        }
-    }
-}
+pub use crate::contract::Transport;
 
 /// What the peer's TLS client certificate says (`connection.cert.*`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -247,14 +247,7 @@ pub struct SqlAssign {
     pub column: String,
 }
 
-/// The rows an SQL backend returned.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SqlRows {
-    /// Column names, in result order.
-    pub columns: Vec<String>,
-    /// Rows; each has one value per column.
-    pub rows: Vec<Vec<Value>>,
-}
+pub use crate::contract::SqlRows;
 
 /// The statement parameters, evaluated against the current context. Error values
 /// are errors (they cannot be bound).

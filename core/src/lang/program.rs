@@ -246,27 +246,7 @@ impl NasIdentifierBinding {
     }
 }
 
-/// A transport a listener or an outbound connection uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Transport {
-    /// RADIUS over UDP.
-    Udp,
-    /// RADIUS over TCP (RFC 6613).
-    Tcp,
-    /// RADIUS over TLS, RadSec (RFC 6614).
-    Tls,
-}
-
-impl Transport {
-    /// `udp`, `tcp` or `tls`, as written in configuration.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        }
-    }
-}
+pub use crate::contract::Transport;
 
 /// A TLS protocol version bound (`min_protocol_version tlsv12;`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -178,6 +178,15 @@ impl Code {
         }
     }
 
+    /// Whether this reply code is a positive answer: Access-Accept,
+    /// Accounting-Response, Disconnect-ACK, CoA-ACK.
+    pub fn is_positive(self) -> bool {
+        matches!(
+            self,
+            Code::AccessAccept | Code::AccountingResponse | Code::DisconnectAck | Code::CoaAck
+        )
+    }
+
     /// Whether a packet with this code may answer a request with code `request`.
     /// Protocol-Error (RFC 7930) may answer any request.
     pub fn answers(self, request: Code) -> bool {

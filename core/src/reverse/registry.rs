@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::engine::io::ConnId;
+use crate::contract::ConnId;
 use crate::eval::context::ConnectionInfo;
 use crate::reverse::index::Probe;
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use boomerang_core::engine::outbound::{AttemptId, ServerRef};
+use boomerang_core::contract::{AttemptId, CloseReason, ServerRef};
 use boomerang_core::engine::{
     ConnId, Engine, HttpRequestId, Input, LogLine, Now, Output, Severity, Stats,
 };
@@ -240,8 +240,8 @@ impl<N: Net> EngineLoop<N> {
             if let Some(server) = handle.server {
                 self.metrics.connection_closed(
                     self.server_name(server),
-                    handle.transport.into(),
-                    metrics::CloseReason::Shutdown,
+                    handle.transport,
+                    &CloseReason::Shutdown,
                 );
             }
             tracing::debug!(%conn, "closing connection for shutdown");
@@ -377,8 +377,8 @@ impl<N: Net> EngineLoop<N> {
                             if let Some(server) = handle.server {
                                 self.metrics.connection_closed(
                                     self.server_name(server),
-                                    handle.transport.into(),
-                                    metrics::CloseReason::PeerClosed,
+                                    handle.transport,
+                                    &CloseReason::PeerClosed,
                                 );
                             }
                         }
@@ -415,7 +415,7 @@ impl<N: Net> EngineLoop<N> {
                     return;
                 }
                 self.metrics
-                    .connection_opened(self.server_name(server), transport.into());
+                    .connection_opened(self.server_name(server), transport);
                 self.conns.insert(
                     conn,
                     ConnHandle {
@@ -603,8 +603,8 @@ impl<N: Net> EngineLoop<N> {
                         if let Some(server) = handle.server {
                             self.metrics.connection_closed(
                                 self.server_name(server),
-                                handle.transport.into(),
-                                metrics::CloseReason::WriteQueueFull,
+                                handle.transport,
+                                &CloseReason::WriteQueueFull,
                             );
                         }
                     }
@@ -614,23 +614,11 @@ impl<N: Net> EngineLoop<N> {
             Output::StreamClose { conn, reason } => {
                 if let Some(handle) = self.conns.remove(&conn) {
                     tracing::info!(%conn, %reason, "closing connection");
-                    let why = match reason {
-                        boomerang_core::engine::CloseReason::Idle => {
-                            metrics::CloseReason::IdleTimeout
-                        }
-                        boomerang_core::engine::CloseReason::Unresponsive => {
-                            metrics::CloseReason::Unresponsive
-                        }
-                        boomerang_core::engine::CloseReason::Reconfigured(_) => {
-                            metrics::CloseReason::Shutdown
-                        }
-                        _ => metrics::CloseReason::ProtocolError,
-                    };
                     if let Some(server) = handle.server {
                         self.metrics.connection_closed(
                             self.server_name(server),
-                            handle.transport.into(),
-                            why,
+                            handle.transport,
+                            &reason,
                         );
                     }
                     // Dropping the writer's queue ends it after what is queued is

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::AttemptId;
 use boomerang_core::engine::{ConnId, Input};
-use boomerang_core::eval::context::Transport as ConnTransport;
 use boomerang_core::lang::program::ServerId;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -134,7 +134,7 @@ pub(super) async fn accept_loop<N: Net>(
                         origin: Origin::Accepted(server),
                         peer,
                         local,
-                        transport: ConnTransport::Tcp,
+                        transport: Transport::Tcp,
                         certificates: Vec::new(),
                     };
                     run_connection(stream, opened, write_queue, events).await;
@@ -159,7 +159,7 @@ pub(super) async fn accept_loop<N: Net>(
                                 origin: Origin::Accepted(server),
                                 peer,
                                 local,
-                                transport: ConnTransport::Tls,
+                                transport: Transport::Tls,
                                 certificates,
                             };
                             run_connection(stream, opened, write_queue, events).await;
@@ -189,7 +189,7 @@ pub(super) struct Opening {
     pub origin: Origin,
     pub peer: SocketAddr,
     pub local: SocketAddr,
-    pub transport: ConnTransport,
+    pub transport: Transport,
     pub certificates: Vec<Bytes>,
 }
 
@@ -289,7 +289,7 @@ pub(super) struct ConnHandle {
     /// The server that accepted it; `None` for a connection we opened for a
     /// `connect` backend (not counted per server).
     pub server: Option<ServerId>,
-    pub transport: ConnTransport,
+    pub transport: Transport,
 }
 
 impl ConnHandle {

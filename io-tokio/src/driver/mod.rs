@@ -30,13 +30,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::AttemptId;
 use boomerang_core::engine::{ConnId, EngineCounts, EngineOptions, HttpRequest, Input, Limits};
-use boomerang_core::eval::context::Transport as ConnTransport;
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{
     BackendKind, CertificateId, CertificateKind, Program, RadiusListen, ServerId, ServerKind,
-    ServerTls, TlsVersion as ProgramTlsVersion, Transport,
+    ServerTls, TlsVersion as ProgramTlsVersion,
 };
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -248,7 +248,7 @@ pub(crate) enum Event {
         server: ServerId,
         peer: SocketAddr,
         local: SocketAddr,
-        transport: ConnTransport,
+        transport: Transport,
         certificates: Vec<Bytes>,
         writer: mpsc::Sender<WriteCmd>,
         number: oneshot::Sender<ConnId>,
@@ -259,7 +259,7 @@ pub(crate) enum Event {
         attempt: AttemptId,
         peer: SocketAddr,
         local: SocketAddr,
-        transport: ConnTransport,
+        transport: Transport,
         certificates: Vec<Bytes>,
         writer: mpsc::Sender<WriteCmd>,
         number: oneshot::Sender<ConnId>,

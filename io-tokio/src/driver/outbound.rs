@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::Input;
 use boomerang_core::engine::outbound::{AttemptId, ServerRef, Target};
-use boomerang_core::eval::context::Transport as ConnTransport;
-use boomerang_core::lang::program::{BackendKind, ClientTls, Program, RadiusServerMode, Transport};
+use boomerang_core::lang::program::{BackendKind, ClientTls, Program, RadiusServerMode};
 use bytes::Bytes;
 use rustls_pki_types::ServerName;
 use tokio::sync::mpsc;
@@ -167,7 +167,7 @@ pub(super) async fn connect<N: Net>(
                         .collect();
                     run_connection(
                         stream,
-                        opening(ConnTransport::Tls, certificates),
+                        opening(Transport::Tls, certificates),
                         write_queue,
                         events,
                     )
@@ -185,7 +185,7 @@ pub(super) async fn connect<N: Net>(
         _ => {
             run_connection(
                 stream,
-                opening(ConnTransport::Tcp, Vec::new()),
+                opening(Transport::Tcp, Vec::new()),
                 write_queue,
                 events,
             )

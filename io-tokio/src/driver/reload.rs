@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use boomerang_core::contract::CloseReason;
 use boomerang_core::engine::{Now, ReloadError, Reloaded, outbound_unchanged};
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::eval::value::IpPrefix;
@@ -45,7 +46,6 @@ use super::engine_loop::{EngineLoop, UdpSockets};
 use super::{DriverOptions, Event, Listening, StartError, http, listeners};
 use crate::conn_limit::{ConnLimiter, ConnLimits};
 use crate::http_conn::Deadlines;
-use crate::metrics;
 use crate::net::{DatagramSocket, Net, StreamOptions};
 use crate::sqlite::SqliteExecutor;
 
@@ -378,11 +378,8 @@ impl<N: Net> EngineLoop<N> {
                         .ok()
                         .and_then(|i| old.servers.get(i))
                         .map_or("?", |s| s.name.as_str());
-                    self.metrics.connection_closed(
-                        name,
-                        handle.transport.into(),
-                        metrics::CloseReason::Shutdown,
-                    );
+                    self.metrics
+                        .connection_closed(name, handle.transport, &CloseReason::Shutdown);
                     handle.server = None;
                 }
             }

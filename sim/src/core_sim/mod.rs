@@ -31,10 +31,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::{
     ConnId, Engine, EngineOptions, HttpRequest, HttpRequestId, Input, Limits, Now, Output,
 };
-use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::select::SelectMode;
 use boomerang_core::radius::auth::{SignOptions, sign_request};
 use boomerang_core::radius::code::Code;

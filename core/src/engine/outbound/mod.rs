@@ -90,11 +90,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::contract::Transport;
 use crate::engine::backoff::Backoff;
 use crate::engine::time::Now;
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::BackendId;
-use crate::lang::program::{Backend, BackendKind, RadiusServerMode, ServerSelection, Transport};
+use crate::lang::program::{Backend, BackendKind, RadiusServerMode, ServerSelection};
 use crate::peer::ids::IdPool;
 use crate::peer::sign::{sign, status_server};
 use crate::radius::attr::MESSAGE_AUTHENTICATOR;
@@ -106,11 +107,9 @@ use crate::radius::framing::StreamDecoder;
 use crate::radius::packet::{MAX_PACKET_LEN, Packet};
 use crate::rng::RandomSource;
 
+pub use crate::contract::{AttemptId, CloseReason, ConnId, ServerRef, Target};
 use timers::{Link, ReqKey, Timer, TimerKey, Timers};
-pub use types::{
-    AttemptId, CloseReason, ConnId, InvariantViolation, OutboundCounts, OutboundOutput, ReplyError,
-    RequestToken, ServerRef, Target,
-};
+pub use types::{InvariantViolation, OutboundCounts, OutboundOutput, ReplyError, RequestToken};
 
 /// The identifier reserved for Status-Server on connections (and UDP sockets) that
 /// send it (radiusdtls-bis).
@@ -1406,11 +1405,7 @@ impl Outbound {
                         });
                         if !late {
                             let code = packet.code;
-                            self.lose_conn(
-                                now,
-                                conn,
-                                Some(CloseReason::Authentication { code, error: e }),
-                            );
+                            self.lose_conn(now, conn, Some(CloseReason::bad_packet(code, e)));
                         }
                     }
                 }
@@ -1418,11 +1413,7 @@ impl Outbound {
             Some(_) => {
                 if let Err(e) = verify_request(&packet, &s.cfg.secret, &VerifyPolicy::default()) {
                     let code = packet.code;
-                    self.lose_conn(
-                        now,
-                        conn,
-                        Some(CloseReason::Authentication { code, error: e }),
-                    );
+                    self.lose_conn(now, conn, Some(CloseReason::bad_packet(code, e)));
                     return;
                 }
                 let sref = s.cfg.sref;
@@ -1456,11 +1447,9 @@ impl Outbound {
             ProbeVerdict::Stale => self.mark_alive(link),
             ProbeVerdict::Unmatched => {}
             ProbeVerdict::Bad(e) => match link {
-                Link::Conn(conn) => self.lose_conn(
-                    now,
-                    conn,
-                    Some(CloseReason::Authentication { code, error: e }),
-                ),
+                Link::Conn(conn) => {
+                    self.lose_conn(now, conn, Some(CloseReason::bad_packet(code, e)))
+                }
                 Link::Udp(_) => {} // UDP: discard.
             },
         }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::types::ConnId;
+use crate::contract::ConnId;
 
 /// The identity of one armed timer: its deadline and a sequence number that keeps
 /// timers with the same deadline in the order they were armed.

@@ -1,90 +1,22 @@
 //! The vocabulary of the outbound state machine: identifiers, what it asks the
 //! driver to do, why it closes a connection, and its errors.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::contract::{AttemptId, CloseReason, ConnId, ServerRef, Target};
 use crate::eval::error::ErrorValue;
-use crate::eval::ir::BackendId;
-use crate::lang::program::Transport;
 use crate::radius::code::Code;
-use crate::radius::error::{AuthError, DecodeError, EncodeError, FramingError};
+use crate::radius::error::EncodeError;
 use crate::radius::packet::Packet;
-
-/// A stream connection, numbered by whoever accepted or opened it (the engine).
-/// The outbound machine never invents one: it learns it from
-/// [`Outbound::handle_connected`](super::Outbound::handle_connected).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(pub u64);
-
-/// One attempt to open an outbound stream connection, numbered by the outbound
-/// machine in the order it asked for them. The driver echoes it back in
-/// `handle_connected` / `handle_connect_failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AttemptId(pub u64);
 
 /// The caller's handle for one request; opaque to the outbound machine and
 /// echoed in the request's single [`OutboundOutput::Reply`] or
 /// [`OutboundOutput::Failed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestToken(pub u64);
-
-/// One `server "…" { connect { … } }` of a RADIUS backend: the backend and the
-/// server's index in [`RadiusBackend::servers`](crate::lang::program::RadiusBackend::servers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServerRef {
-    /// The backend.
-    pub backend: BackendId,
-    /// The server's index within the backend, in configuration order.
-    pub server: u32,
-}
-
-/// Where a server is reached: its `connect { protocol; host|ip; port; }`.
-/// TLS settings stay in the program (look them up with the [`ServerRef`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// UDP, TCP or TLS.
-    pub protocol: Transport,
-    /// `host "name";`: resolve it, and check it in the server's certificate.
-    pub host: Option<String>,
-    /// `ip A;`.
-    pub ip: Option<IpAddr>,
-    /// The port.
-    pub port: u16,
-}
-
-/// Why the outbound machine closes a stream connection (for logs and metrics).
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CloseReason {
-    /// The watchdog declared the connection dead: that many consecutive
-    /// Status-Server probes (or, without `status`, requests) got no reply.
-    #[error("watchdog: {failures} consecutive probes or requests got no reply")]
-    WatchdogExpired {
-        /// Consecutive unanswered probes or requests.
-        failures: u32,
-    },
-    /// The byte stream is not a sequence of RADIUS packets (RFC 6613 §2.6.4).
-    #[error("stream framing error: {0}")]
-    Framing(FramingError),
-    /// A framed packet does not decode (bad attribute lengths, …).
-    #[error("malformed packet: {0}")]
-    Malformed(DecodeError),
-    /// A reply or request failed authentication with the server's secret.
-    #[error("authentication failed on a {code} packet: {error}")]
-    Authentication {
-        /// The offending packet's code.
-        code: Code,
-        /// What did not verify.
-        error: AuthError,
-    },
-    /// The connection was reported for an attempt the machine had already given up
-    /// (it timed out or the server is no longer wanted).
-    #[error("connection attempt was abandoned")]
-    Abandoned,
-}
 
 /// A command for the driver, drained with
 /// [`Outbound::poll_output`](super::Outbound::poll_output) in order.

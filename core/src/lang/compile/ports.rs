@@ -12,8 +12,9 @@
 
 use std::net::IpAddr;
 
+use crate::contract::Transport;
 use crate::lang::diag::Diagnostic;
-use crate::lang::program::{Management, RadiusListen, Server, ServerKind, Transport};
+use crate::lang::program::{Management, RadiusListen, Server, ServerKind};
 use crate::lang::span::Span;
 
 /// The socket family a listener binds.

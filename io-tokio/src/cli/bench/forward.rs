@@ -6,8 +6,10 @@
 
 use std::sync::Arc;
 
+use boomerang_core::contract::Transport;
 use bytes::Bytes;
-use clap::{Args, ValueEnum};
+use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use serde_json::{Map, json};
 
 use boomerang_core::radius::attr::{ACCT_SESSION_ID, NAS_IP_ADDRESS, USER_NAME, USER_PASSWORD};
@@ -30,17 +32,6 @@ const ACCT_STATUS_TYPE: u8 = 40;
 /// Acct-Status-Type Interim-Update.
 const INTERIM_UPDATE: [u8; 4] = 3u32.to_be_bytes();
 
-/// Transports of `bench forward`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ForwardTransport {
-    /// RADIUS over UDP.
-    Udp,
-    /// RADIUS over TCP (RFC 6613).
-    Tcp,
-    /// RadSec (RFC 6614).
-    Tls,
-}
-
 /// Arguments of `bench forward`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  \
@@ -51,8 +42,12 @@ pub struct ForwardArgs {
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:1812")]
     pub server: String,
     /// Transport.
-    #[arg(long, value_enum, default_value_t = ForwardTransport::Udp)]
-    pub transport: ForwardTransport,
+    #[arg(
+        long,
+        default_value_t = Transport::Udp,
+        value_parser = PossibleValuesParser::new(["udp", "tcp", "tls"]).try_map(|s| s.parse::<Transport>()),
+    )]
+    pub transport: Transport,
     /// Shared secret (default `radsec` on tls; required otherwise).
     #[arg(long, value_name = "SECRET")]
     pub secret: Option<String>,
@@ -184,7 +179,7 @@ pub async fn run(args: ForwardArgs) -> Result<(), BenchError> {
     }
     let secret = match (&args.secret, args.transport) {
         (Some(s), _) => s.as_bytes().to_vec(),
-        (None, ForwardTransport::Tls) => b"radsec".to_vec(),
+        (None, Transport::Tls) => b"radsec".to_vec(),
         (None, _) => {
             return Err(BenchError::BadArgument(
                 "--secret is required on udp and tcp (only tls has a default, `radsec`)".into(),
@@ -194,7 +189,7 @@ pub async fn run(args: ForwardArgs) -> Result<(), BenchError> {
     let (addr, host) = resolve_server(&args.server).await?;
     let timeout = args.run.common.timeout;
     let sizes = match (args.transport, args.connections) {
-        (ForwardTransport::Udp, None) => split_slots(args.in_flight, 256, 4),
+        (Transport::Udp, None) => split_slots(args.in_flight, 256, 4),
         (_, None) => split_slots(args.in_flight, 256, 1),
         (_, Some(c)) => {
             if c == 0 || c > args.in_flight {
@@ -207,9 +202,9 @@ pub async fn run(args: ForwardArgs) -> Result<(), BenchError> {
         }
     };
     let connector = match args.transport {
-        ForwardTransport::Udp => None,
-        ForwardTransport::Tcp => Some(StreamConnector { tls: None, timeout }),
-        ForwardTransport::Tls => Some(StreamConnector {
+        Transport::Udp => None,
+        Transport::Tcp => Some(StreamConnector { tls: None, timeout }),
+        Transport::Tls => Some(StreamConnector {
             tls: Some(args.tls.connector(&host)?),
             timeout,
         }),

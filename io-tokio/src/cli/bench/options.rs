@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use boomerang_core::contract::Transport;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 use tokio::time::Instant;
 
@@ -81,15 +83,6 @@ impl Plan {
     }
 }
 
-/// RADIUS/TCP or RadSec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StreamTransport {
-    /// RadSec: RADIUS over TLS (RFC 6614).
-    Tls,
-    /// RADIUS over TCP (RFC 6613).
-    Tcp,
-}
-
 /// How the emulated NAS answer the requests the server sends them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum NasAnswer {
@@ -119,8 +112,12 @@ pub struct NasOptions {
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2083")]
     pub server: String,
     /// Transport of the NAS connections.
-    #[arg(long, value_enum, default_value_t = StreamTransport::Tls)]
-    pub transport: StreamTransport,
+    #[arg(
+        long,
+        default_value_t = Transport::Tls,
+        value_parser = PossibleValuesParser::new(["tls", "tcp"]).try_map(|s| s.parse::<Transport>()),
+    )]
+    pub transport: Transport,
     /// Number of NAS connections.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub nas: usize,
@@ -164,8 +161,8 @@ impl NasOptions {
     pub async fn target(&self, timeout: Duration) -> Result<NasTarget, BenchError> {
         let secret = match (&self.secret, self.transport) {
             (Some(s), _) => s.as_bytes().to_vec(),
-            (None, StreamTransport::Tls) => b"radsec".to_vec(),
-            (None, StreamTransport::Tcp) => {
+            (None, Transport::Tls) => b"radsec".to_vec(),
+            (None, Transport::Tcp | Transport::Udp) => {
                 return Err(BenchError::BadArgument(
                     "--secret is required with --transport tcp (only tls has a default, `radsec`)"
                         .into(),
@@ -174,8 +171,8 @@ impl NasOptions {
         };
         let (addr, host) = resolve_server(&self.server).await?;
         let tls = match self.transport {
-            StreamTransport::Tcp => None,
-            StreamTransport::Tls => Some(self.tls.connector(&host)?),
+            Transport::Tcp | Transport::Udp => None,
+            Transport::Tls => Some(self.tls.connector(&host)?),
         };
         Ok(NasTarget {
             addr,

@@ -18,8 +18,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
+use boomerang_core::contract::Transport;
 use boomerang_core::eval::convert::parse_duration;
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::dictionary::Dictionary;
@@ -38,28 +40,6 @@ pub const EXIT_POSITIVE: u8 = 0;
 pub const EXIT_NEGATIVE: u8 = 1;
 /// Exit status when there is no usable answer: timeout, bad reply, or any other error.
 pub const EXIT_ERROR: u8 = 2;
-
-/// The transports the client speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Transport {
-    /// RADIUS over UDP (RFC 2865), with retransmission.
-    Udp,
-    /// RADIUS over TCP (RFC 6613).
-    Tcp,
-    /// RADIUS over TLS, RadSec (RFC 6614).
-    Tls,
-}
-
-impl Transport {
-    /// The lower-case name used on the command line and in JSON output.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        }
-    }
-}
 
 /// Arguments of `boomerang client`.
 #[derive(Debug, Args)]
@@ -95,7 +75,13 @@ pub struct ClientArgs {
     #[arg(short = 's', long, value_name = "HOST[:PORT]")]
     pub server: Option<String>,
     /// Transport to use.
-    #[arg(short = 't', long, value_enum, default_value_t = Transport::Udp)]
+    #[arg(
+        short = 't',
+        long,
+        default_value_t = Transport::Udp,
+        value_parser = PossibleValuesParser::new(["udp", "tcp", "tls"])
+            .try_map(|s| s.parse::<Transport>()),
+    )]
     pub transport: Transport,
     /// The shared secret (default `radsec` on tls; required otherwise).
     #[arg(long, value_name = "SECRET")]

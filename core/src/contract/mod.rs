@@ -1,0 +1,33 @@
+//! The vocabulary the driver and the core share: one type per concept.
+//!
+//! The driver (`boomerang-io-tokio`, or a simulator) owns every socket, clock and
+//! database; the engine owns every decision. They speak only through what this
+//! module defines:
+//!
+//! * [`Input`]: what happened (a datagram arrived, a stream was accepted or dialed,
+//!   bytes arrived, a stream closed, an HTTP request arrived, an SQL statement
+//!   finished);
+//! * [`Output`]: what to do (send, write, close, connect, answer, run a statement,
+//!   log) and what the engine observed, for metrics ([`Output`] says which is
+//!   which);
+//! * the names both sides use for things: [`ConnId`], [`ServerRef`], [`Transport`],
+//!   [`CloseReason`], [`SqlRows`], …
+//!
+//! Nothing here depends on the engine, so the engine's parts and the driver can
+//! import it without import cycles.
+
+mod close;
+mod ids;
+mod input;
+mod outcome;
+mod output;
+mod sql;
+mod transport;
+
+pub use close::CloseReason;
+pub use ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerRef, Target};
+pub use input::{HttpRequest, Input};
+pub use outcome::{BackendOutcome, Unanswered};
+pub use output::{LogLine, Output, REMOVED_BACKEND, Severity};
+pub use sql::SqlRows;
+pub use transport::{Transport, UnknownTransport};
