@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use engine_support::*;
 
-use boomerang_core::engine::{Output, Severity, Unanswered};
+use boomerang_core::engine::{Event, Output, Severity, Unanswered};
 use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::ir::{Action, ActionResult, Cond, Condition, PacketRef, VarRef};
 use boomerang_core::eval::select::SelectMode;
@@ -80,10 +80,10 @@ fn world() -> (Harness, ServerId, ServerId) {
 }
 
 fn unanswered(h: &Harness) -> Vec<(ServerId, Code, Unanswered)> {
-    h.out
+    h.events
         .iter()
         .filter_map(|o| match o {
-            Output::RequestUnanswered {
+            Event::RequestUnanswered {
                 server,
                 request_code,
                 ending,

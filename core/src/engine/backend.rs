@@ -644,6 +644,10 @@ impl Engine {
         };
         let Some(flight) = entry.state.lane.matching(packet.identifier, packet.code) else {
             self.stats.reverse_stray_replies += 1;
+            self.dropped(
+                entry.state.server,
+                crate::contract::DropReason::UnmatchedReply,
+            );
             self.log(
                 Severity::Debug,
                 format!(
