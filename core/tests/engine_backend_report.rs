@@ -1,5 +1,5 @@
 //! What the engine reports about the requests it sends to RADIUS backends
-//! (`Output::BackendRequestFinished`): one report per backend call with the right
+//! (`Event::BackendRequestFinished`): one report per backend call with the right
 //! backend, outcome and latency on the virtual clock; and the backend gauges
 //! (`Engine::backend_gauges`). Reverse backends, and a UDP `connect` backend.
 
