@@ -1,5 +1,5 @@
 //! What the engine reports about the requests it sends to RADIUS backends
-//! (`Output::BackendRequestFinished`): one report per backend call with the right
+//! (`Event::BackendRequestFinished`): one report per backend call with the right
 //! backend, outcome and latency on the virtual clock; and the backend gauges
 //! (`Engine::backend_gauges`). Reverse backends, and a UDP `connect` backend.
 
@@ -12,7 +12,7 @@ use engine_support::*;
 
 use boomerang_core::engine::outbound::ServerRef;
 use boomerang_core::engine::{
-    BackendLoad, BackendOutcome, ConnId, HttpRequestId, Input, Limits, Output,
+    BackendLoad, BackendOutcome, ConnId, Event, HttpRequestId, Input, Limits, Output,
 };
 use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::{Action, BackendId, Cond, Condition, Expr, VarRef};
@@ -138,10 +138,10 @@ type Report = (BackendId, BackendOutcome, Option<Duration>);
 
 /// Every backend report so far, in order.
 fn reports(w: &World) -> Vec<Report> {
-    w.h.out
+    w.h.events
         .iter()
         .filter_map(|o| match o {
-            Output::BackendRequestFinished {
+            Event::BackendRequestFinished {
                 backend,
                 outcome,
                 latency,
@@ -472,10 +472,10 @@ fn proxied(
 }
 
 fn harness_reports(h: &Harness) -> Vec<Report> {
-    h.out
+    h.events
         .iter()
         .filter_map(|o| match o {
-            Output::BackendRequestFinished {
+            Event::BackendRequestFinished {
                 backend,
                 outcome,
                 latency,

@@ -1,7 +1,8 @@
 //! Every RADIUS request has a visible outcome: one that ends without a reply (an
 //! uncaught error, `ignore`, no policy) is reported with
-//! `Output::RequestUnanswered` and a log line naming why; one that is answered is
-//! not reported that way (its reply is the report).
+//! `Event::RequestUnanswered` and a log line naming why; one that is answered is
+//! reported with `Event::RequestAnswered` (Status-Server included), once; a datagram
+//! discarded before any policy ran, with `Event::Dropped` and its reason.
 
 mod engine_support;
 
@@ -9,7 +10,9 @@ use std::time::Duration;
 
 use engine_support::*;
 
-use boomerang_core::engine::{Output, Severity, Unanswered};
+use bytes::Bytes;
+
+use boomerang_core::engine::{DropReason, Event, Output, Severity, Unanswered};
 use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::ir::{Action, ActionResult, Cond, Condition, PacketRef, VarRef};
 use boomerang_core::eval::select::SelectMode;
@@ -80,10 +83,10 @@ fn world() -> (Harness, ServerId, ServerId) {
 }
 
 fn unanswered(h: &Harness) -> Vec<(ServerId, Code, Unanswered)> {
-    h.out
+    h.events
         .iter()
         .filter_map(|o| match o {
-            Output::RequestUnanswered {
+            Event::RequestUnanswered {
                 server,
                 request_code,
                 ending,
@@ -185,4 +188,89 @@ fn an_answered_request_is_not_reported_as_unanswered() {
     h.datagram(udp, addr([127, 0, 0, 1], 4000), encode(&req));
     assert_eq!(h.datagrams().len(), 1);
     assert!(unanswered(&h).is_empty());
+}
+
+/// Every event reported so far other than backend reports, in order.
+fn request_events(h: &Harness) -> Vec<Event> {
+    h.events
+        .iter()
+        .filter(|e| !matches!(e, Event::BackendRequestFinished { .. }))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn an_answer_is_reported_once_and_its_retransmission_as_a_duplicate() {
+    let (mut h, udp, _) = world();
+    let req = dac_request(
+        Code::AccessRequest,
+        3,
+        &[(USER_NAME, b"u".to_vec())],
+        SECRET,
+    );
+    let peer = addr([127, 0, 0, 1], 4000);
+    h.datagram(udp, peer, encode(&req));
+    h.datagram(udp, peer, encode(&req));
+    assert_eq!(h.datagrams().len(), 2, "answered, then answered again");
+    assert_eq!(
+        request_events(&h),
+        [
+            Event::RequestAnswered {
+                server: udp,
+                request_code: Code::AccessRequest,
+                reply_code: Code::AccessAccept,
+            },
+            Event::Dropped {
+                server: udp,
+                reason: DropReason::Duplicate,
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_status_server_answer_is_reported_as_such() {
+    let (mut h, udp, _) = world();
+    let req = dac_request(Code::StatusServer, 4, &[], SECRET);
+    h.datagram(udp, addr([127, 0, 0, 1], 4000), encode(&req));
+    assert_eq!(
+        request_events(&h),
+        [Event::RequestAnswered {
+            server: udp,
+            request_code: Code::StatusServer,
+            reply_code: Code::AccessAccept,
+        }]
+    );
+}
+
+#[test]
+fn every_discarded_datagram_is_reported_with_its_reason() {
+    let (mut h, udp, _) = world();
+    let dac = addr([127, 0, 0, 1], 4000);
+    h.datagram(udp, dac, Bytes::from_static(&[1, 1, 0]));
+    let reply_code = dac_request(Code::AccessRequest, 5, &[], SECRET);
+    let mut wire = encode(&reply_code).to_vec();
+    wire[0] = Code::AccessAccept.as_u8();
+    h.datagram(udp, dac, Bytes::from(wire));
+    let stranger = dac_request(Code::AccessRequest, 6, &[], SECRET);
+    h.datagram(udp, addr([192, 0, 2, 1], 4000), encode(&stranger));
+    let forged = dac_request(Code::AccessRequest, 7, &[], "not-the-secret");
+    h.datagram(udp, dac, encode(&forged));
+    assert!(h.datagrams().is_empty(), "no reply");
+    let reasons: Vec<DropReason> = request_events(&h)
+        .into_iter()
+        .map(|e| match e {
+            Event::Dropped { server, reason } if server == udp => reason,
+            other => panic!("not a drop on {udp:?}: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            DropReason::Malformed,
+            DropReason::UnknownCode,
+            DropReason::UnknownClient,
+            DropReason::BadAuthenticator,
+        ]
+    );
 }

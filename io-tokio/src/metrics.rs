@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use boomerang_core::contract::{CloseReason, Transport};
+use boomerang_core::contract::{CloseReason, DropReason, NasIdentifierClaim, Transport};
+use boomerang_core::radius::code::Code;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -76,32 +77,6 @@ label_enum! {
 }
 
 label_enum! {
-    /// Why a received packet was discarded before any policy ran (`reason` of
-    /// `radius_dropped_total`).
-    DropReason {
-        /// The Request or Response Authenticator did not verify.
-        BadAuthenticator => "bad_authenticator",
-        /// Message-Authenticator was missing where required, or did not verify.
-        BadMessageAuthenticator => "bad_message_authenticator",
-        /// The source address matches no configured client.
-        UnknownClient => "unknown_client",
-        /// The packet does not decode (length, attribute framing).
-        Malformed => "malformed",
-        /// A retransmission of a request already in progress or answered.
-        Duplicate => "duplicate",
-        /// A packet code this server does not handle.
-        UnknownCode => "unknown_code",
-        /// A reply matching no request we sent.
-        UnmatchedReply => "unmatched_reply",
-        /// Too many requests are already being processed.
-        Overloaded => "overloaded",
-        /// The kernel dropped the datagram: the UDP socket's receive buffer was full
-        /// (read from the kernel's own counter; the packet never reached Boomerang).
-        ReceiveBufferFull => "receive_buffer_full",
-    }
-}
-
-label_enum! {
     /// How a request sent to a RADIUS backend ended (`outcome` of
     /// `reverse_requests_total`); the engine's
     /// [`BackendOutcome`](boomerang_core::engine::BackendOutcome), one to one.
@@ -142,6 +117,22 @@ impl From<boomerang_core::engine::BackendOutcome> for ReverseOutcome {
     }
 }
 
+impl RequestResult {
+    /// How a request answered with a reply of code `reply` ended: `None` for a code
+    /// that answers none of the requests counted here.
+    pub fn of_reply(reply: Code) -> Option<RequestResult> {
+        Some(match reply {
+            Code::AccessAccept => RequestResult::Accept,
+            Code::AccessReject => RequestResult::Reject,
+            Code::AccessChallenge => RequestResult::Challenge,
+            Code::AccountingResponse => RequestResult::AccountingResponse,
+            Code::DisconnectAck | Code::CoaAck => RequestResult::Ack,
+            Code::DisconnectNak | Code::CoaNak => RequestResult::Nak,
+            _ => return None,
+        })
+    }
+}
+
 label_enum! {
     /// Why a connection was closed as soon as it was accepted (`reason` of
     /// `connections_refused_total`).
@@ -169,26 +160,13 @@ label_enum! {
     }
 }
 
-label_enum! {
-    /// What happened to a NAS-Identifier a NAS announced in Status-Server
-    /// (`result` of `nas_identifier_claims_total`; the engine's identity binding).
-    ClaimResult {
-        /// Accepted, but another live connection announces the same identifier.
-        Duplicate => "duplicate",
-        /// Refused: it does not match the client's `nas_identifier_binding`.
-        Mismatch => "mismatch",
-        /// Refused: a live connection with another certificate holds it.
-        Conflict => "conflict",
-    }
-}
-
 /// Labels `{server, result}` of `nas_identifier_claims_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ClaimLabels {
     /// The server's configuration name.
     pub server: String,
-    /// What happened to the claim.
-    pub result: ClaimResult,
+    /// What happened to the claim ([`NasIdentifierClaim::label`]).
+    pub result: &'static str,
 }
 
 /// Labels `{server}`.
@@ -221,8 +199,8 @@ pub struct RequestLabels {
 pub struct DropLabels {
     /// The server's configuration name.
     pub server: String,
-    /// Why.
-    pub reason: DropReason,
+    /// Why ([`DropReason::label`]).
+    pub reason: &'static str,
 }
 
 /// Labels of `reverse_requests_total`.
@@ -516,7 +494,7 @@ impl Metrics {
         self.radius_dropped
             .get_or_create(&DropLabels {
                 server: server.to_owned(),
-                reason,
+                reason: reason.label(),
             })
             .inc_by(count);
     }
@@ -658,11 +636,11 @@ impl Metrics {
 
     /// A Status-Server on a connection of `server` announced a NAS-Identifier with
     /// this `result`.
-    pub fn nas_identifier_claim(&self, server: &str, result: ClaimResult) {
+    pub fn nas_identifier_claim(&self, server: &str, result: NasIdentifierClaim) {
         self.nas_identifier_claims
             .get_or_create(&ClaimLabels {
                 server: server.to_owned(),
-                result,
+                result: result.label(),
             })
             .inc();
     }

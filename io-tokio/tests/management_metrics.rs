@@ -5,8 +5,8 @@ mod e2e_support;
 
 use std::time::{Duration, Instant};
 
-use boomerang_core::contract::{CloseReason, Transport};
-use boomerang_io_tokio::metrics::{DropReason, Metrics, RequestResult, ReverseOutcome, SqlResult};
+use boomerang_core::contract::{CloseReason, DropReason, Transport};
+use boomerang_io_tokio::metrics::{Metrics, RequestResult, ReverseOutcome, SqlResult};
 
 fn lines(text: &str) -> Vec<&str> {
     text.lines().collect()
@@ -219,8 +219,8 @@ fn engine_busy_time_adds_up() {
 fn every_label_value_spelling_is_snake_case() {
     let all = [
         RequestResult::AccountingResponse.as_str(),
-        DropReason::BadMessageAuthenticator.as_str(),
-        DropReason::UnknownClient.as_str(),
+        DropReason::BadMessageAuthenticator.label(),
+        DropReason::UnknownClient.label(),
         ReverseOutcome::ConnectionClosed.as_str(),
         ReverseOutcome::QueueFull.as_str(),
         CloseReason::PeerClosed.label(),

@@ -8,8 +8,10 @@
 //!   bytes arrived, a stream closed, an HTTP request arrived, an SQL statement
 //!   finished);
 //! * [`Output`]: what to do (send, write, close, connect, answer, run a statement,
-//!   log) and what the engine observed, for metrics ([`Output`] says which is
-//!   which);
+//!   log): commands, drained with `Engine::poll_output`;
+//! * [`Event`]: what the engine observed, for metrics only (a packet dropped and
+//!   why, a request answered or not, a backend request finished, a NAS-Identifier
+//!   claim refused), drained with `Engine::poll_event`;
 //! * the names both sides use for things: [`ConnId`], [`ServerRef`], [`Transport`],
 //!   [`CloseReason`], [`SqlRows`], …
 //!
@@ -17,6 +19,7 @@
 //! import it without import cycles.
 
 mod close;
+mod event;
 mod ids;
 mod input;
 mod outcome;
@@ -25,6 +28,7 @@ mod sql;
 mod transport;
 
 pub use close::CloseReason;
+pub use event::{DropReason, Event, NasIdentifierClaim};
 pub use ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerRef, Target};
 pub use input::{HttpRequest, Input};
 pub use outcome::{BackendOutcome, Unanswered};

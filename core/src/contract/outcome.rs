@@ -77,7 +77,7 @@ impl BackendOutcome {
 }
 
 /// Why a RADIUS request received by a server got no reply
-/// ([`Output::RequestUnanswered`]).
+/// ([`Event::RequestUnanswered`](crate::contract::Event::RequestUnanswered)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Unanswered {
     /// The handler's result calls for no reply: `ignore`, or a result without a

@@ -1,18 +1,16 @@
-//! What the engine tells the driver: [`Output`].
+//! What the engine tells the driver to do: [`Output`]. What it observed, for
+//! metrics, is an [`Event`](crate::contract::Event), drained separately.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::contract::close::CloseReason;
 use crate::contract::ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerRef, Target};
-use crate::contract::outcome::{BackendOutcome, Unanswered};
 use crate::eval::ir::BackendId;
 use crate::eval::value::Value;
 use crate::lang::program::ServerId;
-use crate::radius::code::Code;
 
 /// The backend number [`Output::Sql`] carries for a statement of a request begun
 /// before a reload that removed its backend: no driver has a database under it, so
@@ -43,6 +41,8 @@ pub struct LogLine {
 }
 
 /// A command for the driver, drained with [`crate::engine::Engine::poll_output`].
+/// Every variant asks for something to be done; observations are
+/// [`Event`](crate::contract::Event)s.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Send a datagram from a UDP server's socket.
@@ -123,32 +123,5 @@ pub enum Output {
         to: Arc<Target>,
         /// The datagram.
         data: Bytes,
-    },
-    /// A request to a RADIUS backend ended (a reverse request to a NAS, or a
-    /// request to a `connect` server): for metrics only, nothing to carry out.
-    /// Reported once per backend call, after its retries, whatever the outcome.
-    BackendRequestFinished {
-        /// The backend.
-        backend: BackendId,
-        /// How it ended.
-        outcome: BackendOutcome,
-        /// From the first time it was written (reverse) or handed to the outbound
-        /// side (`connect`) to its end, on the engine's clock; `None` when it never
-        /// got that far (no connection selected, queue full, not encodable).
-        latency: Option<Duration>,
-    },
-    /// A RADIUS request a server received ended without a reply: for metrics,
-    /// nothing to carry out (the engine has logged it already). Reported once per
-    /// request handed to the policies, when its handling is over. A request that
-    /// was answered is not reported here: its reply, written with
-    /// [`Output::SendDatagram`] or [`Output::StreamWrite`], tells how it ended.
-    RequestUnanswered {
-        /// The server that received it (for a request that arrived over one of our
-        /// outbound connections, the `listen { backend … }` server that handled it).
-        server: ServerId,
-        /// The request's code.
-        request_code: Code,
-        /// Why there was no reply.
-        ending: Unanswered,
     },
 }

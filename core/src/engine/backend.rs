@@ -589,6 +589,12 @@ impl Engine {
                 }
                 Event::Stray { id, code, .. } => {
                     self.stats.reverse_stray_replies += 1;
+                    if let Some(entry) = self.registry.get(conn) {
+                        self.dropped(
+                            entry.state.server,
+                            crate::contract::DropReason::UnmatchedReply,
+                        );
+                    }
                     self.log(
                         Severity::Debug,
                         format!(

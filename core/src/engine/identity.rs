@@ -25,10 +25,10 @@
 //! the registry's NAS-Identifier index: it does not grow with the number of
 //! connections.
 
-use crate::contract::{ConnId, Severity};
+use crate::contract::{ConnId, Event, NasIdentifierClaim, Severity};
 use crate::engine::Engine;
 use crate::eval::context::ConnectionInfo;
-use crate::lang::program::NasIdentifierBinding;
+use crate::lang::program::{NasIdentifierBinding, ServerId};
 
 /// What the binding says about one announced NAS-Identifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +117,12 @@ pub fn judge(
 }
 
 impl Engine {
+    /// Report a NAS-Identifier claim on one of `server`'s connections that needs
+    /// attention.
+    fn claim_reported(&mut self, server: ServerId, claim: NasIdentifierClaim) {
+        self.emit(Event::NasIdentifierClaim { server, claim });
+    }
+
     /// Check a Status-Server's NAS-Identifier on connection `conn` against the
     /// client's binding and the other live connections (see the module docs).
     /// `true`: record it and answer; `false`: refused (logged and counted).
@@ -130,6 +136,7 @@ impl Engine {
             return false;
         };
         let info = entry.info().clone();
+        let server = entry.state.server;
         let holders: Vec<(ConnId, std::sync::Arc<ConnectionInfo>)> = self
             .registry
             .nas_identifier_holders(claimed)
@@ -142,6 +149,7 @@ impl Engine {
             Claim::Accepted { duplicate_of } => {
                 if let Some(other) = duplicate_of {
                     self.stats.nas_identifier_duplicates += 1;
+                    self.claim_reported(server, NasIdentifierClaim::Duplicate);
                     self.log(
                         Severity::Warn,
                         format!(
@@ -154,6 +162,7 @@ impl Engine {
             }
             Claim::Mismatch { bound } => {
                 self.stats.nas_identifier_mismatches += 1;
+                self.claim_reported(server, NasIdentifierClaim::Mismatch);
                 let bound = bound.map_or_else(
                     || "no such certificate field".to_owned(),
                     |b| format!("{b:?}"),
@@ -171,6 +180,7 @@ impl Engine {
             }
             Claim::Conflict { holder } => {
                 self.stats.nas_identifier_conflicts += 1;
+                self.claim_reported(server, NasIdentifierClaim::Conflict);
                 self.log(
                     Severity::Warn,
                     format!(

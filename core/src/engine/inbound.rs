@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::contract::{CloseReason, ConnId, HttpRequest, Output, Severity};
+use crate::contract::{CloseReason, ConnId, DropReason, Event, HttpRequest, Output, Severity};
 use crate::engine::attrs::{hiding_vector, packet_to_bag};
 use crate::engine::cert::cert_info;
 use crate::engine::dedup::{Admission, DupKey};
@@ -145,12 +145,14 @@ impl Engine {
         let program = self.program.clone();
         let Some((name, r, Transport::Udp, _)) = radius_server(&program, server) else {
             self.stats.udp_not_a_request += 1;
+            self.dropped(server, DropReason::UnknownCode);
             return;
         };
         let packet = match Packet::decode(data) {
             Ok(p) => p,
             Err(e) => {
                 self.stats.udp_malformed += 1;
+                self.dropped(server, DropReason::Malformed);
                 self.log(
                     Severity::Debug,
                     format!("UDP from {peer}: malformed, dropped: {e}"),
@@ -160,10 +162,12 @@ impl Engine {
         };
         if !packet.code.is_request() || packet.code == Code::StatusClient {
             self.stats.udp_not_a_request += 1;
+            self.dropped(server, DropReason::UnknownCode);
             return;
         }
         let Some(client) = self.radius_client(r, peer) else {
             self.stats.udp_unknown_client += 1;
+            self.dropped(server, DropReason::UnknownClient);
             self.log(
                 Severity::Warn,
                 format!("UDP from {peer} to server \"{name}\": unknown client, dropped"),
@@ -172,6 +176,7 @@ impl Engine {
         };
         let Some(secret) = client.secret.as_deref() else {
             self.stats.udp_unknown_client += 1;
+            self.dropped(server, DropReason::UnknownClient);
             self.log(
                 Severity::Warn,
                 format!("UDP client \"{}\" has no secret; dropped", client.name),
@@ -185,6 +190,7 @@ impl Engine {
         };
         if let Err(e) = verify_request(&packet, &secret, &policy) {
             self.stats.udp_bad_authenticator += 1;
+            self.dropped(server, DropReason::BadAuthenticator);
             self.log(
                 Severity::Warn,
                 format!("UDP from {peer} (client \"{}\"): {e}; dropped", client.name),
@@ -192,6 +198,7 @@ impl Engine {
             return;
         }
         if packet.code != Code::StatusServer && !self.has_room() {
+            self.dropped(server, DropReason::Overloaded);
             return;
         }
         let dup = DupKey {
@@ -205,10 +212,12 @@ impl Engine {
             Admission::New => {}
             Admission::Joined => {
                 self.stats.udp_duplicates_joined += 1;
+                self.dropped(server, DropReason::Duplicate);
                 return;
             }
             Admission::Replay(reply) => {
                 self.stats.udp_duplicates_replayed += 1;
+                self.dropped(server, DropReason::Duplicate);
                 if let Some(data) = reply {
                     self.outputs.push_back(Output::SendDatagram {
                         server,
@@ -221,6 +230,7 @@ impl Engine {
             }
             Admission::Full => {
                 self.stats.udp_duplicate_cache_full += 1;
+                self.dropped(server, DropReason::Overloaded);
                 return;
             }
         }
@@ -229,6 +239,7 @@ impl Engine {
             let reply = self.status_reply(&packet, &secret);
             self.dedup.answered(now.mono, &dup, reply.clone());
             if let Some(data) = reply {
+                self.status_answered(server);
                 self.outputs.push_back(Output::SendDatagram {
                     server,
                     local,
@@ -256,6 +267,20 @@ impl Engine {
             secret,
         };
         self.start_task(now, tid, ctx, origin, r.policy);
+    }
+
+    /// Report a packet `server` received and discarded before any policy ran.
+    pub(super) fn dropped(&mut self, server: ServerId, reason: DropReason) {
+        self.emit(Event::Dropped { server, reason });
+    }
+
+    /// Report a Status-Server `server` received and answered (Access-Accept).
+    fn status_answered(&mut self, server: ServerId) {
+        self.emit(Event::RequestAnswered {
+            server,
+            request_code: Code::StatusServer,
+            reply_code: Code::AccessAccept,
+        });
     }
 
     /// The Access-Accept answering a Status-Server (Message-Authenticator first).
@@ -465,6 +490,10 @@ impl Engine {
                 self.on_stream_request(now, conn, packet);
             } else {
                 self.stats.stream_unknown_code += 1;
+                if let Some(entry) = self.registry.get(conn) {
+                    let server = entry.state.server;
+                    self.dropped(server, DropReason::UnknownCode);
+                }
                 self.log(
                     Severity::Debug,
                     format!(
@@ -503,11 +532,13 @@ impl Engine {
             self.stats.status_server += 1;
             self.registry.record_status(conn, now.wall, nas_identifier);
             if let Some(data) = self.status_reply(&packet, &secret) {
+                self.status_answered(server);
                 self.outputs.push_back(Output::StreamWrite { conn, data });
             }
             return;
         }
         if !self.has_room() {
+            self.dropped(server, DropReason::Overloaded);
             return;
         }
         let program = self.program.clone();

@@ -43,8 +43,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::contract::{
-    BackendOutcome, CloseReason, ConnId, EffectId, HttpRequest, HttpRequestId, Input, LogLine,
-    Output, REMOVED_BACKEND, Severity, Unanswered,
+    BackendOutcome, CloseReason, ConnId, DropReason, EffectId, Event, HttpRequest, HttpRequestId,
+    Input, LogLine, NasIdentifierClaim, Output, REMOVED_BACKEND, Severity, Unanswered,
 };
 pub use options::{EngineOptions, Limits};
 pub use reload::{ReloadError, Reloaded, outbound_unchanged};
@@ -175,6 +175,11 @@ pub struct ConnectionSnapshot {
     pub ids_in_use: usize,
 }
 
+/// Events kept for a dispatcher that does not call [`Engine::poll_event`] (a test
+/// or simulation that only executes commands): enough for any one input, bounded
+/// so that they cannot pile up. The daemon drains them after every input.
+pub const EVENT_QUEUE_LIMIT: usize = 4096;
+
 /// The server engine; see the module documentation.
 pub struct Engine {
     program: Arc<Program>,
@@ -183,6 +188,9 @@ pub struct Engine {
     env: Arc<BTreeMap<String, String>>,
     limits: Limits,
     outputs: VecDeque<Output>,
+    /// Observations not yet taken with [`Engine::poll_event`] (at most
+    /// [`EVENT_QUEUE_LIMIT`]).
+    events: VecDeque<Event>,
     timers: Timers,
     registry: Registry<StreamState>,
     /// The peer machine of each accepted stream connection (our requests on it).
@@ -228,6 +236,7 @@ impl Engine {
             rng: options.rng,
             env: Arc::new(options.env),
             outputs: VecDeque::new(),
+            events: VecDeque::new(),
             timers: Timers::default(),
             registry: Registry::new(),
             peers: Peers::default(),
@@ -313,6 +322,13 @@ impl Engine {
     /// The next command for the driver, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
+    }
+
+    /// The next observation, for metrics, in order. Events are not commands: a
+    /// dispatcher that does not count anything may leave them; the engine then
+    /// keeps only the latest [`EVENT_QUEUE_LIMIT`].
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
     }
 
     /// When [`Engine::handle_timeout`] must be called next, if ever.
@@ -537,6 +553,15 @@ impl Engine {
             ));
         }
         Ok(())
+    }
+
+    /// Report an observation (see [`Event`]), forgetting the oldest one nobody took
+    /// once [`EVENT_QUEUE_LIMIT`] are waiting.
+    fn emit(&mut self, event: Event) {
+        if self.events.len() >= EVENT_QUEUE_LIMIT {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
     }
 
     fn log(&mut self, severity: Severity, text: String) {

@@ -1,5 +1,5 @@
 //! What the engine tells the driver about the requests it sends to RADIUS backends,
-//! for metrics: every finished request once, as [`Output::BackendRequestFinished`]
+//! for metrics: every finished request once, as [`Event::BackendRequestFinished`]
 //! with a [`BackendOutcome`] and its latency on the engine's clock, and gauges
 //! computed on demand ([`Engine::backend_gauges`]).
 //!
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::contract::Transport;
-use crate::contract::{BackendOutcome, Output};
+use crate::contract::{BackendOutcome, Event};
 use crate::engine::outbound::ServerRef;
 use crate::engine::task::{CallTrace, Wait};
 use crate::engine::{Engine, Now};
@@ -51,7 +51,7 @@ pub struct BackendGauges {
 
 impl Engine {
     /// A call to `backend` ended with `result`: report it, when `backend` is a
-    /// RADIUS backend, as [`Output::BackendRequestFinished`]. `wait` is what the
+    /// RADIUS backend, as [`Event::BackendRequestFinished`]. `wait` is what the
     /// task was parked on (its [`CallTrace`]); a call that ended before it was
     /// parked (the request could not be built) carries none and is an `error`
     /// without latency.
@@ -90,7 +90,7 @@ impl Engine {
         let latency: Option<Duration> = trace
             .sent_at
             .map(|at| now.mono.saturating_duration_since(at));
-        self.outputs.push_back(Output::BackendRequestFinished {
+        self.emit(Event::BackendRequestFinished {
             backend,
             outcome,
             latency,

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use crate::contract::Unanswered;
-use crate::contract::{Output, Severity};
+use crate::contract::{Event, Output, Severity};
 use crate::engine::attrs::push_entries;
 use crate::engine::task::{Origin, Stage, Task, TaskId, Wait};
 use crate::engine::{Engine, LogLine, Now};
@@ -17,7 +17,7 @@ use crate::eval::policy::{
     choose_handler, http_answer, radius_reply, record_choice, record_outcome,
 };
 use crate::eval::value::AttrEntry;
-use crate::lang::program::PolicyId;
+use crate::lang::program::{PolicyId, ServerId};
 use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
 use crate::radius::auth::{SignOptions, sign_response};
 use crate::radius::code::Code;
@@ -286,6 +286,7 @@ impl Engine {
                 match encode_reply(self, request, code, &attrs, &secret) {
                     Ok(data) => {
                         self.stats.replies_sent += 1;
+                        self.answered(dup.server, request.code, code);
                         self.dedup.answered(now.mono, &dup, Some(data.clone()));
                         self.outputs.push_back(Output::SendDatagram {
                             server: dup.server,
@@ -302,17 +303,19 @@ impl Engine {
                 conn,
                 request,
                 secret,
+                server,
                 ..
             } => {
                 let Some((code, attrs)) = radius_reply(&task.ctx, outcome) else {
                     return;
                 };
-                let (conn, secret) = (*conn, secret.clone());
+                let (conn, secret, server) = (*conn, secret.clone(), *server);
                 match encode_reply(self, request, code, &attrs, &secret) {
                     Ok(data) => {
                         task.replied = true;
                         if self.registry.contains(conn) {
                             self.stats.replies_sent += 1;
+                            self.answered(server, request.code, code);
                             self.outputs.push_back(Output::StreamWrite { conn, data });
                         }
                     }
@@ -323,16 +326,19 @@ impl Engine {
                 conn,
                 request,
                 secret,
+                server,
                 ..
             } => {
                 let Some((code, attrs)) = radius_reply(&task.ctx, outcome) else {
                     return;
                 };
-                let (conn, request, secret) = (*conn, request.clone(), secret.clone());
+                let (conn, request, secret, server) =
+                    (*conn, request.clone(), secret.clone(), *server);
                 match self.answer_outbound(now, conn, &request, &secret, code, &attrs) {
                     Ok(sent) => {
                         if sent {
                             self.stats.replies_sent += 1;
+                            self.answered(server, request.code, code);
                         }
                         task.replied = true;
                     }
@@ -340,6 +346,16 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Report a RADIUS request `server` received and answered with `reply` (a
+    /// packet code number, as the reply is encoded).
+    fn answered(&mut self, server: ServerId, request_code: Code, reply: u8) {
+        self.emit(Event::RequestAnswered {
+            server,
+            request_code,
+            reply_code: Code::from(reply),
+        });
     }
 
     fn reply_failed(&mut self, task: &mut Task, e: String) {
@@ -356,7 +372,7 @@ impl Engine {
 
     /// Report a RADIUS request that ends without a reply: a log line (info for
     /// a failure, debug for a decision not to answer; none for "no policy", which
-    /// was logged as a warning when it happened) and [`Output::RequestUnanswered`].
+    /// was logged as a warning when it happened) and [`Event::RequestUnanswered`].
     fn report_unanswered(&mut self, task: &mut Task) {
         let (server, request) = match &task.origin {
             Origin::Udp { dup, request, .. } => (dup.server, request),
@@ -401,7 +417,7 @@ impl Engine {
             };
             self.log(severity, text);
         }
-        self.outputs.push_back(Output::RequestUnanswered {
+        self.emit(Event::RequestUnanswered {
             server,
             request_code,
             ending,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use boomerang_core::engine::{
-    ConnId, Engine, EngineOptions, HttpRequest, HttpRequestId, Input, Limits, Now, Output,
+    ConnId, Engine, EngineOptions, Event, HttpRequest, HttpRequestId, Input, Limits, Now, Output,
 };
 use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::{
@@ -617,6 +617,8 @@ pub struct Harness {
     pub nas: BTreeMap<ConnId, FakeNas>,
     /// Everything the engine output that is not a stream write to a fake NAS.
     pub out: Vec<Output>,
+    /// Every event (observation for metrics), in order.
+    pub events: Vec<Event>,
     /// Every stream write, in order: (connection, packet).
     pub writes: Vec<(ConnId, Packet)>,
     pub sql: Option<SqlFn>,
@@ -648,6 +650,7 @@ impl Harness {
             clock: Clock::new(),
             nas: BTreeMap::new(),
             out: Vec::new(),
+            events: Vec::new(),
             writes: Vec::new(),
             sql: None,
             sql_log: Vec::new(),
@@ -703,6 +706,9 @@ impl Harness {
                 }
                 other => self.out.push(other),
             }
+        }
+        while let Some(e) = self.engine.poll_event() {
+            self.events.push(e);
         }
     }
 

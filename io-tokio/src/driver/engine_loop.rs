@@ -1,5 +1,7 @@
-//! The engine task: the one place that calls the [`Engine`], and the one function
-//! ([`EngineLoop::execute`]) that carries out its [`Output`]s.
+//! The engine task: the one place that calls the [`Engine`], the one function
+//! ([`EngineLoop::execute`]) that carries out its [`Output`]s (commands), and the one
+//! function ([`EngineLoop::count`]) that turns its observations ([`EngineEvent`]s)
+//! into metrics.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
@@ -7,9 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use boomerang_core::contract::{AttemptId, CloseReason, ServerRef};
+use boomerang_core::contract::{AttemptId, CloseReason, DropReason, ServerRef, Unanswered};
 use boomerang_core::engine::{
-    ConnId, Engine, HttpRequestId, Input, LogLine, Now, Output, Severity, Stats,
+    ConnId, Engine, Event as EngineEvent, HttpRequestId, Input, LogLine, Now, Output, Severity,
 };
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{BackendKind, Program, ServerId};
@@ -20,7 +22,7 @@ use super::listeners::ConnHandle;
 use super::outbound;
 use super::{EngineView, Event, HttpAnswer, ViewRequest};
 use crate::management::ConnectionView;
-use crate::metrics::{self, ClaimResult, DropReason, Metrics, RequestResult};
+use crate::metrics::{self, Metrics, RequestResult};
 use crate::net::{DatagramSocket, Net};
 use crate::sqlite::{SqlError, SqliteExecutor};
 
@@ -43,9 +45,6 @@ fn now(wall: fn() -> SystemTime) -> Now {
         wall: wall(),
     }
 }
-
-/// Reads one engine counter (or a sum of them) from [`Stats`].
-type Counter = fn(&Stats) -> u64;
 
 /// UDP sockets by (server, local address), with the server's name.
 pub(super) type UdpSockets<N> =
@@ -100,9 +99,6 @@ pub(super) struct EngineLoop<N: Net> {
     pub local: VecDeque<Input>,
     /// Something changed since the backend gauges were last set.
     pub gauges_dirty: bool,
-    /// Status-Server requests the engine answered while handling the last event: the
-    /// next that many Access-Accepts written are counted as Status-Server answers.
-    pub status_answers: u64,
     /// The network outbound connections and backend sockets are opened on.
     pub net: N,
     /// Outbound connection attempts in progress, to abort when the engine gives up.
@@ -286,56 +282,64 @@ impl<N: Net> EngineLoop<N> {
             && self.http_pending.is_empty()
     }
 
-    /// Count what the engine discarded while handling one packet of `server`.
-    fn count_drops(&self, server: ServerId, before: &Stats) {
-        let after = self.engine.stats();
-        let name = self.server_name(server);
-        // How much a counter (or a sum of counters) grew while the packet was handled.
-        let grew = |count: Counter| count(after).saturating_sub(count(before));
-        let drops: [(Counter, DropReason); 8] = [
-            (|s| s.udp_malformed, DropReason::Malformed),
-            (|s| s.udp_unknown_client, DropReason::UnknownClient),
-            (|s| s.udp_bad_authenticator, DropReason::BadAuthenticator),
-            (|s| s.udp_not_a_request, DropReason::UnknownCode),
-            (
-                |s| s.udp_duplicates_joined + s.udp_duplicates_replayed,
-                DropReason::Duplicate,
-            ),
-            (
-                |s| s.udp_duplicate_cache_full + s.tasks_refused,
-                DropReason::Overloaded,
-            ),
-            (|s| s.stream_unknown_code, DropReason::UnknownCode),
-            (|s| s.reverse_stray_replies, DropReason::UnmatchedReply),
-        ];
-        for (count, reason) in drops {
-            let n = grew(count);
-            if n > 0 {
-                self.metrics.radius_dropped_many(name, reason, n);
+    /// Count one observation of the engine. Every [`EngineEvent`] variant is
+    /// handled here and only here: the metrics they feed come from nothing else.
+    fn count(&self, event: EngineEvent) {
+        match event {
+            EngineEvent::Dropped { server, reason } => {
+                self.metrics
+                    .radius_dropped(self.server_name(server), reason);
             }
-        }
-        if grew(|s| s.no_policy) > 0 {
-            self.metrics.policy_no_match(name);
-        }
-        let claims: [(Counter, ClaimResult); 3] = [
-            (|s| s.nas_identifier_duplicates, ClaimResult::Duplicate),
-            (|s| s.nas_identifier_mismatches, ClaimResult::Mismatch),
-            (|s| s.nas_identifier_conflicts, ClaimResult::Conflict),
-        ];
-        for (count, result) in claims {
-            for _ in 0..grew(count) {
-                self.metrics.nas_identifier_claim(name, result);
+            EngineEvent::RequestAnswered {
+                server,
+                request_code,
+                reply_code,
+            } => {
+                if let Some(result) = RequestResult::of_reply(reply_code) {
+                    self.metrics.radius_request(
+                        self.server_name(server),
+                        &request_code.to_string(),
+                        result,
+                    );
+                }
+            }
+            EngineEvent::RequestUnanswered {
+                server,
+                request_code,
+                ending,
+            } => {
+                let name = self.server_name(server);
+                if ending == Unanswered::NoPolicy {
+                    self.metrics.policy_no_match(name);
+                }
+                let result = if ending.is_error() {
+                    RequestResult::Error
+                } else {
+                    RequestResult::Ignored
+                };
+                self.metrics
+                    .radius_request(name, &request_code.to_string(), result);
+            }
+            EngineEvent::BackendRequestFinished {
+                backend,
+                outcome,
+                latency,
+            } => {
+                self.metrics
+                    .reverse_request(self.backend_name(backend), outcome.into(), latency);
+            }
+            EngineEvent::NasIdentifierClaim { server, claim } => {
+                self.metrics
+                    .nas_identifier_claim(self.server_name(server), claim);
             }
         }
     }
 
-    /// For a reply code we send: the request code it answers and how it ended.
-    fn reply_kind(&mut self, code: u8) -> Option<(&'static str, RequestResult)> {
-        if code == 2 && self.status_answers > 0 {
-            self.status_answers -= 1;
-            return Some(("Status-Server", RequestResult::Accept));
+    /// Count what the engine observed since last asked.
+    pub(super) fn count_events(&mut self) {
+        while let Some(event) = self.engine.poll_event() {
+            self.count(event);
         }
-        reply_kind(code)
     }
 
     fn feed_local(&mut self) {
@@ -365,12 +369,6 @@ impl<N: Net> EngineLoop<N> {
         self.gauges_dirty = true;
         match event {
             Event::Input(input) => {
-                let dropping_server = match &input {
-                    Input::Datagram { server, .. } => Some(*server),
-                    Input::StreamData { conn, .. } => self.conns.get(conn).and_then(|h| h.server),
-                    _ => None,
-                };
-                let before = dropping_server.map(|_| self.engine.stats().clone());
                 match &input {
                     Input::StreamClosed { conn } => {
                         if let Some(handle) = self.conns.remove(conn) {
@@ -389,16 +387,7 @@ impl<N: Net> EngineLoop<N> {
                     }
                     _ => {}
                 }
-                let status_before = self.engine.stats().status_server;
                 self.engine.handle(now(self.wall_clock), input);
-                self.status_answers += self
-                    .engine
-                    .stats()
-                    .status_server
-                    .saturating_sub(status_before);
-                if let (Some(server), Some(before)) = (dropping_server, before) {
-                    self.count_drops(server, &before);
-                }
             }
             Event::Opened {
                 server,
@@ -488,6 +477,7 @@ impl<N: Net> EngineLoop<N> {
 
     async fn drain_outputs(&mut self) {
         let started = std::time::Instant::now();
+        self.count_events();
         let mut any = false;
         while let Some(output) = self.engine.poll_output() {
             any = true;
@@ -571,7 +561,6 @@ impl<N: Net> EngineLoop<N> {
                 peer,
                 data,
             } => {
-                let kind = data.first().and_then(|c| self.reply_kind(*c));
                 let socket = self.udp.get(&(server, local)).or_else(|| {
                     self.udp
                         .iter()
@@ -582,20 +571,12 @@ impl<N: Net> EngineLoop<N> {
                     tracing::warn!(server = %self.server_name(server), "no UDP socket to send from");
                     return;
                 };
-                if let Some((code, result)) = kind {
-                    self.metrics.radius_request(&out.name, code, result);
-                }
                 out.sender.send(data, peer).await;
             }
             Output::StreamWrite { conn, data } => {
-                let kind = data.first().and_then(|c| self.reply_kind(*c));
                 let Some(handle) = self.conns.get(&conn) else {
                     return;
                 };
-                if let (Some((code, result)), Some(server)) = (kind, handle.server) {
-                    self.metrics
-                        .radius_request(self.server_name(server), code, result);
-                }
                 if !handle.write(conn, data) {
                     // Closed like any other: counted, so that `connections_active`
                     // stays equal to what `/api/v1/connections` lists.
@@ -673,29 +654,6 @@ impl<N: Net> EngineLoop<N> {
                 }),
             },
             Output::Log(line) => log(&line),
-            Output::BackendRequestFinished {
-                backend,
-                outcome,
-                latency,
-            } => {
-                self.metrics
-                    .reverse_request(self.backend_name(backend), outcome.into(), latency);
-            }
-            Output::RequestUnanswered {
-                server,
-                request_code,
-                ending,
-            } => {
-                // Answered requests are counted when their reply is written.
-                let result = if ending.is_error() {
-                    RequestResult::Error
-                } else {
-                    RequestResult::Ignored
-                };
-                let code = request_code.to_string();
-                self.metrics
-                    .radius_request(self.server_name(server), &code, result);
-            }
             Output::Connect {
                 attempt,
                 server,
@@ -786,21 +744,6 @@ fn log(line: &LogLine) {
         }
         Severity::Warn => tracing::warn!(logger, "{}", line.text),
     }
-}
-
-/// For a reply code we send: the request code it answers and how it ended.
-fn reply_kind(code: u8) -> Option<(&'static str, RequestResult)> {
-    Some(match code {
-        2 => ("Access-Request", RequestResult::Accept),
-        3 => ("Access-Request", RequestResult::Reject),
-        11 => ("Access-Request", RequestResult::Challenge),
-        5 => ("Accounting-Request", RequestResult::AccountingResponse),
-        41 => ("Disconnect-Request", RequestResult::Ack),
-        42 => ("Disconnect-Request", RequestResult::Nak),
-        44 => ("CoA-Request", RequestResult::Ack),
-        45 => ("CoA-Request", RequestResult::Nak),
-        _ => return None,
-    })
 }
 
 async fn sleep_until_opt(deadline: Option<std::time::Instant>) {

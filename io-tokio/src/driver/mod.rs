@@ -823,7 +823,6 @@ impl<N: Net> Driver<N> {
             next_http: 1,
             local: Default::default(),
             gauges_dirty: false,
-            status_answers: 0,
             net,
             connecting: BTreeMap::new(),
             backend_udp: BTreeMap::new(),

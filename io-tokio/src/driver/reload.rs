@@ -352,6 +352,9 @@ impl<N: Net> EngineLoop<N> {
             sqlite,
             answer,
         } = *apply;
+        // What the engine observed so far is counted under the names of the program
+        // it observed it with.
+        self.count_events();
         let now = Now {
             mono: tokio::time::Instant::now().into_std(),
             wall: (self.wall_clock)(),

@@ -383,10 +383,6 @@ impl World {
                 fnv(&mut h, &attempt.0.to_le_bytes())
             }
             Output::BackendDatagram { data, .. } => fnv(&mut h, data),
-            // A metrics report, not a command: left out of the trace (its time too).
-            Output::BackendRequestFinished { .. } | Output::RequestUnanswered { .. } => {
-                h = self.hash
-            }
         }
         self.hash = h;
     }
@@ -446,9 +442,7 @@ impl World {
                 }
             }
             Output::Sql { .. } => return Err(self.err("no SQL backend in this program")),
-            Output::Log(_)
-            | Output::BackendRequestFinished { .. }
-            | Output::RequestUnanswered { .. } => {}
+            Output::Log(_) => {}
             Output::Connect { .. }
             | Output::AbortConnect { .. }
             | Output::BackendDatagram { .. } => {

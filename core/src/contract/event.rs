@@ -1,0 +1,172 @@
+//! What the engine observed, for metrics: [`Event`], drained with
+//! [`crate::engine::Engine::poll_event`].
+//!
+//! Events are not commands: nothing is carried out for them, and a dispatcher that
+//! only executes [`Output`](crate::contract::Output)s never sees them. Each is
+//! reported once, where the engine decides the thing it reports, so the driver
+//! counts from them without re-reading packets or diffing counters.
+
+use std::time::Duration;
+
+use crate::contract::outcome::{BackendOutcome, Unanswered};
+use crate::eval::ir::BackendId;
+use crate::lang::program::ServerId;
+use crate::radius::code::Code;
+
+/// Why a received packet was discarded before any policy ran: the `reason` label of
+/// `radius_dropped_total` ([`DropReason::label`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DropReason {
+    /// The Request Authenticator or Message-Authenticator did not verify.
+    BadAuthenticator,
+    /// Message-Authenticator was missing where required, or did not verify. Not
+    /// reported by the engine today (it reports [`DropReason::BadAuthenticator`]);
+    /// kept so the label set stays documented in one place.
+    BadMessageAuthenticator,
+    /// The source address matches no configured client (or the client has no
+    /// secret).
+    UnknownClient,
+    /// The packet does not decode (length, attribute framing).
+    Malformed,
+    /// A retransmission of a request in progress (joined) or answered (answered
+    /// again from the duplicate cache, or not at all): not processed twice.
+    Duplicate,
+    /// A packet code this server does not handle.
+    UnknownCode,
+    /// A reply matching no request we sent.
+    UnmatchedReply,
+    /// Too many requests are being processed (`max_tasks`), or the duplicate cache
+    /// is full of requests in flight.
+    Overloaded,
+    /// The kernel dropped the datagram because the UDP socket's receive buffer was
+    /// full. Never reported by the engine (the packet never reached it): the driver
+    /// reads the kernel's counter and uses this reason for its label.
+    ReceiveBufferFull,
+}
+
+impl DropReason {
+    /// Every reason, in documentation order.
+    pub const ALL: [DropReason; 9] = [
+        DropReason::BadAuthenticator,
+        DropReason::BadMessageAuthenticator,
+        DropReason::UnknownClient,
+        DropReason::Malformed,
+        DropReason::Duplicate,
+        DropReason::UnknownCode,
+        DropReason::UnmatchedReply,
+        DropReason::Overloaded,
+        DropReason::ReceiveBufferFull,
+    ];
+
+    /// The `reason` label of `radius_dropped_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::BadAuthenticator => "bad_authenticator",
+            DropReason::BadMessageAuthenticator => "bad_message_authenticator",
+            DropReason::UnknownClient => "unknown_client",
+            DropReason::Malformed => "malformed",
+            DropReason::Duplicate => "duplicate",
+            DropReason::UnknownCode => "unknown_code",
+            DropReason::UnmatchedReply => "unmatched_reply",
+            DropReason::Overloaded => "overloaded",
+            DropReason::ReceiveBufferFull => "receive_buffer_full",
+        }
+    }
+}
+
+/// What happened to a NAS-Identifier a NAS announced in Status-Server that needs
+/// attention: the `result` label of `nas_identifier_claims_total`
+/// ([`NasIdentifierClaim::label`]). Claims accepted without remark are not reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NasIdentifierClaim {
+    /// Accepted, but another live connection announces the same identifier
+    /// (reported once per connection that starts claiming it).
+    Duplicate,
+    /// Refused: it does not match the client's `nas_identifier_binding`.
+    Mismatch,
+    /// Refused: a live connection with another certificate holds it.
+    Conflict,
+}
+
+impl NasIdentifierClaim {
+    /// The `result` label of `nas_identifier_claims_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            NasIdentifierClaim::Duplicate => "duplicate",
+            NasIdentifierClaim::Mismatch => "mismatch",
+            NasIdentifierClaim::Conflict => "conflict",
+        }
+    }
+}
+
+/// Something the engine observed, for metrics only: drained with
+/// [`crate::engine::Engine::poll_event`], never carried out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A packet a server received was discarded before any policy ran.
+    Dropped {
+        /// The server that received it.
+        server: ServerId,
+        /// Why.
+        reason: DropReason,
+    },
+    /// A RADIUS request a server received was answered: reported when its reply is
+    /// handed to the driver (Status-Server answered by the engine itself included).
+    /// A retransmission answered again from the duplicate cache is not reported
+    /// here; it is [`DropReason::Duplicate`].
+    RequestAnswered {
+        /// The server that received it (for a request that arrived over one of our
+        /// outbound connections, the `listen { backend … }` server that handled it).
+        server: ServerId,
+        /// The request's code.
+        request_code: Code,
+        /// The reply's code.
+        reply_code: Code,
+    },
+    /// A RADIUS request a server received ended without a reply. Reported once per
+    /// request handed to the policies, when its handling is over (the engine has
+    /// logged it already). [`Unanswered::NoPolicy`] is the "no policy matched"
+    /// report.
+    RequestUnanswered {
+        /// The server that received it (as for [`Event::RequestAnswered`]).
+        server: ServerId,
+        /// The request's code.
+        request_code: Code,
+        /// Why there was no reply.
+        ending: Unanswered,
+    },
+    /// A request to a RADIUS backend ended (a reverse request to a NAS, or a request
+    /// to a `connect` server). Reported once per backend call, after its retries,
+    /// whatever the outcome.
+    BackendRequestFinished {
+        /// The backend.
+        backend: BackendId,
+        /// How it ended.
+        outcome: BackendOutcome,
+        /// From the first time it was written (reverse) or handed to the outbound
+        /// side (`connect`) to its end, on the engine's clock; `None` when it never
+        /// got that far (no connection selected, queue full, not encodable).
+        latency: Option<Duration>,
+    },
+    /// A NAS-Identifier announced in Status-Server on one of a server's connections
+    /// was refused or duplicates another connection's (logged at warn level too).
+    NasIdentifierClaim {
+        /// The server whose connection announced it.
+        server: ServerId,
+        /// What happened to it.
+        claim: NasIdentifierClaim,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_labels_are_distinct() {
+        let mut labels: Vec<&str> = DropReason::ALL.iter().map(|r| r.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), DropReason::ALL.len());
+    }
+}
