@@ -27,8 +27,10 @@ use crate::eval::convert::{
     format_mac, json_scalar_to_value, json_to_value, parse_duration, parse_float, parse_integer,
     parse_ip, parse_mac, parse_prefix, parse_timestamp,
 };
+use crate::eval::format::hex_lower;
+use crate::eval::json::value_to_json;
 use crate::eval::jsonpath::JsonPath;
-use crate::eval::text::{hex_lower, text, to_text, type_name, value_to_json};
+use crate::eval::text::{text, to_text, type_name};
 use crate::eval::value::Value;
 use crate::radius::id::AttrId;
 

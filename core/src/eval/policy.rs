@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::eval::context::{Context, EvalEnv, Protocol};
 use crate::eval::ir::{Condition, Pipeline};
-use crate::eval::machine::{Outcome, value_to_json};
+use crate::eval::json::value_to_json;
+use crate::eval::machine::Outcome;
 use crate::eval::template::eval_condition;
 use crate::eval::text::to_text;
 use crate::eval::value::Value;
