@@ -312,3 +312,31 @@ fn jsonpath_reads_the_same_rendering() {
     assert_eq!(m.start(&mut c), Step::Done(Outcome::Ignore));
     assert_eq!(m.take_logs()[0].text, "0x02");
 }
+
+#[test]
+fn attribute_lists_go_through_json_and_jsonpath_directly() {
+    let attrs = Value::Attrs(vec![
+        attr(USER_NAME, None, b"bob"),
+        attr(PROXY_STATE, None, &[1]),
+        attr(PROXY_STATE, None, &[2]),
+    ]);
+    let p = Pipeline::new(vec![
+        // `log "L" { message radius.request.attrs | json; }`
+        log(LogContent::Message(json_filter(lit(attrs.clone())))),
+        // `radius.request.attrs | jsonpath("$['33'][1]")`
+        log(LogContent::Message(jsonpath_filter(
+            lit(attrs.clone()),
+            "$['33'][1]",
+        ))),
+        log(LogContent::Json(vec![("a".into(), lit(attrs.clone()))])),
+    ]);
+    let mut c = radius_ctx(1, &[]);
+    let mut m = Machine::new(p, Arc::new(Library::default()));
+    assert_eq!(m.start(&mut c), Step::Done(Outcome::Ignore));
+    let logs = m.take_logs();
+    let expected = r#"{"1":"0x626f62","33":["0x01","0x02"]}"#;
+    assert_eq!(logs[0].text, expected);
+    assert_eq!(logs[1].text, "0x02");
+    assert_eq!(logs[2].text, format!(r#"{{"a":{expected}}}"#));
+    assert_eq!(attrs.to_text(), expected);
+}
