@@ -339,4 +339,22 @@ fn attribute_lists_go_through_json_and_jsonpath_directly() {
     assert_eq!(logs[1].text, "0x02");
     assert_eq!(logs[2].text, format!(r#"{{"a":{expected}}}"#));
     assert_eq!(attrs.to_text(), expected);
+    // `http.response = radius.request.attrs` answers with that JSON.
+    let mut h = Context::http(schema(), t0(), HttpExchange::default());
+    let set = Pipeline::new(vec![Action::set(
+        Place::Http(HttpPlace::Response),
+        lit(attrs),
+    )]);
+    let mut m = Machine::new(set, Arc::new(Library::default()));
+    assert_eq!(m.start(&mut h), Step::Done(Outcome::Ignore));
+    let answer = http_answer(&h, &Outcome::Accept);
+    assert_eq!(String::from_utf8(answer.body).unwrap(), expected);
+    assert!(
+        answer
+            .headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/json"),
+        "{:?}",
+        answer.headers
+    );
 }

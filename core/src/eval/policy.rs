@@ -187,7 +187,7 @@ pub fn http_answer(ctx: &Context, outcome: &Outcome) -> HttpAnswer {
     let (status, body, json) = match response {
         Some(Value::None) => (set_status.unwrap_or(204), Vec::new(), false),
         Some(Value::String(s)) => (set_status.unwrap_or(200), s.into_bytes(), false),
-        Some(v @ (Value::Json(_) | Value::Map(_) | Value::List(_))) => (
+        Some(v @ (Value::Json(_) | Value::Map(_) | Value::List(_) | Value::Attrs(_))) => (
             set_status.unwrap_or(200),
             value_to_json(&v).to_string().into_bytes(),
             true,
