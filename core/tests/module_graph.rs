@@ -610,6 +610,9 @@ fn describe(group: &BTreeSet<String>, edges: &Edges) -> String {
     let mut out = String::new();
     let files: Vec<&str> = group.iter().map(String::as_str).collect();
     let _ = writeln!(out, "cycle among {{{}}}:", files.join(", "));
+    if let Some(path) = shortest_cycle(group, edges) {
+        let _ = writeln!(out, "    for example {}", path.join(" -> "));
+    }
     for ((from, to), names) in edges {
         if group.contains(from) && group.contains(to) {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -617,6 +620,37 @@ fn describe(group: &BTreeSet<String>, edges: &Edges) -> String {
         }
     }
     out
+}
+
+/// A shortest cycle through the first file of `group` (a strongly connected group),
+/// as the files in order, ending where it starts.
+fn shortest_cycle(group: &BTreeSet<String>, edges: &Edges) -> Option<Vec<String>> {
+    let start = group.iter().next()?;
+    let mut came_from: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([start.as_str()]);
+    while let Some(v) = queue.pop_front() {
+        for (from, to) in edges.keys() {
+            if from != v || !group.contains(to) {
+                continue;
+            }
+            if to == start {
+                let mut path = vec![start.clone()];
+                let mut at = v;
+                while at != start {
+                    path.push(at.to_owned());
+                    at = came_from[at];
+                }
+                path[1..].reverse();
+                path.push(start.clone());
+                return Some(path);
+            }
+            if !came_from.contains_key(to.as_str()) {
+                came_from.insert(to, v);
+                queue.push_back(to);
+            }
+        }
+    }
+    None
 }
 
 /// The complaints about `found` cycles given the `allowed` list: every cycle not on
@@ -767,6 +801,7 @@ fn checker_finds_a_known_cycle_and_names_its_ties() {
     assert_eq!(problems.len(), 1);
     let text = &problems[0];
     for tie in [
+        "for example a/mod.rs -> b/deep.rs -> c.rs -> a/y.rs -> a/mod.rs",
         "a/y.rs -> a/mod.rs: crate::a::Thing",
         "c.rs -> a/y.rs: crate::a::y::f",
         "b/deep.rs -> c.rs: crate::c::C",
