@@ -596,7 +596,22 @@ fn text_forms() {
                 tag: Some(2),
                 value: Bytes::from_static(b"a"),
             }]),
-            r#"[{"attr":"26.9.1","tag":2,"value":"0x61"}]"#,
+            r#"{"26.9.1:2":"0x61"}"#,
+        ),
+        (
+            Value::Attrs(vec![
+                AttrEntry {
+                    id: AttrId::Standard(33),
+                    tag: None,
+                    value: Bytes::from_static(b"a"),
+                },
+                AttrEntry {
+                    id: AttrId::Standard(33),
+                    tag: None,
+                    value: Bytes::from_static(b"b"),
+                },
+            ]),
+            r#"{"33":["0x61","0x62"]}"#,
         ),
         (
             Value::error(

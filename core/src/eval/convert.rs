@@ -27,7 +27,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use crate::eval::error::{ErrorCode, ErrorValue};
-use crate::eval::text::{days_from_civil, to_text, type_name};
+use crate::eval::format::days_from_civil;
+use crate::eval::text::{to_text, type_name};
 use crate::eval::value::{IpPrefix, Value};
 use crate::radius::id::DataType;
 

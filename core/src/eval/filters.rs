@@ -27,8 +27,10 @@ use crate::eval::convert::{
     format_mac, json_scalar_to_value, json_to_value, parse_duration, parse_float, parse_integer,
     parse_ip, parse_mac, parse_prefix, parse_timestamp,
 };
+use crate::eval::format::hex_lower;
+use crate::eval::json::value_to_json;
 use crate::eval::jsonpath::JsonPath;
-use crate::eval::text::{hex_lower, text, to_text, type_name, value_to_json};
+use crate::eval::text::{text, to_text, type_name};
 use crate::eval::value::Value;
 use crate::radius::id::AttrId;
 
@@ -114,10 +116,11 @@ pub enum Filter {
     /// flattened.
     Split,
     /// `json`: text (or bytes) parsed as JSON into a `json` value; invalid JSON is an
-    /// error value. Maps and lists become JSON; JSON passes unchanged.
+    /// error value. Maps, lists and attribute lists become JSON by the one rendering
+    /// of [`crate::eval::json`]; JSON passes unchanged.
     Json,
     /// `jsonpath(p)`: run a JSONPath query (see [`crate::eval::jsonpath`]) on JSON
-    /// (or a map/list): no match → none, one → that value, several → a list. Scalars
+    /// (or a map, list or attribute list, rendered as `json` does): no match → none, one → that value, several → a list. Scalars
     /// come out as plain values, arrays/objects as JSON. A string input is an error
     /// value: apply `json` first.
     JsonPath,
@@ -615,7 +618,7 @@ fn to_json(input: Value) -> Value {
         Value::Json(_) => input,
         Value::String(s) => parse_json(s.as_bytes()),
         Value::Bytes(b) => parse_json(&b),
-        Value::Map(_) | Value::List(_) => Value::Json(value_to_json(&input)),
+        Value::Map(_) | Value::List(_) | Value::Attrs(_) => Value::Json(value_to_json(&input)),
         other => wrong_type(Filter::Json, &other),
     }
 }
@@ -643,7 +646,7 @@ fn jsonpath(args: &[Value], input: Value) -> Value {
     };
     let doc = match input {
         Value::Json(j) => j,
-        Value::Map(_) | Value::List(_) => value_to_json(&input),
+        Value::Map(_) | Value::List(_) | Value::Attrs(_) => value_to_json(&input),
         Value::String(_) => {
             return Value::invalid("jsonpath needs parsed JSON: apply `json` first");
         }

@@ -33,6 +33,7 @@ use crate::eval::ir::{
     HttpPlace, Index, Library, LogContent, MapPattern, PacketRef, Pipeline, Place, UserField,
     VarRef,
 };
+use crate::eval::json::value_to_json;
 use crate::eval::ops::{CompareOp, compare};
 use crate::eval::password::verify_password;
 use crate::eval::template::{eval_condition, eval_expr, render};
@@ -592,29 +593,6 @@ fn debug_text(v: &Value) -> String {
         Value::None => "none".to_owned(),
         Value::String(s) => format!("{s:?}"),
         other => to_text(other),
-    }
-}
-
-/// The JSON form of a value, for `log … { json { … } }` and HTTP bodies.
-pub fn value_to_json(v: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        Value::None => J::Null,
-        Value::Bool(b) => J::Bool(*b),
-        Value::Integer(i) => match i64::try_from(*i) {
-            Ok(n) => J::from(n),
-            Err(_) => J::String(i.to_string()),
-        },
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        Value::String(s) => J::String(s.clone()),
-        Value::List(items) => J::Array(items.iter().map(value_to_json).collect()),
-        Value::Map(m) => J::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), value_to_json(v)))
-                .collect(),
-        ),
-        Value::Json(j) => j.clone(),
-        other => J::String(to_text(other)),
     }
 }
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::eval::context::{Context, EvalEnv, Protocol};
 use crate::eval::ir::{Condition, Pipeline};
-use crate::eval::machine::{Outcome, value_to_json};
+use crate::eval::json::value_to_json;
+use crate::eval::machine::Outcome;
 use crate::eval::template::eval_condition;
 use crate::eval::text::to_text;
 use crate::eval::value::Value;
@@ -186,7 +187,7 @@ pub fn http_answer(ctx: &Context, outcome: &Outcome) -> HttpAnswer {
     let (status, body, json) = match response {
         Some(Value::None) => (set_status.unwrap_or(204), Vec::new(), false),
         Some(Value::String(s)) => (set_status.unwrap_or(200), s.into_bytes(), false),
-        Some(v @ (Value::Json(_) | Value::Map(_) | Value::List(_))) => (
+        Some(v @ (Value::Json(_) | Value::Map(_) | Value::List(_) | Value::Attrs(_))) => (
             set_status.unwrap_or(200),
             value_to_json(&v).to_string().into_bytes(),
             true,

@@ -1,7 +1,10 @@
 //! Runtime values of the policy language (language.md §3.7).
 //!
-//! The value layer around [`Value`]:
-//! - [`crate::eval::text`]: the text form (`%{…}`, string operators) and `type` names;
+//! The value layer around [`Value`] (each part imports this module, never the
+//! other way round):
+//! - [`crate::eval::text`]: the text form (`%{…}`, string operators; also
+//!   [`Value::to_text`] and `Display`);
+//! - [`crate::eval::json`]: the one JSON rendering of a value;
 //! - [`crate::eval::convert`]: RADIUS wire octets ⇄ values per data type, and the
 //!   literal parsers the compiler uses (durations, IPs, prefixes, timestamps);
 //! - [`crate::eval::ops`]: the comparison operators ([`crate::eval::ops::compare`]);
@@ -212,21 +215,50 @@ impl Value {
         Value::error(ErrorCode::InvalidValue, message)
     }
 
-    /// The text form of this value (what `%{…}` renders); see [`crate::eval::text`].
-    pub fn to_text(&self) -> String {
-        crate::eval::text::to_text(self)
-    }
-
-    /// The name the `type` filter returns; see [`crate::eval::text::type_name`].
+    /// The name the `type` filter returns: `none`, `any`, `boolean`, `integer`,
+    /// `float`, `string`, `bytes`, `ip`, `ip-prefix`, `timestamp`, `duration`,
+    /// `regex`, `list`, `map`, `json`, `attrs` or `error`.
+    ///
+    /// An empty list is a `list` here (even though it compares equal to `none`), so
+    /// that the type of a value is always what it was built as.
     pub fn type_name(&self) -> &'static str {
-        crate::eval::text::type_name(self)
+        match self {
+            Value::None => "none",
+            Value::Any => "any",
+            Value::Bool(_) => "boolean",
+            Value::Integer(_) => "integer",
+            Value::Float(_) => "float",
+            Value::String(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::Ip(_) => "ip",
+            Value::Prefix(_) => "ip-prefix",
+            Value::Timestamp(_) => "timestamp",
+            Value::Duration(_) => "duration",
+            Value::Regex(_) => "regex",
+            Value::List(_) => "list",
+            Value::Map(_) => "map",
+            Value::Json(_) => "json",
+            Value::Attrs(_) => "attrs",
+            Value::Error(_) => "error",
+        }
     }
 }
 
-impl fmt::Display for Value {
-    /// Writes the text form (see [`crate::eval::text`]).
+impl fmt::Display for IpPrefix {
+    /// `address/length` as written (`10.0.0.0/8`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::eval::text::text(self))
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl fmt::Display for RegexValue {
+    /// The pattern between slashes, then `i` when case-insensitive (`/^a/i`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{}/", self.source)?;
+        if self.case_insensitive {
+            f.write_str("i")?;
+        }
+        Ok(())
     }
 }
 

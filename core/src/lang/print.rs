@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use crate::lang::syntax::{
-    Body, Clause, Expr, File, Index, Item, LitKind, Path, Template, TemplatePart, Term,
+    Body, Clause, Expr, File, Item, LitKind, Path, Template, TemplatePart, Term,
 };
 
 const INDENT: &str = "    ";
@@ -41,9 +41,7 @@ pub fn expr_to_string(expr: &Expr) -> String {
 
 /// Print a path (`radius.request.attr.User-Name`, `email[0]`, `Tunnel-Type:1`).
 pub fn path_to_string(path: &Path) -> String {
-    let mut out = String::new();
-    write_path(&mut out, path);
-    out
+    path.to_string()
 }
 
 #[derive(Clone, Copy, Default)]
@@ -205,28 +203,7 @@ fn write_lit(out: &mut String, k: &LitKind) {
 }
 
 fn write_path(out: &mut String, p: &Path) {
-    for (i, s) in p.segments.iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        out.push_str(&s.name);
-        if let Some(t) = s.tag {
-            let _ = write!(out, ":{t}");
-        }
-        match &s.index {
-            None => {}
-            Some(Index::Pos(n)) => {
-                let _ = write!(out, "[{n}]");
-            }
-            Some(Index::Last) => out.push_str("[n]"),
-            Some(Index::All) => out.push_str("[*]"),
-            Some(Index::Key(k)) => {
-                out.push('[');
-                write_path(out, k);
-                out.push(']');
-            }
-        }
-    }
+    let _ = write!(out, "{p}");
 }
 
 /// The string's content in source form (escaped), for plain or triple quoting.

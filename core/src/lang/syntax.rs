@@ -410,8 +410,26 @@ impl Path {
 }
 
 impl std::fmt::Display for Path {
+    /// The path in source form: `a.b:2[3]`, `x[n]`, `y[*]`, `m[k.j]` (what the
+    /// printer writes, see [`crate::lang::print`]).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::lang::print::path_to_string(self))
+        for (i, s) in self.segments.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            f.write_str(&s.name)?;
+            if let Some(t) = s.tag {
+                write!(f, ":{t}")?;
+            }
+            match &s.index {
+                None => {}
+                Some(Index::Pos(n)) => write!(f, "[{n}]")?,
+                Some(Index::Last) => f.write_str("[n]")?,
+                Some(Index::All) => f.write_str("[*]")?,
+                Some(Index::Key(k)) => write!(f, "[{k}]")?,
+            }
+        }
+        Ok(())
     }
 }
 
