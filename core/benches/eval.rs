@@ -7,8 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use boomerang_core::contract::Transport;
 use boomerang_core::eval::context::{
-    AttrBag, ConnectionInfo, Context, RadiusRequest, SimpleSchema, Transport,
+    AttrBag, ConnectionInfo, Context, RadiusRequest, SimpleSchema,
 };
 use boomerang_core::eval::ir::{
     Action, AssignOp, Assignment, Cond, Condition, ConnField, Expr, Library, PacketRef, Pipeline,

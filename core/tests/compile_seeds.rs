@@ -100,6 +100,7 @@ fn every_seed_block_appears_verbatim_in_an_assembled_configuration() {
 
 #[test]
 fn assembled_configurations_keep_their_defaults() {
+    use boomerang_core::contract::Transport;
     use boomerang_core::lang::program::*;
     use std::time::Duration;
     let text =

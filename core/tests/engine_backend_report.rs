@@ -10,15 +10,16 @@ use std::time::Duration;
 
 use engine_support::*;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::SqlRows;
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::ServerRef;
 use boomerang_core::engine::{
     BackendLoad, BackendOutcome, ConnId, Event, HttpRequestId, Input, Limits, Output,
 };
-use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::{Action, BackendId, Cond, Condition, Expr, VarRef};
-use boomerang_core::eval::query::SqlRows;
 use boomerang_core::eval::select::SelectMode;
-use boomerang_core::lang::program::{ClientProtocol, ServerId, Transport as ListenTransport};
+use boomerang_core::lang::program::ClientProtocol;
 use boomerang_core::radius::code::Code;
 
 const DAC_SECRET: &str = "dac";
@@ -50,9 +51,9 @@ fn world(timeout: Duration, retries: u32, limits: Limits) -> World {
         ClientProtocol::Radius,
         vec![client("dac", "127.0.0.1", Some(DAC_SECRET))],
     );
-    let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
+    let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
     let http = b.http_server("API", None);
-    let udp = b.radius_server("UDP", ListenTransport::Udp, dac, None);
+    let udp = b.radius_server("UDP", Transport::Udp, dac, None);
     let http_rev = b.reverse_backend(
         "HTTP_REV",
         "radsec",

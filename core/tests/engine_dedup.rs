@@ -5,8 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use boomerang_core::contract::ServerId;
 use boomerang_core::engine::dedup::{Admission, DupCache, DupKey};
-use boomerang_core::lang::program::ServerId;
 use bytes::Bytes;
 
 fn key(id: u8) -> DupKey {

@@ -10,14 +10,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use engine_support::*;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::ConnId;
 use boomerang_core::engine::identity::{Claim, judge};
-use boomerang_core::eval::context::{CertInfo, ConnectionInfo, Transport};
+use boomerang_core::eval::context::{CertInfo, ConnectionInfo};
 use boomerang_core::eval::ir::{Action, Cond, Condition, Expr, Template, TemplatePart, VarRef};
 use boomerang_core::eval::select::SelectMode;
-use boomerang_core::lang::program::{
-    ClientProtocol, NasIdentifierBinding, ServerId, Transport as ListenTransport,
-};
+use boomerang_core::lang::program::{ClientProtocol, NasIdentifierBinding};
 use boomerang_core::radius::code::Code;
 
 const DAC_SECRET: &str = "dac";
@@ -42,9 +42,9 @@ fn world(binding: NasIdentifierBinding, user: Expr) -> World {
         ClientProtocol::Radius,
         vec![client("dac", "127.0.0.1", Some(DAC_SECRET))],
     );
-    let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
+    let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
     let http = b.http_server("API", None);
-    let udp = b.radius_server("UDP", ListenTransport::Udp, dac, None);
+    let udp = b.radius_server("UDP", Transport::Udp, dac, None);
     let http_backend = b.reverse_backend(
         "HTTP_REV",
         "radsec",

@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use engine_support::*;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::{CloseReason, ConnId, HttpRequestId, Limits, Output};
-use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::Action;
 use boomerang_core::eval::select::SelectMode;
-use boomerang_core::lang::program::{
-    ClientProtocol, Liveness, RadiusListen, ServerId, ServerKind, Transport as ListenTransport,
-};
+use boomerang_core::lang::program::{ClientProtocol, Liveness, RadiusListen, ServerKind};
 use boomerang_core::radius::code::Code;
 
 struct World {
@@ -35,7 +34,7 @@ fn world(mode: SelectMode, retries: u32, liveness: Liveness) -> World {
         ClientProtocol::Radius,
         vec![client("nas", "10.0.0.0/8", None)],
     );
-    let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
+    let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
     if let ServerKind::Radius(r) = &mut b.program.servers[radsec.0 as usize].kind {
         if let RadiusListen::Network(n) = &mut r.listen {
             n.liveness = liveness;

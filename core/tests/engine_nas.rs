@@ -14,12 +14,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::{ServerRef, Target};
 use boomerang_core::engine::{
     ConnId, Engine, EngineOptions, Input, Limits, LogLine, Now, Output, Severity,
 };
-use boomerang_core::eval::context::Transport;
-use boomerang_core::lang::program::{Program, ServerId, Transport as ProgramTransport};
+use boomerang_core::lang::program::Program;
 use boomerang_core::radius::auth::{SignOptions, sign_request, sign_response, verify_response};
 use boomerang_core::radius::auth::{VerifyPolicy, verify_request};
 use boomerang_core::radius::code::Code;
@@ -310,7 +311,7 @@ fn nas_connects_and_identifies_itself_with_status_server() {
     let mut w = seeds_world();
     assert_eq!(w.connects, 1, "the listened backend is connected at start");
     let (sref, target) = &w.targets[0];
-    assert_eq!(target.protocol, ProgramTransport::Tls);
+    assert_eq!(target.protocol, Transport::Tls);
     assert_eq!(target.host.as_deref(), Some("radiator-radsec.example.com"));
     assert_eq!(target.port, 2083);
     let backend = w.nas.program().backend(sref.backend).unwrap();

@@ -24,11 +24,12 @@ use bytes::Bytes;
 use engine_support::*;
 use proptest::prelude::*;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::{ConnId, HttpRequestId, Limits, Output};
-use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::{Action, Cond, Condition, Expr, VarRef};
 use boomerang_core::eval::select::SelectMode;
-use boomerang_core::lang::program::{ClientProtocol, ServerId, Transport as ListenTransport};
+use boomerang_core::lang::program::ClientProtocol;
 use boomerang_core::radius::code::Code;
 
 const NAMES: [&str; 3] = ["nas-a", "nas-b", "nas-c"];
@@ -79,9 +80,9 @@ fn world(mode: SelectMode, retries: u32) -> World {
         ClientProtocol::Radius,
         vec![client("dac", "127.0.0.1", Some("dac"))],
     );
-    let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
+    let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
     let http = b.http_server("API", None);
-    let udp = b.radius_server("UDP", ListenTransport::Udp, dac, None);
+    let udp = b.radius_server("UDP", Transport::Udp, dac, None);
     // The HTTP trigger puts the NAS name in User-Name so the check can see whom a
     // request was for.
     let http_backend = b.reverse_backend(

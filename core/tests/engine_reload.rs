@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use engine_support::*;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::{CloseReason, ConnId, HttpRequestId, Output, ReloadError};
-use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::Action;
 use boomerang_core::eval::select::SelectMode;
-use boomerang_core::lang::program::{
-    ClientProtocol, Program, RadiusServerMode, ServerId, Transport as ListenTransport,
-};
+use boomerang_core::lang::program::{ClientProtocol, Program, RadiusServerMode};
 use boomerang_core::radius::code::Code;
 
 /// What a program of these tests has: `extra` servers first (they shift the numbers
@@ -39,7 +38,7 @@ fn program(extra: &[&str], code_name: &str, with_radsec: bool) -> Built {
         b.http_server(name, None);
     }
     let radsec = if with_radsec {
-        b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO))
+        b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO))
     } else {
         ServerId(u32::MAX)
     };
@@ -188,7 +187,7 @@ fn a_changed_connect_backend_is_refused_with_nothing_changed() {
         panic!("a RADIUS backend");
     };
     r.servers[0].mode = RadiusServerMode::Connect(boomerang_core::lang::program::Connect {
-        protocol: ListenTransport::Udp,
+        protocol: Transport::Udp,
         host: None,
         ip: Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
         port: 1812,
@@ -220,8 +219,8 @@ fn udp_program(extra: &[&str]) -> (Arc<Program>, ServerId, ServerId) {
     for name in extra {
         b.http_server(name, None);
     }
-    let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
-    let udp = b.radius_server("UDP", ListenTransport::Udp, dac, None);
+    let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
+    let udp = b.radius_server("UDP", Transport::Udp, dac, None);
     let backend = b.reverse_backend(
         "UDP_REV",
         "radsec",

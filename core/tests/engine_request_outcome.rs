@@ -6,17 +6,19 @@
 
 mod engine_support;
 
+use boomerang_core::contract::Transport;
 use std::time::Duration;
 
 use engine_support::*;
 
 use bytes::Bytes;
 
+use boomerang_core::contract::ServerId;
 use boomerang_core::engine::{DropReason, Event, Output, Severity, Unanswered};
 use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::ir::{Action, ActionResult, Cond, Condition, PacketRef, VarRef};
 use boomerang_core::eval::select::SelectMode;
-use boomerang_core::lang::program::{ClientProtocol, ServerId, Transport as ListenTransport};
+use boomerang_core::lang::program::ClientProtocol;
 use boomerang_core::radius::code::Code;
 
 const SECRET: &str = "dac";
@@ -37,9 +39,9 @@ fn world() -> (Harness, ServerId, ServerId) {
         ClientProtocol::Radius,
         vec![client("dac", "127.0.0.1", Some(SECRET))],
     );
-    b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
-    let udp = b.radius_server("UDP", ListenTransport::Udp, dac, None);
-    let orphan = b.radius_server("ORPHAN", ListenTransport::Udp, dac, None);
+    b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
+    let udp = b.radius_server("UDP", Transport::Udp, dac, None);
+    let orphan = b.radius_server("ORPHAN", Transport::Udp, dac, None);
     let backend = b.reverse_backend(
         "REV",
         "radsec",

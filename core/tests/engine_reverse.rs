@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use engine_support::*;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::{ConnId, HttpRequestId, Limits};
-use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::{Action, Cond, Condition, ConnField, Expr};
 use boomerang_core::eval::select::SelectMode;
-use boomerang_core::lang::program::{ClientProtocol, ServerId, Transport as ListenTransport};
+use boomerang_core::lang::program::ClientProtocol;
 use boomerang_core::radius::auth::{SignOptions, sign_response};
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
@@ -41,9 +42,9 @@ fn world(timeout: Duration, retries: u32, mode: SelectMode, limits: Limits) -> W
         ClientProtocol::Radius,
         vec![client("dac", "127.0.0.1", Some(DAC_SECRET))],
     );
-    let radsec = b.radius_server("RADSEC", ListenTransport::Tls, nas, Some(Duration::ZERO));
+    let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
     let http = b.http_server("API", None);
-    let udp = b.radius_server("UDP", ListenTransport::Udp, dac, None);
+    let udp = b.radius_server("UDP", Transport::Udp, dac, None);
     let http_backend = b.reverse_backend(
         "HTTP_REV",
         "radsec",
@@ -433,12 +434,7 @@ fn select_errors_reach_the_caller_unchanged() {
         ClientProtocol::Radius,
         vec![client("nas", "10.0.0.0/8", None)],
     );
-    let radsec = b.radius_server(
-        "RADSEC",
-        ListenTransport::Tls,
-        nas_list,
-        Some(Duration::ZERO),
-    );
+    let radsec = b.radius_server("RADSEC", Transport::Tls, nas_list, Some(Duration::ZERO));
     let http = b.http_server("API", None);
     let backend = b.reverse_backend(
         "REV",

@@ -12,17 +12,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use engine_support::*;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::SqlRows;
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::ConnId;
-use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::ir::{
     AaaField, Action, Cond, Condition, ConnField, Expr, HttpField, Index, PacketRef, Pipeline,
     Place, VarRef, error_code_value,
 };
-use boomerang_core::eval::query::SqlRows;
 use boomerang_core::eval::select::SelectMode;
 use boomerang_core::eval::value::Value;
-use boomerang_core::lang::program::{ClientProtocol, ServerId, Transport as ListenTransport};
+use boomerang_core::lang::program::ClientProtocol;
 use boomerang_core::radius::code::Code;
 
 const DAC_SECRET: &str = "dac-secret";
@@ -61,11 +62,11 @@ fn seed(udp_handler: impl FnOnce(&mut ProgramBuilder) -> Vec<Action>) -> Seed {
     );
     let radsec = b.radius_server(
         "RADSEC_SERVER",
-        ListenTransport::Tls,
+        Transport::Tls,
         nas_clients,
         Some(Duration::ZERO),
     );
-    let udp = b.radius_server("RADIUS_UDP", ListenTransport::Udp, local, None);
+    let udp = b.radius_server("RADIUS_UDP", Transport::Udp, local, None);
     let http = b.http_server("HTTP_API", Some(http_clients));
     let proxy = b.reverse_backend(
         "REVERSE_DYNAUTH_BACKEND",
@@ -359,7 +360,7 @@ fn selection_world(select: Arc<Pipeline>, mode: SelectMode) -> (Harness, ServerI
     );
     let radsec = b.radius_server(
         "RADSEC_SERVER",
-        ListenTransport::Tls,
+        Transport::Tls,
         nas_clients,
         Some(Duration::ZERO),
     );
@@ -517,7 +518,7 @@ fn selection_through_a_database_lookup() {
     );
     let radsec = b.radius_server(
         "RADSEC_SERVER",
-        ListenTransport::Tls,
+        Transport::Tls,
         nas_clients,
         Some(Duration::ZERO),
     );
@@ -648,7 +649,7 @@ fn quota_disconnect_goes_to_the_same_connection_after_the_accounting_response() 
     );
     let radsec = b.radius_server(
         "RADSEC_SERVER",
-        ListenTransport::Tls,
+        Transport::Tls,
         nas_clients,
         Some(Duration::ZERO),
     );

@@ -9,10 +9,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use engine_support::*;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::{CloseReason, ConnId, Output};
-use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::{Action, Cond, Condition, Expr, PacketRef, VarRef};
-use boomerang_core::lang::program::{ClientProtocol, ServerId, Transport as ListenTransport};
+use boomerang_core::lang::program::ClientProtocol;
 use boomerang_core::radius::auth::{SignOptions, sign_request, sign_response};
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
@@ -53,10 +54,10 @@ fn world(idle: Option<Duration>) -> World {
         ClientProtocol::Radius,
         vec![strict_tls_client],
     );
-    let tcp = b.radius_server("TCP_SERVER", ListenTransport::Tcp, tcp_clients, idle);
-    let tls = b.radius_server("TLS_SERVER", ListenTransport::Tls, tls_clients, idle);
-    let strict_tcp = b.radius_server("STRICT_TCP", ListenTransport::Tcp, strict_list, idle);
-    let strict_tls = b.radius_server("STRICT_TLS", ListenTransport::Tls, strict_tls_list, idle);
+    let tcp = b.radius_server("TCP_SERVER", Transport::Tcp, tcp_clients, idle);
+    let tls = b.radius_server("TLS_SERVER", Transport::Tls, tls_clients, idle);
+    let strict_tcp = b.radius_server("STRICT_TCP", Transport::Tcp, strict_list, idle);
+    let strict_tls = b.radius_server("STRICT_TLS", Transport::Tls, strict_tls_list, idle);
     b.policy(
         "AUTH",
         Some(Condition::all(vec![Cond::eq(
@@ -432,7 +433,7 @@ fn client_timeout_wins_over_the_listener() {
     let mut c = client("quick", "10.0.0.0/8", Some(TCP_SECRET));
     c.timeout = Some(Duration::from_secs(2));
     let list = b.clients("C", ClientProtocol::Radius, vec![c]);
-    let server = b.radius_server("S", ListenTransport::Tcp, list, Some(Duration::ZERO));
+    let server = b.radius_server("S", Transport::Tcp, list, Some(Duration::ZERO));
     let mut h = Harness::new(b.build());
     let conn = h.connect(
         server,
@@ -474,7 +475,7 @@ fn udp_status_server_is_answered() {
         ClientProtocol::Radius,
         vec![client("c", "127.0.0.1", Some("s"))],
     );
-    let udp = b.radius_server("U", ListenTransport::Udp, list, None);
+    let udp = b.radius_server("U", Transport::Udp, list, None);
     let mut h = Harness::new(b.build());
     let req = dac_request(Code::StatusServer, 3, &[], "s");
     h.datagram(udp, addr([127, 0, 0, 1], 999), encode(&req));

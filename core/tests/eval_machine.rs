@@ -7,6 +7,7 @@ mod eval_support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use boomerang_core::contract::SqlRows;
 use boomerang_core::eval::context::{Context, HttpExchange, Protocol};
 use boomerang_core::eval::error::{ErrorCode, ErrorValue};
 use boomerang_core::eval::ir::{
@@ -21,8 +22,8 @@ use boomerang_core::eval::policy::{
     Handler, HandlerChoice, Policy, choose_handler, http_answer, radius_reply, radius_reply_code,
 };
 use boomerang_core::eval::query::{
-    Bindings, Mapping, OutgoingRequest, ReplyView, SqlAssign, SqlRows, apply_mapping,
-    apply_sql_mapping, eval_bindings,
+    Bindings, Mapping, OutgoingRequest, ReplyView, SqlAssign, apply_mapping, apply_sql_mapping,
+    eval_bindings,
 };
 use boomerang_core::eval::value::Value;
 use eval_support::*;

@@ -8,6 +8,7 @@ mod eval_support;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use boomerang_core::contract::SqlRows;
 use boomerang_core::eval::context::{
     AttrBag, CertInfo, ConnectionInfo, Context, HttpExchange, RadiusRequest, ServerInfo,
 };
@@ -21,7 +22,7 @@ use boomerang_core::eval::machine::{EffectResult, Outcome};
 use boomerang_core::eval::policy::{
     Handler, HandlerChoice, Policy, choose_handler, http_answer, radius_reply,
 };
-use boomerang_core::eval::query::{Bindings, Mapping, RadiusQuery, SqlAssign, SqlQuery, SqlRows};
+use boomerang_core::eval::query::{Bindings, Mapping, RadiusQuery, SqlAssign, SqlQuery};
 use boomerang_core::eval::select::{SelectMode, Selected, Selection, SelectionStep, select_with};
 use boomerang_core::eval::value::{RegexValue, Value};
 use eval_support::*;

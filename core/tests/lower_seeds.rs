@@ -14,6 +14,7 @@ mod lower_support;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use boomerang_core::contract::SqlRows;
 use boomerang_core::eval::context::{
     AttrBag, AttrSchema, CertInfo, ConnectionInfo, Context, HttpExchange, RadiusRequest, ServerInfo,
 };
@@ -23,7 +24,7 @@ use boomerang_core::eval::machine::Outcome;
 use boomerang_core::eval::policy::{
     Handler, HandlerChoice, Policy, choose_handler, http_answer, radius_reply,
 };
-use boomerang_core::eval::query::{RadiusQuery, SqlQuery, SqlRows};
+use boomerang_core::eval::query::{RadiusQuery, SqlQuery};
 use boomerang_core::eval::select::{SelectMode, Selected, Selection, SelectionStep};
 use boomerang_core::eval::value::Value;
 use boomerang_core::lang::compile::lower::{

@@ -11,9 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use proptest::prelude::*;
 
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::{ConnId, OutboundOutput, RequestToken, ServerRef};
 use boomerang_core::eval::ir::BackendId;
-use boomerang_core::lang::program::{ServerSelection, Transport};
+use boomerang_core::lang::program::ServerSelection;
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
 use outbound_support::*;

@@ -5,9 +5,10 @@ mod outbound_support;
 
 use std::time::Duration;
 
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::backoff::{DEFAULT_BASE, DEFAULT_CAP};
 use boomerang_core::engine::outbound::{CloseReason, OutboundOutput, WATCHDOG_FAILURES};
-use boomerang_core::lang::program::{ServerSelection, Transport};
+use boomerang_core::lang::program::ServerSelection;
 use boomerang_core::radius::code::Code;
 use outbound_support::*;
 

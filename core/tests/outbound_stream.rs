@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::{
     CloseReason, ConnId, MAX_QUEUED_PER_SERVER, OutboundOutput, ReplyError, RequestToken,
     WATCHDOG_FAILURES,
 };
 use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::ir::BackendId;
-use boomerang_core::lang::program::{ServerSelection, Transport};
+use boomerang_core::lang::program::ServerSelection;
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
 use boomerang_core::radius::password::reveal_user_password;

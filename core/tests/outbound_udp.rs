@@ -5,10 +5,11 @@ mod outbound_support;
 
 use std::time::Duration;
 
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::{OutboundOutput, RequestToken, ServerRef};
 use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::ir::BackendId;
-use boomerang_core::lang::program::{RadiusServerDef, ServerSelection, Transport};
+use boomerang_core::lang::program::{RadiusServerDef, ServerSelection};
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
 use outbound_support::*;

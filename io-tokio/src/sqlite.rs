@@ -37,7 +37,7 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use boomerang_core::eval::query::SqlRows;
+use boomerang_core::contract::SqlRows;
 use boomerang_core::eval::text::{to_text, type_name};
 use boomerang_core::eval::value::Value;
 use boomerang_core::lang::program::SqliteBackend;

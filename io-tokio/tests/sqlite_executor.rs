@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use boomerang_core::eval::query::SqlRows;
+use boomerang_core::contract::SqlRows;
 use boomerang_core::eval::value::{IpPrefix, Value};
 use boomerang_core::lang::program::SqliteBackend;
 use boomerang_io_tokio::sqlite::{

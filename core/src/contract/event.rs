@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
+use crate::contract::ids::ServerId;
 use crate::contract::outcome::{BackendOutcome, Unanswered};
 use crate::eval::ir::BackendId;
-use crate::lang::program::ServerId;
 use crate::radius::code::Code;
 
 /// Why a received packet was discarded before any policy ran: the `reason` label of

@@ -7,6 +7,12 @@ use std::net::IpAddr;
 use crate::contract::transport::Transport;
 use crate::eval::ir::BackendId;
 
+/// The index of a server (`server radius|radsec|… { … }`) in
+/// [`Program::servers`](crate::lang::program::Program::servers): which listener
+/// a packet arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerId(pub u32);
+
 /// A stream connection, numbered by the driver in the order connections were
 /// established (strictly increasing, never reused). `connection.id` reads it.
 ///

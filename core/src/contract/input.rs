@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
+use crate::contract::ids::ServerId;
 use crate::contract::ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerRef};
 use crate::contract::sql::SqlRows;
 use crate::contract::transport::Transport;
-use crate::lang::program::ServerId;
 
 /// An HTTP request as the driver parsed it.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,18 +20,22 @@
 
 mod close;
 mod event;
+mod gauges;
 mod ids;
 mod input;
 mod outcome;
 mod output;
+mod reload;
 mod sql;
 mod transport;
 
 pub use close::CloseReason;
 pub use event::{DropReason, Event, NasIdentifierClaim};
-pub use ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerRef, Target};
+pub use gauges::{BackendGauges, BackendLoad};
+pub use ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerId, ServerRef, Target};
 pub use input::{HttpRequest, Input};
 pub use outcome::{BackendOutcome, Unanswered};
 pub use output::{LogLine, Output, REMOVED_BACKEND, Severity};
+pub use reload::{ReloadError, Reloaded};
 pub use sql::SqlRows;
 pub use transport::{Transport, UnknownTransport};

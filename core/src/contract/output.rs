@@ -7,10 +7,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::contract::close::CloseReason;
+use crate::contract::ids::ServerId;
 use crate::contract::ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerRef, Target};
 use crate::eval::ir::BackendId;
 use crate::eval::value::Value;
-use crate::lang::program::ServerId;
 
 /// The backend number [`Output::Sql`] carries for a statement of a request begun
 /// before a reload that removed its backend: no driver has a database under it, so

@@ -7,6 +7,7 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 
+use crate::contract::SqlRows;
 use crate::contract::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
 use crate::engine::attrs::packet_to_bag;
 use crate::engine::connect::{apply_radius_reply, outgoing_request};
@@ -17,7 +18,7 @@ use crate::engine::{Engine, Now};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
 use crate::eval::machine::{Effect, EffectResult};
-use crate::eval::query::{OutgoingRequest, SqlQuery, SqlRows, apply_sql_mapping, eval_sql_params};
+use crate::eval::query::{OutgoingRequest, SqlQuery, apply_sql_mapping, eval_sql_params};
 use crate::eval::select::{Selection, SelectionStep};
 use crate::eval::value::Value;
 use crate::lang::program::{BackendKind, Program, RadiusServerDef, RadiusServerMode, Reverse};

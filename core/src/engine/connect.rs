@@ -10,9 +10,9 @@
 //! side's as long as [`Outbound::owns`] says so; stream events for it are routed
 //! there.
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use crate::contract::ServerId;
 use crate::contract::Transport;
 use crate::contract::{ConnId, Output, Severity};
 use crate::engine::attrs::{packet_to_bag, push_entries, request_template};
@@ -26,7 +26,7 @@ use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
 use crate::eval::query::{OutgoingRequest, ReplyView, apply_mapping, eval_bindings};
 use crate::lang::program::{
-    BackendKind, Program, RadiusListen, RadiusServerDef, RadiusServerMode, ServerId, ServerKind,
+    BackendKind, Program, RadiusListen, RadiusServerDef, RadiusServerMode, ServerKind,
 };
 use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
 use crate::radius::code::Code;
@@ -166,21 +166,6 @@ fn server_label(program: &Program, server: ServerRef) -> String {
     format!("server \"{name}\" of backend \"{backend}\"")
 }
 
-/// The backends named by `listen { backend … }` servers: kept connected.
-pub(super) fn listened_backends(program: &Program) -> BTreeSet<BackendId> {
-    program
-        .servers
-        .iter()
-        .filter_map(|s| match &s.kind {
-            ServerKind::Radius(r) => match r.listen {
-                RadiusListen::Backend(b) => Some(b),
-                RadiusListen::Network(_) => None,
-            },
-            _ => None,
-        })
-        .collect()
-}
-
 /// Whether any RADIUS backend has a `connect` server.
 fn has_connect_servers(program: &Program) -> bool {
     program.backends.iter().any(|b| match &b.kind {
@@ -224,7 +209,7 @@ impl Engine {
             self.rng.fill(&mut seed);
         }
         let rng = SplitMix64::new(u64::from_be_bytes(seed));
-        let keep = listened_backends(&self.program);
+        let keep = crate::lang::program::listened_backends(&self.program);
         self.outbound = Some(Outbound::new(
             now,
             &self.program.backends,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::lang::program::ServerId;
+use crate::contract::ServerId;
 
 /// What identifies a UDP request for duplicate detection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

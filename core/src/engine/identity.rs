@@ -25,10 +25,11 @@
 //! the registry's NAS-Identifier index: it does not grow with the number of
 //! connections.
 
+use crate::contract::ServerId;
 use crate::contract::{ConnId, Event, NasIdentifierClaim, Severity};
 use crate::engine::Engine;
 use crate::eval::context::ConnectionInfo;
-use crate::lang::program::{NasIdentifierBinding, ServerId};
+use crate::lang::program::NasIdentifierBinding;
 
 /// What the binding says about one announced NAS-Identifier.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,24 +3,27 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::contract::ServerId;
+use crate::contract::Transport;
 use crate::contract::{CloseReason, ConnId, DropReason, Event, HttpRequest, Output, Severity};
 use crate::engine::attrs::{hiding_vector, packet_to_bag};
 use crate::engine::cert::cert_info;
 use crate::engine::dedup::{Admission, DupKey};
 use crate::engine::run::encode_reply;
+use crate::engine::stream::StreamState;
 use crate::engine::task::Origin;
-use crate::engine::timers::{TimerKey, TimerKind};
+use crate::engine::timers::TimerKind;
 use crate::engine::{Engine, Now};
 use crate::eval::context::{
-    ClientInfo, ConnectionInfo, Context, HttpExchange, RadiusRequest, ServerInfo, Transport,
+    ClientInfo, ConnectionInfo, Context, HttpExchange, RadiusRequest, ServerInfo,
 };
 use crate::lang::program::{
     Client, DEFAULT_IDLE_TIMEOUT, NasIdentifierBinding, RADSEC_DEFAULT_SECRET, RadiusListen,
-    RadiusServer, ServerId, ServerKind,
+    RadiusServer, ServerKind,
 };
 use crate::peer::PeerConfig;
 use crate::radius::auth::{VerifyPolicy, verify_request};
@@ -30,32 +33,6 @@ use crate::radius::packet::Packet;
 
 /// NAS-Identifier (RFC 2865 §5.32).
 const NAS_IDENTIFIER: u8 = 32;
-
-/// The engine's state of one inbound stream connection.
-#[derive(Debug)]
-pub(crate) struct StreamState {
-    /// The client's secret (inbound requests, our replies to them).
-    pub secret: Arc<[u8]>,
-    /// BlastRADIUS checks (TCP only; none on TLS).
-    pub verify: VerifyPolicy,
-    /// The server's policy pin.
-    pub server: ServerId,
-    /// Cuts the byte stream into packets.
-    pub decoder: StreamDecoder,
-    /// Idle timeout (`None`: disabled).
-    pub idle: Option<Duration>,
-    /// When the last whole packet arrived (or the connection opened).
-    pub last_activity: Instant,
-    /// The idle timer.
-    pub idle_timer: Option<TimerKey>,
-    /// Requests from the peer being handled.
-    pub tasks: usize,
-    /// The liveness probe's timeout (`None`: probing off); see
-    /// [`crate::engine::liveness`].
-    pub probe_timeout: Option<Duration>,
-    /// What its announced NAS-Identifier must match (the client's setting).
-    pub binding: NasIdentifierBinding,
-}
 
 /// What a stream connection gets from its server and client (see
 /// [`Engine::stream_terms`]).

@@ -36,19 +36,19 @@ mod liveness;
 mod reload;
 mod report;
 mod run;
+mod stream;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use crate::contract::{BackendGauges, BackendLoad, ReloadError, Reloaded};
 pub use crate::contract::{
     BackendOutcome, CloseReason, ConnId, DropReason, EffectId, Event, HttpRequest, HttpRequestId,
     Input, LogLine, NasIdentifierClaim, Output, REMOVED_BACKEND, Severity, Unanswered,
 };
 pub use options::{EngineOptions, Limits};
-pub use reload::{ReloadError, Reloaded, outbound_unchanged};
-pub use report::{BackendGauges, BackendLoad};
 pub use task::TaskId;
 pub use time::Now;
 
@@ -65,7 +65,7 @@ use crate::reverse::index::SelectPlan;
 use crate::reverse::registry::Registry;
 use crate::rng::RandomSource;
 
-use inbound::StreamState;
+use crate::engine::stream::StreamState;
 
 /// Counters of what the engine did and refused, for metrics and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -228,7 +228,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine running `program`.
     pub fn new(program: Arc<Program>, options: EngineOptions) -> Engine {
-        let plans = reload::select_plans(&program);
+        let plans = crate::reverse::index::select_plans(&program);
         let limits = options.limits;
         Engine {
             schema: Arc::new(DictSchema::new(program.dictionary.clone())),

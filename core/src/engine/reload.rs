@@ -12,101 +12,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::contract::{CloseReason, ConnId};
+use crate::contract::ServerId;
+use crate::contract::{CloseReason, ReloadError, Reloaded};
 use crate::engine::attrs::DictSchema;
-use crate::engine::connect::listened_backends;
 use crate::engine::task::Origin;
 use crate::engine::timers::TimerKind;
 use crate::engine::{Engine, Now};
 use crate::eval::ir::BackendId;
-use crate::lang::program::{BackendKind, Program, RadiusServerMode, ServerId};
-use crate::reverse::index::SelectPlan;
-
-/// What a reload did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reloaded {
-    /// Each server of the previous program that the new one still has (by name):
-    /// its previous number → its number now.
-    pub servers: BTreeMap<ServerId, ServerId>,
-    /// Connections closed because their server was removed or no longer takes them
-    /// (each also announced with `Output::StreamClose`).
-    pub closed: Vec<ConnId>,
-}
-
-/// Why a program cannot be applied to a running engine.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReloadError {
-    /// The `connect` backends (or which of them `listen { backend … }` servers keep
-    /// connected) differ: their outbound connections cannot be carried over.
-    #[error("the `connect` backends changed; their outbound connections cannot be carried over")]
-    OutboundChanged,
-}
-
-/// Whether `new` has the same outbound side as `old`: the same `connect` backends
-/// at the same numbers with the same servers, the same backends kept connected by
-/// `listen { backend … }` servers, and (when a `connect` server uses TLS) the same
-/// certificate entries. Only then can a reload keep the outbound connections.
-pub fn outbound_unchanged(old: &Program, new: &Program) -> bool {
-    fn connect_backends(p: &Program) -> Vec<(usize, &str, &crate::lang::program::RadiusBackend)> {
-        p.backends
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| match &b.kind {
-                BackendKind::Radius(r)
-                    if r.servers
-                        .iter()
-                        .any(|s| matches!(s.mode, RadiusServerMode::Connect(_))) =>
-                {
-                    Some((i, b.name.as_str(), r))
-                }
-                _ => None,
-            })
-            .collect()
-    }
-    fn same_servers(
-        a: &crate::lang::program::RadiusBackend,
-        b: &crate::lang::program::RadiusBackend,
-    ) -> bool {
-        a.server_selection == b.server_selection && a.servers == b.servers
-    }
-    let (a, b) = (connect_backends(old), connect_backends(new));
-    if a.len() != b.len()
-        || a.iter()
-            .zip(&b)
-            .any(|(x, y)| x.0 != y.0 || x.1 != y.1 || !same_servers(x.2, y.2))
-    {
-        return false;
-    }
-    if listened_backends(old) != listened_backends(new) {
-        return false;
-    }
-    let certificates = |p: &Program| {
-        p.certificates
-            .iter()
-            .map(|c| (c.name.clone(), c.kind.clone()))
-            .collect::<Vec<_>>()
-    };
-    a.is_empty() || certificates(old) == certificates(new)
-}
-
-/// The `@select` index plans of every reverse server of `program`.
-pub(super) fn select_plans(program: &Program) -> BTreeMap<(BackendId, usize), SelectPlan> {
-    let mut plans = BTreeMap::new();
-    for (b, backend) in program.backends.iter().enumerate() {
-        let BackendKind::Radius(r) = &backend.kind else {
-            continue;
-        };
-        let Ok(b) = u32::try_from(b) else { continue };
-        for (s, server) in r.servers.iter().enumerate() {
-            if let RadiusServerMode::Reverse(rev) = &server.mode {
-                if let Some(plan) = SelectPlan::analyze(&rev.select) {
-                    plans.insert((BackendId(b), s), plan);
-                }
-            }
-        }
-    }
-    plans
-}
+use crate::lang::program::{BackendKind, Program, RadiusServerMode, outbound_unchanged};
+use crate::reverse::index::select_plans;
 
 impl Engine {
     /// Run new work under `program` from now on, keeping connections, requests in

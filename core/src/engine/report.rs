@@ -8,46 +8,16 @@
 //! to a `connect` server (query or proxy mode) over our outbound connections or UDP.
 //! SQL backends are not included; the driver times those itself.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::contract::ServerId;
 use crate::contract::Transport;
-use crate::contract::{BackendOutcome, Event};
-use crate::engine::outbound::ServerRef;
+use crate::contract::{BackendGauges, BackendLoad, BackendOutcome, Event};
 use crate::engine::task::{CallTrace, Wait};
 use crate::engine::{Engine, Now};
 use crate::eval::error::ErrorValue;
 use crate::eval::ir::{ActionResult, BackendId};
-use crate::lang::program::{BackendKind, Program, RadiusListen, ServerId, ServerKind};
-
-/// Requests of one RADIUS backend the engine holds now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BackendLoad {
-    /// Sent and awaiting their reply (each holds one RADIUS identifier).
-    pub in_flight: usize,
-    /// Waiting for an identifier (reverse: in a connection's backlog) or, for a
-    /// `connect` backend, for a connection or an identifier.
-    pub queued: usize,
-}
-
-/// Gauges of the backend side, computed by [`Engine::backend_gauges`]. Every map
-/// has an entry for everything configured that it covers, zero included, so that a
-/// caller setting gauges from it resets the ones that went back to zero.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BackendGauges {
-    /// Every RADIUS backend (reverse or `connect`): its requests in flight and queued.
-    pub backends: BTreeMap<BackendId, BackendLoad>,
-    /// Every RADIUS server listening on TCP or TLS: identifiers allocated over its
-    /// accepted connections (requests in flight plus identifiers in quarantine after
-    /// a timeout; at most 256 per connection).
-    pub identifiers: BTreeMap<ServerId, usize>,
-    /// Every `connect` server of a RADIUS backend: whether it is up. A stream server
-    /// is up while a connection to it is established (its watchdog closes one that
-    /// stops answering); a UDP server starts up and is down while it does not answer.
-    /// Reverse servers have no entry: whether a NAS connection will be selected is
-    /// only known when a request runs `@select`.
-    pub servers_up: BTreeMap<ServerRef, bool>,
-}
+use crate::lang::program::{BackendKind, Program, RadiusListen, ServerKind};
 
 impl Engine {
     /// A call to `backend` ended with `result`: report it, when `backend` is a

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::contract::ServerId;
 use crate::contract::Unanswered;
 use crate::contract::{Event, Output, Severity};
 use crate::engine::attrs::push_entries;
@@ -17,7 +18,7 @@ use crate::eval::policy::{
     choose_handler, http_answer, radius_reply, record_choice, record_outcome,
 };
 use crate::eval::value::AttrEntry;
-use crate::lang::program::{PolicyId, ServerId};
+use crate::lang::program::PolicyId;
 use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
 use crate::radius::auth::{SignOptions, sign_response};
 use crate::radius::code::Code;

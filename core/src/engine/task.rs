@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::contract::ServerId;
 use crate::contract::{ConnId, EffectId, HttpRequestId, Unanswered};
 use crate::engine::dedup::DupKey;
 use crate::engine::outbound::RequestToken;
@@ -15,7 +16,7 @@ use crate::eval::machine::Machine;
 use crate::eval::policy::HandlerChoice;
 use crate::eval::query::OutgoingRequest;
 use crate::eval::select::Selection;
-use crate::lang::program::{Program, ServerId};
+use crate::lang::program::Program;
 use crate::radius::code::Code;
 use crate::radius::packet::Packet;
 

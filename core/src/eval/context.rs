@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use crate::contract::Transport;
 use crate::eval::convert::{decode_attr, encode_attr};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{
@@ -179,8 +180,6 @@ pub struct RadiusReply {
     /// The reply attributes.
     pub attrs: AttrBag,
 }
-
-pub use crate::contract::Transport;
 
 /// What the peer's TLS client certificate says (`connection.cert.*`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -13,6 +13,7 @@
 //!
 //! The engine does the backend work; these functions are the pure parts it calls.
 
+use crate::contract::SqlRows;
 use crate::eval::context::{AttrBag, AttrSchema, EvalEnv, read_attr, write_attr, write_attrs};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{
@@ -246,8 +247,6 @@ pub struct SqlAssign {
     /// The result column's name (compared case-insensitively).
     pub column: String,
 }
-
-pub use crate::contract::SqlRows;
 
 /// The statement parameters, evaluated against the current context. Error values
 /// are errors (they cannot be bound).

@@ -6,10 +6,12 @@
 //! `Program` needs the configuration text again except spans, kept so that run-time
 //! messages can point at the configuration line that caused them.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::contract::{ServerId, Transport};
 use crate::eval::ir::{BackendId, Library, Pipeline, QueryId};
 use crate::eval::policy::Policy;
 use crate::eval::query::{RadiusQuery, SqlQuery};
@@ -40,10 +42,6 @@ pub struct CertificateId(pub u32);
 /// The index of a client list in [`Program::client_lists`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClientListId(pub u32);
-
-/// The index of a server in [`Program::servers`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServerId(pub u32);
 
 /// The index of a policy in [`Program::policies`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -245,8 +243,6 @@ impl NasIdentifierBinding {
         }
     }
 }
-
-pub use crate::contract::Transport;
 
 /// A TLS protocol version bound (`min_protocol_version tlsv12;`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -609,4 +605,63 @@ pub struct Logging {
     pub format: Option<String>,
     /// A file to append to instead of standard error.
     pub file: Option<String>,
+}
+
+/// The backends named by `listen { backend … }` servers: kept connected.
+pub fn listened_backends(program: &Program) -> BTreeSet<BackendId> {
+    program
+        .servers
+        .iter()
+        .filter_map(|s| match &s.kind {
+            ServerKind::Radius(r) => match r.listen {
+                RadiusListen::Backend(b) => Some(b),
+                RadiusListen::Network(_) => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `new` has the same outbound side as `old`: the same `connect` backends
+/// at the same numbers with the same servers, the same backends kept connected by
+/// `listen { backend … }` servers, and (when a `connect` server uses TLS) the same
+/// certificate entries. Only then can a reload keep the outbound connections.
+pub fn outbound_unchanged(old: &Program, new: &Program) -> bool {
+    fn connect_backends(p: &Program) -> Vec<(usize, &str, &RadiusBackend)> {
+        p.backends
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| match &b.kind {
+                BackendKind::Radius(r)
+                    if r.servers
+                        .iter()
+                        .any(|s| matches!(s.mode, RadiusServerMode::Connect(_))) =>
+                {
+                    Some((i, b.name.as_str(), r))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+    fn same_servers(a: &RadiusBackend, b: &RadiusBackend) -> bool {
+        a.server_selection == b.server_selection && a.servers == b.servers
+    }
+    let (a, b) = (connect_backends(old), connect_backends(new));
+    if a.len() != b.len()
+        || a.iter()
+            .zip(&b)
+            .any(|(x, y)| x.0 != y.0 || x.1 != y.1 || !same_servers(x.2, y.2))
+    {
+        return false;
+    }
+    if listened_backends(old) != listened_backends(new) {
+        return false;
+    }
+    let certificates = |p: &Program| {
+        p.certificates
+            .iter()
+            .map(|c| (c.name.clone(), c.kind.clone()))
+            .collect::<Vec<_>>()
+    };
+    a.is_empty() || certificates(old) == certificates(new)
 }

@@ -32,13 +32,17 @@
 //! The connections visited are still run through the whole pipeline, in order, so
 //! `first` and `round-robin` pick exactly what the full scan picks.
 
+use std::collections::BTreeMap;
+
 use crate::eval::context::EvalEnv;
 use crate::eval::ir::{
-    Action, ActionResult, CondMode, ConnField, Directive, Expr, Pipeline, TemplatePart, VarRef,
+    Action, ActionResult, BackendId, CondMode, ConnField, Directive, Expr, Pipeline, TemplatePart,
+    VarRef,
 };
 use crate::eval::ops::CompareOp;
 use crate::eval::template::eval_expr;
 use crate::eval::value::Value;
+use crate::lang::program::{BackendKind, Program, RadiusServerMode};
 
 /// Which connection field a plan probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -170,4 +174,23 @@ impl SelectPlan {
             _ => None,
         }
     }
+}
+
+/// The `@select` index plans of every reverse server of `program`.
+pub fn select_plans(program: &Program) -> BTreeMap<(BackendId, usize), SelectPlan> {
+    let mut plans = BTreeMap::new();
+    for (b, backend) in program.backends.iter().enumerate() {
+        let BackendKind::Radius(r) = &backend.kind else {
+            continue;
+        };
+        let Ok(b) = u32::try_from(b) else { continue };
+        for (s, server) in r.servers.iter().enumerate() {
+            if let RadiusServerMode::Reverse(rev) = &server.mode {
+                if let Some(plan) = SelectPlan::analyze(&rev.select) {
+                    plans.insert((BackendId(b), s), plan);
+                }
+            }
+        }
+    }
+    plans
 }

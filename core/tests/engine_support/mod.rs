@@ -12,23 +12,24 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::SqlRows;
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::{
     ConnId, Engine, EngineOptions, Event, HttpRequest, HttpRequestId, Input, Limits, Now, Output,
 };
-use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::{
     Action, AssignOp, Assignment, BackendCall, BackendId, Cond, Condition, ConnField, Expr,
     HttpField, Library, PacketRef, Pipeline, Place, QueryId, VarRef, radius_code_constant,
 };
 use boomerang_core::eval::policy::{Handler, Policy};
-use boomerang_core::eval::query::{Bindings, Mapping, RadiusQuery, SqlAssign, SqlQuery, SqlRows};
+use boomerang_core::eval::query::{Bindings, Mapping, RadiusQuery, SqlAssign, SqlQuery};
 use boomerang_core::eval::select::SelectMode;
 use boomerang_core::eval::value::{IpPrefix, Value};
 use boomerang_core::lang::program::{
     Backend, BackendKind, Client, ClientList, ClientListId, ClientProtocol, HttpServer, Logging,
     Management, NetworkListen, Program, RadiusBackend, RadiusListen, RadiusServer, RadiusServerDef,
-    RadiusServerMode, Reverse, Server, ServerId, ServerKind, SqliteBackend,
-    Transport as ListenTransport,
+    RadiusServerMode, Reverse, Server, ServerKind, SqliteBackend,
 };
 use boomerang_core::lang::span::Span;
 use boomerang_core::radius::auth::{
@@ -275,7 +276,7 @@ impl ProgramBuilder {
     pub fn radius_server(
         &mut self,
         name: &str,
-        protocol: ListenTransport,
+        protocol: Transport,
         clients: ClientListId,
         timeout: Option<Duration>,
     ) -> ServerId {

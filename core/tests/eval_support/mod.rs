@@ -8,8 +8,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use boomerang_core::contract::SqlRows;
+use boomerang_core::contract::Transport;
 use boomerang_core::eval::context::{
-    AttrBag, CertInfo, ConnectionInfo, Context, EvalEnv, RadiusRequest, SimpleSchema, Transport,
+    AttrBag, CertInfo, ConnectionInfo, Context, EvalEnv, RadiusRequest, SimpleSchema,
 };
 use boomerang_core::eval::error::{ErrorCode, ErrorValue};
 use boomerang_core::eval::ir::{
@@ -18,7 +20,7 @@ use boomerang_core::eval::ir::{
 };
 use boomerang_core::eval::machine::{Effect, EffectResult, LogRecord, Machine, Outcome, Step};
 use boomerang_core::eval::query::{
-    RadiusQuery, ReplyView, SqlQuery, SqlRows, apply_mapping, apply_sql_mapping, eval_bindings,
+    RadiusQuery, ReplyView, SqlQuery, apply_mapping, apply_sql_mapping, eval_bindings,
     eval_sql_params,
 };
 use boomerang_core::eval::select::{SelectMode, Selection, SelectionStep};

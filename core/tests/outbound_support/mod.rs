@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
+use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::{
     AttemptId, ConnId, Outbound, OutboundOutput, RequestToken, ServerRef,
 };
@@ -18,7 +19,7 @@ use boomerang_core::engine::time::Now;
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{
     Backend, BackendKind, Connect, DEFAULT_REQUEST_TIMEOUT, DEFAULT_STATUS_INTERVAL, RadiusBackend,
-    RadiusServerDef, RadiusServerMode, ServerSelection, Transport,
+    RadiusServerDef, RadiusServerMode, ServerSelection,
 };
 use boomerang_core::lang::span::Span;
 use boomerang_core::radius::auth::{

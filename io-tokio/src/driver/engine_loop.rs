@@ -9,12 +9,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use boomerang_core::contract::ServerId;
 use boomerang_core::contract::{AttemptId, CloseReason, DropReason, ServerRef, Unanswered};
 use boomerang_core::engine::{
     ConnId, Engine, Event as EngineEvent, HttpRequestId, Input, LogLine, Now, Output, Severity,
 };
 use boomerang_core::eval::ir::BackendId;
-use boomerang_core::lang::program::{BackendKind, Program, ServerId};
+use boomerang_core::lang::program::{BackendKind, Program};
 use tokio::sync::{mpsc, oneshot};
 
 use super::datagrams::DatagramSender;

@@ -461,7 +461,7 @@ mod tests {
         // The stop signal is already given when the server starts.
         let (_stop_tx, stop_rx) = watch::channel(true);
         let slot = ListenerSlot::new(
-            boomerang_core::lang::program::ServerId(0),
+            boomerang_core::contract::ServerId(0),
             None,
             crate::net::StreamOptions::default(),
         );

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use boomerang_core::contract::ServerId;
 use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::AttemptId;
 use boomerang_core::engine::{ConnId, Input};
-use boomerang_core::lang::program::ServerId;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};

@@ -30,13 +30,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use boomerang_core::contract::ServerId;
 use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::AttemptId;
 use boomerang_core::engine::{ConnId, EngineCounts, EngineOptions, HttpRequest, Input, Limits};
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{
-    BackendKind, CertificateId, CertificateKind, Program, RadiusListen, ServerId, ServerKind,
-    ServerTls, TlsVersion as ProgramTlsVersion,
+    BackendKind, CertificateId, CertificateKind, Program, RadiusListen, ServerKind, ServerTls,
+    TlsVersion as ProgramTlsVersion,
 };
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};

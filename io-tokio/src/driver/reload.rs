@@ -36,10 +36,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use boomerang_core::contract::CloseReason;
-use boomerang_core::engine::{Now, ReloadError, Reloaded, outbound_unchanged};
+use boomerang_core::contract::ServerId;
+use boomerang_core::engine::{Now, ReloadError, Reloaded};
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::eval::value::IpPrefix;
-use boomerang_core::lang::program::{Program, ServerId};
+use boomerang_core::lang::program::Program;
+use boomerang_core::lang::program::outbound_unchanged;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::engine_loop::{EngineLoop, UdpSockets};

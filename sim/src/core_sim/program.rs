@@ -9,6 +9,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use boomerang_core::contract::ServerId;
+use boomerang_core::contract::Transport;
 use boomerang_core::eval::ir::{
     Action, AssignOp, Assignment, BackendCall, BackendId, Cond, Condition, ConnField, Expr,
     HttpField, Library, PacketRef, Pipeline, Place, QueryId, Template, TemplatePart, VarRef,
@@ -21,7 +23,7 @@ use boomerang_core::eval::value::IpPrefix;
 use boomerang_core::lang::program::{
     Backend, BackendKind, Client, ClientList, ClientListId, ClientProtocol, HttpServer, Logging,
     Management, NetworkListen, Program, RadiusBackend, RadiusListen, RadiusServer, RadiusServerDef,
-    RadiusServerMode, Reverse, Server, ServerId, ServerKind, Transport,
+    RadiusServerMode, Reverse, Server, ServerKind,
 };
 use boomerang_core::lang::span::Span;
 use boomerang_core::radius::dictionary::Dictionary;

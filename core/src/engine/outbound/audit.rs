@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::timers::{Link, ReqKey, Timer};
 use super::{InvariantViolation, LinkState, Outbound, OutboundCounts, ReqState, StreamState};
-use crate::engine::report::BackendLoad;
+use crate::contract::BackendLoad;
 use crate::eval::ir::BackendId;
 
 impl Outbound {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::contract::Transport;
 use crate::eval::query::{Bindings, Mapping, RadiusQuery, SqlQuery};
 use crate::eval::select::SelectMode;
 use crate::lang::compile::certs;
@@ -12,7 +13,7 @@ use crate::lang::diag::{Diagnostic, suggest};
 use crate::lang::program::{
     Backend, BackendKind, ClientTls, Connect, DEFAULT_REQUEST_TIMEOUT, DEFAULT_STATUS_INTERVAL,
     RADSEC_DEFAULT_SECRET, RadiusBackend, RadiusServerDef, RadiusServerMode, Reverse,
-    ServerSelection, SqliteBackend, Transport,
+    ServerSelection, SqliteBackend,
 };
 use crate::lang::span::Span;
 use crate::lang::syntax::{Block, Body, Item};

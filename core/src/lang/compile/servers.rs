@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::contract::Transport;
 use crate::lang::compile::backends::{
     TLS_UNSUPPORTED, TRANSPORTS, tls_versions, transport, version_item,
 };
@@ -14,7 +15,7 @@ use crate::lang::diag::{Diagnostic, suggest};
 use crate::lang::program::{
     Backend, BackendKind, ClientListId, ClientProtocol, ConnectionLimits, HttpServer, Keepalive,
     Liveness, NetworkListen, PolicyId, RadiusListen, RadiusServer, RadiusServerMode, Server,
-    ServerKind, ServerTls, Transport,
+    ServerKind, ServerTls,
 };
 use crate::lang::span::Span;
 use crate::lang::syntax::{Block, Item};
