@@ -13,3 +13,4 @@ pub mod lang;
 pub mod radius;
 pub mod reverse;
 pub mod rng;
+pub mod testnet;

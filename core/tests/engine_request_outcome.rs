@@ -80,7 +80,7 @@ fn world() -> (Harness, ServerId, ServerId) {
 }
 
 fn unanswered(h: &Harness) -> Vec<(ServerId, Code, Unanswered)> {
-    h.out
+    h.out()
         .iter()
         .filter_map(|o| match o {
             Output::RequestUnanswered {
@@ -94,7 +94,7 @@ fn unanswered(h: &Harness) -> Vec<(ServerId, Code, Unanswered)> {
 }
 
 fn logs(h: &Harness) -> Vec<(Severity, String)> {
-    h.out
+    h.out()
         .iter()
         .filter_map(|o| match o {
             Output::Log(l) => Some((l.severity, l.text.clone())),
