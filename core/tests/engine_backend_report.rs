@@ -14,7 +14,6 @@ use boomerang_core::engine::outbound::ServerRef;
 use boomerang_core::engine::{
     BackendLoad, BackendOutcome, ConnId, HttpRequestId, Input, Limits, Output,
 };
-use boomerang_core::eval::context::Transport;
 use boomerang_core::eval::ir::{Action, BackendId, Cond, Condition, Expr, VarRef};
 use boomerang_core::eval::query::SqlRows;
 use boomerang_core::eval::select::SelectMode;
@@ -112,26 +111,13 @@ fn default_world() -> World {
 }
 
 fn nas(w: &mut World, last: u8, name: &str, mode: NasMode) -> ConnId {
-    let c = w.h.connect(
-        w.radsec,
-        addr([10, 0, 0, last], 2000),
-        Transport::Tls,
-        vec![],
-        "radsec",
-        mode,
-    );
-    w.h.status(c, Some(name));
-    c
+    let radsec = w.radsec;
+    w.h.nas_named(radsec, last, name, mode)
 }
 
 fn trigger(w: &mut World, name: &str) -> HttpRequestId {
     let http = w.http;
-    w.h.http(
-        http,
-        "POST",
-        "/disconnect",
-        &[("nas", name), ("user", "mikem")],
-    )
+    w.h.disconnect(http, name)
 }
 
 type Report = (BackendId, BackendOutcome, Option<Duration>);

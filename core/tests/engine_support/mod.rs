@@ -534,6 +534,31 @@ impl Harness {
         ok(self.net.connect_nas(node, spec))
     }
 
+    /// A NAS at 10.0.0.`last`:2000 on the TLS server `server` (secret "radsec"),
+    /// answering in `mode`, that names itself `name` with a Status-Server.
+    pub fn nas_named(&mut self, server: ServerId, last: u8, name: &str, mode: NasMode) -> ConnId {
+        let c = self.connect(
+            server,
+            addr([10, 0, 0, last], 2000),
+            Transport::Tls,
+            vec![],
+            "radsec",
+            mode,
+        );
+        self.status(c, Some(name));
+        c
+    }
+
+    /// The HTTP trigger `POST /disconnect?nas=NAME&user=mikem` on `server`.
+    pub fn disconnect(&mut self, server: ServerId, name: &str) -> HttpRequestId {
+        self.http(
+            server,
+            "POST",
+            "/disconnect",
+            &[("nas", name), ("user", "mikem")],
+        )
+    }
+
     /// The NAS on `conn` sends Status-Server.
     pub fn status(&mut self, conn: ConnId, nas_identifier: Option<&str>) {
         let node = self.node;
