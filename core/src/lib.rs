@@ -15,3 +15,4 @@ pub mod peer;
 pub mod radius;
 pub mod reverse;
 pub mod rng;
+pub mod testnet;

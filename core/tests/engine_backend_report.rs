@@ -113,33 +113,20 @@ fn default_world() -> World {
 }
 
 fn nas(w: &mut World, last: u8, name: &str, mode: NasMode) -> ConnId {
-    let c = w.h.connect(
-        w.radsec,
-        addr([10, 0, 0, last], 2000),
-        Transport::Tls,
-        vec![],
-        "radsec",
-        mode,
-    );
-    w.h.status(c, Some(name));
-    c
+    let radsec = w.radsec;
+    w.h.nas_named(radsec, last, name, mode)
 }
 
 fn trigger(w: &mut World, name: &str) -> HttpRequestId {
     let http = w.http;
-    w.h.http(
-        http,
-        "POST",
-        "/disconnect",
-        &[("nas", name), ("user", "mikem")],
-    )
+    w.h.disconnect(http, name)
 }
 
 type Report = (BackendId, BackendOutcome, Option<Duration>);
 
 /// Every backend report so far, in order.
 fn reports(w: &World) -> Vec<Report> {
-    w.h.events
+    w.h.events()
         .iter()
         .filter_map(|o| match o {
             Event::BackendRequestFinished {
@@ -335,10 +322,10 @@ fn each_report_names_the_backend_the_policy_called() {
 #[test]
 fn sql_backend_calls_are_not_reported() {
     let mut w = default_world();
-    w.h.sql = Some(Box::new(|_, _| Ok(SqlRows::default())));
+    w.h.set_sql(Box::new(|_, _| Ok(SqlRows::default())));
     let http = w.http;
     w.h.http(http, "POST", "/sql", &[]);
-    assert_eq!(w.h.sql_log.len(), 1, "the SQL backend was called");
+    assert_eq!(w.h.sql_log().len(), 1, "the SQL backend was called");
     assert_eq!(reports(&w), vec![]);
     let _ = w.sql;
 }
@@ -353,7 +340,7 @@ fn gauges_count_in_flight_and_queued_per_backend_and_identifiers_per_server() {
             ..Limits::default()
         },
     );
-    let idle = w.h.engine.backend_gauges();
+    let idle = w.h.engine().backend_gauges();
     assert_eq!(
         idle.backends.keys().copied().collect::<Vec<_>>(),
         vec![w.http_rev, w.udp_rev],
@@ -371,7 +358,7 @@ fn gauges_count_in_flight_and_queued_per_backend_and_identifiers_per_server() {
     for _ in 0..260 {
         trigger(&mut w, "n");
     }
-    let g = w.h.engine.backend_gauges();
+    let g = w.h.engine().backend_gauges();
     assert_eq!(
         g.backends[&w.http_rev],
         BackendLoad {
@@ -389,11 +376,11 @@ fn gauges_count_in_flight_and_queued_per_backend_and_identifiers_per_server() {
     let c = nas(&mut w, 2, "n", NasMode::Hold);
     trigger(&mut w, "n");
     w.h.advance(Duration::from_secs(60));
-    let g = w.h.engine.backend_gauges();
+    let g = w.h.engine().backend_gauges();
     assert_eq!(g.backends[&w.http_rev], BackendLoad::default());
     assert_eq!(g.identifiers[&w.radsec], 1, "quarantined on {c}");
     w.h.advance(Duration::from_secs(60));
-    assert_eq!(w.h.engine.backend_gauges().identifiers[&w.radsec], 0);
+    assert_eq!(w.h.engine().backend_gauges().identifiers[&w.radsec], 0);
 }
 
 // ------------------------------------------------------- a UDP `connect` backend
@@ -459,7 +446,7 @@ fn proxied(
     );
     h.datagram(udp, addr([127, 0, 0, 1], 6000), encode(&req));
     let sent: Vec<_> = h
-        .out
+        .out()
         .iter()
         .filter_map(|o| match o {
             Output::BackendDatagram { server, data, .. } => Some((
@@ -473,7 +460,7 @@ fn proxied(
 }
 
 fn harness_reports(h: &Harness) -> Vec<Report> {
-    h.events
+    h.events()
         .iter()
         .filter_map(|o| match o {
             Event::BackendRequestFinished {
@@ -490,7 +477,7 @@ fn harness_reports(h: &Harness) -> Vec<Report> {
 fn a_connect_backend_reply_is_reported_with_its_round_trip() {
     let (mut h, udp, upstream) = upstream_world();
     let (server, up) = proxied(&mut h, udp, 1);
-    let g = h.engine.backend_gauges();
+    let g = h.engine().backend_gauges();
     assert_eq!(
         g.backends[&upstream],
         BackendLoad {
@@ -526,7 +513,7 @@ fn a_connect_backend_reply_is_reported_with_its_round_trip() {
         )]
     );
     assert_eq!(
-        h.engine.backend_gauges().backends[&upstream],
+        h.engine().backend_gauges().backends[&upstream],
         BackendLoad::default()
     );
 }

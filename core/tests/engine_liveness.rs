@@ -68,26 +68,13 @@ fn default_world() -> World {
 }
 
 fn nas(w: &mut World, last: u8, name: &str, mode: NasMode) -> ConnId {
-    let c = w.h.connect(
-        w.radsec,
-        addr([10, 0, 0, last], 2000),
-        Transport::Tls,
-        vec![],
-        "radsec",
-        mode,
-    );
-    w.h.status(c, Some(name));
-    c
+    let radsec = w.radsec;
+    w.h.nas_named(radsec, last, name, mode)
 }
 
 fn trigger(w: &mut World, name: &str) -> HttpRequestId {
     let http = w.http;
-    w.h.http(
-        http,
-        "POST",
-        "/disconnect",
-        &[("nas", name), ("user", "mikem")],
-    )
+    w.h.disconnect(http, name)
 }
 
 fn error_of(w: &World, id: HttpRequestId) -> Option<String> {
@@ -105,7 +92,7 @@ fn status_of(w: &World, id: HttpRequestId) -> Option<u16> {
 }
 
 fn healthy(w: &World, c: ConnId) -> Option<bool> {
-    w.h.engine.connection(c).map(|s| s.info.healthy)
+    w.h.engine().connection(c).map(|s| s.info.healthy)
 }
 
 fn codes_to(w: &World, c: ConnId) -> Vec<Code> {
@@ -113,7 +100,7 @@ fn codes_to(w: &World, c: ConnId) -> Vec<Code> {
 }
 
 fn closed_unresponsive(w: &World, c: ConnId) -> bool {
-    w.h.out.iter().any(|o| {
+    w.h.out().iter().any(|o| {
         matches!(o, Output::StreamClose { conn, reason: CloseReason::Unresponsive } if *conn == c)
     })
 }
@@ -134,16 +121,19 @@ fn a_hung_nas_is_probed_after_a_timeout_and_closed_when_the_probe_times_out() {
         codes_to(&w, c),
         vec![Code::DisconnectRequest, Code::StatusServer]
     );
-    assert_eq!(w.h.nas[&c].status_probes, 1);
-    assert_eq!(w.h.engine.stats().liveness_probes, 1);
+    assert_eq!(w.h.nas(c).status_probes, 1);
+    assert_eq!(w.h.engine().stats().liveness_probes, 1);
     w.h.advance(Duration::from_millis(9_999));
-    assert!(w.h.engine.connection(c).is_some(), "the probe still waits");
+    assert!(
+        w.h.engine().connection(c).is_some(),
+        "the probe still waits"
+    );
     w.h.advance(Duration::from_millis(1));
-    assert!(w.h.engine.connection(c).is_none(), "closed");
+    assert!(w.h.engine().connection(c).is_none(), "closed");
     assert!(closed_unresponsive(&w, c));
-    assert_eq!(w.h.engine.stats().liveness_closed, 1);
+    assert_eq!(w.h.engine().stats().liveness_closed, 1);
     w.h.assert_quiescent();
-    assert_eq!(w.h.engine.counts().timers, 0);
+    assert_eq!(w.h.engine().counts().timers, 0);
 }
 
 #[test]
@@ -169,7 +159,7 @@ fn a_replacement_connection_is_chosen_while_the_old_one_is_in_doubt() {
         vec![Code::DisconnectRequest, Code::StatusServer]
     );
     w.h.advance(Duration::from_secs(10));
-    assert!(w.h.engine.connection(hung).is_none());
+    assert!(w.h.engine().connection(hung).is_none());
     let id = trigger(&mut w, "n1");
     assert_eq!(status_of(&w, id), Some(200));
     w.h.assert_quiescent();
@@ -211,9 +201,9 @@ fn a_doubtful_connection_is_still_chosen_when_it_is_the_only_one() {
     assert_eq!(w.h.requests_to(c).len(), 3, "sent to the only candidate");
     w.h.advance(Duration::from_secs(5));
     assert_eq!(error_of(&w, id).as_deref(), Some("REVERSE_TIMEOUT"));
-    assert_eq!(w.h.nas[&c].status_probes, 1, "one probe at a time");
+    assert_eq!(w.h.nas(c).status_probes, 1, "one probe at a time");
     w.h.advance(Duration::from_secs(5));
-    assert!(w.h.engine.connection(c).is_none(), "closed by the probe");
+    assert!(w.h.engine().connection(c).is_none(), "closed by the probe");
     w.h.assert_quiescent();
 }
 
@@ -231,11 +221,11 @@ fn an_answered_probe_restores_health() {
         vec![Code::DisconnectRequest, Code::StatusServer]
     );
     assert_eq!(healthy(&w, c), Some(true), "the probe was answered");
-    assert_eq!(w.h.engine.stats().liveness_restored, 1);
+    assert_eq!(w.h.engine().stats().liveness_restored, 1);
     // The probe's identifier is free again; the timed-out one rests.
-    assert_eq!(w.h.engine.connection(c).unwrap().ids_in_use, 1);
+    assert_eq!(w.h.engine().connection(c).unwrap().ids_in_use, 1);
     w.h.advance(Duration::from_secs(60));
-    assert!(w.h.engine.connection(c).is_some(), "kept");
+    assert!(w.h.engine().connection(c).is_some(), "kept");
     // Healthy again, it is the first candidate again.
     trigger(&mut w, "n1");
     assert_eq!(w.h.requests_to(c).len(), 3);
@@ -256,14 +246,14 @@ fn a_reply_to_a_request_also_restores_health() {
     assert_eq!(healthy(&w, c), Some(false));
     let req = w.h.requests_to(c)[2].clone();
     assert_eq!(req.code, Code::DisconnectRequest);
-    let reply = w.h.nas.get_mut(&c).unwrap().answer(&req, true, &[]);
+    let reply = w.h.nas_mut(c).answer(&req, true).unwrap();
     w.h.send_raw(c, reply);
     assert_eq!(status_of(&w, second), Some(200));
     assert_eq!(healthy(&w, c), Some(true));
     w.h.advance(Duration::from_secs(60));
-    assert!(w.h.engine.connection(c).is_some(), "not closed");
+    assert!(w.h.engine().connection(c).is_some(), "not closed");
     w.h.assert_quiescent();
-    assert_eq!(w.h.engine.counts().timers, 0);
+    assert_eq!(w.h.engine().counts().timers, 0);
 }
 
 #[test]
@@ -286,7 +276,7 @@ fn with_probing_off_a_hung_connection_stays_first() {
     assert_eq!(codes_to(&w, hung), vec![Code::DisconnectRequest; 2]);
     assert!(w.h.requests_to(fresh).is_empty());
     w.h.advance(Duration::from_secs(120));
-    assert!(w.h.engine.connection(hung).is_some());
+    assert!(w.h.engine().connection(hung).is_some());
 }
 
 #[test]
@@ -296,31 +286,31 @@ fn the_probe_waits_for_a_free_identifier() {
     let mut w = default_world();
     let c = nas(&mut w, 1, "n1", NasMode::Silent);
     let ids: Vec<HttpRequestId> = (0..257).map(|_| trigger(&mut w, "n1")).collect();
-    let snap = w.h.engine.connection(c).unwrap();
+    let snap = w.h.engine().connection(c).unwrap();
     assert_eq!((snap.in_flight, snap.queued), (256, 1));
     w.h.advance(Duration::from_secs(5));
     assert_eq!(healthy(&w, c), Some(false));
-    assert_eq!(w.h.nas[&c].status_probes, 0, "no identifier free yet");
+    assert_eq!(w.h.nas(c).status_probes, 0, "no identifier free yet");
     // The identifiers leave quarantine and are used again: the fake NAS's check
     // of identifiers in flight must forget the abandoned requests.
-    w.h.nas.get_mut(&c).unwrap().in_flight_ids.clear();
+    w.h.nas_mut(c).forget_in_flight();
     w.h.advance(Duration::from_secs(5));
-    assert_eq!(w.h.nas[&c].status_probes, 1, "sent once one was free");
+    assert_eq!(w.h.nas(c).status_probes, 1, "sent once one was free");
     let written = codes_to(&w, c);
     assert_eq!(written[256], Code::StatusServer, "ahead of the backlog");
     assert_eq!(written[257], Code::DisconnectRequest);
     w.h.advance(Duration::from_secs(9));
-    assert!(w.h.engine.connection(c).is_some());
+    assert!(w.h.engine().connection(c).is_some());
     w.h.advance(Duration::from_secs(1));
     assert!(
-        w.h.engine.connection(c).is_none(),
+        w.h.engine().connection(c).is_none(),
         "probe timeout after it was sent"
     );
     for id in &ids {
         assert_eq!(error_of(&w, *id).as_deref(), Some("REVERSE_TIMEOUT"));
     }
     w.h.assert_quiescent();
-    assert_eq!(w.h.engine.counts().timers, 0);
+    assert_eq!(w.h.engine().counts().timers, 0);
 }
 
 #[test]

@@ -1,16 +1,16 @@
 //! The NAS side wired into the engine: two engines in memory — a server compiled
 //! from the seeds' RadSec server + reverse backend + UDP trigger, and a NAS compiled
-//! from the seeds' "NAS Device Simulation" — joined by a tiny harness on a virtual
-//! clock that pipes Connect / StreamWrite / StreamClose between them. Also query
-//! mode and proxy mode to a UDP `connect` backend against a fake upstream, and a
-//! connect failure caught by `try`.
+//! from the seeds' "NAS Device Simulation" — joined by the shared test network
+//! (`boomerang_core::testnet`), which routes the NAS engine's dials to the server
+//! engine. Also query mode and proxy mode to a UDP `connect` backend against a
+//! simulated upstream, and a connect failure caught by `try`.
 
 mod compile_support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -18,15 +18,17 @@ use boomerang_core::contract::ServerId;
 use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::{ServerRef, Target};
 use boomerang_core::engine::{
-    ConnId, Engine, EngineOptions, Input, Limits, LogLine, Now, Output, Severity,
+    ConnId, Engine, EngineOptions, Input, Limits, LogLine, Output, Severity,
 };
 use boomerang_core::lang::program::Program;
-use boomerang_core::radius::auth::{SignOptions, sign_request, sign_response, verify_response};
-use boomerang_core::radius::auth::{VerifyPolicy, verify_request};
+use boomerang_core::radius::auth::{VerifyPolicy, verify_request, verify_response};
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
 use boomerang_core::radius::password::reveal_user_password;
 use boomerang_core::rng::SplitMix64;
+use boomerang_core::testnet::{
+    Net, NetError, NodeId, Passed, Upstream, UpstreamMode, seeded_request,
+};
 use compile_support::{fixtures, program};
 
 const USER_NAME: u8 = 1;
@@ -69,202 +71,115 @@ enum Side {
     Server,
 }
 
-/// Two engines (or one) on a virtual clock. Outbound connects of the NAS engine
-/// become accepted connections of the server engine.
+/// Two engines (or one) in the shared test network: outbound connects of the NAS
+/// engine become accepted connections of the server engine.
 struct World {
-    base: Instant,
-    wall: SystemTime,
-    elapsed: Duration,
-    nas: Engine,
-    server: Option<(Engine, ServerId)>,
-    /// Outbound connections refuse to connect (no server listening).
-    refuse: bool,
-    next_conn: u64,
-    links: BTreeMap<(Side, ConnId), (Side, ConnId)>,
-    logs: Vec<(Side, LogLine)>,
-    /// Everything else each side asked for.
-    out: Vec<(Side, Output)>,
-    connects: usize,
-    /// Where each Connect asked to go.
-    targets: Vec<(ServerRef, Arc<Target>)>,
+    net: Net,
+    nas: NodeId,
+    server: Option<(NodeId, ServerId)>,
+}
+
+fn ok<T>(r: Result<T, NetError>) -> T {
+    r.unwrap_or_else(|e| panic!("test network: {e}"))
 }
 
 impl World {
     fn new(nas: Engine, server: Option<(Engine, ServerId)>) -> World {
-        let mut w = World {
-            base: Instant::now(),
-            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-            elapsed: Duration::ZERO,
-            nas,
-            server,
-            refuse: false,
-            next_conn: 0,
-            links: BTreeMap::new(),
-            logs: Vec::new(),
-            out: Vec::new(),
-            connects: 0,
-            targets: Vec::new(),
-        };
-        let now = w.now();
-        w.nas.start(now);
-        if let Some((s, _)) = w.server.as_mut() {
-            s.start(now);
-        }
-        w.settle();
-        w
+        Self::with(nas, server, false)
     }
 
-    fn now(&self) -> Now {
-        Now {
-            mono: self.base + self.elapsed,
-            wall: self.wall + self.elapsed,
+    /// `refuse`: outbound connections refuse to connect (no server listening).
+    fn with(nas: Engine, server: Option<(Engine, ServerId)>, refuse: bool) -> World {
+        let mut net = Net::new(Instant::now());
+        net.record(true);
+        net.refuse_connects(refuse);
+        let nas = net.add(nas);
+        let server = server.map(|(e, listener)| (net.add(e), listener));
+        if let Some((s, listener)) = server {
+            net.route_connects(nas, s, listener);
         }
+        ok(net.start(nas));
+        if let Some((s, _)) = server {
+            ok(net.start(s));
+        }
+        World { net, nas, server }
     }
 
-    fn engine(&mut self, side: Side) -> &mut Engine {
+    fn node(&self, side: Side) -> NodeId {
         match side {
-            Side::Nas => &mut self.nas,
-            Side::Server => &mut self.server.as_mut().unwrap().0,
+            Side::Nas => self.nas,
+            Side::Server => self.server.expect("a server engine").0,
         }
+    }
+
+    fn nas_engine(&self) -> &Engine {
+        self.net.engine(self.nas)
+    }
+
+    fn server_engine(&self) -> &Engine {
+        self.net.engine(self.node(Side::Server))
     }
 
     fn feed(&mut self, side: Side, input: Input) {
-        let now = self.now();
-        self.engine(side).handle(now, input);
-        self.settle();
-    }
-
-    fn settle(&mut self) {
-        loop {
-            let mut moved = false;
-            for side in [Side::Nas, Side::Server] {
-                if side == Side::Server && self.server.is_none() {
-                    continue;
-                }
-                while let Some(o) = self.engine(side).poll_output() {
-                    moved = true;
-                    self.carry(side, o);
-                }
-            }
-            if !moved {
-                return;
-            }
-        }
-    }
-
-    fn carry(&mut self, side: Side, o: Output) {
-        let now = self.now();
-        match o {
-            Output::Connect {
-                attempt,
-                server,
-                target,
-            } => {
-                self.connects += 1;
-                self.targets.push((server, target));
-                let Some((server, listener)) = self.server.as_mut().filter(|_| !self.refuse) else {
-                    self.nas.handle(
-                        now,
-                        Input::ConnectFailed {
-                            attempt,
-                            reason: "connection refused".into(),
-                        },
-                    );
-                    return;
-                };
-                self.next_conn += 1;
-                let s_conn = ConnId(self.next_conn);
-                self.next_conn += 1;
-                let n_conn = ConnId(self.next_conn);
-                server.handle(
-                    now,
-                    Input::StreamOpened {
-                        conn: s_conn,
-                        server: *listener,
-                        peer: addr("10.9.0.1:40000"),
-                        local: addr("10.0.0.1:2083"),
-                        transport: Transport::Tls,
-                        peer_certificates: Vec::new(),
-                    },
-                );
-                self.links
-                    .insert((Side::Nas, n_conn), (Side::Server, s_conn));
-                self.links
-                    .insert((Side::Server, s_conn), (Side::Nas, n_conn));
-                self.nas.handle(
-                    now,
-                    Input::Connected {
-                        attempt,
-                        conn: n_conn,
-                        local: addr("10.9.0.1:40000"),
-                        peer: addr("10.0.0.1:2083"),
-                        peer_certificates: Vec::new(),
-                    },
-                );
-            }
-            Output::StreamWrite { conn, data } => {
-                if let Some(&(other, oc)) = self.links.get(&(side, conn)) {
-                    self.engine(other)
-                        .handle(now, Input::StreamData { conn: oc, data });
-                }
-            }
-            Output::StreamClose { conn, .. } => {
-                if let Some((other, oc)) = self.links.remove(&(side, conn)) {
-                    self.links.remove(&(other, oc));
-                    self.engine(other)
-                        .handle(now, Input::StreamClosed { conn: oc });
-                }
-            }
-            Output::Log(l) => self.logs.push((side, l)),
-            other => self.out.push((side, other)),
-        }
+        let node = self.node(side);
+        ok(self.net.handle(node, input));
     }
 
     fn advance(&mut self, d: Duration) {
-        let target = self.elapsed + d;
-        loop {
-            let mut next = self.nas.poll_timeout();
-            if let Some((s, _)) = &self.server {
-                next = match (next, s.poll_timeout()) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            match next {
-                Some(at) if at.duration_since(self.base) <= target => {
-                    self.elapsed = self.elapsed.max(at.duration_since(self.base));
-                    let now = self.now();
-                    self.nas.handle_timeout(now);
-                    if let Some((s, _)) = self.server.as_mut() {
-                        s.handle_timeout(now);
-                    }
-                    self.settle();
-                }
-                _ => break,
-            }
-        }
-        self.elapsed = target;
-        let now = self.now();
-        self.nas.handle_timeout(now);
-        if let Some((s, _)) = self.server.as_mut() {
-            s.handle_timeout(now);
-        }
-        self.settle();
+        ok(self.net.advance(d));
     }
 
     fn check(&self) {
-        self.nas.check_invariants().unwrap();
-        if let Some((s, _)) = &self.server {
-            s.check_invariants().unwrap();
+        self.nas_engine().check_invariants().unwrap();
+        if self.server.is_some() {
+            self.server_engine().check_invariants().unwrap();
         }
+    }
+
+    fn side_of(&self, node: NodeId) -> Side {
+        if node == self.nas {
+            Side::Nas
+        } else {
+            Side::Server
+        }
+    }
+
+    /// Log lines, with the side that wrote them.
+    fn logs(&self) -> Vec<(Side, LogLine)> {
+        self.net
+            .passed()
+            .iter()
+            .filter_map(|p| match &p.output {
+                Output::Log(l) => Some((self.side_of(p.node), l.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Where each Connect asked to go.
+    fn targets(&self) -> Vec<(ServerRef, Arc<Target>)> {
+        self.net
+            .passed()
+            .iter()
+            .filter_map(|p| match &p.output {
+                Output::Connect { server, target, .. } => Some((*server, target.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn connects(&self) -> usize {
+        self.targets().len()
     }
 
     /// Datagrams a side sent from a UDP server's socket: (to, packet).
     fn replies(&self, side: Side) -> Vec<(SocketAddr, Packet)> {
-        self.out
+        let node = self.node(side);
+        self.net
+            .passed()
             .iter()
-            .filter(|(s, _)| *s == side)
-            .filter_map(|(_, o)| match o {
+            .filter(|p| p.node == node)
+            .filter_map(|p| match &p.output {
                 Output::SendDatagram { peer, data, .. } => {
                     Some((*peer, Packet::decode(data.clone()).unwrap()))
                 }
@@ -275,26 +190,26 @@ impl World {
 
     /// Datagrams the NAS engine sent to UDP backend servers.
     fn take_backend_datagrams(&mut self) -> Vec<(ServerRef, Packet)> {
-        let mut taken = Vec::new();
-        self.out.retain(|(_, o)| match o {
-            Output::BackendDatagram { server, data, .. } => {
-                taken.push((*server, Packet::decode(data.clone()).unwrap()));
-                false
-            }
-            _ => true,
-        });
-        taken
+        self.net
+            .take_passed(|p| matches!(p.output, Output::BackendDatagram { .. }))
+            .into_iter()
+            .filter_map(|p| match p.output {
+                Output::BackendDatagram { server, data, .. } => {
+                    Some((server, Packet::decode(data).unwrap()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Everything that passed (for failure messages).
+    fn out(&self) -> &[Passed] {
+        self.net.passed()
     }
 }
 
 fn trigger(code: Code, id: u8, attrs: &[(u8, &[u8])], secret: &str) -> (Packet, Bytes) {
-    let mut p = Packet::new(code, id);
-    for (t, v) in attrs {
-        p.push(*t, v.to_vec());
-    }
-    let mut rng = SplitMix64::new(u64::from(id) + 1000);
-    let data = sign_request(&mut p, secret.as_bytes(), &mut rng, &SignOptions::default()).unwrap();
-    (p, data)
+    seeded_request(code, id, attrs, secret, u64::from(id) + 1000).unwrap()
 }
 
 // ------------------------------------------------------------------- the seeds
@@ -309,14 +224,19 @@ fn seeds_world() -> World {
 #[test]
 fn nas_connects_and_identifies_itself_with_status_server() {
     let mut w = seeds_world();
-    assert_eq!(w.connects, 1, "the listened backend is connected at start");
-    let (sref, target) = &w.targets[0];
+    assert_eq!(
+        w.connects(),
+        1,
+        "the listened backend is connected at start"
+    );
+    let targets = w.targets();
+    let (sref, target) = &targets[0];
     assert_eq!(target.protocol, Transport::Tls);
     assert_eq!(target.host.as_deref(), Some("radiator-radsec.example.com"));
     assert_eq!(target.port, 2083);
-    let backend = w.nas.program().backend(sref.backend).unwrap();
+    let backend = w.nas_engine().program().backend(sref.backend).unwrap();
     assert_eq!(backend.name, "RADSEC_BACKEND");
-    let server = &w.server.as_ref().unwrap().0;
+    let server = w.server_engine();
     let conns = server.connections();
     assert_eq!(conns.len(), 1);
     assert_eq!(
@@ -327,11 +247,11 @@ fn nas_connects_and_identifies_itself_with_status_server() {
     assert_eq!(server.stats().status_server, 1);
     // The watchdog keeps probing, and every probe is answered: no reconnects.
     w.advance(Duration::from_secs(100));
-    let server = &w.server.as_ref().unwrap().0;
+    let server = w.server_engine();
     assert!(server.stats().status_server >= 6);
     assert_eq!(server.connections().len(), 1);
-    assert_eq!(w.connects, 1);
-    let o = w.nas.outbound_counts().unwrap();
+    assert_eq!(w.connects(), 1);
+    let o = w.nas_engine().outbound_counts().unwrap();
     assert_eq!(o.connections, 1);
     assert_eq!(o.pending_requests, 0);
     w.check();
@@ -340,10 +260,7 @@ fn nas_connects_and_identifies_itself_with_status_server() {
 #[test]
 fn udp_disconnect_trigger_reaches_the_nas_and_the_ack_comes_back() {
     let mut w = seeds_world();
-    let udp = server_id(
-        &w.server.as_ref().unwrap().0.program().clone(),
-        "RADIUS_UDP",
-    );
+    let udp = server_id(&w.server_engine().program().clone(), "RADIUS_UDP");
     let (req, data) = trigger(
         Code::DisconnectRequest,
         9,
@@ -365,16 +282,16 @@ fn udp_disconnect_trigger_reaches_the_nas_and_the_ack_comes_back() {
     );
     // The NAS ran DYNAUTH_POLICY.
     assert!(
-        w.logs.iter().any(|(s, l)| *s == Side::Nas
+        w.logs().iter().any(|(s, l)| *s == Side::Nas
             && l.severity == Severity::Debug
             && l.text
                 .contains("Received Disconnect-Request for user mikem")),
         "{:?}",
-        w.logs
+        w.logs()
     );
     // The ACK went back over the connection and was relayed to the trigger.
     let replies = w.replies(Side::Server);
-    assert_eq!(replies.len(), 1, "{:?}", w.out);
+    assert_eq!(replies.len(), 1, "{:?}", w.out());
     let (to, reply) = &replies[0];
     assert_eq!(*to, client);
     assert_eq!(reply.code, Code::DisconnectAck);
@@ -386,30 +303,30 @@ fn udp_disconnect_trigger_reaches_the_nas_and_the_ack_comes_back() {
         &VerifyPolicy::default(),
     )
     .unwrap();
-    let server = &w.server.as_ref().unwrap().0;
+    let server = w.server_engine();
     assert_eq!(server.stats().reverse_sent, 1);
     assert_eq!(server.stats().reverse_replies, 1);
     assert_eq!(server.counts().tasks, 0);
-    assert_eq!(w.nas.counts().tasks, 0);
-    assert_eq!(w.nas.outbound_counts().unwrap().incoming_pending, 0);
-    assert_eq!(w.nas.stats().replies_sent, 1);
+    assert_eq!(w.nas_engine().counts().tasks, 0);
+    assert_eq!(
+        w.nas_engine().outbound_counts().unwrap().incoming_pending,
+        0
+    );
+    assert_eq!(w.nas_engine().stats().replies_sent, 1);
     w.check();
 }
 
 #[test]
 fn nas_reconnects_after_the_server_closes_and_is_selectable_again() {
     let mut w = seeds_world();
-    let conn = w.server.as_ref().unwrap().0.connections()[0].info.id;
+    let conn = w.server_engine().connections()[0].info.id;
     // The server side goes away: the NAS hears the close and reconnects with backoff.
-    let nas_conn = w.links.get(&(Side::Server, ConnId(conn))).unwrap().1;
-    w.links.remove(&(Side::Server, ConnId(conn)));
-    w.links.remove(&(Side::Nas, nas_conn));
-    w.feed(Side::Server, Input::StreamClosed { conn: ConnId(conn) });
-    w.feed(Side::Nas, Input::StreamClosed { conn: nas_conn });
-    assert!(w.server.as_ref().unwrap().0.connections().is_empty());
+    let server = w.node(Side::Server);
+    ok(w.net.cut(server, ConnId(conn)));
+    assert!(w.server_engine().connections().is_empty());
     w.advance(Duration::from_secs(60));
-    assert_eq!(w.connects, 2);
-    let conns = w.server.as_ref().unwrap().0.connections();
+    assert_eq!(w.connects(), 2);
+    let conns = w.server_engine().connections();
     assert_eq!(conns.len(), 1);
     assert_eq!(
         conns[0].info.status_nas_identifier.as_deref(),
@@ -473,7 +390,12 @@ aaa {{
 fn udp_world(execute: &str) -> (World, ServerId) {
     let prog = Arc::new(program(&policy(execute)));
     let udp = server_id(&prog, "UDP_IN");
-    (World::new(engine(prog, 3), None), udp)
+    let mut w = World::new(engine(prog, 3), None);
+    w.net.add_upstream(
+        addr("192.0.2.10:1812"),
+        Upstream::new("upstream-secret", UpstreamMode::Hold),
+    );
+    (w, udp)
 }
 
 fn client_request(w: &mut World, udp: ServerId, attrs: &[(u8, &[u8])]) -> Packet {
@@ -490,7 +412,7 @@ fn client_request(w: &mut World, udp: ServerId, attrs: &[(u8, &[u8])]) -> Packet
     req
 }
 
-/// The fake upstream answers `req` with `code` and `attrs`.
+/// The upstream at 192.0.2.10 answers `req` with `code` and `attrs`.
 fn upstream_answer(
     w: &mut World,
     server: ServerRef,
@@ -498,25 +420,15 @@ fn upstream_answer(
     code: Code,
     attrs: &[(u8, &[u8])],
 ) {
-    let mut reply = req.new_reply(code);
-    for (t, v) in attrs {
-        reply.push(*t, v.to_vec());
-    }
-    let data = sign_response(
-        &mut reply,
-        &req.authenticator,
-        b"upstream-secret",
-        &SignOptions::default(),
-    )
-    .unwrap();
-    w.feed(
-        Side::Nas,
-        Input::BackendDatagram {
-            server,
-            from: addr("192.0.2.10:1812"),
-            data,
-        },
-    );
+    let up = addr("192.0.2.10:1812");
+    let data = w
+        .net
+        .upstream(up)
+        .unwrap()
+        .answer(req, code, attrs)
+        .unwrap();
+    let nas = w.nas;
+    ok(w.net.upstream_send(nas, up, server, data));
 }
 
 #[test]
@@ -534,7 +446,7 @@ fn query_mode_to_a_udp_backend_maps_the_reply() {
         reveal_user_password(hidden, b"upstream-secret", &up.authenticator).unwrap(),
         b"query-password"
     );
-    assert_eq!(w.nas.counts().outbound_pending, 1);
+    assert_eq!(w.nas_engine().counts().outbound_pending, 1);
     upstream_answer(
         &mut w,
         *server,
@@ -557,8 +469,8 @@ fn query_mode_to_a_udp_backend_maps_the_reply() {
         reply.first_value(REPLY_MESSAGE).unwrap().as_ref(),
         b"upstream: welcome"
     );
-    assert_eq!(w.nas.counts().outbound_pending, 0);
-    assert_eq!(w.nas.counts().tasks, 0);
+    assert_eq!(w.nas_engine().counts().outbound_pending, 0);
+    assert_eq!(w.nas_engine().counts().tasks, 0);
     w.check();
 }
 
@@ -640,7 +552,7 @@ fn udp_backend_timeout_is_caught_by_try() {
     assert_eq!(reply.code, Code::AccessReject);
     let msg = String::from_utf8_lossy(reply.first_value(REPLY_MESSAGE).unwrap()).into_owned();
     assert!(msg.starts_with("upstream failed: "), "{msg}");
-    assert_eq!(w.nas.counts().outbound_pending, 0);
+    assert_eq!(w.nas_engine().counts().outbound_pending, 0);
     w.check();
 }
 
@@ -686,23 +598,23 @@ aaa {
 fn connect_failure_is_an_error_caught_by_try() {
     let prog = Arc::new(program(TCP_UPSTREAM));
     let udp = server_id(&prog, "UDP_IN");
-    let mut w = World::new(engine(prog, 5), None);
-    w.refuse = true;
+    let mut w = World::with(engine(prog, 5), None, true);
     assert_eq!(
-        w.connects, 0,
+        w.connects(),
+        0,
         "a backend nobody listens on connects on demand"
     );
     client_request(&mut w, udp, &[(USER_NAME, b"dave")]);
-    assert!(w.connects >= 1, "the request opens a connection");
+    assert!(w.connects() >= 1, "the request opens a connection");
     w.advance(Duration::from_secs(10));
     let replies = w.replies(Side::Nas);
-    assert_eq!(replies.len(), 1, "{:?} {:?}", w.out, w.logs);
+    assert_eq!(replies.len(), 1, "{:?}", w.out());
     let reply = &replies[0].1;
     assert_eq!(reply.code, Code::AccessReject);
     let msg = String::from_utf8_lossy(reply.first_value(REPLY_MESSAGE).unwrap()).into_owned();
     assert!(msg.starts_with("no upstream: "), "{msg}");
-    assert_eq!(w.nas.counts().outbound_pending, 0);
-    assert_eq!(w.nas.counts().tasks, 0);
+    assert_eq!(w.nas_engine().counts().outbound_pending, 0);
+    assert_eq!(w.nas_engine().counts().tasks, 0);
     w.check();
 }
 
@@ -733,18 +645,21 @@ fn a_policy_that_answers_nothing_leaves_nothing_pending_on_the_nas() {
             data,
         },
     );
-    assert!(w.logs.iter().any(|(s, l)| {
+    assert!(w.logs().iter().any(|(s, l)| {
         *s == Side::Nas
             && l.text
                 .contains("Received Disconnect-Request for user mikem")
     }));
-    assert_eq!(w.nas.outbound_counts().unwrap().incoming_pending, 0);
-    assert_eq!(w.nas.stats().replies_sent, 0);
-    assert_eq!(w.nas.counts().tasks, 0);
+    assert_eq!(
+        w.nas_engine().outbound_counts().unwrap().incoming_pending,
+        0
+    );
+    assert_eq!(w.nas_engine().stats().replies_sent, 0);
+    assert_eq!(w.nas_engine().counts().tasks, 0);
     // The server's reverse request times out; the trigger gets no reply (no `try`).
     w.advance(Duration::from_secs(6));
     assert!(w.replies(Side::Server).is_empty());
-    let server = &w.server.as_ref().unwrap().0;
+    let server = w.server_engine();
     assert_eq!(server.stats().reverse_timeouts, 1);
     assert_eq!(server.counts().tasks, 0);
     w.check();
@@ -762,11 +677,7 @@ fn a_driver_reusing_an_accepted_connection_number_is_refused() {
     let radsec = server_id(&server_prog, "RADSEC_SERVER");
     let mut w = World::new(engine(nas_prog, 7), Some((engine(server_prog, 11), radsec)));
     // The NAS engine's outbound connection got number 2 from the harness.
-    let (&(_, nas_conn), _) = w
-        .links
-        .iter()
-        .find(|((side, _), _)| *side == Side::Nas)
-        .unwrap();
+    let (nas_conn, _, _) = w.net.links_of(w.nas)[0];
     w.feed(
         Side::Nas,
         Input::StreamOpened {
@@ -778,13 +689,13 @@ fn a_driver_reusing_an_accepted_connection_number_is_refused() {
             peer_certificates: Vec::new(),
         },
     );
-    assert!(w.logs.iter().any(|(s, l)| *s == Side::Nas
+    assert!(w.logs().iter().any(|(s, l)| *s == Side::Nas
         && l.severity == Severity::Warn
         && l.text.contains("ignored")));
     assert!(
-        w.nas.connections().is_empty(),
+        w.nas_engine().connections().is_empty(),
         "not taken as an accepted connection"
     );
-    assert_eq!(w.nas.outbound_counts().unwrap().connections, 1);
+    assert_eq!(w.nas_engine().outbound_counts().unwrap().connections, 1);
     w.check();
 }

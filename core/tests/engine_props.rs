@@ -180,7 +180,7 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
             }
             Op::Status(i) => {
                 if let Some((c, name)) = conns.get(i % conns.len().max(1)).copied() {
-                    if w.h.nas.contains_key(&c) {
+                    if w.h.has_nas(c) {
                         w.h.status(c, Some(NAMES[name]));
                     }
                 }
@@ -206,7 +206,7 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
                 let bytes = encode(&req);
                 udp.push(UdpTrigger {
                     bytes: bytes.clone(),
-                    first_sent: w.h.clock.elapsed,
+                    first_sent: w.h.elapsed(),
                     marker,
                 });
                 let server = w.udp;
@@ -215,7 +215,7 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
             Op::Retransmit(k) => {
                 // Retransmissions within the duplicate window (30 s) only.
                 if let Some(t) = udp.get(k % udp.len().max(1)) {
-                    if w.h.clock.elapsed - t.first_sent < Duration::from_secs(25) {
+                    if w.h.elapsed() - t.first_sent < Duration::from_secs(25) {
                         let (server, bytes) = (w.udp, t.bytes.clone());
                         w.h.datagram(server, dac, bytes);
                     }
@@ -236,10 +236,12 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
             }
             Op::Advance(ms) => w.h.advance(Duration::from_millis(ms)),
         }
-        w.h.engine.check_invariants().map_err(TestCaseError::fail)?;
+        w.h.engine()
+            .check_invariants()
+            .map_err(TestCaseError::fail)?;
         // Invariant 2: every new request went to an active connection whose
         // NAS-Identifier matched the trigger's target.
-        for (c, p) in w.h.writes[writes_seen..]
+        for (c, p) in w.h.writes()[writes_seen..]
             .iter()
             .filter(|(_, p)| p.code.is_request() && p.code != Code::StatusServer)
         {
@@ -255,11 +257,11 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
                 "request for another NAS"
             );
             prop_assert!(
-                w.h.nas.contains_key(c) || w.h.closes().contains(c),
+                w.h.has_nas(*c) || w.h.closes().contains(c),
                 "request to an unknown connection"
             );
         }
-        writes_seen = w.h.writes.len();
+        writes_seen = w.h.writes().len();
     }
     // Let everything finish: answer all held requests and run out every timer.
     for (c, _) in conns.clone() {
@@ -271,12 +273,12 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
     }
     w.h.advance(Duration::from_secs(60));
     w.h.assert_quiescent();
-    let counts = w.h.engine.counts();
+    let counts = w.h.engine().counts();
     prop_assert_eq!(counts.timers, 0, "timers left: {:?}", counts);
     prop_assert_eq!(counts.quarantined_ids, 0);
     // Invariant 1 (HTTP): exactly one response per request.
     let mut answered: BTreeMap<HttpRequestId, usize> = BTreeMap::new();
-    for o in &w.h.out {
+    for o in &w.h.out() {
         if let Output::HttpResponse { id, .. } = o {
             *answered.entry(*id).or_default() += 1;
         }

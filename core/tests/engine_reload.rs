@@ -105,12 +105,12 @@ fn a_request_in_flight_finishes_under_its_program_and_new_ones_run_under_the_new
     assert_eq!(h.requests_to(conn).len(), 1);
     assert_eq!(h.requests_to(conn)[0].code, Code::DisconnectRequest);
     assert_eq!(status_of(&h, held), None, "the NAS holds its answer");
-    let info_before = h.engine.connection(conn).unwrap().info;
+    let info_before = h.engine().connection(conn).unwrap().info;
 
     // B: two servers before the others (numbers shift by two), and a CoA-Request.
     let b = program(&["EXTRA1", "EXTRA2"], "COA_REQUEST", true);
     let now = h.now();
-    let reloaded = h.engine.reload(now, b.program.clone()).unwrap();
+    let reloaded = h.engine_mut().reload(now, b.program.clone()).unwrap();
     h.settle();
     assert_eq!(reloaded.servers.get(&a.radsec), Some(&b.radsec));
     assert_eq!(reloaded.servers.get(&a.http), Some(&b.http));
@@ -119,10 +119,10 @@ fn a_request_in_flight_finishes_under_its_program_and_new_ones_run_under_the_new
     assert!(h.closes().is_empty(), "no connection closed");
     // The connection keeps its facts (NAS-Identifier, connected time, id) and its
     // request in flight.
-    let after = h.engine.connection(conn).unwrap();
+    let after = h.engine().connection(conn).unwrap();
     assert_eq!(after.info, info_before);
     assert_eq!(after.in_flight, 1);
-    h.engine.check_invariants().unwrap();
+    h.engine().check_invariants().unwrap();
 
     // The held request finishes under A: its task still holds A, whose backend and
     // query numbers it carries (B's differ in code), and its answer goes out.
@@ -140,9 +140,9 @@ fn a_request_in_flight_finishes_under_its_program_and_new_ones_run_under_the_new
     // Status-Server on the kept connection is still handled (its server found under
     // B's number).
     h.status(conn, Some("nas1"));
-    assert!(h.engine.connection(conn).is_some());
-    h.engine.check_invariants().unwrap();
-    assert_eq!(h.engine.counts().tasks, 0);
+    assert!(h.engine().connection(conn).is_some());
+    h.engine().check_invariants().unwrap();
+    assert_eq!(h.engine().counts().tasks, 0);
 }
 
 #[test]
@@ -155,19 +155,19 @@ fn a_removed_server_closes_its_connections_and_their_requests_end() {
 
     let b = program(&[], "DISCONNECT_REQUEST", false);
     let now = h.now();
-    let reloaded = h.engine.reload(now, b.program.clone()).unwrap();
+    let reloaded = h.engine_mut().reload(now, b.program.clone()).unwrap();
     h.settle();
     assert_eq!(reloaded.closed, vec![conn]);
     assert_eq!(reloaded.servers.get(&a.radsec), None);
     assert_eq!(h.closes(), vec![conn]);
-    assert!(h.out.iter().any(|o| matches!(
+    assert!(h.out().iter().any(|o| matches!(
         o,
         Output::StreamClose { conn: c, reason: CloseReason::Reconfigured(_) } if *c == conn
     )));
-    assert!(h.engine.connections().is_empty());
+    assert!(h.engine().connections().is_empty());
     // The request in flight on it ends (no retries: CONNECTION_CLOSED → 500).
     assert_eq!(status_of(&h, held), Some(500));
-    h.engine.check_invariants().unwrap();
+    h.engine().check_invariants().unwrap();
     // New triggers find no NAS.
     let fresh = trigger(&mut h, b.http);
     assert_eq!(status_of(&h, fresh), Some(500));
@@ -178,7 +178,7 @@ fn a_changed_connect_backend_is_refused_with_nothing_changed() {
     let a = program(&[], "DISCONNECT_REQUEST", true);
     let mut h = Harness::new(a.program.clone());
     let now = h.now();
-    h.engine.start(now);
+    h.engine_mut().start(now);
     let conn = connect_nas(&mut h, a.radsec, NasMode::Ack);
     let mut changed = (*program(&[], "DISCONNECT_REQUEST", true).program).clone();
     // Turn the reverse server into a `connect` one: the outbound side changes.
@@ -195,11 +195,11 @@ fn a_changed_connect_backend_is_refused_with_nothing_changed() {
     });
     let now = h.now();
     assert_eq!(
-        h.engine.reload(now, Arc::new(changed)),
+        h.engine_mut().reload(now, Arc::new(changed)),
         Err(ReloadError::OutboundChanged)
     );
-    assert!(Arc::ptr_eq(h.engine.program(), &a.program));
-    assert!(h.engine.connection(conn).is_some());
+    assert!(Arc::ptr_eq(h.engine().program(), &a.program));
+    assert!(h.engine().connection(conn).is_some());
 }
 
 /// A RadSec server and a UDP trigger server after `extra` HTTP servers; the UDP
@@ -262,7 +262,7 @@ fn the_duplicate_cache_survives_a_reload_that_renumbers_the_udp_server() {
     let (b, _, udp_b) = udp_program(&["EXTRA"]);
     assert_ne!(udp_a, udp_b);
     let now = h.now();
-    let reloaded = h.engine.reload(now, b).unwrap();
+    let reloaded = h.engine_mut().reload(now, b).unwrap();
     assert_eq!(reloaded.servers.get(&udp_a), Some(&udp_b));
     // A retransmission (arriving at the new number) joins the request in flight.
     h.datagram(udp_b, from, encode(&req));
@@ -270,7 +270,7 @@ fn the_duplicate_cache_survives_a_reload_that_renumbers_the_udp_server() {
     // The answer goes out under the server's new number.
     assert!(h.answer_held(conn, true));
     let sent: Vec<_> = h
-        .out
+        .out()
         .iter()
         .filter_map(|o| match o {
             Output::SendDatagram { server, .. } => Some(*server),
@@ -284,5 +284,5 @@ fn the_duplicate_cache_survives_a_reload_that_renumbers_the_udp_server() {
     assert_eq!(replies.len(), 2);
     assert_eq!(replies[0], replies[1]);
     assert_eq!(h.requests_to(conn).len(), 1);
-    h.engine.check_invariants().unwrap();
+    h.engine().check_invariants().unwrap();
 }

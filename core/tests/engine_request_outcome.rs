@@ -85,7 +85,7 @@ fn world() -> (Harness, ServerId, ServerId) {
 }
 
 fn unanswered(h: &Harness) -> Vec<(ServerId, Code, Unanswered)> {
-    h.events
+    h.events()
         .iter()
         .filter_map(|o| match o {
             Event::RequestUnanswered {
@@ -99,7 +99,7 @@ fn unanswered(h: &Harness) -> Vec<(ServerId, Code, Unanswered)> {
 }
 
 fn logs(h: &Harness) -> Vec<(Severity, String)> {
-    h.out
+    h.out()
         .iter()
         .filter_map(|o| match o {
             Output::Log(l) => Some((l.severity, l.text.clone())),
@@ -194,7 +194,7 @@ fn an_answered_request_is_not_reported_as_unanswered() {
 
 /// Every event reported so far other than backend reports, in order.
 fn request_events(h: &Harness) -> Vec<Event> {
-    h.events
+    h.events()
         .iter()
         .filter(|e| !matches!(e, Event::BackendRequestFinished { .. }))
         .cloned()

@@ -104,26 +104,13 @@ fn default_world() -> World {
 }
 
 fn nas(w: &mut World, last: u8, name: &str, mode: NasMode) -> ConnId {
-    let c = w.h.connect(
-        w.radsec,
-        addr([10, 0, 0, last], 2000),
-        Transport::Tls,
-        vec![],
-        "radsec",
-        mode,
-    );
-    w.h.status(c, Some(name));
-    c
+    let radsec = w.radsec;
+    w.h.nas_named(radsec, last, name, mode)
 }
 
 fn trigger(w: &mut World, name: &str) -> HttpRequestId {
     let http = w.http;
-    w.h.http(
-        http,
-        "POST",
-        "/disconnect",
-        &[("nas", name), ("user", "mikem")],
-    )
+    w.h.disconnect(http, name)
 }
 
 fn response(w: &World, id: HttpRequestId) -> Option<(u16, serde_json::Value)> {
@@ -147,22 +134,22 @@ fn no_reply_in_time_is_reverse_timeout_and_the_identifier_rests() {
     let (status, body) = response(&w, id).unwrap();
     assert_eq!(status, 500);
     assert_eq!(body["error"], "REVERSE_TIMEOUT");
-    assert_eq!(w.h.engine.stats().reverse_timeouts, 1);
+    assert_eq!(w.h.engine().stats().reverse_timeouts, 1);
     // The identifier stays out of use for a while, so a late reply is a stray.
-    let snap = w.h.engine.connection(c).unwrap();
+    let snap = w.h.engine().connection(c).unwrap();
     assert_eq!((snap.in_flight, snap.ids_in_use), (0, 1));
     let late = w.h.requests_to(c)[0].clone();
-    let reply = w.h.nas.get_mut(&c).unwrap().answer(&late, true, &[]);
+    let reply = w.h.nas_mut(c).answer(&late, true).unwrap();
     w.h.send_raw(c, reply);
-    assert_eq!(w.h.engine.stats().reverse_stray_replies, 1);
+    assert_eq!(w.h.engine().stats().reverse_stray_replies, 1);
     assert!(
-        w.h.engine.connection(c).is_some(),
+        w.h.engine().connection(c).is_some(),
         "a stray keeps the connection"
     );
     w.h.advance(Duration::from_secs(5));
-    assert_eq!(w.h.engine.connection(c).unwrap().ids_in_use, 0);
+    assert_eq!(w.h.engine().connection(c).unwrap().ids_in_use, 0);
     w.h.assert_quiescent();
-    assert_eq!(w.h.engine.counts().timers, 0);
+    assert_eq!(w.h.engine().counts().timers, 0);
 }
 
 #[test]
@@ -176,9 +163,9 @@ fn connection_closing_after_a_sign_of_life_is_connection_closed_without_retries(
     let (status, body) = response(&w, id).unwrap();
     assert_eq!(status, 500);
     assert_eq!(body["error"], "CONNECTION_CLOSED");
-    assert_eq!(w.h.engine.stats().reverse_reselected, 0);
+    assert_eq!(w.h.engine().stats().reverse_reselected, 0);
     w.h.assert_quiescent();
-    assert_eq!(w.h.engine.counts().timers, 0);
+    assert_eq!(w.h.engine().counts().timers, 0);
 }
 
 #[test]
@@ -194,8 +181,8 @@ fn connection_closing_silently_selects_again_without_spending_a_retry() {
     w.h.close(stale);
     assert_eq!(w.h.requests_to(fresh).len(), 1, "selected again and sent");
     assert_eq!(response(&w, id).unwrap().0, 200);
-    assert_eq!(w.h.engine.stats().reverse_reselected, 1);
-    assert_eq!(w.h.engine.stats().reverse_retries, 0);
+    assert_eq!(w.h.engine().stats().reverse_reselected, 1);
+    assert_eq!(w.h.engine().stats().reverse_retries, 0);
     w.h.assert_quiescent();
 }
 
@@ -229,7 +216,7 @@ fn connection_closing_first_is_retried_on_another_selected_connection() {
     w.h.close(first);
     assert_eq!(w.h.requests_to(second).len(), 1, "re-selected and re-sent");
     assert_eq!(response(&w, id).unwrap().0, 200);
-    assert_eq!(w.h.engine.stats().reverse_retries, 1);
+    assert_eq!(w.h.engine().stats().reverse_retries, 1);
     // The retry is a new request: new identifier space, new Message-Authenticator.
     w.h.assert_quiescent();
 }
@@ -265,7 +252,7 @@ fn reply_failing_verification_closes_the_connection() {
     .unwrap();
     w.h.send_raw(c, data);
     assert!(w.h.closes().contains(&c));
-    assert_eq!(w.h.engine.stats().reverse_bad_replies, 1);
+    assert_eq!(w.h.engine().stats().reverse_bad_replies, 1);
     assert_eq!(response(&w, id).unwrap().1["error"], "CONNECTION_CLOSED");
     w.h.assert_quiescent();
 }
@@ -285,7 +272,7 @@ fn reply_with_a_code_that_does_not_answer_is_a_stray() {
     )
     .unwrap();
     w.h.send_raw(c, data);
-    assert_eq!(w.h.engine.stats().reverse_stray_replies, 1);
+    assert_eq!(w.h.engine().stats().reverse_stray_replies, 1);
     assert_eq!(response(&w, id), None, "still waiting");
     assert!(w.h.answer_held(c, false));
     let (status, body) = response(&w, id).unwrap();
@@ -312,7 +299,7 @@ fn duplicate_udp_trigger_joins_then_gets_the_cached_reply() {
     w.h.datagram(udp, from, encode(&req));
     w.h.datagram(udp, from, encode(&req));
     assert_eq!(w.h.requests_to(c).len(), 1, "joined, not executed twice");
-    assert_eq!(w.h.engine.stats().udp_duplicates_joined, 1);
+    assert_eq!(w.h.engine().stats().udp_duplicates_joined, 1);
     assert!(w.h.answer_held(c, true));
     assert_eq!(w.h.datagrams().len(), 1);
     w.h.datagram(udp, from, encode(&req));
@@ -331,7 +318,7 @@ fn duplicate_udp_trigger_joins_then_gets_the_cached_reply() {
     assert!(w.h.answer_held(c, true));
     // After the cache time the same request is new again.
     w.h.advance(Duration::from_secs(31));
-    assert_eq!(w.h.engine.counts().duplicate_answers, 0);
+    assert_eq!(w.h.engine().counts().duplicate_answers, 0);
     w.h.datagram(udp, from, encode(&req));
     assert_eq!(w.h.requests_to(c).len(), 3);
     assert!(w.h.answer_held(c, true));
@@ -351,17 +338,17 @@ fn ten_thousand_requests_to_one_slow_nas_complete_in_order() {
     );
     let c = nas(&mut w, 1, "slow", NasMode::Hold);
     let ids: Vec<HttpRequestId> = (0..10_000).map(|_| trigger(&mut w, "slow")).collect();
-    let snap = w.h.engine.connection(c).unwrap();
+    let snap = w.h.engine().connection(c).unwrap();
     assert_eq!((snap.in_flight, snap.queued), (256, 10_000 - 256));
     while w.h.answer_held(c, true) {
-        let snap = w.h.engine.connection(c).unwrap();
+        let snap = w.h.engine().connection(c).unwrap();
         assert!(snap.in_flight <= 256 && snap.ids_in_use <= 256);
     }
     let answered: Vec<HttpRequestId> = w.h.http_responses().iter().map(|r| r.0).collect();
     assert_eq!(answered, ids, "completed in submission order");
     assert!(w.h.http_responses().iter().all(|r| r.1 == 200));
-    assert_eq!(w.h.nas[&c].max_in_flight, 256);
-    assert_eq!(w.h.nas[&c].received.len(), 10_000);
+    assert_eq!(w.h.nas(c).max_in_flight, 256);
+    assert_eq!(w.h.nas(c).received.len(), 10_000);
     w.h.assert_quiescent();
 }
 

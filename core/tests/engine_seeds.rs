@@ -201,7 +201,7 @@ fn udp_trigger_relays_the_nas_ack_to_the_dac() {
     assert!(s.h.requests_to(other).is_empty());
     let sent = s.h.requests_to(conn);
     assert_eq!(sent.len(), 1);
-    let coa = sent[0];
+    let coa = &sent[0];
     assert_eq!(coa.code, Code::DisconnectRequest);
     assert_eq!(coa.first_value(USER_NAME).unwrap().as_ref(), b"mikem");
     assert_eq!(
@@ -264,7 +264,7 @@ fn udp_trigger_for_an_unknown_nas_gets_no_reply() {
     // The retransmission is not executed again either.
     s.h.datagram(s.udp, addr([127, 0, 0, 1], 3799), encode(&req));
     assert!(s.h.datagrams().is_empty());
-    assert_eq!(s.h.engine.stats().udp_duplicates_replayed, 1);
+    assert_eq!(s.h.engine().stats().udp_duplicates_replayed, 1);
 }
 
 #[test]
@@ -448,7 +448,7 @@ fn selection_by_certificate_cn_and_san() {
     assert!(h.requests_to(two).is_empty());
     assert_eq!(h.requests_to(one).len(), 1);
 
-    let info = h.engine.connection(one).unwrap().info;
+    let info = h.engine().connection(one).unwrap().info;
     let cert = info.cert.as_ref().unwrap();
     assert_eq!(cert.subject_cn.as_deref(), Some("nas1"));
     assert_eq!(
@@ -559,7 +559,7 @@ fn selection_through_a_database_lookup() {
         None,
     );
     let mut h = Harness::new(b.build());
-    h.sql = Some(Box::new(|_stmt, params| {
+    h.set_sql(Box::new(|_stmt, params| {
         let user = match params.first() {
             Some(Value::String(s)) => s.clone(),
             _ => String::new(),
@@ -592,8 +592,8 @@ fn selection_through_a_database_lookup() {
     assert!(h.requests_to(a).is_empty());
     assert_eq!(h.requests_to(bconn).len(), 1);
     // `first` runs @select once per candidate until one accepts: two lookups.
-    assert_eq!(h.sql_log.len(), 2);
-    assert_eq!(h.sql_log[0].1, vec![Value::String("mikem".into())]);
+    assert_eq!(h.sql_log().len(), 2);
+    assert_eq!(h.sql_log()[0].1, vec![Value::String("mikem".into())]);
     assert_eq!(h.http_responses()[0].1, 200);
     h.assert_quiescent();
 }
@@ -713,7 +713,7 @@ fn quota_disconnect_goes_to_the_same_connection_after_the_accounting_response() 
         None,
     );
     let mut h = Harness::new(b.build());
-    h.sql = Some(Box::new(|_, params| {
+    h.set_sql(Box::new(|_, params| {
         let total: i128 = params
             .iter()
             .take(2)
@@ -753,22 +753,20 @@ fn quota_disconnect_goes_to_the_same_connection_after_the_accounting_response() 
     };
     // Under quota: acknowledged, nothing else.
     let data = h
-        .nas
-        .get_mut(&conn)
-        .unwrap()
-        .request(Code::AccountingRequest, &interim(10, "s-1"));
+        .nas_mut(conn)
+        .request(Code::AccountingRequest, &interim(10, "s-1"))
+        .unwrap();
     h.send_raw(conn, data);
-    assert_eq!(h.nas[&conn].replies.len(), 1);
+    assert_eq!(h.nas(conn).replies.len(), 1);
     assert!(h.requests_to(conn).is_empty());
     // Over quota: Accounting-Response first, then the Disconnect-Request, on the same connection.
     let data = h
-        .nas
-        .get_mut(&conn)
-        .unwrap()
-        .request(Code::AccountingRequest, &interim(5000, "s-2"));
+        .nas_mut(conn)
+        .request(Code::AccountingRequest, &interim(5000, "s-2"))
+        .unwrap();
     h.send_raw(conn, data);
     let on_conn: Vec<Code> = h
-        .writes
+        .writes()
         .iter()
         .filter(|(c, _)| *c == conn)
         .map(|(_, p)| p.code)
@@ -781,10 +779,10 @@ fn quota_disconnect_goes_to_the_same_connection_after_the_accounting_response() 
             Code::DisconnectRequest
         ]
     );
-    let dm = h.requests_to(conn)[0];
+    let dm = h.requests_to(conn)[0].clone();
     assert_eq!(dm.first_value(ACCT_SESSION_ID).unwrap().as_ref(), b"s-2");
     assert!(h.requests_to(other).is_empty());
-    assert_eq!(h.nas[&conn].replies.len(), 2);
-    assert_eq!(h.nas[&conn].replies[1].code, Code::AccountingResponse);
+    assert_eq!(h.nas(conn).replies.len(), 2);
+    assert_eq!(h.nas(conn).replies[1].code, Code::AccountingResponse);
     h.assert_quiescent();
 }

@@ -97,7 +97,7 @@ fn open_tcp(w: &mut World) -> ConnId {
 }
 
 fn close_reason(h: &Harness, conn: ConnId) -> Option<CloseReason> {
-    h.out.iter().find_map(|o| match o {
+    h.out().iter().find_map(|o| match o {
         Output::StreamClose { conn: c, reason } if *c == conn => Some(reason.clone()),
         _ => None,
     })
@@ -114,16 +114,16 @@ fn header(code: u8, id: u8, len: u16) -> Vec<u8> {
 fn assert_closed(w: &World, conn: ConnId, what: fn(&CloseReason) -> bool) {
     let reason = close_reason(&w.h, conn).expect("the engine closes the connection");
     assert!(what(&reason), "unexpected close reason {reason:?}");
-    assert!(w.h.engine.connection(conn).is_none());
+    assert!(w.h.engine().connection(conn).is_none());
     w.h.assert_quiescent();
 }
 
 /// The connection is open and still answers Status-Server.
 fn assert_alive(w: &mut World, conn: ConnId) {
     assert!(close_reason(&w.h, conn).is_none());
-    let before = w.h.nas[&conn].replies.len();
+    let before = w.h.nas(conn).replies.len();
     w.h.status(conn, Some("still-here"));
-    assert_eq!(w.h.nas[&conn].replies.len(), before + 1);
+    assert_eq!(w.h.nas(conn).replies.len(), before + 1);
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn unknown_client_is_closed_at_once() {
         NasMode::Ack,
     );
     assert_closed(&w, conn, |r| *r == CloseReason::UnknownClient);
-    assert_eq!(w.h.engine.counts().connections, 0);
+    assert_eq!(w.h.engine().counts().connections, 0);
 }
 
 #[test]
@@ -224,7 +224,7 @@ fn bad_request_authenticator_closes() {
 fn bad_message_authenticator_closes() {
     let mut w = world(None);
     let conn = open_tcp(&mut w);
-    let data = w.h.nas.get_mut(&conn).unwrap().status_server(Some("x"));
+    let data = w.h.nas_mut(conn).status_server(Some("x")).unwrap();
     let mut bytes = data.to_vec();
     // The Message-Authenticator is the first attribute: flip one of its octets.
     bytes[22] ^= 0xff;
@@ -237,7 +237,7 @@ fn unknown_code_is_discarded_and_the_connection_stays() {
     let mut w = world(None);
     let conn = open_tcp(&mut w);
     w.h.send_raw(conn, Bytes::from(header(99, 1, 20)));
-    assert_eq!(w.h.engine.stats().stream_unknown_code, 1);
+    assert_eq!(w.h.engine().stats().stream_unknown_code, 1);
     assert_alive(&mut w, conn);
 }
 
@@ -254,7 +254,7 @@ fn stray_reply_is_discarded_and_the_connection_stays() {
     )
     .unwrap();
     w.h.send_raw(conn, data);
-    assert_eq!(w.h.engine.stats().reverse_stray_replies, 1);
+    assert_eq!(w.h.engine().stats().reverse_stray_replies, 1);
     assert_alive(&mut w, conn);
 }
 
@@ -269,21 +269,21 @@ fn status_server_is_answered_with_message_authenticator_first_and_recorded() {
         "radsec",
         NasMode::Ack,
     );
-    w.h.clock.advance(Duration::from_secs(3));
+    w.h.net.clock.advance(Duration::from_secs(3));
     w.h.status(conn, Some("nas-7"));
-    let reply = &w.h.nas[&conn].replies[0];
+    let reply = &w.h.nas(conn).replies[0];
     assert_eq!(reply.code, Code::AccessAccept);
     assert_eq!(reply.attributes[0].typ, MESSAGE_AUTHENTICATOR);
-    let info = w.h.engine.connection(conn).unwrap().info;
+    let info = w.h.engine().connection(conn).unwrap().info;
     assert_eq!(info.status_nas_identifier.as_deref(), Some("nas-7"));
     assert_eq!(info.status_received, Some(w.h.now().wall));
     assert_eq!(info.client_name, "nas-tls");
     assert_eq!(info.transport, Transport::Tls);
     // A later Status-Server without NAS-Identifier keeps the last one.
     w.h.status(conn, None);
-    let info = w.h.engine.connection(conn).unwrap().info;
+    let info = w.h.engine().connection(conn).unwrap().info;
     assert_eq!(info.status_nas_identifier.as_deref(), Some("nas-7"));
-    assert_eq!(w.h.engine.stats().status_server, 2);
+    assert_eq!(w.h.engine().stats().status_server, 2);
 }
 
 #[test]
@@ -311,14 +311,14 @@ fn access_request_password_is_revealed_and_the_reply_signed() {
         let ma = hmac_md5(TCP_SECRET.as_bytes(), &p);
         p.attributes[0].value = Bytes::copy_from_slice(&ma);
         let data = p.encode().unwrap();
-        w.h.nas.get_mut(&conn).unwrap();
+        w.h.nas_mut(conn);
         w.h.send_raw(conn, data);
         p
     };
     send(&mut w, b"arctangent");
     send(&mut w, b"wrong");
     let replies: Vec<Code> =
-        w.h.writes
+        w.h.writes()
             .iter()
             .filter(|(c, _)| *c == conn)
             .map(|(_, p)| p.code)
@@ -379,7 +379,7 @@ fn blastradius_flags_apply_to_tcp_only() {
         "the flag is ignored on TLS"
     );
     let answered: Vec<Code> =
-        w.h.writes
+        w.h.writes()
             .iter()
             .filter(|(c, _)| *c == tls)
             .map(|(_, p)| p.code)
@@ -393,12 +393,12 @@ fn packets_split_anywhere_are_framed() {
     let conn = open_tcp(&mut w);
     let mut stream = Vec::new();
     for _ in 0..3 {
-        stream.extend_from_slice(&w.h.nas.get_mut(&conn).unwrap().status_server(Some("split")));
+        stream.extend_from_slice(&w.h.nas_mut(conn).status_server(Some("split")).unwrap());
     }
     for b in stream {
         w.h.send_raw(conn, Bytes::from(vec![b]));
     }
-    assert_eq!(w.h.nas[&conn].replies.len(), 3);
+    assert_eq!(w.h.nas(conn).replies.len(), 3);
     assert!(close_reason(&w.h, conn).is_none());
 }
 
@@ -410,12 +410,12 @@ fn idle_connections_close_after_the_default_ten_seconds() {
     w.h.status(conn, Some("alive"));
     w.h.advance(Duration::from_secs(9));
     assert!(
-        w.h.engine.connection(conn).is_some(),
+        w.h.engine().connection(conn).is_some(),
         "traffic resets the idle time"
     );
     w.h.advance(Duration::from_secs(2));
     assert_eq!(close_reason(&w.h, conn), Some(CloseReason::Idle));
-    assert_eq!(w.h.engine.counts().timers, 0);
+    assert_eq!(w.h.engine().counts().timers, 0);
 }
 
 #[test]
@@ -423,8 +423,8 @@ fn idle_timeout_zero_disables_it() {
     let mut w = world(Some(Duration::ZERO));
     let conn = open_tcp(&mut w);
     w.h.advance(Duration::from_secs(3600));
-    assert!(w.h.engine.connection(conn).is_some());
-    assert_eq!(w.h.engine.poll_timeout(), None, "no timer at all");
+    assert!(w.h.engine().connection(conn).is_some());
+    assert_eq!(w.h.engine().poll_timeout(), None, "no timer at all");
 }
 
 #[test]
@@ -444,7 +444,7 @@ fn client_timeout_wins_over_the_listener() {
         NasMode::Ack,
     );
     h.advance(Duration::from_secs(3));
-    assert!(h.engine.connection(conn).is_none());
+    assert!(h.engine().connection(conn).is_none());
 }
 
 #[test]
@@ -452,16 +452,16 @@ fn peer_close_forgets_the_connection() {
     let mut w = world(None);
     let conn = open_tcp(&mut w);
     w.h.close(conn);
-    assert!(w.h.engine.connection(conn).is_none());
+    assert!(w.h.engine().connection(conn).is_none());
     assert!(
         close_reason(&w.h, conn).is_none(),
         "no close command for a peer close"
     );
-    assert_eq!(w.h.engine.counts().timers, 0);
+    assert_eq!(w.h.engine().counts().timers, 0);
     // Data for a forgotten connection is ignored.
     w.h.send_raw(conn, Bytes::from(header(1, 0, 19)));
     assert!(
-        w.h.out
+        w.h.out()
             .iter()
             .all(|o| !matches!(o, Output::StreamClose { .. }))
     );
@@ -493,7 +493,7 @@ fn udp_status_server_is_answered() {
     h.datagram(udp, addr([127, 0, 0, 2], 999), encode(&req));
     let forged = dac_request(Code::DisconnectRequest, 4, &[], "not-s");
     h.datagram(udp, addr([127, 0, 0, 1], 999), encode(&forged));
-    let s = h.engine.stats();
+    let s = h.engine().stats();
     assert_eq!(
         (
             s.udp_malformed,

@@ -1,22 +1,21 @@
 //! Shared helpers for the engine tests: `Program`s built by hand (kept in one place
-//! so that they can be replaced by compiled configuration text later), a virtual
-//! clock, a codec-level fake NAS, a fake UDP DAC, and a harness that plays the
-//! driver: it carries stream writes to the fake NASes and their answers back, and
-//! answers SQL effects with a test-provided function.
+//! so that they can be replaced by compiled configuration text later), signed DAC
+//! requests, and a [`Harness`]: one engine in the shared test network
+//! (`boomerang_core::testnet`), which plays the driver — simulated NASes, the UDP
+//! and HTTP clients, the SQL responder — and records every output.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use boomerang_core::contract::ServerId;
-use boomerang_core::contract::SqlRows;
 use boomerang_core::contract::Transport;
 use boomerang_core::engine::{
-    ConnId, Engine, EngineOptions, Event, HttpRequest, HttpRequestId, Input, Limits, Now, Output,
+    ConnId, Engine, EngineOptions, Event, HttpRequestId, Input, Limits, Now, Output,
 };
 use boomerang_core::eval::ir::{
     Action, AssignOp, Assignment, BackendCall, BackendId, Cond, Condition, ConnField, Expr,
@@ -32,15 +31,15 @@ use boomerang_core::lang::program::{
     RadiusServerMode, Reverse, Server, ServerKind, SqliteBackend,
 };
 use boomerang_core::lang::span::Span;
-use boomerang_core::radius::auth::{
-    SignOptions, VerifyPolicy, sign_request, sign_response, verify_request, verify_response,
-};
+use boomerang_core::radius::auth::{VerifyPolicy, verify_response};
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::dictionary::Dictionary;
-use boomerang_core::radius::framing::StreamDecoder;
 use boomerang_core::radius::id::AttrId;
 use boomerang_core::radius::packet::Packet;
 use boomerang_core::rng::SplitMix64;
+pub use boomerang_core::testnet::{
+    Clock, Ctx, Nas, NasMode, NasSpec, Net, NetError, NodeId, Observer, SqlFn, seeded_request,
+};
 
 pub const USER_NAME: u8 = 1;
 pub const NAS_IDENTIFIER: u8 = 32;
@@ -52,41 +51,6 @@ pub const ACCT_SESSION_ID: u8 = 44;
 pub const EVENT_TIMESTAMP: u8 = 55;
 pub const MESSAGE_AUTHENTICATOR: u8 = 80;
 pub const ERROR_CAUSE: u8 = 101;
-
-// ---------------------------------------------------------------------------
-// Time
-
-/// A virtual clock.
-pub struct Clock {
-    base: Instant,
-    wall: SystemTime,
-    pub elapsed: Duration,
-}
-
-impl Clock {
-    pub fn new() -> Self {
-        Clock {
-            base: Instant::now(),
-            wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-            elapsed: Duration::ZERO,
-        }
-    }
-
-    pub fn now(&self) -> Now {
-        Now {
-            mono: self.base + self.elapsed,
-            wall: self.wall + self.elapsed,
-        }
-    }
-
-    pub fn advance(&mut self, d: Duration) {
-        self.elapsed += d;
-    }
-
-    pub fn at(&self, i: Instant) -> Duration {
-        i.saturating_duration_since(self.base)
-    }
-}
 
 // ---------------------------------------------------------------------------
 // IR building blocks
@@ -424,182 +388,14 @@ pub fn server_addr() -> SocketAddr {
 }
 
 // ---------------------------------------------------------------------------
-// Fake NAS
-
-/// How a fake NAS answers the requests the server sends it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NasMode {
-    /// ACK at once.
-    Ack,
-    /// NAK at once (with Error-Cause 503).
-    Nak,
-    /// Keep them; the test answers with [`FakeNas::answer_held`].
-    Hold,
-    /// Never answer anything, not even Status-Server (a hung NAS).
-    Silent,
-}
-
-/// A NAS at the codec level: frames the stream, sends Status-Server and
-/// accounting, answers Disconnect/CoA per its mode, verifies every reply.
-pub struct FakeNas {
-    pub conn: ConnId,
-    pub secret: Vec<u8>,
-    pub mode: NasMode,
-    decoder: StreamDecoder,
-    rng: SplitMix64,
-    next_id: u8,
-    /// Requests received from the server, in order.
-    pub received: Vec<Packet>,
-    /// Requests held for a later answer.
-    pub held: VecDeque<Packet>,
-    /// Verified replies to our own requests, in order.
-    pub replies: Vec<Packet>,
-    /// Replies to requests the test built by hand (not verified here).
-    pub unmatched: Vec<Packet>,
-    /// Authenticators of our requests awaiting a reply.
-    outstanding: BTreeMap<u8, [u8; 16]>,
-    /// Identifiers of server requests seen in flight (never twice at once).
-    pub in_flight_ids: BTreeMap<u8, ()>,
-    pub max_in_flight: usize,
-    /// Status-Server probes received from the server.
-    pub status_probes: usize,
-}
-
-impl FakeNas {
-    pub fn new(conn: ConnId, secret: &str, mode: NasMode) -> Self {
-        FakeNas {
-            conn,
-            secret: secret.as_bytes().to_vec(),
-            mode,
-            decoder: StreamDecoder::new(),
-            rng: SplitMix64::new(conn.0 ^ 0x5eed),
-            next_id: 0,
-            received: Vec::new(),
-            held: VecDeque::new(),
-            replies: Vec::new(),
-            unmatched: Vec::new(),
-            outstanding: BTreeMap::new(),
-            in_flight_ids: BTreeMap::new(),
-            max_in_flight: 0,
-            status_probes: 0,
-        }
-    }
-
-    /// Sign one of our requests.
-    pub fn request(&mut self, code: Code, attrs: &[(u8, Vec<u8>)]) -> Bytes {
-        let mut p = Packet::new(code, self.next_id);
-        self.next_id = self.next_id.wrapping_add(1);
-        for (t, v) in attrs {
-            p.push(*t, v.clone());
-        }
-        let data =
-            sign_request(&mut p, &self.secret, &mut self.rng, &SignOptions::default()).unwrap();
-        self.outstanding.insert(p.identifier, p.authenticator);
-        data
-    }
-
-    pub fn status_server(&mut self, nas_identifier: Option<&str>) -> Bytes {
-        let attrs: Vec<(u8, Vec<u8>)> = nas_identifier
-            .map(|n| vec![(NAS_IDENTIFIER, n.as_bytes().to_vec())])
-            .unwrap_or_default();
-        self.request(Code::StatusServer, &attrs)
-    }
-
-    /// Answer a request of the server.
-    pub fn answer(&mut self, req: &Packet, ack: bool, attrs: &[(u8, Vec<u8>)]) -> Bytes {
-        self.in_flight_ids.remove(&req.identifier);
-        let code = if ack { req.code.ack() } else { req.code.nak() }.unwrap();
-        let mut r = req.new_reply(code);
-        for (t, v) in attrs {
-            r.push(*t, v.clone());
-        }
-        sign_response(
-            &mut r,
-            &req.authenticator,
-            &self.secret,
-            &SignOptions::default(),
-        )
-        .unwrap()
-    }
-
-    /// Answer the oldest held request.
-    pub fn answer_held(&mut self, ack: bool) -> Option<Bytes> {
-        let req = self.held.pop_front()?;
-        let attrs = if ack {
-            vec![]
-        } else {
-            vec![(ERROR_CAUSE, 503u32.to_be_bytes().to_vec())]
-        };
-        Some(self.answer(&req, ack, &attrs))
-    }
-
-    /// Bytes from the server: returns what the NAS sends back.
-    pub fn feed(&mut self, data: &[u8]) -> Vec<Bytes> {
-        self.decoder.push(data);
-        let mut out = Vec::new();
-        while let Some(frame) = self.decoder.next_packet().expect("server framing") {
-            let p = Packet::decode(frame).expect("server packet decodes");
-            if p.code.is_response() {
-                match self.outstanding.remove(&p.identifier) {
-                    Some(auth) => {
-                        verify_response(&p, &auth, &self.secret, &VerifyPolicy::default())
-                            .expect("server reply verifies");
-                        self.replies.push(p);
-                    }
-                    // A reply to bytes the test sent by hand.
-                    None => self.unmatched.push(p),
-                }
-                continue;
-            }
-            verify_request(&p, &self.secret, &VerifyPolicy::default())
-                .expect("server request verifies");
-            assert!(
-                p.first(MESSAGE_AUTHENTICATOR).is_some(),
-                "server requests carry Message-Authenticator"
-            );
-            assert!(
-                self.in_flight_ids.insert(p.identifier, ()).is_none(),
-                "identifier {} reused while in flight",
-                p.identifier
-            );
-            self.max_in_flight = self.max_in_flight.max(self.in_flight_ids.len());
-            self.received.push(p.clone());
-            // A live NAS answers the server's Status-Server (RFC 5997) at once,
-            // whatever it does with other requests; a silent (hung) one does not.
-            if p.code == Code::StatusServer {
-                self.status_probes += 1;
-                if self.mode != NasMode::Silent {
-                    out.push(self.answer(&p, true, &[]));
-                }
-                continue;
-            }
-            match self.mode {
-                NasMode::Ack => out.push(self.answer(&p, true, &[])),
-                NasMode::Nak => out.push(self.answer(
-                    &p,
-                    false,
-                    &[(ERROR_CAUSE, 503u32.to_be_bytes().to_vec())],
-                )),
-                NasMode::Hold => self.held.push_back(p),
-                NasMode::Silent => {}
-            }
-        }
-        out
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Fake DAC (UDP client)
+// Triggers
 
 /// A Disconnect/CoA request from a UDP DAC, signed with `secret`.
 pub fn dac_request(code: Code, id: u8, attrs: &[(u8, Vec<u8>)], secret: &str) -> Packet {
-    let mut p = Packet::new(code, id);
-    for (t, v) in attrs {
-        p.push(*t, v.clone());
-    }
-    let mut rng = SplitMix64::new(u64::from(id));
-    sign_request(&mut p, secret.as_bytes(), &mut rng, &SignOptions::default()).unwrap();
-    p
+    let attrs: Vec<(u8, &[u8])> = attrs.iter().map(|(t, v)| (*t, v.as_slice())).collect();
+    seeded_request(code, id, &attrs, secret, u64::from(id))
+        .expect("the DAC request signs")
+        .0
 }
 
 pub fn encode(p: &Packet) -> Bytes {
@@ -609,24 +405,18 @@ pub fn encode(p: &Packet) -> Bytes {
 // ---------------------------------------------------------------------------
 // Harness
 
-pub type SqlFn = Box<dyn FnMut(&str, &[Value]) -> Result<SqlRows, String>>;
+/// Checks that every stream write of the engine is one whole packet.
+#[derive(Default)]
+pub struct WholePackets;
 
-/// Plays the driver for one engine.
-pub struct Harness {
-    pub engine: Engine,
-    pub clock: Clock,
-    pub nas: BTreeMap<ConnId, FakeNas>,
-    /// Everything the engine output that is not a stream write to a fake NAS.
-    pub out: Vec<Output>,
-    /// Every event (observation for metrics), in order.
-    pub events: Vec<Event>,
-    /// Every stream write, in order: (connection, packet).
-    pub writes: Vec<(ConnId, Packet)>,
-    pub sql: Option<SqlFn>,
-    /// SQL statements run: (statement, params).
-    pub sql_log: Vec<(String, Vec<Value>)>,
-    next_conn: u64,
-    next_http: u64,
+impl Observer for WholePackets {
+    fn output(&mut self, _: &mut Ctx<'_>, _: NodeId, out: &Output) -> Result<(), String> {
+        if let Output::StreamWrite { data, .. } = out {
+            Packet::decode(data.clone())
+                .map_err(|e| format!("the engine wrote a partial or bad packet: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 pub fn engine_with(program: Arc<Program>, limits: Limits) -> Engine {
@@ -640,103 +430,91 @@ pub fn engine_with(program: Arc<Program>, limits: Limits) -> Engine {
     )
 }
 
+/// One engine in the shared test network ([`Net`]), every output recorded, and
+/// the calls the engine tests make (each runs the network until nothing moves;
+/// a broken expectation of a peer panics with its message).
+pub struct Harness {
+    pub net: Net<WholePackets>,
+    pub node: NodeId,
+}
+
+fn ok<T>(r: Result<T, NetError>) -> T {
+    r.unwrap_or_else(|e| panic!("test network: {e}"))
+}
+
 impl Harness {
     pub fn new(program: Arc<Program>) -> Self {
         Self::with_limits(program, Limits::default())
     }
 
     pub fn with_limits(program: Arc<Program>, limits: Limits) -> Self {
-        Harness {
-            engine: engine_with(program, limits),
-            clock: Clock::new(),
-            nas: BTreeMap::new(),
-            out: Vec::new(),
-            events: Vec::new(),
-            writes: Vec::new(),
-            sql: None,
-            sql_log: Vec::new(),
-            next_conn: 0,
-            next_http: 0,
-        }
+        let mut net = Net::with_observer(Clock::new(Instant::now()), WholePackets);
+        net.record(true);
+        let node = net.add(engine_with(program, limits));
+        Harness { net, node }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        self.net.engine(self.node)
+    }
+
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        self.net.engine_mut(self.node)
     }
 
     pub fn now(&self) -> Now {
-        self.clock.now()
+        self.net.now()
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.net.elapsed()
     }
 
     /// Feed an input and run the world until nothing moves.
     pub fn input(&mut self, input: Input) {
-        let now = self.now();
-        self.engine.handle(now, input);
-        self.settle();
+        let node = self.node;
+        ok(self.net.handle(node, input));
     }
 
     /// Carry outputs until quiescent.
     pub fn settle(&mut self) {
-        while let Some(o) = self.engine.poll_output() {
-            match o {
-                Output::StreamWrite { conn, data } => {
-                    let p = Packet::decode(data.clone()).expect("engine writes whole packets");
-                    self.writes.push((conn, p));
-                    let answers = match self.nas.get_mut(&conn) {
-                        Some(n) => n.feed(&data),
-                        None => Vec::new(),
-                    };
-                    for a in answers {
-                        let now = self.now();
-                        self.engine.handle(now, Input::StreamData { conn, data: a });
-                    }
-                }
-                Output::Sql {
-                    effect,
-                    statement,
-                    params,
-                    ..
-                } => {
-                    self.sql_log.push((statement.clone(), params.clone()));
-                    let result = match self.sql.as_mut() {
-                        Some(f) => f(&statement, &params),
-                        None => Err("no database".into()),
-                    };
-                    let now = self.now();
-                    self.engine.handle(now, Input::SqlDone { effect, result });
-                }
-                Output::StreamClose { conn, .. } => {
-                    self.nas.remove(&conn);
-                    self.out.push(o);
-                }
-                other => self.out.push(other),
-            }
-        }
-        while let Some(e) = self.engine.poll_event() {
-            self.events.push(e);
-        }
+        ok(self.net.settle());
     }
 
     /// Advance the clock, firing timers on the way.
     pub fn advance(&mut self, d: Duration) {
-        let target = self.clock.elapsed + d;
-        loop {
-            match self.engine.poll_timeout() {
-                Some(at) if self.clock.at(at) <= target => {
-                    let step = self.clock.at(at);
-                    if step > self.clock.elapsed {
-                        self.clock.elapsed = step;
-                    }
-                    let now = self.now();
-                    self.engine.handle_timeout(now);
-                    self.settle();
-                }
-                _ => break,
-            }
-        }
-        self.clock.elapsed = target;
-        let now = self.now();
-        self.engine.handle_timeout(now);
-        self.settle();
+        ok(self.net.advance(d));
     }
 
-    /// Open a stream connection from `peer` (a fake NAS answering in `mode`).
+    /// Answer SQL with `f`.
+    pub fn set_sql(&mut self, f: SqlFn) {
+        self.net.set_sql(Some(f));
+    }
+
+    /// SQL statements run: (statement, params).
+    pub fn sql_log(&mut self) -> &[(String, Vec<Value>)] {
+        &self.net.sql().log
+    }
+
+    /// The NAS on `conn`; panics if it is gone.
+    pub fn nas(&self, conn: ConnId) -> &Nas {
+        self.net
+            .nas(self.node, conn)
+            .unwrap_or_else(|| panic!("no NAS on {conn}"))
+    }
+
+    pub fn nas_mut(&mut self, conn: ConnId) -> &mut Nas {
+        let node = self.node;
+        self.net
+            .nas_mut(node, conn)
+            .unwrap_or_else(|| panic!("no NAS on {conn}"))
+    }
+
+    pub fn has_nas(&self, conn: ConnId) -> bool {
+        self.net.nas(self.node, conn).is_some()
+    }
+
+    /// Open a stream connection from `peer` (a NAS answering in `mode`).
     pub fn connect(
         &mut self,
         server: ServerId,
@@ -746,28 +524,45 @@ impl Harness {
         secret: &str,
         mode: NasMode,
     ) -> ConnId {
-        self.next_conn += 1;
-        let conn = ConnId(self.next_conn);
-        self.nas.insert(conn, FakeNas::new(conn, secret, mode));
-        self.input(Input::StreamOpened {
-            conn,
-            server,
-            peer,
-            local: server_addr(),
+        let node = self.node;
+        let spec = NasSpec {
             transport,
-            peer_certificates: certs,
-        });
-        conn
+            certificates: certs,
+            seed: 0x5eed,
+            ..NasSpec::new(server, peer, secret, mode)
+        };
+        ok(self.net.connect_nas(node, spec))
+    }
+
+    /// A NAS at 10.0.0.`last`:2000 on the TLS server `server` (secret "radsec"),
+    /// answering in `mode`, that names itself `name` with a Status-Server.
+    pub fn nas_named(&mut self, server: ServerId, last: u8, name: &str, mode: NasMode) -> ConnId {
+        let c = self.connect(
+            server,
+            addr([10, 0, 0, last], 2000),
+            Transport::Tls,
+            vec![],
+            "radsec",
+            mode,
+        );
+        self.status(c, Some(name));
+        c
+    }
+
+    /// The HTTP trigger `POST /disconnect?nas=NAME&user=mikem` on `server`.
+    pub fn disconnect(&mut self, server: ServerId, name: &str) -> HttpRequestId {
+        self.http(
+            server,
+            "POST",
+            "/disconnect",
+            &[("nas", name), ("user", "mikem")],
+        )
     }
 
     /// The NAS on `conn` sends Status-Server.
     pub fn status(&mut self, conn: ConnId, nas_identifier: Option<&str>) {
-        let data = self
-            .nas
-            .get_mut(&conn)
-            .unwrap()
-            .status_server(nas_identifier);
-        self.input(Input::StreamData { conn, data });
+        let node = self.node;
+        ok(self.net.nas_status(node, conn, nas_identifier));
     }
 
     /// The NAS on `conn` sends raw bytes.
@@ -777,25 +572,23 @@ impl Harness {
 
     /// The NAS on `conn` answers its oldest held request.
     pub fn answer_held(&mut self, conn: ConnId, ack: bool) -> bool {
-        let Some(data) = self.nas.get_mut(&conn).and_then(|n| n.answer_held(ack)) else {
+        let node = self.node;
+        if self.net.nas(node, conn).is_none() {
             return false;
-        };
-        self.input(Input::StreamData { conn, data });
-        true
+        }
+        ok(self.net.nas_answer_held(node, conn, ack))
     }
 
     pub fn close(&mut self, conn: ConnId) {
-        self.nas.remove(&conn);
-        self.input(Input::StreamClosed { conn });
+        let node = self.node;
+        ok(self.net.nas_close(node, conn));
     }
 
     pub fn datagram(&mut self, server: ServerId, peer: SocketAddr, data: Bytes) {
-        self.input(Input::Datagram {
-            server,
-            peer,
-            local: addr([10, 0, 0, 1], 1812),
-            data,
-        });
+        let node = self.node;
+        ok(self
+            .net
+            .datagram(node, server, peer, addr([10, 0, 0, 1], 1812), data));
     }
 
     pub fn http(
@@ -805,30 +598,57 @@ impl Harness {
         path: &str,
         query: &[(&str, &str)],
     ) -> HttpRequestId {
-        self.next_http += 1;
-        let id = HttpRequestId(self.next_http);
-        self.input(Input::HttpRequest(HttpRequest {
-            id,
+        let node = self.node;
+        ok(self.net.http(
+            node,
             server,
-            peer: addr([127, 0, 0, 1], 50000),
-            method: method.into(),
-            path: path.into(),
-            query: query
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-            headers: BTreeMap::new(),
-            body: Bytes::new(),
-        }));
-        id
+            addr([127, 0, 0, 1], 50000),
+            method,
+            path,
+            query,
+        ))
+    }
+
+    /// Everything the engine output but stream writes, in order.
+    pub fn out(&self) -> Vec<Output> {
+        self.net
+            .passed()
+            .iter()
+            .filter(|p| !matches!(p.output, Output::StreamWrite { .. }))
+            .map(|p| p.output.clone())
+            .collect()
+    }
+
+    /// Every event the engine reported (its observations for metrics), in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.net
+            .reported()
+            .iter()
+            .map(|r| r.event.clone())
+            .collect()
+    }
+
+    /// Every stream write, in order: (connection, packet).
+    pub fn writes(&self) -> Vec<(ConnId, Packet)> {
+        self.net
+            .passed()
+            .iter()
+            .filter_map(|p| match &p.output {
+                Output::StreamWrite { conn, data } => Some((
+                    *conn,
+                    Packet::decode(data.clone()).expect("engine writes whole packets"),
+                )),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Datagrams sent, in order.
     pub fn datagrams(&self) -> Vec<Bytes> {
-        self.out
-            .iter()
+        self.out()
+            .into_iter()
             .filter_map(|o| match o {
-                Output::SendDatagram { data, .. } => Some(data.clone()),
+                Output::SendDatagram { data, .. } => Some(data),
                 _ => None,
             })
             .collect()
@@ -836,15 +656,15 @@ impl Harness {
 
     /// HTTP responses: (id, status, body as JSON).
     pub fn http_responses(&self) -> Vec<(HttpRequestId, u16, serde_json::Value)> {
-        self.out
-            .iter()
+        self.out()
+            .into_iter()
             .filter_map(|o| match o {
                 Output::HttpResponse {
                     id, status, body, ..
                 } => Some((
-                    *id,
-                    *status,
-                    serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+                    id,
+                    status,
+                    serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
                 )),
                 _ => None,
             })
@@ -853,36 +673,35 @@ impl Harness {
 
     /// Stream closes the engine asked for.
     pub fn closes(&self) -> Vec<ConnId> {
-        self.out
-            .iter()
+        self.out()
+            .into_iter()
             .filter_map(|o| match o {
-                Output::StreamClose { conn, .. } => Some(*conn),
+                Output::StreamClose { conn, .. } => Some(conn),
                 _ => None,
             })
             .collect()
     }
 
     /// Writes of server requests (not replies) to `conn`.
-    pub fn requests_to(&self, conn: ConnId) -> Vec<&Packet> {
-        self.writes
-            .iter()
+    pub fn requests_to(&self, conn: ConnId) -> Vec<Packet> {
+        self.writes()
+            .into_iter()
             .filter(|(c, p)| *c == conn && p.code.is_request())
             .map(|(_, p)| p)
             .collect()
     }
 
     /// Requests written to any connection.
-    pub fn all_requests(&self) -> Vec<(ConnId, &Packet)> {
-        self.writes
-            .iter()
+    pub fn all_requests(&self) -> Vec<(ConnId, Packet)> {
+        self.writes()
+            .into_iter()
             .filter(|(_, p)| p.code.is_request())
-            .map(|(c, p)| (*c, p))
             .collect()
     }
 
     /// Panics if the engine's internal cross-references are broken.
     pub fn check(&self) {
-        if let Err(e) = self.engine.check_invariants() {
+        if let Err(e) = self.engine().check_invariants() {
             panic!("engine invariant broken: {e}");
         }
     }
@@ -891,7 +710,7 @@ impl Harness {
     /// idle timers of open connections.
     pub fn assert_quiescent(&self) {
         self.check();
-        let c = self.engine.counts();
+        let c = self.engine().counts();
         assert_eq!(c.tasks, 0, "tasks left: {c:?}");
         assert_eq!(c.sql_pending, 0, "{c:?}");
         assert_eq!(c.reverse_in_flight, 0, "{c:?}");
@@ -900,7 +719,6 @@ impl Harness {
     }
 }
 
-/// Decode a UDP reply to `request` and verify it with `secret`.
 pub fn verified_reply(data: &Bytes, request: &Packet, secret: &str) -> Packet {
     let p = Packet::decode(data.clone()).unwrap();
     verify_response(
