@@ -152,6 +152,51 @@ impl DupCache {
             .collect();
     }
 
+    /// Check the cache's own invariants (for tests and simulations): at most `max`
+    /// entries; the in-flight count is the number of entries in flight; every
+    /// answered entry has exactly one expiry record and every record names an
+    /// answered entry; records are in expiry order.
+    pub fn check(&self) -> Result<(), String> {
+        if self.entries.len() > self.max {
+            return Err(format!(
+                "duplicate cache: {} entries, at most {}",
+                self.entries.len(),
+                self.max
+            ));
+        }
+        let in_flight = self
+            .entries
+            .values()
+            .filter(|s| matches!(s, Seen::InFlight))
+            .count();
+        if in_flight != self.in_flight {
+            return Err(format!(
+                "duplicate cache: {in_flight} entries in flight, counted {}",
+                self.in_flight
+            ));
+        }
+        let mut recorded = std::collections::BTreeSet::new();
+        let mut last = None;
+        for (at, key) in &self.expiry {
+            if last.is_some_and(|l| *at < l) {
+                return Err("duplicate cache: expiry records out of order".into());
+            }
+            last = Some(*at);
+            if !matches!(self.entries.get(key), Some(Seen::Answered(_))) {
+                return Err(format!(
+                    "duplicate cache: an expiry record for {key:?}, which is not answered"
+                ));
+            }
+            if !recorded.insert(*key) {
+                return Err(format!("duplicate cache: two expiry records for {key:?}"));
+            }
+        }
+        if recorded.len() != self.entries.len() - self.in_flight {
+            return Err("duplicate cache: an answered entry without its expiry record".into());
+        }
+        Ok(())
+    }
+
     /// When the next answered entry expires.
     pub fn next_expiry(&self) -> Option<Instant> {
         self.expiry.front().map(|(at, _)| *at)
@@ -165,5 +210,54 @@ impl DupCache {
     /// Answered requests kept for retransmissions.
     pub fn answered_len(&self) -> usize {
         self.entries.len() - self.in_flight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn key(identifier: u8) -> DupKey {
+        DupKey {
+            server: ServerId(0),
+            peer: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1812),
+            identifier,
+            authenticator: [identifier; 16],
+        }
+    }
+
+    #[test]
+    fn the_check_holds_through_admission_answers_eviction_and_expiry() {
+        let t0 = Instant::now();
+        let mut c = DupCache::new(2, Duration::from_secs(5));
+        assert_eq!(c.admit(t0, key(1)), Admission::New);
+        assert_eq!(c.admit(t0, key(2)), Admission::New);
+        assert_eq!(c.admit(t0, key(3)), Admission::Full);
+        c.check().expect("two in flight");
+        c.answered(t0, &key(1), None);
+        assert_eq!(
+            c.admit(t0, key(3)),
+            Admission::New,
+            "evicts the answered one"
+        );
+        c.check().expect("after eviction");
+        c.answered(t0, &key(2), Some(Bytes::from_static(b"x")));
+        c.expire(t0 + Duration::from_secs(6));
+        c.check().expect("after expiry");
+        assert_eq!(c.answered_len(), 0);
+        assert_eq!(c.in_flight(), 1);
+    }
+
+    #[test]
+    fn the_check_finds_a_miscount_and_a_missing_expiry_record() {
+        let t0 = Instant::now();
+        let mut c = DupCache::new(4, Duration::from_secs(5));
+        c.admit(t0, key(1));
+        c.in_flight = 0;
+        assert!(c.check().is_err());
+        c.in_flight = 1;
+        c.entries.insert(key(2), Seen::Answered(None));
+        assert!(c.check().is_err());
     }
 }

@@ -435,6 +435,8 @@ impl Engine {
         use crate::engine::task::{Phase, Wait};
         let mut expected_timers = 0usize;
         self.peers.check()?;
+        self.registry.check()?;
+        self.dedup.check()?;
         if self.peers.iter().count() != self.registry.len() {
             return Err("a peer machine without its connection, or back".into());
         }

@@ -204,6 +204,35 @@ impl<C> Registry<C> {
         self.conns.is_empty()
     }
 
+    /// Check the registry's own invariants (for tests and simulations): every
+    /// connection is filed under its own id, and each index holds exactly the
+    /// connections whose field has that value (no stale, missing or empty sets).
+    pub fn check(&self) -> Result<(), String> {
+        let mut nas: BTreeMap<String, BTreeSet<ConnId>> = BTreeMap::new();
+        let mut cn: BTreeMap<String, BTreeSet<ConnId>> = BTreeMap::new();
+        for (id, entry) in &self.conns {
+            if ConnId(entry.info.id) != *id {
+                return Err(format!(
+                    "registry: connection {} filed under {id}",
+                    entry.info.id
+                ));
+            }
+            index_add(&mut nas, entry.info.status_nas_identifier.as_ref(), *id);
+            index_add(
+                &mut cn,
+                entry.info.cert.as_ref().and_then(|c| c.subject_cn.as_ref()),
+                *id,
+            );
+        }
+        if nas != self.by_nas_identifier {
+            return Err("registry: the NAS-Identifier index disagrees with the connections".into());
+        }
+        if cn != self.by_cert_cn {
+            return Err("registry: the certificate CN index disagrees with the connections".into());
+        }
+        Ok(())
+    }
+
     /// The `@select` candidates, oldest first: every active connection, or with a
     /// probe only those whose indexed field equals the probe (the others cannot be
     /// accepted; see [`crate::reverse::index`]). The selection itself puts healthy
@@ -227,5 +256,59 @@ impl<C> Registry<C> {
             Some(Probe::NasIdentifier(n)) => pick(self.by_nas_identifier.get(n)),
             Some(Probe::CertCn(cn)) => pick(self.by_cert_cn.get(cn)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::Transport;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    fn info(id: u64, nas: Option<&str>) -> ConnectionInfo {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2083);
+        ConnectionInfo {
+            id,
+            client_name: "nas".into(),
+            peer_addr: addr,
+            server_name: "RADSEC".into(),
+            server_addr: addr,
+            transport: Transport::Tls,
+            connected: std::time::UNIX_EPOCH,
+            disconnected: None,
+            status_received: None,
+            status_nas_identifier: nas.map(str::to_owned),
+            last_heard: None,
+            healthy: true,
+            cert: None,
+        }
+    }
+
+    #[test]
+    fn the_check_follows_inserts_status_updates_and_removals() {
+        let mut r: Registry<()> = Registry::new();
+        r.insert(info(1, Some("a")), ()).expect("new id");
+        r.insert(info(2, None), ()).expect("new id");
+        assert_eq!(r.insert(info(2, None), ()), Err(()));
+        r.check().expect("consistent after inserts");
+        r.record_status(ConnId(2), std::time::UNIX_EPOCH, Some("a".into()));
+        r.check().expect("consistent after a status update");
+        r.remove(ConnId(1));
+        r.check().expect("consistent after a removal");
+        assert_eq!(
+            r.candidates(Some(&Probe::NasIdentifier("a".into()))).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_check_finds_a_stale_index_entry() {
+        let mut r: Registry<()> = Registry::new();
+        r.insert(info(1, Some("a")), ()).expect("new id");
+        r.by_nas_identifier
+            .entry("b".into())
+            .or_default()
+            .insert(ConnId(1));
+        assert!(r.check().is_err());
     }
 }
