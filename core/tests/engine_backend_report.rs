@@ -12,114 +12,26 @@ use engine_support::*;
 
 use boomerang_core::contract::ServerId;
 use boomerang_core::contract::SqlRows;
-use boomerang_core::contract::Transport;
 use boomerang_core::engine::outbound::ServerRef;
-use boomerang_core::engine::{
-    BackendLoad, BackendOutcome, ConnId, Event, HttpRequestId, Input, Limits, Output,
-};
-use boomerang_core::eval::ir::{Action, BackendId, Cond, Condition, Expr, VarRef};
-use boomerang_core::eval::select::SelectMode;
-use boomerang_core::lang::program::ClientProtocol;
+use boomerang_core::engine::{BackendLoad, BackendOutcome, Event, Input, Limits, Output};
+use boomerang_core::eval::ir::BackendId;
 use boomerang_core::radius::code::Code;
 
-const DAC_SECRET: &str = "dac";
+type World = ReverseWorld;
 
-struct World {
-    h: Harness,
-    radsec: ServerId,
-    http: ServerId,
-    udp: ServerId,
-    /// Called by HTTP triggers.
-    http_rev: BackendId,
-    /// Called by UDP triggers.
-    udp_rev: BackendId,
-    /// An SQL backend, called by HTTP triggers on `/sql`.
-    sql: BackendId,
-}
-
-/// A TLS server for NASes, an HTTP trigger and a UDP trigger calling two reverse
-/// backends that select by NAS-Identifier, and an SQL backend.
+/// The shared reverse world (see [`ReverseWorld`]) with its SQL backend.
 fn world(timeout: Duration, retries: u32, limits: Limits) -> World {
-    let mut b = ProgramBuilder::new();
-    let nas = b.clients(
-        "NAS",
-        ClientProtocol::Radius,
-        vec![client("nas", "10.0.0.0/8", None)],
-    );
-    let dac = b.clients(
-        "DAC",
-        ClientProtocol::Radius,
-        vec![client("dac", "127.0.0.1", Some(DAC_SECRET))],
-    );
-    let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
-    let http = b.http_server("API", None);
-    let udp = b.radius_server("UDP", Transport::Udp, dac, None);
-    let http_rev = b.reverse_backend(
-        "HTTP_REV",
-        "radsec",
-        SelectMode::First,
-        select_nas_identifier("RADSEC", http_query("nas")),
-        vec![disconnect_query(http_query("user"))],
+    ReverseWorld::new(ReverseSpec {
         timeout,
         retries,
-    );
-    let udp_rev = b.reverse_backend(
-        "UDP_REV",
-        "radsec",
-        SelectMode::First,
-        select_nas_identifier("RADSEC", req_attr_var(NAS_IDENTIFIER)),
-        vec![proxy_query()],
-        timeout,
-        retries,
-    );
-    let sql = b.sqlite_backend("SQL", vec![sql_query("q", "SELECT 1", vec![], vec![])]);
-    b.policy(
-        "UDP",
-        Some(Condition::all(vec![Cond::eq(
-            var(VarRef::RadiusServer),
-            Expr::str("UDP"),
-        )])),
-        vec![Action::Backend(backend_call(udp_rev, "UDP_REV", Some(0)))],
-        None,
-    );
-    b.policy(
-        "SQL",
-        Some(Condition::all(vec![Cond::eq(
-            var(VarRef::Http(boomerang_core::eval::ir::HttpField::Path)),
-            Expr::str("/sql"),
-        )])),
-        vec![Action::Backend(backend_call(sql, "SQL", Some(0)))],
-        None,
-    );
-    b.policy(
-        "HTTP",
-        None,
-        vec![Action::Backend(backend_call(http_rev, "HTTP_REV", Some(0)))],
-        None,
-    );
-    World {
-        h: Harness::with_limits(b.build(), limits),
-        radsec,
-        http,
-        udp,
-        http_rev,
-        udp_rev,
-        sql,
-    }
+        limits,
+        sql: true,
+        ..ReverseSpec::default()
+    })
 }
 
 fn default_world() -> World {
     world(Duration::from_secs(5), 0, Limits::default())
-}
-
-fn nas(w: &mut World, last: u8, name: &str, mode: NasMode) -> ConnId {
-    let radsec = w.radsec;
-    w.h.nas_named(radsec, last, name, mode)
-}
-
-fn trigger(w: &mut World, name: &str) -> HttpRequestId {
-    let http = w.http;
-    w.h.disconnect(http, name)
 }
 
 type Report = (BackendId, BackendOutcome, Option<Duration>);
@@ -142,8 +54,8 @@ fn reports(w: &World) -> Vec<Report> {
 #[test]
 fn an_ack_is_reported_once_with_the_time_since_it_was_sent() {
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Hold);
+    w.trigger("n1");
     assert_eq!(reports(&w), vec![], "nothing before the reply");
     w.h.advance(Duration::from_millis(250));
     assert!(w.h.answer_held(c, true));
@@ -161,8 +73,8 @@ fn an_ack_is_reported_once_with_the_time_since_it_was_sent() {
 #[test]
 fn a_nak_is_reported_as_nak() {
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Hold);
+    w.trigger("n1");
     w.h.advance(Duration::from_millis(40));
     assert!(w.h.answer_held(c, false));
     assert_eq!(
@@ -178,8 +90,8 @@ fn a_nak_is_reported_as_nak() {
 #[test]
 fn no_reply_in_time_is_a_timeout_after_the_server_timeout() {
     let mut w = world(Duration::from_secs(3), 0, Limits::default());
-    nas(&mut w, 1, "n1", NasMode::Silent);
-    trigger(&mut w, "n1");
+    w.nas(1, "n1", NasMode::Silent);
+    w.trigger("n1");
     w.h.advance(Duration::from_millis(2999));
     assert_eq!(reports(&w), vec![]);
     w.h.advance(Duration::from_millis(1));
@@ -196,8 +108,8 @@ fn no_reply_in_time_is_a_timeout_after_the_server_timeout() {
 #[test]
 fn a_connection_closing_under_the_request_is_connection_closed() {
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Hold);
+    w.trigger("n1");
     w.h.advance(Duration::from_millis(10));
     // The NAS shows life after the request (so it may have seen it), then closes.
     w.h.status(c, Some("n1"));
@@ -219,8 +131,8 @@ fn a_silent_connection_closing_under_the_request_is_connection_closed() {
     // connection of the NAS the outcome is the close (the request was written), timed
     // from the first send.
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Hold);
+    w.trigger("n1");
     w.h.advance(Duration::from_millis(10));
     w.h.close(c);
     assert_eq!(
@@ -237,9 +149,9 @@ fn a_silent_connection_closing_under_the_request_is_connection_closed() {
 #[test]
 fn a_retried_request_is_reported_once_timed_from_its_first_send() {
     let mut w = world(Duration::from_secs(5), 1, Limits::default());
-    let first = nas(&mut w, 1, "same", NasMode::Hold);
-    let second = nas(&mut w, 2, "same", NasMode::Hold);
-    trigger(&mut w, "same");
+    let first = w.nas(1, "same", NasMode::Hold);
+    let second = w.nas(2, "same", NasMode::Hold);
+    w.trigger("same");
     w.h.advance(Duration::from_millis(100));
     w.h.close(first);
     assert_eq!(reports(&w), vec![], "retried, not over");
@@ -258,7 +170,7 @@ fn a_retried_request_is_reported_once_timed_from_its_first_send() {
 #[test]
 fn no_selected_connection_is_no_connection_without_latency() {
     let mut w = default_world();
-    trigger(&mut w, "nobody");
+    w.trigger("nobody");
     assert_eq!(
         reports(&w),
         vec![(w.http_rev, BackendOutcome::NoConnection, None)]
@@ -275,9 +187,9 @@ fn a_full_backlog_is_queue_full_without_latency() {
             ..Limits::default()
         },
     );
-    let c = nas(&mut w, 1, "n", NasMode::Hold);
+    let c = w.nas(1, "n", NasMode::Hold);
     for _ in 0..258 {
-        trigger(&mut w, "n");
+        w.trigger("n");
     }
     assert_eq!(
         reports(&w),
@@ -297,8 +209,8 @@ fn a_full_backlog_is_queue_full_without_latency() {
 #[test]
 fn each_report_names_the_backend_the_policy_called() {
     let mut w = default_world();
-    nas(&mut w, 1, "n1", NasMode::Ack);
-    trigger(&mut w, "n1");
+    w.nas(1, "n1", NasMode::Ack);
+    w.trigger("n1");
     let req = dac_request(
         Code::DisconnectRequest,
         7,
@@ -327,7 +239,7 @@ fn sql_backend_calls_are_not_reported() {
     w.h.http(http, "POST", "/sql", &[]);
     assert_eq!(w.h.sql_log().len(), 1, "the SQL backend was called");
     assert_eq!(reports(&w), vec![]);
-    let _ = w.sql;
+    assert!(w.sql.is_some());
 }
 
 #[test]
@@ -354,9 +266,9 @@ fn gauges_count_in_flight_and_queued_per_backend_and_identifiers_per_server() {
     );
     assert!(idle.servers_up.is_empty(), "no connect server");
 
-    let c = nas(&mut w, 1, "n", NasMode::Hold);
+    let c = w.nas(1, "n", NasMode::Hold);
     for _ in 0..260 {
-        trigger(&mut w, "n");
+        w.trigger("n");
     }
     let g = w.h.engine().backend_gauges();
     assert_eq!(
@@ -373,8 +285,8 @@ fn gauges_count_in_flight_and_queued_per_backend_and_identifiers_per_server() {
     w.h.close(c);
     // (The NAS holds the request but answers the liveness probe that follows the
     // timeout, whose identifier is free again at once.)
-    let c = nas(&mut w, 2, "n", NasMode::Hold);
-    trigger(&mut w, "n");
+    let c = w.nas(2, "n", NasMode::Hold);
+    w.trigger("n");
     w.h.advance(Duration::from_secs(60));
     let g = w.h.engine().backend_gauges();
     assert_eq!(g.backends[&w.http_rev], BackendLoad::default());

@@ -10,71 +10,27 @@ use std::time::Duration;
 
 use engine_support::*;
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::Transport;
-use boomerang_core::engine::{CloseReason, ConnId, HttpRequestId, Limits, Output};
-use boomerang_core::eval::ir::Action;
+use boomerang_core::engine::{CloseReason, ConnId, HttpRequestId, Output};
 use boomerang_core::eval::select::SelectMode;
-use boomerang_core::lang::program::{ClientProtocol, Liveness, RadiusListen, ServerKind};
+use boomerang_core::lang::program::Liveness;
 use boomerang_core::radius::code::Code;
 
-struct World {
-    h: Harness,
-    radsec: ServerId,
-    http: ServerId,
-}
+type World = ReverseWorld;
 
-/// A RadSec server with `timeout 0` (no idle timeout) and the given liveness
-/// settings, and an HTTP trigger calling a reverse backend (request timeout 5 s)
-/// that selects by NAS-Identifier.
+/// The shared reverse world (see [`ReverseWorld`]; its RadSec server has no idle
+/// timeout) with these liveness settings; HTTP triggers call `HTTP_REV` (request
+/// timeout 5 s), which selects by NAS-Identifier.
 fn world(mode: SelectMode, retries: u32, liveness: Liveness) -> World {
-    let mut b = ProgramBuilder::new();
-    let nas = b.clients(
-        "NAS",
-        ClientProtocol::Radius,
-        vec![client("nas", "10.0.0.0/8", None)],
-    );
-    let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
-    if let ServerKind::Radius(r) = &mut b.program.servers[radsec.0 as usize].kind {
-        if let RadiusListen::Network(n) = &mut r.listen {
-            n.liveness = liveness;
-        }
-    }
-    let http = b.http_server("API", None);
-    let backend = b.reverse_backend(
-        "REV",
-        "radsec",
+    ReverseWorld::new(ReverseSpec {
         mode,
-        select_nas_identifier("RADSEC", http_query("nas")),
-        vec![disconnect_query(http_query("user"))],
-        Duration::from_secs(5),
         retries,
-    );
-    b.policy(
-        "HTTP",
-        None,
-        vec![Action::Backend(backend_call(backend, "REV", Some(0)))],
-        None,
-    );
-    World {
-        h: Harness::with_limits(b.build(), Limits::default()),
-        radsec,
-        http,
-    }
+        liveness,
+        ..ReverseSpec::default()
+    })
 }
 
 fn default_world() -> World {
     world(SelectMode::First, 0, Liveness::default())
-}
-
-fn nas(w: &mut World, last: u8, name: &str, mode: NasMode) -> ConnId {
-    let radsec = w.radsec;
-    w.h.nas_named(radsec, last, name, mode)
-}
-
-fn trigger(w: &mut World, name: &str) -> HttpRequestId {
-    let http = w.http;
-    w.h.disconnect(http, name)
 }
 
 fn error_of(w: &World, id: HttpRequestId) -> Option<String> {
@@ -108,8 +64,8 @@ fn closed_unresponsive(w: &World, c: ConnId) -> bool {
 #[test]
 fn a_hung_nas_is_probed_after_a_timeout_and_closed_when_the_probe_times_out() {
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Silent);
-    let id = trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Silent);
+    let id = w.trigger("n1");
     assert_eq!(healthy(&w, c), Some(true));
     w.h.advance(Duration::from_secs(5));
     assert_eq!(error_of(&w, id).as_deref(), Some("REVERSE_TIMEOUT"));
@@ -139,10 +95,10 @@ fn a_hung_nas_is_probed_after_a_timeout_and_closed_when_the_probe_times_out() {
 #[test]
 fn a_replacement_connection_is_chosen_while_the_old_one_is_in_doubt() {
     let mut w = default_world();
-    let hung = nas(&mut w, 1, "n1", NasMode::Silent);
+    let hung = w.nas(1, "n1", NasMode::Silent);
     // The NAS reconnected on a new connection; the old one stays open.
-    let fresh = nas(&mut w, 2, "n1", NasMode::Ack);
-    let first = trigger(&mut w, "n1");
+    let fresh = w.nas(2, "n1", NasMode::Ack);
+    let first = w.trigger("n1");
     assert_eq!(codes_to(&w, hung), vec![Code::DisconnectRequest]);
     assert!(codes_to(&w, fresh).is_empty(), "`first`: oldest connection");
     w.h.advance(Duration::from_secs(5));
@@ -150,7 +106,7 @@ fn a_replacement_connection_is_chosen_while_the_old_one_is_in_doubt() {
     // In doubt: the next triggers go to the healthy connection of the same NAS,
     // although the hung one is still open and older.
     for _ in 0..3 {
-        let id = trigger(&mut w, "n1");
+        let id = w.trigger("n1");
         assert_eq!(status_of(&w, id), Some(200));
     }
     assert_eq!(w.h.requests_to(fresh).len(), 3);
@@ -160,7 +116,7 @@ fn a_replacement_connection_is_chosen_while_the_old_one_is_in_doubt() {
     );
     w.h.advance(Duration::from_secs(10));
     assert!(w.h.engine().connection(hung).is_none());
-    let id = trigger(&mut w, "n1");
+    let id = w.trigger("n1");
     assert_eq!(status_of(&w, id), Some(200));
     w.h.assert_quiescent();
 }
@@ -168,17 +124,17 @@ fn a_replacement_connection_is_chosen_while_the_old_one_is_in_doubt() {
 #[test]
 fn round_robin_leaves_out_a_connection_in_doubt() {
     let mut w = world(SelectMode::RoundRobin, 0, Liveness::default());
-    let hung = nas(&mut w, 1, "n1", NasMode::Silent);
-    let fresh = nas(&mut w, 2, "n1", NasMode::Ack);
+    let hung = w.nas(1, "n1", NasMode::Silent);
+    let fresh = w.nas(2, "n1", NasMode::Ack);
     // Rotate until the hung connection gets one and times out.
-    let a = trigger(&mut w, "n1");
-    let b = trigger(&mut w, "n1");
+    let a = w.trigger("n1");
+    let b = w.trigger("n1");
     assert_eq!(status_of(&w, b).or(status_of(&w, a)), Some(200));
     w.h.advance(Duration::from_secs(5));
     assert_eq!(healthy(&w, hung), Some(false));
     let before = w.h.requests_to(hung).len();
     for _ in 0..6 {
-        let id = trigger(&mut w, "n1");
+        let id = w.trigger("n1");
         assert_eq!(status_of(&w, id), Some(200));
     }
     assert_eq!(
@@ -193,11 +149,11 @@ fn round_robin_leaves_out_a_connection_in_doubt() {
 #[test]
 fn a_doubtful_connection_is_still_chosen_when_it_is_the_only_one() {
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Silent);
-    trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Silent);
+    w.trigger("n1");
     w.h.advance(Duration::from_secs(5));
     assert_eq!(healthy(&w, c), Some(false));
-    let id = trigger(&mut w, "n1");
+    let id = w.trigger("n1");
     assert_eq!(w.h.requests_to(c).len(), 3, "sent to the only candidate");
     w.h.advance(Duration::from_secs(5));
     assert_eq!(error_of(&w, id).as_deref(), Some("REVERSE_TIMEOUT"));
@@ -211,9 +167,9 @@ fn a_doubtful_connection_is_still_chosen_when_it_is_the_only_one() {
 fn an_answered_probe_restores_health() {
     let mut w = default_world();
     // Holds Disconnect-Requests (slow to act) but answers Status-Server at once.
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    let other = nas(&mut w, 2, "n1", NasMode::Ack);
-    let id = trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Hold);
+    let other = w.nas(2, "n1", NasMode::Ack);
+    let id = w.trigger("n1");
     w.h.advance(Duration::from_secs(5));
     assert_eq!(error_of(&w, id).as_deref(), Some("REVERSE_TIMEOUT"));
     assert_eq!(
@@ -227,7 +183,7 @@ fn an_answered_probe_restores_health() {
     w.h.advance(Duration::from_secs(60));
     assert!(w.h.engine().connection(c).is_some(), "kept");
     // Healthy again, it is the first candidate again.
-    trigger(&mut w, "n1");
+    w.trigger("n1");
     assert_eq!(w.h.requests_to(c).len(), 3);
     assert!(w.h.requests_to(other).is_empty());
     assert!(w.h.answer_held(c, true) && w.h.answer_held(c, true));
@@ -239,10 +195,10 @@ fn a_reply_to_a_request_also_restores_health() {
     // A NAS that answers nothing for a while, then answers a request before the
     // probe times out: alive after all. The probe is no longer awaited.
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Silent);
-    trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Silent);
+    w.trigger("n1");
     w.h.advance(Duration::from_secs(5));
-    let second = trigger(&mut w, "n1");
+    let second = w.trigger("n1");
     assert_eq!(healthy(&w, c), Some(false));
     let req = w.h.requests_to(c)[2].clone();
     assert_eq!(req.code, Code::DisconnectRequest);
@@ -266,13 +222,13 @@ fn with_probing_off_a_hung_connection_stays_first() {
             ..Liveness::default()
         },
     );
-    let hung = nas(&mut w, 1, "n1", NasMode::Silent);
-    let fresh = nas(&mut w, 2, "n1", NasMode::Ack);
-    let first = trigger(&mut w, "n1");
+    let hung = w.nas(1, "n1", NasMode::Silent);
+    let fresh = w.nas(2, "n1", NasMode::Ack);
+    let first = w.trigger("n1");
     w.h.advance(Duration::from_secs(5));
     assert_eq!(error_of(&w, first).as_deref(), Some("REVERSE_TIMEOUT"));
     assert_eq!(healthy(&w, hung), Some(true));
-    trigger(&mut w, "n1");
+    w.trigger("n1");
     assert_eq!(codes_to(&w, hung), vec![Code::DisconnectRequest; 2]);
     assert!(w.h.requests_to(fresh).is_empty());
     w.h.advance(Duration::from_secs(120));
@@ -284,8 +240,8 @@ fn the_probe_waits_for_a_free_identifier() {
     // 256 requests in flight on a hung NAS use every identifier: the probe goes out
     // when the first timed-out identifier leaves quarantine, ahead of the backlog.
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Silent);
-    let ids: Vec<HttpRequestId> = (0..257).map(|_| trigger(&mut w, "n1")).collect();
+    let c = w.nas(1, "n1", NasMode::Silent);
+    let ids: Vec<HttpRequestId> = (0..257).map(|_| w.trigger("n1")).collect();
     let snap = w.h.engine().connection(c).unwrap();
     assert_eq!((snap.in_flight, snap.queued), (256, 1));
     w.h.advance(Duration::from_secs(5));
@@ -320,8 +276,8 @@ fn delivered_then_closed_is_connection_closed() {
     // nothing to select, the outcome is the close, not NO_REVERSE_CONNECTIONS.
     for retries in [0, 2] {
         let mut w = world(SelectMode::First, retries, Liveness::default());
-        let c = nas(&mut w, 1, "n1", NasMode::Hold);
-        let id = trigger(&mut w, "n1");
+        let c = w.nas(1, "n1", NasMode::Hold);
+        let id = w.trigger("n1");
         assert_eq!(w.h.requests_to(c).len(), 1, "delivered");
         w.h.close(c);
         assert_eq!(error_of(&w, id).as_deref(), Some("CONNECTION_CLOSED"));
@@ -332,6 +288,6 @@ fn delivered_then_closed_is_connection_closed() {
 #[test]
 fn never_delivered_is_still_no_reverse_connections() {
     let mut w = default_world();
-    let id = trigger(&mut w, "n1");
+    let id = w.trigger("n1");
     assert_eq!(error_of(&w, id).as_deref(), Some("NO_REVERSE_CONNECTIONS"));
 }

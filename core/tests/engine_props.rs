@@ -24,12 +24,9 @@ use bytes::Bytes;
 use engine_support::*;
 use proptest::prelude::*;
 
-use boomerang_core::contract::ServerId;
 use boomerang_core::contract::Transport;
-use boomerang_core::engine::{ConnId, HttpRequestId, Limits, Output};
-use boomerang_core::eval::ir::{Action, Cond, Condition, Expr, VarRef};
+use boomerang_core::engine::{ConnId, HttpRequestId, Output};
 use boomerang_core::eval::select::SelectMode;
-use boomerang_core::lang::program::ClientProtocol;
 use boomerang_core::radius::code::Code;
 
 const NAMES: [&str; 3] = ["nas-a", "nas-b", "nas-c"];
@@ -61,77 +58,17 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-struct World {
-    h: Harness,
-    radsec: ServerId,
-    http: ServerId,
-    udp: ServerId,
-}
+type World = ReverseWorld;
 
+/// The shared reverse world (see [`ReverseWorld`]); the HTTP trigger puts the NAS
+/// name in User-Name so the check can see whom a request was for.
 fn world(mode: SelectMode, retries: u32) -> World {
-    let mut b = ProgramBuilder::new();
-    let nas = b.clients(
-        "NAS",
-        ClientProtocol::Radius,
-        vec![client("nas", "10.0.0.0/8", None)],
-    );
-    let dac = b.clients(
-        "DAC",
-        ClientProtocol::Radius,
-        vec![client("dac", "127.0.0.1", Some("dac"))],
-    );
-    let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
-    let http = b.http_server("API", None);
-    let udp = b.radius_server("UDP", Transport::Udp, dac, None);
-    // The HTTP trigger puts the NAS name in User-Name so the check can see whom a
-    // request was for.
-    let http_backend = b.reverse_backend(
-        "HTTP_REV",
-        "radsec",
+    ReverseWorld::new(ReverseSpec {
         mode,
-        select_nas_identifier("RADSEC", http_query("nas")),
-        vec![disconnect_query(http_query("nas"))],
-        Duration::from_secs(5),
         retries,
-    );
-    let udp_backend = b.reverse_backend(
-        "UDP_REV",
-        "radsec",
-        mode,
-        select_nas_identifier("RADSEC", req_attr_var(NAS_IDENTIFIER)),
-        vec![proxy_query()],
-        Duration::from_secs(5),
-        retries,
-    );
-    b.policy(
-        "UDP",
-        Some(Condition::all(vec![Cond::eq(
-            var(VarRef::RadiusServer),
-            Expr::str("UDP"),
-        )])),
-        vec![Action::Backend(backend_call(
-            udp_backend,
-            "UDP_REV",
-            Some(0),
-        ))],
-        None,
-    );
-    b.policy(
-        "HTTP",
-        None,
-        vec![Action::Backend(backend_call(
-            http_backend,
-            "HTTP_REV",
-            Some(0),
-        ))],
-        None,
-    );
-    World {
-        h: Harness::with_limits(b.build(), Limits::default()),
-        radsec,
-        http,
-        udp,
-    }
+        user_param: "nas",
+        ..ReverseSpec::default()
+    })
 }
 
 /// A UDP trigger sent: its bytes, when it was first sent, and its marker.

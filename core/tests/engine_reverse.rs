@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use engine_support::*;
 
-use boomerang_core::contract::ServerId;
 use boomerang_core::contract::Transport;
-use boomerang_core::engine::{ConnId, HttpRequestId, Limits};
+use boomerang_core::engine::{HttpRequestId, Limits};
 use boomerang_core::eval::ir::{Action, Cond, Condition, ConnField, Expr};
 use boomerang_core::eval::select::SelectMode;
 use boomerang_core::lang::program::ClientProtocol;
@@ -18,80 +17,18 @@ use boomerang_core::radius::auth::{SignOptions, sign_response};
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
 
-const DAC_SECRET: &str = "dac";
-
-struct World {
-    h: Harness,
-    radsec: ServerId,
-    http: ServerId,
-    udp: ServerId,
-}
+type World = ReverseWorld;
 
 /// A TLS server for NASes, an HTTP trigger and a UDP trigger, both calling a
-/// reverse backend that selects by NAS-Identifier (`http.query.nas`, or the UDP
-/// request's NAS-Identifier).
+/// reverse backend that selects by NAS-Identifier (see [`ReverseWorld`]).
 fn world(timeout: Duration, retries: u32, mode: SelectMode, limits: Limits) -> World {
-    let mut b = ProgramBuilder::new();
-    let nas = b.clients(
-        "NAS",
-        ClientProtocol::Radius,
-        vec![client("nas", "10.0.0.0/8", None)],
-    );
-    let dac = b.clients(
-        "DAC",
-        ClientProtocol::Radius,
-        vec![client("dac", "127.0.0.1", Some(DAC_SECRET))],
-    );
-    let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
-    let http = b.http_server("API", None);
-    let udp = b.radius_server("UDP", Transport::Udp, dac, None);
-    let http_backend = b.reverse_backend(
-        "HTTP_REV",
-        "radsec",
-        mode,
-        select_nas_identifier("RADSEC", http_query("nas")),
-        vec![disconnect_query(http_query("user"))],
+    ReverseWorld::new(ReverseSpec {
         timeout,
         retries,
-    );
-    let udp_backend = b.reverse_backend(
-        "UDP_REV",
-        "radsec",
         mode,
-        select_nas_identifier("RADSEC", req_attr_var(NAS_IDENTIFIER)),
-        vec![proxy_query()],
-        timeout,
-        retries,
-    );
-    b.policy(
-        "UDP",
-        Some(Condition::all(vec![Cond::eq(
-            var(boomerang_core::eval::ir::VarRef::RadiusServer),
-            Expr::str("UDP"),
-        )])),
-        vec![Action::Backend(backend_call(
-            udp_backend,
-            "UDP_REV",
-            Some(0),
-        ))],
-        None,
-    );
-    b.policy(
-        "HTTP",
-        None,
-        vec![Action::Backend(backend_call(
-            http_backend,
-            "HTTP_REV",
-            Some(0),
-        ))],
-        None,
-    );
-    World {
-        h: Harness::with_limits(b.build(), limits),
-        radsec,
-        http,
-        udp,
-    }
+        limits,
+        ..ReverseSpec::default()
+    })
 }
 
 fn default_world() -> World {
@@ -103,35 +40,18 @@ fn default_world() -> World {
     )
 }
 
-fn nas(w: &mut World, last: u8, name: &str, mode: NasMode) -> ConnId {
-    let radsec = w.radsec;
-    w.h.nas_named(radsec, last, name, mode)
-}
-
-fn trigger(w: &mut World, name: &str) -> HttpRequestId {
-    let http = w.http;
-    w.h.disconnect(http, name)
-}
-
-fn response(w: &World, id: HttpRequestId) -> Option<(u16, serde_json::Value)> {
-    w.h.http_responses()
-        .into_iter()
-        .find(|r| r.0 == id)
-        .map(|r| (r.1, r.2))
-}
-
 #[test]
 fn no_reply_in_time_is_reverse_timeout_and_the_identifier_rests() {
     let mut w = default_world();
     // Holds the request but answers the liveness probe (Status-Server) that follows
     // the timeout, so the connection stays healthy (see engine_liveness.rs).
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    let id = trigger(&mut w, "n1");
-    assert_eq!(response(&w, id), None);
+    let c = w.nas(1, "n1", NasMode::Hold);
+    let id = w.trigger("n1");
+    assert_eq!(w.response(id), None);
     w.h.advance(Duration::from_millis(4999));
-    assert_eq!(response(&w, id), None);
+    assert_eq!(w.response(id), None);
     w.h.advance(Duration::from_millis(1));
-    let (status, body) = response(&w, id).unwrap();
+    let (status, body) = w.response(id).unwrap();
     assert_eq!(status, 500);
     assert_eq!(body["error"], "REVERSE_TIMEOUT");
     assert_eq!(w.h.engine().stats().reverse_timeouts, 1);
@@ -155,12 +75,12 @@ fn no_reply_in_time_is_reverse_timeout_and_the_identifier_rests() {
 #[test]
 fn connection_closing_after_a_sign_of_life_is_connection_closed_without_retries() {
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    let id = trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Hold);
+    let id = w.trigger("n1");
     // The NAS shows it is alive after the request was written: it may have seen it.
     w.h.status(c, Some("n1"));
     w.h.close(c);
-    let (status, body) = response(&w, id).unwrap();
+    let (status, body) = w.response(id).unwrap();
     assert_eq!(status, 500);
     assert_eq!(body["error"], "CONNECTION_CLOSED");
     assert_eq!(w.h.engine().stats().reverse_reselected, 0);
@@ -174,13 +94,13 @@ fn connection_closing_silently_selects_again_without_spending_a_retry() {
     // connection closes (a stale connection of a NAS that reconnected): the request
     // goes to the NAS's other connection.
     let mut w = default_world();
-    let stale = nas(&mut w, 1, "n1", NasMode::Hold);
-    let fresh = nas(&mut w, 2, "n1", NasMode::Ack);
-    let id = trigger(&mut w, "n1");
+    let stale = w.nas(1, "n1", NasMode::Hold);
+    let fresh = w.nas(2, "n1", NasMode::Ack);
+    let id = w.trigger("n1");
     assert_eq!(w.h.requests_to(stale).len(), 1, "first connection first");
     w.h.close(stale);
     assert_eq!(w.h.requests_to(fresh).len(), 1, "selected again and sent");
-    assert_eq!(response(&w, id).unwrap().0, 200);
+    assert_eq!(w.response(id).unwrap().0, 200);
     assert_eq!(w.h.engine().stats().reverse_reselected, 1);
     assert_eq!(w.h.engine().stats().reverse_retries, 0);
     w.h.assert_quiescent();
@@ -191,10 +111,10 @@ fn connection_closing_silently_with_no_other_connection_is_connection_closed() {
     // Selected again for free, nothing to select: the request was written, then
     // its connection closed — that is the outcome, not NO_REVERSE_CONNECTIONS.
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    let id = trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Hold);
+    let id = w.trigger("n1");
     w.h.close(c);
-    let (status, body) = response(&w, id).unwrap();
+    let (status, body) = w.response(id).unwrap();
     assert_eq!(status, 500);
     assert_eq!(body["error"], "CONNECTION_CLOSED");
     w.h.assert_quiescent();
@@ -208,14 +128,14 @@ fn connection_closing_first_is_retried_on_another_selected_connection() {
         SelectMode::First,
         Limits::default(),
     );
-    let first = nas(&mut w, 1, "same", NasMode::Hold);
-    let second = nas(&mut w, 2, "same", NasMode::Ack);
-    let id = trigger(&mut w, "same");
+    let first = w.nas(1, "same", NasMode::Hold);
+    let second = w.nas(2, "same", NasMode::Ack);
+    let id = w.trigger("same");
     assert_eq!(w.h.requests_to(first).len(), 1);
     w.h.status(first, Some("same"));
     w.h.close(first);
     assert_eq!(w.h.requests_to(second).len(), 1, "re-selected and re-sent");
-    assert_eq!(response(&w, id).unwrap().0, 200);
+    assert_eq!(w.response(id).unwrap().0, 200);
     assert_eq!(w.h.engine().stats().reverse_retries, 1);
     // The retry is a new request: new identifier space, new Message-Authenticator.
     w.h.assert_quiescent();
@@ -229,18 +149,18 @@ fn retry_with_no_connection_left_is_connection_closed() {
         SelectMode::First,
         Limits::default(),
     );
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    let id = trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Hold);
+    let id = w.trigger("n1");
     w.h.close(c);
-    assert_eq!(response(&w, id).unwrap().1["error"], "CONNECTION_CLOSED");
+    assert_eq!(w.response(id).unwrap().1["error"], "CONNECTION_CLOSED");
     w.h.assert_quiescent();
 }
 
 #[test]
 fn reply_failing_verification_closes_the_connection() {
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    let id = trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Hold);
+    let id = w.trigger("n1");
     let req = w.h.requests_to(c)[0].clone();
     let mut bad = req.new_reply(Code::DisconnectAck);
     let data = sign_response(
@@ -253,15 +173,15 @@ fn reply_failing_verification_closes_the_connection() {
     w.h.send_raw(c, data);
     assert!(w.h.closes().contains(&c));
     assert_eq!(w.h.engine().stats().reverse_bad_replies, 1);
-    assert_eq!(response(&w, id).unwrap().1["error"], "CONNECTION_CLOSED");
+    assert_eq!(w.response(id).unwrap().1["error"], "CONNECTION_CLOSED");
     w.h.assert_quiescent();
 }
 
 #[test]
 fn reply_with_a_code_that_does_not_answer_is_a_stray() {
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
-    let id = trigger(&mut w, "n1");
+    let c = w.nas(1, "n1", NasMode::Hold);
+    let id = w.trigger("n1");
     let req: Packet = w.h.requests_to(c)[0].clone();
     let mut wrong = req.new_reply(Code::CoaAck);
     let data = sign_response(
@@ -273,9 +193,9 @@ fn reply_with_a_code_that_does_not_answer_is_a_stray() {
     .unwrap();
     w.h.send_raw(c, data);
     assert_eq!(w.h.engine().stats().reverse_stray_replies, 1);
-    assert_eq!(response(&w, id), None, "still waiting");
+    assert_eq!(w.response(id), None, "still waiting");
     assert!(w.h.answer_held(c, false));
-    let (status, body) = response(&w, id).unwrap();
+    let (status, body) = w.response(id).unwrap();
     assert_eq!(
         (status, body["result"].as_str()),
         (403, Some("reject")),
@@ -287,7 +207,7 @@ fn reply_with_a_code_that_does_not_answer_is_a_stray() {
 #[test]
 fn duplicate_udp_trigger_joins_then_gets_the_cached_reply() {
     let mut w = default_world();
-    let c = nas(&mut w, 1, "n1", NasMode::Hold);
+    let c = w.nas(1, "n1", NasMode::Hold);
     let udp = w.udp;
     let req = dac_request(
         Code::DisconnectRequest,
@@ -336,8 +256,8 @@ fn ten_thousand_requests_to_one_slow_nas_complete_in_order() {
             ..Limits::default()
         },
     );
-    let c = nas(&mut w, 1, "slow", NasMode::Hold);
-    let ids: Vec<HttpRequestId> = (0..10_000).map(|_| trigger(&mut w, "slow")).collect();
+    let c = w.nas(1, "slow", NasMode::Hold);
+    let ids: Vec<HttpRequestId> = (0..10_000).map(|_| w.trigger("slow")).collect();
     let snap = w.h.engine().connection(c).unwrap();
     assert_eq!((snap.in_flight, snap.queued), (256, 10_000 - 256));
     while w.h.answer_held(c, true) {
@@ -363,9 +283,9 @@ fn full_backlog_is_queue_full() {
             ..Limits::default()
         },
     );
-    let c = nas(&mut w, 1, "n", NasMode::Hold);
-    let ids: Vec<HttpRequestId> = (0..260).map(|_| trigger(&mut w, "n")).collect();
-    let refused = response(&w, ids[259]).unwrap();
+    let c = w.nas(1, "n", NasMode::Hold);
+    let ids: Vec<HttpRequestId> = (0..260).map(|_| w.trigger("n")).collect();
+    let refused = w.response(ids[259]).unwrap();
     assert_eq!(refused.1["error"], "QUEUE_FULL");
     assert_eq!(w.h.http_responses().len(), 1);
     while w.h.answer_held(c, true) {}
@@ -388,14 +308,14 @@ fn the_select_index_gives_the_plain_scan_result() {
         );
         let mut conns = Vec::new();
         for i in 0..20u8 {
-            conns.push(nas(&mut w, i + 1, &format!("nas-{}", i % 4), NasMode::Ack));
+            conns.push(w.nas(i + 1, &format!("nas-{}", i % 4), NasMode::Ack));
         }
         for i in 0..50 {
-            trigger(&mut w, &format!("nas-{}", i % 5));
+            w.trigger(&format!("nas-{}", i % 5));
         }
         w.h.close(conns[5]);
         for i in 0..50 {
-            trigger(&mut w, &format!("nas-{}", i % 5));
+            w.trigger(&format!("nas-{}", i % 5));
         }
         w.h.assert_quiescent();
         (

@@ -730,3 +730,161 @@ pub fn verified_reply(data: &Bytes, request: &Packet, secret: &str) -> Packet {
     .expect("reply verifies with the client's secret");
     p
 }
+
+/// The secret of the UDP trigger client (`dac` at 127.0.0.1) in [`ReverseWorld`].
+pub const DAC_SECRET: &str = "dac";
+
+/// How to build a [`ReverseWorld`].
+#[derive(Debug, Clone)]
+pub struct ReverseSpec {
+    /// The reverse servers' request timeout.
+    pub timeout: Duration,
+    /// The reverse servers' `retries`.
+    pub retries: u32,
+    /// `@select first` or `round-robin`.
+    pub mode: SelectMode,
+    /// The engine's limits.
+    pub limits: Limits,
+    /// The RadSec server's liveness settings.
+    pub liveness: boomerang_core::lang::program::Liveness,
+    /// Also an SQL backend (`SELECT 1`), called by HTTP triggers on `/sql`.
+    pub sql: bool,
+    /// The HTTP trigger's query parameter that becomes the Disconnect-Request's
+    /// User-Name (`user`, or `nas` so that a check can see whom it was for).
+    pub user_param: &'static str,
+}
+
+impl Default for ReverseSpec {
+    fn default() -> Self {
+        ReverseSpec {
+            timeout: Duration::from_secs(5),
+            retries: 0,
+            mode: SelectMode::First,
+            limits: Limits::default(),
+            liveness: boomerang_core::lang::program::Liveness::default(),
+            sql: false,
+            user_param: "user",
+        }
+    }
+}
+
+/// The reverse test world the engine tests share: a RadSec server for NAS
+/// (clients in 10.0.0.0/8, no idle timeout), an HTTP trigger and a UDP trigger
+/// (client `dac` at 127.0.0.1), each calling its own reverse backend that selects
+/// by NAS-Identifier (`http.query.nas`; the UDP request's NAS-Identifier): HTTP
+/// sends a Disconnect-Request built by a query, UDP forwards the request as it is.
+pub struct ReverseWorld {
+    pub h: Harness,
+    pub radsec: ServerId,
+    pub http: ServerId,
+    pub udp: ServerId,
+    /// Called by HTTP triggers.
+    pub http_rev: BackendId,
+    /// Called by UDP triggers.
+    pub udp_rev: BackendId,
+    /// With [`ReverseSpec::sql`]: called by HTTP triggers on `/sql`.
+    pub sql: Option<BackendId>,
+}
+
+impl ReverseWorld {
+    /// The world of `spec`.
+    pub fn new(spec: ReverseSpec) -> Self {
+        let mut b = ProgramBuilder::new();
+        let nas = b.clients(
+            "NAS",
+            ClientProtocol::Radius,
+            vec![client("nas", "10.0.0.0/8", None)],
+        );
+        let dac = b.clients(
+            "DAC",
+            ClientProtocol::Radius,
+            vec![client("dac", "127.0.0.1", Some(DAC_SECRET))],
+        );
+        let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
+        if let ServerKind::Radius(r) = &mut b.program.servers[radsec.0 as usize].kind {
+            if let RadiusListen::Network(n) = &mut r.listen {
+                n.liveness = spec.liveness;
+            }
+        }
+        let http = b.http_server("API", None);
+        let udp = b.radius_server("UDP", Transport::Udp, dac, None);
+        let http_rev = b.reverse_backend(
+            "HTTP_REV",
+            "radsec",
+            spec.mode,
+            select_nas_identifier("RADSEC", http_query("nas")),
+            vec![disconnect_query(http_query(spec.user_param))],
+            spec.timeout,
+            spec.retries,
+        );
+        let udp_rev = b.reverse_backend(
+            "UDP_REV",
+            "radsec",
+            spec.mode,
+            select_nas_identifier("RADSEC", req_attr_var(NAS_IDENTIFIER)),
+            vec![proxy_query()],
+            spec.timeout,
+            spec.retries,
+        );
+        let sql = spec
+            .sql
+            .then(|| b.sqlite_backend("SQL", vec![sql_query("q", "SELECT 1", vec![], vec![])]));
+        b.policy(
+            "UDP",
+            Some(Condition::all(vec![Cond::eq(
+                var(VarRef::RadiusServer),
+                Expr::str("UDP"),
+            )])),
+            vec![Action::Backend(backend_call(udp_rev, "UDP_REV", Some(0)))],
+            None,
+        );
+        if let Some(sql) = sql {
+            b.policy(
+                "SQL",
+                Some(Condition::all(vec![Cond::eq(
+                    var(VarRef::Http(HttpField::Path)),
+                    Expr::str("/sql"),
+                )])),
+                vec![Action::Backend(backend_call(sql, "SQL", Some(0)))],
+                None,
+            );
+        }
+        b.policy(
+            "HTTP",
+            None,
+            vec![Action::Backend(backend_call(http_rev, "HTTP_REV", Some(0)))],
+            None,
+        );
+        ReverseWorld {
+            h: Harness::with_limits(b.build(), spec.limits),
+            radsec,
+            http,
+            udp,
+            http_rev,
+            udp_rev,
+            sql,
+        }
+    }
+
+    /// A NAS at 10.0.0.`last` on the RadSec server, announcing `name` in its
+    /// Status-Server, answering in `mode`.
+    pub fn nas(&mut self, last: u8, name: &str, mode: NasMode) -> ConnId {
+        let radsec = self.radsec;
+        self.h.nas_named(radsec, last, name, mode)
+    }
+
+    /// An HTTP disconnect trigger for the NAS named `name`.
+    pub fn trigger(&mut self, name: &str) -> HttpRequestId {
+        let http = self.http;
+        self.h.disconnect(http, name)
+    }
+
+    /// The HTTP response to `id`, if it came: status and JSON body.
+    pub fn response(&self, id: HttpRequestId) -> Option<(u16, serde_json::Value)> {
+        self.h
+            .http_responses()
+            .into_iter()
+            .find(|r| r.0 == id)
+            .map(|r| (r.1, r.2))
+    }
+}
