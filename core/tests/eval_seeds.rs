@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use boomerang_core::contract::SqlRows;
 use boomerang_core::eval::context::{
-    AttrBag, CertInfo, ConnectionInfo, Context, HttpExchange, RadiusRequest, ServerInfo,
+    AttrBag, CertInfo, ConnectionInfo, Context, RadiusRequest, ServerInfo,
 };
 use boomerang_core::eval::error::{ErrorCode, ErrorValue};
 use boomerang_core::eval::ir::{
@@ -545,24 +545,7 @@ fn udp_trigger_without_a_matching_connection_gets_no_reply() {
 // Example: HTTP API triggering
 
 fn http_request(method: &str, query: &[(&str, &str)]) -> Context {
-    let mut c = Context::http(
-        schema(),
-        t0(),
-        HttpExchange {
-            method: method.into(),
-            path: "/disconnect".into(),
-            query: query
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Default::default()
-        },
-    );
-    c.server = Some(ServerInfo {
-        name: "HTTP_API".into(),
-        tls: false,
-    });
-    c
+    http_request_with(schema(), method, query)
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use boomerang_core::contract::SqlRows;
 use boomerang_core::eval::context::{
-    AttrBag, AttrSchema, CertInfo, ConnectionInfo, Context, HttpExchange, RadiusRequest, ServerInfo,
+    AttrBag, AttrSchema, CertInfo, ConnectionInfo, Context, RadiusRequest, ServerInfo,
 };
 use boomerang_core::eval::error::{ErrorCode, ErrorValue};
 use boomerang_core::eval::ir::{BackendId, Library, Pipeline, QueryId, error_code_value};
@@ -35,7 +35,7 @@ use boomerang_core::lang::compile::names::{BackendName, BackendNameKind, Names};
 use boomerang_core::lang::{Block, Diagnostic, Item, SourceMap, Span, parse_text, render_all};
 use boomerang_core::radius::dictionary::Dictionary;
 use boomerang_core::radius::id::{AttrId, DataType};
-use eval_support::{Backend, Engine, NasFn, SqlFn, conn, t0, with_cert};
+use eval_support::{Backend, Engine, NasFn, SqlFn, conn, http_request_with, t0, with_cert};
 
 const USER_NAME: AttrId = AttrId::Standard(1);
 const REPLY_MESSAGE: AttrId = AttrId::Standard(18);
@@ -588,24 +588,7 @@ fn udp_trigger_is_proxied_to_the_matching_nas_and_its_ack_relayed() {
 // HTTP API triggering
 
 fn http_request(method: &str, query: &[(&str, &str)]) -> Context {
-    let mut c = Context::http(
-        schema(),
-        t0(),
-        HttpExchange {
-            method: method.into(),
-            path: "/disconnect".into(),
-            query: query
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Default::default()
-        },
-    );
-    c.server = Some(ServerInfo {
-        name: "HTTP_API".into(),
-        tls: false,
-    });
-    c
+    http_request_with(schema(), method, query)
 }
 
 #[test]

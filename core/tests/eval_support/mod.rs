@@ -303,3 +303,30 @@ impl Engine {
         }
     }
 }
+
+/// The context of an HTTP request to `/disconnect` of server `HTTP_API` with this
+/// method and query, reading attributes through `schema`.
+pub fn http_request_with(
+    schema: Arc<dyn boomerang_core::eval::context::AttrSchema>,
+    method: &str,
+    query: &[(&str, &str)],
+) -> Context {
+    let mut c = Context::http(
+        schema,
+        t0(),
+        boomerang_core::eval::context::HttpExchange {
+            method: method.into(),
+            path: "/disconnect".into(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        },
+    );
+    c.server = Some(boomerang_core::eval::context::ServerInfo {
+        name: "HTTP_API".into(),
+        tls: false,
+    });
+    c
+}
