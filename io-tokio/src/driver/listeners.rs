@@ -131,7 +131,7 @@ pub(super) async fn accept_loop<N: Net>(
             None => {
                 tokio::spawn(async move {
                     let opened = Opening {
-                        origin: Origin::Accepted(server),
+                        direction: Direction::Accepted(server),
                         peer,
                         local,
                         transport: Transport::Tcp,
@@ -156,7 +156,7 @@ pub(super) async fn accept_loop<N: Net>(
                                 .map(|c| Bytes::copy_from_slice(c.as_ref()))
                                 .collect();
                             let opened = Opening {
-                                origin: Origin::Accepted(server),
+                                direction: Direction::Accepted(server),
                                 peer,
                                 local,
                                 transport: Transport::Tls,
@@ -175,18 +175,19 @@ pub(super) async fn accept_loop<N: Net>(
     }
 }
 
-/// How a connection came to be.
+/// Which way a connection was opened: accepted by one of our servers, or dialed by
+/// us. (Not to be confused with where a request came from: the engine's task origin.)
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Origin {
+pub(super) enum Direction {
     /// Accepted by this RADIUS server.
     Accepted(ServerId),
-    /// Opened by us for a `connect` backend, answering this engine attempt.
-    Outbound(AttemptId),
+    /// Dialed by us for a `connect` backend, answering this engine attempt.
+    Dialed(AttemptId),
 }
 
 /// What is known about a connection when it is established.
 pub(super) struct Opening {
-    pub origin: Origin,
+    pub direction: Direction,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub transport: Transport,
@@ -207,8 +208,8 @@ pub(super) async fn run_connection<S>(
     let (cmd_tx, cmd_rx) = mpsc::channel(write_queue.max(1));
     let (stop_tx, mut stop_rx) = oneshot::channel();
     let (number_tx, number_rx) = oneshot::channel();
-    let opened = match o.origin {
-        Origin::Outbound(attempt) => Event::Connected {
+    let opened = match o.direction {
+        Direction::Dialed(attempt) => Event::Connected {
             attempt,
             peer: o.peer,
             local: o.local,
@@ -217,7 +218,7 @@ pub(super) async fn run_connection<S>(
             writer: cmd_tx,
             number: number_tx,
         },
-        Origin::Accepted(server) => Event::Opened {
+        Direction::Accepted(server) => Event::Opened {
             server,
             peer: o.peer,
             local: o.local,

@@ -15,7 +15,7 @@ use rustls_pki_types::ServerName;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 
-use super::listeners::{Opening, Origin, run_connection};
+use super::listeners::{Direction, Opening, run_connection};
 use super::{Event, cert_path, tls_version};
 use crate::net::{DatagramSocket, Net};
 use crate::tls::{ClientTlsSettings, connector};
@@ -150,7 +150,7 @@ pub(super) async fn connect<N: Net>(
         0,
     );
     let opening = |transport, certificates| Opening {
-        origin: Origin::Outbound(attempt),
+        direction: Direction::Dialed(attempt),
         peer: addr,
         local,
         transport,
