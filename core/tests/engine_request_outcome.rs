@@ -19,7 +19,10 @@ use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::ir::{Action, ActionResult, Cond, Condition, PacketRef, VarRef};
 use boomerang_core::eval::select::SelectMode;
 use boomerang_core::lang::program::ClientProtocol;
+use boomerang_core::radius::auth::{SignOptions, sign_request};
 use boomerang_core::radius::code::Code;
+use boomerang_core::radius::packet::Packet;
+use boomerang_core::rng::SplitMix64;
 
 const SECRET: &str = "dac";
 
@@ -258,6 +261,21 @@ fn every_discarded_datagram_is_reported_with_its_reason() {
     h.datagram(udp, addr([192, 0, 2, 1], 4000), encode(&stranger));
     let forged = dac_request(Code::AccessRequest, 7, &[], "not-the-secret");
     h.datagram(udp, dac, encode(&forged));
+    // An Accounting-Request without Message-Authenticator, its Request
+    // Authenticator computed with another secret.
+    let mut accounting = Packet::new(Code::AccountingRequest, 8);
+    accounting.push(USER_NAME, b"u".to_vec());
+    let wire = sign_request(
+        &mut accounting,
+        b"not-the-secret",
+        &mut SplitMix64::new(8),
+        &SignOptions {
+            add_message_authenticator: false,
+            ..SignOptions::default()
+        },
+    )
+    .expect("signs");
+    h.datagram(udp, dac, wire);
     assert!(h.datagrams().is_empty(), "no reply");
     let reasons: Vec<DropReason> = request_events(&h)
         .into_iter()
@@ -272,6 +290,7 @@ fn every_discarded_datagram_is_reported_with_its_reason() {
             DropReason::Malformed,
             DropReason::UnknownCode,
             DropReason::UnknownClient,
+            DropReason::BadMessageAuthenticator,
             DropReason::BadAuthenticator,
         ]
     );

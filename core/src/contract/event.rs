@@ -12,16 +12,17 @@ use crate::contract::ids::ServerId;
 use crate::contract::outcome::{BackendOutcome, Unanswered};
 use crate::eval::ir::BackendId;
 use crate::radius::code::Code;
+use crate::radius::error::AuthError;
 
 /// Why a received packet was discarded before any policy ran: the `reason` label of
 /// `radius_dropped_total` ([`DropReason::label`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DropReason {
-    /// The Request Authenticator or Message-Authenticator did not verify.
+    /// The Request Authenticator (Accounting, CoA, Disconnect) did not verify.
     BadAuthenticator,
-    /// Message-Authenticator was missing where required, or did not verify. Not
-    /// reported by the engine today (it reports [`DropReason::BadAuthenticator`]);
-    /// kept so the label set stays documented in one place.
+    /// The Message-Authenticator did not verify, was malformed or repeated, or was
+    /// absent where required (Status-Server, the client's
+    /// `require_message_authenticator`, or Proxy-State with `limit_proxy_state`).
     BadMessageAuthenticator,
     /// The source address matches no configured client (or the client has no
     /// secret).
@@ -57,6 +58,23 @@ impl DropReason {
         DropReason::Overloaded,
         DropReason::ReceiveBufferFull,
     ];
+
+    /// Why a request that failed verification with `error` is dropped.
+    pub fn of_auth_error(error: &AuthError) -> DropReason {
+        match error {
+            AuthError::MissingMessageAuthenticator
+            | AuthError::DuplicateMessageAuthenticator { .. }
+            | AuthError::MessageAuthenticatorLength { .. }
+            | AuthError::BadMessageAuthenticator
+            | AuthError::ProxyStateWithoutMessageAuthenticator => {
+                DropReason::BadMessageAuthenticator
+            }
+            AuthError::UnknownCode { .. } | AuthError::WrongDirection { .. } => {
+                DropReason::UnknownCode
+            }
+            _ => DropReason::BadAuthenticator,
+        }
+    }
 
     /// The `reason` label of `radius_dropped_total`.
     pub fn label(self) -> &'static str {

@@ -167,7 +167,7 @@ impl Engine {
         };
         if let Err(e) = verify_request(&packet, &secret, &policy) {
             self.stats.udp_bad_authenticator += 1;
-            self.dropped(server, DropReason::BadAuthenticator);
+            self.dropped(server, DropReason::of_auth_error(&e));
             self.log(
                 Severity::Warn,
                 format!("UDP from {peer} (client \"{}\"): {e}; dropped", client.name),
