@@ -76,47 +76,6 @@ label_enum! {
     }
 }
 
-label_enum! {
-    /// How a request sent to a RADIUS backend ended (`outcome` of
-    /// `reverse_requests_total`); the engine's
-    /// [`BackendOutcome`](boomerang_core::engine::BackendOutcome), one to one.
-    ReverseOutcome {
-        /// A positive answer (CoA-ACK, Disconnect-ACK, Access-Accept, …).
-        Ack => "ack",
-        /// A negative answer (CoA-NAK, Disconnect-NAK, Access-Reject, …).
-        Nak => "nak",
-        /// No reply arrived in time (`errors.REVERSE_TIMEOUT`,
-        /// `errors.BACKEND_TIMEOUT`).
-        Timeout => "timeout",
-        /// No connection was selected (`errors.NO_REVERSE_CONNECTIONS`).
-        NoConnection => "no_connection",
-        /// The connection closed before the reply and no retry was left
-        /// (`errors.CONNECTION_CLOSED`).
-        ConnectionClosed => "connection_closed",
-        /// A bounded queue was full (`errors.QUEUE_FULL`).
-        QueueFull => "queue_full",
-        /// Any other failure (request not encodable, backend server unreachable:
-        /// `errors.BACKEND_ERROR`, …).
-        Error => "error",
-    }
-}
-
-/// The engine's outcome of a backend request as a label value (the same set).
-impl From<boomerang_core::engine::BackendOutcome> for ReverseOutcome {
-    fn from(o: boomerang_core::engine::BackendOutcome) -> ReverseOutcome {
-        use boomerang_core::engine::BackendOutcome as B;
-        match o {
-            B::Ack => ReverseOutcome::Ack,
-            B::Nak => ReverseOutcome::Nak,
-            B::Timeout => ReverseOutcome::Timeout,
-            B::NoConnection => ReverseOutcome::NoConnection,
-            B::ConnectionClosed => ReverseOutcome::ConnectionClosed,
-            B::QueueFull => ReverseOutcome::QueueFull,
-            B::Error => ReverseOutcome::Error,
-        }
-    }
-}
-
 impl RequestResult {
     /// How a request answered with a reply of code `reply` ended: `None` for a code
     /// that answers none of the requests counted here.
@@ -208,8 +167,8 @@ pub struct DropLabels {
 pub struct OutcomeLabels {
     /// The backend's configuration name.
     pub backend: String,
-    /// How it ended.
-    pub outcome: ReverseOutcome,
+    /// How it ended: [`BackendOutcome::as_str`](boomerang_core::engine::BackendOutcome::as_str).
+    pub outcome: &'static str,
 }
 
 /// Labels of `connections_active` and `connections_total`.
@@ -505,13 +464,13 @@ impl Metrics {
     pub fn reverse_request(
         &self,
         backend: &str,
-        outcome: ReverseOutcome,
+        outcome: boomerang_core::engine::BackendOutcome,
         elapsed: Option<Duration>,
     ) {
         self.reverse_requests
             .get_or_create(&OutcomeLabels {
                 backend: backend.to_owned(),
-                outcome,
+                outcome: outcome.as_str(),
             })
             .inc();
         if let Some(elapsed) = elapsed {

@@ -327,7 +327,7 @@ impl<N: Net> EngineLoop<N> {
                 latency,
             } => {
                 self.metrics
-                    .reverse_request(self.backend_name(backend), outcome.into(), latency);
+                    .reverse_request(self.backend_name(backend), outcome, latency);
             }
             EngineEvent::NasIdentifierClaim { server, claim } => {
                 self.metrics
