@@ -486,6 +486,7 @@ impl Engine {
             timeout: server.timeout,
             retransmit: None,
             quarantine: server.timeout,
+            avoid: None,
         };
         let rng = self.rng.as_mut();
         let submitted = self.peers.with(conn, |p| p.submit(now.mono, req, rng));

@@ -32,6 +32,7 @@ fn req<W>(waiter: W, code: Code) -> Request<W> {
         timeout: TIMEOUT,
         retransmit: None,
         quarantine: TIMEOUT,
+        avoid: None,
     }
 }
 
@@ -236,6 +237,36 @@ fn no_rest_means_the_identifier_is_free_at_the_timeout() {
     sent(b.submit(r));
     b.advance(TIMEOUT);
     assert_eq!((b.peer.ids_in_use(), b.peer.deadlines()), (0, 0));
+}
+
+#[test]
+fn no_rest_frees_the_identifier_at_once_and_a_late_reply_is_still_known() {
+    let mut b = Bench::new(cfg(1));
+    let mut r = coa(1);
+    r.quarantine = Duration::ZERO;
+    let (id, first) = sent(b.submit(r));
+    let events = b.advance(TIMEOUT);
+    assert!(matches!(&events[..], [Event::Failed { waiter: 1, .. }]));
+    assert_eq!((b.peer.ids_in_use(), b.peer.deadlines()), (0, 0));
+    let (id2, second) = sent(b.submit(coa(2)));
+    assert_ne!(id2, id, "the freed identifier went to the back of the list");
+    assert!(matches!(
+        b.peer.receive(answer(&first, Code::CoaAck)),
+        Event::Stray { late: true, .. }
+    ));
+    assert!(matches!(
+        b.peer.receive(answer(&second, Code::CoaAck)),
+        Event::Reply { waiter: 2, .. }
+    ));
+}
+
+#[test]
+fn a_request_avoids_its_last_identifier_while_another_is_free() {
+    let mut b = Bench::new(cfg(1));
+    let mut r = coa(1);
+    r.avoid = Some(0);
+    assert_eq!(sent(b.submit(r)).0, 1);
+    assert_eq!(sent(b.submit(coa(2))).0, 2, "the avoided one went to the back");
 }
 
 #[test]
@@ -469,7 +500,13 @@ proptest! {
             match op {
                 Op::Submit => {
                     next += 1;
-                    match b.submit(coa(next)) {
+                    let mut r = coa(next);
+                    // Some requests have no rest, some avoid an identifier.
+                    if next % 3 == 0 {
+                        r.quarantine = Duration::ZERO;
+                    }
+                    r.avoid = u8::try_from(next % 7).ok();
+                    match b.submit(r) {
                         Ok(Submitted::Sent { id, bytes }) => {
                             accepted.insert(next);
                             events.push(Event::Sent { waiter: next, id, bytes });
