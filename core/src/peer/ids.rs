@@ -127,7 +127,11 @@ mod tests {
         while pool.available() > 1 {
             pool.allocate();
         }
-        assert_eq!(pool.allocate_avoiding(Some(0)), Some(0), "the only one left");
+        assert_eq!(
+            pool.allocate_avoiding(Some(0)),
+            Some(0),
+            "the only one left"
+        );
     }
 
     #[test]

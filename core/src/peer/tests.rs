@@ -266,7 +266,11 @@ fn a_request_avoids_its_last_identifier_while_another_is_free() {
     let mut r = coa(1);
     r.avoid = Some(0);
     assert_eq!(sent(b.submit(r)).0, 1);
-    assert_eq!(sent(b.submit(coa(2))).0, 2, "the avoided one went to the back");
+    assert_eq!(
+        sent(b.submit(coa(2))).0,
+        2,
+        "the avoided one went to the back"
+    );
 }
 
 #[test]
