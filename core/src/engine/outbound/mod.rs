@@ -105,13 +105,12 @@ use crate::engine::time::Now;
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::BackendId;
 use crate::lang::program::{Backend, BackendKind, RadiusServerMode, ServerSelection};
-use crate::peer::sign::status_server;
+use crate::peer::sign::{sign, status_server};
 use crate::peer::{Event, Failure, PeerConfig, Peers, Refused, Submitted};
-use crate::radius::attr::MESSAGE_AUTHENTICATOR;
 use crate::radius::auth::{SignOptions, VerifyPolicy, sign_response, verify_request};
 use crate::radius::code::AuthenticatorKind;
 use crate::radius::framing::StreamDecoder;
-use crate::radius::packet::{MAX_PACKET_LEN, Packet};
+use crate::radius::packet::Packet;
 use crate::rng::RandomSource;
 
 pub use crate::contract::{AttemptId, CloseReason, ConnId, ServerRef, Target};
@@ -1346,21 +1345,11 @@ impl Outbound {
 }
 
 /// Check that a request template can be signed at all (attribute and packet
-/// lengths, User-Password length), so that `send` can refuse it at once.
+/// lengths, User-Password length), so that `send` can refuse it at once: sign it
+/// once for nobody, with randomness of its own (the machine's is not drawn from).
 fn validate(template: &Packet) -> Result<(), String> {
-    let mut p = template.clone();
-    p.remove_all(MESSAGE_AUTHENTICATOR);
-    for a in p.attributes.iter_mut().filter(|a| a.typ == 2) {
-        let len = a.value.len();
-        if len > 128 {
-            return Err(format!(
-                "User-Password is {len} octets; at most 128 can be hidden"
-            ));
-        }
-        a.value = Bytes::from(vec![0u8; len.div_ceil(16).max(1) * 16]);
-    }
-    p.insert_first(MESSAGE_AUTHENTICATOR, Bytes::from_static(&[0u8; 16]));
-    p.encode_with_max(MAX_PACKET_LEN)
+    let mut rng = crate::rng::SplitMix64::new(0);
+    sign(template, 0, b"validate", true, &mut rng)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
