@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::contract::SqlRows;
 use crate::contract::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
 use crate::engine::attrs::packet_to_bag;
-use crate::engine::connect::{apply_radius_reply, outgoing_request};
+use crate::engine::request::{apply_radius_reply, outgoing_request};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
