@@ -1208,15 +1208,23 @@ impl Outbound {
     }
 
     fn on_probe_timeout(&mut self, now: Instant, link: Link) {
+        if self.watchdog_failed(now, link) {
+            // Suspect: probe again at once rather than at the next interval.
+            self.send_probe(now, link);
+        }
+    }
+
+    /// One more consecutive failure on `link`: at [`WATCHDOG_FAILURES`] the
+    /// connection is declared dead (closed) or the UDP server down. Returns
+    /// whether the link is still trusted.
+    fn watchdog_failed(&mut self, now: Instant, link: Link) -> bool {
         let Some(w) = self.watchdog_mut(link) else {
-            return;
+            return false;
         };
         w.failures = w.failures.saturating_add(1);
         let failures = w.failures;
         if failures < WATCHDOG_FAILURES {
-            // Suspect: probe again at once rather than at the next interval.
-            self.send_probe(now, link);
-            return;
+            return true;
         }
         match link {
             Link::Conn(conn) => {
@@ -1224,6 +1232,7 @@ impl Outbound {
             }
             Link::Udp(slot) => self.mark_udp_down(now, slot),
         }
+        false
     }
 
     /// A request waited on a server (for a connection or an identifier) until
@@ -1252,7 +1261,11 @@ impl Outbound {
         };
         let err = self.timeout_error(slot);
         self.fail_on_server(now, key, slot, err);
-        self.count_request_timeout(now, slot, link);
+        // Request timeouts feed the watchdog, except on connections it probes.
+        let probed = self.servers.get(slot).is_some_and(|s| s.cfg.status);
+        if !(probed && matches!(link, Link::Conn(_))) {
+            self.watchdog_failed(now, link);
+        }
         self.drain(now, slot);
     }
 
@@ -1267,33 +1280,6 @@ impl Outbound {
                 ),
             ),
             None => error(ErrorCode::BackendTimeout, "no answer".into()),
-        }
-    }
-
-    /// A request timed out on `link`: feed the watchdog where it counts.
-    fn count_request_timeout(&mut self, now: Instant, slot: usize, link: Link) {
-        let status = self.servers.get(slot).is_some_and(|s| s.cfg.status);
-        match link {
-            Link::Conn(conn) if !status => {
-                let Some(w) = self.watchdog_mut(link) else {
-                    return;
-                };
-                w.failures = w.failures.saturating_add(1);
-                let failures = w.failures;
-                if failures >= WATCHDOG_FAILURES {
-                    self.lose_conn(now, conn, Some(CloseReason::WatchdogExpired { failures }));
-                }
-            }
-            Link::Conn(_) => {}
-            Link::Udp(slot) => {
-                let Some(w) = self.watchdog_mut(link) else {
-                    return;
-                };
-                w.failures = w.failures.saturating_add(1);
-                if w.failures >= WATCHDOG_FAILURES {
-                    self.mark_udp_down(now, slot);
-                }
-            }
         }
     }
 
