@@ -15,9 +15,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use crate::contract::ServerId;
 use crate::contract::Transport;
 use crate::contract::{ConnId, Output, Severity};
-use crate::engine::attrs::{packet_to_bag, push_entries, request_template};
+use crate::engine::attrs::{push_entries, request_template};
 use crate::engine::outbound::{self, AttemptId, Outbound, OutboundOutput, RequestToken, ServerRef};
-use crate::engine::request::{apply_radius_reply, outgoing_request};
+use crate::engine::request::{VerifiedReply, apply_radius_reply, outgoing_request};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;
 use crate::engine::task::{Origin, OutboundCall, Task, TaskId, Wait};
@@ -333,25 +333,19 @@ impl Engine {
         // same backend server in both).
         let program = task.program.clone();
         let result = match (&task.wait, server_def(&program, server)) {
-            (Wait::Outbound(call), Some(def)) => {
-                let attrs = packet_to_bag(
-                    &self.schema,
+            (Wait::Outbound(call), Some(def)) => apply_radius_reply(
+                &self.schema,
+                &program,
+                &mut task.ctx,
+                call.backend,
+                call.query,
+                &call.sent,
+                VerifiedReply {
                     packet,
-                    def.secret.as_bytes(),
-                    request_authenticator,
-                );
-                let (backend, query) = (call.backend, call.query);
-                let sent = call.sent.clone();
-                apply_radius_reply(
-                    &program,
-                    &mut task.ctx,
-                    backend,
-                    query,
-                    &sent,
-                    packet.code,
-                    attrs,
-                )
-            }
+                    secret: def.secret.as_bytes(),
+                    authenticator: request_authenticator,
+                },
+            ),
             (Wait::Outbound(_), None) => Err(internal_error("backend server vanished")),
             _ => Err(internal_error(
                 "outbound reply for a task not waiting for one",

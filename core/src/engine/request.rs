@@ -4,7 +4,8 @@
 //! connections (`reverse { … }` backends). It wraps the query's bindings and
 //! mapping ([`crate::eval::query`]); transport and matching are elsewhere.
 
-use crate::eval::context::{AttrBag, Context};
+use crate::engine::attrs::{DictSchema, packet_to_bag};
+use crate::eval::context::Context;
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
 use crate::eval::query::{OutgoingRequest, ReplyView, apply_mapping, eval_bindings};
@@ -12,6 +13,7 @@ use crate::lang::program::Program;
 use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
 use crate::radius::code::Code;
 use crate::radius::id::AttrId;
+use crate::radius::packet::Packet;
 
 /// Whether a reply code is a positive answer (the backend action accepts).
 fn positive(code: Code) -> bool {
@@ -77,6 +79,16 @@ pub(super) fn outgoing_request(
     }
 }
 
+/// A verified reply to a RADIUS backend call, as its peer machine delivered it.
+pub(super) struct VerifiedReply<'a> {
+    /// The reply, hidden attributes still hidden.
+    pub packet: &'a Packet,
+    /// The secret of the server that answered.
+    pub secret: &'a [u8],
+    /// The Request Authenticator it answers (hidden attributes are keyed with it).
+    pub authenticator: &'a [u8; 16],
+}
+
 /// Apply a verified reply to a RADIUS backend call: with a query its `mapping`
 /// (reading `radius.reply.*` from the reply and `radius.request.*` from what was
 /// sent); without one (proxy mode) the reply's code and attributes become the
@@ -84,14 +96,16 @@ pub(super) fn outgoing_request(
 /// echoes the request's own and computes its own). Positive codes accept, every
 /// other answer rejects.
 pub(super) fn apply_radius_reply(
+    schema: &DictSchema,
     program: &Program,
     ctx: &mut Context,
     backend: BackendId,
     query: Option<QueryId>,
     sent: &OutgoingRequest,
-    code: Code,
-    mut attrs: AttrBag,
+    reply: VerifiedReply<'_>,
 ) -> Result<ActionResult, ErrorValue> {
+    let code = reply.packet.code;
+    let mut attrs = packet_to_bag(schema, reply.packet, reply.secret, reply.authenticator);
     match query {
         Some(qid) => {
             let Some(q) = program.backend(backend).and_then(|b| b.radius_query(qid)) else {
