@@ -21,7 +21,9 @@
 //!   new request is recognised (it verifies against the old authenticator) and
 //!   discarded instead of being taken for a bad reply to the new one (a request
 //!   whose signed bytes equal the earlier one's — a CoA or Disconnect with the same
-//!   identifier and attributes — cannot be told apart: the rest covers that);
+//!   identifier and attributes — cannot be told apart: the rest covers that); on
+//!   the reserved probe identifier, which never rests, the authenticators of a few
+//!   earlier probes are kept too;
 //! * datagram requests ([`Request::retransmit`]) are sent again unchanged (same
 //!   identifier and authenticator, RFC 5080) until their timeout;
 //! * every submitted request ends in exactly one [`Event::Reply`],
@@ -145,7 +147,14 @@ struct Retired {
     secret: Arc<[u8]>,
     /// The deadline of its rest, while the identifier rests.
     resting: Option<DueKey>,
+    /// The reserved probe identifier, reused at once: the authenticators of the
+    /// probes given up before this one, oldest first (at most [`EARLIER_PROBES`]).
+    earlier: Vec<[u8; 16]>,
 }
+
+/// Earlier probes whose late answers are still recognised on the reserved
+/// identifier (which never rests).
+const EARLIER_PROBES: usize = 3;
 
 /// One endpoint's request machine; `W` names a waiting request.
 #[derive(Debug)]
@@ -537,6 +546,14 @@ impl<W: Copy + PartialEq> Peer<W> {
         if !reserved && !rests {
             self.ids.release(id);
         }
+        let mut earlier = Vec::new();
+        if let Some(old) = self.retired.remove(&id).filter(|_| reserved) {
+            earlier = old.earlier;
+            earlier.push(old.authenticator);
+            if earlier.len() > EARLIER_PROBES {
+                earlier.remove(0);
+            }
+        }
         self.retired.insert(
             id,
             Retired {
@@ -544,23 +561,21 @@ impl<W: Copy + PartialEq> Peer<W> {
                 authenticator: f.authenticator,
                 secret: f.secret,
                 resting,
+                earlier,
             },
         );
         Some((f.waiter, f.timeout))
     }
 
     /// Whether `packet` verifies as the reply to the request last given up with
-    /// its identifier.
+    /// its identifier (or, on the reserved one, to an earlier probe).
     fn is_late(&self, packet: &Packet) -> bool {
         self.retired.get(&packet.identifier).is_some_and(|r| {
+            let policy = VerifyPolicy::default();
             packet.code.answers(r.code)
-                && verify_response(
-                    packet,
-                    &r.authenticator,
-                    &r.secret,
-                    &VerifyPolicy::default(),
-                )
-                .is_ok()
+                && std::iter::once(&r.authenticator)
+                    .chain(&r.earlier)
+                    .any(|a| verify_response(packet, a, &r.secret, &policy).is_ok())
         })
     }
 }

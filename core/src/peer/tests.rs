@@ -340,6 +340,34 @@ fn the_probe_goes_ahead_of_the_queue_and_rests_when_abandoned() {
 }
 
 #[test]
+fn late_answers_to_earlier_probes_on_the_reserved_identifier_are_known() {
+    let mut b = Bench::new(PeerConfig {
+        max_queue: 0,
+        reserve_status_id: true,
+    });
+    let mut probes = Vec::new();
+    for _ in 0..3 {
+        match &b.peer.probe(b.now, probe_req(), &mut b.rng)[..] {
+            [Event::ProbeSent { bytes }] => probes.push(bytes.clone()),
+            other => panic!("{other:?}"),
+        }
+        if probes.len() < 3 {
+            assert_eq!(b.advance(TIMEOUT), vec![Event::ProbeUnanswered]);
+        }
+    }
+    for late in &probes[..2] {
+        assert!(matches!(
+            b.peer.receive(answer(late, Code::AccessAccept)),
+            Event::Stray { late: true, .. }
+        ));
+    }
+    assert_eq!(
+        b.peer.receive(answer(&probes[2], Code::AccessAccept)),
+        Event::ProbeAnswered
+    );
+}
+
+#[test]
 fn an_unanswered_probe_is_reported() {
     let mut b = Bench::new(cfg(1));
     b.peer.probe(b.now, probe_req(), &mut b.rng);

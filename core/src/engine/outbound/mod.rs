@@ -991,10 +991,8 @@ impl Outbound {
                         self.encode_failed(slot, waiter, &e);
                     }
                 }
-                Event::Lost { waiter, .. } => self.finish_failed(
-                    waiter,
-                    error(ErrorCode::ConnectionClosed, "connection closed".into()),
-                ),
+                // Only closing a peer machine loses requests: `lose_conn` retries them.
+                Event::Lost { .. } => {}
                 Event::BadReply { code, error } => {
                     // UDP discards it; a stream closes (RFC 6613 §2.6.4).
                     if let Link::Conn(conn) = link {
