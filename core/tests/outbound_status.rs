@@ -261,3 +261,22 @@ fn late_probe_reply_is_discarded_and_counts_as_life() {
         }
     )));
 }
+
+#[test]
+fn late_reply_to_a_probe_two_back_is_not_fatal_either() {
+    let mut h = nas_side(5);
+    let (conn, _) = h.accept_connect();
+    let mut far = FarEnd::new(SECRET);
+    let first = far.receive(&h.writes_to(conn));
+    h.advance(TIMEOUT);
+    far.receive(&h.writes_to(conn));
+    h.advance(TIMEOUT);
+    let third = far.receive(&h.writes_to(conn));
+    assert_eq!(third.len(), 1, "a third probe is out");
+    // The answer to the first probe arrives while the third is outstanding.
+    h.stream_data(conn, &far.answer(&first[0], Code::AccessAccept));
+    assert!(h.ob.owns(conn));
+    h.stream_data(conn, &far.answer(&third[0], Code::AccessAccept));
+    assert!(h.ob.owns(conn));
+    assert_eq!(h.ob.counts().probes_in_flight, 0);
+}

@@ -9,8 +9,7 @@ use bytes::Bytes;
 
 use crate::contract::SqlRows;
 use crate::contract::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
-use crate::engine::attrs::packet_to_bag;
-use crate::engine::connect::{apply_radius_reply, outgoing_request};
+use crate::engine::request::{VerifiedReply, apply_radius_reply, outgoing_request};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
@@ -486,6 +485,7 @@ impl Engine {
             timeout: server.timeout,
             retransmit: None,
             quarantine: server.timeout,
+            avoid: None,
         };
         let rng = self.rng.as_mut();
         let submitted = self.peers.with(conn, |p| p.submit(now.mono, req, rng));
@@ -688,20 +688,20 @@ impl Engine {
             Wait::Reverse(call) => match server_def(&program, call.backend, call.server) {
                 Some(server) => {
                     call.trace.reply = Some(packet.code);
-                    let attrs = packet_to_bag(
-                        &self.schema,
+                    let reply = VerifiedReply {
                         packet,
-                        server.secret.as_bytes(),
+                        secret: server.secret.as_bytes(),
                         authenticator,
-                    );
+                    };
+                    let (backend, query) = (call.backend, call.query);
                     apply_radius_reply(
+                        &self.schema,
                         &program,
                         ctx,
-                        call.backend,
-                        call.query,
+                        backend,
+                        query,
                         &call.sent,
-                        packet.code,
-                        attrs,
+                        reply,
                     )
                 }
                 None => Err(internal_error("reverse server vanished")),

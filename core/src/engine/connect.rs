@@ -15,16 +15,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use crate::contract::ServerId;
 use crate::contract::Transport;
 use crate::contract::{ConnId, Output, Severity};
-use crate::engine::attrs::{packet_to_bag, push_entries, request_template};
+use crate::engine::attrs::{push_entries, request_template};
 use crate::engine::outbound::{self, AttemptId, Outbound, OutboundOutput, RequestToken, ServerRef};
+use crate::engine::request::{VerifiedReply, apply_radius_reply, outgoing_request};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;
 use crate::engine::task::{Origin, OutboundCall, Task, TaskId, Wait};
 use crate::engine::{Engine, Now};
-use crate::eval::context::{AttrBag, ClientInfo, Context, ServerInfo};
+use crate::eval::context::{ClientInfo, ServerInfo};
 use crate::eval::error::{ErrorCode, ErrorValue};
-use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
-use crate::eval::query::{OutgoingRequest, ReplyView, apply_mapping, eval_bindings};
+use crate::eval::ir::{BackendCall, BackendId};
 use crate::lang::program::{
     BackendKind, Program, RadiusListen, RadiusServerDef, RadiusServerMode, ServerKind,
 };
@@ -42,111 +42,6 @@ pub(super) fn to_engine(conn: outbound::ConnId) -> ConnId {
 /// The outbound machine's number for an engine [`ConnId`].
 pub(super) fn to_outbound(conn: ConnId) -> outbound::ConnId {
     outbound::ConnId(conn.0)
-}
-
-/// Whether a reply code is a positive answer (the backend action accepts).
-pub(super) fn positive(code: Code) -> bool {
-    matches!(
-        code,
-        Code::AccessAccept | Code::AccountingResponse | Code::DisconnectAck | Code::CoaAck
-    )
-}
-
-/// The request a RADIUS backend call sends: the query's bindings, or without a
-/// query the current RADIUS request as it arrived (proxy mode). The code must be
-/// a request code.
-pub(super) fn outgoing_request(
-    program: &Program,
-    call: &BackendCall,
-    ctx: &Context,
-) -> Result<(Code, OutgoingRequest), ErrorValue> {
-    let sent = match call.query {
-        Some(qid) => match program
-            .backend(call.backend)
-            .and_then(|b| b.radius_query(qid))
-        {
-            Some(q) => eval_bindings(&q.bindings, ctx)?,
-            None => {
-                return Err(ErrorValue::new(
-                    ErrorCode::InvalidValue,
-                    format!("backend \"{}\" has no query #{}", call.backend_name, qid.0),
-                ));
-            }
-        },
-        None => match &ctx.request {
-            Some(req) => OutgoingRequest {
-                code: Some(req.code),
-                attrs: req.attrs.clone(),
-            },
-            None => {
-                return Err(ErrorValue::new(
-                    ErrorCode::InvalidValue,
-                    format!(
-                        "backend \"{}\" without a query forwards the RADIUS request, and this request is not RADIUS",
-                        call.backend_name
-                    ),
-                ));
-            }
-        },
-    };
-    match sent.code.map(Code::from_u8) {
-        Some(c) if c.is_request() => Ok((c, sent)),
-        Some(c) => Err(ErrorValue::new(
-            ErrorCode::InvalidValue,
-            format!(
-                "backend \"{}\": {c} is not a request code",
-                call.backend_name
-            ),
-        )),
-        None => Err(ErrorValue::new(
-            ErrorCode::InvalidValue,
-            format!(
-                "backend \"{}\": the query's bindings set no radius.request.code",
-                call.backend_name
-            ),
-        )),
-    }
-}
-
-/// Apply a verified reply to a RADIUS backend call: with a query its `mapping`
-/// (reading `radius.reply.*` from the reply and `radius.request.*` from what was
-/// sent); without one (proxy mode) the reply's code and attributes become the
-/// current reply (Proxy-State and Message-Authenticator left out: the engine
-/// echoes the request's own and computes its own). Positive codes accept, every
-/// other answer rejects.
-pub(super) fn apply_radius_reply(
-    program: &Program,
-    ctx: &mut Context,
-    backend: BackendId,
-    query: Option<QueryId>,
-    sent: &OutgoingRequest,
-    code: Code,
-    mut attrs: AttrBag,
-) -> Result<ActionResult, ErrorValue> {
-    match query {
-        Some(qid) => {
-            let Some(q) = program.backend(backend).and_then(|b| b.radius_query(qid)) else {
-                return Err(internal_error("RADIUS query vanished"));
-            };
-            let view = ReplyView {
-                sent,
-                code: code.as_u8(),
-                attrs: &attrs,
-            };
-            apply_mapping(&q.mapping, &view, ctx)?;
-        }
-        None => {
-            attrs.remove(AttrId::Standard(PROXY_STATE));
-            attrs.remove(AttrId::Standard(MESSAGE_AUTHENTICATOR));
-            ctx.reply.code = Some(code.as_u8());
-            ctx.reply.attrs = attrs;
-        }
-    }
-    Ok(if positive(code) {
-        ActionResult::Accept
-    } else {
-        ActionResult::Reject
-    })
 }
 
 /// The definition of a backend server.
@@ -438,25 +333,19 @@ impl Engine {
         // same backend server in both).
         let program = task.program.clone();
         let result = match (&task.wait, server_def(&program, server)) {
-            (Wait::Outbound(call), Some(def)) => {
-                let attrs = packet_to_bag(
-                    &self.schema,
+            (Wait::Outbound(call), Some(def)) => apply_radius_reply(
+                &self.schema,
+                &program,
+                &mut task.ctx,
+                call.backend,
+                call.query,
+                &call.sent,
+                VerifiedReply {
                     packet,
-                    def.secret.as_bytes(),
-                    request_authenticator,
-                );
-                let (backend, query) = (call.backend, call.query);
-                let sent = call.sent.clone();
-                apply_radius_reply(
-                    &program,
-                    &mut task.ctx,
-                    backend,
-                    query,
-                    &sent,
-                    packet.code,
-                    attrs,
-                )
-            }
+                    secret: def.secret.as_bytes(),
+                    authenticator: request_authenticator,
+                },
+            ),
             (Wait::Outbound(_), None) => Err(internal_error("backend server vanished")),
             _ => Err(internal_error(
                 "outbound reply for a task not waiting for one",

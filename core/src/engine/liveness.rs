@@ -51,6 +51,7 @@ impl Engine {
             timeout,
             retransmit: None,
             quarantine: timeout,
+            avoid: None,
         };
         self.registry.set_healthy(conn, false);
         self.log(

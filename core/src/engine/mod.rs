@@ -35,6 +35,7 @@ mod inbound;
 mod liveness;
 mod reload;
 mod report;
+mod request;
 mod run;
 mod stream;
 

@@ -54,6 +54,23 @@ impl IdPool {
         Some(id)
     }
 
+    /// Take a free identifier other than `avoid` when another is free (a request
+    /// sent again gets a new identifier even on a fresh connection), else any; the
+    /// avoided one, if taken and given back, goes to the back of the free list.
+    pub fn allocate_avoiding(&mut self, avoid: Option<u8>) -> Option<u8> {
+        let id = self.allocate()?;
+        if Some(id) != avoid {
+            return Some(id);
+        }
+        match self.allocate() {
+            Some(other) => {
+                self.release(id);
+                Some(other)
+            }
+            None => Some(id),
+        }
+    }
+
     /// Return `id` to the pool. Releasing an identifier that is not in use (or a
     /// reserved one) does nothing and returns false, so a duplicate release can never
     /// let one identifier be handed out twice.
@@ -100,6 +117,21 @@ mod tests {
         assert_eq!(pool.allocate(), Some(7));
         assert_eq!(pool.allocate(), Some(3));
         assert_eq!(pool.allocate(), None);
+    }
+
+    #[test]
+    fn avoiding_takes_another_identifier_while_one_is_free() {
+        let mut pool = IdPool::new();
+        assert_eq!(pool.allocate_avoiding(Some(0)), Some(1));
+        assert_eq!(pool.allocate_avoiding(None), Some(2));
+        while pool.available() > 1 {
+            pool.allocate();
+        }
+        assert_eq!(
+            pool.allocate_avoiding(Some(0)),
+            Some(0),
+            "the only one left"
+        );
     }
 
     #[test]

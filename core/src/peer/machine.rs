@@ -6,6 +6,8 @@
 //!   request was given up); at most 256 are in use; with
 //!   [`PeerConfig::reserve_status_id`] identifier 0 is the probe's alone
 //!   (radiusdtls-bis);
+//! * a request takes an identifier other than its [`Request::avoid`] while
+//!   another is free;
 //! * requests that find no free identifier wait in a bounded FIFO queue, and a new
 //!   request takes an identifier directly only when nobody waits, so requests are
 //!   sent in the order they were submitted; the probe goes ahead of the queue;
@@ -13,12 +15,15 @@
 //!   authenticator sent; a match that does not verify is a [`Event::BadReply`];
 //! * **late replies**: a request given up (timed out, or a probe no longer awaited)
 //!   leaves its identifier *retired*: it rests for [`Request::quarantine`] before
-//!   reuse (a late reply meanwhile matches nothing: a stray), and its authenticator
+//!   reuse (a late reply meanwhile matches nothing: a stray; a zero rest frees it
+//!   at once), and its authenticator
 //!   is kept after that, so a late reply that arrives once the identifier carries a
 //!   new request is recognised (it verifies against the old authenticator) and
 //!   discarded instead of being taken for a bad reply to the new one (a request
 //!   whose signed bytes equal the earlier one's — a CoA or Disconnect with the same
-//!   identifier and attributes — cannot be told apart: the rest covers that);
+//!   identifier and attributes — cannot be told apart: the rest covers that); on
+//!   the reserved probe identifier, which never rests, the authenticators of a few
+//!   earlier probes are kept too;
 //! * datagram requests ([`Request::retransmit`]) are sent again unchanged (same
 //!   identifier and authenticator, RFC 5080) until their timeout;
 //! * every submitted request ends in exactly one [`Event::Reply`],
@@ -70,8 +75,12 @@ pub struct Request<W> {
     pub timeout: Duration,
     /// Datagram endpoints: send again (same bytes) this often until the timeout.
     pub retransmit: Option<Duration>,
-    /// How long the identifier rests after the request is given up.
+    /// How long the identifier rests after the request is given up; zero frees it
+    /// at once (its authenticator is still kept to recognise a late reply).
     pub quarantine: Duration,
+    /// An identifier not to use when another is free: the one a retry of the same
+    /// request was last sent with.
+    pub avoid: Option<u8>,
 }
 
 /// A request's immediate fate.
@@ -138,7 +147,14 @@ struct Retired {
     secret: Arc<[u8]>,
     /// The deadline of its rest, while the identifier rests.
     resting: Option<DueKey>,
+    /// The reserved probe identifier, reused at once: the authenticators of the
+    /// probes given up before this one, oldest first (at most [`EARLIER_PROBES`]).
+    earlier: Vec<[u8; 16]>,
 }
+
+/// Earlier probes whose late answers are still recognised on the reserved
+/// identifier (which never rests).
+const EARLIER_PROBES: usize = 3;
 
 /// One endpoint's request machine; `W` names a waiting request.
 #[derive(Debug)]
@@ -186,7 +202,7 @@ impl<W: Copy + PartialEq> Peer<W> {
         rng: &mut dyn RandomSource,
     ) -> Result<Submitted, Refused> {
         if self.queue.is_empty() {
-            if let Some(id) = self.ids.allocate() {
+            if let Some(id) = self.ids.allocate_avoiding(req.avoid) {
                 return match self.transmit(now, id, Some(req.waiter), &req, rng) {
                     Ok(bytes) => Ok(Submitted::Sent { id, bytes }),
                     Err(e) => Err(Refused::Encode(e.to_string())),
@@ -206,8 +222,8 @@ impl<W: Copy + PartialEq> Peer<W> {
     pub fn pump(&mut self, now: Instant, rng: &mut dyn RandomSource) -> Vec<Event<W>> {
         let mut events = Vec::new();
         self.send_probe(now, rng, &mut events);
-        while !self.queue.is_empty() {
-            let Some(id) = self.ids.allocate() else {
+        while let Some(avoid) = self.queue.front().map(|r| r.avoid) {
+            let Some(id) = self.ids.allocate_avoiding(avoid) else {
                 break;
             };
             let Some(req) = self.queue.pop_front() else {
@@ -325,14 +341,17 @@ impl<W: Copy + PartialEq> Peer<W> {
                     }
                     return vec![Event::Resent { bytes }];
                 }
-                match self.give_up(now, id) {
+                let mut events = match self.give_up(now, id) {
                     Some((Some(waiter), after)) => vec![Event::Failed {
                         waiter,
                         failure: Failure::Timeout { after },
                     }],
                     Some((None, _)) => vec![Event::ProbeUnanswered],
                     None => Vec::new(),
-                }
+                };
+                // Without a rest the identifier is free already.
+                events.extend(self.pump(now, rng));
+                events
             }
         }
     }
@@ -518,11 +537,23 @@ impl<W: Copy + PartialEq> Peer<W> {
     }
 
     /// Give up a flight: its identifier retires (rests, then is free; a reserved
-    /// one is free at once). Returns its waiter and timeout.
+    /// one, or one without a rest, is free at once). Returns its waiter and timeout.
     fn give_up(&mut self, now: Instant, id: u8) -> Option<(Option<W>, Duration)> {
         let f = self.forget(id)?;
         let reserved = self.cfg.reserve_status_id && id == STATUS_SERVER_ID;
-        let resting = (!reserved).then(|| self.arm(now + f.quarantine, Due::Release(id)));
+        let rests = !reserved && !f.quarantine.is_zero();
+        let resting = rests.then(|| self.arm(now + f.quarantine, Due::Release(id)));
+        if !reserved && !rests {
+            self.ids.release(id);
+        }
+        let mut earlier = Vec::new();
+        if let Some(old) = self.retired.remove(&id).filter(|_| reserved) {
+            earlier = old.earlier;
+            earlier.push(old.authenticator);
+            if earlier.len() > EARLIER_PROBES {
+                earlier.remove(0);
+            }
+        }
         self.retired.insert(
             id,
             Retired {
@@ -530,23 +561,21 @@ impl<W: Copy + PartialEq> Peer<W> {
                 authenticator: f.authenticator,
                 secret: f.secret,
                 resting,
+                earlier,
             },
         );
         Some((f.waiter, f.timeout))
     }
 
     /// Whether `packet` verifies as the reply to the request last given up with
-    /// its identifier.
+    /// its identifier (or, on the reserved one, to an earlier probe).
     fn is_late(&self, packet: &Packet) -> bool {
         self.retired.get(&packet.identifier).is_some_and(|r| {
+            let policy = VerifyPolicy::default();
             packet.code.answers(r.code)
-                && verify_response(
-                    packet,
-                    &r.authenticator,
-                    &r.secret,
-                    &VerifyPolicy::default(),
-                )
-                .is_ok()
+                && std::iter::once(&r.authenticator)
+                    .chain(&r.earlier)
+                    .any(|a| verify_response(packet, a, &r.secret, &policy).is_ok())
         })
     }
 }

@@ -32,6 +32,7 @@ fn req<W>(waiter: W, code: Code) -> Request<W> {
         timeout: TIMEOUT,
         retransmit: None,
         quarantine: TIMEOUT,
+        avoid: None,
     }
 }
 
@@ -239,6 +240,40 @@ fn no_rest_means_the_identifier_is_free_at_the_timeout() {
 }
 
 #[test]
+fn no_rest_frees_the_identifier_at_once_and_a_late_reply_is_still_known() {
+    let mut b = Bench::new(cfg(1));
+    let mut r = coa(1);
+    r.quarantine = Duration::ZERO;
+    let (id, first) = sent(b.submit(r));
+    let events = b.advance(TIMEOUT);
+    assert!(matches!(&events[..], [Event::Failed { waiter: 1, .. }]));
+    assert_eq!((b.peer.ids_in_use(), b.peer.deadlines()), (0, 0));
+    let (id2, second) = sent(b.submit(coa(2)));
+    assert_ne!(id2, id, "the freed identifier went to the back of the list");
+    assert!(matches!(
+        b.peer.receive(answer(&first, Code::CoaAck)),
+        Event::Stray { late: true, .. }
+    ));
+    assert!(matches!(
+        b.peer.receive(answer(&second, Code::CoaAck)),
+        Event::Reply { waiter: 2, .. }
+    ));
+}
+
+#[test]
+fn a_request_avoids_its_last_identifier_while_another_is_free() {
+    let mut b = Bench::new(cfg(1));
+    let mut r = coa(1);
+    r.avoid = Some(0);
+    assert_eq!(sent(b.submit(r)).0, 1);
+    assert_eq!(
+        sent(b.submit(coa(2))).0,
+        2,
+        "the avoided one went to the back"
+    );
+}
+
+#[test]
 fn datagrams_are_resent_unchanged_until_the_timeout() {
     let mut b = Bench::new(cfg(1));
     let mut r = coa(1);
@@ -302,6 +337,34 @@ fn the_probe_goes_ahead_of_the_queue_and_rests_when_abandoned() {
     b.peer.abandon_probe(b.now);
     assert!(!b.peer.probing());
     assert!(b.peer.resting() > 0);
+}
+
+#[test]
+fn late_answers_to_earlier_probes_on_the_reserved_identifier_are_known() {
+    let mut b = Bench::new(PeerConfig {
+        max_queue: 0,
+        reserve_status_id: true,
+    });
+    let mut probes = Vec::new();
+    for _ in 0..3 {
+        match &b.peer.probe(b.now, probe_req(), &mut b.rng)[..] {
+            [Event::ProbeSent { bytes }] => probes.push(bytes.clone()),
+            other => panic!("{other:?}"),
+        }
+        if probes.len() < 3 {
+            assert_eq!(b.advance(TIMEOUT), vec![Event::ProbeUnanswered]);
+        }
+    }
+    for late in &probes[..2] {
+        assert!(matches!(
+            b.peer.receive(answer(late, Code::AccessAccept)),
+            Event::Stray { late: true, .. }
+        ));
+    }
+    assert_eq!(
+        b.peer.receive(answer(&probes[2], Code::AccessAccept)),
+        Event::ProbeAnswered
+    );
 }
 
 #[test]
@@ -469,7 +532,13 @@ proptest! {
             match op {
                 Op::Submit => {
                     next += 1;
-                    match b.submit(coa(next)) {
+                    let mut r = coa(next);
+                    // Some requests have no rest, some avoid an identifier.
+                    if next % 3 == 0 {
+                        r.quarantine = Duration::ZERO;
+                    }
+                    r.avoid = u8::try_from(next % 7).ok();
+                    match b.submit(r) {
                         Ok(Submitted::Sent { id, bytes }) => {
                             accepted.insert(next);
                             events.push(Event::Sent { waiter: next, id, bytes });

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::timers::{Link, ReqKey, Timer};
+use super::timers::{Link, Timer};
 use super::{InvariantViolation, LinkState, Outbound, OutboundCounts, ReqState, StreamState};
 use crate::contract::BackendLoad;
 use crate::eval::ir::BackendId;
@@ -18,18 +18,15 @@ impl Outbound {
             timers: self.timers.len(),
             connections: self.conns.len(),
             connecting: self.attempts.len(),
+            incoming_pending: self.conns.values().map(|c| c.incoming.len()).sum(),
             ..OutboundCounts::default()
         };
-        for c in self.conns.values() {
-            counts.ids_in_use += c.ids.in_flight();
-            counts.probes_in_flight += usize::from(c.watchdog.outstanding.is_some());
-            counts.incoming_pending += c.incoming.len();
-        }
-        for s in &self.servers {
-            if let LinkState::Udp(u) = &s.state {
-                counts.ids_in_use += u.ids.in_flight();
-                counts.probes_in_flight += usize::from(u.watchdog.outstanding.is_some());
-            }
+        for (_, peer) in self.peers.iter() {
+            counts.ids_in_use += peer.ids_in_use();
+            counts.probes_in_flight += usize::from(peer.probing());
+            // Each request in flight has its deadline in its peer machine.
+            counts.request_timers += peer.in_flight();
+            counts.timers += peer.deadlines();
         }
         counts
     }
@@ -49,46 +46,48 @@ impl Outbound {
         load
     }
 
-    /// Check the internal bookkeeping: every in-flight identifier maps to exactly one
-    /// pending request that points back at it, pools agree with the in-flight tables,
-    /// queues hold only queued requests, and no request is in two places.
+    /// Check the internal bookkeeping: every peer machine is sound and belongs to
+    /// an open connection or a UDP server, every request it carries is in flight
+    /// on it, queues hold only queued requests with their deadline, and no request
+    /// is in two places or nowhere.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         let fail = |m: String| Err(InvariantViolation(m));
+        self.peers.check().map_err(InvariantViolation)?;
         let mut seen = BTreeSet::new();
-        let check_entry = |link: Link,
-                           id: u8,
-                           key: ReqKey,
-                           seen: &mut BTreeSet<ReqKey>|
-         -> Result<(), InvariantViolation> {
-            if !seen.insert(key) {
-                return Err(InvariantViolation(format!(
-                    "request {key} is in flight twice"
-                )));
-            }
-            match self.requests.get(&key).map(|r| &r.state) {
-                Some(ReqState::InFlight { link: l, id: i, .. }) if *l == link && *i == id => Ok(()),
-                other => Err(InvariantViolation(format!(
-                    "{link:?} id {id} maps to request {key} in state {other:?}"
-                ))),
-            }
-        };
-        for (cid, c) in &self.conns {
-            if c.ids.in_flight() != c.inflight.len() {
-                return fail(format!(
-                    "connection {cid:?}: pool has {} in use, table {}",
-                    c.ids.in_flight(),
-                    c.inflight.len()
-                ));
-            }
-            for (&id, &key) in &c.inflight {
-                if !c.ids.is_in_use(id) {
-                    return fail(format!("connection {cid:?}: id {id} in flight but free"));
+        for (link, peer) in self.peers.iter() {
+            let owned = match link {
+                Link::Conn(c) => self.conns.contains_key(&c),
+                Link::Udp(slot) => {
+                    matches!(
+                        self.servers.get(slot).map(|s| &s.state),
+                        Some(LinkState::Udp(_))
+                    )
                 }
-                check_entry(Link::Conn(*cid), id, key, &mut seen)?;
+            };
+            if !owned || peer.queued() > 0 {
+                return fail(format!("{link:?}: stale peer machine or one with a queue"));
             }
+            for (id, key) in peer.in_flight_waiters() {
+                if !seen.insert(key) {
+                    return fail(format!("request {key} is in flight twice"));
+                }
+                match self.requests.get(&key).map(|r| r.state) {
+                    Some(ReqState::InFlight { link: l, .. }) if l == link => {}
+                    other => {
+                        return fail(format!(
+                            "{link:?} id {id} carries request {key} in state {other:?}"
+                        ));
+                    }
+                }
+            }
+        }
+        for (cid, c) in &self.conns {
             match self.servers.get(c.slot).map(|s| &s.state) {
                 Some(LinkState::Stream(StreamState::Connected(x))) if x == cid => {}
                 other => return fail(format!("connection {cid:?} owner state {other:?}")),
+            }
+            if self.peers.get(Link::Conn(*cid)).is_none() {
+                return fail(format!("connection {cid:?} has no peer machine"));
             }
         }
         for (slot, s) in self.servers.iter().enumerate() {
@@ -97,21 +96,21 @@ impl Outbound {
                     return fail(format!("slot {slot} backs off without a reconnect timer"));
                 }
             }
-            if let LinkState::Udp(u) = &s.state {
-                if u.ids.in_flight() != u.inflight.len() {
-                    return fail(format!("udp slot {slot}: pool and table disagree"));
-                }
-                for (&id, &key) in &u.inflight {
-                    check_entry(Link::Udp(slot), id, key, &mut seen)?;
-                }
-            }
             for key in &s.queue {
                 if !seen.insert(*key) {
                     return fail(format!("request {key} queued twice or also in flight"));
                 }
-                match self.requests.get(key).map(|r| &r.state) {
-                    Some(ReqState::Queued { slot: q }) if *q == slot => {}
-                    other => return fail(format!("queued request {key} in state {other:?}")),
+                let Some(r) = self.requests.get(key) else {
+                    return fail(format!("queued request {key} is gone"));
+                };
+                if !matches!(r.state, ReqState::Queued { slot: q } if q == slot) {
+                    return fail(format!("queued request {key} in state {:?}", r.state));
+                }
+                if !r
+                    .timer
+                    .is_some_and(|t| self.timers.is(t, Timer::Request(*key)))
+                {
+                    return fail(format!("queued request {key} has no armed deadline"));
                 }
             }
         }
@@ -119,9 +118,8 @@ impl Outbound {
             if !seen.contains(key) {
                 return fail(format!("request {key} ({:?}) is nowhere", r.state));
             }
-            match r.timer {
-                Some(t) if self.timers.is(t, Timer::Request(*key)) => {}
-                _ => return fail(format!("request {key} has no armed timer")),
+            if matches!(r.state, ReqState::InFlight { .. }) && r.timer.is_some() {
+                return fail(format!("request {key} in flight keeps a queue deadline"));
             }
         }
         Ok(())

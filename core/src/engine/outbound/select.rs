@@ -4,7 +4,7 @@
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::lang::program::ServerSelection;
 
-use super::timers::ReqKey;
+use super::timers::{Link, ReqKey};
 use super::{LinkState, MAX_QUEUED_PER_SERVER, Outbound, StreamState, error};
 
 impl Outbound {
@@ -26,13 +26,14 @@ impl Outbound {
         let Some(s) = self.servers.get(slot) else {
             return usize::MAX;
         };
-        let inflight = match &s.state {
-            LinkState::Stream(StreamState::Connected(c)) => {
-                self.conns.get(c).map_or(0, |c| c.inflight.len())
-            }
-            LinkState::Udp(u) => u.inflight.len(),
-            LinkState::Stream(_) => 0,
+        let link = match &s.state {
+            LinkState::Stream(StreamState::Connected(c)) => Some(Link::Conn(*c)),
+            LinkState::Udp(_) => Some(Link::Udp(slot)),
+            LinkState::Stream(_) => None,
         };
+        let inflight = link
+            .and_then(|l| self.peers.get(l))
+            .map_or(0, |p| p.in_flight());
         inflight + s.queue.len()
     }
 

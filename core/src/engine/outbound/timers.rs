@@ -32,9 +32,7 @@ pub(super) enum Timer {
     ConnectTimeout(usize),
     /// The next Status-Server probe is due.
     StatusDue(Link),
-    /// The outstanding Status-Server probe got no reply in time.
-    ProbeTimeout(Link),
-    /// A request's retransmission or deadline.
+    /// A queued request's deadline (in flight, its peer machine times it).
     Request(ReqKey),
 }
 

@@ -1,0 +1,136 @@
+//! The RADIUS request a backend call sends and what its verified reply does to
+//! the pipeline, shared by both directions: `connect` backends (proxy and query
+//! mode, [`crate::engine::outbound`]) and reverse requests over accepted NAS
+//! connections (`reverse { … }` backends). It wraps the query's bindings and
+//! mapping ([`crate::eval::query`]); transport and matching are elsewhere.
+
+use crate::engine::attrs::{DictSchema, packet_to_bag};
+use crate::eval::context::Context;
+use crate::eval::error::{ErrorCode, ErrorValue};
+use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
+use crate::eval::query::{OutgoingRequest, ReplyView, apply_mapping, eval_bindings};
+use crate::lang::program::Program;
+use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
+use crate::radius::code::Code;
+use crate::radius::id::AttrId;
+use crate::radius::packet::Packet;
+
+/// Whether a reply code is a positive answer (the backend action accepts).
+fn positive(code: Code) -> bool {
+    matches!(
+        code,
+        Code::AccessAccept | Code::AccountingResponse | Code::DisconnectAck | Code::CoaAck
+    )
+}
+
+/// The request a RADIUS backend call sends: the query's bindings, or without a
+/// query the current RADIUS request as it arrived (proxy mode). The code must be
+/// a request code.
+pub(super) fn outgoing_request(
+    program: &Program,
+    call: &BackendCall,
+    ctx: &Context,
+) -> Result<(Code, OutgoingRequest), ErrorValue> {
+    let sent = match call.query {
+        Some(qid) => match program
+            .backend(call.backend)
+            .and_then(|b| b.radius_query(qid))
+        {
+            Some(q) => eval_bindings(&q.bindings, ctx)?,
+            None => {
+                return Err(ErrorValue::new(
+                    ErrorCode::InvalidValue,
+                    format!("backend \"{}\" has no query #{}", call.backend_name, qid.0),
+                ));
+            }
+        },
+        None => match &ctx.request {
+            Some(req) => OutgoingRequest {
+                code: Some(req.code),
+                attrs: req.attrs.clone(),
+            },
+            None => {
+                return Err(ErrorValue::new(
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "backend \"{}\" without a query forwards the RADIUS request, and this request is not RADIUS",
+                        call.backend_name
+                    ),
+                ));
+            }
+        },
+    };
+    match sent.code.map(Code::from_u8) {
+        Some(c) if c.is_request() => Ok((c, sent)),
+        Some(c) => Err(ErrorValue::new(
+            ErrorCode::InvalidValue,
+            format!(
+                "backend \"{}\": {c} is not a request code",
+                call.backend_name
+            ),
+        )),
+        None => Err(ErrorValue::new(
+            ErrorCode::InvalidValue,
+            format!(
+                "backend \"{}\": the query's bindings set no radius.request.code",
+                call.backend_name
+            ),
+        )),
+    }
+}
+
+/// A verified reply to a RADIUS backend call, as its peer machine delivered it.
+pub(super) struct VerifiedReply<'a> {
+    /// The reply, hidden attributes still hidden.
+    pub packet: &'a Packet,
+    /// The secret of the server that answered.
+    pub secret: &'a [u8],
+    /// The Request Authenticator it answers (hidden attributes are keyed with it).
+    pub authenticator: &'a [u8; 16],
+}
+
+/// Apply a verified reply to a RADIUS backend call: with a query its `mapping`
+/// (reading `radius.reply.*` from the reply and `radius.request.*` from what was
+/// sent); without one (proxy mode) the reply's code and attributes become the
+/// current reply (Proxy-State and Message-Authenticator left out: the engine
+/// echoes the request's own and computes its own). Positive codes accept, every
+/// other answer rejects.
+pub(super) fn apply_radius_reply(
+    schema: &DictSchema,
+    program: &Program,
+    ctx: &mut Context,
+    backend: BackendId,
+    query: Option<QueryId>,
+    sent: &OutgoingRequest,
+    reply: VerifiedReply<'_>,
+) -> Result<ActionResult, ErrorValue> {
+    let code = reply.packet.code;
+    let mut attrs = packet_to_bag(schema, reply.packet, reply.secret, reply.authenticator);
+    match query {
+        Some(qid) => {
+            let Some(q) = program.backend(backend).and_then(|b| b.radius_query(qid)) else {
+                return Err(ErrorValue::new(
+                    ErrorCode::Error,
+                    "internal engine error: RADIUS query vanished",
+                ));
+            };
+            let view = ReplyView {
+                sent,
+                code: code.as_u8(),
+                attrs: &attrs,
+            };
+            apply_mapping(&q.mapping, &view, ctx)?;
+        }
+        None => {
+            attrs.remove(AttrId::Standard(PROXY_STATE));
+            attrs.remove(AttrId::Standard(MESSAGE_AUTHENTICATOR));
+            ctx.reply.code = Some(code.as_u8());
+            ctx.reply.attrs = attrs;
+        }
+    }
+    Ok(if positive(code) {
+        ActionResult::Accept
+    } else {
+        ActionResult::Reject
+    })
+}
