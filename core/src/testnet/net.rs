@@ -149,6 +149,9 @@ pub struct Net<O: Observer = ()> {
     peers: Peers,
     next_conn: u64,
     sent_http: u64,
+    /// [`Net::stop_periodic`] was called: no NAS sends Status-Server on its own any
+    /// more, not even one connecting later.
+    periodic_stopped: bool,
 }
 
 impl Net<()> {
@@ -175,6 +178,7 @@ impl<O: Observer> Net<O> {
             peers,
             next_conn: 0,
             sent_http: 0,
+            periodic_stopped: false,
         }
     }
 
@@ -339,11 +343,16 @@ impl<O: Observer> Net<O> {
     }
 
     /// A NAS connects to `node`; the engine hears of it at once.
-    pub fn connect_nas(&mut self, node: NodeId, spec: NasSpec) -> Result<ConnId, NetError> {
+    /// Its periodic Status-Server ([`NasSpec::status`]) is dropped after
+    /// [`Net::stop_periodic`].
+    pub fn connect_nas(&mut self, node: NodeId, mut spec: NasSpec) -> Result<ConnId, NetError> {
         let conn = self.next_conn();
         let mut nas = Nas::new(conn, &spec.secret, spec.mode, spec.seed ^ conn.0);
         nas.record = spec.record;
         nas.reuse_after = spec.reuse_after;
+        if self.periodic_stopped {
+            spec.status = None;
+        }
         if spec.status.is_some() {
             let first = self.latency();
             self.sched
@@ -994,9 +1003,12 @@ impl<O: Observer> Net<O> {
         Ok(Some(Step::Ran))
     }
 
-    /// Drop the periodic Status-Server of every NAS (a simulation whose workload
-    /// is done stops them, so that the network can go idle).
+    /// Drop the periodic Status-Server of every NAS, and of every NAS that
+    /// connects from now on (a simulation whose workload is done stops them, so
+    /// that the network can go idle: a periodic sender connecting later — a NAS
+    /// replacing one that churned away — would keep it busy for ever).
     pub fn stop_periodic(&mut self) {
+        self.periodic_stopped = true;
         for entry in self.peers.nases.values_mut() {
             entry.status = None;
         }
