@@ -145,6 +145,8 @@ pub struct Net<O: Observer = ()> {
     /// Watches every output.
     pub observer: O,
     engines: Vec<Engine>,
+    /// Engines handed input since their outputs were last drained by [`Net::settle`].
+    dirty: Vec<bool>,
     sched: Sched,
     peers: Peers,
     next_conn: u64,
@@ -174,6 +176,7 @@ impl<O: Observer> Net<O> {
             timing: Timing::default(),
             observer,
             engines: Vec::new(),
+            dirty: Vec::new(),
             sched: Sched::default(),
             peers,
             next_conn: 0,
@@ -187,6 +190,7 @@ impl<O: Observer> Net<O> {
     /// Add an engine (not started: see [`Net::start`]).
     pub fn add(&mut self, engine: Engine) -> NodeId {
         self.engines.push(engine);
+        self.dirty.push(false);
         NodeId(self.engines.len() - 1)
     }
 
@@ -579,25 +583,34 @@ impl<O: Observer> Net<O> {
             return Err(no_engine(at, node));
         };
         self.observer.engine(|| engine.handle(now, input));
+        self.dirty[node] = true;
         Ok(())
     }
 
-    /// Carry out every engine's outputs until none has any left.
+    /// Carry out every engine's outputs until none has any left: every engine
+    /// once, then again each engine handed input after its outputs were drained
+    /// (by an output of an engine drained after it).
     pub fn settle(&mut self) -> Result<(), NetError> {
+        let mut every = true;
         loop {
-            let mut moved = false;
             for node in 0..self.engines.len() {
+                if !every && !self.dirty[node] {
+                    continue;
+                }
                 loop {
                     let engine = &mut self.engines[node];
                     let Some(out) = self.observer.engine(|| engine.poll_output()) else {
                         break;
                     };
-                    moved = true;
                     self.pass(node, out)?;
                 }
                 self.drain_events(node)?;
+                // Input it was handed while its outputs were drained has been drained
+                // with them.
+                self.dirty[node] = false;
             }
-            if !moved {
+            every = false;
+            if !self.dirty.contains(&true) {
                 return Ok(());
             }
         }
