@@ -42,8 +42,8 @@ use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
 use boomerang_core::rng::SplitMix64;
 use boomerang_core::testnet::{
-    Clock, Ctx, Nas, NasMode, NasSpec, Net, NetError, NodeId, Observer, Retransmit, Step,
-    Timing, UdpReply, signed_request,
+    Clock, Ctx, Nas, NasMode, NasSpec, Net, NetError, NodeId, Observer, Retransmit, Step, Timing,
+    UdpReply, signed_request,
 };
 
 use nas::{NAS_IDENTIFIER, RADSEC_SECRET, RADSEC_SECRET_STR};
@@ -347,9 +347,9 @@ impl Observer for Watch {
                 }
                 self.check_request(*conn, data)
             }
-            Output::StreamClose { conn, reason } => Err(format!(
-                "engine closed healthy connection {conn}: {reason}"
-            )),
+            Output::StreamClose { conn, reason } => {
+                Err(format!("engine closed healthy connection {conn}: {reason}"))
+            }
             Output::Sql { .. } => Err("no SQL backend in this program".into()),
             Output::Connect { .. }
             | Output::AbortConnect { .. }
@@ -743,9 +743,7 @@ pub fn fleet_inputs(connections: usize) -> Vec<Input> {
         });
         inputs.push(Input::StreamData {
             conn,
-            data: nas
-                .status_server(Some(&World::name(i)))
-                .unwrap_or_default(),
+            data: nas.status_server(Some(&World::name(i))).unwrap_or_default(),
         });
     }
     inputs
