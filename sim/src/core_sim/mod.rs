@@ -10,18 +10,25 @@
 //! connections churn (a NAS drops its connection and a new one opens). Invariants
 //! are checked as the world runs:
 //!
-//! 1. every HTTP trigger gets exactly one response; a UDP trigger never gets two
-//!    different replies;
+//! 1. every HTTP trigger gets exactly one response (the network's HTTP client
+//!    refuses a second one; the observer, a response to a trigger not in flight); a
+//!    UDP trigger never gets two different replies (the network's UDP senders);
 //! 2. every request reaches an open connection whose NAS-Identifier is the one the
-//!    trigger asked for;
-//! 3. no identifier is in flight twice on a connection, never more than 256;
+//!    trigger asked for (the observer, on every stream write);
+//! 3. no identifier is in flight twice on a connection (the network's NAS, with
+//!    `reuse_after` the server's timeout plus quarantine), never more than 256 (the
+//!    observer, from the NAS's count, on every write and when a NAS goes);
 //! 4. a retransmitted UDP trigger never yields a second request to a NAS (a trigger
-//!    reaches a NAS again only after the connection it was on closed);
+//!    reaches a NAS again only after the connection it was on closed; the observer);
 //! 5. after the work is done and the timers have run out, the engine holds no task,
-//!    request, queue entry or timer ([`boomerang_core::engine::Engine::counts`]);
+//!    request, queue entry or timer ([`boomerang_core::engine::Engine::counts`]; the
+//!    end of [`run`]), and every trigger has exactly one outcome;
 //!
-//! plus the engine's own cross-reference check every `check_every` events.
-//! The same seed gives the same trace hash.
+//! plus the engine's own cross-reference check every `check_every` steps, and the
+//! network's own checks of what the engine writes (requests verify and carry
+//! Message-Authenticator). The engine closing a connection, or asking for SQL or a
+//! `connect` backend, is an error. The same seed gives the same trace hash (every
+//! output with its virtual time, hashed by the observer).
 
 pub mod nas;
 pub mod program;
@@ -135,7 +142,8 @@ pub struct Report {
     pub events: u64,
     /// Virtual time simulated.
     pub virtual_time: Duration,
-    /// Wall time spent inside the engine (handle, handle_timeout, poll_output).
+    /// Wall time spent inside the engine (handle, handle_timeout, poll_output,
+    /// poll_event), taken by the observer around every engine call.
     pub engine_time: Duration,
     /// Wall time of the whole run.
     pub wall_time: Duration,
