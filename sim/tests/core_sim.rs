@@ -162,3 +162,44 @@ mod random_seeds {
         }
     }
 }
+
+/// The livelock of the first port of this simulation to the shared test network:
+/// the last completed trigger churned a NAS in after the periodic Status-Servers
+/// were stopped, and its own periodic Status-Server kept the network busy for
+/// ever. A NAS connecting after [`Net::stop_periodic`] sends none.
+#[test]
+fn a_nas_connecting_after_stop_periodic_leaves_the_network_idle() {
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use boomerang_core::testnet::{NasMode, NasSpec, Net};
+    use boomerang_sim::core_sim::fleet_engine;
+    use boomerang_sim::core_sim::program::RADSEC;
+
+    let mut net = Net::new(Instant::now());
+    net.timing.latency = (Duration::from_millis(1), Duration::from_millis(5));
+    let node = net.add(fleet_engine());
+    let spec = |peer: &str| NasSpec {
+        record: false,
+        status: Some((
+            "nas-0".to_owned(),
+            (Duration::from_secs(14), Duration::from_secs(16)),
+        )),
+        ..NasSpec::new(
+            RADSEC,
+            peer.parse::<SocketAddr>().unwrap(),
+            "radsec",
+            NasMode::Ack,
+        )
+    };
+    let first = net.connect_nas(node, spec("10.0.0.1:40000")).unwrap();
+    net.stop_periodic();
+    net.nas_close(node, first).unwrap();
+    net.connect_nas(node, spec("10.0.0.2:40000")).unwrap();
+    let mut steps = 0;
+    while net.step().unwrap().is_some() {
+        steps += 1;
+        assert!(steps < 10_000, "the network never goes idle");
+    }
+    assert_eq!(net.nas_count(), 1);
+}

@@ -33,17 +33,16 @@ impl HttpClient {
         self.request_with(server, peer, method, path, query)
     }
 
-    /// A request with its query already a map.
-    pub fn request_with(
+    /// A request numbered `id` by the caller (who keeps the numbers unique).
+    pub fn request_as(
         &mut self,
+        id: HttpRequestId,
         server: ServerId,
         peer: SocketAddr,
         method: &str,
         path: &str,
         query: BTreeMap<String, String>,
     ) -> HttpRequest {
-        self.next_id += 1;
-        let id = HttpRequestId(self.next_id);
         self.pending.insert(id);
         HttpRequest {
             id,
@@ -55,6 +54,26 @@ impl HttpClient {
             headers: BTreeMap::new(),
             body: Bytes::new(),
         }
+    }
+
+    /// A request with its query already a map.
+    pub fn request_with(
+        &mut self,
+        server: ServerId,
+        peer: SocketAddr,
+        method: &str,
+        path: &str,
+        query: BTreeMap<String, String>,
+    ) -> HttpRequest {
+        self.next_id += 1;
+        self.request_as(
+            HttpRequestId(self.next_id),
+            server,
+            peer,
+            method,
+            path,
+            query,
+        )
     }
 
     /// A response arrived: `true` if `id` was waiting for it.

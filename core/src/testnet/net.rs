@@ -145,10 +145,15 @@ pub struct Net<O: Observer = ()> {
     /// Watches every output.
     pub observer: O,
     engines: Vec<Engine>,
+    /// Engines handed input since their outputs were last drained by [`Net::settle`].
+    dirty: Vec<bool>,
     sched: Sched,
     peers: Peers,
     next_conn: u64,
     sent_http: u64,
+    /// [`Net::stop_periodic`] was called: no NAS sends Status-Server on its own any
+    /// more, not even one connecting later.
+    periodic_stopped: bool,
 }
 
 impl Net<()> {
@@ -171,10 +176,12 @@ impl<O: Observer> Net<O> {
             timing: Timing::default(),
             observer,
             engines: Vec::new(),
+            dirty: Vec::new(),
             sched: Sched::default(),
             peers,
             next_conn: 0,
             sent_http: 0,
+            periodic_stopped: false,
         }
     }
 
@@ -183,6 +190,7 @@ impl<O: Observer> Net<O> {
     /// Add an engine (not started: see [`Net::start`]).
     pub fn add(&mut self, engine: Engine) -> NodeId {
         self.engines.push(engine);
+        self.dirty.push(false);
         NodeId(self.engines.len() - 1)
     }
 
@@ -339,11 +347,16 @@ impl<O: Observer> Net<O> {
     }
 
     /// A NAS connects to `node`; the engine hears of it at once.
-    pub fn connect_nas(&mut self, node: NodeId, spec: NasSpec) -> Result<ConnId, NetError> {
+    /// Its periodic Status-Server ([`NasSpec::status`]) is dropped after
+    /// [`Net::stop_periodic`].
+    pub fn connect_nas(&mut self, node: NodeId, mut spec: NasSpec) -> Result<ConnId, NetError> {
         let conn = self.next_conn();
         let mut nas = Nas::new(conn, &spec.secret, spec.mode, spec.seed ^ conn.0);
         nas.record = spec.record;
         nas.reuse_after = spec.reuse_after;
+        if self.periodic_stopped {
+            spec.status = None;
+        }
         if spec.status.is_some() {
             let first = self.latency();
             self.sched
@@ -570,25 +583,34 @@ impl<O: Observer> Net<O> {
             return Err(no_engine(at, node));
         };
         self.observer.engine(|| engine.handle(now, input));
+        self.dirty[node] = true;
         Ok(())
     }
 
-    /// Carry out every engine's outputs until none has any left.
+    /// Carry out every engine's outputs until none has any left: every engine
+    /// once, then again each engine handed input after its outputs were drained
+    /// (by an output of an engine drained after it).
     pub fn settle(&mut self) -> Result<(), NetError> {
+        let mut every = true;
         loop {
-            let mut moved = false;
             for node in 0..self.engines.len() {
+                if !every && !self.dirty[node] {
+                    continue;
+                }
                 loop {
                     let engine = &mut self.engines[node];
                     let Some(out) = self.observer.engine(|| engine.poll_output()) else {
                         break;
                     };
-                    moved = true;
                     self.pass(node, out)?;
                 }
                 self.drain_events(node)?;
+                // Input it was handed while its outputs were drained has been drained
+                // with them.
+                self.dirty[node] = false;
             }
-            if !moved {
+            every = false;
+            if !self.dirty.contains(&true) {
                 return Ok(());
             }
         }
@@ -994,9 +1016,12 @@ impl<O: Observer> Net<O> {
         Ok(Some(Step::Ran))
     }
 
-    /// Drop the periodic Status-Server of every NAS (a simulation whose workload
-    /// is done stops them, so that the network can go idle).
+    /// Drop the periodic Status-Server of every NAS, and of every NAS that
+    /// connects from now on (a simulation whose workload is done stops them, so
+    /// that the network can go idle: a periodic sender connecting later — a NAS
+    /// replacing one that churned away — would keep it busy for ever).
     pub fn stop_periodic(&mut self) {
+        self.periodic_stopped = true;
         for entry in self.peers.nases.values_mut() {
             entry.status = None;
         }

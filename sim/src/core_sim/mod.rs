@@ -1,6 +1,8 @@
 //! Core-level simulation: the server [`Engine`] and thousands of simulated NASes on
-//! an in-memory network with a virtual clock (the quinn-proto `Pair` style: no
-//! sockets, no runtime, one thread, one seed).
+//! the shared test network of the core ([`boomerang_core::testnet`]: an in-memory
+//! network with a virtual clock in the quinn-proto `Pair` style — no sockets, no
+//! runtime, one thread, one seed). This module is the workload and the invariants;
+//! the network carries every output.
 //!
 //! A closed-loop workload keeps a number of triggers outstanding (HTTP requests,
 //! and UDP Disconnect-Requests with retransmissions), each targeting a NAS by its
@@ -8,18 +10,25 @@
 //! connections churn (a NAS drops its connection and a new one opens). Invariants
 //! are checked as the world runs:
 //!
-//! 1. every HTTP trigger gets exactly one response; a UDP trigger never gets two
-//!    different replies;
+//! 1. every HTTP trigger gets exactly one response (the network's HTTP client
+//!    refuses a second one; the observer, a response to a trigger not in flight); a
+//!    UDP trigger never gets two different replies (the network's UDP senders);
 //! 2. every request reaches an open connection whose NAS-Identifier is the one the
-//!    trigger asked for;
-//! 3. no identifier is in flight twice on a connection, never more than 256;
+//!    trigger asked for (the observer, on every stream write);
+//! 3. no identifier is in flight twice on a connection (the network's NAS, with
+//!    `reuse_after` the server's timeout plus quarantine), never more than 256 (the
+//!    observer, from the NAS's count, on every write and when a NAS goes);
 //! 4. a retransmitted UDP trigger never yields a second request to a NAS (a trigger
-//!    reaches a NAS again only after the connection it was on closed);
+//!    reaches a NAS again only after the connection it was on closed; the observer);
 //! 5. after the work is done and the timers have run out, the engine holds no task,
-//!    request, queue entry or timer ([`boomerang_core::engine::Engine::counts`]);
+//!    request, queue entry or timer ([`boomerang_core::engine::Engine::counts`]; the
+//!    end of [`run`]), and every trigger has exactly one outcome;
 //!
-//! plus the engine's own cross-reference check every `check_every` events.
-//! The same seed gives the same trace hash.
+//! plus the engine's own cross-reference check every `check_every` steps, and the
+//! network's own checks of what the engine writes (requests verify and carry
+//! Message-Authenticator). The engine closing a connection, or asking for SQL or a
+//! `connect` backend, is an error. The same seed gives the same trace hash (every
+//! output with its virtual time, hashed by the observer).
 
 pub mod nas;
 pub mod program;
@@ -27,21 +36,24 @@ pub mod program;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use boomerang_core::contract::Transport;
 use boomerang_core::engine::{
-    ConnId, Engine, EngineOptions, HttpRequest, HttpRequestId, Input, Limits, Now, Output,
+    ConnId, Engine, EngineOptions, HttpRequestId, Input, Limits, Now, Output,
 };
 use boomerang_core::eval::select::SelectMode;
-use boomerang_core::radius::auth::{SignOptions, sign_request};
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
 use boomerang_core::rng::SplitMix64;
+use boomerang_core::testnet::{
+    Clock, Ctx, Nas, NasMode, NasSpec, Net, NetError, NodeId, Observer, Retransmit, Step, Timing,
+    UdpReply, signed_request,
+};
 
-use nas::{Behaviour, NAS_IDENTIFIER, SimNas};
+use nas::{NAS_IDENTIFIER, RADSEC_SECRET, RADSEC_SECRET_STR};
 use program::{DAC_SECRET, HTTP, RADSEC, UDP, sim_program};
 
 /// User-Name (RFC 2865 §5.1): carries the trigger's marker.
@@ -130,7 +142,8 @@ pub struct Report {
     pub events: u64,
     /// Virtual time simulated.
     pub virtual_time: Duration,
-    /// Wall time spent inside the engine (handle, handle_timeout, poll_output).
+    /// Wall time spent inside the engine (handle, handle_timeout, poll_output,
+    /// poll_event), taken by the observer around every engine call.
     pub engine_time: Duration,
     /// Wall time of the whole run.
     pub wall_time: Duration,
@@ -181,54 +194,24 @@ impl fmt::Display for SimError {
 
 impl std::error::Error for SimError {}
 
-/// Something scheduled on the virtual network or workload.
-#[derive(Debug)]
-enum Event {
-    /// Deliver to the engine.
-    ToEngine(Input),
-    /// Bytes from the engine reach a NAS.
-    ToNas { conn: ConnId, data: Bytes },
-    /// A NAS answers a request it received.
-    Answer { conn: ConnId, request: Box<Packet> },
-    /// A NAS sends its periodic Status-Server.
-    Status(ConnId),
-    /// Issue a new trigger.
-    Trigger,
-    /// A UDP trigger's client retransmits (or gives up).
-    UdpRetry { trigger: u64, attempt: u8 },
-}
+/// The observer's wake-up tokens ([`Step::App`]).
+const TRIGGER: u64 = 0;
+const CHURN: u64 = 1;
 
-/// A trigger in flight.
-#[derive(Debug)]
-struct Trigger {
-    udp: Option<UdpState>,
-}
+/// The engine's node in the network.
+const SERVER: NodeId = NodeId(0);
 
-#[derive(Debug)]
-struct UdpState {
-    port: u16,
-    bytes: Bytes,
-}
-
-struct World {
-    config: Config,
-    engine: Engine,
-    rng: SplitMix64,
-    base: Instant,
-    wall: SystemTime,
-    now: Duration,
-    queue: BTreeMap<(Duration, u64), Event>,
-    seq: u64,
-    nases: BTreeMap<ConnId, SimNas>,
-    by_name: Vec<BTreeSet<ConnId>>,
-    next_conn: u64,
-    triggers: BTreeMap<u64, Trigger>,
-    next_trigger: u64,
-    http_ids: BTreeMap<HttpRequestId, u64>,
-    /// The trigger last sent from each (port, identifier).
+/// The simulation's side of the network: the workload's bookkeeping, the
+/// invariants checked on every output, the trace hash and the engine's time.
+struct Watch {
+    seed: u64,
+    churn_every: u64,
+    /// Open NAS connections and the index of their NAS-Identifier.
+    open: BTreeMap<ConnId, usize>,
+    /// Triggers in flight.
+    triggers: BTreeSet<u64>,
+    /// The trigger last sent from each UDP (port, identifier).
     udp_ports: BTreeMap<(u16, u8), u64>,
-    /// The first reply each UDP trigger got (until its port is reused).
-    udp_replies: BTreeMap<u64, Bytes>,
     /// The connections each trigger's requests went to, in order.
     nas_requests_per_trigger: BTreeMap<u64, Vec<ConnId>>,
     completed: u64,
@@ -236,130 +219,27 @@ struct World {
     hash: u64,
 }
 
-fn fnv(hash: &mut u64, bytes: &[u8]) {
-    for b in bytes {
-        *hash ^= u64::from(*b);
-        *hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-}
-
-fn rss_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
-impl World {
-    fn new(config: Config) -> World {
-        let mut seeds = SplitMix64::new(config.seed);
-        let engine_seed = seeds.next_u64();
-        let engine = Engine::new(
-            sim_program(config.mode, Duration::from_secs(5), 0),
-            EngineOptions {
-                rng: Box::new(SplitMix64::new(engine_seed)),
-                env: BTreeMap::new(),
-                limits: Limits::default(),
-            },
-        );
-        let names = config
-            .connections
-            .div_ceil(config.connections_per_name.max(1));
-        World {
-            rng: SplitMix64::new(seeds.next_u64()),
-            engine,
-            base: Instant::now(),
-            wall: UNIX_EPOCH + Duration::from_secs(1_750_000_000),
-            now: Duration::ZERO,
-            queue: BTreeMap::new(),
-            seq: 0,
-            nases: BTreeMap::new(),
-            by_name: vec![BTreeSet::new(); names],
-            next_conn: 0,
-            triggers: BTreeMap::new(),
-            next_trigger: 0,
-            http_ids: BTreeMap::new(),
-            udp_ports: BTreeMap::new(),
-            udp_replies: BTreeMap::new(),
-            nas_requests_per_trigger: BTreeMap::new(),
-            completed: 0,
-            report: Report::default(),
-            hash: 0xcbf2_9ce4_8422_2325,
-            config,
-        }
-    }
-
-    fn err(&self, message: impl Into<String>) -> SimError {
+impl Watch {
+    fn err(&self, at: Duration, message: impl Into<String>) -> SimError {
         SimError {
-            seed: self.config.seed,
-            at: self.now,
+            seed: self.seed,
+            at,
             message: message.into(),
         }
     }
 
-    fn now(&self) -> Now {
-        Now {
-            mono: self.base + self.now,
-            wall: self.wall + self.now,
+    fn outcome(&mut self, kind: &str) {
+        match self.report.outcomes.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.report.outcomes.insert(kind.to_owned(), 1);
+            }
         }
     }
 
-    fn uniform(&mut self, (lo, hi): (Duration, Duration)) -> Duration {
-        let span = hi.saturating_sub(lo).as_nanos() as u64;
-        if span == 0 {
-            return lo;
-        }
-        lo + Duration::from_nanos(self.rng.next_u64() % span)
-    }
-
-    fn per_mille(&mut self, p: u64) -> bool {
-        self.rng.next_u64() % 1000 < p
-    }
-
-    fn schedule(&mut self, after: Duration, event: Event) {
-        self.seq += 1;
-        self.queue.insert((self.now + after, self.seq), event);
-    }
-
-    fn latency(&mut self) -> Duration {
-        self.uniform(self.config.latency)
-    }
-
-    fn name(index: usize) -> String {
-        format!("nas-{index}")
-    }
-
-    // ----- engine calls (timed) ---------------------------------------------------
-
-    fn engine_handle(&mut self, input: Input) -> Result<(), SimError> {
-        let now = self.now();
-        let t = Instant::now();
-        self.engine.handle(now, input);
-        self.report.engine_time += t.elapsed();
-        self.drain()
-    }
-
-    fn engine_timeout(&mut self) -> Result<(), SimError> {
-        let now = self.now();
-        let t = Instant::now();
-        self.engine.handle_timeout(now);
-        self.report.engine_time += t.elapsed();
-        self.drain()
-    }
-
-    fn drain(&mut self) -> Result<(), SimError> {
-        loop {
-            let t = Instant::now();
-            let out = self.engine.poll_output();
-            self.report.engine_time += t.elapsed();
-            let Some(out) = out else { return Ok(()) };
-            self.trace(&out);
-            self.on_output(out)?;
-        }
-    }
-
-    fn trace(&mut self, out: &Output) {
+    fn trace(&mut self, now: Duration, out: &Output) {
         let mut h = self.hash;
-        fnv(&mut h, &(self.now.as_nanos() as u64).to_le_bytes());
+        fnv(&mut h, &(now.as_nanos() as u64).to_le_bytes());
         match out {
             Output::StreamWrite { conn, data } => {
                 fnv(&mut h, &conn.0.to_le_bytes());
@@ -387,187 +267,337 @@ impl World {
         self.hash = h;
     }
 
-    fn on_output(&mut self, out: Output) -> Result<(), SimError> {
-        match out {
-            Output::StreamWrite { conn, data } => {
-                let packet = Packet::decode(data.clone())
-                    .map_err(|e| self.err(format!("engine wrote a bad packet: {e}")))?;
-                if packet.code.is_request() {
-                    self.check_request(conn, &packet)?;
-                }
-                let delay = self.latency();
-                self.schedule(delay, Event::ToNas { conn, data });
-            }
-            Output::StreamClose { conn, reason } => {
-                return Err(self.err(format!("engine closed healthy connection {conn}: {reason}")));
-            }
-            Output::HttpResponse {
-                id, status, body, ..
-            } => {
-                let Some(t) = self.http_ids.remove(&id) else {
-                    return Err(self.err(format!("second response to HTTP request {}", id.0)));
-                };
-                let kind = if status == 200 {
-                    "http 200".to_owned()
-                } else {
-                    format!("http {status} {}", json_error_code(&body))
-                };
-                *self.report.outcomes.entry(kind).or_default() += 1;
-                self.complete(t)?;
-            }
-            Output::SendDatagram { peer, data, .. } => {
-                let id = data.get(1).copied().unwrap_or(0);
-                let Some(&t) = self.udp_ports.get(&(peer.port(), id)) else {
-                    return Err(self.err("UDP reply to no trigger"));
-                };
-                match self.udp_replies.get(&t) {
-                    Some(prev) if *prev != data => {
-                        return Err(self.err(format!("UDP trigger {t} got two different replies")));
-                    }
-                    Some(_) => {}
-                    None => {
-                        self.udp_replies.insert(t, data);
-                        if self.triggers.contains_key(&t) {
-                            *self.report.outcomes.entry("udp reply".into()).or_default() += 1;
-                            self.complete(t)?;
-                        } else {
-                            // The DAC had given up already.
-                            *self
-                                .report
-                                .outcomes
-                                .entry("udp late reply".into())
-                                .or_default() += 1;
-                        }
-                    }
-                }
-            }
-            Output::Sql { .. } => return Err(self.err("no SQL backend in this program")),
-            Output::Log(_) => {}
-            Output::Connect { .. }
-            | Output::AbortConnect { .. }
-            | Output::BackendDatagram { .. } => {
-                return Err(self.err("no `connect` backend in this program"));
-            }
-        }
-        Ok(())
-    }
-
     /// Invariants 2 and 4 for a request the engine sends.
-    fn check_request(&mut self, conn: ConnId, packet: &Packet) -> Result<(), SimError> {
-        let Some(nas) = self.nases.get(&conn) else {
-            return Err(self.err(format!("request to closed or unknown connection {conn}")));
+    fn check_request(&mut self, conn: ConnId, data: &Bytes) -> Result<(), String> {
+        let packet =
+            Packet::decode(data.clone()).map_err(|e| format!("engine wrote a bad packet: {e}"))?;
+        if !packet.code.is_request() {
+            return Ok(());
+        }
+        let Some(&name) = self.open.get(&conn) else {
+            return Err(format!("request to closed or unknown connection {conn}"));
         };
         if packet.code == Code::StatusServer {
             // A liveness probe after a timeout: no trigger behind it.
             return Ok(());
         }
-        let want = Self::name(nas.name);
+        let want = World::name(name);
         let got = packet.first_value(NAS_IDENTIFIER).map(|v| v.to_vec());
         if got.as_deref() != Some(want.as_bytes()) {
-            return Err(self.err(format!(
+            return Err(format!(
                 "request for {:?} sent to connection {conn} of {want}",
                 got.map(|g| String::from_utf8_lossy(&g).into_owned())
-            )));
+            ));
         }
         let marker = packet
             .first_value(USER_NAME)
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|s| s.strip_prefix('t'))
             .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| self.err("request without a trigger marker"))?;
+            .ok_or("request without a trigger marker")?;
         // A trigger reaches a NAS again only after the connection it was sent on is
         // gone (the engine then selects again); never twice on one connection, and a
         // retransmission never produces one.
         let earlier = self.nas_requests_per_trigger.entry(marker).or_default();
         let duplicate = earlier.contains(&conn);
-        let still_open = earlier.iter().copied().find(|c| self.nases.contains_key(c));
+        let still_open = earlier.iter().copied().find(|c| self.open.contains_key(c));
         earlier.push(conn);
         if duplicate {
-            return Err(self.err(format!(
+            return Err(format!(
                 "trigger {marker} produced a second request on connection {conn}"
-            )));
+            ));
         }
         if let Some(open) = still_open {
-            return Err(self.err(format!(
+            return Err(format!(
                 "trigger {marker} produced a second request to a NAS while connection {open} \
                  it was sent on is still open"
-            )));
+            ));
         }
         self.report.nas_requests += 1;
         Ok(())
     }
 
-    fn complete(&mut self, t: u64) -> Result<(), SimError> {
-        self.triggers.remove(&t);
-        self.nas_requests_per_trigger.remove(&t);
-        self.completed += 1;
-        if self.config.churn_every > 0 && self.completed % self.config.churn_every == 0 {
-            self.churn()?;
-        }
-        if self.next_trigger < self.config.requests {
-            self.schedule(Duration::ZERO, Event::Trigger);
+    /// Invariant 3: the most requests the NAS on `conn` has had in flight at once.
+    fn note_in_flight(&mut self, conn: ConnId, max: usize) -> Result<(), String> {
+        let r = &mut self.report;
+        r.max_in_flight_per_connection = r.max_in_flight_per_connection.max(max);
+        if max > 256 {
+            return Err(format!("{max} requests in flight on {conn}"));
         }
         Ok(())
     }
 
+    fn complete(&mut self, ctx: &mut Ctx<'_>, t: u64) {
+        self.triggers.remove(&t);
+        self.nas_requests_per_trigger.remove(&t);
+        self.completed += 1;
+        if self.churn_every > 0 && self.completed % self.churn_every == 0 {
+            ctx.schedule(Duration::ZERO, CHURN);
+        }
+        ctx.schedule(Duration::ZERO, TRIGGER);
+    }
+}
+
+impl Observer for Watch {
+    fn engine<R>(&mut self, call: impl FnOnce() -> R) -> R {
+        let t = Instant::now();
+        let r = call();
+        self.report.engine_time += t.elapsed();
+        r
+    }
+
+    fn output(&mut self, ctx: &mut Ctx<'_>, node: NodeId, out: &Output) -> Result<(), String> {
+        self.trace(ctx.now, out);
+        match out {
+            Output::StreamWrite { conn, data } => {
+                if let Some(nas) = ctx.nas(node, *conn) {
+                    self.note_in_flight(*conn, nas.max_in_flight)?;
+                }
+                self.check_request(*conn, data)
+            }
+            Output::StreamClose { conn, reason } => {
+                Err(format!("engine closed healthy connection {conn}: {reason}"))
+            }
+            Output::Sql { .. } => Err("no SQL backend in this program".into()),
+            Output::Connect { .. }
+            | Output::AbortConnect { .. }
+            | Output::BackendDatagram { .. } => Err("no `connect` backend in this program".into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn http_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: HttpRequestId,
+        status: u16,
+        body: &Bytes,
+    ) -> Result<(), String> {
+        let t = id.0;
+        if !self.triggers.contains(&t) {
+            return Err(format!("second response to HTTP request {t}"));
+        }
+        if status == 200 {
+            self.outcome("http 200");
+        } else {
+            self.outcome(&format!("http {status} {}", json_error_code(body)));
+        }
+        self.complete(ctx, t);
+        Ok(())
+    }
+
+    fn udp_reply(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        peer: SocketAddr,
+        data: &Bytes,
+        kind: UdpReply,
+    ) -> Result<(), String> {
+        let id = data.get(1).copied().unwrap_or(0);
+        match kind {
+            UdpReply::First => {
+                let Some(&t) = self.udp_ports.get(&(peer.port(), id)) else {
+                    return Err("UDP reply to no trigger".into());
+                };
+                self.outcome("udp reply");
+                self.complete(ctx, t);
+            }
+            // The DAC had given up already.
+            UdpReply::Late => self.outcome("udp late reply"),
+            UdpReply::Repeat => {}
+            UdpReply::Unknown => return Err("UDP reply to no trigger".into()),
+        }
+        Ok(())
+    }
+
+    fn udp_gave_up(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        peer: SocketAddr,
+        identifier: u8,
+    ) -> Result<(), String> {
+        // The DAC gives up: the trigger's outcome is "no reply" (an error the policy
+        // did not turn into a reply, e.g. NO_REVERSE_CONNECTIONS).
+        let Some(&t) = self.udp_ports.get(&(peer.port(), identifier)) else {
+            return Err("UDP sender gave up on no trigger".into());
+        };
+        self.outcome("udp no reply");
+        self.complete(ctx, t);
+        Ok(())
+    }
+}
+
+struct World {
+    config: Config,
+    net: Net<Watch>,
+    /// How many NAS-Identifiers the fleet has.
+    names: usize,
+    next_trigger: u64,
+}
+
+fn fnv(hash: &mut u64, bytes: &[u8]) {
+    for b in bytes {
+        *hash ^= u64::from(*b);
+        *hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+}
+
+fn rss_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn dac_addr(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+}
+
+fn server_local(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 255, 255, 1)), port)
+}
+
+impl World {
+    fn new(config: Config) -> World {
+        let mut seeds = SplitMix64::new(config.seed);
+        let engine_seed = seeds.next_u64();
+        let engine = Engine::new(
+            sim_program(config.mode, Duration::from_secs(5), 0),
+            EngineOptions {
+                rng: Box::new(SplitMix64::new(engine_seed)),
+                env: BTreeMap::new(),
+                limits: Limits::default(),
+            },
+        );
+        let names = config
+            .connections
+            .div_ceil(config.connections_per_name.max(1));
+        let watch = Watch {
+            seed: config.seed,
+            churn_every: config.churn_every,
+            open: BTreeMap::new(),
+            triggers: BTreeSet::new(),
+            udp_ports: BTreeMap::new(),
+            nas_requests_per_trigger: BTreeMap::new(),
+            completed: 0,
+            report: Report::default(),
+            hash: 0xcbf2_9ce4_8422_2325,
+        };
+        let clock = Clock::with_epoch(
+            Instant::now(),
+            UNIX_EPOCH + Duration::from_secs(1_750_000_000),
+        );
+        let mut net = Net::with_observer(clock, watch);
+        net.rng = SplitMix64::new(seeds.next_u64());
+        net.timing = Timing {
+            latency: config.latency,
+            answer_delay: config.nas_delay,
+            nak_per_mille: config.nak_per_mille,
+        };
+        net.add(engine);
+        net.sql().record = false;
+        World {
+            net,
+            names,
+            next_trigger: 0,
+            config,
+        }
+    }
+
+    fn err(&self, message: impl Into<String>) -> SimError {
+        self.net.observer.err(self.net.elapsed(), message)
+    }
+
+    fn sim_err(&self, e: NetError) -> SimError {
+        self.net.observer.err(e.at, e.message)
+    }
+
+    fn per_mille(&mut self, p: u64) -> bool {
+        self.net.rng.next_u64() % 1000 < p
+    }
+
+    fn name(index: usize) -> String {
+        format!("nas-{index}")
+    }
+
     // ----- connections --------------------------------------------------------------
 
-    fn open(&mut self, name: usize) -> ConnId {
-        self.next_conn += 1;
-        let conn = ConnId(self.next_conn);
-        let n = self.next_conn as u32;
+    fn open(&mut self, name: usize) -> Result<ConnId, SimError> {
+        let behaviour = if self.per_mille(self.config.silent_per_mille) {
+            // It ignores the server's requests but answers its Status-Server
+            // liveness probes (it is alive, not hung).
+            NasMode::Ignore
+        } else {
+            NasMode::Ack
+        };
+        let seed = self.net.rng.next_u64();
+        // The server's timeout (5 s) plus its quarantine (5 s), less the spread of
+        // network latency: after that a NAS accepts an unanswered identifier again.
+        let reuse_after = Duration::from_secs(10) - self.config.latency.1;
+        let number = self.net.observer.report.connections_opened as u32 + 1;
         let peer = SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8)),
+            IpAddr::V4(Ipv4Addr::new(
+                10,
+                (number >> 16) as u8,
+                (number >> 8) as u8,
+                number as u8,
+            )),
             40_000,
         );
-        let behaviour = if self.per_mille(self.config.silent_per_mille) {
-            Behaviour::Silent
-        } else {
-            Behaviour::Answers
+        let spec = NasSpec {
+            seed,
+            record: false,
+            reuse_after: Some(reuse_after),
+            status: Some((
+                Self::name(name),
+                (Duration::from_secs(14), Duration::from_secs(16)),
+            )),
+            ..NasSpec::new(RADSEC, peer, RADSEC_SECRET_STR, behaviour)
         };
-        let seed = self.rng.next_u64();
-        self.nases
-            .insert(conn, SimNas::new(conn, name, behaviour, seed));
-        if let Some(set) = self.by_name.get_mut(name) {
-            set.insert(conn);
+        self.net.observer.report.connections_opened += 1;
+        // Registered before the engine hears of it: its first writes are checked.
+        let conn = ConnId(u64::from(number));
+        self.net.observer.open.insert(conn, name);
+        let got = self
+            .net
+            .connect_nas(SERVER, spec)
+            .map_err(|e| self.sim_err(e))?;
+        if got != conn {
+            return Err(self.err(format!("connection numbered {got}, expected {conn}")));
         }
-        self.report.connections_opened += 1;
-        let input = Input::StreamOpened {
-            conn,
-            server: RADSEC,
-            peer,
-            local: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 255, 255, 1)), 2083),
-            transport: Transport::Tls,
-            peer_certificates: Vec::new(),
-        };
-        self.schedule(Duration::ZERO, Event::ToEngine(input));
-        let first_status = self.latency();
-        self.schedule(first_status, Event::Status(conn));
-        conn
+        Ok(conn)
     }
 
     /// A NAS drops its connection (the engine hears it at once, so nothing is
     /// written to it afterwards) and a new connection with the same name opens.
     fn churn(&mut self) -> Result<(), SimError> {
-        if self.nases.is_empty() {
+        let open = &self.net.observer.open;
+        if open.is_empty() {
             return Ok(());
         }
-        let index = (self.rng.next_u64() % self.nases.len() as u64) as usize;
-        let Some(conn) = self.nases.keys().nth(index).copied() else {
+        let index = (self.net.rng.next_u64() % open.len() as u64) as usize;
+        let Some((&conn, &name)) = open.iter().nth(index) else {
             return Ok(());
         };
+        self.note_in_flight(conn)?;
         // Forget it first: the engine may select again for requests that were on it.
-        let nas = self.nases.remove(&conn);
-        if let Some(nas) = &nas
-            && let Some(set) = self.by_name.get_mut(nas.name)
-        {
-            set.remove(&conn);
-        }
-        self.engine_handle(Input::StreamClosed { conn })?;
-        if let Some(nas) = nas {
-            self.open(nas.name);
-        }
+        self.net.observer.open.remove(&conn);
+        self.net
+            .nas_close(SERVER, conn)
+            .map_err(|e| self.sim_err(e))?;
+        self.open(name)?;
         Ok(())
+    }
+
+    /// Invariant 3 for a NAS about to go: the most requests it saw in flight.
+    fn note_in_flight(&mut self, conn: ConnId) -> Result<(), SimError> {
+        let Some(nas) = self.net.nas(SERVER, conn) else {
+            return Ok(());
+        };
+        let max = nas.max_in_flight;
+        self.net
+            .observer
+            .note_in_flight(conn, max)
+            .map_err(|m| self.err(m))
     }
 
     // ----- workload ---------------------------------------------------------------
@@ -578,234 +608,94 @@ impl World {
         }
         let t = self.next_trigger;
         self.next_trigger += 1;
-        self.report.triggers += 1;
+        self.net.observer.report.triggers += 1;
         let target = if self.per_mille(self.config.unknown_target_per_mille) {
             None
         } else {
-            Some((self.rng.next_u64() % self.by_name.len() as u64) as usize)
+            Some((self.net.rng.next_u64() % self.names as u64) as usize)
         };
         let target = target.map_or_else(|| "nobody".to_owned(), Self::name);
         let marker = format!("t{t}");
+        self.net.observer.triggers.insert(t);
         if self.per_mille(self.config.udp_per_mille) {
-            self.report.udp_triggers += 1;
+            self.net.observer.report.udp_triggers += 1;
             let port = 10_000 + (t % 50_000) as u16;
             let id = (t % 256) as u8;
-            let mut p = Packet::new(Code::DisconnectRequest, id);
-            p.push(USER_NAME, marker.into_bytes());
-            p.push(NAS_IDENTIFIER, target.into_bytes());
-            let bytes = sign_request(
-                &mut p,
-                DAC_SECRET.as_bytes(),
-                &mut self.rng,
-                &SignOptions::default(),
+            let (_, bytes) = signed_request(
+                Code::DisconnectRequest,
+                id,
+                &[
+                    (USER_NAME, marker.as_bytes()),
+                    (NAS_IDENTIFIER, target.as_bytes()),
+                ],
+                DAC_SECRET,
+                &mut self.net.rng,
             )
             .map_err(|e| self.err(format!("DAC request: {e}")))?;
-            if let Some(old) = self.udp_ports.insert((port, id), t) {
-                if self.triggers.contains_key(&old) {
-                    return Err(self.err("UDP port/identifier reused while in flight"));
-                }
-                self.udp_replies.remove(&old);
+            if let Some(old) = self.net.observer.udp_ports.insert((port, id), t)
+                && self.net.observer.triggers.contains(&old)
+            {
+                return Err(self.err("UDP port/identifier reused while in flight"));
             }
-            self.triggers.insert(
-                t,
-                Trigger {
-                    udp: Some(UdpState {
-                        port,
-                        bytes: bytes.clone(),
-                    }),
-                },
-            );
-            self.send_udp(port, bytes);
-            self.schedule(
-                Duration::from_secs(3),
-                Event::UdpRetry {
-                    trigger: t,
-                    attempt: 1,
-                },
-            );
+            self.net
+                .udp_trigger(
+                    SERVER,
+                    UDP,
+                    dac_addr(port),
+                    server_local(3799),
+                    id,
+                    bytes,
+                    Retransmit::RADCLIENT,
+                )
+                .map_err(|e| self.sim_err(e))?;
         } else {
-            let id = HttpRequestId(t);
-            self.http_ids.insert(id, t);
-            self.triggers.insert(t, Trigger { udp: None });
             let mut query = BTreeMap::new();
             query.insert("nas".to_owned(), target);
             query.insert("user".to_owned(), marker);
-            let delay = self.latency();
-            self.schedule(
-                delay,
-                Event::ToEngine(Input::HttpRequest(HttpRequest {
-                    id,
-                    server: HTTP,
-                    peer: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 55_000),
-                    method: "POST".into(),
-                    path: "/disconnect".into(),
-                    query,
-                    headers: BTreeMap::new(),
-                    body: Bytes::new(),
-                })),
+            let request = self.net.http_client().request_as(
+                HttpRequestId(t),
+                HTTP,
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 55_000),
+                "POST",
+                "/disconnect",
+                query,
             );
+            self.net
+                .http_request(SERVER, request)
+                .map_err(|e| self.sim_err(e))?;
         }
-        Ok(())
-    }
-
-    fn send_udp(&mut self, port: u16, data: Bytes) {
-        let delay = self.latency();
-        self.schedule(
-            delay,
-            Event::ToEngine(Input::Datagram {
-                server: UDP,
-                peer: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-                local: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 255, 255, 1)), 3799),
-                data,
-            }),
-        );
-    }
-
-    fn udp_retry(&mut self, t: u64, attempt: u8) -> Result<(), SimError> {
-        let Some(state) = self.triggers.get(&t).and_then(|tr| tr.udp.as_ref()) else {
-            return Ok(());
-        };
-        if attempt >= 3 {
-            // The DAC gives up: the trigger's outcome is "no reply" (an error the
-            // policy did not turn into a reply, e.g. NO_REVERSE_CONNECTIONS).
-            *self
-                .report
-                .outcomes
-                .entry("udp no reply".into())
-                .or_default() += 1;
-            return self.complete(t);
-        }
-        let (port, bytes) = (state.port, state.bytes.clone());
-        self.send_udp(port, bytes);
-        self.schedule(
-            Duration::from_secs(3),
-            Event::UdpRetry {
-                trigger: t,
-                attempt: attempt + 1,
-            },
-        );
         Ok(())
     }
 
     // ----- the loop ---------------------------------------------------------------
 
-    fn step(&mut self, event: Event) -> Result<(), SimError> {
-        match event {
-            Event::ToEngine(input) => {
-                if let Input::StreamData { conn, .. } = &input {
-                    if !self.nases.contains_key(conn) {
-                        return Ok(()); // the NAS closed meanwhile
-                    }
-                }
-                self.engine_handle(input)?;
-            }
-            Event::ToNas { conn, data } => {
-                // The server's timeout (5 s) plus its quarantine (5 s), less the
-                // spread of network latency.
-                let reuse_after = Duration::from_secs(10) - self.config.latency.1;
-                let now = self.now;
-                let requests = match self.nases.get_mut(&conn) {
-                    Some(nas) => nas.receive(&data, now, reuse_after).map_err(|e| SimError {
-                        seed: self.config.seed,
-                        at: self.now,
-                        message: e,
-                    })?,
-                    None => return Ok(()),
-                };
-                let silent = self
-                    .nases
-                    .get(&conn)
-                    .is_some_and(|n| n.behaviour == Behaviour::Silent);
-                if let Some(nas) = self.nases.get(&conn) {
-                    self.report.max_in_flight_per_connection = self
-                        .report
-                        .max_in_flight_per_connection
-                        .max(nas.max_in_flight);
-                    if nas.max_in_flight > 256 {
-                        return Err(self.err(format!(
-                            "{} requests in flight on {conn}",
-                            nas.max_in_flight
-                        )));
-                    }
-                }
-                for request in requests {
-                    // A silent NAS ignores the server's requests but answers its
-                    // Status-Server liveness probes (it is alive, not hung).
-                    if !silent || request.code == Code::StatusServer {
-                        let delay = self.uniform(self.config.nas_delay);
-                        self.schedule(
-                            delay,
-                            Event::Answer {
-                                conn,
-                                request: Box::new(request),
-                            },
-                        );
-                    }
-                }
-            }
-            Event::Answer { conn, request } => {
-                let ack = !self.per_mille(self.config.nak_per_mille)
-                    || request.code == Code::StatusServer;
-                let Some(nas) = self.nases.get_mut(&conn) else {
-                    return Ok(());
-                };
-                let data = nas.answer(&request, ack);
-                let delay = self.latency();
-                self.schedule(delay, Event::ToEngine(Input::StreamData { conn, data }));
-            }
-            Event::Status(conn) => {
-                let Some(nas) = self.nases.get_mut(&conn) else {
-                    return Ok(());
-                };
-                let name = Self::name(nas.name);
-                let data = nas.status_server(&name);
-                self.schedule(
-                    Duration::ZERO,
-                    Event::ToEngine(Input::StreamData { conn, data }),
-                );
-                let jitter = self.uniform((Duration::from_secs(14), Duration::from_secs(16)));
-                self.schedule(jitter, Event::Status(conn));
-            }
-            Event::Trigger => self.trigger()?,
-            Event::UdpRetry { trigger, attempt } => self.udp_retry(trigger, attempt)?,
+    fn step(&mut self) -> Result<bool, SimError> {
+        match self.net.step().map_err(|e| self.sim_err(e))? {
+            None => return Ok(false),
+            Some(Step::Ran) => {}
+            Some(Step::App(TRIGGER)) => self.trigger()?,
+            Some(Step::App(_)) => self.churn()?,
         }
-        Ok(())
+        Ok(true)
     }
 
     fn run_until_done(&mut self) -> Result<(), SimError> {
+        let mut periodic = true;
         loop {
-            let next_event = self.queue.keys().next().map(|(at, _)| *at);
-            let next_timer = self
-                .engine
-                .poll_timeout()
-                .map(|i| i.saturating_duration_since(self.base));
-            let work_left = self.completed < self.config.requests;
-            match (next_event, next_timer) {
-                (Some(e), Some(t)) if t <= e => {
-                    self.now = self.now.max(t);
-                    self.engine_timeout()?;
-                }
-                (Some(_), _) => {
-                    let Some(((at, _), event)) = self.queue.pop_first() else {
-                        continue;
-                    };
-                    // Periodic Status-Server events go on forever; stop once the
-                    // workload is done and only they remain.
-                    if !work_left && matches!(event, Event::Status(_)) {
-                        continue;
-                    }
-                    self.now = self.now.max(at);
-                    self.step(event)?;
-                }
-                (None, Some(t)) => {
-                    self.now = self.now.max(t);
-                    self.engine_timeout()?;
-                }
-                (None, None) => return Ok(()),
+            // Periodic Status-Server events go on forever; stop them once the
+            // workload is done.
+            if periodic && self.net.observer.completed >= self.config.requests {
+                self.net.stop_periodic();
+                periodic = false;
             }
-            self.report.events += 1;
-            if self.config.check_every > 0 && self.report.events % self.config.check_every == 0 {
-                self.engine
+            if !self.step()? {
+                return Ok(());
+            }
+            let report = &mut self.net.observer.report;
+            report.events += 1;
+            if self.config.check_every > 0 && report.events % self.config.check_every == 0 {
+                self.net
+                    .engine(SERVER)
                     .check_invariants()
                     .map_err(|e| self.err(format!("engine: {e}")))?;
             }
@@ -847,7 +737,7 @@ pub fn fleet_inputs(connections: usize) -> Vec<Input> {
     for i in 0..connections {
         let conn = ConnId(i as u64 + 1);
         let n = i as u32 + 1;
-        let mut nas = SimNas::new(conn, i, Behaviour::Answers, i as u64);
+        let mut nas = Nas::new(conn, RADSEC_SECRET, NasMode::Ack, i as u64);
         inputs.push(Input::StreamOpened {
             conn,
             server: RADSEC,
@@ -861,7 +751,7 @@ pub fn fleet_inputs(connections: usize) -> Vec<Input> {
         });
         inputs.push(Input::StreamData {
             conn,
-            data: nas.status_server(&World::name(i)),
+            data: nas.status_server(Some(&World::name(i))).unwrap_or_default(),
         });
     }
     inputs
@@ -902,48 +792,43 @@ pub fn run(config: &Config) -> Result<Report, SimError> {
     let mut world = World::new(config.clone());
     // Connect the fleet, measuring the engine's resident memory growth.
     let rss_before = rss_bytes();
-    let names = world.by_name.len();
+    let names = world.names;
     for i in 0..config.connections {
-        world.open(i % names.max(1));
+        world.open(i % names.max(1))?;
     }
-    // Deliver the opens and the first Status-Servers.
-    let warmup_end = world.now + Duration::from_secs(1);
-    while let Some(&(at, _)) = world.queue.keys().next() {
-        if at > warmup_end {
-            break;
-        }
-        let Some((_, event)) = world.queue.pop_first() else {
-            break;
-        };
-        world.now = world.now.max(at);
-        world.step(event)?;
+    // Deliver the first Status-Servers.
+    let warmup_end = world.net.elapsed() + Duration::from_secs(1);
+    while world.net.next_wakeup().is_some_and(|at| at <= warmup_end) {
+        world.step()?;
     }
     let rss_after = rss_bytes();
-    if world.engine.counts().connections != config.connections {
+    let connections = world.net.engine(SERVER).counts().connections;
+    if connections != config.connections {
         return Err(world.err(format!(
-            "{} of {} connections registered",
-            world.engine.counts().connections,
+            "{connections} of {} connections registered",
             config.connections
         )));
     }
-    world.report.rss_bytes_per_connection = match (rss_before, rss_after) {
+    world.net.observer.report.rss_bytes_per_connection = match (rss_before, rss_after) {
         (Some(b), Some(a)) if config.connections > 0 => {
             Some(a.saturating_sub(b) as f64 / config.connections as f64)
         }
         _ => None,
     };
     for _ in 0..config.concurrency {
-        world.schedule(Duration::ZERO, Event::Trigger);
+        world.net.schedule(Duration::ZERO, TRIGGER);
     }
     world.run_until_done()?;
     // Invariant 5: let every timer run out, then nothing may be left.
-    world.now += Duration::from_secs(60);
-    world.engine_timeout()?;
     world
-        .engine
+        .net
+        .advance(Duration::from_secs(60))
+        .map_err(|e| world.sim_err(e))?;
+    let engine = world.net.engine(SERVER);
+    engine
         .check_invariants()
         .map_err(|e| world.err(format!("engine: {e}")))?;
-    let counts = world.engine.counts();
+    let counts = engine.counts();
     if counts.tasks != 0
         || counts.sql_pending != 0
         || counts.reverse_in_flight != 0
@@ -954,16 +839,23 @@ pub fn run(config: &Config) -> Result<Report, SimError> {
     {
         return Err(world.err(format!("state left after the work completed: {counts:?}")));
     }
-    if world.completed != config.requests || !world.triggers.is_empty() {
+    let watch = &world.net.observer;
+    if watch.completed != config.requests || !watch.triggers.is_empty() {
         return Err(world.err(format!(
             "{} of {} triggers completed, {} left",
-            world.completed,
+            watch.completed,
             config.requests,
-            world.triggers.len()
+            watch.triggers.len()
         )));
     }
-    world.report.virtual_time = world.now;
-    world.report.wall_time = started.elapsed();
-    world.report.trace_hash = world.hash;
-    Ok(world.report)
+    let open: Vec<ConnId> = world.net.observer.open.keys().copied().collect();
+    for conn in open {
+        world.note_in_flight(conn)?;
+    }
+    let virtual_time = world.net.elapsed();
+    let mut report = std::mem::take(&mut world.net.observer.report);
+    report.virtual_time = virtual_time;
+    report.wall_time = started.elapsed();
+    report.trace_hash = world.net.observer.hash;
+    Ok(report)
 }
