@@ -281,7 +281,7 @@ fn gauges_count_in_flight_and_queued_per_backend_and_identifiers_per_server() {
     assert_eq!(g.backends[&w.udp_rev], BackendLoad::default());
     assert_eq!(g.identifiers[&w.radsec], 256);
 
-    // A timeout frees the request but its identifier rests in quarantine.
+    // A timeout frees the request but its identifier rests.
     w.h.close(c);
     // (The NAS holds the request but answers the liveness probe that follows the
     // timeout, whose identifier is free again at once.)
@@ -290,7 +290,7 @@ fn gauges_count_in_flight_and_queued_per_backend_and_identifiers_per_server() {
     w.h.advance(Duration::from_secs(60));
     let g = w.h.engine().backend_gauges();
     assert_eq!(g.backends[&w.http_rev], BackendLoad::default());
-    assert_eq!(g.identifiers[&w.radsec], 1, "quarantined on {c}");
+    assert_eq!(g.identifiers[&w.radsec], 1, "resting on {c}");
     w.h.advance(Duration::from_secs(60));
     assert_eq!(w.h.engine().backend_gauges().identifiers[&w.radsec], 0);
 }

@@ -238,7 +238,7 @@ fn with_probing_off_a_hung_connection_stays_first() {
 #[test]
 fn the_probe_waits_for_a_free_identifier() {
     // 256 requests in flight on a hung NAS use every identifier: the probe goes out
-    // when the first timed-out identifier leaves quarantine, ahead of the backlog.
+    // when the first timed-out identifier stops resting, ahead of the backlog.
     let mut w = default_world();
     let c = w.nas(1, "n1", NasMode::Silent);
     let ids: Vec<HttpRequestId> = (0..257).map(|_| w.trigger("n1")).collect();
@@ -247,7 +247,7 @@ fn the_probe_waits_for_a_free_identifier() {
     w.h.advance(Duration::from_secs(5));
     assert_eq!(healthy(&w, c), Some(false));
     assert_eq!(w.h.nas(c).status_probes, 0, "no identifier free yet");
-    // The identifiers leave quarantine and are used again: the fake NAS's check
+    // The identifiers stop resting and are used again: the fake NAS's check
     // of identifiers in flight must forget the abandoned requests.
     w.h.nas_mut(c).forget_in_flight();
     w.h.advance(Duration::from_secs(5));

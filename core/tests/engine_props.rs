@@ -212,7 +212,7 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
     w.h.assert_quiescent();
     let counts = w.h.engine().counts();
     prop_assert_eq!(counts.timers, 0, "timers left: {:?}", counts);
-    prop_assert_eq!(counts.quarantined_ids, 0);
+    prop_assert_eq!(counts.resting_ids, 0);
     // Invariant 1 (HTTP): exactly one response per request.
     let mut answered: BTreeMap<HttpRequestId, usize> = BTreeMap::new();
     for o in &w.h.out() {

@@ -322,7 +322,7 @@ impl Metrics {
         let identifiers_in_use = Family::default();
         registry.register(
             "identifiers_in_use",
-            "RADIUS identifiers allocated (in flight or in quarantine) on a server's accepted connections",
+            "RADIUS identifiers allocated (in flight or resting after a timeout) on a server's accepted connections",
             Family::clone(&identifiers_in_use),
         );
         let reverse_in_flight = Family::default();
@@ -510,7 +510,7 @@ impl Metrics {
             .inc();
     }
 
-    /// How many identifiers are allocated (in flight or in quarantine) across
+    /// How many identifiers are allocated (in flight or resting after a timeout) across
     /// `server`'s accepted connections now.
     pub fn set_identifiers_in_use(&self, server: &str, count: usize) {
         self.identifiers_in_use

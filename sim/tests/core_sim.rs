@@ -70,7 +70,7 @@ fn core_sim_smoke_keeps_every_invariant() {
 fn core_sim_saturated_connections_queue_time_out_and_recover() {
     // Four connections under one NAS-Identifier, 1,500 triggers outstanding, a
     // quarter of the NASes silent, slow answers, churn: identifiers run out, the
-    // backlogs fill, requests time out, identifiers rest in quarantine.
+    // backlogs fill, requests time out, identifiers rest.
     for seed in [seed(), seed() + 1, seed() + 2] {
         let config = Config {
             connections: 4,

@@ -24,7 +24,7 @@ pub struct BackendGauges {
     /// Every RADIUS backend (reverse or `connect`): its requests in flight and queued.
     pub backends: BTreeMap<BackendId, BackendLoad>,
     /// Every RADIUS server listening on TCP or TLS: identifiers allocated over its
-    /// accepted connections (requests in flight plus identifiers in quarantine after
+    /// accepted connections (requests in flight plus identifiers resting after
     /// a timeout; at most 256 per connection).
     pub identifiers: BTreeMap<ServerId, usize>,
     /// Every `connect` server of a RADIUS backend: whether it is up. A stream server

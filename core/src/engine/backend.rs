@@ -484,7 +484,7 @@ impl Engine {
             hide_password: false,
             timeout: server.timeout,
             retransmit: None,
-            quarantine: server.timeout,
+            rest: server.timeout,
             avoid: None,
         };
         let rng = self.rng.as_mut();

@@ -50,7 +50,7 @@ impl Engine {
             hide_password: false,
             timeout,
             retransmit: None,
-            quarantine: timeout,
+            rest: timeout,
             avoid: None,
         };
         self.registry.set_healthy(conn, false);

@@ -149,8 +149,8 @@ pub struct EngineCounts {
     pub reverse_in_flight: usize,
     /// Reverse requests waiting for an identifier, over all connections.
     pub reverse_queued: usize,
-    /// Identifiers in quarantine after a timeout, over all connections.
-    pub quarantined_ids: usize,
+    /// Identifiers resting after a timeout (retired), over all connections.
+    pub resting_ids: usize,
     /// Timers set.
     pub timers: usize,
     /// Active stream connections.
@@ -172,7 +172,7 @@ pub struct ConnectionSnapshot {
     pub in_flight: usize,
     /// Our requests waiting for an identifier on it.
     pub queued: usize,
-    /// Identifiers allocated (in flight or in quarantine); at most 256.
+    /// Identifiers allocated (in flight or resting after a timeout); at most 256.
     pub ids_in_use: usize,
 }
 
@@ -396,7 +396,7 @@ impl Engine {
         for (_, peer) in self.peers.iter() {
             counts.reverse_in_flight += peer.in_flight();
             counts.reverse_queued += peer.queued();
-            counts.quarantined_ids += peer.resting();
+            counts.resting_ids += peer.resting();
             counts.timers += peer.deadlines();
         }
         counts

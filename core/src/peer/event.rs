@@ -56,7 +56,7 @@ pub enum Event<W> {
         authenticator: [u8; 16],
     },
     /// The request failed; its identifier rests before reuse (see
-    /// [`crate::peer::Request::quarantine`]).
+    /// [`crate::peer::Request::rest`]).
     Failed {
         /// Whose request.
         waiter: W,

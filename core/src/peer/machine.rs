@@ -14,7 +14,7 @@
 //! * a reply is matched by identifier and code, then verified against the
 //!   authenticator sent; a match that does not verify is a [`Event::BadReply`];
 //! * **late replies**: a request given up (timed out, or a probe no longer awaited)
-//!   leaves its identifier *retired*: it rests for [`Request::quarantine`] before
+//!   leaves its identifier *retired*: it rests for [`Request::rest`] before
 //!   reuse (a late reply meanwhile matches nothing: a stray; a zero rest frees it
 //!   at once), and its authenticator
 //!   is kept after that, so a late reply that arrives once the identifier carries a
@@ -77,7 +77,7 @@ pub struct Request<W> {
     pub retransmit: Option<Duration>,
     /// How long the identifier rests after the request is given up; zero frees it
     /// at once (its authenticator is still kept to recognise a late reply).
-    pub quarantine: Duration,
+    pub rest: Duration,
     /// An identifier not to use when another is free: the one a retry of the same
     /// request was last sent with.
     pub avoid: Option<u8>,
@@ -135,7 +135,7 @@ struct Flight<W> {
     timeout: Duration,
     end: Instant,
     retransmit: Option<Duration>,
-    quarantine: Duration,
+    rest: Duration,
     due: DueKey,
 }
 
@@ -495,7 +495,7 @@ impl<W: Copy + PartialEq> Peer<W> {
                 timeout: req.timeout,
                 end,
                 retransmit: req.retransmit,
-                quarantine: req.quarantine,
+                rest: req.rest,
                 due,
             },
         );
@@ -541,8 +541,8 @@ impl<W: Copy + PartialEq> Peer<W> {
     fn give_up(&mut self, now: Instant, id: u8) -> Option<(Option<W>, Duration)> {
         let f = self.forget(id)?;
         let reserved = self.cfg.reserve_status_id && id == STATUS_SERVER_ID;
-        let rests = !reserved && !f.quarantine.is_zero();
-        let resting = rests.then(|| self.arm(now + f.quarantine, Due::Release(id)));
+        let rests = !reserved && !f.rest.is_zero();
+        let resting = rests.then(|| self.arm(now + f.rest, Due::Release(id)));
         if !reserved && !rests {
             self.ids.release(id);
         }

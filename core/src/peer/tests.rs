@@ -31,7 +31,7 @@ fn req<W>(waiter: W, code: Code) -> Request<W> {
         hide_password: false,
         timeout: TIMEOUT,
         retransmit: None,
-        quarantine: TIMEOUT,
+        rest: TIMEOUT,
         avoid: None,
     }
 }
@@ -233,7 +233,7 @@ fn a_late_reply_is_never_taken_for_the_next_request() {
 fn no_rest_means_the_identifier_is_free_at_the_timeout() {
     let mut b = Bench::new(cfg(1));
     let mut r = coa(1);
-    r.quarantine = Duration::ZERO;
+    r.rest = Duration::ZERO;
     sent(b.submit(r));
     b.advance(TIMEOUT);
     assert_eq!((b.peer.ids_in_use(), b.peer.deadlines()), (0, 0));
@@ -243,7 +243,7 @@ fn no_rest_means_the_identifier_is_free_at_the_timeout() {
 fn no_rest_frees_the_identifier_at_once_and_a_late_reply_is_still_known() {
     let mut b = Bench::new(cfg(1));
     let mut r = coa(1);
-    r.quarantine = Duration::ZERO;
+    r.rest = Duration::ZERO;
     let (id, first) = sent(b.submit(r));
     let events = b.advance(TIMEOUT);
     assert!(matches!(&events[..], [Event::Failed { waiter: 1, .. }]));
@@ -535,7 +535,7 @@ proptest! {
                     let mut r = coa(next);
                     // Some requests have no rest, some avoid an identifier.
                     if next % 3 == 0 {
-                        r.quarantine = Duration::ZERO;
+                        r.rest = Duration::ZERO;
                     }
                     r.avoid = u8::try_from(next % 7).ok();
                     match b.submit(r) {

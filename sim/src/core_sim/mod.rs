@@ -16,7 +16,7 @@
 //! 2. every request reaches an open connection whose NAS-Identifier is the one the
 //!    trigger asked for (the observer, on every stream write);
 //! 3. no identifier is in flight twice on a connection (the network's NAS, with
-//!    `reuse_after` the server's timeout plus quarantine), never more than 256 (the
+//!    `reuse_after` the server's timeout plus its rest), never more than 256 (the
 //!    observer, from the NAS's count, on every write and when a NAS goes);
 //! 4. a retransmitted UDP trigger never yields a second request to a NAS (a trigger
 //!    reaches a NAS again only after the connection it was on closed; the observer);
@@ -530,7 +530,7 @@ impl World {
             NasMode::Ack
         };
         let seed = self.net.rng.next_u64();
-        // The server's timeout (5 s) plus its quarantine (5 s), less the spread of
+        // The server's timeout (5 s) plus its rest (5 s), less the spread of
         // network latency: after that a NAS accepts an unanswered identifier again.
         let reuse_after = Duration::from_secs(10) - self.config.latency.1;
         let number = self.net.observer.report.connections_opened as u32 + 1;
@@ -833,7 +833,7 @@ pub fn run(config: &Config) -> Result<Report, SimError> {
         || counts.sql_pending != 0
         || counts.reverse_in_flight != 0
         || counts.reverse_queued != 0
-        || counts.quarantined_ids != 0
+        || counts.resting_ids != 0
         || counts.timers != 0
         || counts.duplicate_in_flight != 0
     {

@@ -895,7 +895,7 @@ impl Outbound {
                 hide_password: true,
                 timeout: r.deadline.saturating_duration_since(now),
                 retransmit: (!s.cfg.is_stream()).then(|| s.cfg.udp_interval()),
-                quarantine: Duration::ZERO,
+                rest: Duration::ZERO,
                 avoid: r.last_id,
             };
             let rng = self.rng.as_mut();
@@ -1122,7 +1122,7 @@ impl Outbound {
             hide_password: false,
             timeout: s.cfg.timeout,
             retransmit: None,
-            quarantine: Duration::ZERO,
+            rest: Duration::ZERO,
             avoid: None,
         };
         let due_key = self
