@@ -638,11 +638,13 @@ impl<O: Observer> Net<O> {
 
     /// Every event `node` has reported: shown to the observer, recorded.
     fn drain_events(&mut self, node: usize) -> Result<(), NetError> {
-        loop {
-            let engine = &mut self.engines[node];
-            let Some(event) = self.observer.engine(|| engine.poll_event()) else {
-                return Ok(());
-            };
+        // All of them in one engine call: the observer may time every call, and
+        // events are drained after every input.
+        let engine = &mut self.engines[node];
+        let events: Vec<crate::contract::Event> = self
+            .observer
+            .engine(|| std::iter::from_fn(|| engine.poll_event()).collect());
+        for event in events {
             let (observer, mut ctx) = self.ctx();
             observer
                 .event(&mut ctx, NodeId(node), &event)
@@ -651,6 +653,7 @@ impl<O: Observer> Net<O> {
                 record.report(self.clock.elapsed(), NodeId(node), &event);
             }
         }
+        Ok(())
     }
 
     /// One output: shown to the observer, recorded, carried out.
