@@ -60,8 +60,10 @@ impl Runs {
         self.tasks.insert(tid, task);
     }
 
-    /// Take parked task `tid` out to run it; the registration of what it waited on
-    /// is the caller's to have finished (or to keep, when it parks it again).
+    /// Take parked task `tid` out to run it. What it waits on stays registered: the
+    /// caller either parks it again on the same thing or finishes that wait (a
+    /// reverse request, whose waiter the peer machine holds, or a task taken with
+    /// [`Runs::sql_done`] or [`Runs::outbound_done`]).
     pub fn take(&mut self, tid: TaskId) -> Option<Task> {
         self.tasks.remove(&tid)
     }
@@ -186,5 +188,59 @@ impl Runs {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_handed_out_in_order() {
+        let mut runs = Runs::new();
+        assert_eq!(runs.new_task_id(), TaskId(1));
+        assert_eq!(runs.new_task_id(), TaskId(2));
+        assert_eq!(runs.new_token(), RequestToken(0));
+        assert_eq!(runs.new_token(), RequestToken(1));
+        assert_eq!(runs.wait_sql(TaskId(1)), EffectId(1));
+        assert_eq!(runs.wait_sql(TaskId(2)), EffectId(2));
+        assert_eq!(runs.sql_pending(), 2);
+    }
+
+    #[test]
+    fn a_wait_without_its_task_is_reported_and_cleared_when_done() {
+        let mut runs = Runs::new();
+        let tid = runs.new_task_id();
+        let effect = runs.wait_sql(tid);
+        assert_eq!(
+            runs.check(),
+            Err("SQL effect 1 waits for missing task 1".to_owned())
+        );
+        assert!(runs.sql_done(effect).is_none(), "no task to resume");
+        assert_eq!(
+            runs.sql_pending(),
+            0,
+            "the waiter is forgotten all the same"
+        );
+
+        let token = runs.new_token();
+        runs.wait_outbound(token, tid);
+        assert_eq!(
+            runs.check(),
+            Err("outbound request 0 waits for missing task 1".to_owned())
+        );
+        assert!(runs.outbound_done(token).is_none());
+        assert_eq!(runs.outbound_pending(), 0);
+        assert_eq!(runs.check(), Ok(()));
+    }
+
+    #[test]
+    fn unknown_effects_and_tokens_are_ignored() {
+        let mut runs = Runs::new();
+        assert!(runs.sql_done(EffectId(7)).is_none());
+        assert!(runs.outbound_done(RequestToken(7)).is_none());
+        assert!(runs.take(TaskId(7)).is_none());
+        assert_eq!(runs.len(), 0);
+        assert_eq!(runs.check(), Ok(()));
     }
 }
