@@ -123,10 +123,8 @@ impl Engine {
         q: &SqlQuery,
         params: Vec<Value>,
     ) -> EffectId {
-        self.next_effect += 1;
-        let effect = EffectId(self.next_effect);
+        let effect = self.runs.wait_sql(tid);
         self.stats.sql_effects += 1;
-        self.sql_waits.insert(effect, tid);
         let backend = self
             .current_backend(program, backend)
             .unwrap_or(REMOVED_BACKEND);
@@ -179,10 +177,7 @@ impl Engine {
         effect: EffectId,
         result: Result<SqlRows, String>,
     ) {
-        let Some(tid) = self.sql_waits.remove(&effect) else {
-            return;
-        };
-        let Some(mut task) = self.tasks.remove(&tid) else {
+        let Some((tid, mut task)) = self.runs.sql_done(effect) else {
             return;
         };
         let program = task.program.clone();
@@ -215,15 +210,15 @@ impl Engine {
             }
             Wait::Reverse(call) => {
                 let Phase::Selecting { selection, sql } = &mut call.phase else {
-                    self.tasks.insert(tid, task);
+                    self.runs.park(tid, task);
                     return;
                 };
                 let Some((e, b, q)) = *sql else {
-                    self.tasks.insert(tid, task);
+                    self.runs.park(tid, task);
                     return;
                 };
                 if e != effect {
-                    self.tasks.insert(tid, task);
+                    self.runs.park(tid, task);
                     return;
                 }
                 *sql = None;
@@ -254,13 +249,13 @@ impl Engine {
                     .unwrap_or_else(|e| SelectionStep::Done(Err(internal_error(e))));
                 match self.selection_step(now, tid, &mut task, step) {
                     Started::Parked => {
-                        self.tasks.insert(tid, task);
+                        self.runs.park(tid, task);
                     }
                     Started::Done(r) => self.resume_backend(now, tid, task, r),
                 }
             }
             _ => {
-                self.tasks.insert(tid, task);
+                self.runs.park(tid, task);
             }
         }
     }
@@ -539,13 +534,13 @@ impl Engine {
         for event in events {
             match event {
                 Event::Sent { waiter, id, bytes } => {
-                    let Some(mut task) = self.tasks.remove(&waiter) else {
+                    let Some(mut task) = self.runs.take(waiter) else {
                         continue;
                     };
                     if let Wait::Reverse(call) = &mut task.wait {
                         self.sent_reverse(now, call, conn, id, bytes);
                     }
-                    self.tasks.insert(waiter, task);
+                    self.runs.park(waiter, task);
                 }
                 Event::ProbeSent { bytes: data } => {
                     self.stats.liveness_probes += 1;
@@ -577,7 +572,7 @@ impl Engine {
                             format!("the reverse request could not be encoded: {e}"),
                         ),
                     };
-                    if let Some(task) = self.tasks.remove(&waiter) {
+                    if let Some(task) = self.runs.take(waiter) {
                         self.resume_backend(now, waiter, task, Err(error));
                     }
                 }
@@ -649,12 +644,12 @@ impl Engine {
 
     /// Request `tid`'s connection is gone; `unseen` as for [`Self::retry_or_closed`].
     pub(super) fn reverse_connection_lost(&mut self, now: Now, tid: TaskId, unseen: bool) {
-        let Some(mut task) = self.tasks.remove(&tid) else {
+        let Some(mut task) = self.runs.take(tid) else {
             return;
         };
         match self.retry_or_closed(now, tid, &mut task, unseen) {
             Started::Parked => {
-                self.tasks.insert(tid, task);
+                self.runs.park(tid, task);
             }
             Started::Done(r) => self.resume_backend(now, tid, task, r),
         }
@@ -679,7 +674,7 @@ impl Engine {
         self.stats.reverse_replies += 1;
         self.restore_health(now, conn);
         self.pump(now, conn);
-        let Some(mut task) = self.tasks.remove(&tid) else {
+        let Some(mut task) = self.runs.take(tid) else {
             return;
         };
         let program = task.program.clone();

@@ -240,10 +240,7 @@ impl Engine {
                     packet,
                 } => self.on_outbound_reply(now, token, server, &request_authenticator, &packet),
                 OutboundOutput::Failed { token, error } => {
-                    let Some(tid) = self.outbound_waits.remove(&token) else {
-                        continue;
-                    };
-                    let Some(task) = self.tasks.remove(&tid) else {
+                    let Some((tid, task)) = self.runs.outbound_done(token) else {
                         continue;
                     };
                     self.resume_backend(now, tid, task, Err(error));
@@ -288,15 +285,14 @@ impl Engine {
                 )));
             }
         };
-        let token = RequestToken(self.next_token);
-        self.next_token += 1;
+        let token = self.runs.new_token();
         let Some(o) = self.outbound.as_mut() else {
             return Started::Done(Err(internal_error("outbound side not started")));
         };
         match o.send(now, call.backend, template, token) {
             Err(e) => Started::Done(Err(e)),
             Ok(()) => {
-                self.outbound_waits.insert(token, tid);
+                self.runs.wait_outbound(token, tid);
                 let mut trace = CallTrace::default();
                 trace.sent(now.mono);
                 task.wait = Wait::Outbound(Box::new(OutboundCall {
@@ -319,10 +315,7 @@ impl Engine {
         request_authenticator: &[u8; 16],
         packet: &Packet,
     ) {
-        let Some(tid) = self.outbound_waits.remove(&token) else {
-            return;
-        };
-        let Some(mut task) = self.tasks.remove(&tid) else {
+        let Some((tid, mut task)) = self.runs.outbound_done(token) else {
             return;
         };
         if let Wait::Outbound(call) = &mut task.wait {

@@ -37,6 +37,7 @@ mod reload;
 mod report;
 mod request;
 mod run;
+mod runs;
 mod stream;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -55,8 +56,8 @@ pub use time::Now;
 
 use crate::engine::attrs::DictSchema;
 use crate::engine::dedup::DupCache;
-use crate::engine::outbound::{Outbound, OutboundCounts, RequestToken};
-use crate::engine::task::Task;
+use crate::engine::outbound::{Outbound, OutboundCounts};
+use crate::engine::runs::Runs;
 use crate::engine::timers::{TimerKind, Timers};
 use crate::eval::context::ConnectionInfo;
 use crate::eval::ir::BackendId;
@@ -196,10 +197,8 @@ pub struct Engine {
     registry: Registry<StreamState>,
     /// The peer machine of each accepted stream connection (our requests on it).
     peers: Peers<ConnId, TaskId>,
-    tasks: BTreeMap<TaskId, Task>,
-    next_task: u64,
-    next_effect: u64,
-    sql_waits: BTreeMap<EffectId, TaskId>,
+    /// The tasks and what they are parked on.
+    runs: Runs,
     dedup: DupCache,
     /// Round-robin counters per reverse server (backend, server index).
     counters: BTreeMap<(BackendId, usize), u64>,
@@ -209,10 +208,6 @@ pub struct Engine {
     /// The outbound side (`connect` backends, `listen { backend … }` servers),
     /// created by [`Engine::start`].
     outbound: Option<Outbound>,
-    /// The next token for an outbound request.
-    next_token: u64,
-    /// Tasks parked on an outbound request.
-    outbound_waits: BTreeMap<RequestToken, TaskId>,
     /// Addresses of open outbound connections: (local, peer).
     outbound_peers: BTreeMap<ConnId, (SocketAddr, SocketAddr)>,
 }
@@ -241,18 +236,13 @@ impl Engine {
             timers: Timers::default(),
             registry: Registry::new(),
             peers: Peers::default(),
-            tasks: BTreeMap::new(),
-            next_task: 0,
-            next_effect: 0,
-            sql_waits: BTreeMap::new(),
+            runs: Runs::new(),
             dedup: DupCache::new(limits.duplicate_cache_entries, limits.duplicate_cache_ttl),
             counters: BTreeMap::new(),
             plans,
             stats: Stats::default(),
             limits,
             outbound: None,
-            next_token: 0,
-            outbound_waits: BTreeMap::new(),
             outbound_peers: BTreeMap::new(),
         }
     }
@@ -384,13 +374,13 @@ impl Engine {
     /// How much state the engine holds.
     pub fn counts(&self) -> EngineCounts {
         let mut counts = EngineCounts {
-            tasks: self.tasks.len(),
-            sql_pending: self.sql_waits.len(),
+            tasks: self.runs.len(),
+            sql_pending: self.runs.sql_pending(),
             timers: self.timers.len(),
             connections: self.registry.len(),
             duplicate_in_flight: self.dedup.in_flight(),
             duplicate_answers: self.dedup.answered_len(),
-            outbound_pending: self.outbound_waits.len(),
+            outbound_pending: self.runs.outbound_pending(),
             ..EngineCounts::default()
         };
         for (_, peer) in self.peers.iter() {
@@ -428,13 +418,16 @@ impl Engine {
     }
 
     /// Check the engine's internal cross-references (for tests and simulations):
-    /// every request in flight or queued on a connection belongs to a task parked
-    /// on exactly that, and back; at most 256 identifiers are in use per
-    /// connection; every SQL effect has its parked task; every timer is accounted
-    /// for. Returns the first inconsistency found.
+    /// each part's own invariants ([`Runs::check`] for the tasks and what they
+    /// wait on), then across parts: every request in flight or queued on a
+    /// connection belongs to a task parked on exactly that, and back; at most 256
+    /// identifiers are in use per connection; the outbound side has as many
+    /// requests pending as tasks wait for; every timer is accounted for. Returns
+    /// the first inconsistency found.
     pub fn check_invariants(&self) -> Result<(), String> {
         use crate::engine::task::{Phase, Wait};
         let mut expected_timers = 0usize;
+        self.runs.check()?;
         self.peers.check()?;
         self.registry.check()?;
         self.dedup.check()?;
@@ -456,7 +449,7 @@ impl Engine {
             }
             expected_timers += usize::from(entry.state.idle_timer.is_some());
             for (id, waiter) in peer.in_flight_waiters() {
-                match self.tasks.get(&waiter).map(|t| &t.wait) {
+                match self.runs.get(waiter).map(|t| &t.wait) {
                     Some(Wait::Reverse(call)) if matches!(call.phase, Phase::InFlight { conn: c, id: i } if c == conn && i == id) =>
                         {}
                     _ => {
@@ -467,85 +460,48 @@ impl Engine {
                 }
             }
             for w in peer.queued_waiters() {
-                match self.tasks.get(&w).map(|t| &t.wait) {
+                match self.runs.get(w).map(|t| &t.wait) {
                     Some(Wait::Reverse(call)) if matches!(call.phase, Phase::Queued { conn: c } if c == conn) =>
                         {}
                     _ => return Err(format!("connection {conn}: queued task {w} is not queued")),
                 }
             }
         }
-        for (tid, task) in &self.tasks {
-            match &task.wait {
-                Wait::Running => return Err(format!("task {tid} parked while running")),
-                Wait::Sql { effect, .. } => {
-                    if self.sql_waits.get(effect) != Some(tid) {
+        for (tid, task) in self.runs.iter() {
+            let Wait::Reverse(call) = &task.wait else {
+                continue;
+            };
+            match call.phase {
+                Phase::Queued { conn } => {
+                    let queued = self
+                        .peers
+                        .get(conn)
+                        .is_some_and(|p| p.queued_waiters().any(|w| w == tid));
+                    if !queued {
                         return Err(format!(
-                            "task {tid}: SQL effect {} not registered",
-                            effect.0
+                            "task {tid} queued on {conn} but not in its backlog"
                         ));
                     }
                 }
-                Wait::Outbound(call) => {
-                    if self.outbound_waits.get(&call.token) != Some(tid) {
+                Phase::InFlight { conn, id } => {
+                    let ok = self.peers.get(conn).and_then(|p| p.waiter(id)) == Some(tid);
+                    if !ok {
                         return Err(format!(
-                            "task {tid}: outbound request {} not registered",
-                            call.token.0
+                            "task {tid} in flight on {conn}/{id} but not on its peer"
                         ));
                     }
                 }
-                Wait::Reverse(call) => match &call.phase {
-                    Phase::Idle => {
-                        return Err(format!("task {tid} parked with an idle reverse call"));
-                    }
-                    Phase::Selecting { sql, .. } => match sql {
-                        Some((effect, _, _)) if self.sql_waits.get(effect) == Some(tid) => {}
-                        _ => return Err(format!("task {tid} parked in @select without SQL")),
-                    },
-                    Phase::Queued { conn } => {
-                        let queued = self
-                            .peers
-                            .get(*conn)
-                            .is_some_and(|p| p.queued_waiters().any(|w| w == *tid));
-                        if !queued {
-                            return Err(format!(
-                                "task {tid} queued on {conn} but not in its backlog"
-                            ));
-                        }
-                    }
-                    Phase::InFlight { conn, id } => {
-                        let ok = self.peers.get(*conn).and_then(|p| p.waiter(*id)) == Some(*tid);
-                        if !ok {
-                            return Err(format!(
-                                "task {tid} in flight on {conn}/{id} but not on its peer"
-                            ));
-                        }
-                    }
-                },
-            }
-        }
-        for (token, tid) in &self.outbound_waits {
-            if !self.tasks.contains_key(tid) {
-                return Err(format!(
-                    "outbound request {} waits for missing task {tid}",
-                    token.0
-                ));
+                // `Runs::check` covers the others.
+                Phase::Idle | Phase::Selecting { .. } => {}
             }
         }
         if let Some(o) = &self.outbound {
             o.check_invariants().map_err(|e| e.to_string())?;
-            if o.counts().pending_requests != self.outbound_waits.len() {
+            if o.counts().pending_requests != self.runs.outbound_pending() {
                 return Err(format!(
                     "{} outbound requests pending, {} tasks wait for one",
                     o.counts().pending_requests,
-                    self.outbound_waits.len()
-                ));
-            }
-        }
-        for (effect, tid) in &self.sql_waits {
-            if !self.tasks.contains_key(tid) {
-                return Err(format!(
-                    "SQL effect {} waits for missing task {tid}",
-                    effect.0
+                    self.runs.outbound_pending()
                 ));
             }
         }

@@ -64,7 +64,7 @@ impl Engine {
             }
         }
         self.dedup.remap_servers(|s| servers.get(&s).copied());
-        for task in self.tasks.values_mut() {
+        for task in self.runs.tasks_mut() {
             if let Origin::Udp { dup, .. } = &mut task.origin {
                 match servers.get(&dup.server) {
                     Some(new) => dup.server = *new,

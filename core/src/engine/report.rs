@@ -90,7 +90,7 @@ impl Engine {
                 }
             }
         }
-        let backend_of = |tid: crate::engine::TaskId| match self.tasks.get(&tid) {
+        let backend_of = |tid: crate::engine::TaskId| match self.runs.get(tid) {
             Some(t) => match &t.wait {
                 Wait::Reverse(call) => self.current_backend(&t.program, call.backend),
                 _ => None,

@@ -81,13 +81,12 @@ pub(super) fn encode_reply(
 
 impl Engine {
     pub(super) fn next_task_id(&mut self) -> TaskId {
-        self.next_task += 1;
-        TaskId(self.next_task)
+        self.runs.new_task_id()
     }
 
     /// Whether another task may start.
     pub(super) fn has_room(&mut self) -> bool {
-        if self.tasks.len() >= self.limits.max_tasks {
+        if self.runs.len() >= self.limits.max_tasks {
             self.stats.tasks_refused += 1;
             false
         } else {
@@ -204,7 +203,7 @@ impl Engine {
                             step = self.resume(&mut task, EffectResult::Backend(result));
                         }
                         Started::Parked => {
-                            self.tasks.insert(tid, task);
+                            self.runs.park(tid, task);
                             return;
                         }
                     }
