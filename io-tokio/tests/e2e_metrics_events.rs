@@ -123,13 +123,33 @@ fn discarded_datagrams_are_counted_by_reason() {
     let mut accept = Packet::new(Code::AccessAccept, 3);
     let wire = sign_response(&mut accept, &[0; 16], "trigger-secret");
     socket.send_to(&wire, udp).unwrap();
-    // The wrong secret.
+    // The wrong secret: a Status-Server's Message-Authenticator does not verify.
     let mut status = Packet::new(Code::StatusServer, 4);
     socket
         .send_to(&sign_request(&mut status, "wrong-secret"), udp)
         .unwrap();
+    // The wrong secret: a Disconnect-Request without Message-Authenticator whose
+    // Request Authenticator does not verify.
+    let mut disconnect = Packet::new(Code::DisconnectRequest, 5);
+    disconnect.push(1, b"bob".to_vec());
+    let wire = boomerang_core::radius::auth::sign_request(
+        &mut disconnect,
+        b"wrong-secret",
+        &mut boomerang_core::rng::SplitMix64::new(5),
+        &boomerang_core::radius::auth::SignOptions {
+            add_message_authenticator: false,
+            ..boomerang_core::radius::auth::SignOptions::default()
+        },
+    )
+    .unwrap();
+    socket.send_to(&wire, udp).unwrap();
 
-    for reason in ["malformed", "unknown_code", "bad_authenticator"] {
+    for reason in [
+        "malformed",
+        "unknown_code",
+        "bad_message_authenticator",
+        "bad_authenticator",
+    ] {
         let label = format!("reason=\"{reason}\"");
         let metrics = wait_metric(
             &server,

@@ -75,6 +75,8 @@ fn default_config_naks_with_error_cause_502_when_no_nas_is_connected() {
 }
 
 #[test]
+/// radclient adds a Message-Authenticator, computed with the wrong secret: that is
+/// what fails first.
 fn a_trigger_with_the_wrong_secret_is_dropped_and_counted() {
     let Some(radclient) = radclient() else { return };
     let ports = Ports::pick();
@@ -89,8 +91,9 @@ fn a_trigger_with_the_wrong_secret_is_dropped_and_counted() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Received"));
     let (_, metrics) = http(server.management(), "GET", "/metrics").unwrap();
     assert!(
-        metrics
-            .contains(r#"radius_dropped_total{server="RADIUS_UDP",reason="bad_authenticator"} 1"#),
+        metrics.contains(
+            r#"radius_dropped_total{server="RADIUS_UDP",reason="bad_message_authenticator"} 1"#
+        ),
         "{metrics}"
     );
 }
