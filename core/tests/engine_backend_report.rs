@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use engine_support::*;
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::SqlRows;
+use boomerang_core::contract::{ServerId, SqlRows};
 use boomerang_core::engine::outbound::ServerRef;
 use boomerang_core::engine::{BackendLoad, BackendOutcome, Event, Input, Limits, Output};
 use boomerang_core::eval::ir::BackendId;

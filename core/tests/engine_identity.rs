@@ -10,8 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use engine_support::*;
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{ServerId, Transport};
 use boomerang_core::engine::ConnId;
 use boomerang_core::engine::identity::{Claim, judge};
 use boomerang_core::eval::context::{CertInfo, ConnectionInfo};

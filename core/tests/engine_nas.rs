@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{ServerId, Transport};
 use boomerang_core::engine::outbound::{ServerRef, Target};
 use boomerang_core::engine::{
     ConnId, Engine, EngineOptions, Input, Limits, LogLine, Output, Severity,

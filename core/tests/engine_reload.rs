@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use engine_support::*;
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{ServerId, Transport};
 use boomerang_core::engine::{CloseReason, ConnId, HttpRequestId, Output, ReloadError};
 use boomerang_core::eval::ir::Action;
 use boomerang_core::eval::select::SelectMode;

@@ -6,14 +6,13 @@
 
 mod engine_support;
 
-use boomerang_core::contract::Transport;
 use std::time::Duration;
 
 use engine_support::*;
 
 use bytes::Bytes;
 
-use boomerang_core::contract::ServerId;
+use boomerang_core::contract::{ServerId, Transport};
 use boomerang_core::engine::{DropReason, Event, Output, Severity, Unanswered};
 use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::ir::{Action, ActionResult, Cond, Condition, PacketRef, VarRef};

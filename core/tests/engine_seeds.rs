@@ -12,9 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use engine_support::*;
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::SqlRows;
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{ServerId, SqlRows, Transport};
 use boomerang_core::engine::ConnId;
 use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::ir::{

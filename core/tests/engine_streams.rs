@@ -9,8 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use engine_support::*;
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{ServerId, Transport};
 use boomerang_core::engine::{CloseReason, ConnId, Output};
 use boomerang_core::eval::ir::{Action, Cond, Condition, Expr, PacketRef, VarRef};
 use boomerang_core::lang::program::ClientProtocol;

@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use crate::contract::ids::ServerId;
-use crate::contract::ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerRef};
+use crate::contract::ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerId, ServerRef};
 use crate::contract::sql::SqlRows;
 use crate::contract::transport::Transport;
 

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::contract::close::CloseReason;
-use crate::contract::ids::ServerId;
-use crate::contract::ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerRef, Target};
+use crate::contract::ids::{
+    AttemptId, ConnId, EffectId, HttpRequestId, ServerId, ServerRef, Target,
+};
 use crate::eval::ir::BackendId;
 use crate::eval::value::Value;
 

@@ -7,8 +7,7 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 
-use crate::contract::SqlRows;
-use crate::contract::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Severity};
+use crate::contract::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Severity, SqlRows};
 use crate::engine::request::{VerifiedReply, apply_radius_reply, outgoing_request};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;

@@ -12,9 +12,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::contract::ServerId;
-use crate::contract::Transport;
-use crate::contract::{ConnId, Output, Severity};
+use crate::contract::{ConnId, Output, ServerId, Severity, Transport};
 use crate::engine::attrs::{push_entries, request_template};
 use crate::engine::outbound::{self, AttemptId, Outbound, OutboundOutput, RequestToken, ServerRef};
 use crate::engine::request::{VerifiedReply, apply_radius_reply, outgoing_request};

@@ -25,8 +25,7 @@
 //! the registry's NAS-Identifier index: it does not grow with the number of
 //! connections.
 
-use crate::contract::ServerId;
-use crate::contract::{ConnId, Event, NasIdentifierClaim, Severity};
+use crate::contract::{ConnId, Event, NasIdentifierClaim, ServerId, Severity};
 use crate::engine::Engine;
 use crate::eval::context::ConnectionInfo;
 use crate::lang::program::NasIdentifierBinding;

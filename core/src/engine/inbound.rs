@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::contract::ServerId;
-use crate::contract::Transport;
-use crate::contract::{CloseReason, ConnId, DropReason, Event, HttpRequest, Output, Severity};
+use crate::contract::{
+    CloseReason, ConnId, DropReason, Event, HttpRequest, Output, ServerId, Severity, Transport,
+};
 use crate::engine::attrs::{hiding_vector, packet_to_bag};
 use crate::engine::cert::cert_info;
 use crate::engine::dedup::{Admission, DupKey};

@@ -12,8 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::contract::ServerId;
-use crate::contract::{CloseReason, ReloadError, Reloaded};
+use crate::contract::{CloseReason, ReloadError, Reloaded, ServerId};
 use crate::engine::attrs::DictSchema;
 use crate::engine::task::Origin;
 use crate::engine::timers::TimerKind;

@@ -10,9 +10,7 @@
 
 use std::time::Duration;
 
-use crate::contract::ServerId;
-use crate::contract::Transport;
-use crate::contract::{BackendGauges, BackendLoad, BackendOutcome, Event};
+use crate::contract::{BackendGauges, BackendLoad, BackendOutcome, Event, ServerId, Transport};
 use crate::engine::task::{CallTrace, Wait};
 use crate::engine::{Engine, Now};
 use crate::eval::error::ErrorValue;

@@ -4,9 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::contract::ServerId;
-use crate::contract::Unanswered;
-use crate::contract::{Event, Output, Severity};
+use crate::contract::{Event, Output, ServerId, Severity, Unanswered};
 use crate::engine::attrs::push_entries;
 use crate::engine::task::{Origin, Stage, Task, TaskId, Wait};
 use crate::engine::{Engine, LogLine, Now};

@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::contract::ServerId;
-use crate::contract::{ConnId, EffectId, HttpRequestId, Unanswered};
+use crate::contract::{ConnId, EffectId, HttpRequestId, ServerId, Unanswered};
 use crate::engine::dedup::DupKey;
 use crate::engine::outbound::RequestToken;
 use crate::eval::context::Context;

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::contract::ServerId;
-use crate::contract::Transport;
+use crate::contract::{ServerId, Transport};
 use crate::engine::outbound::{ServerRef, Target};
 use crate::engine::{ConnId, Engine, HttpRequest, HttpRequestId, Input, Now, Output};
 use crate::radius::code::Code;

@@ -8,8 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use boomerang_core::contract::SqlRows;
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{SqlRows, Transport};
 use boomerang_core::eval::context::{
     AttrBag, CertInfo, ConnectionInfo, Context, EvalEnv, RadiusRequest, SimpleSchema,
 };

@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::{AttemptId, CloseReason, DropReason, ServerRef, Unanswered};
+use boomerang_core::contract::{
+    AttemptId, CloseReason, DropReason, ServerId, ServerRef, Unanswered,
+};
 use boomerang_core::engine::{
     ConnId, Engine, Event as EngineEvent, HttpRequestId, Input, LogLine, Now, Output, Severity,
 };

@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{ServerId, Transport};
 use boomerang_core::engine::outbound::AttemptId;
 use boomerang_core::engine::{ConnId, Input};
 use bytes::{Bytes, BytesMut};

@@ -30,8 +30,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{ServerId, Transport};
 use boomerang_core::engine::outbound::AttemptId;
 use boomerang_core::engine::{ConnId, EngineCounts, EngineOptions, HttpRequest, Input, Limits};
 use boomerang_core::eval::ir::BackendId;

@@ -35,8 +35,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use boomerang_core::contract::CloseReason;
-use boomerang_core::contract::ServerId;
+use boomerang_core::contract::{CloseReason, ServerId};
 use boomerang_core::engine::{Now, ReloadError, Reloaded};
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::eval::value::IpPrefix;

@@ -9,8 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use boomerang_core::contract::ServerId;
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{ServerId, Transport};
 use boomerang_core::eval::ir::{
     Action, AssignOp, Assignment, BackendCall, BackendId, Cond, Condition, ConnField, Expr,
     HttpField, Library, PacketRef, Pipeline, Place, QueryId, Template, TemplatePart, VarRef,
