@@ -13,7 +13,7 @@ use crate::radius::auth::{SignOptions, sign_request};
 use crate::radius::code::{AuthenticatorKind, Code};
 use crate::radius::error::{EncodeError, PasswordError};
 use crate::radius::packet::Packet;
-use crate::radius::password::hide_user_password;
+use crate::radius::password::{hidden_user_password_len, hide_user_password};
 use crate::rng::RandomSource;
 
 /// The User-Password attribute (RFC 2865 §5.2).
@@ -91,6 +91,34 @@ pub fn sign(
     })
 }
 
+/// Whether [`sign`] can sign `template`: a request code, a User-Password that can
+/// be hidden (with `hide_password`), and the packet with its Message-Authenticator
+/// within the size limits. The same checks as signing, without drawing randomness
+/// or computing a digest, so that a request can be refused before it is queued.
+pub fn check(template: &Packet, hide_password: bool) -> Result<(), SignError> {
+    if !matches!(
+        template.code.authenticator_kind(),
+        Some(AuthenticatorKind::Random | AuthenticatorKind::Md5Request)
+    ) {
+        return Err(EncodeError::NotARequest {
+            code: template.code.as_u8(),
+        }
+        .into());
+    }
+    let mut packet = template.clone();
+    packet.remove_all(MESSAGE_AUTHENTICATOR);
+    for attr in packet
+        .attributes
+        .iter_mut()
+        .filter(|a| hide_password && a.typ == USER_PASSWORD)
+    {
+        attr.value = Bytes::from(vec![0u8; hidden_user_password_len(attr.value.len())?]);
+    }
+    packet.insert_first(MESSAGE_AUTHENTICATOR, Bytes::from_static(&[0u8; 16]));
+    packet.encode()?;
+    Ok(())
+}
+
 /// A Status-Server template, carrying NAS-Identifier when configured so that the
 /// far end can select this connection by `connection.status.nas_identifier`.
 /// Message-Authenticator is added by signing.
@@ -110,6 +138,50 @@ mod tests {
     use crate::radius::auth::{VerifyPolicy, verify_request};
     use crate::radius::password::reveal_user_password;
     use crate::rng::SplitMix64;
+
+    #[test]
+    fn check_accepts_exactly_what_sign_signs() {
+        let mut ok = Packet::new(Code::AccessRequest, 0);
+        ok.push(USER_PASSWORD, vec![b'p'; 128]);
+        let mut long_password = Packet::new(Code::AccessRequest, 0);
+        long_password.push(USER_PASSWORD, vec![b'p'; 129]);
+        // 20 + 15 × 255 + 233 = 4,078 octets, 4,096 with the Message-Authenticator
+        // signing adds: fits; one octet more does not.
+        let big = |last: usize| {
+            let mut p = Packet::new(Code::AccountingRequest, 0);
+            for _ in 0..15 {
+                p.push(1, vec![b'u'; 253]);
+            }
+            p.push(1, vec![b'u'; last]);
+            p
+        };
+        let fits = big(231);
+        let full = big(232);
+        let not_a_request = Packet::new(Code::AccessAccept, 0);
+        for (template, hide) in [
+            (&ok, true),
+            (&long_password, true),
+            (&long_password, false),
+            (&full, true),
+            (&fits, true),
+            (&not_a_request, true),
+        ] {
+            let mut rng = SplitMix64::new(1);
+            assert_eq!(
+                check(template, hide).is_ok(),
+                sign(template, 7, b"secret", hide, &mut rng).is_ok(),
+                "{:?} with {} attributes, hide {hide}",
+                template.code,
+                template.attributes.len()
+            );
+        }
+        assert!(check(&ok, true).is_ok());
+        assert!(check(&fits, true).is_ok());
+        assert!(check(&long_password, true).is_err());
+        assert!(check(&long_password, false).is_ok());
+        assert!(check(&full, true).is_err());
+        assert!(check(&not_a_request, true).is_err());
+    }
 
     #[test]
     fn password_is_hidden_with_the_authenticator_actually_sent() {

@@ -45,6 +45,18 @@ fn chain(data: &mut [u8], secret: &[u8], iv: &[u8], extra: &[u8], encrypt: bool)
     }
 }
 
+/// The length of a User-Password of `len` octets once hidden (padded to whole
+/// 16-octet blocks, at least one), or why it cannot be hidden.
+pub fn hidden_user_password_len(len: usize) -> Result<usize, PasswordError> {
+    if len > MAX_USER_PASSWORD_LEN {
+        return Err(PasswordError::TooLong {
+            len,
+            max: MAX_USER_PASSWORD_LEN,
+        });
+    }
+    Ok(len.div_ceil(BLOCK).max(1) * BLOCK)
+}
+
 /// Hide a User-Password for a request with `request_authenticator`: NUL-pad to a
 /// multiple of 16 octets (an empty password becomes one block) and XOR-chain.
 pub fn hide_user_password(
@@ -52,13 +64,7 @@ pub fn hide_user_password(
     secret: &[u8],
     request_authenticator: &[u8; 16],
 ) -> Result<Bytes, PasswordError> {
-    if password.len() > MAX_USER_PASSWORD_LEN {
-        return Err(PasswordError::TooLong {
-            len: password.len(),
-            max: MAX_USER_PASSWORD_LEN,
-        });
-    }
-    let padded = password.len().div_ceil(BLOCK).max(1) * BLOCK;
+    let padded = hidden_user_password_len(password.len())?;
     let mut out = vec![0u8; padded];
     out[..password.len()].copy_from_slice(password);
     chain(&mut out, secret, request_authenticator, &[], true);

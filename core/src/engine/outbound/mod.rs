@@ -105,7 +105,7 @@ use crate::engine::time::Now;
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::BackendId;
 use crate::lang::program::{Backend, BackendKind, RadiusServerMode, ServerSelection};
-use crate::peer::sign::{sign, status_server};
+use crate::peer::sign::{check, status_server};
 use crate::peer::{Event, Failure, PeerConfig, Peers, Refused, Submitted};
 use crate::radius::auth::{SignOptions, VerifyPolicy, sign_response, verify_request};
 use crate::radius::code::AuthenticatorKind;
@@ -1329,11 +1329,8 @@ impl Outbound {
 }
 
 /// Check that a request template can be signed at all (attribute and packet
-/// lengths, User-Password length), so that `send` can refuse it at once: sign it
-/// once for nobody, with randomness of its own (the machine's is not drawn from).
+/// lengths, User-Password length), so that `send` can refuse it at once
+/// ([`crate::peer::sign::check`]: signing's checks without its digests).
 fn validate(template: &Packet) -> Result<(), String> {
-    let mut rng = crate::rng::SplitMix64::new(0);
-    sign(template, 0, b"validate", true, &mut rng)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    check(template, true).map_err(|e| e.to_string())
 }
