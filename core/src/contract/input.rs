@@ -117,4 +117,20 @@ pub enum Input {
         /// The rows, or the database's error message.
         result: Result<SqlRows, String>,
     },
+    /// A message arrived from the cluster bus (subject `boomerang.CLUSTER.all` or
+    /// this node's `boomerang.CLUSTER.node.NAME`), as sent with [`Output::Bus`].
+    ///
+    /// [`Output::Bus`]: crate::contract::Output::Bus
+    Bus {
+        /// The message, as another node's engine produced it.
+        data: Bytes,
+    },
+    /// The driver's connection to the cluster bus came up or went down. While it
+    /// is down the node serves its own connections only.
+    BusState {
+        /// Whether messages can be sent and received now.
+        up: bool,
+        /// What happened, for logs and `/ready` (the server's address, the error).
+        detail: String,
+    },
 }

@@ -18,6 +18,7 @@
 //! Nothing here depends on the engine, so the engine's parts and the driver can
 //! import it without import cycles.
 
+mod bus;
 mod close;
 mod event;
 mod gauges;
@@ -29,6 +30,7 @@ mod reload;
 mod sql;
 mod transport;
 
+pub use bus::BusTarget;
 pub use close::CloseReason;
 pub use event::{DropReason, Event, NasIdentifierClaim};
 pub use gauges::{BackendGauges, BackendLoad};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::contract::bus::BusTarget;
 use crate::contract::close::CloseReason;
 use crate::contract::ids::{
     AttemptId, ConnId, EffectId, HttpRequestId, ServerId, ServerRef, Target,
@@ -123,6 +124,15 @@ pub enum Output {
         /// Where to send.
         to: Arc<Target>,
         /// The datagram.
+        data: Bytes,
+    },
+    /// Publish a message on the cluster bus (only with `cluster { … }`). Best
+    /// effort: the bus may lose it; the engine detects and repairs what a loss
+    /// costs.
+    Bus {
+        /// Every node, or one.
+        to: BusTarget,
+        /// The message.
         data: Bytes,
     },
 }

@@ -258,6 +258,8 @@ impl Engine {
         // timeout should already have changed.
         self.handle_timeout(now);
         match input {
+            // The cluster part comes in the next commit.
+            Input::Bus { .. } | Input::BusState { .. } => {}
             Input::StreamData { conn, data } if self.outbound_owns(conn) => {
                 self.on_outbound_stream_data(now, conn, &data)
             }

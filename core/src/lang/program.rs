@@ -68,6 +68,8 @@ pub struct Program {
     pub management: Management,
     /// Application logging.
     pub logging: Logging,
+    /// `cluster { … }`: the cluster this node belongs to, if any.
+    pub cluster: Option<Cluster>,
 }
 
 impl Program {
@@ -664,4 +666,89 @@ pub fn outbound_unchanged(old: &Program, new: &Program) -> bool {
             .collect::<Vec<_>>()
     };
     a.is_empty() || certificates(old) == certificates(new)
+}
+
+/// `cluster { … }`: this process is one node of a cluster whose nodes share
+/// their connections over NATS (see `docs/cluster.md`). Absent: a single node,
+/// no NATS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// `name "…";`: the cluster's name; every NATS subject starts with
+    /// `boomerang.NAME.` so clusters can share a NATS server.
+    pub name: String,
+    /// `node "…";`: this node's name, unique in the cluster.
+    pub node: String,
+    /// `node_id N;` (1–32767): this node's number, unique in the cluster. The
+    /// driver numbers this node's connections from `N << 48`, so `connection.id`
+    /// is unique in the cluster and names its owner ([`Cluster::owner_of`]).
+    pub node_id: u16,
+    /// `nats { … }`: how to reach the NATS servers.
+    pub nats: Nats,
+    /// `heartbeat D;` (default 1 s): how often this node announces itself and
+    /// the last sequence number of its view.
+    pub heartbeat: Duration,
+    /// `node_timeout D;` (default 5 s): a node not heard from for this long is
+    /// removed from the view, with its connections; its forwarded requests fail.
+    pub node_timeout: Duration,
+    /// `forward_margin D;` (default 1 s): how much longer than the reverse
+    /// server's `timeout` the trigger's node waits for a forwarded request's
+    /// answer before it fails with `REVERSE_TIMEOUT`.
+    pub forward_margin: Duration,
+}
+
+/// How many bits of a [`ConnId`](crate::contract::ConnId) number a node's own
+/// connections; the bits above hold the node's `node_id`.
+pub const NODE_ID_SHIFT: u32 = 48;
+
+impl Cluster {
+    /// The first connection number of the node with this `node_id`.
+    pub fn first_conn_number(node_id: u16) -> u64 {
+        u64::from(node_id) << NODE_ID_SHIFT
+    }
+
+    /// The `node_id` of the node that owns connection number `conn`.
+    pub fn owner_of(conn: u64) -> u16 {
+        // At most 16 bits remain after the shift.
+        u16::try_from(conn >> NODE_ID_SHIFT).unwrap_or(u16::MAX)
+    }
+}
+
+/// `cluster { nats { … } }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nats {
+    /// `server "nats://host:port";` (repeatable, at least one): the client
+    /// connects to one and fails over to the others.
+    pub servers: Vec<String>,
+    /// `tls { ca "X509"; certificate "X509"; certificate_key "KEY"; }`.
+    pub tls: Option<NatsTls>,
+    /// `user "…"; password "…";` or `token "…";`.
+    pub auth: NatsAuth,
+    /// `connect_timeout D;` (default 2 s).
+    pub connect_timeout: Duration,
+}
+
+/// `cluster { nats { tls { … } } }`: TLS to the NATS servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsTls {
+    /// `ca "X509";`: the CA(s) that sign the NATS servers' certificates.
+    pub ca: CertificateId,
+    /// `certificate "X509"; certificate_key "KEY";`: this node's client
+    /// certificate, when the NATS servers ask for one.
+    pub client: Option<(CertificateId, CertificateId)>,
+}
+
+/// How a node authenticates to NATS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NatsAuth {
+    /// Nothing (or only the TLS client certificate).
+    None,
+    /// `user "…"; password "…";`.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        password: String,
+    },
+    /// `token "…";`.
+    Token(String),
 }

@@ -670,6 +670,8 @@ impl<O: Observer> Net<O> {
     /// Carry out one output of `node`. The one place that matches on [`Output`].
     fn dispatch(&mut self, node: usize, out: Output) -> Result<(), NetError> {
         match out {
+            // The simulated bus comes with the cluster part.
+            Output::Bus { .. } => Ok(()),
             Output::StreamWrite { conn, data } => self.stream_write(node, conn, data),
             Output::StreamClose { conn, reason } => {
                 let (observer, mut ctx) = self.ctx();

@@ -217,6 +217,7 @@ impl ProgramBuilder {
                 library: Arc::new(Library::default()),
                 management: Management::default(),
                 logging: Logging::default(),
+                cluster: None,
             },
         }
     }

@@ -557,6 +557,8 @@ impl<N: Net> EngineLoop<N> {
     /// here.
     async fn execute(&mut self, output: Output) {
         match output {
+            // The NATS bus comes with the cluster driver.
+            Output::Bus { .. } => {}
             Output::SendDatagram {
                 server,
                 local,

@@ -284,6 +284,7 @@ pub fn sim_program(mode: SelectMode, timeout: Duration, retries: u32) -> Arc<Pro
         library: Arc::new(Library::default()),
         management: Management::default(),
         logging: Logging::default(),
+        cluster: None,
     };
     Arc::new(program)
 }

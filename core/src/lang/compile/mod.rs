@@ -213,6 +213,7 @@ pub fn compile(loaded: &Loaded, options: &CompileOptions<'_>) -> Compiled {
                     library: Arc::new(Library { pipelines }),
                     management,
                     logging,
+                    cluster: None,
                 })
             }
             _ => {
