@@ -262,7 +262,7 @@ impl Watch {
             Output::Connect { attempt, .. } | Output::AbortConnect { attempt } => {
                 fnv(&mut h, &attempt.0.to_le_bytes())
             }
-            Output::BackendDatagram { data, .. } => fnv(&mut h, data),
+            Output::BackendDatagram { data, .. } | Output::Bus { data, .. } => fnv(&mut h, data),
         }
         self.hash = h;
     }
