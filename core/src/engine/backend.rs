@@ -11,7 +11,7 @@ use crate::contract::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Se
 use crate::engine::request::{VerifiedReply, apply_radius_reply, outgoing_request};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;
-use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait};
+use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait, Waiter};
 use crate::engine::{Engine, Now};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
@@ -359,7 +359,7 @@ impl Engine {
             } else {
                 None
             };
-            let candidates = self.registry.candidates(probe.as_ref());
+            let candidates = self.candidates(probe.as_ref());
             let counter = if current {
                 self.counters.get(&key).copied().unwrap_or(0)
             } else {
@@ -471,8 +471,12 @@ impl Engine {
         let Some(server) = server_def(&program, call.backend, call.server) else {
             return Started::Done(Err(internal_error("reverse server vanished")));
         };
+        if !self.registry.contains(conn) {
+            // Held by another node of the cluster (or gone meanwhile).
+            return self.forward(now, tid, task, conn);
+        }
         let req = Request {
-            waiter: tid,
+            waiter: Waiter::Task(tid),
             template: call.template.clone(),
             secret: Arc::from(server.secret.as_bytes()),
             hide_password: false,
@@ -529,10 +533,46 @@ impl Engine {
     }
 
     /// Carry out what the peer machine of `conn` reported.
-    pub(super) fn on_peer_events(&mut self, now: Now, conn: ConnId, events: Vec<Event<TaskId>>) {
+    pub(super) fn on_peer_events(&mut self, now: Now, conn: ConnId, events: Vec<Event<Waiter>>) {
         for event in events {
             match event {
-                Event::Sent { waiter, id, bytes } => {
+                Event::Sent {
+                    waiter: Waiter::Forwarded(_),
+                    bytes: data,
+                    ..
+                } => {
+                    self.stats.reverse_sent += 1;
+                    self.outputs.push_back(Output::StreamWrite { conn, data });
+                }
+                Event::Reply {
+                    waiter: Waiter::Forwarded(key),
+                    packet,
+                    authenticator,
+                } => {
+                    self.stats.reverse_replies += 1;
+                    self.restore_health(now, conn);
+                    self.pump(now, conn);
+                    self.answer_forwarded(now, key, &packet, &authenticator);
+                }
+                Event::Failed {
+                    waiter: Waiter::Forwarded(key),
+                    failure,
+                } => {
+                    if matches!(failure, Failure::Timeout { .. }) {
+                        self.stats.reverse_timeouts += 1;
+                        self.doubt(now, conn);
+                    }
+                    self.forwarded_failed(now, key, failure);
+                }
+                Event::Lost {
+                    waiter: Waiter::Forwarded(key),
+                    seen,
+                } => self.forwarded_lost(now, key, seen),
+                Event::Sent {
+                    waiter: Waiter::Task(waiter),
+                    id,
+                    bytes,
+                } => {
                     let Some(mut task) = self.runs.take(waiter) else {
                         continue;
                     };
@@ -549,11 +589,14 @@ impl Engine {
                     self.outputs.push_back(Output::StreamWrite { conn, data });
                 }
                 Event::Reply {
-                    waiter,
+                    waiter: Waiter::Task(waiter),
                     packet,
                     authenticator,
                 } => self.on_verified_reply(now, conn, waiter, &packet, &authenticator),
-                Event::Failed { waiter, failure } => {
+                Event::Failed {
+                    waiter: Waiter::Task(waiter),
+                    failure,
+                } => {
                     let error = match failure {
                         Failure::Timeout { after } => {
                             self.stats.reverse_timeouts += 1;
@@ -575,7 +618,10 @@ impl Engine {
                         self.resume_backend(now, waiter, task, Err(error));
                     }
                 }
-                Event::Lost { waiter, seen } => self.reverse_connection_lost(now, waiter, !seen),
+                Event::Lost {
+                    waiter: Waiter::Task(waiter),
+                    seen,
+                } => self.reverse_connection_lost(now, waiter, !seen),
                 Event::BadReply { error, .. } => {
                     // RFC 6613 §2.6.4: a bad Response Authenticator or
                     // Message-Authenticator closes the connection.
@@ -621,7 +667,7 @@ impl Engine {
     /// nothing after it was written — a stale connection whose peer is gone) is
     /// selected again without spending a retry: each such re-selection follows the
     /// loss of a distinct connection, so it cannot loop.
-    fn retry_or_closed(&mut self, now: Now, tid: TaskId, task: &mut Task, unseen: bool) -> Started {
+    pub(super) fn retry_or_closed(&mut self, now: Now, tid: TaskId, task: &mut Task, unseen: bool) -> Started {
         let Wait::Reverse(call) = &mut task.wait else {
             return Started::Done(Err(internal_error("retry without a reverse call")));
         };
@@ -673,6 +719,18 @@ impl Engine {
         self.stats.reverse_replies += 1;
         self.restore_health(now, conn);
         self.pump(now, conn);
+        self.reverse_reply(now, tid, packet, authenticator);
+    }
+
+    /// A verified reply to task `tid`'s reverse request (from a connection of
+    /// this node or another's): map it and resume the task.
+    pub(super) fn reverse_reply(
+        &mut self,
+        now: Now,
+        tid: TaskId,
+        packet: &Packet,
+        authenticator: &[u8; 16],
+    ) {
         let Some(mut task) = self.runs.take(tid) else {
             return;
         };

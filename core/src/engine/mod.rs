@@ -29,6 +29,7 @@ pub mod time;
 pub mod timers;
 
 mod backend;
+mod cluster;
 mod connect;
 pub mod identity;
 mod inbound;
@@ -50,6 +51,7 @@ pub use crate::contract::{
     BackendOutcome, CloseReason, ConnId, DropReason, EffectId, Event, HttpRequest, HttpRequestId,
     Input, LogLine, NasIdentifierClaim, Output, REMOVED_BACKEND, Severity, Unanswered,
 };
+pub use cluster::{ClusterConnection, ClusterStatus};
 pub use options::{EngineOptions, Limits};
 pub use task::TaskId;
 pub use time::Now;
@@ -64,6 +66,8 @@ use crate::eval::ir::BackendId;
 use crate::lang::program::Program;
 use crate::peer::Peers;
 use crate::reverse::index::SelectPlan;
+use crate::cluster::ClusterPart;
+use crate::engine::task::Waiter;
 use crate::reverse::registry::Registry;
 use crate::rng::RandomSource;
 
@@ -109,8 +113,11 @@ pub struct Stats {
     pub replies_sent: u64,
     /// Replies that could not be encoded (logged, not sent).
     pub reply_encode_failures: u64,
-    /// Reverse requests written to a connection.
+    /// Reverse requests written to a connection (this node's own, and those
+    /// other nodes forwarded to it).
     pub reverse_sent: u64,
+    /// Reverse requests forwarded to the node that holds the chosen connection.
+    pub reverse_forwarded: u64,
     /// Replies to reverse requests matched and verified.
     pub reverse_replies: u64,
     /// Replies matching no request in flight (discarded, connection kept).
@@ -196,7 +203,7 @@ pub struct Engine {
     timers: Timers,
     registry: Registry<StreamState>,
     /// The peer machine of each accepted stream connection (our requests on it).
-    peers: Peers<ConnId, TaskId>,
+    peers: Peers<ConnId, Waiter>,
     /// The tasks and what they are parked on.
     runs: Runs,
     dedup: DupCache,
@@ -210,6 +217,8 @@ pub struct Engine {
     outbound: Option<Outbound>,
     /// Addresses of open outbound connections: (local, peer).
     outbound_peers: BTreeMap<ConnId, (SocketAddr, SocketAddr)>,
+    /// This node's part of its `cluster { … }`, if any.
+    cluster: Option<ClusterPart<TaskId>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -226,15 +235,21 @@ impl Engine {
     pub fn new(program: Arc<Program>, options: EngineOptions) -> Engine {
         let plans = crate::reverse::index::select_plans(&program);
         let limits = options.limits;
+        let mut rng = options.rng;
+        let cluster = Self::new_cluster_part(&program, rng.as_mut());
+        let mut registry = Registry::new();
+        if cluster.is_some() {
+            registry.track_changes();
+        }
         Engine {
             schema: Arc::new(DictSchema::new(program.dictionary.clone())),
             program,
-            rng: options.rng,
+            rng,
             env: Arc::new(options.env),
             outputs: VecDeque::new(),
             events: VecDeque::new(),
             timers: Timers::default(),
-            registry: Registry::new(),
+            registry,
             peers: Peers::default(),
             runs: Runs::new(),
             dedup: DupCache::new(limits.duplicate_cache_entries, limits.duplicate_cache_ttl),
@@ -244,6 +259,7 @@ impl Engine {
             limits,
             outbound: None,
             outbound_peers: BTreeMap::new(),
+            cluster,
         }
     }
 
@@ -258,8 +274,8 @@ impl Engine {
         // timeout should already have changed.
         self.handle_timeout(now);
         match input {
-            // The cluster part comes in the next commit.
-            Input::Bus { .. } | Input::BusState { .. } => {}
+            Input::Bus { data } => self.on_bus(now, &data),
+            Input::BusState { up, detail } => self.on_bus_state(now, up, &detail),
             Input::StreamData { conn, data } if self.outbound_owns(conn) => {
                 self.on_outbound_stream_data(now, conn, &data)
             }
@@ -310,6 +326,7 @@ impl Engine {
             Input::SqlDone { effect, result } => self.on_sql_done(now, effect, result),
         }
         self.drain_outbound(now);
+        self.flush_cluster();
     }
 
     /// The next command for the driver, in order.
@@ -331,6 +348,7 @@ impl Engine {
             self.peers.poll_timeout(),
             self.dedup.next_expiry(),
             self.outbound.as_ref().and_then(Outbound::poll_timeout),
+            self.cluster.as_ref().and_then(ClusterPart::poll_timeout),
         ]
         .into_iter()
         .flatten()
@@ -361,6 +379,8 @@ impl Engine {
             o.handle_timeout(now);
         }
         self.drain_outbound(now);
+        self.cluster_timeout(now);
+        self.flush_cluster();
     }
 
     /// The outbound side's counts (`None` before [`Engine::start`]).
@@ -433,6 +453,7 @@ impl Engine {
         self.peers.check()?;
         self.registry.check()?;
         self.dedup.check()?;
+        self.check_cluster()?;
         if self.peers.iter().count() != self.registry.len() {
             return Err("a peer machine without its connection, or back".into());
         }
@@ -451,6 +472,10 @@ impl Engine {
             }
             expected_timers += usize::from(entry.state.idle_timer.is_some());
             for (id, waiter) in peer.in_flight_waiters() {
+                // Requests of other nodes: `check_cluster`.
+                let Waiter::Task(waiter) = waiter else {
+                    continue;
+                };
                 match self.runs.get(waiter).map(|t| &t.wait) {
                     Some(Wait::Reverse(call)) if matches!(call.phase, Phase::InFlight { conn: c, id: i } if c == conn && i == id) =>
                         {}
@@ -462,6 +487,9 @@ impl Engine {
                 }
             }
             for w in peer.queued_waiters() {
+                let Waiter::Task(w) = w else {
+                    continue;
+                };
                 match self.runs.get(w).map(|t| &t.wait) {
                     Some(Wait::Reverse(call)) if matches!(call.phase, Phase::Queued { conn: c } if c == conn) =>
                         {}
@@ -478,7 +506,7 @@ impl Engine {
                     let queued = self
                         .peers
                         .get(conn)
-                        .is_some_and(|p| p.queued_waiters().any(|w| w == tid));
+                        .is_some_and(|p| p.queued_waiters().any(|w| w == Waiter::Task(tid)));
                     if !queued {
                         return Err(format!(
                             "task {tid} queued on {conn} but not in its backlog"
@@ -486,7 +514,7 @@ impl Engine {
                     }
                 }
                 Phase::InFlight { conn, id } => {
-                    let ok = self.peers.get(conn).and_then(|p| p.waiter(id)) == Some(tid);
+                    let ok = self.peers.get(conn).and_then(|p| p.waiter(id)) == Some(Waiter::Task(tid));
                     if !ok {
                         return Err(format!(
                             "task {tid} in flight on {conn}/{id} but not on its peer"
@@ -494,7 +522,7 @@ impl Engine {
                     }
                 }
                 // `Runs::check` covers the others.
-                Phase::Idle | Phase::Selecting { .. } => {}
+                Phase::Idle | Phase::Selecting { .. } | Phase::Forwarded { .. } => {}
             }
         }
         if let Some(o) = &self.outbound {

@@ -88,12 +88,16 @@ impl Engine {
                 }
             }
         }
-        let backend_of = |tid: crate::engine::TaskId| match self.runs.get(tid) {
-            Some(t) => match &t.wait {
-                Wait::Reverse(call) => self.current_backend(&t.program, call.backend),
-                _ => None,
+        // A request another node forwarded counts on that node's backend.
+        let backend_of = |w: crate::engine::task::Waiter| match w {
+            crate::engine::task::Waiter::Task(tid) => match self.runs.get(tid) {
+                Some(t) => match &t.wait {
+                    Wait::Reverse(call) => self.current_backend(&t.program, call.backend),
+                    _ => None,
+                },
+                None => None,
             },
-            None => None,
+            crate::engine::task::Waiter::Forwarded(_) => None,
         };
         for (conn, entry) in self.registry.iter() {
             let Some(peer) = self.peers.get(conn) else {

@@ -167,7 +167,7 @@ impl Runs {
                         Some((effect, _, _)) if self.sql_waits.get(effect) == Some(tid) => {}
                         _ => return Err(format!("task {tid} parked in @select without SQL")),
                     },
-                    Phase::Queued { .. } | Phase::InFlight { .. } => {}
+                    Phase::Queued { .. } | Phase::InFlight { .. } | Phase::Forwarded { .. } => {}
                 },
             }
         }

@@ -29,6 +29,16 @@ impl fmt::Display for TaskId {
     }
 }
 
+/// Who waits for a request on a connection's peer machine: a task of this node,
+/// or a request another node of the cluster forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Waiter {
+    /// A task's reverse call.
+    Task(TaskId),
+    /// A forwarded request (its owner is this node).
+    Forwarded(crate::cluster::IncomingKey),
+}
+
 /// Where a task's request came from, and what answering it needs.
 #[derive(Debug)]
 pub(crate) enum Origin {
@@ -167,6 +177,13 @@ pub(crate) enum Phase {
         conn: ConnId,
         /// The identifier.
         id: u8,
+    },
+    /// Forwarded to the node that holds the connection; waiting for its answer.
+    Forwarded {
+        /// The connection.
+        conn: ConnId,
+        /// The cluster part's number for the forward.
+        fid: u64,
     },
 }
 

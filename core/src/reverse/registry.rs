@@ -35,6 +35,10 @@ pub struct Registry<C> {
     conns: BTreeMap<ConnId, Entry<C>>,
     by_nas_identifier: BTreeMap<String, BTreeSet<ConnId>>,
     by_cert_cn: BTreeMap<String, BTreeSet<ConnId>>,
+    /// Connections added, changed or removed since [`Registry::take_changes`]
+    /// (kept only after [`Registry::track_changes`]: a cluster node publishes
+    /// them; `last_heard` alone is not a change).
+    changes: Option<BTreeSet<ConnId>>,
 }
 
 impl<C> Default for Registry<C> {
@@ -43,6 +47,7 @@ impl<C> Default for Registry<C> {
             conns: BTreeMap::new(),
             by_nas_identifier: BTreeMap::new(),
             by_cert_cn: BTreeMap::new(),
+            changes: None,
         }
     }
 }
@@ -70,6 +75,25 @@ impl<C> Registry<C> {
         Self::default()
     }
 
+    /// Keep the ids of connections that change from now on.
+    pub fn track_changes(&mut self) {
+        self.changes.get_or_insert_with(BTreeSet::new);
+    }
+
+    /// The connections added, changed or removed since the last call, by id.
+    pub fn take_changes(&mut self) -> Vec<ConnId> {
+        self.changes
+            .as_mut()
+            .map(|c| std::mem::take(c).into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    fn changed(&mut self, id: ConnId) {
+        if let Some(c) = &mut self.changes {
+            c.insert(id);
+        }
+    }
+
     /// Register a connection; its id is `info.id`. Refused (returning the state)
     /// when that id is already registered.
     pub fn insert(&mut self, info: ConnectionInfo, state: C) -> Result<(), C> {
@@ -94,6 +118,7 @@ impl<C> Registry<C> {
                 state,
             },
         );
+        self.changed(id);
         Ok(())
     }
 
@@ -110,6 +135,7 @@ impl<C> Registry<C> {
             entry.info.cert.as_ref().and_then(|c| c.subject_cn.as_ref()),
             id,
         );
+        self.changed(id);
         Some(entry)
     }
 
@@ -150,6 +176,7 @@ impl<C> Registry<C> {
             index_remove(&mut self.by_nas_identifier, old.as_ref(), id);
             index_add(&mut self.by_nas_identifier, new.as_ref(), id);
         }
+        self.changed(id);
     }
 
     /// Record that a whole packet arrived from the peer at `at` (`connection.last_heard`).
@@ -168,6 +195,7 @@ impl<C> Registry<C> {
         let was = entry.info.healthy;
         if was != healthy {
             Arc::make_mut(&mut entry.info).healthy = healthy;
+            self.changed(id);
         }
         Some(was)
     }

@@ -16,6 +16,7 @@
 //! randomness (the test hands in the base instant and seeds). Errors are values
 //! ([`NetError`]); it panics only on test misuse, with a message that says so.
 
+pub mod bus;
 pub mod clock;
 pub mod http;
 pub mod nas;
@@ -29,6 +30,7 @@ pub mod sql;
 pub mod trigger;
 pub mod upstream;
 
+pub use bus::{Member, SimBus};
 pub use clock::Clock;
 pub use http::HttpClient;
 pub use nas::{Nas, NasMode};

@@ -23,6 +23,7 @@ use crate::engine::{ConnId, Engine, HttpRequest, HttpRequestId, Input, Now, Outp
 use crate::radius::code::Code;
 use crate::radius::packet::Packet;
 use crate::rng::SplitMix64;
+use crate::testnet::bus::{Member, SimBus};
 use crate::testnet::clock::Clock;
 use crate::testnet::http::HttpClient;
 use crate::testnet::nas::{Nas, NasMode, Reaction};
@@ -141,6 +142,8 @@ pub struct Net<O: Observer = ()> {
     pub rng: SplitMix64,
     /// Delays.
     pub timing: Timing,
+    /// The cluster bus between engines with `cluster { … }`.
+    pub bus: SimBus,
     /// Watches every output.
     pub observer: O,
     engines: Vec<Engine>,
@@ -173,6 +176,7 @@ impl<O: Observer> Net<O> {
             clock,
             rng: SplitMix64::new(0),
             timing: Timing::default(),
+            bus: SimBus::default(),
             observer,
             engines: Vec::new(),
             dirty: Vec::new(),
@@ -188,6 +192,10 @@ impl<O: Observer> Net<O> {
 
     /// Add an engine (not started: see [`Net::start`]).
     pub fn add(&mut self, engine: Engine) -> NodeId {
+        self.bus.members.push(engine.program().cluster.as_ref().map(|c| Member {
+            cluster: c.name.clone(),
+            node: c.node.clone(),
+        }));
         self.engines.push(engine);
         self.dirty.push(false);
         NodeId(self.engines.len() - 1)
@@ -345,11 +353,45 @@ impl<O: Observer> Net<O> {
         ConnId(self.next_conn)
     }
 
+    /// A new connection number for `node`: with `cluster { node_id N; }` it
+    /// starts at N × 2⁴⁸, as the daemon numbers them.
+    pub fn next_conn_of(&mut self, node: NodeId) -> ConnId {
+        let base = self
+            .engines
+            .get(node.0)
+            .and_then(|e| e.program().cluster.as_ref())
+            .map_or(0, |c| crate::lang::program::Cluster::first_conn_number(c.node_id));
+        ConnId(base + self.next_conn().0)
+    }
+
+    /// Replace engine `node` with `engine` (a crash and restart): every
+    /// connection it held is gone (its NAS devices see them close), and the new
+    /// engine starts with an empty state and a new epoch.
+    pub fn restart(&mut self, node: NodeId, engine: Engine) -> Result<(), NetError> {
+        let at = self.elapsed();
+        let Some(slot) = self.engines.get_mut(node.0) else {
+            return Err(no_engine(at, node.0));
+        };
+        *slot = engine;
+        self.peers.nases.retain(|(n, _), _| *n != node.0);
+        self.peers.links.retain(|(n, _), _| *n != node.0);
+        self.peers.upstream_conns.retain(|(n, _), _| *n != node.0);
+        self.sched.queue.retain(|_, e| match e {
+            Event::Input { node: n, .. }
+            | Event::ToNas { node: n, .. }
+            | Event::Answer { node: n, .. }
+            | Event::Status { node: n, .. }
+            | Event::Bus { node: n, .. } => *n != node.0,
+            _ => true,
+        });
+        self.start(node)
+    }
+
     /// A NAS connects to `node`; the engine hears of it at once.
     /// Its periodic Status-Server ([`NasSpec::status`]) is dropped after
     /// [`Net::stop_periodic`].
     pub fn connect_nas(&mut self, node: NodeId, mut spec: NasSpec) -> Result<ConnId, NetError> {
-        let conn = self.next_conn();
+        let conn = self.next_conn_of(node);
         let mut nas = Nas::new(conn, &spec.secret, spec.mode, spec.seed ^ conn.0);
         nas.record = spec.record;
         nas.reuse_after = spec.reuse_after;
@@ -670,8 +712,29 @@ impl<O: Observer> Net<O> {
     /// Carry out one output of `node`. The one place that matches on [`Output`].
     fn dispatch(&mut self, node: usize, out: Output) -> Result<(), NetError> {
         match out {
-            // The simulated bus comes with the cluster part.
-            Output::Bus { .. } => Ok(()),
+            Output::Bus { to, data } => {
+                if self.bus.cut.contains(&node) {
+                    self.bus.lost += 1;
+                    return Ok(());
+                }
+                for to in self.bus.receivers(node, &to) {
+                    let lose = self.bus.loss_permille > 0
+                        && (self.rng.next_u64() % 1000) < u64::from(self.bus.loss_permille);
+                    if lose {
+                        self.bus.lost += 1;
+                        continue;
+                    }
+                    let delay = self.latency();
+                    self.sched.push(
+                        self.elapsed() + delay,
+                        Event::Bus {
+                            node: to,
+                            data: data.clone(),
+                        },
+                    );
+                }
+                Ok(())
+            }
             Output::StreamWrite { conn, data } => self.stream_write(node, conn, data),
             Output::StreamClose { conn, reason } => {
                 let (observer, mut ctx) = self.ctx();
@@ -977,6 +1040,15 @@ impl<O: Observer> Net<O> {
                 self.settle()?;
             }
             Event::ToNas { node, conn, data } => self.nas_receives(node, conn, data)?,
+            Event::Bus { node, data } => {
+                if self.bus.cut.contains(&node) {
+                    self.bus.lost += 1;
+                } else {
+                    self.bus.delivered += 1;
+                    self.handle_now(node, Input::Bus { data })?;
+                    self.settle()?;
+                }
+            }
             Event::Answer {
                 node,
                 conn,

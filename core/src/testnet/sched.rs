@@ -30,6 +30,8 @@ pub(crate) enum Event {
     Status { node: usize, conn: ConnId },
     /// A UDP trigger sender's retransmission timer.
     UdpRetry { peer: SocketAddr, identifier: u8 },
+    /// A cluster bus message reaches an engine.
+    Bus { node: usize, data: Bytes },
     /// The test's own wake-up.
     App(u64),
 }

@@ -786,9 +786,35 @@ pub struct ReverseWorld {
     pub sql: Option<BackendId>,
 }
 
+/// The program of a [`ReverseWorld`], with its parts' numbers.
+pub struct ReverseProgram {
+    pub program: Arc<Program>,
+    pub radsec: ServerId,
+    pub http: ServerId,
+    pub udp: ServerId,
+    pub http_rev: BackendId,
+    pub udp_rev: BackendId,
+    pub sql: Option<BackendId>,
+}
+
 impl ReverseWorld {
     /// The world of `spec`.
     pub fn new(spec: ReverseSpec) -> Self {
+        let limits = spec.limits.clone();
+        let p = Self::program(spec);
+        ReverseWorld {
+            h: Harness::with_limits(p.program, limits),
+            radsec: p.radsec,
+            http: p.http,
+            udp: p.udp,
+            http_rev: p.http_rev,
+            udp_rev: p.udp_rev,
+            sql: p.sql,
+        }
+    }
+
+    /// The program of the world of `spec`.
+    pub fn program(spec: ReverseSpec) -> ReverseProgram {
         let mut b = ProgramBuilder::new();
         let nas = b.clients(
             "NAS",
@@ -855,8 +881,8 @@ impl ReverseWorld {
             vec![Action::Backend(backend_call(http_rev, "HTTP_REV", Some(0)))],
             None,
         );
-        ReverseWorld {
-            h: Harness::with_limits(b.build(), spec.limits),
+        ReverseProgram {
+            program: b.build(),
             radsec,
             http,
             udp,
@@ -886,5 +912,169 @@ impl ReverseWorld {
             .into_iter()
             .find(|r| r.0 == id)
             .map(|r| (r.1, r.2))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cluster
+
+/// The `cluster { … }` of node `n` (1-based) of a test cluster named "t":
+/// heartbeat 1 s, node timeout 3 s, forward margin 1 s (the NATS settings are
+/// not used by the engine).
+pub fn cluster_config(n: u16) -> boomerang_core::lang::program::Cluster {
+    use boomerang_core::lang::program::{Cluster, Nats, NatsAuth};
+    Cluster {
+        name: "t".into(),
+        node: format!("n{n}"),
+        node_id: n,
+        nats: Nats {
+            servers: vec!["nats://127.0.0.1:4222".into()],
+            tls: None,
+            auth: NatsAuth::None,
+            connect_timeout: Duration::from_secs(2),
+        },
+        heartbeat: Duration::from_secs(1),
+        node_timeout: Duration::from_secs(3),
+        forward_margin: Duration::from_secs(1),
+    }
+}
+
+/// The reverse test world ([`ReverseWorld`]'s program) on `nodes` engines of one
+/// cluster, on one test network with its simulated bus. Node `i` (0-based) has
+/// `node_id` i + 1 and the name `n{i+1}`.
+pub struct ClusterWorld {
+    pub net: Net<WholePackets>,
+    pub nodes: Vec<NodeId>,
+    pub p: ReverseProgram,
+}
+
+impl ClusterWorld {
+    pub fn new(spec: ReverseSpec, nodes: u16) -> Self {
+        let limits = spec.limits.clone();
+        let p = ReverseWorld::program(spec);
+        let mut net = Net::with_observer(Clock::new(Instant::now()), WholePackets);
+        net.record(true);
+        let mut ids = Vec::new();
+        for n in 1..=nodes {
+            let node = net.add(Self::engine(&p.program, n, limits.clone(), u64::from(n)));
+            ok(net.start(node));
+            ids.push(node);
+        }
+        let mut w = ClusterWorld { net, nodes: ids, p };
+        for i in 0..w.nodes.len() {
+            w.bus_up(i);
+        }
+        // Let every node hear every other.
+        w.advance(Duration::from_secs(2));
+        w
+    }
+
+    /// Engine `n` of the cluster running `program`, its randomness seeded with `seed`.
+    pub fn engine(program: &Arc<Program>, n: u16, limits: Limits, seed: u64) -> Engine {
+        let mut program = (**program).clone();
+        program.cluster = Some(cluster_config(n));
+        Engine::new(
+            Arc::new(program),
+            EngineOptions {
+                rng: Box::new(SplitMix64::new(seed)),
+                env: BTreeMap::new(),
+                limits,
+            },
+        )
+    }
+
+    /// The driver says node `i`'s bus is up.
+    pub fn bus_up(&mut self, i: usize) {
+        let node = self.nodes[i];
+        ok(self.net.handle(
+            node,
+            Input::BusState {
+                up: true,
+                detail: "simulated".into(),
+            },
+        ));
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        ok(self.net.advance(d));
+    }
+
+    /// A NAS at 10.0.0.`last` on node `i`'s RadSec server, announcing `name`.
+    pub fn nas(&mut self, i: usize, last: u8, name: &str, mode: NasMode) -> ConnId {
+        let node = self.nodes[i];
+        let spec = NasSpec {
+            transport: Transport::Tls,
+            seed: 0x5eed,
+            ..NasSpec::new(self.p.radsec, addr([10, 0, 0, last], 2000), "radsec", mode)
+        };
+        let conn = ok(self.net.connect_nas(node, spec));
+        ok(self.net.nas_status(node, conn, Some(name)));
+        conn
+    }
+
+    /// The HTTP trigger `POST /disconnect?nas=NAME&user=mikem` sent to node `i`.
+    pub fn trigger(&mut self, i: usize, name: &str) -> HttpRequestId {
+        let node = self.nodes[i];
+        ok(self.net.http(
+            node,
+            self.p.http,
+            addr([127, 0, 0, 1], 50000),
+            "POST",
+            "/disconnect",
+            &[("nas", name), ("user", "mikem")],
+        ))
+    }
+
+    /// The HTTP response of node `i` to `id`: status and JSON body.
+    pub fn response(&self, i: usize, id: HttpRequestId) -> Option<(u16, serde_json::Value)> {
+        let node = self.nodes[i];
+        self.net.passed().iter().find_map(|p| match &p.output {
+            Output::HttpResponse {
+                id: rid,
+                status,
+                body,
+                ..
+            } if p.node == node && *rid == id => Some((
+                *status,
+                serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+            )),
+            _ => None,
+        })
+    }
+
+    /// Requests (not replies, not Status-Server probes) node `i` wrote to its
+    /// connection `conn`.
+    pub fn requests_to(&self, i: usize, conn: ConnId) -> Vec<Packet> {
+        let node = self.nodes[i];
+        self.net
+            .passed()
+            .iter()
+            .filter_map(|p| match &p.output {
+                Output::StreamWrite { conn: c, data } if p.node == node && *c == conn => {
+                    Packet::decode(data.clone()).ok()
+                }
+                _ => None,
+            })
+            .filter(|p| p.code.is_request() && p.code != Code::StatusServer)
+            .collect()
+    }
+
+    /// The connection ids node `i` sees in the whole cluster.
+    pub fn view(&self, i: usize) -> Vec<u64> {
+        self.net
+            .engine(self.nodes[i])
+            .cluster_connections()
+            .iter()
+            .map(|c| c.info.id)
+            .collect()
+    }
+
+    /// Every node's invariants hold.
+    pub fn check(&self) {
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Err(e) = self.net.engine(*node).check_invariants() {
+                panic!("node {i}: engine invariant broken: {e}");
+            }
+        }
     }
 }

@@ -1,0 +1,675 @@
+//! The cluster part: this node's place in a `cluster { … }` (see
+//! `docs/cluster.md`).
+//!
+//! It holds the view of the other nodes' connections ([`View`]), announces this
+//! node (heartbeats, updates, snapshots), and keeps the two ends of forwarded
+//! reverse requests: the requests this node forwarded to a connection's owner and
+//! waits for (*outgoing*), and the requests other nodes forwarded to this node's
+//! connections (*incoming*, remembered by sender and number so that a duplicate is
+//! never sent to a NAS twice, and answered again from memory once answered).
+//!
+//! It is sans-IO like the rest of the engine: messages to send pile up in an
+//! outbox the engine turns into [`Output::Bus`](crate::contract::Output::Bus);
+//! what the engine must act on comes back as [`Happened`].
+
+pub mod view;
+pub mod wire;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::contract::{BusTarget, ConnId};
+use crate::lang::program::Cluster as ClusterConfig;
+
+pub use view::{NodeStatus, Remote, Verdict, View};
+pub use wire::{ConnFacts, ForwardResult, Message, NodeRef, WireError};
+
+/// Forwarded requests from other nodes remembered at once; beyond it a new one
+/// is refused with `QUEUE_FULL`.
+pub const MAX_INCOMING: usize = 65_536;
+/// Connections per snapshot message (a part stays well under NATS's default
+/// 1 MiB payload limit).
+pub const SNAPSHOT_PART: usize = 1000;
+
+/// A forwarded request as its owner knows it: the sender and its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IncomingKey {
+    /// The trigger node's `node_id`.
+    pub node: u16,
+    /// Its epoch.
+    pub epoch: u64,
+    /// Its number for the request.
+    pub fid: u64,
+}
+
+/// Where an incoming forwarded request is.
+#[derive(Debug)]
+enum IncomingState {
+    /// Handed to the connection's peer machine.
+    Running,
+    /// Answered; a duplicate gets this answer again.
+    Answered(ForwardResult),
+}
+
+#[derive(Debug)]
+struct Incoming {
+    /// The trigger node's name (where answers go).
+    reply_to: String,
+    state: IncomingState,
+    forget_at: Instant,
+}
+
+#[derive(Debug)]
+struct Outgoing<W> {
+    waiter: W,
+    node: u16,
+    deadline: Instant,
+    sent: Instant,
+}
+
+/// What the engine must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Happened<W> {
+    /// The owner answered a request this node forwarded.
+    Answered {
+        /// Who waits for it.
+        waiter: W,
+        /// The answer.
+        result: ForwardResult,
+        /// How long it took.
+        latency: Duration,
+    },
+    /// No answer in time: `REVERSE_TIMEOUT`.
+    TimedOut {
+        /// Who waits for it.
+        waiter: W,
+    },
+    /// The owner left the view with the request unanswered: the NAS may or may
+    /// not have seen it.
+    OwnerLost {
+        /// Who waits for it.
+        waiter: W,
+    },
+    /// Another node forwarded a request for one of this node's connections: send
+    /// it, then [`ClusterPart::answer`] it.
+    Forwarded {
+        /// The request's key.
+        key: IncomingKey,
+        /// The connection.
+        conn: ConnId,
+        /// The reverse backend's name.
+        backend: String,
+        /// The reverse server's name.
+        server: String,
+        /// The request template.
+        packet: Vec<u8>,
+        /// The reverse server's timeout.
+        timeout: Duration,
+    },
+    /// A node wants every connection of this one: call
+    /// [`ClusterPart::send_snapshot`].
+    SnapshotWanted {
+        /// The node's name.
+        node: String,
+    },
+    /// A node joined the view or left it (for logs).
+    Membership {
+        /// Its name.
+        node: String,
+        /// Joined (`true`) or left.
+        joined: bool,
+    },
+    /// A message that could not be used (for logs and metrics).
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The cluster part; `W` is whatever the engine uses to name a waiting request.
+#[derive(Debug)]
+pub struct ClusterPart<W> {
+    config: ClusterConfig,
+    me: NodeRef,
+    /// The last update sent.
+    seq: u64,
+    bus_up: bool,
+    view: View,
+    next_heartbeat: Option<Instant>,
+    next_fid: u64,
+    outgoing: BTreeMap<u64, Outgoing<W>>,
+    deadlines: BTreeSet<(Instant, u64)>,
+    incoming: BTreeMap<IncomingKey, Incoming>,
+    forget: BTreeSet<(Instant, IncomingKey)>,
+    outbox: VecDeque<(BusTarget, Bytes)>,
+}
+
+impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
+    /// This node's part of `config`'s cluster; `epoch` is drawn at start.
+    pub fn new(config: ClusterConfig, epoch: u64) -> ClusterPart<W> {
+        let me = NodeRef {
+            name: config.node.clone(),
+            id: config.node_id,
+            epoch,
+        };
+        ClusterPart {
+            view: View::new(config.node_id),
+            config,
+            me,
+            seq: 0,
+            bus_up: false,
+            next_heartbeat: None,
+            next_fid: 0,
+            outgoing: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            incoming: BTreeMap::new(),
+            forget: BTreeSet::new(),
+            outbox: VecDeque::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// This node.
+    pub fn me(&self) -> &NodeRef {
+        &self.me
+    }
+
+    /// The view of the other nodes.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// Whether the bus is up, as the driver last said.
+    pub fn bus_up(&self) -> bool {
+        self.bus_up
+    }
+
+    /// Requests forwarded by this node and not answered yet.
+    pub fn outgoing_len(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Requests forwarded to this node and being sent.
+    pub fn incoming_running(&self) -> usize {
+        self.incoming
+            .values()
+            .filter(|i| matches!(i.state, IncomingState::Running))
+            .count()
+    }
+
+    /// Whether `key` is being sent (for the engine's invariant check).
+    pub fn is_running(&self, key: &IncomingKey) -> bool {
+        matches!(
+            self.incoming.get(key).map(|i| &i.state),
+            Some(IncomingState::Running)
+        )
+    }
+
+    /// The waiter of outgoing request `fid` and the node it went to.
+    pub fn outgoing(&self, fid: u64) -> Option<(W, u16)> {
+        self.outgoing.get(&fid).map(|o| (o.waiter, o.node))
+    }
+
+    /// Every outgoing request: number, waiter.
+    pub fn outgoing_waiters(&self) -> impl Iterator<Item = (u64, W)> + '_ {
+        self.outgoing.iter().map(|(fid, o)| (*fid, o.waiter))
+    }
+
+    /// The next message for the bus.
+    pub fn poll_send(&mut self) -> Option<(BusTarget, Bytes)> {
+        self.outbox.pop_front()
+    }
+
+    fn send(&mut self, to: BusTarget, msg: &Message) {
+        self.outbox.push_back((to, Bytes::from(msg.encode())));
+    }
+
+    /// The driver's bus came up or went down. Coming up, this node announces
+    /// itself at once (the others notice any update they missed and ask for a
+    /// snapshot).
+    pub fn bus_state(&mut self, now: Instant, up: bool, local_conns: usize) {
+        let was = self.bus_up;
+        self.bus_up = up;
+        if up && !was {
+            self.heartbeat(now, local_conns);
+        }
+    }
+
+    fn heartbeat(&mut self, now: Instant, local_conns: usize) {
+        let msg = Message::Heartbeat {
+            from: self.me.clone(),
+            seq: self.seq,
+            conns: u64::try_from(local_conns).unwrap_or(u64::MAX),
+        };
+        self.send(BusTarget::All, &msg);
+        self.next_heartbeat = Some(now + self.config.heartbeat);
+    }
+
+    /// Publish changes to this node's connections (one update; nothing when
+    /// there is no change).
+    pub fn publish(&mut self, upsert: Vec<ConnFacts>, remove: Vec<u64>) {
+        if upsert.is_empty() && remove.is_empty() {
+            return;
+        }
+        self.seq += 1;
+        let msg = Message::Update {
+            from: self.me.clone(),
+            seq: self.seq,
+            upsert,
+            remove,
+        };
+        self.send(BusTarget::All, &msg);
+    }
+
+    /// Send every connection of this node to `node`, in parts, as of the last
+    /// update.
+    pub fn send_snapshot(&mut self, node: &str, conns: Vec<ConnFacts>) {
+        let chunks: Vec<Vec<ConnFacts>> = if conns.is_empty() {
+            vec![Vec::new()]
+        } else {
+            conns.chunks(SNAPSHOT_PART).map(<[_]>::to_vec).collect()
+        };
+        let parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+        for (i, conns) in chunks.into_iter().enumerate() {
+            let msg = Message::Snapshot {
+                from: self.me.clone(),
+                seq: self.seq,
+                part: u32::try_from(i).unwrap_or(u32::MAX),
+                parts,
+                conns,
+            };
+            self.send(BusTarget::Node(node.to_owned()), &msg);
+        }
+    }
+
+    /// When [`ClusterPart::handle_timeout`] must run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.next_heartbeat,
+            self.deadlines.first().map(|(at, _)| *at),
+            self.forget.first().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Run what is due at `now`: the heartbeat (and with it the removal of nodes
+    /// not heard from and the repairs overdue), forwarded requests past their
+    /// deadline, incoming ones to forget.
+    pub fn handle_timeout(&mut self, now: Instant, local_conns: usize) -> Vec<Happened<W>> {
+        let mut out = Vec::new();
+        match self.next_heartbeat {
+            None => self.heartbeat(now, local_conns),
+            Some(at) if at <= now => {
+                self.heartbeat(now, local_conns);
+                if let Some(before) = now.checked_sub(self.config.node_timeout) {
+                    for (id, name) in self.view.expire(before) {
+                        out.extend(self.owner_lost(id));
+                        out.push(Happened::Membership {
+                            node: name,
+                            joined: false,
+                        });
+                    }
+                }
+                let overdue = now
+                    .checked_sub(self.config.heartbeat * 2)
+                    .map(|before| self.view.overdue_repairs(before, now))
+                    .unwrap_or_default();
+                for name in overdue {
+                    self.ask_snapshot(&name);
+                }
+            }
+            Some(_) => {}
+        }
+        while let Some(&(at, fid)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(o) = self.outgoing.remove(&fid) {
+                out.push(Happened::TimedOut { waiter: o.waiter });
+            }
+        }
+        while let Some(&(at, key)) = self.forget.first() {
+            if at > now {
+                break;
+            }
+            self.forget.pop_first();
+            match self.incoming.get_mut(&key) {
+                // A request still being sent is kept until its answer.
+                Some(inc) if matches!(inc.state, IncomingState::Running) => {
+                    let at = now + self.config.forward_margin.max(Duration::from_secs(1));
+                    inc.forget_at = at;
+                    self.forget.insert((at, key));
+                }
+                Some(_) => {
+                    self.incoming.remove(&key);
+                }
+                None => {}
+            }
+        }
+        out
+    }
+
+    fn owner_lost(&mut self, node: u16) -> Vec<Happened<W>> {
+        let fids: Vec<u64> = self
+            .outgoing
+            .iter()
+            .filter(|(_, o)| o.node == node)
+            .map(|(fid, _)| *fid)
+            .collect();
+        let mut out = Vec::new();
+        for fid in fids {
+            if let Some(o) = self.outgoing.remove(&fid) {
+                self.deadlines.remove(&(o.deadline, fid));
+                out.push(Happened::OwnerLost { waiter: o.waiter });
+            }
+        }
+        out
+    }
+
+    fn ask_snapshot(&mut self, node: &str) {
+        let msg = Message::SnapshotRequest {
+            from: self.me.clone(),
+        };
+        self.send(BusTarget::Node(node.to_owned()), &msg);
+    }
+
+    /// Forward a reverse request to the owner of `conn`. `None` when the
+    /// connection is not in the view (it closed meanwhile).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &mut self,
+        now: Instant,
+        waiter: W,
+        conn: ConnId,
+        backend: &str,
+        server: &str,
+        packet: &[u8],
+        timeout: Duration,
+    ) -> Option<u64> {
+        let node = self.view.owner(conn)?;
+        let name = self.view.node_name(node)?.to_owned();
+        self.next_fid += 1;
+        let fid = self.next_fid;
+        let deadline = now + timeout + self.config.forward_margin;
+        self.outgoing.insert(
+            fid,
+            Outgoing {
+                waiter,
+                node,
+                deadline,
+                sent: now,
+            },
+        );
+        self.deadlines.insert((deadline, fid));
+        let msg = Message::Forward {
+            from: self.me.clone(),
+            fid,
+            conn: conn.0,
+            backend: backend.to_owned(),
+            server: server.to_owned(),
+            packet: wire::hex(packet),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.send(BusTarget::Node(name), &msg);
+        Some(fid)
+    }
+
+    /// Give up waiting for outgoing request `fid` (its task ended otherwise).
+    pub fn abandon(&mut self, fid: u64) {
+        if let Some(o) = self.outgoing.remove(&fid) {
+            self.deadlines.remove(&(o.deadline, fid));
+        }
+    }
+
+    /// Answer an incoming forwarded request (once; later calls are ignored).
+    pub fn answer(&mut self, now: Instant, key: IncomingKey, result: ForwardResult) {
+        let Some(inc) = self.incoming.get_mut(&key) else {
+            return;
+        };
+        if !matches!(inc.state, IncomingState::Running) {
+            return;
+        }
+        inc.state = IncomingState::Answered(result.clone());
+        let to = inc.reply_to.clone();
+        // Kept a little longer, for a duplicate of the request.
+        let at = now + self.config.forward_margin + self.config.node_timeout;
+        self.forget.remove(&(inc.forget_at, key));
+        inc.forget_at = at;
+        self.forget.insert((at, key));
+        let msg = Message::Answer {
+            from: self.me.clone(),
+            fid: key.fid,
+            result,
+        };
+        self.send(BusTarget::Node(to), &msg);
+    }
+
+    /// A message from the bus.
+    pub fn receive(&mut self, now: Instant, data: &[u8], local_conns: usize) -> Vec<Happened<W>> {
+        let msg = match Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                return vec![Happened::Refused {
+                    reason: e.to_string(),
+                }];
+            }
+        };
+        let from = msg.from().clone();
+        if from.id == self.me.id {
+            if from.name != self.me.name || from.epoch != self.me.epoch {
+                return vec![Happened::Refused {
+                    reason: format!(
+                        "node \"{}\" uses node_id {}, which is this node's",
+                        from.name, from.id
+                    ),
+                }];
+            }
+            // Our own message back from the bus.
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let known = self.view.node_name(from.id).is_some();
+        match self.view.heard(&from, now) {
+            None => {
+                return vec![Happened::Refused {
+                    reason: format!("node \"{}\" has node_id {}", from.name, from.id),
+                }];
+            }
+            Some(Verdict::AskSnapshot) => {
+                if known {
+                    // It restarted: what it was sending is gone with it.
+                    out.extend(self.owner_lost(from.id));
+                }
+                out.push(Happened::Membership {
+                    node: from.name.clone(),
+                    joined: true,
+                });
+                self.ask_snapshot(&from.name);
+                // A newcomer learns about us at once.
+                self.heartbeat(now, local_conns);
+            }
+            Some(Verdict::Ok) => {}
+        }
+        let verdict = match msg {
+            Message::Heartbeat { seq, .. } => self.view.heartbeat(from.id, seq, now),
+            Message::Update {
+                seq,
+                upsert,
+                remove,
+                ..
+            } => self.view.update(from.id, seq, upsert, remove, now),
+            Message::Snapshot {
+                seq,
+                part,
+                parts,
+                conns,
+                ..
+            } => self.view.snapshot(from.id, seq, part, parts, conns, now),
+            Message::SnapshotRequest { .. } => {
+                out.push(Happened::SnapshotWanted {
+                    node: from.name.clone(),
+                });
+                Verdict::Ok
+            }
+            Message::Forward {
+                fid,
+                conn,
+                backend,
+                server,
+                packet,
+                timeout_ms,
+                ..
+            } => {
+                out.extend(self.incoming_forward(
+                    now, &from, fid, conn, backend, server, &packet, timeout_ms,
+                ));
+                Verdict::Ok
+            }
+            Message::Answer { fid, result, .. } => {
+                match self.outgoing.get(&fid) {
+                    Some(o) if o.node == from.id => {
+                        if let Some(o) = self.outgoing.remove(&fid) {
+                            self.deadlines.remove(&(o.deadline, fid));
+                            out.push(Happened::Answered {
+                                waiter: o.waiter,
+                                result,
+                                latency: now.saturating_duration_since(o.sent),
+                            });
+                        }
+                    }
+                    // Late (after the deadline), or not ours.
+                    _ => {}
+                }
+                Verdict::Ok
+            }
+        };
+        if verdict == Verdict::AskSnapshot {
+            self.ask_snapshot(&from.name);
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn incoming_forward(
+        &mut self,
+        now: Instant,
+        from: &NodeRef,
+        fid: u64,
+        conn: u64,
+        backend: String,
+        server: String,
+        packet: &str,
+        timeout_ms: u64,
+    ) -> Option<Happened<W>> {
+        let key = IncomingKey {
+            node: from.id,
+            epoch: from.epoch,
+            fid,
+        };
+        if let Some(inc) = self.incoming.get(&key) {
+            // A duplicate: never sent twice; answered again once answered.
+            if let IncomingState::Answered(result) = &inc.state {
+                let msg = Message::Answer {
+                    from: self.me.clone(),
+                    fid,
+                    result: result.clone(),
+                };
+                let to = inc.reply_to.clone();
+                self.send(BusTarget::Node(to), &msg);
+            }
+            return None;
+        }
+        let timeout = Duration::from_millis(timeout_ms);
+        let forget_at = now + timeout + self.config.forward_margin + self.config.node_timeout;
+        let refuse = |code: &str, message: String| ForwardResult::Error {
+            code: code.to_owned(),
+            message,
+        };
+        let refusal = if self.incoming.len() >= MAX_INCOMING {
+            Some(refuse(
+                "QUEUE_FULL",
+                format!(
+                    "node \"{}\" holds {MAX_INCOMING} forwarded requests",
+                    self.me.name
+                ),
+            ))
+        } else if ClusterConfig::owner_of(conn) != self.me.id {
+            Some(ForwardResult::Lost { seen: false })
+        } else {
+            None
+        };
+        let packet = match wire::unhex(packet) {
+            Ok(p) => p,
+            Err(e) => {
+                self.incoming.insert(
+                    key,
+                    Incoming {
+                        reply_to: from.name.clone(),
+                        state: IncomingState::Running,
+                        forget_at,
+                    },
+                );
+                self.forget.insert((forget_at, key));
+                self.answer(now, key, refuse("INVALID_VALUE", e.to_string()));
+                return None;
+            }
+        };
+        self.incoming.insert(
+            key,
+            Incoming {
+                reply_to: from.name.clone(),
+                state: IncomingState::Running,
+                forget_at,
+            },
+        );
+        self.forget.insert((forget_at, key));
+        if let Some(result) = refusal {
+            self.answer(now, key, result);
+            return None;
+        }
+        Some(Happened::Forwarded {
+            key,
+            conn: ConnId(conn),
+            backend,
+            server,
+            packet,
+            timeout,
+        })
+    }
+
+    /// The part's own invariants: the view's, every outgoing request has its
+    /// deadline and back, every incoming one its forget time.
+    pub fn check(&self) -> Result<(), String> {
+        self.view.check()?;
+        if self.deadlines.len() != self.outgoing.len() {
+            return Err(format!(
+                "cluster: {} deadlines for {} forwarded requests",
+                self.deadlines.len(),
+                self.outgoing.len()
+            ));
+        }
+        for (at, fid) in &self.deadlines {
+            if self.outgoing.get(fid).map(|o| o.deadline) != Some(*at) {
+                return Err(format!("cluster: deadline of forward {fid} is stale"));
+            }
+        }
+        for (key, inc) in &self.incoming {
+            if !self.forget.contains(&(inc.forget_at, *key)) {
+                return Err(format!("cluster: incoming {key:?} has no forget time"));
+            }
+        }
+        if self.forget.len() != self.incoming.len() {
+            return Err("cluster: a forget time without its request".into());
+        }
+        Ok(())
+    }
+}
