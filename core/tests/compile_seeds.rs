@@ -319,8 +319,8 @@ fn radconf_files_without_their_unsupported_constructs_compile() {
     );
 }
 
-/// The shipped configurations (`config/default.conf`, `config/examples/*/*.conf`)
-/// compile without a diagnostic (their certificate files are checked by
+/// The shipped configurations (`config/default.conf`, `config/examples/*/*.conf`,
+/// each file on its own) compile without a diagnostic (their certificate files are checked by
 /// `boomerang check`, in io-tokio's tests).
 #[test]
 fn shipped_configurations_compile_without_diagnostics() {
@@ -339,6 +339,7 @@ fn shipped_configurations_compile_without_diagnostics() {
     assert_eq!(
         names,
         [
+            "cluster",
             "http-trigger",
             "nas-simulator",
             "quota-disconnect",
@@ -356,7 +357,8 @@ fn shipped_configurations_compile_without_diagnostics() {
             }
         }
     }
-    assert_eq!(configs.len(), 8);
+    // default.conf, one boomerang.conf per example, and the cluster's three nodes.
+    assert_eq!(configs.len(), 11);
     for path in &configs {
         let text = std::fs::read_to_string(path).unwrap();
         let name = path.to_string_lossy().into_owned();

@@ -700,6 +700,21 @@ pub struct Cluster {
 /// connections; the bits above hold the node's `node_id`.
 pub const NODE_ID_SHIFT: u32 = 48;
 
+/// The largest `node_id` (node numbers are 1–32767).
+pub const MAX_NODE_ID: u16 = 32767;
+
+/// `cluster { heartbeat …; }` when not given.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// `cluster { node_timeout …; }` when not given.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `cluster { forward_margin …; }` when not given.
+pub const DEFAULT_FORWARD_MARGIN: Duration = Duration::from_secs(1);
+
+/// `cluster { nats { connect_timeout …; } }` when not given.
+pub const DEFAULT_NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Cluster {
     /// The first connection number of the node with this `node_id`.
     pub fn first_conn_number(node_id: u16) -> u64 {

@@ -45,7 +45,7 @@ pub struct CheckArgs {
     pub skip_files: bool,
 }
 
-/// The certificates used as trust anchors (client or server CAs): these must also be
+/// The certificates used as trust anchors (client, server or NATS CAs): these must also be
 /// usable as such, not merely parse.
 fn ca_certificates(program: &Program) -> BTreeSet<CertificateId> {
     let mut out = BTreeSet::new();
@@ -71,6 +71,10 @@ fn ca_certificates(program: &Program) -> BTreeSet<CertificateId> {
                 }
             }
         }
+    }
+    // The CA of `cluster { nats { tls { ca …; } } }` verifies the NATS servers.
+    if let Some(tls) = program.cluster.as_ref().and_then(|c| c.nats.tls.as_ref()) {
+        out.insert(tls.ca);
     }
     out
 }

@@ -22,6 +22,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "management",
     "logging",
     "dictionary",
+    "cluster",
 ];
 
 /// Top-level sections of the language that Boomerang parses but does not implement.
@@ -126,6 +127,9 @@ pub(crate) struct Collected<'l> {
     pub management: Option<&'l Block>,
     /// The `logging` section (the first one; repeats are reported).
     pub logging: Option<&'l Block>,
+    /// The `cluster` section (the first one; repeats are reported): where its
+    /// keyword is written, and its block.
+    pub cluster: Option<(Span, &'l Block)>,
     /// Every `dictionary` section, in order.
     pub dictionaries: Vec<&'l Block>,
     /// Backends, queries and pipelines for lowering.
@@ -148,6 +152,7 @@ struct Spaces {
     pipelines: NameSet,
     management: Option<Span>,
     logging: Option<Span>,
+    cluster: Option<Span>,
 }
 
 /// Run pass 1 over the top-level items of every file, in load order.
@@ -165,11 +170,11 @@ pub(crate) fn collect<'l>(cx: &mut Cx<'_>, items: &[&'l Item]) -> Collected<'l> 
             "servers" => servers(cx, item, &mut out, &mut sp),
             "backends" => backends(cx, item, &mut out, &mut sp),
             "aaa" => aaa(cx, item, &mut out, &mut sp),
-            "management" | "logging" => {
-                let slot = if kw == "management" {
-                    &mut sp.management
-                } else {
-                    &mut sp.logging
+            "management" | "logging" | "cluster" => {
+                let slot = match kw {
+                    "management" => &mut sp.management,
+                    "logging" => &mut sp.logging,
+                    _ => &mut sp.cluster,
                 };
                 if let Some(prev) = *slot {
                     cx.push(
@@ -183,10 +188,10 @@ pub(crate) fn collect<'l>(cx: &mut Cx<'_>, items: &[&'l Item]) -> Collected<'l> 
                 }
                 *slot = Some(item.keyword_span());
                 if let Some(b) = cx.plain_block(item) {
-                    if kw == "management" {
-                        out.management = Some(b);
-                    } else {
-                        out.logging = Some(b);
+                    match kw {
+                        "management" => out.management = Some(b),
+                        "logging" => out.logging = Some(b),
+                        _ => out.cluster = Some((item.keyword_span(), b)),
                     }
                 }
             }

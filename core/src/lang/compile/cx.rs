@@ -402,16 +402,21 @@ impl<'a> Cx<'a> {
 
     /// A non-negative integer no larger than `max`.
     pub fn integer(&mut self, item: &Item, max: u64) -> Option<u64> {
+        self.integer_in(item, 0, max)
+    }
+
+    /// An integer from `min` to `max` (both included).
+    pub fn integer_in(&mut self, item: &Item, min: u64, max: u64) -> Option<u64> {
         let kw = item.keyword().unwrap_or("?");
         let e = self.one_arg(item)?;
         if let Expr::Literal(l) = e {
             if let LitKind::Int(n) = l.kind {
-                if n >= 0 && n <= i128::from(max) {
+                if n >= i128::from(min) && n <= i128::from(max) {
                     return u64::try_from(n).ok();
                 }
                 self.error(
                     e.span(),
-                    format!("`{kw}` must be between 0 and {max}, not {n}"),
+                    format!("`{kw}` must be between {min} and {max}, not {n}"),
                 );
                 return None;
             }

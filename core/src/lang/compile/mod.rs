@@ -27,6 +27,7 @@ mod aaa;
 mod backends;
 mod certs;
 mod clients;
+mod cluster;
 mod collect;
 mod cx;
 pub mod lower;
@@ -187,6 +188,7 @@ pub fn compile(loaded: &Loaded, options: &CompileOptions<'_>) -> Compiled {
     let clashes = ports::clashes(&servers, &management, col.management.map(|b| b.span));
     cx.diags.extend(clashes);
     let logging = settings::logging(&mut cx, col.logging);
+    let cluster = cluster::cluster(&mut cx, &col);
 
     let mut diagnostics = loaded.diagnostics.clone();
     diagnostics.append(&mut cx.diags);
@@ -213,7 +215,7 @@ pub fn compile(loaded: &Loaded, options: &CompileOptions<'_>) -> Compiled {
                     library: Arc::new(Library { pipelines }),
                     management,
                     logging,
-                    cluster: None,
+                    cluster,
                 })
             }
             _ => {
