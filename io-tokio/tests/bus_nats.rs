@@ -329,3 +329,31 @@ async fn a_token_is_sent() {
     a.until(true).await;
     a.bus.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_never_waits_and_drops_are_counted() {
+    // No server at all: nothing is ever sent, and publish still returns at once.
+    let port = free_port();
+    let mut settings = BusSettings::new(&cluster("a", 1, port, NatsAuth::None)).expect("settings");
+    settings.publish_queue = 1;
+    let (tx, _inputs) = mpsc::channel::<Input>(16);
+    let metrics = Arc::new(Metrics::new("test"));
+    let bus = Bus::start(settings, tx, metrics.clone(), BusStatus::default())
+        .await
+        .expect("start the bus");
+    let started = std::time::Instant::now();
+    for _ in 0..1000 {
+        bus.publish(&BusTarget::All, Bytes::from_static(b"x"));
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let text = metrics.encode();
+    let dropped = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"cluster_bus_dropped_total{cluster="test"} "#))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(dropped >= 999.0, "{text}");
+    assert!(!text.contains(r#"direction="sent""#), "{text}");
+    bus.close().await;
+}

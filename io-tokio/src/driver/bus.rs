@@ -283,8 +283,15 @@ impl Bus {
             inputs.clone(),
             metrics.clone(),
         ));
+        let servers = settings
+            .servers
+            .iter()
+            .map(|s| format!("{}:{}", s.host(), s.port()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let state = tokio::spawn(watch_state(
             settings.cluster.clone(),
+            servers,
             events_rx,
             client.clone(),
             inputs,
@@ -407,6 +414,7 @@ async fn receive<T, S>(
 /// `cluster_bus_up` gauge and [`BusStatus`].
 async fn watch_state<T>(
     cluster: String,
+    servers: String,
     mut events: mpsc::UnboundedReceiver<NatsEvent>,
     client: async_nats::Client,
     inputs: mpsc::Sender<T>,
@@ -436,7 +444,9 @@ async fn watch_state<T>(
                 (false, "disconnected from NATS; reconnecting".to_owned())
             }
             NatsEvent::ClientError(e) if reported.as_ref().is_none_or(|(up, _)| !up) => {
-                let detail = format!("NATS unreachable: {e}");
+                // The client reports the kind of failure only (`IO error`, `TLS
+                // error`, `authorization violation`, …).
+                let detail = format!("NATS unreachable ({servers}): {e}");
                 if reported.as_ref().is_none_or(|(_, d)| *d != detail) {
                     tracing::warn!(
                         "cluster bus: {detail}; serving this node's own connections, retrying"
@@ -452,7 +462,7 @@ async fn watch_state<T>(
                 tracing::warn!("cluster bus: NATS refused our credentials");
                 (
                     false,
-                    "NATS unreachable: authorization violation".to_owned(),
+                    format!("NATS unreachable ({servers}): authorization violation"),
                 )
             }
             NatsEvent::ServerError(e) => {
