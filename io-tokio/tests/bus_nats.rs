@@ -357,3 +357,125 @@ async fn publishing_never_waits_and_drops_are_counted() {
     assert!(!text.contains(r#"direction="sent""#), "{text}");
     bus.close().await;
 }
+
+/// A program with the development PKI's CA and node certificate in `certificates`,
+/// and a cluster whose NATS TLS uses them (the client certificate when `mutual`).
+fn tls_program(
+    pki: &boomerang_io_tokio::pki::DevPki,
+    dir: &Path,
+    port: u16,
+    mutual: bool,
+) -> boomerang_core::lang::program::Program {
+    use boomerang_core::lang::program::{CertificateId, NatsTls};
+    let client = &pki.clients[0];
+    let path = dir.join("boomerang.conf");
+    std::fs::write(
+        &path,
+        format!(
+            r#"certificates {{
+    x509 "NATS_CA" {{ filename "{ca}"; }}
+    x509 "NODE_CERT" {{ filename "{cert}"; }}
+    key "NODE_KEY" {{ filename "{key}"; }}
+}}
+"#,
+            ca = pki.ca_certificate.display(),
+            cert = client.certificate.display(),
+            key = client.key.display(),
+        ),
+    )
+    .expect("write the configuration");
+    let path = path.to_str().expect("UTF-8 path").to_owned();
+    let (_, compiled) = boomerang_io_tokio::config_files::load_and_compile(&[&path]);
+    let mut program = compiled
+        .program
+        .unwrap_or_else(|| panic!("{:?}", compiled.diagnostics));
+    let id = |name: &str| {
+        let index = program
+            .certificates
+            .iter()
+            .position(|c| c.name == name)
+            .expect("certificate entry");
+        CertificateId(u32::try_from(index).expect("index"))
+    };
+    let mut c = cluster("a", 1, port, NatsAuth::None);
+    c.nats.tls = Some(NatsTls {
+        ca: id("NATS_CA"),
+        client: mutual.then(|| (id("NODE_CERT"), id("NODE_KEY"))),
+    });
+    program.cluster = Some(c);
+    program
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_the_programs_ca_and_client_certificate() {
+    use boomerang_io_tokio::pki::{ClientSpec, DevPki};
+    let Some(bin) = nats_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let certs = dir.path().join("certs");
+    let pki = DevPki::generate(&certs, &[], &[ClientSpec::new("node-a")]).expect("PKI");
+    let port = free_port();
+    let (cert, key, ca) = (
+        pki.server_certificate.display().to_string(),
+        pki.server_key.display().to_string(),
+        pki.ca_certificate.display().to_string(),
+    );
+    let _server = Server::start(
+        &bin,
+        port,
+        &[
+            "--tls",
+            "--tlscert",
+            &cert,
+            "--tlskey",
+            &key,
+            "--tlscacert",
+            &ca,
+            "--tlsverify",
+        ],
+    );
+    let start = |mutual: bool| {
+        let program = tls_program(&pki, dir.path(), port, mutual);
+        let settings = BusSettings::from_program(&program)
+            .expect("TLS settings load")
+            .expect("a cluster");
+        let (tx, inputs) = mpsc::channel(256);
+        let metrics = Arc::new(Metrics::new("test"));
+        let status = BusStatus::default();
+        async move {
+            let bus = Bus::start(settings, tx, metrics.clone(), status.clone())
+                .await
+                .expect("start the bus");
+            Node {
+                bus,
+                inputs,
+                metrics,
+                status,
+            }
+        }
+    };
+    // With the client certificate: up, and messages flow over TLS.
+    let mut a = start(true).await;
+    let detail = a.until(true).await;
+    assert!(detail.contains("connected"), "{detail}");
+    let node = BusTarget::Node("a".to_owned());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        a.bus.publish(&node, Bytes::from_static(b"over-tls"));
+        if a.message(Duration::from_millis(300)).await.is_some() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no message over TLS"
+        );
+    }
+    // Without it, the server refuses the handshake: down, not up.
+    let mut b = start(false).await;
+    let (up, detail) = b.state().await;
+    assert!(!up, "{detail}");
+    assert!(!b.bus.is_up());
+    a.bus.close().await;
+    b.bus.close().await;
+}
