@@ -370,6 +370,7 @@ pub struct ManagementState {
     readiness: Arc<AtomicU8>,
     connections: Arc<dyn ConnectionsSource>,
     access: Arc<Access>,
+    bus: Option<crate::driver::bus::BusStatus>,
 }
 
 impl std::fmt::Debug for ManagementState {
@@ -388,12 +389,19 @@ impl ManagementState {
             readiness: Arc::new(AtomicU8::new(Readiness::Starting as u8)),
             connections,
             access: Arc::new(Access::default()),
+            bus: None,
         }
     }
 
     /// This state with `access` deciding who may read `/metrics` and `/api/v1/…`.
     pub fn with_access(mut self, access: Access) -> ManagementState {
         self.access = Arc::new(access);
+        self
+    }
+
+    /// This state with `/ready` telling the cluster bus's state (a node of a cluster).
+    pub fn with_bus_status(mut self, status: crate::driver::bus::BusStatus) -> ManagementState {
+        self.bus = Some(status);
         self
     }
 
@@ -552,7 +560,19 @@ async fn live() -> Response {
 
 async fn ready(State(state): State<ManagementState>) -> Response {
     match state.readiness() {
-        Readiness::Ready => (StatusCode::OK, Json(json!({ "ready": true }))).into_response(),
+        // A node whose cluster bus is down still serves its own connections: ready,
+        // and the answer says the bus is down.
+        Readiness::Ready => match &state.bus {
+            Some(bus) => {
+                let (up, detail) = bus.get();
+                let body = json!({
+                    "ready": true,
+                    "cluster_bus": { "up": up, "detail": detail },
+                });
+                (StatusCode::OK, Json(body)).into_response()
+            }
+            None => (StatusCode::OK, Json(json!({ "ready": true }))).into_response(),
+        },
         other => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "ready": false, "reason": other.as_str() })),

@@ -119,6 +119,33 @@ label_enum! {
     }
 }
 
+label_enum! {
+    /// Which way a cluster bus message went (`direction` of
+    /// `cluster_bus_messages_total`).
+    BusDirection {
+        /// Published by this node.
+        Sent => "sent",
+        /// Received from the bus (the node's own `all` messages included).
+        Received => "received",
+    }
+}
+
+/// Labels `{cluster}` of `cluster_bus_up` and `cluster_bus_dropped_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ClusterLabels {
+    /// The cluster's name (`cluster { name "…"; }`).
+    pub cluster: String,
+}
+
+/// Labels `{cluster, direction}` of `cluster_bus_messages_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct BusLabels {
+    /// The cluster's name.
+    pub cluster: String,
+    /// Sent or received.
+    pub direction: BusDirection,
+}
+
 /// Labels `{server, result}` of `nas_identifier_claims_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ClaimLabels {
@@ -265,6 +292,9 @@ pub struct Metrics {
     nas_identifier_claims: Family<ClaimLabels, Counter>,
     uptime: Gauge<f64, AtomicU64>,
     engine_busy: Counter<f64, AtomicU64>,
+    cluster_bus_up: Family<ClusterLabels, Gauge>,
+    cluster_bus_messages: Family<BusLabels, Counter>,
+    cluster_bus_dropped: Family<ClusterLabels, Counter>,
 }
 
 impl Metrics {
@@ -400,6 +430,25 @@ impl Metrics {
              (its rate is the engine's load: 1.0 = one core, the most it can take)",
             engine_busy.clone(),
         );
+        // The cluster bus families have series only on a node of a cluster.
+        let cluster_bus_up = Family::default();
+        registry.register(
+            "cluster_bus_up",
+            "Whether this node is connected to the cluster bus (NATS) (1) or not (0)",
+            Family::clone(&cluster_bus_up),
+        );
+        let cluster_bus_messages = Family::default();
+        registry.register(
+            "cluster_bus_messages",
+            "Cluster bus messages published and received, by direction",
+            Family::clone(&cluster_bus_messages),
+        );
+        let cluster_bus_dropped = Family::default();
+        registry.register(
+            "cluster_bus_dropped",
+            "Cluster bus messages not published: the publish queue was full or the bus was down",
+            Family::clone(&cluster_bus_dropped),
+        );
         Metrics {
             registry,
             started,
@@ -422,7 +471,38 @@ impl Metrics {
             nas_identifier_claims,
             uptime,
             engine_busy,
+            cluster_bus_up,
+            cluster_bus_messages,
+            cluster_bus_dropped,
         }
+    }
+
+    /// Whether this node is connected to cluster `cluster`'s bus now.
+    pub fn set_cluster_bus_up(&self, cluster: &str, up: bool) {
+        self.cluster_bus_up
+            .get_or_create(&ClusterLabels {
+                cluster: cluster.to_owned(),
+            })
+            .set(i64::from(up));
+    }
+
+    /// A cluster bus message was published or received.
+    pub fn cluster_bus_message(&self, cluster: &str, direction: BusDirection) {
+        self.cluster_bus_messages
+            .get_or_create(&BusLabels {
+                cluster: cluster.to_owned(),
+                direction,
+            })
+            .inc();
+    }
+
+    /// A cluster bus message was dropped instead of published.
+    pub fn cluster_bus_dropped(&self, cluster: &str) {
+        self.cluster_bus_dropped
+            .get_or_create(&ClusterLabels {
+                cluster: cluster.to_owned(),
+            })
+            .inc();
     }
 
     /// The engine task was busy for `busy` (handling events or timers and carrying

@@ -57,9 +57,18 @@ pub struct RunArgs {
 
 fn init_logging(args: &RunArgs) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&args.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // The NATS client logs each reconnect attempt at info level; the cluster bus logs
+    // when NATS becomes unreachable and when it rejoins. A filter that names the
+    // client itself decides for it.
+    let named = std::env::var("RUST_LOG").unwrap_or_else(|_| args.log_level.clone());
+    if !named.contains("async_nats") {
+        if let Ok(quiet) = "async_nats=warn".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     // Colours only on a terminal: log files and journals get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

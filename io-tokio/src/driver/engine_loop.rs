@@ -19,6 +19,7 @@ use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{BackendKind, Program};
 use tokio::sync::{mpsc, oneshot};
 
+use super::bus::Bus;
 use super::datagrams::DatagramSender;
 use super::listeners::ConnHandle;
 use super::outbound;
@@ -116,6 +117,8 @@ pub(super) struct EngineLoop<N: Net> {
     pub write_queue: usize,
     /// Where wall-clock time comes from.
     pub wall_clock: fn() -> SystemTime,
+    /// The cluster bus (`cluster { … }`), closed at the end of the run.
+    pub bus: Option<Bus>,
 }
 
 impl<N: Net> EngineLoop<N> {
@@ -253,8 +256,14 @@ impl<N: Net> EngineLoop<N> {
                 body: r#"{"error":"shutting down"}"#.into(),
             });
         }
-        // Give writer tasks a moment to send close_notify / FIN.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Give writer tasks a moment to send close_notify / FIN; the cluster bus sends
+        // what is queued meanwhile and closes its NATS connection.
+        let bus_closed = async {
+            if let Some(bus) = self.bus.take() {
+                bus.close().await;
+            }
+        };
+        tokio::join!(tokio::time::sleep(Duration::from_millis(100)), bus_closed);
         // The UDP senders end (and let go of their sockets, so that the addresses can
         // be bound again at once) when their queues are dropped.
         self.udp.clear();
@@ -557,8 +566,11 @@ impl<N: Net> EngineLoop<N> {
     /// here.
     async fn execute(&mut self, output: Output) {
         match output {
-            // The NATS bus comes with the cluster driver.
-            Output::Bus { .. } => {}
+            // Queued for the publisher task; never waits (a full queue drops it).
+            Output::Bus { to, data } => match &self.bus {
+                Some(bus) => bus.publish(&to, data),
+                None => tracing::debug!("no cluster bus: message dropped"),
+            },
             Output::SendDatagram {
                 server,
                 local,

@@ -17,6 +17,7 @@
 //! The clock is tokio's (`tokio::time::Instant`, virtual under a simulated runtime) plus
 //! `SystemTime` for wall-clock timestamps.
 
+pub mod bus;
 mod datagrams;
 mod engine_loop;
 mod http;
@@ -201,6 +202,9 @@ pub enum StartError {
         /// What SQLite said.
         source: SqlError,
     },
+    /// The cluster bus settings (`cluster { nats { … } }`) cannot be used.
+    #[error("{0}")]
+    Cluster(#[from] bus::BusError),
     /// The management listener could not be bound.
     #[error("management: cannot listen on {addr}: {source}")]
     Management {
@@ -274,6 +278,12 @@ pub(crate) enum Event {
     Reload(Box<dyn std::any::Any + Send>),
 }
 
+impl From<Input> for Event {
+    fn from(input: Input) -> Event {
+        Event::Input(input)
+    }
+}
+
 /// A request for the engine task's view, answered with what it holds at that moment.
 pub(crate) type ViewRequest = oneshot::Sender<EngineView>;
 
@@ -338,6 +348,8 @@ pub struct Driver<N: Net> {
     listeners: Vec<reload::Planned<N>>,
     management: Option<tokio::net::TcpListener>,
     sqlite: BTreeMap<BackendId, (String, Arc<SqliteExecutor>)>,
+    /// The cluster bus to start (`cluster { … }`), and its state for `/ready`.
+    bus: Option<(bus::BusSettings, bus::BusStatus)>,
     net: N,
     /// Reload requests ([`Driver::reloader`]), served while the driver runs.
     reloads: (
@@ -654,6 +666,8 @@ impl<N: Net> Driver<N> {
         let (listeners, mut listening) =
             plan_listeners(&net, &program, &options, &BTreeSet::new()).await?;
         let sqlite = open_sqlite(&program)?;
+        let bus = bus::BusSettings::from_program(&program)?
+            .map(|settings| (settings, bus::BusStatus::default()));
         let (snapshot, view_requests) = ConnectionsSnapshot::channel();
         let snapshot = Arc::new(snapshot);
         let mut management = None;
@@ -673,8 +687,12 @@ impl<N: Net> Driver<N> {
                 allow: program.management.allow.clone(),
                 token: program.management.token.clone(),
             };
-            state =
-                Some(ManagementState::new(metrics.clone(), snapshot.clone()).with_access(access));
+            let mut management_state =
+                ManagementState::new(metrics.clone(), snapshot.clone()).with_access(access);
+            if let Some((_, status)) = &bus {
+                management_state = management_state.with_bus_status(status.clone());
+            }
+            state = Some(management_state);
         }
         Ok(Driver {
             program,
@@ -687,6 +705,7 @@ impl<N: Net> Driver<N> {
             listeners,
             management,
             sqlite,
+            bus,
             net,
             reloads: mpsc::channel(1),
         })
@@ -730,6 +749,7 @@ impl<N: Net> Driver<N> {
             listeners,
             management,
             sqlite,
+            bus,
             net,
             reloads: (_, reload_requests),
         } = self;
@@ -800,6 +820,25 @@ impl<N: Net> Driver<N> {
         if let Some(state) = &state {
             state.set_ready();
         }
+        // The cluster bus connects in the background (and keeps retrying): the node
+        // serves its own connections meanwhile.
+        let bus = match bus {
+            Some((settings, status)) => {
+                match bus::Bus::start(settings, events_tx.clone(), metrics.clone(), status).await {
+                    Ok(bus) => Some(bus),
+                    Err(e) => {
+                        tracing::error!("{e}; this node runs without the cluster bus");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        // With a cluster, connection numbers carry this node's `node_id` above bit
+        // 48, so that they are unique in the cluster.
+        let next_conn = program.cluster.as_ref().map_or(1, |c| {
+            boomerang_core::lang::program::Cluster::first_conn_number(c.node_id) + 1
+        });
         let engine = boomerang_core::engine::Engine::new(
             program.clone(),
             EngineOptions {
@@ -819,7 +858,8 @@ impl<N: Net> Driver<N> {
             events_tx,
             conns: BTreeMap::new(),
             http_pending: BTreeMap::new(),
-            next_conn: 1,
+            next_conn,
+            bus,
             next_http: 1,
             local: Default::default(),
             gauges_dirty: false,

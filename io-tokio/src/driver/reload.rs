@@ -467,6 +467,13 @@ impl<N: Net> Reloads<N> {
                 )));
             }
         }
+        if old.cluster != program.cluster {
+            // The bus keeps its connection (and the subjects of the cluster it joined);
+            // a restart applies the new settings.
+            tracing::warn!(
+                "the cluster block changed: the running cluster bus is kept; restart to apply"
+            );
+        }
         let keep: BTreeSet<ListenerKey> = running.iter().copied().collect();
         let (planned, _) =
             super::plan_listeners(&self.spawner.net, &program, options, &keep).await?;
