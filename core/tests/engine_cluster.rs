@@ -131,7 +131,11 @@ fn an_owner_cut_off_mid_request_ends_it_with_an_error_and_never_sends_twice() {
     let (status, body) = w.response(0, id).expect("an error answer, not silence");
     assert_eq!(status, 500);
     assert_eq!(body["error"], "CONNECTION_CLOSED");
-    assert_eq!(w.view(0), Vec::<u64>::new(), "node 1's connections left the view");
+    assert_eq!(
+        w.view(0),
+        Vec::<u64>::new(),
+        "node 1's connections left the view"
+    );
     assert_eq!(w.requests_to(1, b).len(), 1, "never a second send");
     // Healed: node 1 and its connection are back in every view.
     w.net.bus.cut.clear();
@@ -184,4 +188,23 @@ fn a_restarted_node_leaves_no_stale_connections_and_its_nas_are_reached_elsewher
     assert_eq!(w.response(1, id).expect("answered").0, 200);
     assert_eq!(w.requests_to(2, again).len(), 1);
     w.check();
+}
+
+#[test]
+fn a_reload_that_changes_the_cluster_section_is_refused() {
+    let mut w = world(2);
+    let mut program = (**w.net.engine(w.nodes[0]).program()).clone();
+    if let Some(c) = &mut program.cluster {
+        c.node_timeout = Duration::from_secs(10);
+    }
+    let now = w.net.now();
+    let node = w.nodes[0];
+    let result = w
+        .net
+        .engine_mut(node)
+        .reload(now, std::sync::Arc::new(program));
+    assert_eq!(
+        result.err(),
+        Some(boomerang_core::engine::ReloadError::ClusterChanged)
+    );
 }

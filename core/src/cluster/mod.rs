@@ -16,11 +16,13 @@ pub mod view;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::contract::{BusTarget, ConnId};
+use crate::eval::context::ConnectionInfo;
 use crate::lang::program::Cluster as ClusterConfig;
 
 pub use view::{NodeStatus, Remote, Verdict, View};
@@ -32,6 +34,36 @@ pub const MAX_INCOMING: usize = 65_536;
 /// Connections per snapshot message (a part stays well under NATS's default
 /// 1 MiB payload limit).
 pub const SNAPSHOT_PART: usize = 1000;
+
+/// The cluster as the management API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// The cluster's name.
+    pub name: String,
+    /// This node's name.
+    pub node: String,
+    /// This node's `node_id`.
+    pub node_id: u16,
+    /// Whether the bus is up.
+    pub bus_up: bool,
+    /// This node's connections.
+    pub local_connections: usize,
+    /// The other nodes.
+    pub nodes: Vec<NodeStatus>,
+    /// Requests this node forwarded, waiting for their answer.
+    pub forwarded_waiting: usize,
+    /// Requests forwarded to this node, being sent.
+    pub incoming_running: usize,
+}
+
+/// One connection of the cluster, for `/api/v1/connections?scope=cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConnection {
+    /// What `connection.*` reads.
+    pub info: Arc<ConnectionInfo>,
+    /// The node that holds it.
+    pub node: String,
+}
 
 /// A forwarded request as its owner knows it: the sender and its number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -499,59 +531,60 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             }
             Some(Verdict::Ok) => {}
         }
-        let verdict = match msg {
-            Message::Heartbeat { seq, .. } => self.view.heartbeat(from.id, seq, now),
-            Message::Update {
-                seq,
-                upsert,
-                remove,
-                ..
-            } => self.view.update(from.id, seq, upsert, remove, now),
-            Message::Snapshot {
-                seq,
-                part,
-                parts,
-                conns,
-                ..
-            } => self.view.snapshot(from.id, seq, part, parts, conns, now),
-            Message::SnapshotRequest { .. } => {
-                out.push(Happened::SnapshotWanted {
-                    node: from.name.clone(),
-                });
-                Verdict::Ok
-            }
-            Message::Forward {
-                fid,
-                conn,
-                backend,
-                server,
-                packet,
-                timeout_ms,
-                ..
-            } => {
-                out.extend(self.incoming_forward(
-                    now, &from, fid, conn, backend, server, &packet, timeout_ms,
-                ));
-                Verdict::Ok
-            }
-            Message::Answer { fid, result, .. } => {
-                match self.outgoing.get(&fid) {
-                    Some(o) if o.node == from.id => {
-                        if let Some(o) = self.outgoing.remove(&fid) {
-                            self.deadlines.remove(&(o.deadline, fid));
-                            out.push(Happened::Answered {
-                                waiter: o.waiter,
-                                result,
-                                latency: now.saturating_duration_since(o.sent),
-                            });
-                        }
-                    }
-                    // Late (after the deadline), or not ours.
-                    _ => {}
+        let verdict =
+            match msg {
+                Message::Heartbeat { seq, .. } => self.view.heartbeat(from.id, seq, now),
+                Message::Update {
+                    seq,
+                    upsert,
+                    remove,
+                    ..
+                } => self.view.update(from.id, seq, upsert, remove, now),
+                Message::Snapshot {
+                    seq,
+                    part,
+                    parts,
+                    conns,
+                    ..
+                } => self.view.snapshot(from.id, seq, part, parts, conns, now),
+                Message::SnapshotRequest { .. } => {
+                    out.push(Happened::SnapshotWanted {
+                        node: from.name.clone(),
+                    });
+                    Verdict::Ok
                 }
-                Verdict::Ok
-            }
-        };
+                Message::Forward {
+                    fid,
+                    conn,
+                    backend,
+                    server,
+                    packet,
+                    timeout_ms,
+                    ..
+                } => {
+                    out.extend(self.incoming_forward(
+                        now, &from, fid, conn, backend, server, &packet, timeout_ms,
+                    ));
+                    Verdict::Ok
+                }
+                Message::Answer { fid, result, .. } => {
+                    match self.outgoing.get(&fid) {
+                        Some(o) if o.node == from.id => {
+                            if let Some(o) = self.outgoing.remove(&fid) {
+                                self.deadlines.remove(&(o.deadline, fid));
+                                out.push(Happened::Answered {
+                                    waiter: o.waiter,
+                                    result,
+                                    latency: now.saturating_duration_since(o.sent),
+                                });
+                            }
+                        }
+                        // Late (after the deadline), or not ours.
+                        _ => {}
+                    }
+                    Verdict::Ok
+                }
+            };
         if verdict == Verdict::AskSnapshot {
             self.ask_snapshot(&from.name);
         }

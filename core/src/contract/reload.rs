@@ -23,4 +23,8 @@ pub enum ReloadError {
     /// connected) differ: their outbound connections cannot be carried over.
     #[error("the `connect` backends changed; their outbound connections cannot be carried over")]
     OutboundChanged,
+    /// The `cluster { … }` section differs: this node's identity and its bus
+    /// are fixed for the life of the process.
+    #[error("the `cluster` section changed; a node's cluster settings need a restart")]
+    ClusterChanged,
 }

@@ -667,7 +667,13 @@ impl Engine {
     /// nothing after it was written — a stale connection whose peer is gone) is
     /// selected again without spending a retry: each such re-selection follows the
     /// loss of a distinct connection, so it cannot loop.
-    pub(super) fn retry_or_closed(&mut self, now: Now, tid: TaskId, task: &mut Task, unseen: bool) -> Started {
+    pub(super) fn retry_or_closed(
+        &mut self,
+        now: Now,
+        tid: TaskId,
+        task: &mut Task,
+        unseen: bool,
+    ) -> Started {
         let Wait::Reverse(call) = &mut task.wait else {
             return Started::Done(Err(internal_error("retry without a reverse call")));
         };

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use crate::cluster::wire::{hex, unhex};
-use crate::cluster::{ClusterPart, ConnFacts, ForwardResult, Happened, IncomingKey, NodeStatus};
+use crate::cluster::{
+    ClusterConnection, ClusterPart, ClusterStatus, ConnFacts, ForwardResult, Happened, IncomingKey,
+};
 use crate::contract::{ConnId, Output, Severity};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::{Phase, Task, TaskId, Wait, Waiter};
@@ -16,36 +18,6 @@ use crate::lang::program::{BackendKind, RadiusServerMode};
 use crate::peer::{Failure, Refused, Request, Submitted};
 use crate::radius::packet::Packet;
 use crate::reverse::index::Probe;
-
-/// The cluster as the management API shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterStatus {
-    /// The cluster's name.
-    pub name: String,
-    /// This node's name.
-    pub node: String,
-    /// This node's `node_id`.
-    pub node_id: u16,
-    /// Whether the bus is up.
-    pub bus_up: bool,
-    /// This node's connections.
-    pub local_connections: usize,
-    /// The other nodes.
-    pub nodes: Vec<NodeStatus>,
-    /// Requests this node forwarded, waiting for their answer.
-    pub forwarded_waiting: usize,
-    /// Requests forwarded to this node, being sent.
-    pub incoming_running: usize,
-}
-
-/// One connection of the cluster, for `/api/v1/connections?scope=cluster`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterConnection {
-    /// What `connection.*` reads.
-    pub info: Arc<ConnectionInfo>,
-    /// The node that holds it.
-    pub node: String,
-}
 
 /// Two candidate lists in connection-number order, merged in that order.
 fn merge(a: Vec<Arc<ConnectionInfo>>, b: Vec<Arc<ConnectionInfo>>) -> Vec<Arc<ConnectionInfo>> {
@@ -237,9 +209,7 @@ impl Engine {
                 }
                 // The owner may have sent it: the rule of a connection closed
                 // after the request was written.
-                Happened::OwnerLost { waiter } => {
-                    self.reverse_connection_lost(now, waiter, false)
-                }
+                Happened::OwnerLost { waiter } => self.reverse_connection_lost(now, waiter, false),
                 Happened::Forwarded {
                     key,
                     conn,
@@ -266,10 +236,7 @@ impl Engine {
                     self.log(Severity::Info, text);
                 }
                 Happened::Refused { reason } => {
-                    self.log(
-                        Severity::Warn,
-                        format!("cluster message refused: {reason}"),
-                    );
+                    self.log(Severity::Warn, format!("cluster message refused: {reason}"));
                 }
             }
         }
@@ -279,7 +246,13 @@ impl Engine {
     // ----- the trigger's node -----------------------------------------------
 
     /// Send task `tid`'s reverse request to the node that holds `conn`.
-    pub(super) fn forward(&mut self, now: Now, tid: TaskId, task: &mut Task, conn: ConnId) -> Started {
+    pub(super) fn forward(
+        &mut self,
+        now: Now,
+        tid: TaskId,
+        task: &mut Task,
+        conn: ConnId,
+    ) -> Started {
         let program = task.program.clone();
         let Wait::Reverse(call) = &mut task.wait else {
             return Started::Done(Err(internal_error("forward without a reverse call")));
@@ -392,19 +365,18 @@ impl Engine {
             code: code.name().to_owned(),
             message,
         };
-        let secret = self
-            .program
-            .backends
-            .iter()
-            .find(|b| b.name == backend)
-            .and_then(|b| match &b.kind {
-                BackendKind::Radius(r) => r
-                    .servers
-                    .iter()
-                    .find(|s| s.name == server && matches!(s.mode, RadiusServerMode::Reverse(_))),
-                BackendKind::Sqlite(_) => None,
-            })
-            .map(|s| Arc::<[u8]>::from(s.secret.as_bytes()));
+        let secret =
+            self.program
+                .backends
+                .iter()
+                .find(|b| b.name == backend)
+                .and_then(|b| match &b.kind {
+                    BackendKind::Radius(r) => r.servers.iter().find(|s| {
+                        s.name == server && matches!(s.mode, RadiusServerMode::Reverse(_))
+                    }),
+                    BackendKind::Sqlite(_) => None,
+                })
+                .map(|s| Arc::<[u8]>::from(s.secret.as_bytes()));
         let Some(secret) = secret else {
             let result = answer(
                 ErrorCode::Error,
@@ -513,8 +485,8 @@ impl Engine {
         c.check()?;
         for (fid, tid) in c.outgoing_waiters() {
             match self.runs.get(tid).map(|t| &t.wait) {
-                Some(Wait::Reverse(call))
-                    if matches!(call.phase, Phase::Forwarded { fid: f, .. } if f == fid) => {}
+                Some(Wait::Reverse(call)) if matches!(call.phase, Phase::Forwarded { fid: f, .. } if f == fid) =>
+                    {}
                 _ => return Err(format!("forward {fid}: task {tid} does not wait for it")),
             }
         }

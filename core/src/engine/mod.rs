@@ -46,28 +46,28 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use crate::cluster::{ClusterConnection, ClusterStatus};
 pub use crate::contract::{BackendGauges, BackendLoad, ReloadError, Reloaded};
 pub use crate::contract::{
     BackendOutcome, CloseReason, ConnId, DropReason, EffectId, Event, HttpRequest, HttpRequestId,
     Input, LogLine, NasIdentifierClaim, Output, REMOVED_BACKEND, Severity, Unanswered,
 };
-pub use cluster::{ClusterConnection, ClusterStatus};
 pub use options::{EngineOptions, Limits};
 pub use task::TaskId;
 pub use time::Now;
 
+use crate::cluster::ClusterPart;
 use crate::engine::attrs::DictSchema;
 use crate::engine::dedup::DupCache;
 use crate::engine::outbound::{Outbound, OutboundCounts};
 use crate::engine::runs::Runs;
+use crate::engine::task::Waiter;
 use crate::engine::timers::{TimerKind, Timers};
 use crate::eval::context::ConnectionInfo;
 use crate::eval::ir::BackendId;
 use crate::lang::program::Program;
 use crate::peer::Peers;
 use crate::reverse::index::SelectPlan;
-use crate::cluster::ClusterPart;
-use crate::engine::task::Waiter;
 use crate::reverse::registry::Registry;
 use crate::rng::RandomSource;
 
@@ -514,7 +514,8 @@ impl Engine {
                     }
                 }
                 Phase::InFlight { conn, id } => {
-                    let ok = self.peers.get(conn).and_then(|p| p.waiter(id)) == Some(Waiter::Task(tid));
+                    let ok =
+                        self.peers.get(conn).and_then(|p| p.waiter(id)) == Some(Waiter::Task(tid));
                     if !ok {
                         return Err(format!(
                             "task {tid} in flight on {conn}/{id} but not on its peer"

@@ -30,6 +30,9 @@ impl Engine {
         if self.outbound.is_some() && !outbound_unchanged(&self.program, &program) {
             return Err(ReloadError::OutboundChanged);
         }
+        if self.program.cluster != program.cluster {
+            return Err(ReloadError::ClusterChanged);
+        }
         // Timers that are due run under the program they were set under.
         self.handle_timeout(now);
         let old = std::mem::replace(&mut self.program, program.clone());

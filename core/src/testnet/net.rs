@@ -192,10 +192,12 @@ impl<O: Observer> Net<O> {
 
     /// Add an engine (not started: see [`Net::start`]).
     pub fn add(&mut self, engine: Engine) -> NodeId {
-        self.bus.members.push(engine.program().cluster.as_ref().map(|c| Member {
-            cluster: c.name.clone(),
-            node: c.node.clone(),
-        }));
+        self.bus
+            .members
+            .push(engine.program().cluster.as_ref().map(|c| Member {
+                cluster: c.name.clone(),
+                node: c.node.clone(),
+            }));
         self.engines.push(engine);
         self.dirty.push(false);
         NodeId(self.engines.len() - 1)
@@ -360,7 +362,9 @@ impl<O: Observer> Net<O> {
             .engines
             .get(node.0)
             .and_then(|e| e.program().cluster.as_ref())
-            .map_or(0, |c| crate::lang::program::Cluster::first_conn_number(c.node_id));
+            .map_or(0, |c| {
+                crate::lang::program::Cluster::first_conn_number(c.node_id)
+            });
         ConnId(base + self.next_conn().0)
     }
 

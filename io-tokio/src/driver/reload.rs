@@ -451,6 +451,11 @@ impl<N: Net> Reloads<N> {
                 ReloadError::OutboundChanged.to_string(),
             ));
         }
+        if old.cluster != program.cluster {
+            return Err(ReloadRefused::NeedsRestart(
+                ReloadError::ClusterChanged.to_string(),
+            ));
+        }
         let running: Vec<ListenerKey> = lock(&self.live).iter().map(|l| l.key).collect();
         let wanted = super::listener_keys(&program);
         for key in &wanted {
@@ -466,13 +471,6 @@ impl<N: Net> Reloads<N> {
                     key.addr, old.kind, key.kind
                 )));
             }
-        }
-        if old.cluster != program.cluster {
-            // The bus keeps its connection (and the subjects of the cluster it joined);
-            // a restart applies the new settings.
-            tracing::warn!(
-                "the cluster block changed: the running cluster bus is kept; restart to apply"
-            );
         }
         let keep: BTreeSet<ListenerKey> = running.iter().copied().collect();
         let (planned, _) =
