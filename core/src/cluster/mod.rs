@@ -627,34 +627,30 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             code: code.to_owned(),
             message,
         };
-        let refusal = if self.incoming.len() >= MAX_INCOMING {
-            Some(refuse(
+        if self.incoming.len() >= MAX_INCOMING {
+            // Not remembered (that is the bound): a duplicate is refused alike.
+            let result = refuse(
                 "QUEUE_FULL",
                 format!(
                     "node \"{}\" holds {MAX_INCOMING} forwarded requests",
                     self.me.name
                 ),
-            ))
-        } else if ClusterConfig::owner_of(conn) != self.me.id {
-            Some(ForwardResult::Lost { seen: false })
-        } else {
-            None
-        };
-        let packet = match wire::unhex(packet) {
-            Ok(p) => p,
-            Err(e) => {
-                self.incoming.insert(
-                    key,
-                    Incoming {
-                        reply_to: from.name.clone(),
-                        state: IncomingState::Running,
-                        forget_at,
-                    },
-                );
-                self.forget.insert((forget_at, key));
-                self.answer(now, key, refuse("INVALID_VALUE", e.to_string()));
-                return None;
+            );
+            let msg = Message::Answer {
+                from: self.me.clone(),
+                fid,
+                result,
+            };
+            self.send(BusTarget::Node(from.name.clone()), &msg);
+            return None;
+        }
+        let packet = wire::unhex(packet);
+        let refusal = match &packet {
+            _ if ClusterConfig::owner_of(conn) != self.me.id => {
+                Some(ForwardResult::Lost { seen: false })
             }
+            Err(e) => Some(refuse("INVALID_VALUE", e.to_string())),
+            Ok(_) => None,
         };
         self.incoming.insert(
             key,
@@ -665,10 +661,12 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             },
         );
         self.forget.insert((forget_at, key));
-        if let Some(result) = refusal {
-            self.answer(now, key, result);
+        let (None, Ok(packet)) = (refusal.clone(), packet) else {
+            if let Some(result) = refusal {
+                self.answer(now, key, result);
+            }
             return None;
-        }
+        };
         Some(Happened::Forwarded {
             key,
             conn: ConnId(conn),
