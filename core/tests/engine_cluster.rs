@@ -208,3 +208,62 @@ fn a_reload_that_changes_the_cluster_section_is_refused() {
         Some(boomerang_core::engine::ReloadError::ClusterChanged)
     );
 }
+
+/// The `Forward` events of node `i`, as (side, end, has latency).
+fn forwards(
+    w: &ClusterWorld,
+    i: usize,
+) -> Vec<(
+    boomerang_core::contract::ForwardSide,
+    boomerang_core::contract::ForwardEnd,
+    bool,
+)> {
+    w.net
+        .reported()
+        .iter()
+        .filter(|r| r.node == w.nodes[i])
+        .filter_map(|r| match &r.event {
+            boomerang_core::contract::Event::Forward { side, end, latency } => {
+                Some((*side, *end, latency.is_some()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_end_of_a_forwarded_request_reports_how_it_ended_once() {
+    use boomerang_core::contract::{ForwardEnd, ForwardSide};
+    let mut w = world(3);
+    w.nas(1, 2, "ap-b", NasMode::Ack);
+    w.nas(2, 3, "ap-c", NasMode::Hold);
+    w.advance(Duration::from_millis(200));
+    let ok = w.trigger(0, "ap-b");
+    w.advance(Duration::from_millis(200));
+    assert_eq!(w.response(0, ok).expect("answered").0, 200);
+    let late = w.trigger(0, "ap-c");
+    w.advance(Duration::from_secs(6));
+    assert_eq!(w.response(0, late).expect("answered").0, 500);
+    // A local send is not a forward.
+    let local = w.trigger(1, "ap-b");
+    w.advance(Duration::from_millis(200));
+    assert_eq!(w.response(1, local).expect("answered").0, 200);
+    assert_eq!(
+        forwards(&w, 0),
+        vec![
+            (ForwardSide::Sent, ForwardEnd::Reply, true),
+            (ForwardSide::Sent, ForwardEnd::Timeout, true),
+        ]
+    );
+    assert_eq!(
+        forwards(&w, 1),
+        vec![(ForwardSide::Served, ForwardEnd::Reply, false)]
+    );
+    assert_eq!(
+        forwards(&w, 2),
+        vec![(ForwardSide::Served, ForwardEnd::Timeout, false)]
+    );
+    let sizes = w.net.engine(w.nodes[0]).cluster_sizes().expect("a cluster");
+    assert_eq!((sizes.nodes, sizes.view_connections), (2, 2));
+    assert_eq!(sizes.forwarded_waiting, 0);
+}

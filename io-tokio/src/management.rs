@@ -208,12 +208,45 @@ impl Readiness {
 pub type SnapshotFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Vec<ConnectionView>> + Send + 'a>>;
 
-/// Where `/api/v1/connections` gets its data: the driver's view of the inbound stream
-/// connections (the `@select` candidates), taken when the endpoint is called.
+/// The cluster's state being taken (see [`ConnectionsSource::cluster`]).
+pub type ClusterFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<ClusterView>> + Send + 'a>>;
+
+/// Which connections `/api/v1/connections` lists (`?scope=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// This node's connections (the default).
+    #[default]
+    Node,
+    /// Every node's connections as this node's cluster view has them (the same as
+    /// [`Scope::Node`] without `cluster { … }`).
+    Cluster,
+}
+
+impl Scope {
+    /// The `scope` query parameter's value, if it is one.
+    pub fn parse(value: &str) -> Option<Scope> {
+        match value {
+            "node" | "local" => Some(Scope::Node),
+            "cluster" => Some(Scope::Cluster),
+            _ => None,
+        }
+    }
+}
+
+/// Where `/api/v1/connections` and `/api/v1/cluster` get their data: the driver's
+/// view of the inbound stream connections (the `@select` candidates) and of the
+/// cluster, taken when the endpoint is called.
 pub trait ConnectionsSource: Send + Sync {
-    /// Every active connection, in establishment order. The driver's source asks the
-    /// engine task, so the view is built when asked and never per event.
-    fn snapshot(&self) -> SnapshotFuture<'_>;
+    /// Every active connection of `scope`, in connection-number order. The driver's
+    /// source asks the engine task, so the view is built when asked and never per
+    /// event.
+    fn snapshot(&self, scope: Scope) -> SnapshotFuture<'_>;
+
+    /// The cluster as this node sees it; `None` without `cluster { … }`.
+    fn cluster(&self) -> ClusterFuture<'_> {
+        Box::pin(std::future::ready(None))
+    }
 }
 
 /// A source with no connections (for a daemon without stream listeners, and tests).
@@ -221,8 +254,73 @@ pub trait ConnectionsSource: Send + Sync {
 pub struct NoConnections;
 
 impl ConnectionsSource for NoConnections {
-    fn snapshot(&self) -> SnapshotFuture<'_> {
+    fn snapshot(&self, _scope: Scope) -> SnapshotFuture<'_> {
         Box::pin(std::future::ready(Vec::new()))
+    }
+}
+
+/// `/api/v1/cluster`: this node, its bus, and the other nodes as its view has them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterView {
+    /// The cluster's name.
+    pub name: String,
+    /// This node's name.
+    pub node: String,
+    /// This node's `node_id`.
+    pub node_id: u16,
+    /// Whether this node is connected to the bus (NATS).
+    pub bus_up: bool,
+    /// This node's connections.
+    pub connections: usize,
+    /// Requests this node forwarded that wait for the owner's answer.
+    pub forwarded_waiting: usize,
+    /// Requests other nodes forwarded to this node that are being sent.
+    pub incoming_running: usize,
+    /// The other nodes in the view, by `node_id`.
+    pub nodes: Vec<NodeView>,
+}
+
+/// Another node of the cluster in `/api/v1/cluster`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeView {
+    /// Its name.
+    pub name: String,
+    /// Its `node_id`.
+    pub node_id: u16,
+    /// Its connections in this node's view.
+    pub connections: usize,
+    /// Milliseconds since this node last heard from it.
+    pub last_heard_ms_ago: u64,
+    /// Whether its connections are being repaired (a snapshot is awaited).
+    pub repairing: bool,
+}
+
+impl ClusterView {
+    /// The view of the core's cluster status at `now` (the engine's clock).
+    pub fn of(status: &boomerang_core::cluster::ClusterStatus, now: std::time::Instant) -> Self {
+        ClusterView {
+            name: status.name.clone(),
+            node: status.node.clone(),
+            node_id: status.node_id,
+            bus_up: status.bus_up,
+            connections: status.local_connections,
+            forwarded_waiting: status.forwarded_waiting,
+            incoming_running: status.incoming_running,
+            nodes: status
+                .nodes
+                .iter()
+                .map(|n| NodeView {
+                    name: n.name.clone(),
+                    node_id: n.id,
+                    connections: n.connections,
+                    last_heard_ms_ago: u64::try_from(
+                        now.saturating_duration_since(n.last_heard).as_millis(),
+                    )
+                    .unwrap_or(u64::MAX),
+                    repairing: n.repairing,
+                })
+                .collect(),
+        }
     }
 }
 
@@ -256,10 +354,17 @@ pub struct ConnectionView {
     pub status: StatusView,
     /// `connection.cert.*`; `null` unless the peer presented a TLS client certificate.
     pub cert: Option<CertView>,
-    /// Requests we sent on this connection that await a reply.
-    pub in_flight: usize,
-    /// Requests waiting for a free identifier on this connection.
-    pub queued: usize,
+    /// The cluster node that holds it (absent without `cluster { … }`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Requests we sent on this connection that await a reply (absent for another
+    /// node's connection: that node holds its requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<usize>,
+    /// Requests waiting for a free identifier on this connection (absent for
+    /// another node's connection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued: Option<usize>,
 }
 
 /// `connection.status.*`: what the NAS's Status-Server messages told us.
@@ -306,8 +411,26 @@ pub struct SubjectAltView {
 }
 
 impl ConnectionView {
-    /// The view of a connection as the core describes it, with its request counts.
+    /// The view of one of this node's connections as the core describes it, with
+    /// its request counts.
     pub fn from_info(info: &ConnectionInfo, in_flight: usize, queued: usize) -> ConnectionView {
+        ConnectionView {
+            in_flight: Some(in_flight),
+            queued: Some(queued),
+            ..ConnectionView::facts(info)
+        }
+    }
+
+    /// The view of another cluster node's connection (its facts, no counts).
+    pub fn remote(info: &ConnectionInfo, node: &str) -> ConnectionView {
+        ConnectionView {
+            node: Some(node.to_owned()),
+            ..ConnectionView::facts(info)
+        }
+    }
+
+    /// What `connection.*` reads, without counts or node.
+    fn facts(info: &ConnectionInfo) -> ConnectionView {
         ConnectionView {
             id: info.id,
             client_name: info.client_name.clone(),
@@ -323,8 +446,9 @@ impl ConnectionView {
                 nas_identifier: info.status_nas_identifier.clone(),
             },
             cert: info.cert.as_ref().map(CertView::from_info),
-            in_flight,
-            queued,
+            node: None,
+            in_flight: None,
+            queued: None,
         }
     }
 }
@@ -448,6 +572,7 @@ pub fn router(state: ManagementState) -> Router {
     let protected = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/api/v1/connections", get(connections))
+        .route("/api/v1/cluster", get(cluster))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorize,
@@ -589,8 +714,46 @@ async fn metrics_text(State(state): State<ManagementState>) -> Response {
         .into_response()
 }
 
-async fn connections(State(state): State<ManagementState>) -> Response {
-    Json(state.connections.snapshot().await).into_response()
+async fn connections(State(state): State<ManagementState>, uri: Uri) -> Response {
+    let mut scope = Scope::Node;
+    for (key, value) in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+    {
+        if key != "scope" {
+            continue;
+        }
+        match Scope::parse(value) {
+            Some(s) => scope = s,
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({
+                        "error": "invalid_scope",
+                        "message": format!("scope \"{value}\" is not one of: node, cluster"),
+                    })),
+                )
+                    .into_response();
+            }
+        }
+    }
+    Json(state.connections.snapshot(scope).await).into_response()
+}
+
+async fn cluster(State(state): State<ManagementState>) -> Response {
+    match state.connections.cluster().await {
+        Some(view) => Json(view).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({
+                "error": "no_cluster",
+                "message": "this node has no cluster { } section",
+            })),
+        )
+            .into_response(),
+    }
 }
 
 async fn not_found(uri: Uri) -> Response {

@@ -146,6 +146,18 @@ pub struct BusLabels {
     pub direction: BusDirection,
 }
 
+/// Labels `{cluster, direction, outcome}` of `cluster_forwarded_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ForwardLabels {
+    /// The cluster's name.
+    pub cluster: String,
+    /// `out`: this node forwarded it; `in`: this node sent it on its connection
+    /// ([`ForwardSide::label`](boomerang_core::contract::ForwardSide::label)).
+    pub direction: &'static str,
+    /// How it ended ([`ForwardEnd::label`](boomerang_core::contract::ForwardEnd::label)).
+    pub outcome: &'static str,
+}
+
 /// Labels `{server, result}` of `nas_identifier_claims_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ClaimLabels {
@@ -295,6 +307,11 @@ pub struct Metrics {
     cluster_bus_up: Family<ClusterLabels, Gauge>,
     cluster_bus_messages: Family<BusLabels, Counter>,
     cluster_bus_dropped: Family<ClusterLabels, Counter>,
+    cluster_forwarded: Family<ForwardLabels, Counter>,
+    cluster_forward_duration: DurationFamily<ClusterLabels>,
+    cluster_nodes: Family<ClusterLabels, Gauge>,
+    cluster_view_connections: Family<ClusterLabels, Gauge>,
+    cluster_forwarded_waiting: Family<ClusterLabels, Gauge>,
 }
 
 impl Metrics {
@@ -449,6 +466,38 @@ impl Metrics {
             "Cluster bus messages not published: the publish queue was full or the bus was down",
             Family::clone(&cluster_bus_dropped),
         );
+        let cluster_forwarded = Family::default();
+        registry.register(
+            "cluster_forwarded",
+            "Reverse requests forwarded between cluster nodes, by direction (out: this node \
+             holds the trigger; in: this node holds the connection) and outcome",
+            Family::clone(&cluster_forwarded),
+        );
+        let cluster_forward_duration: DurationFamily<ClusterLabels> =
+            Family::new_with_constructor(duration_histogram);
+        registry.register(
+            "cluster_forward_duration_seconds",
+            "Time from forwarding a reverse request to the owner's answer (trigger side)",
+            cluster_forward_duration.clone(),
+        );
+        let cluster_nodes = Family::default();
+        registry.register(
+            "cluster_nodes",
+            "Other nodes of the cluster in this node's view",
+            Family::clone(&cluster_nodes),
+        );
+        let cluster_view_connections = Family::default();
+        registry.register(
+            "cluster_view_connections",
+            "Connections of the other nodes in this node's view (@select candidates)",
+            Family::clone(&cluster_view_connections),
+        );
+        let cluster_forwarded_waiting = Family::default();
+        registry.register(
+            "cluster_forwarded_waiting",
+            "Requests this node forwarded that wait for the owner's answer",
+            Family::clone(&cluster_forwarded_waiting),
+        );
         Metrics {
             registry,
             started,
@@ -474,7 +523,52 @@ impl Metrics {
             cluster_bus_up,
             cluster_bus_messages,
             cluster_bus_dropped,
+            cluster_forwarded,
+            cluster_forward_duration,
+            cluster_nodes,
+            cluster_view_connections,
+            cluster_forwarded_waiting,
         }
+    }
+
+    /// A forwarded reverse request ended at this node's end; `latency` (trigger
+    /// side, when answered) is observed in `cluster_forward_duration_seconds`.
+    pub fn cluster_forward(
+        &self,
+        cluster: &str,
+        side: boomerang_core::contract::ForwardSide,
+        end: boomerang_core::contract::ForwardEnd,
+        latency: Option<Duration>,
+    ) {
+        self.cluster_forwarded
+            .get_or_create(&ForwardLabels {
+                cluster: cluster.to_owned(),
+                direction: side.label(),
+                outcome: end.label(),
+            })
+            .inc();
+        if let Some(latency) = latency {
+            self.cluster_forward_duration
+                .get_or_create(&ClusterLabels {
+                    cluster: cluster.to_owned(),
+                })
+                .observe(latency.as_secs_f64());
+        }
+    }
+
+    /// The cluster's sizes as this node sees them.
+    pub fn set_cluster_sizes(&self, cluster: &str, sizes: boomerang_core::cluster::ClusterSizes) {
+        let labels = ClusterLabels {
+            cluster: cluster.to_owned(),
+        };
+        let set = |family: &Family<ClusterLabels, Gauge>, n: usize| {
+            family
+                .get_or_create(&labels)
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        };
+        set(&self.cluster_nodes, sizes.nodes);
+        set(&self.cluster_view_connections, sizes.view_connections);
+        set(&self.cluster_forwarded_waiting, sizes.forwarded_waiting);
     }
 
     /// Whether this node is connected to cluster `cluster`'s bus now.

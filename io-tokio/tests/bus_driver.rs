@@ -155,6 +155,35 @@ management {{
         .await
         .expect("the connection is seen");
         assert_eq!(view.connections[0].id, Cluster::first_conn_number(3) + 1);
+        assert_eq!(view.connections[0].node.as_deref(), Some("a"));
+
+        // The cluster's state and the cluster scope, from the engine task.
+        let (status, body) = tokio::task::spawn_blocking(move || {
+            let cluster = get(management_addr, "/api/v1/cluster");
+            let all = get(management_addr, "/api/v1/connections?scope=cluster");
+            (cluster, all)
+        })
+        .await
+        .expect("probe");
+        let ((cluster_status, cluster), (all_status, all)) = (status, body);
+        assert_eq!(cluster_status, 200, "{cluster}");
+        let cluster: serde_json::Value = serde_json::from_str(&cluster).expect("JSON");
+        assert_eq!(cluster["name"], "test");
+        assert_eq!(cluster["node"], "a");
+        assert_eq!(cluster["node_id"], 3);
+        assert_eq!(cluster["bus_up"], false);
+        assert_eq!(cluster["connections"], 1);
+        assert_eq!(cluster["nodes"], serde_json::json!([]));
+        assert_eq!(all_status, 200, "{all}");
+        let all: serde_json::Value = serde_json::from_str(&all).expect("JSON");
+        assert_eq!(all[0]["id"], Cluster::first_conn_number(3) + 1);
+        assert_eq!(all[0]["node"], "a");
+        assert_eq!(all[0]["in_flight"], 0);
+        let metrics_text = metrics.encode();
+        assert!(
+            metrics_text.contains(r#"cluster_nodes{cluster="test"} 0"#),
+            "{metrics_text}"
+        );
         drop(nas);
 
         let _ = stop.send(());

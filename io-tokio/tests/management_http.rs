@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use boomerang_core::contract::Transport;
 use boomerang_core::eval::context::{CertInfo, ConnectionInfo};
 use boomerang_io_tokio::management::{
-    ConnectionView, ConnectionsSource, ManagementState, NoConnections, Readiness, SnapshotFuture,
-    serve,
+    ClusterFuture, ClusterView, ConnectionView, ConnectionsSource, ManagementState, NoConnections,
+    NodeView, Readiness, Scope, SnapshotFuture, serve,
 };
 use boomerang_io_tokio::metrics::{Metrics, RequestResult};
 use serde_json::{Value, json};
@@ -241,9 +241,120 @@ async fn metrics_are_served_as_prometheus_text() {
 struct Fleet;
 
 impl ConnectionsSource for Fleet {
-    fn snapshot(&self) -> SnapshotFuture<'_> {
+    fn snapshot(&self, _scope: Scope) -> SnapshotFuture<'_> {
         Box::pin(std::future::ready(fleet_views()))
     }
+}
+
+/// The fleet on node "a" of a cluster whose node "b" holds one more connection.
+struct ClusterFleet;
+
+impl ConnectionsSource for ClusterFleet {
+    fn snapshot(&self, scope: Scope) -> SnapshotFuture<'_> {
+        let mut views = fleet_views();
+        for v in &mut views {
+            v.node = Some("a".into());
+        }
+        if scope == Scope::Cluster {
+            let remote = ConnectionInfo {
+                id: (2 << 48) | 1,
+                client_name: "NAS_TCP".into(),
+                peer_addr: "10.9.0.2:40000".parse().unwrap(),
+                server_name: "RADIUS_TCP".into(),
+                server_addr: "192.0.2.11:1812".parse().unwrap(),
+                transport: Transport::Tcp,
+                connected: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_200),
+                disconnected: None,
+                status_received: None,
+                status_nas_identifier: Some("ap-b".into()),
+                last_heard: None,
+                healthy: true,
+                cert: None,
+            };
+            views.push(ConnectionView::remote(&remote, "b"));
+        }
+        Box::pin(std::future::ready(views))
+    }
+
+    fn cluster(&self) -> ClusterFuture<'_> {
+        Box::pin(std::future::ready(Some(ClusterView {
+            name: "c1".into(),
+            node: "a".into(),
+            node_id: 1,
+            bus_up: true,
+            connections: 2,
+            forwarded_waiting: 0,
+            incoming_running: 1,
+            nodes: vec![NodeView {
+                name: "b".into(),
+                node_id: 2,
+                connections: 1,
+                last_heard_ms_ago: 250,
+                repairing: false,
+            }],
+        })))
+    }
+}
+
+#[tokio::test]
+async fn cluster_scope_lists_other_nodes_connections_without_counts() {
+    let server = start(Arc::new(ClusterFleet)).await;
+    let node = request(server.addr, "GET", "/api/v1/connections")
+        .await
+        .json();
+    let same = request(server.addr, "GET", "/api/v1/connections?scope=node")
+        .await
+        .json();
+    assert_eq!(node, same);
+    assert_eq!(node.as_array().map(Vec::len), Some(2));
+    assert_eq!(node[0]["node"], "a");
+    let all = request(server.addr, "GET", "/api/v1/connections?scope=cluster").await;
+    assert_eq!(all.status, 200);
+    let all = all.json();
+    assert_eq!(all.as_array().map(Vec::len), Some(3));
+    assert_eq!(all[2]["id"], json!((2u64 << 48) | 1));
+    assert_eq!(all[2]["node"], "b");
+    assert_eq!(all[2]["status"]["nas_identifier"], "ap-b");
+    assert!(all[2].get("in_flight").is_none(), "{}", all[2]);
+    assert!(all[2].get("queued").is_none(), "{}", all[2]);
+    assert_eq!(all[0]["in_flight"], 3);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_scope_is_400_with_the_values_allowed() {
+    let server = start(Arc::new(ClusterFleet)).await;
+    let reply = request(server.addr, "GET", "/api/v1/connections?scope=everything").await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["error"], "invalid_scope");
+    let message = reply.json()["message"].as_str().unwrap_or("").to_owned();
+    assert!(
+        message.contains("everything") && message.contains("cluster"),
+        "{message}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_cluster_endpoint_shows_the_nodes_or_says_there_is_no_cluster() {
+    let server = start(Arc::new(ClusterFleet)).await;
+    let reply = request(server.addr, "GET", "/api/v1/cluster").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json(),
+        json!({
+            "name": "c1", "node": "a", "node_id": 1, "bus_up": true, "connections": 2,
+            "forwarded_waiting": 0, "incoming_running": 1,
+            "nodes": [{"name": "b", "node_id": 2, "connections": 1,
+                       "last_heard_ms_ago": 250, "repairing": false}]
+        })
+    );
+    server.stop().await;
+    let server = start(Arc::new(NoConnections)).await;
+    let reply = request(server.addr, "GET", "/api/v1/cluster").await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.json()["error"], "no_cluster");
+    server.stop().await;
 }
 
 fn fleet_views() -> Vec<ConnectionView> {

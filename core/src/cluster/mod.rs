@@ -56,6 +56,17 @@ pub struct ClusterStatus {
     pub incoming_running: usize,
 }
 
+/// The cluster's sizes, for gauges: read in constant time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClusterSizes {
+    /// Other nodes in the view.
+    pub nodes: usize,
+    /// Their connections in the view.
+    pub view_connections: usize,
+    /// Requests this node forwarded, waiting for their answer.
+    pub forwarded_waiting: usize,
+}
+
 /// One connection of the cluster, for `/api/v1/connections?scope=cluster`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConnection {

@@ -416,6 +416,11 @@ impl View {
         self.conns.is_empty()
     }
 
+    /// How many remote nodes are in the view.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// The remote nodes.
     pub fn nodes(&self) -> Vec<NodeStatus> {
         self.nodes

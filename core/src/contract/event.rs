@@ -117,6 +117,68 @@ impl NasIdentifierClaim {
     }
 }
 
+/// Which end of a forwarded reverse request (cluster) an [`Event::Forward`] reports:
+/// the `direction` label of `cluster_forwarded_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ForwardSide {
+    /// This node holds the trigger and sent the request to the connection's node.
+    Sent,
+    /// This node holds the connection and sent another node's request on it.
+    Served,
+}
+
+impl ForwardSide {
+    /// The `direction` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ForwardSide::Sent => "out",
+            ForwardSide::Served => "in",
+        }
+    }
+}
+
+/// How a forwarded reverse request ended: the `outcome` label of
+/// `cluster_forwarded_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ForwardEnd {
+    /// The NAS replied (whatever the reply's code).
+    Reply,
+    /// The NAS did not reply within the reverse server's timeout.
+    Timeout,
+    /// The connection closed (or was gone) before a reply.
+    Lost,
+    /// The owner refused it (queue full, not encodable, unknown server…).
+    Error,
+    /// The owner did not answer within timeout + `forward_margin` (trigger side only).
+    NoAnswer,
+    /// The owner left the view with the request unanswered (trigger side only).
+    OwnerLost,
+}
+
+impl ForwardEnd {
+    /// Every value, for tests of the labels.
+    pub const ALL: [ForwardEnd; 6] = [
+        ForwardEnd::Reply,
+        ForwardEnd::Timeout,
+        ForwardEnd::Lost,
+        ForwardEnd::Error,
+        ForwardEnd::NoAnswer,
+        ForwardEnd::OwnerLost,
+    ];
+
+    /// The `outcome` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ForwardEnd::Reply => "reply",
+            ForwardEnd::Timeout => "timeout",
+            ForwardEnd::Lost => "connection_lost",
+            ForwardEnd::Error => "error",
+            ForwardEnd::NoAnswer => "no_answer",
+            ForwardEnd::OwnerLost => "owner_lost",
+        }
+    }
+}
+
 /// Something the engine observed, for metrics only: drained with
 /// [`crate::engine::Engine::poll_event`], never carried out.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,6 +236,17 @@ pub enum Event {
         /// What happened to it.
         claim: NasIdentifierClaim,
     },
+    /// A reverse request forwarded between cluster nodes ended, at one of its two
+    /// ends. Reported once per forwarded request and side.
+    Forward {
+        /// Which end this node is.
+        side: ForwardSide,
+        /// How it ended.
+        end: ForwardEnd,
+        /// Sent side with an answer: from the forward to its answer, on the engine's
+        /// clock; `None` otherwise.
+        latency: Option<Duration>,
+    },
 }
 
 #[cfg(test)]
@@ -186,5 +259,14 @@ mod tests {
         labels.sort_unstable();
         labels.dedup();
         assert_eq!(labels.len(), DropReason::ALL.len());
+    }
+
+    #[test]
+    fn forward_labels_are_distinct() {
+        let mut labels: Vec<&str> = ForwardEnd::ALL.iter().map(|r| r.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), ForwardEnd::ALL.len());
+        assert_ne!(ForwardSide::Sent.label(), ForwardSide::Served.label());
     }
 }

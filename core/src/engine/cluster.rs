@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use crate::cluster::wire::{hex, unhex};
 use crate::cluster::{
-    ClusterConnection, ClusterPart, ClusterStatus, ConnFacts, ForwardResult, Happened, IncomingKey,
+    ClusterConnection, ClusterPart, ClusterSizes, ClusterStatus, ConnFacts, ForwardResult,
+    Happened, IncomingKey,
 };
-use crate::contract::{ConnId, Output, Severity};
+use crate::contract::{ConnId, Event, ForwardEnd, ForwardSide, Output, Severity};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::{Phase, Task, TaskId, Wait, Waiter};
 use crate::engine::{Engine, Now};
@@ -40,6 +41,16 @@ fn merge(a: Vec<Arc<ConnectionInfo>>, b: Vec<Arc<ConnectionInfo>>) -> Vec<Arc<Co
         out.extend(next);
     }
     out
+}
+
+/// The metrics' name for how a forwarded request ended.
+fn end_of(result: &ForwardResult) -> ForwardEnd {
+    match result {
+        ForwardResult::Reply { .. } => ForwardEnd::Reply,
+        ForwardResult::Timeout { .. } => ForwardEnd::Timeout,
+        ForwardResult::Lost { .. } => ForwardEnd::Lost,
+        ForwardResult::Error { .. } => ForwardEnd::Error,
+    }
 }
 
 impl Engine {
@@ -77,6 +88,17 @@ impl Engine {
             nodes: c.view().nodes(),
             forwarded_waiting: c.outgoing_len(),
             incoming_running: c.incoming_running(),
+        })
+    }
+
+    /// The other nodes in the view and their connections, counted without a walk
+    /// (for gauges; `None` without `cluster { … }`).
+    pub fn cluster_sizes(&self) -> Option<ClusterSizes> {
+        let c = self.cluster.as_ref()?;
+        Some(ClusterSizes {
+            nodes: c.view().node_count(),
+            view_connections: c.view().len(),
+            forwarded_waiting: c.outgoing_len(),
         })
     }
 
@@ -195,9 +217,21 @@ impl Engine {
                 Happened::Answered {
                     waiter,
                     result,
-                    latency: _,
-                } => self.forward_answered(now, waiter, result),
+                    latency,
+                } => {
+                    self.emit(Event::Forward {
+                        side: ForwardSide::Sent,
+                        end: end_of(&result),
+                        latency: Some(latency),
+                    });
+                    self.forward_answered(now, waiter, result);
+                }
                 Happened::TimedOut { waiter } => {
+                    self.emit(Event::Forward {
+                        side: ForwardSide::Sent,
+                        end: ForwardEnd::NoAnswer,
+                        latency: None,
+                    });
                     let Some(task) = self.runs.take(waiter) else {
                         continue;
                     };
@@ -209,7 +243,14 @@ impl Engine {
                 }
                 // The owner may have sent it: the rule of a connection closed
                 // after the request was written.
-                Happened::OwnerLost { waiter } => self.reverse_connection_lost(now, waiter, false),
+                Happened::OwnerLost { waiter } => {
+                    self.emit(Event::Forward {
+                        side: ForwardSide::Sent,
+                        end: ForwardEnd::OwnerLost,
+                        latency: None,
+                    });
+                    self.reverse_connection_lost(now, waiter, false);
+                }
                 Happened::Forwarded {
                     key,
                     conn,
@@ -429,6 +470,11 @@ impl Engine {
     }
 
     fn answer_incoming(&mut self, now: Now, key: IncomingKey, result: ForwardResult) {
+        self.emit(Event::Forward {
+            side: ForwardSide::Served,
+            end: end_of(&result),
+            latency: None,
+        });
         if let Some(c) = &mut self.cluster {
             c.answer(now.mono, key, result);
         }

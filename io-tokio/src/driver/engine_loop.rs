@@ -24,7 +24,7 @@ use super::datagrams::DatagramSender;
 use super::listeners::ConnHandle;
 use super::outbound;
 use super::{EngineView, Event, HttpAnswer, ViewRequest};
-use crate::management::ConnectionView;
+use crate::management::{ClusterView, ConnectionView, Scope};
 use crate::metrics::{self, Metrics, RequestResult};
 use crate::net::{DatagramSocket, Net};
 use crate::sqlite::{SqlError, SqliteExecutor};
@@ -343,13 +343,29 @@ impl<N: Net> EngineLoop<N> {
                 self.metrics
                     .nas_identifier_claim(self.server_name(server), claim);
             }
+            EngineEvent::Forward { side, end, latency } => {
+                self.metrics
+                    .cluster_forward(self.cluster_name(), side, end, latency);
+            }
         }
+    }
+
+    /// The cluster's name (empty without `cluster { … }`: no forward happens then).
+    fn cluster_name(&self) -> &str {
+        self.program
+            .cluster
+            .as_ref()
+            .map_or("", |c| c.name.as_str())
     }
 
     /// Count what the engine observed since last asked.
     pub(super) fn count_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
             self.count(event);
+        }
+        // Constant time: three counters the cluster part keeps.
+        if let Some(sizes) = self.engine.cluster_sizes() {
+            self.metrics.set_cluster_sizes(self.cluster_name(), sizes);
         }
     }
 
@@ -501,17 +517,51 @@ impl<N: Net> EngineLoop<N> {
 
     /// Answer a [`ConnectionsSnapshot`](super::ConnectionsSnapshot) request: every connection and the engine's
     /// counts, copied now (the only place the view is built).
-    fn answer_view(&self, answer: ViewRequest) {
-        let connections = self
+    fn answer_view(&self, request: ViewRequest) {
+        let connections = match request.scope {
+            None => Vec::new(),
+            Some(Scope::Node) => self.local_connections().into_values().collect(),
+            Some(Scope::Cluster) => self.cluster_connections(),
+        };
+        let cluster = self
             .engine
-            .connections()
-            .iter()
-            .map(|c| ConnectionView::from_info(&c.info, c.in_flight, c.queued))
-            .collect();
-        let _ = answer.send(EngineView {
+            .cluster_status()
+            .map(|status| ClusterView::of(&status, now(self.wall_clock).mono));
+        let _ = request.answer.send(EngineView {
             connections,
             counts: self.engine.counts(),
+            cluster,
         });
+    }
+
+    /// This node's connections with their counts (and this node's name in a
+    /// cluster), by connection number.
+    fn local_connections(&self) -> BTreeMap<u64, ConnectionView> {
+        let me = self.program.cluster.as_ref().map(|c| c.node.clone());
+        self.engine
+            .connections()
+            .iter()
+            .map(|c| {
+                let mut view = ConnectionView::from_info(&c.info, c.in_flight, c.queued);
+                view.node.clone_from(&me);
+                (c.info.id, view)
+            })
+            .collect()
+    }
+
+    /// Every connection of the cluster: this node's with their counts, the other
+    /// nodes' with their node's name, in connection-number order.
+    fn cluster_connections(&self) -> Vec<ConnectionView> {
+        let local = self.local_connections();
+        if self.program.cluster.is_none() {
+            return local.into_values().collect();
+        }
+        let mut all = local;
+        for c in self.engine.cluster_connections() {
+            all.entry(c.info.id)
+                .or_insert_with(|| ConnectionView::remote(&c.info, &c.node));
+        }
+        all.into_values().collect()
     }
 
     /// Set the backend gauges (`reverse_in_flight`, `reverse_queue_depth`,

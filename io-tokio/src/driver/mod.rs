@@ -45,7 +45,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::conn_limit::ConnLimits;
 use crate::http_conn::Deadlines;
 use crate::management::{
-    Access, ConnectionView, ConnectionsSource, ManagementOptions, ManagementState,
+    Access, ClusterView, ConnectionView, ConnectionsSource, ManagementOptions, ManagementState,
+    Scope,
 };
 use crate::metrics::Metrics;
 use crate::net::{
@@ -285,7 +286,12 @@ impl From<Input> for Event {
 }
 
 /// A request for the engine task's view, answered with what it holds at that moment.
-pub(crate) type ViewRequest = oneshot::Sender<EngineView>;
+/// A request for the engine task's [`EngineView`]: which connections to copy
+/// (`None`: none, only the counts and the cluster's state) and where to answer.
+pub(crate) struct ViewRequest {
+    pub scope: Option<Scope>,
+    pub answer: oneshot::Sender<EngineView>,
+}
 
 /// What the engine task holds at one moment: every inbound stream connection (the
 /// `@select` candidates, oldest first) and the engine's counts.
@@ -296,6 +302,8 @@ pub struct EngineView {
     /// How much state the engine holds (requests being handled, reverse requests in
     /// flight and queued, duplicate-cache entries…).
     pub counts: EngineCounts,
+    /// The cluster as this node sees it (`None` without `cluster { … }`).
+    pub cluster: Option<ClusterView>,
 }
 
 /// The connections view the management API serves. Each call asks the engine task,
@@ -314,24 +322,42 @@ impl ConnectionsSnapshot {
         (ConnectionsSnapshot { requests }, inbox)
     }
 
-    /// The engine task's view now; `None` when it is not running (not started yet,
-    /// or stopped).
+    /// The engine task's view now, with this node's connections; `None` when it is
+    /// not running (not started yet, or stopped).
     pub async fn view(&self) -> Option<EngineView> {
+        self.view_of(Some(Scope::Node)).await
+    }
+
+    /// The engine task's view now, with the connections of `scope` (none for
+    /// `None`).
+    pub async fn view_of(&self, scope: Option<Scope>) -> Option<EngineView> {
         let (answer, view) = oneshot::channel();
-        self.requests.send(answer).await.ok()?;
+        self.requests
+            .send(ViewRequest { scope, answer })
+            .await
+            .ok()?;
         view.await.ok()
     }
 
     /// How much state the engine held when asked (what a simulation checks is empty
     /// after a quiet period); `None` when the engine task is not running.
     pub async fn counts(&self) -> Option<EngineCounts> {
-        self.view().await.map(|v| v.counts)
+        self.view_of(None).await.map(|v| v.counts)
     }
 }
 
 impl ConnectionsSource for ConnectionsSnapshot {
-    fn snapshot(&self) -> crate::management::SnapshotFuture<'_> {
-        Box::pin(async move { self.view().await.map(|v| v.connections).unwrap_or_default() })
+    fn snapshot(&self, scope: Scope) -> crate::management::SnapshotFuture<'_> {
+        Box::pin(async move {
+            self.view_of(Some(scope))
+                .await
+                .map(|v| v.connections)
+                .unwrap_or_default()
+        })
+    }
+
+    fn cluster(&self) -> crate::management::ClusterFuture<'_> {
+        Box::pin(async move { self.view_of(None).await.and_then(|v| v.cluster) })
     }
 }
 

@@ -499,11 +499,13 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                     let busy: Vec<String> = view
                         .connections
                         .iter()
-                        .filter(|c| c.in_flight > 0 || c.queued > 0)
+                        .filter(|c| c.in_flight.unwrap_or(0) > 0 || c.queued.unwrap_or(0) > 0)
                         .map(|c| {
                             format!(
                                 "connection {} ({} in flight, {} queued)",
-                                c.id, c.in_flight, c.queued
+                                c.id,
+                                c.in_flight.unwrap_or(0),
+                                c.queued.unwrap_or(0)
                             )
                         })
                         .collect();
