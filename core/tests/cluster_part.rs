@@ -1,6 +1,6 @@
 //! The cluster part alone: a forwarded request is run once however often it
 //! arrives, answered again from memory, and refused when it is garbage or names a
-//! connection another node owns.
+//! connection another node owns; its memory is bounded.
 
 use std::time::{Duration, Instant};
 
@@ -96,5 +96,80 @@ fn garbage_and_requests_for_another_nodes_connection_are_refused() {
     let h = owner.receive(t0, &forward(8, (3 << 48) + 1), 0);
     assert!(!h.iter().any(|h| matches!(h, Happened::Forwarded { .. })));
     assert!(answers(&mut owner).contains(&ForwardResult::Lost { seen: false }));
+    owner.check().expect("consistent");
+}
+
+fn forwarded_key(h: &[Happened<u32>]) -> Option<boomerang_core::cluster::IncomingKey> {
+    h.iter().find_map(|h| match h {
+        Happened::Forwarded { key, .. } => Some(*key),
+        _ => None,
+    })
+}
+
+/// At a sustained rate the answered requests remembered stay within their bound
+/// (the bench once found the table full of answered requests at ~6,000 forwards a
+/// second: `QUEUE_FULL` for new ones), and one forgotten early is still never
+/// sent again when a duplicate arrives.
+#[test]
+fn answered_requests_are_bounded_and_a_forgotten_duplicate_is_not_sent_again() {
+    use boomerang_core::cluster::{MAX_ANSWERED, MAX_INCOMING};
+    let mut owner = part(2);
+    let t0 = Instant::now();
+    let conn = (2 << 48) + 1;
+    let total = MAX_ANSWERED as u64 + 100;
+    for fid in 1..=total {
+        // All within one instant: nothing expires, only the bound forgets.
+        let h = owner.receive(t0, &forward(fid, conn), 0);
+        let key = forwarded_key(&h).unwrap_or_else(|| panic!("forward {fid} runs: {h:?}"));
+        owner.answer(t0, key, ForwardResult::Lost { seen: false });
+        assert_eq!(owner.incoming_running(), 0);
+    }
+    answers(&mut owner);
+    owner.check().expect("within the bounds");
+    // The first was forgotten early; its duplicate is dropped, not run, not answered.
+    let h = owner.receive(t0, &forward(1, conn), 0);
+    assert!(forwarded_key(&h).is_none(), "{h:?}");
+    assert!(matches!(h.as_slice(), [Happened::Refused { .. }]), "{h:?}");
+    assert!(answers(&mut owner).is_empty());
+    // A recent one is still remembered and answered again.
+    owner.receive(t0, &forward(total, conn), 0);
+    assert_eq!(
+        answers(&mut owner),
+        vec![ForwardResult::Lost { seen: false }]
+    );
+    // New requests still run: the bound on running ones is separate.
+    let h = owner.receive(t0, &forward(total + 1, conn), 0);
+    assert!(forwarded_key(&h).is_some(), "{h:?}");
+    assert!(owner.incoming_running() <= MAX_INCOMING);
+    // Everything expires after the remembering time.
+    owner.handle_timeout(t0 + Duration::from_secs(60), 0);
+    owner.check().expect("consistent after expiry");
+}
+
+#[test]
+fn a_restarted_sender_starts_its_numbers_again() {
+    let mut owner = part(2);
+    let t0 = Instant::now();
+    let conn = (2 << 48) + 1;
+    let h = owner.receive(t0, &forward(5, conn), 0);
+    let key = forwarded_key(&h).expect("runs");
+    owner.answer(t0, key, ForwardResult::Lost { seen: false });
+    // The same node after a restart: a new epoch, numbers from 1 again.
+    let restarted = Message::Forward {
+        from: NodeRef {
+            name: "n1".into(),
+            id: 1,
+            epoch: 2,
+        },
+        fid: 1,
+        conn,
+        backend: "B".into(),
+        server: "S".into(),
+        packet: hex(&[40, 0, 0, 20]),
+        timeout_ms: 1000,
+    }
+    .encode();
+    let h = owner.receive(t0, &restarted, 0);
+    assert!(forwarded_key(&h).is_some(), "{h:?}");
     owner.check().expect("consistent");
 }

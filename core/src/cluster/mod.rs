@@ -28,9 +28,15 @@ use crate::lang::program::Cluster as ClusterConfig;
 pub use view::{NodeStatus, Remote, Verdict, View};
 pub use wire::{ConnFacts, ForwardResult, Message, NodeRef, WireError};
 
-/// Forwarded requests from other nodes remembered at once; beyond it a new one
+/// Forwarded requests from other nodes being sent at once; beyond it a new one
 /// is refused with `QUEUE_FULL`.
 pub const MAX_INCOMING: usize = 65_536;
+/// Answered forwarded requests remembered (to answer a duplicate again); beyond
+/// it the oldest is forgotten early. A forgotten one is still never sent twice:
+/// each sender's highest request number is kept ([`ClusterPart`]).
+pub const MAX_ANSWERED: usize = 65_536;
+/// Epochs (restarts) of one node whose highest request number is kept.
+const EPOCHS_KEPT: usize = 4;
 /// Connections per snapshot message (a part stays well under NATS's default
 /// 1 MiB payload limit).
 pub const SNAPSHOT_PART: usize = 1000;
@@ -186,6 +192,18 @@ pub struct ClusterPart<W> {
     deadlines: BTreeSet<(Instant, u64)>,
     incoming: BTreeMap<IncomingKey, Incoming>,
     forget: BTreeSet<(Instant, IncomingKey)>,
+    /// How many of `incoming` are being sent.
+    running: usize,
+    /// Answered incoming requests in the order they were answered (which is their
+    /// forget order), for forgetting the oldest early; entries already forgotten
+    /// are skipped.
+    answered: VecDeque<(Instant, IncomingKey)>,
+    /// The highest request number seen from each sender: per node id, its last
+    /// [`EPOCHS_KEPT`] epochs, newest last. A sender numbers its requests in
+    /// increasing order and the bus keeps one publisher's order, so a number at or
+    /// below it that is not remembered is a duplicate of a request already sent and
+    /// forgotten: dropped, never sent again.
+    highest: BTreeMap<u16, Vec<(u64, u64)>>,
     outbox: VecDeque<(BusTarget, Bytes)>,
 }
 
@@ -209,6 +227,9 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             deadlines: BTreeSet::new(),
             incoming: BTreeMap::new(),
             forget: BTreeSet::new(),
+            running: 0,
+            answered: VecDeque::new(),
+            highest: BTreeMap::new(),
             outbox: VecDeque::new(),
         }
     }
@@ -240,10 +261,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
 
     /// Requests forwarded to this node and being sent.
     pub fn incoming_running(&self) -> usize {
-        self.incoming
-            .values()
-            .filter(|i| matches!(i.state, IncomingState::Running))
-            .count()
+        self.running
     }
 
     /// Whether `key` is being sent (for the engine's invariant check).
@@ -394,6 +412,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
                 }
                 Some(_) => {
                     self.incoming.remove(&key);
+                    self.skip_forgotten();
                 }
                 None => {}
             }
@@ -482,18 +501,48 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             return;
         }
         inc.state = IncomingState::Answered(result.clone());
+        self.running -= 1;
         let to = inc.reply_to.clone();
         // Kept a little longer, for a duplicate of the request.
         let at = now + self.config.forward_margin + self.config.node_timeout;
         self.forget.remove(&(inc.forget_at, key));
         inc.forget_at = at;
         self.forget.insert((at, key));
+        self.answered.push_back((at, key));
+        while self.incoming.len() - self.running > MAX_ANSWERED {
+            let Some((at, old)) = self.answered.pop_front() else {
+                break;
+            };
+            if self.incoming.get(&old).is_some_and(|i| i.forget_at == at) {
+                self.incoming.remove(&old);
+                self.forget.remove(&(at, old));
+            }
+        }
         let msg = Message::Answer {
             from: self.me.clone(),
             fid: key.fid,
             result,
         };
         self.send(BusTarget::Node(to), &msg);
+    }
+
+    /// The highest request number seen from node `id` in `epoch`.
+    fn highest_of(&self, id: u16, epoch: u64) -> Option<u64> {
+        self.highest
+            .get(&id)?
+            .iter()
+            .find(|(e, _)| *e == epoch)
+            .map(|(_, h)| *h)
+    }
+
+    /// Drop the front of `answered` while it names requests already forgotten.
+    fn skip_forgotten(&mut self) {
+        while let Some(&(at, key)) = self.answered.front() {
+            if self.incoming.get(&key).is_some_and(|i| i.forget_at == at) {
+                break;
+            }
+            self.answered.pop_front();
+        }
     }
 
     /// A message from the bus.
@@ -632,13 +681,26 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             }
             return None;
         }
+        if self
+            .highest_of(from.id, from.epoch)
+            .is_some_and(|h| fid <= h)
+        {
+            // Seen, sent and forgotten already: never sent again. The sender never
+            // repeats a request, so only a duplicated message gets here.
+            return Some(Happened::Refused {
+                reason: format!(
+                    "forwarded request {fid} from node \"{}\" seen before: dropped",
+                    from.name
+                ),
+            });
+        }
         let timeout = Duration::from_millis(timeout_ms);
         let forget_at = now + timeout + self.config.forward_margin + self.config.node_timeout;
         let refuse = |code: &str, message: String| ForwardResult::Error {
             code: code.to_owned(),
             message,
         };
-        if self.incoming.len() >= MAX_INCOMING {
+        if self.running >= MAX_INCOMING {
             // Not remembered (that is the bound): a duplicate is refused alike.
             let result = refuse(
                 "QUEUE_FULL",
@@ -663,6 +725,12 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             Err(e) => Some(refuse("INVALID_VALUE", e.to_string())),
             Ok(_) => None,
         };
+        let epochs = self.highest.entry(from.id).or_default();
+        epochs.retain(|(e, _)| *e != from.epoch);
+        epochs.push((from.epoch, fid));
+        if epochs.len() > EPOCHS_KEPT {
+            epochs.remove(0);
+        }
         self.incoming.insert(
             key,
             Incoming {
@@ -671,6 +739,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
                 forget_at,
             },
         );
+        self.running += 1;
         self.forget.insert((forget_at, key));
         let (None, Ok(packet)) = (refusal.clone(), packet) else {
             if let Some(result) = refusal {
@@ -711,6 +780,30 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
         }
         if self.forget.len() != self.incoming.len() {
             return Err("cluster: a forget time without its request".into());
+        }
+        let running = self
+            .incoming
+            .values()
+            .filter(|i| matches!(i.state, IncomingState::Running))
+            .count();
+        if running != self.running {
+            return Err(format!(
+                "cluster: {running} incoming requests running, {} counted",
+                self.running
+            ));
+        }
+        if running > MAX_INCOMING || self.incoming.len() - running > MAX_ANSWERED {
+            return Err("cluster: more incoming requests held than the bounds allow".into());
+        }
+        for key in self.incoming.keys() {
+            if self
+                .highest_of(key.node, key.epoch)
+                .is_some_and(|h| key.fid > h)
+            {
+                return Err(format!(
+                    "cluster: {key:?} above its sender's highest number"
+                ));
+            }
         }
         Ok(())
     }

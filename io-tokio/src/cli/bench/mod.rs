@@ -5,7 +5,8 @@
 //! Accounting-Request to any server), `connections` (hold N NAS connections, handshake
 //! rate, RSS per connection), `storm` (N NAS connect at once), `mass-disconnect` (M
 //! triggers over N NAS: lost, duplicated, misdirected) and `ceiling` (a bare TLS echo of
-//! the same shape: the speed-of-light baseline). Shared pieces: [`options`],
+//! the same shape: the speed-of-light baseline), `cluster` (local against cross-node
+//! triggers over one fleet). Shared pieces: [`options`],
 //! [`pipeline`] (the load engine), [`nas`] (the NAS fleet), [`trigger`], [`histogram`],
 //! [`process`] (server CPU and RSS from /proc), [`report`].
 //!
@@ -14,6 +15,7 @@
 //! numbers resolved up front, one reused buffer per lane, one task per socket).
 
 mod ceiling;
+mod cluster;
 mod connections;
 mod echo;
 mod forward;
@@ -52,6 +54,9 @@ pub enum BenchCommand {
     /// M disconnects over N NAS as fast as the server takes them: lost, duplicated and
     /// misdirected triggers.
     MassDisconnect(Box<mass_disconnect::MassDisconnectArgs>),
+    /// Cluster: one NAS fleet on one node; triggers alternately to that node (local
+    /// path) and to another node (forwarded over the cluster bus), in one run.
+    Cluster(Box<cluster::ClusterArgs>),
     /// The speed-of-light baseline: a bare TLS request/response echo with the same
     /// packet sizes, connections and concurrency, no RADIUS.
     Ceiling(Box<ceiling::CeilingArgs>),
@@ -117,6 +122,7 @@ impl BenchCommand {
             BenchCommand::Connections(a) | BenchCommand::Storm(a) => a.common.threads,
             BenchCommand::MassDisconnect(a) => a.common.threads,
             BenchCommand::Ceiling(a) => a.run.common.threads,
+            BenchCommand::Cluster(a) => a.run.common.threads,
             BenchCommand::EchoServer(a) => a.threads,
         }
     }
@@ -147,6 +153,7 @@ pub fn run(command: BenchCommand) -> ExitCode {
             BenchCommand::Storm(a) => storm::run(*a).await,
             BenchCommand::MassDisconnect(a) => mass_disconnect::run(*a).await,
             BenchCommand::Ceiling(a) => ceiling::run(*a).await,
+            BenchCommand::Cluster(a) => cluster::run(*a).await,
             BenchCommand::EchoServer(a) => echo::run(a).await,
         }
     });

@@ -43,7 +43,13 @@ pub fn measured(plan: &Plan, outcome: &Outcome) -> Duration {
 
 /// Throughput, latency and counts of a load run.
 pub fn load(plan: &Plan, outcome: &Outcome) -> Map<String, Json> {
-    let secs = measured(plan, outcome).as_secs_f64();
+    load_over(measured(plan, outcome), outcome)
+}
+
+/// Throughput, latency and counts of `outcome`, measured over `measured` (several
+/// runs merged: the sum of their measured intervals).
+pub fn load_over(measured: Duration, outcome: &Outcome) -> Map<String, Json> {
+    let secs = measured.as_secs_f64();
     let c = &outcome.counts;
     let answered = c.ack + c.nak;
     let mut m = Map::new();
