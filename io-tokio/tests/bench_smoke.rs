@@ -290,3 +290,49 @@ fn bad_arguments_and_unreachable_servers_are_clear_errors() {
     assert!(text.contains("Connection refused"), "{text}");
     assert!(!text.contains("panicked"), "{text}");
 }
+
+/// `cluster` over one node (both trigger addresses name it): the scenario's two
+/// paths and rounds run and report. The real two-node run is `.ci/bench-daemon`.
+#[test]
+fn cluster_runs_both_paths_in_alternating_rounds_and_reports_each() {
+    let ports = Ports::pick();
+    let server = Server::start(
+        &adapt_config("config/examples/udp-trigger/boomerang.conf", ports),
+        ports,
+    );
+    let udp = format!("udp:127.0.0.1:{}", ports.udp);
+    let mut args = vec![s("cluster")];
+    args.extend(nas_args(&server, 2));
+    args.extend([
+        s("--local-trigger"),
+        udp.clone(),
+        s("--remote-trigger"),
+        udp,
+        s("--rounds"),
+        s("2"),
+        s("--count"),
+        s("50"),
+    ]);
+    let r = bench_ok(&args);
+    assert_eq!(r["scenario"], "cluster");
+    assert_eq!(n(&r, &["shape", "rounds"]), 2, "{r}");
+    for path in ["local", "remote"] {
+        // Two rounds of 50 each.
+        assert_all_acked(&r[path], Some(100));
+    }
+    assert_eq!(n(&r, &["nas", "acked"]), 200, "{r}");
+    assert!(
+        r["cross_node"]["throughput_ratio"].as_f64().unwrap_or(0.0) > 0.0,
+        "{r}"
+    );
+
+    let (ok, _, text) = bench(&[
+        s("cluster"),
+        s("--local-trigger"),
+        format!("udp:127.0.0.1:{}", ports.udp),
+        s("--remote-trigger"),
+        s("http://127.0.0.1:1"),
+    ]);
+    assert!(!ok);
+    assert!(text.contains("compare like with like"), "{text}");
+}
