@@ -173,3 +173,27 @@ fn a_restarted_sender_starts_its_numbers_again() {
     assert!(forwarded_key(&h).is_some(), "{h:?}");
     owner.check().expect("consistent");
 }
+
+#[test]
+fn refused_messages_are_reported_at_most_once_per_interval_with_a_count() {
+    use boomerang_core::cluster::REFUSED_REPORT_INTERVAL;
+    let mut owner = part(2);
+    let t0 = Instant::now();
+    let refused = |h: &[Happened<u32>]| -> Vec<String> {
+        h.iter()
+            .filter_map(|h| match h {
+                Happened::Refused { reason } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(refused(&owner.receive(t0, b"garbage", 0)).len(), 1);
+    for _ in 0..5 {
+        assert!(refused(&owner.receive(t0, b"garbage", 0)).is_empty());
+    }
+    let later = owner.receive(t0 + REFUSED_REPORT_INTERVAL, b"garbage", 0);
+    let later = refused(&later);
+    assert_eq!(later.len(), 1);
+    assert!(later[0].contains("5 more refused"), "{later:?}");
+    owner.check().expect("consistent");
+}

@@ -35,6 +35,9 @@ pub const MAX_INCOMING: usize = 65_536;
 /// it the oldest is forgotten early. A forgotten one is still never sent twice:
 /// each sender's highest request number is kept ([`ClusterPart`]).
 pub const MAX_ANSWERED: usize = 65_536;
+/// Refused messages are reported (logged) at most once per this interval; the
+/// next report says how many were not.
+pub const REFUSED_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Epochs (restarts) of one node whose highest request number is kept.
 const EPOCHS_KEPT: usize = 4;
 /// Connections per snapshot message (a part stays well under NATS's default
@@ -205,6 +208,9 @@ pub struct ClusterPart<W> {
     /// forgotten: dropped, never sent again.
     highest: BTreeMap<u16, Vec<(u64, u64)>>,
     outbox: VecDeque<(BusTarget, Bytes)>,
+    /// When a refused message was last reported, and how many were not since.
+    refused_reported: Option<Instant>,
+    refused_unreported: u64,
 }
 
 impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
@@ -231,6 +237,8 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             answered: VecDeque::new(),
             highest: BTreeMap::new(),
             outbox: VecDeque::new(),
+            refused_reported: None,
+            refused_unreported: 0,
         }
     }
 
@@ -545,8 +553,46 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
         }
     }
 
-    /// A message from the bus.
+    /// A message from the bus. Refusals are reported at most once per
+    /// [`REFUSED_REPORT_INTERVAL`]: a misbehaving node cannot flood the log.
     pub fn receive(&mut self, now: Instant, data: &[u8], local_conns: usize) -> Vec<Happened<W>> {
+        let mut out = self.receive_message(now, data, local_conns);
+        out.retain_mut(|h| match h {
+            Happened::Refused { reason } => self.report_refused(now, reason),
+            _ => true,
+        });
+        out
+    }
+
+    /// Whether to report this refusal now (with the count of those not reported
+    /// since the last report appended to `reason`).
+    fn report_refused(&mut self, now: Instant, reason: &mut String) -> bool {
+        if self
+            .refused_reported
+            .is_some_and(|at| now < at + REFUSED_REPORT_INTERVAL)
+        {
+            self.refused_unreported += 1;
+            return false;
+        }
+        if self.refused_unreported > 0 {
+            use std::fmt::Write as _;
+            let _ = write!(
+                reason,
+                " ({} more refused since the last report)",
+                self.refused_unreported
+            );
+        }
+        self.refused_reported = Some(now);
+        self.refused_unreported = 0;
+        true
+    }
+
+    fn receive_message(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        local_conns: usize,
+    ) -> Vec<Happened<W>> {
         let msg = match Message::decode(data) {
             Ok(m) => m,
             Err(e) => {
