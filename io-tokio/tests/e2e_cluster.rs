@@ -421,6 +421,23 @@ impl Cluster {
         }
     }
 
+    /// Send UDP triggers from node `id` to `nas` until one is answered as `done` says;
+    /// that answer.
+    fn udp_until_known_and(&mut self, id: u16, nas: &str, done: impl Fn(Answer) -> bool) -> Answer {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let answer = self.udp(id, nas);
+            if done(answer) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {id} → {nas}: still {answer:?}"
+            );
+            std::thread::sleep(RETRY);
+        }
+    }
+
     /// Wait until node `id` reaches `nas` (a UDP trigger is acknowledged).
     fn until_reached(&mut self, id: u16, nas: &str) {
         let answer = self.udp_until_known(id, nas);
@@ -429,6 +446,23 @@ impl Cluster {
             Answer::Radius(Code::DisconnectAck, None),
             "node {id} → {nas}"
         );
+    }
+
+    /// The index (in `nases`) of the NAS process that answered the request of `user`;
+    /// waits (bounded) for its answer line, which follows the answer.
+    fn receiver_of(&self, user: &str) -> usize {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(i) = self
+                .nases
+                .iter()
+                .position(|n| n.users().iter().any(|u| u == user))
+            {
+                return i;
+            }
+            assert!(Instant::now() < deadline, "no NAS answered {user}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The User-Names every NAS process answered, by NAS process.
@@ -517,52 +551,82 @@ impl Drop for Cluster {
     }
 }
 
+/// One signed UDP trigger on its own socket: it can be sent again (a retransmission:
+/// same identifier, authenticator and source port) and its answers received.
+struct UdpTrigger {
+    socket: UdpSocket,
+    to: SocketAddr,
+    wire: Vec<u8>,
+    identifier: u8,
+    authenticator: [u8; 16],
+}
+
+impl UdpTrigger {
+    fn new(port: u16, identifier: u8, code: Code, user: &str, nas: &str) -> UdpTrigger {
+        let mut request = Packet::new(code, identifier);
+        request.push(USER_NAME, user.as_bytes().to_vec());
+        request.push(NAS_IDENTIFIER, nas.as_bytes().to_vec());
+        let mut rng = boomerang_core::rng::SplitMix64::new(u64::from(port) << 8 | 7);
+        let options = SignOptions {
+            add_message_authenticator: true,
+            ..SignOptions::default()
+        };
+        let wire =
+            sign_request(&mut request, TRIGGER_SECRET.as_bytes(), &mut rng, &options).unwrap();
+        UdpTrigger {
+            socket: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            to: SocketAddr::from(([127, 0, 0, 1], port)),
+            wire: wire.to_vec(),
+            identifier,
+            authenticator: request.authenticator,
+        }
+    }
+
+    fn send(&self) {
+        self.socket.send_to(&self.wire, self.to).unwrap();
+    }
+
+    /// The next verified answer within `within`, or [`Answer::Silence`].
+    fn answer(&self, within: Duration) -> Answer {
+        let deadline = Instant::now() + within;
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Answer::Silence;
+            }
+            self.socket.set_read_timeout(Some(left)).unwrap();
+            let Ok(n) = self.socket.recv(&mut buf) else {
+                return Answer::Silence;
+            };
+            let Ok(reply) = Packet::decode(bytes::Bytes::copy_from_slice(&buf[..n])) else {
+                continue;
+            };
+            if reply.identifier != self.identifier {
+                continue;
+            }
+            verify_response(
+                &reply,
+                &self.authenticator,
+                TRIGGER_SECRET.as_bytes(),
+                &VerifyPolicy::default(),
+            )
+            .expect("the answer verifies with the trigger secret");
+            let cause = reply
+                .first_value(ERROR_CAUSE)
+                .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+                .map(u32::from_be_bytes);
+            return Answer::Radius(reply.code, cause);
+        }
+    }
+}
+
 /// Send one signed request to `127.0.0.1:port` and wait (bounded) for the verified
 /// answer.
 fn udp_trigger(port: u16, identifier: u8, code: Code, user: &str, nas: &str) -> Answer {
-    let mut request = Packet::new(code, identifier);
-    request.push(USER_NAME, user.as_bytes().to_vec());
-    request.push(NAS_IDENTIFIER, nas.as_bytes().to_vec());
-    let mut rng = boomerang_core::rng::SplitMix64::new(u64::from(port) << 8 | 7);
-    let options = SignOptions {
-        add_message_authenticator: true,
-        ..SignOptions::default()
-    };
-    let wire = sign_request(&mut request, TRIGGER_SECRET.as_bytes(), &mut rng, &options).unwrap();
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .send_to(&wire, SocketAddr::from(([127, 0, 0, 1], port)))
-        .unwrap();
-    let deadline = Instant::now() + ANSWER_WAIT;
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Answer::Silence;
-        }
-        socket.set_read_timeout(Some(left)).unwrap();
-        let Ok(n) = socket.recv(&mut buf) else {
-            return Answer::Silence;
-        };
-        let Ok(reply) = Packet::decode(bytes::Bytes::copy_from_slice(&buf[..n])) else {
-            continue;
-        };
-        if reply.identifier != identifier {
-            continue;
-        }
-        verify_response(
-            &reply,
-            &request.authenticator,
-            TRIGGER_SECRET.as_bytes(),
-            &VerifyPolicy::default(),
-        )
-        .expect("the answer verifies with the trigger secret");
-        let cause = reply
-            .first_value(ERROR_CAUSE)
-            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
-            .map(u32::from_be_bytes);
-        return Answer::Radius(reply.code, cause);
-    }
+    let trigger = UdpTrigger::new(port, identifier, code, user, nas);
+    trigger.send();
+    trigger.answer(ANSWER_WAIT)
 }
 
 const ACK: Answer = Answer::Radius(Code::DisconnectAck, None);
@@ -890,5 +954,181 @@ fn a_node_killed_and_restarted_at_once_is_rejoined_and_no_stale_connection_is_us
             assert_eq!(cluster.http(from, &nas), Answer::Http(200));
         }
     }
+    cluster.assert_each_trigger_reached_a_nas_at_most_once();
+}
+
+#[test]
+fn a_retransmitted_trigger_for_a_nas_on_another_node_reaches_it_once() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    // nas-slow answers after 500 ms: the retransmissions arrive while the forward is
+    // in flight.
+    cluster.nas("nas-2", 2, &[]);
+    cluster.nas("nas-slow", 2, &["--delay", "500ms"]);
+    cluster.until_reached(1, "nas-2");
+    let trigger = UdpTrigger::new(
+        cluster.node(1).ports.udp,
+        77,
+        Code::DisconnectRequest,
+        "retransmitted",
+        "nas-slow",
+    );
+    for _ in 0..3 {
+        trigger.send();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first = trigger.answer(ANSWER_WAIT);
+    assert_eq!(first, ACK);
+    // Once answered, a retransmission gets the same answer again, from memory.
+    trigger.send();
+    assert_eq!(trigger.answer(ANSWER_WAIT), ACK);
+    cluster.sent.push(Sent {
+        user: "retransmitted".to_owned(),
+        nas: Some("nas-slow".to_owned()),
+        answer: first,
+    });
+    cluster.assert_each_trigger_reached_a_nas_at_most_once();
+}
+
+#[test]
+fn concurrent_triggers_from_every_node_each_reach_their_nas_once() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    one_nas_per_node(&mut cluster);
+    // 3 nodes × 3 NAS × 15 triggers, all at once: 135 requests, 90 of them forwarded.
+    let mut threads = Vec::new();
+    for from in 1..=3u16 {
+        let port = cluster.node(from).ports.udp;
+        for to in 1..=3u16 {
+            for k in 0..15u8 {
+                let user = format!("c{from}-{to}-{k}");
+                let nas = format!("nas-{to}");
+                threads.push(std::thread::spawn(move || {
+                    let answer = udp_trigger(port, k, Code::DisconnectRequest, &user, &nas);
+                    Sent {
+                        user,
+                        nas: Some(nas),
+                        answer,
+                    }
+                }));
+            }
+        }
+    }
+    for thread in threads {
+        let sent = thread.join().unwrap();
+        assert_eq!(sent.answer, ACK, "{sent:?}");
+        cluster.sent.push(sent);
+    }
+    cluster.assert_each_trigger_reached_a_nas_at_most_once();
+}
+
+#[test]
+fn every_node_picks_the_same_first_connection_in_cluster_order() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    // Two NAS processes announce the same NAS-Identifier, `nas-x`: first one on node 3,
+    // then one on node 2. Cluster order is node by node (connection numbers start at
+    // node_id × 2^48), so `first` picks node 2's on every node, though node 3's is
+    // older and though node 3 holds its own.
+    let on3 = cluster.nas("nas-x", 3, &[]);
+    cluster.until_reached(1, "nas-x");
+    let on2 = cluster.nas("nas-x", 2, &[]);
+    for from in 1..=3u16 {
+        // Until node `from` knows the connection on node 2, node 3's is chosen.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert_eq!(cluster.udp(from, "nas-x"), ACK);
+            let user = cluster.sent.last().unwrap().user.clone();
+            if cluster.receiver_of(&user) == on2 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {from} never chose node 2's connection"
+            );
+            std::thread::sleep(RETRY);
+        }
+    }
+    // From now on, node 2's on every node, every time.
+    for from in 1..=3u16 {
+        for _ in 0..3 {
+            assert_eq!(cluster.udp(from, "nas-x"), ACK);
+            let user = cluster.sent.last().unwrap().user.clone();
+            assert_eq!(cluster.receiver_of(&user), on2, "node {from}");
+        }
+    }
+    cluster.assert_each_trigger_reached_a_nas_at_most_once();
+
+    // Node 2's NAS goes away: every node falls back to node 3's.
+    cluster.nases[on2].kill();
+    for from in 1..=3u16 {
+        let answer = cluster.udp_until_known_and(from, "nas-x", |a| a == ACK);
+        assert_eq!(answer, ACK);
+        let user = cluster.sent.last().unwrap().user.clone();
+        assert_eq!(cluster.receiver_of(&user), on3, "node {from}");
+    }
+    cluster.assert_each_trigger_reached_a_nas_at_most_once();
+}
+
+#[test]
+fn a_nas_that_drops_while_a_forwarded_request_waits_gives_an_error_at_once() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    cluster.nas("nas-2", 2, &[]);
+    let slow = cluster.nas("nas-late", 2, &["--delay", "5s"]);
+    cluster.until_reached(1, "nas-2");
+    // Known on node 1 (the 1 s timeout answers 506 while the NAS sits on it).
+    assert_eq!(
+        cluster.udp_until_known(1, "nas-late"),
+        Answer::Radius(Code::DisconnectNak, Some(506))
+    );
+    let port = cluster.node(1).ports.udp;
+    let sent_at = Instant::now();
+    let waiting = std::thread::spawn(move || {
+        udp_trigger(port, 9, Code::DisconnectRequest, "dropped", "nas-late")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    cluster.nases[slow].kill();
+    let killed_after = sent_at.elapsed();
+    let answer = waiting.join().unwrap();
+    let took = sent_at.elapsed();
+    eprintln!("NAS killed after {killed_after:?}; answer {answer:?} after {took:?}");
+    assert_ne!(answer, Answer::Silence);
+    if killed_after < Duration::from_millis(900) {
+        // The close, not the timeout, ended it: CONNECTION_CLOSED (it was written), or
+        // no NAS left when it was not yet.
+        assert!(
+            matches!(answer, Answer::Radius(Code::DisconnectNak, Some(505 | 502))),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(cluster.udp(1, "nas-2"), ACK);
+    cluster.assert_each_trigger_reached_a_nas_at_most_once();
+}
+
+#[test]
+fn a_node_that_joins_late_learns_the_existing_connections() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    cluster.kill_node(3);
+    cluster.nas("nas-1", 1, &[]);
+    cluster.nas("nas-2", 2, &[]);
+    cluster.until_reached(1, "nas-2");
+    cluster.until_reached(2, "nas-1");
+    // Node 3 starts now: it is told of the connections that exist (a snapshot), not
+    // only of later changes.
+    let node = cluster.spawn_node(3);
+    cluster.nodes[2] = Some(node);
+    cluster.wait_ready(3);
+    cluster.until_reached(3, "nas-1");
+    cluster.until_reached(3, "nas-2");
+    cluster.nas("nas-3", 3, &[]);
+    cluster.until_reached(1, "nas-3");
+    cluster.until_reached(2, "nas-3");
     cluster.assert_each_trigger_reached_a_nas_at_most_once();
 }
