@@ -223,11 +223,7 @@ impl Cluster {
             String::from_utf8_lossy(&check.stderr)
         );
         for id in 1..=3u16 {
-            let node = cluster.spawn_node(id);
-            cluster.nodes.push(Some(node));
-        }
-        for id in 1..=3u16 {
-            cluster.wait_ready(id);
+            cluster.start_node_on_free_ports(id);
         }
         Some(cluster)
     }
@@ -275,20 +271,56 @@ impl Cluster {
             .unwrap_or_else(|| panic!("node {id} is not running"))
     }
 
+    /// Start node `id`; when a port picked for it was taken meanwhile (by a process of
+    /// a test running in parallel), pick new ones and start it again (bounded).
+    fn start_node_on_free_ports(&mut self, id: u16) {
+        let index = usize::from(id - 1);
+        for _ in 0..3 {
+            let node = self.spawn_node(id);
+            if self.nodes.len() <= index {
+                self.nodes.push(Some(node));
+            } else {
+                self.nodes[index] = Some(node);
+            }
+            match self.try_ready(id) {
+                Ok(()) => return,
+                Err(log) if log.contains("in use") => {
+                    let ports = Ports {
+                        radsec: free_port(),
+                        udp: free_udp_port(),
+                        http: free_port(),
+                        management: free_port(),
+                    };
+                    self.write_config(id, ports);
+                    self.ports[index] = ports;
+                }
+                Err(log) => panic!("node {id} did not start:\n{log}"),
+            }
+        }
+        panic!("node {id}: no free ports after 3 attempts");
+    }
+
     /// Wait until node `id` answers `/ready` with 200 and says the bus is up.
     fn wait_ready(&mut self, id: u16) {
+        if let Err(log) = self.try_ready(id) {
+            panic!("node {id} did not start:\n{log}");
+        }
+    }
+
+    /// As [`Cluster::wait_ready`]; the node's log when it exited instead.
+    fn try_ready(&mut self, id: u16) -> Result<(), String> {
         let deadline = Instant::now() + WAIT;
         loop {
             let node = self.nodes[usize::from(id - 1)].as_mut().unwrap();
             if let Some(status) = node.child.try_wait().unwrap() {
-                panic!(
-                    "node {id} exited early with {status}:\n{}",
+                return Err(format!(
+                    "exited with {status}:\n{}",
                     std::fs::read_to_string(&node.log).unwrap_or_default()
-                );
+                ));
             }
             if let Ok((200, body)) = http(node.management(), "GET", "/ready") {
                 if body.contains(r#""cluster_bus":{"up":true"#) {
-                    return;
+                    return Ok(());
                 }
             }
             assert!(Instant::now() < deadline, "node {id} not ready in time");
