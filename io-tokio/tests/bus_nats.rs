@@ -2,9 +2,7 @@
 //! installs it). Without it the tests are skipped loudly, except in CI (`CI` set),
 //! where a missing server fails them.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,67 +14,13 @@ use boomerang_io_tokio::metrics::Metrics;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+#[path = "e2e_support/nats.rs"]
+mod nats;
+
+use nats::{NatsServer as Server, free_port, nats_server};
+
 /// Bound on every wait.
 const WAIT: Duration = Duration::from_secs(15);
-
-/// `nats-server`, or `None` (with a loud message) when it is not installed and `CI`
-/// is not set; with `CI` set a missing server fails the test.
-fn nats_server() -> Option<PathBuf> {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let p = Path::new(dir).join("nats-server");
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("nats-server is required in CI; .ci/setup installs it");
-    }
-    eprintln!("SKIPPED: nats-server is not installed; install Debian's nats-server package");
-    None
-}
-
-/// A free loopback port (bound to port 0, then let go).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local address").port()
-}
-
-/// A running `nats-server`, killed on drop.
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    /// Start `nats-server -a 127.0.0.1 -p PORT EXTRA…` and wait until it accepts.
-    fn start(bin: &Path, port: u16, extra: &[&str]) -> Server {
-        let child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server");
-        let server = Server { child };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = std::time::Instant::now() + WAIT;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "nats-server did not accept on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn cluster(node: &str, node_id: u16, port: u16, auth: NatsAuth) -> Cluster {
     Cluster {

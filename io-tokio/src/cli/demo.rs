@@ -6,13 +6,21 @@
 //! Once the server has seen all three NAS devices, five triggers are sent (four over UDP,
 //! signed, one over HTTP), their answers are checked against what is expected, and a
 //! table is printed. Exit 0 only if every trigger got the expected answer.
+//!
+//! With `--cluster`: a `nats-server` (from PATH) on a free loopback port, three server
+//! drivers joined as the cluster `demo` over it (`node-1`, `node-2`, `node-3`: the same
+//! server configuration plus a `cluster { … }` section), and the three NAS simulators
+//! connected to different nodes (`nas-a` to node-1, `nas-b` to node-2, `nas-c` to
+//! node-3). Every trigger is sent to node-1, which forwards those for NAS devices held
+//! by other nodes over NATS (docs/cluster.md). Everything is stopped afterwards, the
+//! nats-server last.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Child, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,6 +65,17 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(15);
 /// Attempts at finding free ports (another process may take a port between picking it
 /// and binding it).
 const BIND_ATTEMPTS: usize = 5;
+/// `--cluster`: the nodes' names (node N has `node_id` N).
+const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
+/// `--cluster`: the node (index in [`NODES`]) each NAS simulator dials.
+const CLUSTER_NAS: [(&str, usize); 3] = [("nas-a", 0), ("nas-b", 1), ("nas-c", 2)];
+/// `--cluster`: the node (index in [`NODES`]) every trigger is sent to.
+const ENTRY_NODE: usize = 0;
+/// `--cluster`: bound on nats-server accepting connections once started.
+const NATS_WAIT: Duration = Duration::from_secs(10);
+/// `--cluster`: pause between two tries of a trigger answered "no such NAS" while the
+/// entry node has not yet heard of the NAS over the bus.
+const VIEW_RETRY: Duration = Duration::from_millis(20);
 
 /// Arguments of `boomerang demo`.
 #[derive(Debug, Args)]
@@ -69,6 +88,11 @@ pub struct DemoArgs {
     /// `trace`) or a full `RUST_LOG` filter; `RUST_LOG` wins when set.
     #[arg(long, value_name = "LEVEL", default_value = "error")]
     pub log_level: String,
+    /// Run three server nodes as one cluster over a local `nats-server` (it must be on
+    /// PATH), with the NAS simulators connected to different nodes and every trigger
+    /// sent to node-1 (see docs/cluster.md).
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 /// Why the demo could not run its triggers at all.
@@ -116,6 +140,16 @@ pub enum DemoError {
     /// A driver did not stop in time.
     #[error("the drivers did not shut down within {}s", SHUTDOWN_WAIT.as_secs())]
     Shutdown,
+    /// `--cluster` without `nats-server` on PATH.
+    #[error(
+        "`boomerang demo --cluster` needs nats-server on PATH; install it with \
+         `sudo apt-get install nats-server` (Debian, Ubuntu) or, from a Boomerang \
+         checkout, `bash .ci/setup`"
+    )]
+    NatsServerMissing,
+    /// `nats-server` could not be started.
+    #[error("nats-server: {0}")]
+    NatsServer(String),
 }
 
 /// What a trigger is expected to get back.
@@ -279,28 +313,49 @@ fn driver_options() -> DriverOptions {
 }
 
 /// Bind the demo server on free ports, trying again with new ports if one was taken.
-async fn bind_server(dir: &str) -> Result<(Driver<TokioNet>, Ports), DemoError> {
+/// `name` is the file name it is compiled as; `extra` is appended to the configuration.
+async fn bind_server(
+    dir: &str,
+    name: &str,
+    extra: &str,
+) -> Result<(Driver<TokioNet>, Ports), DemoError> {
     let mut last = String::new();
     for _ in 0..BIND_ATTEMPTS {
         let ports = Ports::pick().map_err(|e| DemoError::Ports(e.to_string()))?;
-        let text = SERVER_CONFIG
+        let mut text = SERVER_CONFIG
             .replace("@RADSEC_PORT@", &ports.radsec.to_string())
             .replace("@UDP_PORT@", &ports.udp.to_string())
             .replace("@HTTP_PORT@", &ports.http.to_string());
-        let program = compile_text(dir, "server.conf", &text)?;
+        text.push_str(extra);
+        let program = compile_text(dir, name, &text)?;
         let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
         match Driver::bind(TokioNet, program, driver_options(), metrics).await {
             Ok(driver) => return Ok((driver, ports)),
             Err(e @ StartError::Bind { .. }) => last = e.to_string(),
             Err(source) => {
                 return Err(DemoError::Start {
-                    what: "demo server".into(),
+                    what: format!("demo server ({name})"),
                     source,
                 });
             }
         }
     }
     Err(DemoError::Ports(last))
+}
+
+/// Start the NAS simulator `nas` dialling RadSec port `radsec`.
+async fn bind_nas(dir: &str, nas: &str, radsec: u16) -> Result<Driver<TokioNet>, DemoError> {
+    let text = NAS_CONFIG
+        .replace("@NAS_ID@", nas)
+        .replace("@RADSEC_PORT@", &radsec.to_string());
+    let program = compile_text(dir, &format!("{nas}.conf"), &text)?;
+    let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+    Driver::bind(TokioNet, program, driver_options(), metrics)
+        .await
+        .map_err(|source| DemoError::Start {
+            what: format!("NAS simulator {nas}"),
+            source,
+        })
 }
 
 /// The RadSec connection id of each NAS-Identifier the server has seen.
@@ -316,13 +371,16 @@ async fn nas_connections(snapshot: &ConnectionsSnapshot) -> BTreeMap<String, u64
         .collect()
 }
 
-/// Wait (bounded) until every NAS has a connection whose Status-Server carried its
-/// NAS-Identifier.
-async fn wait_for_nas(snapshot: &ConnectionsSnapshot) -> Result<BTreeMap<String, u64>, DemoError> {
+/// Wait (bounded) until every NAS of `expected` has a connection whose Status-Server
+/// carried its NAS-Identifier.
+async fn wait_for_nas(
+    snapshot: &ConnectionsSnapshot,
+    expected: &[&str],
+) -> Result<BTreeMap<String, u64>, DemoError> {
     let deadline = Instant::now() + CONNECT_WAIT;
     loop {
         let seen = nas_connections(snapshot).await;
-        let missing: Vec<&str> = NAS_DEVICES
+        let missing: Vec<&str> = expected
             .iter()
             .copied()
             .filter(|n| !seen.contains_key(*n))
@@ -408,6 +466,25 @@ async fn send_http(addr: SocketAddr, target: &str) -> Result<u16, String> {
         .map_err(|_| format!("no HTTP answer within {}s", TRIGGER_TIMEOUT.as_secs()))?
 }
 
+/// Send one trigger to the UDP trigger server at `udp` or the HTTP API at `http`; what
+/// came back.
+async fn attempt(trigger: &Trigger, udp: SocketAddr, http: SocketAddr) -> Result<Expect, String> {
+    match &trigger.kind {
+        TriggerKind::Udp(code, attributes) => send_udp(udp, *code, attributes)
+            .await
+            .map(|(code, cause)| Expect::Radius(code, cause)),
+        TriggerKind::HttpPost(target) => send_http(http, target).await.map(Expect::Http),
+    }
+}
+
+/// Judge one answer: the row's result text and whether it was the expected one.
+fn judge(trigger: &Trigger, got: &Result<Expect, String>) -> (String, bool) {
+    match got {
+        Ok(got) => (got.text(), *got == trigger.expect),
+        Err(e) => (format!("error: {e}"), false),
+    }
+}
+
 /// Send one trigger and judge its answer.
 async fn run_trigger(trigger: Trigger, ports: Ports, connections: &BTreeMap<String, u64>) -> Row {
     let sent_over = connections.get(trigger.nas).map_or_else(
@@ -415,28 +492,13 @@ async fn run_trigger(trigger: Trigger, ports: Ports, connections: &BTreeMap<Stri
         |id| format!("conn #{id} ({})", trigger.nas),
     );
     let started = Instant::now();
-    let (result, ok) = match &trigger.kind {
-        TriggerKind::Udp(code, attributes) => {
-            let addr = SocketAddr::from(([127, 0, 0, 1], ports.udp));
-            match send_udp(addr, *code, attributes).await {
-                Ok((code, cause)) => {
-                    let got = Expect::Radius(code, cause);
-                    (got.text(), got == trigger.expect)
-                }
-                Err(e) => (format!("error: {e}"), false),
-            }
-        }
-        TriggerKind::HttpPost(target) => {
-            let addr = SocketAddr::from(([127, 0, 0, 1], ports.http));
-            match send_http(addr, target).await {
-                Ok(status) => {
-                    let got = Expect::Http(status);
-                    (got.text(), got == trigger.expect)
-                }
-                Err(e) => (format!("error: {e}"), false),
-            }
-        }
-    };
+    let got = attempt(
+        &trigger,
+        SocketAddr::from(([127, 0, 0, 1], ports.udp)),
+        SocketAddr::from(([127, 0, 0, 1], ports.http)),
+    )
+    .await;
+    let (result, ok) = judge(&trigger, &got);
     Row {
         latency: started.elapsed(),
         trigger,
@@ -499,22 +561,11 @@ async fn demo(dir: &Path) -> Result<Vec<Row>, DemoError> {
     let clients: Vec<ClientSpec> = NAS_DEVICES.iter().map(|n| ClientSpec::new(*n)).collect();
     DevPki::generate(&dir.join("certs"), &[], &clients)?;
 
-    let (server, ports) = bind_server(dir_text).await?;
+    let (server, ports) = bind_server(dir_text, "server.conf", "").await?;
     let snapshot = server.connections();
     let mut nas_drivers = Vec::new();
     for nas in NAS_DEVICES {
-        let text = NAS_CONFIG
-            .replace("@NAS_ID@", nas)
-            .replace("@RADSEC_PORT@", &ports.radsec.to_string());
-        let program = compile_text(dir_text, &format!("{nas}.conf"), &text)?;
-        let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
-        let driver = Driver::bind(TokioNet, program, driver_options(), metrics)
-            .await
-            .map_err(|source| DemoError::Start {
-                what: format!("NAS simulator {nas}"),
-                source,
-            })?;
-        nas_drivers.push(driver);
+        nas_drivers.push(bind_nas(dir_text, nas, ports.radsec).await?);
     }
     println!(
         "boomerang demo: server RadSec 127.0.0.1:{}, UDP triggers 127.0.0.1:{}, HTTP API 127.0.0.1:{}; NAS simulators {}",
@@ -539,7 +590,7 @@ async fn demo(dir: &Path) -> Result<Vec<Row>, DemoError> {
     }
     let scenario = async move {
         let outcome = async {
-            let connections = wait_for_nas(&snapshot).await?;
+            let connections = wait_for_nas(&snapshot, &NAS_DEVICES).await?;
             let list: Vec<String> = connections
                 .iter()
                 .map(|(nas, id)| format!("{nas} on conn #{id}"))
@@ -564,6 +615,301 @@ async fn demo(dir: &Path) -> Result<Vec<Row>, DemoError> {
     let (outcome, _summaries) = tokio::time::timeout(CONNECT_WAIT + SHUTDOWN_WAIT * 2, all)
         .await
         .map_err(|_| DemoError::Shutdown)?;
+    outcome
+}
+
+/// `--cluster`: the triggers, all sent to node-1; most are for NAS devices connected to
+/// other nodes.
+fn cluster_triggers() -> Vec<Trigger> {
+    vec![
+        Trigger {
+            label: "UDP Disconnect-Request bob",
+            nas: "nas-b",
+            kind: TriggerKind::Udp(
+                Code::DisconnectRequest,
+                vec![("User-Name", "bob"), ("NAS-Identifier", "nas-b")],
+            ),
+            expect: Expect::Radius(Code::DisconnectAck, None),
+        },
+        Trigger {
+            label: "UDP CoA-Request bob",
+            nas: "nas-c",
+            kind: TriggerKind::Udp(
+                Code::CoaRequest,
+                vec![
+                    ("User-Name", "bob"),
+                    ("NAS-Identifier", "nas-c"),
+                    ("Filter-Id", "gold"),
+                ],
+            ),
+            expect: Expect::Radius(Code::CoaAck, None),
+        },
+        Trigger {
+            label: "HTTP POST /disconnect bob",
+            nas: "nas-b",
+            kind: TriggerKind::HttpPost("/disconnect?nas_identifier=nas-b&username=bob"),
+            expect: Expect::Http(200),
+        },
+        Trigger {
+            label: "UDP Disconnect-Request locked",
+            nas: "nas-c",
+            kind: TriggerKind::Udp(
+                Code::DisconnectRequest,
+                vec![("User-Name", "locked"), ("NAS-Identifier", "nas-c")],
+            ),
+            expect: Expect::Radius(Code::DisconnectNak, Some(504)),
+        },
+        Trigger {
+            label: "UDP Disconnect-Request bob",
+            nas: "nas-a",
+            kind: TriggerKind::Udp(
+                Code::DisconnectRequest,
+                vec![("User-Name", "bob"), ("NAS-Identifier", "nas-a")],
+            ),
+            expect: Expect::Radius(Code::DisconnectAck, None),
+        },
+        Trigger {
+            label: "UDP Disconnect-Request bob",
+            nas: "nas-x",
+            kind: TriggerKind::Udp(
+                Code::DisconnectRequest,
+                vec![("User-Name", "bob"), ("NAS-Identifier", "nas-x")],
+            ),
+            expect: Expect::Radius(Code::DisconnectNak, Some(502)),
+        },
+    ]
+}
+
+/// `--cluster`: the `cluster { … }` section of node `index` (0-based) of [`NODES`].
+fn cluster_section(index: usize, nats_port: u16) -> String {
+    format!(
+        r#"
+cluster {{
+    name "demo";
+    node "{node}";
+    node_id {id};
+    heartbeat 200ms;
+    node_timeout 1s;
+    nats {{
+        server "nats://127.0.0.1:{nats_port}";
+    }}
+}}
+"#,
+        node = NODES[index],
+        id = index + 1,
+    )
+}
+
+/// `nats-server` on PATH, if any.
+fn find_nats_server() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("nats-server"))
+        .find(|p| p.is_file())
+}
+
+/// A `nats-server` child process on a loopback port, killed (and reaped) on drop.
+struct NatsProcess {
+    child: Child,
+    port: u16,
+}
+
+impl NatsProcess {
+    /// Start `bin -a 127.0.0.1 -p PORT` on a free port and wait (bounded) until it
+    /// accepts connections; another port is tried if it exits (the port was taken).
+    async fn start(bin: &Path) -> Result<NatsProcess, DemoError> {
+        let mut last = String::new();
+        for _ in 0..BIND_ATTEMPTS {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| DemoError::Ports(e.to_string()))?
+                .port();
+            let child = std::process::Command::new(bin)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| DemoError::NatsServer(format!("cannot run {}: {e}", bin.display())))?;
+            let mut nats = NatsProcess { child, port };
+            let deadline = Instant::now() + NATS_WAIT;
+            loop {
+                if let Ok(Some(status)) = nats.child.try_wait() {
+                    last = format!("exited with {status} on port {port}");
+                    break;
+                }
+                if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+                {
+                    return Ok(nats);
+                }
+                if Instant::now() >= deadline {
+                    return Err(DemoError::NatsServer(format!(
+                        "not accepting on 127.0.0.1:{port} after {}s",
+                        NATS_WAIT.as_secs()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Err(DemoError::NatsServer(last))
+    }
+}
+
+impl Drop for NatsProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `--cluster`: one trigger sent to the entry node. A trigger for a NAS that is
+/// connected to some node but answered "no such NAS" (502, or HTTP 404) is sent again
+/// (bounded) while the entry node has not yet heard of the NAS over the bus; such an
+/// answer means it reached no NAS. The row and how many times it was sent again.
+async fn run_cluster_trigger(
+    trigger: Trigger,
+    entry: Ports,
+    held_by: &BTreeMap<String, (usize, u64)>,
+) -> (Row, usize) {
+    let udp = SocketAddr::from(([127, 0, 0, 1], entry.udp));
+    let http = SocketAddr::from(([127, 0, 0, 1], entry.http));
+    let sent_over = match held_by.get(trigger.nas) {
+        None => "- (not connected)".to_owned(),
+        Some((node, _)) if *node == ENTRY_NODE => format!("{} (local)", NODES[ENTRY_NODE]),
+        Some((node, _)) => format!("{} → {}", NODES[ENTRY_NODE], NODES[*node]),
+    };
+    let deadline = Instant::now() + CONNECT_WAIT;
+    let mut retries = 0;
+    loop {
+        let started = Instant::now();
+        let got = attempt(&trigger, udp, http).await;
+        let unknown = matches!(got, Ok(Expect::Radius(_, Some(502)) | Expect::Http(404)));
+        if unknown && held_by.contains_key(trigger.nas) && Instant::now() < deadline {
+            retries += 1;
+            tokio::time::sleep(VIEW_RETRY).await;
+            continue;
+        }
+        let (result, ok) = judge(&trigger, &got);
+        let row = Row {
+            latency: started.elapsed(),
+            trigger,
+            sent_over,
+            result,
+            ok,
+        };
+        return (row, retries);
+    }
+}
+
+/// `--cluster`: start nats-server, three nodes and the NAS simulators, send the
+/// triggers to node-1, stop everything; the rows of the table and notes for under it.
+async fn demo_cluster(dir: &Path) -> Result<(Vec<Row>, Vec<String>), DemoError> {
+    let nats_bin = find_nats_server().ok_or(DemoError::NatsServerMissing)?;
+    let dir_text = dir.to_str().ok_or_else(|| DemoError::DataDir {
+        dir: dir.to_owned(),
+        reason: "not UTF-8".into(),
+    })?;
+    let clients: Vec<ClientSpec> = NAS_DEVICES.iter().map(|n| ClientSpec::new(*n)).collect();
+    DevPki::generate(&dir.join("certs"), &[], &clients)?;
+    let nats = NatsProcess::start(&nats_bin).await?;
+
+    let mut nodes = Vec::new();
+    for (index, node) in NODES.iter().enumerate() {
+        let section = cluster_section(index, nats.port);
+        nodes.push(bind_server(dir_text, &format!("{node}.conf"), &section).await?);
+    }
+    let snapshots: Vec<_> = nodes.iter().map(|(d, _)| d.connections()).collect();
+    let ports: Vec<Ports> = nodes.iter().map(|(_, p)| *p).collect();
+    let mut nas_drivers = Vec::new();
+    for (nas, node) in CLUSTER_NAS {
+        nas_drivers.push(bind_nas(dir_text, nas, ports[node].radsec).await?);
+    }
+    let listing: Vec<String> = NODES
+        .iter()
+        .zip(&ports)
+        .map(|(node, p)| {
+            format!(
+                "{node} (RadSec :{}, UDP :{}, HTTP :{})",
+                p.radsec, p.udp, p.http
+            )
+        })
+        .collect();
+    let placement: Vec<String> = CLUSTER_NAS
+        .iter()
+        .map(|(nas, node)| format!("{nas} → {}", NODES[*node]))
+        .collect();
+    println!(
+        "boomerang demo --cluster: nats-server 127.0.0.1:{}; cluster \"demo\": {}; NAS simulators {}; every trigger is sent to {}",
+        nats.port,
+        listing.join(", "),
+        placement.join(", "),
+        NODES[ENTRY_NODE]
+    );
+
+    let mut stops = Vec::new();
+    let mut runs = Vec::new();
+    for driver in nodes.into_iter().map(|(d, _)| d).chain(nas_drivers) {
+        let (stop, stopped) = oneshot::channel::<()>();
+        stops.push(stop);
+        runs.push(driver.run(
+            async move {
+                let _ = stopped.await;
+            },
+            Box::new(OsRandom::new()),
+        ));
+    }
+    let entry = ports[ENTRY_NODE];
+    let scenario = async move {
+        let outcome = async {
+            let mut held_by = BTreeMap::new();
+            for (index, snapshot) in snapshots.iter().enumerate() {
+                let expected: Vec<&str> = CLUSTER_NAS
+                    .iter()
+                    .filter(|(_, node)| *node == index)
+                    .map(|(nas, _)| *nas)
+                    .collect();
+                for (nas, id) in wait_for_nas(snapshot, &expected).await? {
+                    if expected.contains(&nas.as_str()) {
+                        held_by.insert(nas, (index, id));
+                    }
+                }
+            }
+            let list: Vec<String> = held_by
+                .iter()
+                .map(|(nas, (node, id))| format!("{nas} on {} conn #{id}", NODES[*node]))
+                .collect();
+            println!("connected: {}\n", list.join(", "));
+            let mut rows = Vec::new();
+            let mut notes = Vec::new();
+            for trigger in cluster_triggers() {
+                let (row, retries) = run_cluster_trigger(trigger, entry, &held_by).await;
+                if retries > 0 {
+                    notes.push(format!(
+                        "#{}: sent {} more time(s): {} had not yet heard of {} over the bus \
+                         and answered \"not connected\" (a trigger that finds no NAS reaches none)",
+                        rows.len() + 1,
+                        retries,
+                        NODES[ENTRY_NODE],
+                        row.trigger.nas
+                    ));
+                }
+                rows.push(row);
+            }
+            Ok((rows, notes))
+        }
+        .await;
+        for stop in stops {
+            let _ = stop.send(());
+        }
+        outcome
+    };
+    let all = async { tokio::join!(scenario, futures_join_all(runs)) };
+    let result = tokio::time::timeout(CONNECT_WAIT * 2 + SHUTDOWN_WAIT * 2, all).await;
+    // The nodes have closed their bus connections: the server can go.
+    drop(nats);
+    let (outcome, _summaries) = result.map_err(|_| DemoError::Shutdown)?;
     outcome
 }
 
@@ -621,18 +967,31 @@ pub fn run(args: DemoArgs) -> ExitCode {
             }
         },
     };
+    let cluster = args.cluster;
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(DemoError::Runtime)
-        .and_then(|runtime| runtime.block_on(demo(&dir)));
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                if cluster {
+                    demo_cluster(&dir).await
+                } else {
+                    demo(&dir).await.map(|rows| (rows, Vec::new()))
+                }
+            })
+        });
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
     match outcome {
-        Ok(rows) => {
+        Ok((rows, notes)) => {
             let mut out = std::io::stdout();
-            let _ = out.write_all(table(&rows).as_bytes());
+            let mut text = table(&rows);
+            for note in notes {
+                let _ = writeln!(text, "note: {note}");
+            }
+            let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
             if rows.iter().all(|r| r.ok) {
                 ExitCode::SUCCESS
@@ -669,6 +1028,44 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         compiled.unwrap();
         compiled_nas.unwrap();
+    }
+
+    #[test]
+    fn cluster_node_configurations_compile_with_their_cluster_section() {
+        let dir = fresh_temp_dir().unwrap();
+        let text = dir.to_str().unwrap().to_owned();
+        let clients: Vec<ClientSpec> = NAS_DEVICES.iter().map(|n| ClientSpec::new(*n)).collect();
+        DevPki::generate(&dir.join("certs"), &[], &clients).unwrap();
+        let compiled: Vec<_> = (0..NODES.len())
+            .map(|index| {
+                let mut server = SERVER_CONFIG
+                    .replace("@RADSEC_PORT@", "20830")
+                    .replace("@UDP_PORT@", "37990")
+                    .replace("@HTTP_PORT@", "40000");
+                server.push_str(&cluster_section(index, 4222));
+                compile_text(&text, &format!("{}.conf", NODES[index]), &server)
+            })
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        for (index, program) in compiled.into_iter().enumerate() {
+            let program = program.unwrap();
+            let cluster = program.cluster.as_ref().expect("a cluster section");
+            assert_eq!(cluster.name, "demo");
+            assert_eq!(cluster.node, NODES[index]);
+            assert_eq!(usize::from(cluster.node_id), index + 1);
+            assert_eq!(cluster.nats.servers, ["nats://127.0.0.1:4222"]);
+        }
+    }
+
+    #[test]
+    fn the_cluster_triggers_are_all_for_nas_devices_on_other_nodes_but_two() {
+        let rows = cluster_triggers();
+        let placed = |nas: &str| CLUSTER_NAS.iter().find(|(n, _)| *n == nas).map(|p| p.1);
+        let remote = rows
+            .iter()
+            .filter(|t| placed(t.nas).is_some_and(|node| node != ENTRY_NODE))
+            .count();
+        assert_eq!(remote, rows.len() - 2, "one local, one for no NAS");
     }
 
     #[test]
