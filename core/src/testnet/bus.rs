@@ -1,9 +1,10 @@
 //! The simulated cluster bus (NATS's stand-in): carries
 //! [`Output::Bus`](crate::contract::Output::Bus) messages between the engines of
-//! one cluster after a bus latency, losing some on request and none across a
-//! partition's cut.
+//! one cluster after a bus latency (the network's, plus an extra delay on
+//! request), losing some on request and all across a partition's cut.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use crate::contract::BusTarget;
 
@@ -23,6 +24,9 @@ pub struct SimBus {
     pub(crate) members: Vec<Option<Member>>,
     /// Messages lost, per thousand.
     pub loss_permille: u32,
+    /// Extra delay of every message, uniform in this range, on top of the
+    /// network's latency (zero by default). A wide range reorders messages.
+    pub delay: (Duration, Duration),
     /// Engines cut off the bus: nothing reaches them, nothing leaves them.
     pub cut: BTreeSet<usize>,
     /// Messages delivered.

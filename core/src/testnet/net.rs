@@ -728,7 +728,7 @@ impl<O: Observer> Net<O> {
                         self.bus.lost += 1;
                         continue;
                     }
-                    let delay = self.latency();
+                    let delay = self.latency() + self.uniform(self.bus.delay);
                     self.sched.push(
                         self.elapsed() + delay,
                         Event::Bus {

@@ -30,6 +30,7 @@
 //! `connect` backend, is an error. The same seed gives the same trace hash (every
 //! output with its virtual time, hashed by the observer).
 
+pub mod cluster;
 pub mod nas;
 pub mod program;
 
