@@ -154,6 +154,15 @@ fn a_restarted_sender_starts_its_numbers_again() {
     let h = owner.receive(t0, &forward(5, conn), 0);
     let key = forwarded_key(&h).expect("runs");
     owner.answer(t0, key, ForwardResult::Lost { seen: false });
+    // Forgotten: its duplicate is dropped from now on.
+    let later = t0 + Duration::from_secs(60);
+    owner.handle_timeout(later, 0);
+    let h = owner.receive(later, &forward(5, conn), 0);
+    assert!(forwarded_key(&h).is_none(), "{h:?}");
+    assert!(
+        h.iter().any(|h| matches!(h, Happened::Refused { .. })),
+        "{h:?}"
+    );
     // The same node after a restart: a new epoch, numbers from 1 again.
     let restarted = Message::Forward {
         from: NodeRef {
@@ -169,8 +178,27 @@ fn a_restarted_sender_starts_its_numbers_again() {
         timeout_ms: 1000,
     }
     .encode();
-    let h = owner.receive(t0, &restarted, 0);
+    let h = owner.receive(later, &restarted, 0);
     assert!(forwarded_key(&h).is_some(), "{h:?}");
+    owner.check().expect("consistent");
+}
+
+/// The bus may reorder (the simulation's does; NATS keeps one publisher's order
+/// only while its connection lasts): a request overtaken by a later one — even one
+/// already answered — is new and is sent. Only a forgotten number is a mark.
+#[test]
+fn a_request_overtaken_on_the_bus_by_a_later_one_is_still_sent() {
+    let mut owner = part(2);
+    let t0 = Instant::now();
+    let conn = (2 << 48) + 1;
+    let h = owner.receive(t0, &forward(9, conn), 0);
+    let key = forwarded_key(&h).expect("the later one runs");
+    owner.answer(t0, key, ForwardResult::Lost { seen: false });
+    let h = owner.receive(t0 + Duration::from_millis(5), &forward(8, conn), 0);
+    assert!(
+        forwarded_key(&h).is_some(),
+        "the overtaken one runs too: {h:?}"
+    );
     owner.check().expect("consistent");
 }
 

@@ -33,12 +33,12 @@ pub use wire::{ConnFacts, ForwardResult, Message, NodeRef, WireError};
 pub const MAX_INCOMING: usize = 65_536;
 /// Answered forwarded requests remembered (to answer a duplicate again); beyond
 /// it the oldest is forgotten early. A forgotten one is still never sent twice:
-/// each sender's highest request number is kept ([`ClusterPart`]).
+/// each sender's highest forgotten request number is kept ([`ClusterPart`]).
 pub const MAX_ANSWERED: usize = 65_536;
 /// Refused messages are reported (logged) at most once per this interval; the
 /// next report says how many were not.
 pub const REFUSED_REPORT_INTERVAL: Duration = Duration::from_secs(10);
-/// Epochs (restarts) of one node whose highest request number is kept.
+/// Epochs (restarts) of one node whose highest forgotten request number is kept.
 const EPOCHS_KEPT: usize = 4;
 /// Connections per snapshot message (a part stays well under NATS's default
 /// 1 MiB payload limit).
@@ -201,12 +201,14 @@ pub struct ClusterPart<W> {
     /// forget order), for forgetting the oldest early; entries already forgotten
     /// are skipped.
     answered: VecDeque<(Instant, IncomingKey)>,
-    /// The highest request number seen from each sender: per node id, its last
-    /// [`EPOCHS_KEPT`] epochs, newest last. A sender numbers its requests in
-    /// increasing order and the bus keeps one publisher's order, so a number at or
-    /// below it that is not remembered is a duplicate of a request already sent and
-    /// forgotten: dropped, never sent again.
-    highest: BTreeMap<u16, Vec<(u64, u64)>>,
+    /// The highest request number forgotten from each sender: per node id, its
+    /// last [`EPOCHS_KEPT`] epochs, newest last. A number at or below it that is not
+    /// remembered is dropped, never sent: either a duplicate of a request sent and
+    /// forgotten, or a request the bus held back past a later one's whole life
+    /// (its sender has given up on it long since, unless the later one was
+    /// forgotten early under [`MAX_ANSWERED`]). Numbers *seen* are not the mark: the
+    /// bus may reorder, and a request overtaken by a later one is still new.
+    forgotten: BTreeMap<u16, Vec<(u64, u64)>>,
     outbox: VecDeque<(BusTarget, Bytes)>,
     /// When a refused message was last reported, and how many were not since.
     refused_reported: Option<Instant>,
@@ -235,7 +237,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             forget: BTreeSet::new(),
             running: 0,
             answered: VecDeque::new(),
-            highest: BTreeMap::new(),
+            forgotten: BTreeMap::new(),
             outbox: VecDeque::new(),
             refused_reported: None,
             refused_unreported: 0,
@@ -419,7 +421,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
                     self.forget.insert((at, key));
                 }
                 Some(_) => {
-                    self.incoming.remove(&key);
+                    self.forget_incoming(key);
                     self.skip_forgotten();
                 }
                 None => {}
@@ -522,7 +524,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
                 break;
             };
             if self.incoming.get(&old).is_some_and(|i| i.forget_at == at) {
-                self.incoming.remove(&old);
+                self.forget_incoming(old);
                 self.forget.remove(&(at, old));
             }
         }
@@ -534,13 +536,30 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
         self.send(BusTarget::Node(to), &msg);
     }
 
-    /// The highest request number seen from node `id` in `epoch`.
-    fn highest_of(&self, id: u16, epoch: u64) -> Option<u64> {
-        self.highest
+    /// The highest request number forgotten from node `id` in `epoch`.
+    fn forgotten_of(&self, id: u16, epoch: u64) -> Option<u64> {
+        self.forgotten
             .get(&id)?
             .iter()
             .find(|(e, _)| *e == epoch)
             .map(|(_, h)| *h)
+    }
+
+    /// Forget the incoming request `key`, raising its sender's mark.
+    fn forget_incoming(&mut self, key: IncomingKey) {
+        if self.incoming.remove(&key).is_none() {
+            return;
+        }
+        let epochs = self.forgotten.entry(key.node).or_default();
+        match epochs.iter_mut().find(|(e, _)| *e == key.epoch) {
+            Some((_, mark)) => *mark = (*mark).max(key.fid),
+            None => {
+                epochs.push((key.epoch, key.fid));
+                if epochs.len() > EPOCHS_KEPT {
+                    epochs.remove(0);
+                }
+            }
+        }
     }
 
     /// Drop the front of `answered` while it names requests already forgotten.
@@ -728,14 +747,14 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             return None;
         }
         if self
-            .highest_of(from.id, from.epoch)
+            .forgotten_of(from.id, from.epoch)
             .is_some_and(|h| fid <= h)
         {
-            // Seen, sent and forgotten already: never sent again. The sender never
-            // repeats a request, so only a duplicated message gets here.
+            // At or below a forgotten one: never sent (a duplicate of a request
+            // already sent, or one overtaken by a later request's whole life).
             return Some(Happened::Refused {
                 reason: format!(
-                    "forwarded request {fid} from node \"{}\" seen before: dropped",
+                    "forwarded request {fid} from node \"{}\" is at or below one already forgotten: dropped",
                     from.name
                 ),
             });
@@ -771,12 +790,6 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             Err(e) => Some(refuse("INVALID_VALUE", e.to_string())),
             Ok(_) => None,
         };
-        let epochs = self.highest.entry(from.id).or_default();
-        epochs.retain(|(e, _)| *e != from.epoch);
-        epochs.push((from.epoch, fid));
-        if epochs.len() > EPOCHS_KEPT {
-            epochs.remove(0);
-        }
         self.incoming.insert(
             key,
             Incoming {
@@ -841,13 +854,11 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
         if running > MAX_INCOMING || self.incoming.len() - running > MAX_ANSWERED {
             return Err("cluster: more incoming requests held than the bounds allow".into());
         }
-        for key in self.incoming.keys() {
-            if self
-                .highest_of(key.node, key.epoch)
-                .is_some_and(|h| key.fid > h)
-            {
+        for (node, epochs) in &self.forgotten {
+            let distinct: BTreeSet<u64> = epochs.iter().map(|(e, _)| *e).collect();
+            if epochs.len() > EPOCHS_KEPT || distinct.len() != epochs.len() {
                 return Err(format!(
-                    "cluster: {key:?} above its sender's highest number"
+                    "cluster: node {node}'s forgotten marks {epochs:?} exceed {EPOCHS_KEPT} distinct epochs"
                 ));
             }
         }
