@@ -225,3 +225,37 @@ fn refused_messages_are_reported_at_most_once_per_interval_with_a_count() {
     assert!(later[0].contains("5 more refused"), "{later:?}");
     owner.check().expect("consistent");
 }
+
+/// Past [`MAX_INCOMING`] requests running at once, one more is answered `QUEUE_FULL`
+/// at once, never run, and reported as turned away (the owner's metrics count it);
+/// once one running request is answered, new ones run again.
+#[test]
+fn a_forward_past_the_running_bound_is_answered_queue_full_and_reported() {
+    use boomerang_core::cluster::MAX_INCOMING;
+    let mut owner = part(2);
+    let t0 = Instant::now();
+    let conn = (2 << 48) + 1;
+    let mut first = None;
+    for fid in 1..=MAX_INCOMING as u64 {
+        let h = owner.receive(t0, &forward(fid, conn), 0);
+        let key = forwarded_key(&h).unwrap_or_else(|| panic!("forward {fid} runs: {h:?}"));
+        first.get_or_insert(key);
+    }
+    assert_eq!(owner.incoming_running(), MAX_INCOMING);
+    answers(&mut owner);
+    let over = MAX_INCOMING as u64 + 1;
+    let h = owner.receive(t0, &forward(over, conn), 0);
+    assert!(matches!(h.as_slice(), [Happened::TurnedAway]), "{h:?}");
+    match answers(&mut owner).as_slice() {
+        [ForwardResult::Error { code, .. }] => assert_eq!(code, "QUEUE_FULL"),
+        other => panic!("one QUEUE_FULL answer, got {other:?}"),
+    }
+    owner.check().expect("within the bounds");
+    let Some(key) = first else {
+        panic!("no request ran")
+    };
+    owner.answer(t0, key, ForwardResult::Lost { seen: false });
+    let h = owner.receive(t0, &forward(over + 1, conn), 0);
+    assert!(forwarded_key(&h).is_some(), "runs again: {h:?}");
+    owner.check().expect("consistent");
+}

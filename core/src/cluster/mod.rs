@@ -173,6 +173,10 @@ pub enum Happened<W> {
         /// Joined (`true`) or left.
         joined: bool,
     },
+    /// A forwarded request turned away at once with `QUEUE_FULL` (this node holds
+    /// as many as it may); its sender has been answered. For the metrics: the
+    /// request never reached the engine.
+    TurnedAway,
     /// A message that could not be used (for logs and metrics).
     Refused {
         /// Why.
@@ -780,7 +784,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
                 result,
             };
             self.send(BusTarget::Node(from.name.clone()), &msg);
-            return None;
+            return Some(Happened::TurnedAway);
         }
         let packet = wire::unhex(packet);
         let refusal = match &packet {

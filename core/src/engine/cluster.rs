@@ -276,6 +276,11 @@ impl Engine {
                     };
                     self.log(Severity::Info, text);
                 }
+                Happened::TurnedAway => self.emit(Event::Forward {
+                    side: ForwardSide::Served,
+                    end: ForwardEnd::Error,
+                    latency: None,
+                }),
                 Happened::Refused { reason } => {
                     self.log(Severity::Warn, format!("cluster message refused: {reason}"));
                 }
