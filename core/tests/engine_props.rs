@@ -116,10 +116,10 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
                 }
             }
             Op::Status(i) => {
-                if let Some((c, name)) = conns.get(i % conns.len().max(1)).copied() {
-                    if w.h.has_nas(c) {
-                        w.h.status(c, Some(NAMES[name]));
-                    }
+                if let Some((c, name)) = conns.get(i % conns.len().max(1)).copied()
+                    && w.h.has_nas(c)
+                {
+                    w.h.status(c, Some(NAMES[name]));
                 }
             }
             Op::Http(n) => {
@@ -151,11 +151,11 @@ fn run(ops: Vec<Op>, mode: SelectMode, retries: u32) -> Result<(), TestCaseError
             }
             Op::Retransmit(k) => {
                 // Retransmissions within the duplicate window (30 s) only.
-                if let Some(t) = udp.get(k % udp.len().max(1)) {
-                    if w.h.elapsed() - t.first_sent < Duration::from_secs(25) {
-                        let (server, bytes) = (w.udp, t.bytes.clone());
-                        w.h.datagram(server, dac, bytes);
-                    }
+                if let Some(t) = udp.get(k % udp.len().max(1))
+                    && w.h.elapsed() - t.first_sent < Duration::from_secs(25)
+                {
+                    let (server, bytes) = (w.udp, t.bytes.clone());
+                    w.h.datagram(server, dac, bytes);
                 }
             }
             Op::Answer { conn, ack } => {

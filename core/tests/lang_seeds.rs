@@ -195,10 +195,10 @@ fn radconf_addresses_and_comments() {
     let mut ips = Vec::new();
     fn walk(items: &[Item], ips: &mut Vec<LitKind>) {
         for it in items {
-            if it.keyword() == Some("ip") {
-                if let Some(Expr::Literal(l)) = it.terms[1].as_expr() {
-                    ips.push(l.kind.clone());
-                }
+            if it.keyword() == Some("ip")
+                && let Some(Expr::Literal(l)) = it.terms[1].as_expr()
+            {
+                ips.push(l.kind.clone());
             }
             walk(it.children(), ips);
         }

@@ -465,10 +465,10 @@ fn build_graph(sources: &BTreeMap<String, String>) -> Edges {
                 let Some(abs) = absolute(&n.segments, &n.scope, &modules, &aliases) else {
                     continue;
                 };
-                if let Some(b) = &n.binds {
-                    if modules.contains_key(&abs) {
-                        aliases.insert((n.scope.clone(), b.clone()), abs.clone());
-                    }
+                if let Some(b) = &n.binds
+                    && modules.contains_key(&abs)
+                {
+                    aliases.insert((n.scope.clone(), b.clone()), abs.clone());
                 }
                 resolved.push(abs);
             }

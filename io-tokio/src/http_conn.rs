@@ -141,11 +141,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for HttpConn<S> {
         let mut s = this.activity.state();
         match polled {
             Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before {
-                    if let Phase::Idle(_) = s.phase {
-                        // The next request begins: its head has the header timeout.
-                        s.phase = Phase::Head(Instant::now() + this.activity.deadlines.header);
-                    }
+                if buf.filled().len() > before
+                    && let Phase::Idle(_) = s.phase
+                {
+                    // The next request begins: its head has the header timeout.
+                    s.phase = Phase::Head(Instant::now() + this.activity.deadlines.header);
                 }
                 Poll::Ready(Ok(()))
             }

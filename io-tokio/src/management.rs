@@ -605,15 +605,15 @@ async fn authorize(State(state): State<ManagementState>, req: Request, next: Nex
         .extensions()
         .get::<ConnectInfo<Peer>>()
         .map(|ConnectInfo(Peer(addr, _))| *addr);
-    if let Some(peer) = peer {
-        if !state.access.allows(peer.ip()) {
-            refused(peer, "client not allowed");
-            return (
-                StatusCode::FORBIDDEN,
-                Json(json!({ "error": "forbidden", "reason": "client not allowed" })),
-            )
-                .into_response();
-        }
+    if let Some(peer) = peer
+        && !state.access.allows(peer.ip())
+    {
+        refused(peer, "client not allowed");
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({ "error": "forbidden", "reason": "client not allowed" })),
+        )
+            .into_response();
     }
     let authorization = req
         .headers()

@@ -324,12 +324,10 @@ impl DevPki {
         force: bool,
         now: SystemTime,
     ) -> Result<LoadedCa, PkiError> {
-        if !force {
-            if let Some(ca) = existing_ca(common_name, cert_path, key_path, now)? {
-                self.kept.push(cert_path.to_path_buf());
-                self.kept.push(key_path.to_path_buf());
-                return Ok(ca);
-            }
+        if !force && let Some(ca) = existing_ca(common_name, cert_path, key_path, now)? {
+            self.kept.push(cert_path.to_path_buf());
+            self.kept.push(key_path.to_path_buf());
+            return Ok(ca);
         }
         let key = KeyPair::generate().map_err(generate_err(format!("{common_name} key")))?;
         let params = ca_params(common_name, now);
@@ -390,13 +388,13 @@ impl DevPki {
                 });
             }
         };
-        if !force && self.written.iter().all(|p| p != &self.server_key) {
-            if let Ok(PrivateKeyDer::Pkcs8(existing)) = load_private_key(path, Some(password)) {
-                if existing.secret_pkcs8_der() == plain.secret_pkcs8_der() {
-                    self.kept.push(path.to_path_buf());
-                    return Ok(());
-                }
-            }
+        if !force
+            && self.written.iter().all(|p| p != &self.server_key)
+            && let Ok(PrivateKeyDer::Pkcs8(existing)) = load_private_key(path, Some(password))
+            && existing.secret_pkcs8_der() == plain.secret_pkcs8_der()
+        {
+            self.kept.push(path.to_path_buf());
+            return Ok(());
         }
         let pem = encrypt_pkcs8(plain.secret_pkcs8_der(), password)?;
         self.write(path, pem.as_bytes(), true)

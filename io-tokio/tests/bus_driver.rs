@@ -144,10 +144,10 @@ management {{
         let nas = TcpStream::connect(("127.0.0.1", radius)).expect("connect to the listener");
         let view = tokio::time::timeout(WAIT, async {
             loop {
-                if let Some(view) = connections.view().await {
-                    if !view.connections.is_empty() {
-                        return view;
-                    }
+                if let Some(view) = connections.view().await
+                    && !view.connections.is_empty()
+                {
+                    return view;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

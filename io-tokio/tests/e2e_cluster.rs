@@ -76,10 +76,10 @@ impl Node {
         let needle = format!("\"nas_identifier\":\"{name}\"");
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Ok((200, body)) = http(self.management(), "GET", "/api/v1/connections") {
-                if body.contains(&needle) {
-                    return;
-                }
+            if let Ok((200, body)) = http(self.management(), "GET", "/api/v1/connections")
+                && body.contains(&needle)
+            {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
@@ -318,10 +318,10 @@ impl Cluster {
                     std::fs::read_to_string(&node.log).unwrap_or_default()
                 ));
             }
-            if let Ok((200, body)) = http(node.management(), "GET", "/ready") {
-                if body.contains(r#""cluster_bus":{"up":true"#) {
-                    return Ok(());
-                }
+            if let Ok((200, body)) = http(node.management(), "GET", "/ready")
+                && body.contains(r#""cluster_bus":{"up":true"#)
+            {
+                return Ok(());
             }
             assert!(Instant::now() < deadline, "node {id} not ready in time");
             std::thread::sleep(RETRY);

@@ -149,7 +149,7 @@ fn the_connection_gauge_matches_the_connections_listed_after_every_kind_of_close
             break;
         }
         sent += 1;
-        if sent % 1000 == 0 && closed(&server, "write_queue_full") >= 1.0 {
+        if sent.is_multiple_of(1000) && closed(&server, "write_queue_full") >= 1.0 {
             break;
         }
     }

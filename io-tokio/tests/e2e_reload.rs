@@ -191,10 +191,10 @@ fn wait_reply(port: u16, message: &str, daemon: &Daemon) {
     let want = format!("Reply-Message = \"{message}\"");
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(out) = ask(port) {
-            if out.contains(&want) {
-                return;
-            }
+        if let Some(out) = ask(port)
+            && out.contains(&want)
+        {
+            return;
         }
         assert!(
             Instant::now() < deadline,

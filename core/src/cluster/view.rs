@@ -332,10 +332,10 @@ impl View {
                 node,
                 binding: facts.binding,
             };
-            if self.conns.insert(info, remote).is_ok() {
-                if let Some(n) = self.nodes.get_mut(&node) {
-                    n.conns.insert(id);
-                }
+            if self.conns.insert(info, remote).is_ok()
+                && let Some(n) = self.nodes.get_mut(&node)
+            {
+                n.conns.insert(id);
             }
         }
     }
@@ -370,11 +370,11 @@ impl View {
     pub fn overdue_repairs(&mut self, before: Instant, now: Instant) -> Vec<String> {
         let mut out = Vec::new();
         for n in self.nodes.values_mut() {
-            if let Some(r) = &mut n.repair {
-                if r.asked < before {
-                    r.asked = now;
-                    out.push(n.name.clone());
-                }
+            if let Some(r) = &mut n.repair
+                && r.asked < before
+            {
+                r.asked = now;
+                out.push(n.name.clone());
             }
         }
         out

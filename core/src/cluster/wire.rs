@@ -336,7 +336,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Hex as bytes.
 pub fn unhex(s: &str) -> Result<Vec<u8>, WireError> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(WireError::Field("odd-length hex".into()));
     }
     (0..s.len())

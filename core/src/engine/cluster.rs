@@ -542,14 +542,14 @@ impl Engine {
             }
         }
         for (tid, task) in self.runs.iter() {
-            if let Wait::Reverse(call) = &task.wait {
-                if let Phase::Forwarded { conn, fid } = call.phase {
-                    let owner = crate::lang::program::Cluster::owner_of(conn.0);
-                    if c.outgoing(fid) != Some((tid, owner)) {
-                        return Err(format!(
-                            "task {tid} waits for forward {fid} to the owner of {conn}, not pending"
-                        ));
-                    }
+            if let Wait::Reverse(call) = &task.wait
+                && let Phase::Forwarded { conn, fid } = call.phase
+            {
+                let owner = crate::lang::program::Cluster::owner_of(conn.0);
+                if c.outgoing(fid) != Some((tid, owner)) {
+                    return Err(format!(
+                        "task {tid} waits for forward {fid} to the owner of {conn}, not pending"
+                    ));
                 }
             }
         }

@@ -361,13 +361,13 @@ impl Engine {
         if packet.code == Code::StatusServer {
             self.stats.status_server += 1;
             let reply = packet.new_reply(Code::AccessAccept);
-            if let Some(o) = self.outbound.as_mut() {
-                if let Err(e) = o.send_reply_on(now, oconn, reply) {
-                    self.log(
-                        Severity::Warn,
-                        format!("connection {conn}: Status-Server not answered: {e}"),
-                    );
-                }
+            if let Some(o) = self.outbound.as_mut()
+                && let Err(e) = o.send_reply_on(now, oconn, reply)
+            {
+                self.log(
+                    Severity::Warn,
+                    format!("connection {conn}: Status-Server not answered: {e}"),
+                );
             }
             return;
         }

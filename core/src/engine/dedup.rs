@@ -118,12 +118,12 @@ impl DupCache {
 
     /// The request `key` was answered (or deliberately left unanswered).
     pub fn answered(&mut self, now: Instant, key: &DupKey, reply: Option<Bytes>) {
-        if let Some(seen) = self.entries.get_mut(key) {
-            if matches!(seen, Seen::InFlight) {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                *seen = Seen::Answered(reply);
-                self.expiry.push_back((now + self.ttl, *key));
-            }
+        if let Some(seen) = self.entries.get_mut(key)
+            && matches!(seen, Seen::InFlight)
+        {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            *seen = Seen::Answered(reply);
+            self.expiry.push_back((now + self.ttl, *key));
         }
     }
 

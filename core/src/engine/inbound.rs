@@ -501,10 +501,10 @@ impl Engine {
                 .first_value(NAS_IDENTIFIER)
                 .filter(|v| !v.is_empty())
                 .map(|v| String::from_utf8_lossy(v).into_owned());
-            if let Some(n) = &nas_identifier {
-                if !self.admit_nas_identifier(conn, binding, n) {
-                    return;
-                }
+            if let Some(n) = &nas_identifier
+                && !self.admit_nas_identifier(conn, binding, n)
+            {
+                return;
             }
             self.stats.status_server += 1;
             self.registry.record_status(conn, now.wall, nas_identifier);

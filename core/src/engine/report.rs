@@ -82,10 +82,10 @@ impl Engine {
             let RadiusListen::Network(n) = &r.listen else {
                 continue;
             };
-            if n.protocol != Transport::Udp {
-                if let Ok(i) = u32::try_from(i) {
-                    g.identifiers.insert(ServerId(i), 0);
-                }
+            if n.protocol != Transport::Udp
+                && let Ok(i) = u32::try_from(i)
+            {
+                g.identifiers.insert(ServerId(i), 0);
             }
         }
         // A request another node forwarded counts on that node's backend.

@@ -230,7 +230,7 @@ fn hex_digit(c: u8) -> Option<u8> {
 /// Parse hex text (an even number of hex digits, either case, no prefix) into bytes.
 pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
     let raw = text.as_bytes();
-    if raw.len() % 2 != 0 {
+    if !raw.len().is_multiple_of(2) {
         return None;
     }
     raw.chunks(2)

@@ -280,14 +280,14 @@ impl Filter {
                 }
             }
             Filter::Join | Filter::Split => {
-                if let Some(a) = args.first() {
-                    if !matches!(a, Value::String(_)) {
-                        return Err(format!(
-                            "{} expects a string separator, not {}",
-                            self.name(),
-                            type_name(a)
-                        ));
-                    }
+                if let Some(a) = args.first()
+                    && !matches!(a, Value::String(_))
+                {
+                    return Err(format!(
+                        "{} expects a string separator, not {}",
+                        self.name(),
+                        type_name(a)
+                    ));
                 }
             }
             Filter::JsonPath => match args.first() {

@@ -455,12 +455,11 @@ impl Machine {
             Action::Result { result, message } => {
                 if let Some(t) = message {
                     let text = Value::String(render(t, env));
-                    if *result == ActionResult::Reject {
-                        if let Err(e) =
+                    if *result == ActionResult::Reject
+                        && let Err(e) =
                             env.write(&Place::Aaa(AaaPlace::Reason), AssignOp::Set, text.clone())
-                        {
-                            return Flow::Error(e);
-                        }
+                    {
+                        return Flow::Error(e);
                     }
                     if let Err(e) = env.write(&Place::Aaa(AaaPlace::Message), AssignOp::Set, text) {
                         return Flow::Error(e);

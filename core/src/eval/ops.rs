@@ -237,15 +237,15 @@ fn holds_error(v: &Value) -> bool {
 /// A positive operator (`==`, ordering, `starts`, `contains`, `ends`).
 fn holds(op: CompareOp, left: &Value, right: &Value) -> bool {
     // JSON scalars behave like the scalars they hold.
-    if let Value::Json(j) = left {
-        if let Some(v) = json_scalar_to_value(j) {
-            return holds(op, &v, right);
-        }
+    if let Value::Json(j) = left
+        && let Some(v) = json_scalar_to_value(j)
+    {
+        return holds(op, &v, right);
     }
-    if let Value::Json(j) = right {
-        if let Some(v) = json_scalar_to_value(j) {
-            return holds(op, left, &v);
-        }
+    if let Value::Json(j) = right
+        && let Some(v) = json_scalar_to_value(j)
+    {
+        return holds(op, left, &v);
     }
     if op == CompareOp::Eq {
         if right.is_none() {

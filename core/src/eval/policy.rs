@@ -141,12 +141,12 @@ pub fn radius_reply(
     let code = radius_reply_code(request, outcome, ctx.reply.code, ctx.reject_errors)?;
     let mut attrs = ctx.reply.attrs.clone();
     const REPLY_MESSAGE: AttrId = AttrId::Standard(18);
-    if matches!(code, 2 | 3 | 11) && attrs.count(REPLY_MESSAGE) == 0 {
-        if let Value::String(m) = &ctx.aaa.message {
-            if !m.is_empty() {
-                attrs.push(REPLY_MESSAGE, m.clone().into_bytes());
-            }
-        }
+    if matches!(code, 2 | 3 | 11)
+        && attrs.count(REPLY_MESSAGE) == 0
+        && let Value::String(m) = &ctx.aaa.message
+        && !m.is_empty()
+    {
+        attrs.push(REPLY_MESSAGE, m.clone().into_bytes());
     }
     Some((code, attrs.into_entries()))
 }

@@ -100,7 +100,8 @@ pub(crate) fn classify(text: &str, base: usize, file: FileId) -> Result<AtomValu
 }
 
 fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
-    if hex.is_empty() || hex.len() % 2 != 0 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+    if hex.is_empty() || !hex.len().is_multiple_of(2) || !hex.bytes().all(|c| c.is_ascii_hexdigit())
+    {
         return None;
     }
     (0..hex.len() / 2)

@@ -201,13 +201,13 @@ impl<W: Copy + PartialEq> Peer<W> {
         req: Request<W>,
         rng: &mut dyn RandomSource,
     ) -> Result<Submitted, Refused> {
-        if self.queue.is_empty() {
-            if let Some(id) = self.ids.allocate_avoiding(req.avoid) {
-                return match self.transmit(now, id, Some(req.waiter), &req, rng) {
-                    Ok(bytes) => Ok(Submitted::Sent { id, bytes }),
-                    Err(e) => Err(Refused::Encode(e.to_string())),
-                };
-            }
+        if self.queue.is_empty()
+            && let Some(id) = self.ids.allocate_avoiding(req.avoid)
+        {
+            return match self.transmit(now, id, Some(req.waiter), &req, rng) {
+                Ok(bytes) => Ok(Submitted::Sent { id, bytes }),
+                Err(e) => Err(Refused::Encode(e.to_string())),
+            };
         }
         if self.queue.len() >= self.cfg.max_queue {
             return Err(Refused::QueueFull {
@@ -444,10 +444,10 @@ impl<W: Copy + PartialEq> Peer<W> {
             }
         }
         for (id, r) in &self.retired {
-            if let Some(due) = r.resting {
-                if self.deadlines.get(&due) != Some(&Due::Release(*id)) {
-                    return Err(format!("identifier {id} resting without its deadline"));
-                }
+            if let Some(due) = r.resting
+                && self.deadlines.get(&due) != Some(&Due::Release(*id))
+            {
+                return Err(format!("identifier {id} resting without its deadline"));
             }
         }
         if self.probe_id.is_some_and(|id| self.waiter(id).is_some()) {

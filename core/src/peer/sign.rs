@@ -124,10 +124,10 @@ pub fn check(template: &Packet, hide_password: bool) -> Result<(), SignError> {
 /// Message-Authenticator is added by signing.
 pub fn status_server(nas_identifier: Option<&str>) -> Packet {
     let mut packet = Packet::new(Code::StatusServer, 0);
-    if let Some(nas) = nas_identifier {
-        if nas.len() <= MAX_VALUE {
-            packet.push(NAS_IDENTIFIER, Bytes::copy_from_slice(nas.as_bytes()));
-        }
+    if let Some(nas) = nas_identifier
+        && nas.len() <= MAX_VALUE
+    {
+        packet.push(NAS_IDENTIFIER, Bytes::copy_from_slice(nas.as_bytes()));
     }
     packet
 }

@@ -515,11 +515,9 @@ proptest! {
                 }
                 Event::Reply { waiter, .. } | Event::Failed { waiter, .. } | Event::Lost { waiter, .. } => {
                     *outcomes.entry(*waiter).or_default() += 1;
-                    if let Some((&id, _)) = wire.iter().find(|(_, (w, _))| w == waiter) {
-                        if let Some((_, bytes)) = wire.remove(&id) {
-                            if matches!(e, Event::Failed { .. }) { given_up.push((id, bytes)); }
-                        }
-                    }
+                    if let Some((&id, _)) = wire.iter().find(|(_, (w, _))| w == waiter)
+                        && let Some((_, bytes)) = wire.remove(&id)
+                            && matches!(e, Event::Failed { .. }) { given_up.push((id, bytes)); }
                 }
                 Event::ProbeSent { bytes } => *probe_bytes = Some(bytes.clone()),
                 Event::ProbeAnswered | Event::ProbeUnanswered => *probe_bytes = None,
@@ -534,7 +532,7 @@ proptest! {
                     next += 1;
                     let mut r = coa(next);
                     // Some requests have no rest, some avoid an identifier.
-                    if next % 3 == 0 {
+                    if next.is_multiple_of(3) {
                         r.rest = Duration::ZERO;
                     }
                     r.avoid = u8::try_from(next % 7).ok();

@@ -185,13 +185,13 @@ impl Packet {
         value: &[u8],
         formats: &dyn VendorFormats,
     ) -> Result<(), EncodeError> {
-        if value.is_empty() {
-            if let Some(t) = formats.value_type(id).filter(|t| t.forbids_empty()) {
-                return Err(EncodeError::EmptyValue {
-                    id,
-                    data_type: t.name(),
-                });
-            }
+        if value.is_empty()
+            && let Some(t) = formats.value_type(id).filter(|t| t.forbids_empty())
+        {
+            return Err(EncodeError::EmptyValue {
+                id,
+                data_type: t.name(),
+            });
         }
         match id {
             AttrId::Standard(typ) => {

@@ -78,7 +78,7 @@ pub fn reveal_user_password(
     request_authenticator: &[u8; 16],
 ) -> Result<Vec<u8>, PasswordError> {
     let len = hidden.len();
-    if len == 0 || len > MAX_USER_PASSWORD_LEN || len % BLOCK != 0 {
+    if len == 0 || len > MAX_USER_PASSWORD_LEN || !len.is_multiple_of(BLOCK) {
         return Err(PasswordError::BadHiddenLength { len });
     }
     let mut out = hidden.to_vec();

@@ -138,10 +138,10 @@ impl SelectPlan {
         if cond.mode != CondMode::All {
             return None;
         }
-        if let Some(o) = otherwise {
-            if !is_pure_skip(o) {
-                return None;
-            }
+        if let Some(o) = otherwise
+            && !is_pure_skip(o)
+        {
+            return None;
         }
         cond.tests.iter().find_map(|t| {
             if t.op != CompareOp::Eq {
@@ -185,10 +185,10 @@ pub fn select_plans(program: &Program) -> BTreeMap<(BackendId, usize), SelectPla
         };
         let Ok(b) = u32::try_from(b) else { continue };
         for (s, server) in r.servers.iter().enumerate() {
-            if let RadiusServerMode::Reverse(rev) = &server.mode {
-                if let Some(plan) = SelectPlan::analyze(&rev.select) {
-                    plans.insert((BackendId(b), s), plan);
-                }
+            if let RadiusServerMode::Reverse(rev) = &server.mode
+                && let Some(plan) = SelectPlan::analyze(&rev.select)
+            {
+                plans.insert((BackendId(b), s), plan);
             }
         }
     }

@@ -59,12 +59,12 @@ fn index_add(map: &mut BTreeMap<String, BTreeSet<ConnId>>, key: Option<&String>,
 }
 
 fn index_remove(map: &mut BTreeMap<String, BTreeSet<ConnId>>, key: Option<&String>, id: ConnId) {
-    if let Some(k) = key {
-        if let Some(set) = map.get_mut(k) {
-            set.remove(&id);
-            if set.is_empty() {
-                map.remove(k);
-            }
+    if let Some(k) = key
+        && let Some(set) = map.get_mut(k)
+    {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(k);
         }
     }
 }
@@ -181,10 +181,10 @@ impl<C> Registry<C> {
 
     /// Record that a whole packet arrived from the peer at `at` (`connection.last_heard`).
     pub fn record_heard(&mut self, id: ConnId, at: SystemTime) {
-        if let Some(entry) = self.conns.get_mut(&id) {
-            if entry.info.last_heard != Some(at) {
-                Arc::make_mut(&mut entry.info).last_heard = Some(at);
-            }
+        if let Some(entry) = self.conns.get_mut(&id)
+            && entry.info.last_heard != Some(at)
+        {
+            Arc::make_mut(&mut entry.info).last_heard = Some(at);
         }
     }
 

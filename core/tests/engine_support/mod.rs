@@ -827,10 +827,10 @@ impl ReverseWorld {
             vec![client("dac", "127.0.0.1", Some(DAC_SECRET))],
         );
         let radsec = b.radius_server("RADSEC", Transport::Tls, nas, Some(Duration::ZERO));
-        if let ServerKind::Radius(r) = &mut b.program.servers[radsec.0 as usize].kind {
-            if let RadiusListen::Network(n) = &mut r.listen {
-                n.liveness = spec.liveness;
-            }
+        if let ServerKind::Radius(r) = &mut b.program.servers[radsec.0 as usize].kind
+            && let RadiusListen::Network(n) = &mut r.listen
+        {
+            n.liveness = spec.liveness;
         }
         let http = b.http_server("API", None);
         let udp = b.radius_server("UDP", Transport::Udp, dac, None);

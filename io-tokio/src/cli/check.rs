@@ -64,10 +64,10 @@ fn ca_certificates(program: &Program) -> BTreeSet<CertificateId> {
     for backend in &program.backends {
         if let BackendKind::Radius(r) = &backend.kind {
             for s in &r.servers {
-                if let RadiusServerMode::Connect(c) = &s.mode {
-                    if let Some(tls) = &c.tls {
-                        out.insert(tls.server_ca_certificate);
-                    }
+                if let RadiusServerMode::Connect(c) = &s.mode
+                    && let Some(tls) = &c.tls
+                {
+                    out.insert(tls.server_ca_certificate);
                 }
             }
         }

@@ -64,10 +64,10 @@ fn init_logging(args: &RunArgs) {
     // when NATS becomes unreachable and when it rejoins. A filter that names the
     // client itself decides for it.
     let named = std::env::var("RUST_LOG").unwrap_or_else(|_| args.log_level.clone());
-    if !named.contains("async_nats") {
-        if let Ok(quiet) = "async_nats=warn".parse() {
-            filter = filter.add_directive(quiet);
-        }
+    if !named.contains("async_nats")
+        && let Ok(quiet) = "async_nats=warn".parse()
+    {
+        filter = filter.add_directive(quiet);
     }
     // Colours only on a terminal: log files and journals get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

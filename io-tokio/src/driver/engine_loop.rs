@@ -398,14 +398,14 @@ impl<N: Net> EngineLoop<N> {
             Event::Input(input) => {
                 match &input {
                     Input::StreamClosed { conn } => {
-                        if let Some(handle) = self.conns.remove(conn) {
-                            if let Some(server) = handle.server {
-                                self.metrics.connection_closed(
-                                    self.server_name(server),
-                                    handle.transport,
-                                    &CloseReason::PeerClosed,
-                                );
-                            }
+                        if let Some(handle) = self.conns.remove(conn)
+                            && let Some(server) = handle.server
+                        {
+                            self.metrics.connection_closed(
+                                self.server_name(server),
+                                handle.transport,
+                                &CloseReason::PeerClosed,
+                            );
                         }
                     }
                     Input::ConnectFailed { attempt, reason } => {
@@ -646,14 +646,14 @@ impl<N: Net> EngineLoop<N> {
                 if !handle.write(conn, data) {
                     // Closed like any other: counted, so that `connections_active`
                     // stays equal to what `/api/v1/connections` lists.
-                    if let Some(handle) = self.conns.remove(&conn) {
-                        if let Some(server) = handle.server {
-                            self.metrics.connection_closed(
-                                self.server_name(server),
-                                handle.transport,
-                                &CloseReason::WriteQueueFull,
-                            );
-                        }
+                    if let Some(handle) = self.conns.remove(&conn)
+                        && let Some(server) = handle.server
+                    {
+                        self.metrics.connection_closed(
+                            self.server_name(server),
+                            handle.transport,
+                            &CloseReason::WriteQueueFull,
+                        );
                     }
                     self.local.push_back(Input::StreamClosed { conn });
                 }
@@ -788,10 +788,10 @@ impl<N: Net> EngineLoop<N> {
                         }
                     }
                 }
-                if let Some(b) = self.backend_udp.get(&server) {
-                    if let Err(e) = b.socket.send_to(&data, b.addr).await {
-                        tracing::debug!(addr = %b.addr, "backend UDP send failed: {e}");
-                    }
+                if let Some(b) = self.backend_udp.get(&server)
+                    && let Err(e) = b.socket.send_to(&data, b.addr).await
+                {
+                    tracing::debug!(addr = %b.addr, "backend UDP send failed: {e}");
                 }
             }
         }

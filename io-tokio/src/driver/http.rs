@@ -56,11 +56,11 @@ pub(super) struct Gate {
 impl Gate {
     /// A place for a connection from `peer`, or `None` (the caller drops it: closed).
     fn admit(&self, peer: SocketAddr) -> Option<ConnPermit> {
-        if let Some(allow) = &self.allow {
-            if !allow.iter().any(|p| p.contains(&peer.ip())) {
-                conn_limit::refuse_not_allowed(&self.metrics, &self.name, peer);
-                return None;
-            }
+        if let Some(allow) = &self.allow
+            && !allow.iter().any(|p| p.contains(&peer.ip()))
+        {
+            conn_limit::refuse_not_allowed(&self.metrics, &self.name, peer);
+            return None;
         }
         conn_limit::admit(&self.limiter, &self.metrics, &self.name, peer)
     }

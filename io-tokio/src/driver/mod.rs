@@ -812,10 +812,10 @@ impl<N: Net> Driver<N> {
             let Some(l) = spawner.spawn(planned) else {
                 continue;
             };
-            if let Some(socket) = &l.udp {
-                if let Ok(local) = socket.local_addr() {
-                    udp_sockets.insert((server, local), (name, socket.clone()));
-                }
+            if let Some(socket) = &l.udp
+                && let Ok(local) = socket.local_addr()
+            {
+                udp_sockets.insert((server, local), (name, socket.clone()));
             }
             live.push(l);
         }
@@ -965,14 +965,13 @@ impl<N: Net> Driver<N> {
             let _ = l.task.await;
         }
         let _ = management_stop.send(());
-        if let Some(mut task) = management {
-            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+        if let Some(mut task) = management
+            && tokio::time::timeout(Duration::from_secs(2), &mut task)
                 .await
                 .is_err()
-            {
-                task.abort();
-                let _ = task.await;
-            }
+        {
+            task.abort();
+            let _ = task.await;
         }
         log_flush.abort();
         let _ = log_flush.await;

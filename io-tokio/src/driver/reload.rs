@@ -489,10 +489,10 @@ impl<N: Net> Reloads<N> {
                         .find(|l| l.key == p.key)
                         .and_then(|l| l.udp.clone()),
                 };
-                if let Some(socket) = socket {
-                    if let Ok(local) = socket.local_addr() {
-                        udp.insert((p.server, local), (p.name.clone(), socket));
-                    }
+                if let Some(socket) = socket
+                    && let Ok(local) = socket.local_addr()
+                {
+                    udp.insert((p.server, local), (p.name.clone(), socket));
                 }
             }
         }

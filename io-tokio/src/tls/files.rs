@@ -236,19 +236,20 @@ fn scan_blocks(bytes: &[u8]) -> Vec<PemBlock<'_>> {
             .strip_prefix("-----END ")
             .and_then(|rest| rest.strip_suffix("-----"))
         {
-            if let Some((begin, open_label, encrypted)) = open.take() {
-                if open_label == label {
-                    blocks.push(PemBlock {
-                        label: open_label,
-                        text: text.get(begin..offset).unwrap_or_default(),
-                        legacy_encrypted: encrypted,
-                    });
-                }
+            if let Some((begin, open_label, encrypted)) = open.take()
+                && open_label == label
+            {
+                blocks.push(PemBlock {
+                    label: open_label,
+                    text: text.get(begin..offset).unwrap_or_default(),
+                    legacy_encrypted: encrypted,
+                });
             }
-        } else if let Some((_, _, encrypted)) = open.as_mut() {
-            if trimmed.starts_with("Proc-Type:") && trimmed.contains("ENCRYPTED") {
-                *encrypted = true;
-            }
+        } else if let Some((_, _, encrypted)) = open.as_mut()
+            && trimmed.starts_with("Proc-Type:")
+            && trimmed.contains("ENCRYPTED")
+        {
+            *encrypted = true;
         }
     }
     if let Some((begin, label, encrypted)) = open {

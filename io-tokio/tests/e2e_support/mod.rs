@@ -217,10 +217,10 @@ impl Server {
         let needle = format!("\"nas_identifier\":\"{name}\"");
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Ok((200, body)) = http(self.management(), "GET", "/api/v1/connections") {
-                if body.contains(&needle) {
-                    return;
-                }
+            if let Ok((200, body)) = http(self.management(), "GET", "/api/v1/connections")
+                && body.contains(&needle)
+            {
+                return;
             }
             assert!(
                 Instant::now() < deadline,

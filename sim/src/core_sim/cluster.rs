@@ -569,7 +569,7 @@ impl World {
         let mut seeds = SplitMix64::new(config.seed);
         let mut rng = SplitMix64::new(seeds.next_u64());
         let engine_seeds = SplitMix64::new(seeds.next_u64());
-        let mode = if rng.next_u64() % 2 == 0 {
+        let mode = if rng.next_u64().is_multiple_of(2) {
             SelectMode::First
         } else {
             SelectMode::RoundRobin
@@ -664,7 +664,7 @@ impl World {
                 )),
                 2 => Fault::Partition {
                     node,
-                    driver_down: rng.next_u64() % 2 == 0,
+                    driver_down: rng.next_u64().is_multiple_of(2),
                 },
                 _ => Fault::Crash {
                     node,
@@ -1098,7 +1098,7 @@ impl World {
         let report = &mut self.net.observer.report;
         report.steps += 1;
         let steps = report.steps;
-        if self.config.check_every > 0 && steps % self.config.check_every == 0 {
+        if self.config.check_every > 0 && steps.is_multiple_of(self.config.check_every) {
             self.check_engines()?;
         }
         self.check_deadlines()

@@ -332,7 +332,7 @@ impl Watch {
         self.triggers.remove(&t);
         self.nas_requests_per_trigger.remove(&t);
         self.completed += 1;
-        if self.churn_every > 0 && self.completed % self.churn_every == 0 {
+        if self.churn_every > 0 && self.completed.is_multiple_of(self.churn_every) {
             ctx.schedule(Duration::ZERO, CHURN);
         }
         ctx.schedule(Duration::ZERO, TRIGGER);
@@ -694,7 +694,8 @@ impl World {
             }
             let report = &mut self.net.observer.report;
             report.events += 1;
-            if self.config.check_every > 0 && report.events % self.config.check_every == 0 {
+            if self.config.check_every > 0 && report.events.is_multiple_of(self.config.check_every)
+            {
                 self.net
                     .engine(SERVER)
                     .check_invariants()

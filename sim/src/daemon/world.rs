@@ -448,7 +448,7 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
             let http_server = addr("server", HTTP_PORT);
             let mut tasks = JoinSet::new();
             for (i, target) in targets.iter().enumerate() {
-                let nak = rng.next_u64() % 10 == 0;
+                let nak = rng.next_u64().is_multiple_of(10);
                 if i % 2 == 0 {
                     tasks.spawn(udp_trigger(
                         net.clone(),

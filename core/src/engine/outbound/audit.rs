@@ -91,10 +91,10 @@ impl Outbound {
             }
         }
         for (slot, s) in self.servers.iter().enumerate() {
-            if let LinkState::Stream(StreamState::Backoff { timer }) = &s.state {
-                if !self.timers.is(*timer, Timer::Reconnect(slot)) {
-                    return fail(format!("slot {slot} backs off without a reconnect timer"));
-                }
+            if let LinkState::Stream(StreamState::Backoff { timer }) = &s.state
+                && !self.timers.is(*timer, Timer::Reconnect(slot))
+            {
+                return fail(format!("slot {slot} backs off without a reconnect timer"));
             }
             for key in &s.queue {
                 if !seen.insert(*key) {

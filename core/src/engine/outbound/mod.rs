@@ -710,10 +710,10 @@ impl Outbound {
         let Some(s) = self.servers.get(slot) else {
             return;
         };
-        if let Some(ip) = s.cfg.target.ip {
-            if from.ip() != ip || from.port() != s.cfg.target.port {
-                return;
-            }
+        if let Some(ip) = s.cfg.target.ip
+            && (from.ip() != ip || from.port() != s.cfg.target.port)
+        {
+            return;
         }
         if !matches!(s.state, LinkState::Udp(_)) {
             return;
@@ -730,14 +730,14 @@ impl Outbound {
     // ---------------------------------------------------------------- internals
 
     fn set_up(&mut self, slot: usize, up: bool) {
-        if let Some(s) = self.servers.get_mut(slot) {
-            if s.up != up {
-                s.up = up;
-                self.out.push_back(OutboundOutput::ServerState {
-                    server: s.cfg.sref,
-                    up,
-                });
-            }
+        if let Some(s) = self.servers.get_mut(slot)
+            && s.up != up
+        {
+            s.up = up;
+            self.out.push_back(OutboundOutput::ServerState {
+                server: s.cfg.sref,
+                up,
+            });
         }
     }
 

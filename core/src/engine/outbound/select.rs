@@ -95,10 +95,10 @@ impl Outbound {
                     .min_by_key(|s| self.load(*s))
                     .unwrap_or(candidates[0]),
             };
-            if b.selection == ServerSelection::RoundRobin {
-                if let Some(b) = self.backends.get_mut(&r.backend) {
-                    b.round_robin = b.round_robin.wrapping_add(1);
-                }
+            if b.selection == ServerSelection::RoundRobin
+                && let Some(b) = self.backends.get_mut(&r.backend)
+            {
+                b.round_robin = b.round_robin.wrapping_add(1);
             }
             return Ok(chosen);
         }

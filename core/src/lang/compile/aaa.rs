@@ -52,10 +52,10 @@ pub(crate) fn policy(cx: &mut Cx<'_>, lw: Lowering<'_>, p: &Entry<'_>) -> Option
                 let Some((name, span, block)) = cx.named_block(it) else {
                     continue;
                 };
-                if names.define_in(cx, "handler", &name, span, &scope) {
-                    if let Some(h) = handler(cx, lw, &name, it, block) {
-                        handlers.push(h);
-                    }
+                if names.define_in(cx, "handler", &name, span, &scope)
+                    && let Some(h) = handler(cx, lw, &name, it, block)
+                {
+                    handlers.push(h);
                 }
             }
             _ => cx.other_key(it, &place, POLICY_KEYS, POLICY_UNSUPPORTED),

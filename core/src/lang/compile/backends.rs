@@ -410,13 +410,13 @@ pub(crate) fn tls_versions(
     min: Option<(crate::lang::program::TlsVersion, Span)>,
     max: Option<(crate::lang::program::TlsVersion, Span)>,
 ) {
-    if let (Some((lo, _)), Some((hi, span))) = (min, max) {
-        if lo > hi {
-            cx.error(
-                span,
-                "`max_protocol_version` is lower than `min_protocol_version`",
-            );
-        }
+    if let (Some((lo, _)), Some((hi, span))) = (min, max)
+        && lo > hi
+    {
+        cx.error(
+            span,
+            "`max_protocol_version` is lower than `min_protocol_version`",
+        );
     }
 }
 
@@ -603,17 +603,17 @@ fn radius_query(cx: &mut Cx<'_>, lw: Lowering<'_>, q: &Entry<'_>) -> Option<Radi
     for it in &q.block.items {
         match it.keyword() {
             Some(k @ "bindings") => {
-                if seen.first(cx, k, it) {
-                    if let Some(b) = cx.plain_block(it) {
-                        bindings = Some(cx.lower(lw, |l| lower::lower_bindings(l, b)));
-                    }
+                if seen.first(cx, k, it)
+                    && let Some(b) = cx.plain_block(it)
+                {
+                    bindings = Some(cx.lower(lw, |l| lower::lower_bindings(l, b)));
                 }
             }
             Some("mapping" | "mappings") => {
-                if mapping_once(cx, &mut mapping_at, it) {
-                    if let Some(b) = cx.plain_block(it) {
-                        mapping = cx.lower(lw, |l| lower::lower_mapping(l, b));
-                    }
+                if mapping_once(cx, &mut mapping_at, it)
+                    && let Some(b) = cx.plain_block(it)
+                {
+                    mapping = cx.lower(lw, |l| lower::lower_mapping(l, b));
                 }
             }
             _ => cx.other_key(it, &place, RADIUS_QUERY_KEYS, &[]),
@@ -816,18 +816,18 @@ fn sql_query(cx: &mut Cx<'_>, lw: Lowering<'_>, q: &Entry<'_>) -> Option<SqlQuer
                 }
             }
             Some(k @ "bindings") => {
-                if seen.first(cx, k, it) {
-                    if let Some(b) = cx.plain_block(it) {
-                        param_count = b.items.len();
-                        params = cx.lower(lw, |l| lower::lower_sql_params(l, b));
-                    }
+                if seen.first(cx, k, it)
+                    && let Some(b) = cx.plain_block(it)
+                {
+                    param_count = b.items.len();
+                    params = cx.lower(lw, |l| lower::lower_sql_params(l, b));
                 }
             }
             Some("mapping" | "mappings") => {
-                if mapping_once(cx, &mut mapping_at, it) {
-                    if let Some(b) = cx.plain_block(it) {
-                        mapping = cx.lower(lw, |l| lower::lower_sql_mapping(l, b));
-                    }
+                if mapping_once(cx, &mut mapping_at, it)
+                    && let Some(b) = cx.plain_block(it)
+                {
+                    mapping = cx.lower(lw, |l| lower::lower_sql_mapping(l, b));
                 }
             }
             _ => cx.other_key(it, &place, SQL_QUERY_KEYS, &[]),

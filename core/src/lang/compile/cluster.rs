@@ -277,14 +277,14 @@ fn nats_block(cx: &mut Cx<'_>, col: &Collected<'_>, item: &Item, block: &Block) 
         ),
         _ => {}
     }
-    if let Some(t) = seen.get("token") {
-        if let Some(other) = seen.get("user").or(seen.get("password")) {
-            cx.push(
-                Diagnostic::error(t, "`token` cannot be used together with `user`/`password`")
-                    .with_label(other, "given here")
-                    .with_help("authenticate with either a token or a user and password"),
-            );
-        }
+    if let Some(t) = seen.get("token")
+        && let Some(other) = seen.get("user").or(seen.get("password"))
+    {
+        cx.push(
+            Diagnostic::error(t, "`token` cannot be used together with `user`/`password`")
+                .with_label(other, "given here")
+                .with_help("authenticate with either a token or a user and password"),
+        );
     }
     if cx.error_count() > errors {
         return None;

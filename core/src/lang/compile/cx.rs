@@ -409,17 +409,17 @@ impl<'a> Cx<'a> {
     pub fn integer_in(&mut self, item: &Item, min: u64, max: u64) -> Option<u64> {
         let kw = item.keyword().unwrap_or("?");
         let e = self.one_arg(item)?;
-        if let Expr::Literal(l) = e {
-            if let LitKind::Int(n) = l.kind {
-                if n >= i128::from(min) && n <= i128::from(max) {
-                    return u64::try_from(n).ok();
-                }
-                self.error(
-                    e.span(),
-                    format!("`{kw}` must be between {min} and {max}, not {n}"),
-                );
-                return None;
+        if let Expr::Literal(l) = e
+            && let LitKind::Int(n) = l.kind
+        {
+            if n >= i128::from(min) && n <= i128::from(max) {
+                return u64::try_from(n).ok();
             }
+            self.error(
+                e.span(),
+                format!("`{kw}` must be between {min} and {max}, not {n}"),
+            );
+            return None;
         }
         self.error(
             e.span(),

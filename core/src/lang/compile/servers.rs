@@ -493,15 +493,15 @@ pub(crate) fn limits_block(cx: &mut Cx<'_>, block: &Block) -> ConnectionLimits {
             _ => limits.per_source = n,
         }
     }
-    if let (Some(total), Some(per_source)) = (limits.connections, limits.per_source) {
-        if total != 0 && per_source > total {
-            if let Some(span) = seen.get("per_source") {
-                cx.warn(
+    if let (Some(total), Some(per_source)) = (limits.connections, limits.per_source)
+        && total != 0
+        && per_source > total
+        && let Some(span) = seen.get("per_source")
+    {
+        cx.warn(
                     span,
                     format!("`per_source {per_source}` is above `connections {total}`; the listener's limit applies first"),
                 );
-            }
-        }
     }
     limits
 }
@@ -771,18 +771,18 @@ fn http_listen(
         }
         match kw {
             "protocol" => {
-                if let Some(p) = cx.word(it, TRANSPORTS) {
-                    if p != "tcp" {
-                        cx.push(
-                            Diagnostic::error(
-                                it.args().first().map_or(it.span, |t| t.span()),
-                                format!("HTTP servers listen with `protocol tcp`, not `{p}`"),
-                            )
-                            .with_help(
-                                "for HTTPS keep `protocol tcp;` and add `tls { … }` to the server",
-                            ),
-                        );
-                    }
+                if let Some(p) = cx.word(it, TRANSPORTS)
+                    && p != "tcp"
+                {
+                    cx.push(
+                        Diagnostic::error(
+                            it.args().first().map_or(it.span, |t| t.span()),
+                            format!("HTTP servers listen with `protocol tcp`, not `{p}`"),
+                        )
+                        .with_help(
+                            "for HTTPS keep `protocol tcp;` and add `tls { … }` to the server",
+                        ),
+                    );
                 }
             }
             "port" => port = cx.port(it),

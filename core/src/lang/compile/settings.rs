@@ -74,13 +74,13 @@ pub(crate) fn management(cx: &mut Cx<'_>, block: Option<&Block>) -> Management {
             }
             match k {
                 "protocol" => {
-                    if let Some(p) = cx.word(l, &["tcp", "udp", "tls"]) {
-                        if p != "tcp" {
-                            cx.error(
-                                l.args().first().map_or(l.span, |t| t.span()),
-                                format!("the management listener uses `protocol tcp`, not `{p}`"),
-                            );
-                        }
+                    if let Some(p) = cx.word(l, &["tcp", "udp", "tls"])
+                        && p != "tcp"
+                    {
+                        cx.error(
+                            l.args().first().map_or(l.span, |t| t.span()),
+                            format!("the management listener uses `protocol tcp`, not `{p}`"),
+                        );
                     }
                 }
                 "ip" => {

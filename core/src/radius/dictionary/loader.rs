@@ -521,20 +521,20 @@ impl Loader<'_> {
         data_type: DataType,
         flags: &mut AttrFlags,
     ) -> Result<Option<u32>, LineError> {
-        if !token.text.contains([',', '=']) {
-            if let Some(vendor) = self.dict.vendor(token.text) {
-                if ctx.block.is_some() {
-                    return Err(at(
-                        token,
-                        Kind::InvalidFlag {
-                            flag: token.text.to_owned(),
-                            reason: "a vendor name cannot be given inside a BEGIN-VENDOR block"
-                                .to_owned(),
-                        },
-                    ));
-                }
-                return Ok(Some(vendor.id));
+        if !token.text.contains([',', '='])
+            && let Some(vendor) = self.dict.vendor(token.text)
+        {
+            if ctx.block.is_some() {
+                return Err(at(
+                    token,
+                    Kind::InvalidFlag {
+                        flag: token.text.to_owned(),
+                        reason: "a vendor name cannot be given inside a BEGIN-VENDOR block"
+                            .to_owned(),
+                    },
+                ));
             }
+            return Ok(Some(vendor.id));
         }
         if is_container(data_type) {
             return Err(at(

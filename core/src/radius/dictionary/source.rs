@@ -41,12 +41,11 @@ pub trait DictionarySource {
 /// (`..` never climbs above the root of a relative path). Uses `/` separators.
 pub fn join_relative(path: &str, relative_to: Option<&str>) -> String {
     let mut joined = String::new();
-    if !path.starts_with('/') {
-        if let Some(base) = relative_to {
-            if let Some(pos) = base.rfind('/') {
-                joined.push_str(base.get(..=pos).unwrap_or(""));
-            }
-        }
+    if !path.starts_with('/')
+        && let Some(base) = relative_to
+        && let Some(pos) = base.rfind('/')
+    {
+        joined.push_str(base.get(..=pos).unwrap_or(""));
     }
     joined.push_str(path);
     normalize(&joined)

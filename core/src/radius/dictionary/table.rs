@@ -106,21 +106,21 @@ impl Dictionary {
     /// repeats. Vendor attributes need their vendor defined first.
     pub fn define_attribute(&mut self, def: AttrDef) -> Result<(), DictionaryErrorKind> {
         let key = fold(&def.name);
-        if let Some(named) = self.attr_names.get(&key) {
-            if named.target != def.id {
-                return Err(DictionaryErrorKind::AttributeConflict {
-                    name: def.name,
-                    existing: named.target,
-                    new: def.id,
-                });
-            }
+        if let Some(named) = self.attr_names.get(&key)
+            && named.target != def.id
+        {
+            return Err(DictionaryErrorKind::AttributeConflict {
+                name: def.name,
+                existing: named.target,
+                new: def.id,
+            });
         }
-        if let Some(vendor) = def.vendor_id() {
-            if !self.vendors.contains_key(&vendor) {
-                return Err(DictionaryErrorKind::UnknownVendor {
-                    name: vendor.to_string(),
-                });
-            }
+        if let Some(vendor) = def.vendor_id()
+            && !self.vendors.contains_key(&vendor)
+        {
+            return Err(DictionaryErrorKind::UnknownVendor {
+                name: vendor.to_string(),
+            });
         }
         self.attr_names.insert(
             key,
@@ -155,14 +155,14 @@ impl Dictionary {
     /// Redefining a vendor replaces its format.
     pub fn define_vendor(&mut self, def: VendorDef) -> Result<(), DictionaryErrorKind> {
         let key = fold(&def.name);
-        if let Some(named) = self.vendor_names.get(&key) {
-            if named.target != def.id {
-                return Err(DictionaryErrorKind::VendorConflict {
-                    name: def.name,
-                    existing: named.target,
-                    new: def.id,
-                });
-            }
+        if let Some(named) = self.vendor_names.get(&key)
+            && named.target != def.id
+        {
+            return Err(DictionaryErrorKind::VendorConflict {
+                name: def.name,
+                existing: named.target,
+                new: def.id,
+            });
         }
         self.vendor_names.insert(
             key,

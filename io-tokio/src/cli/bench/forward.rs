@@ -170,12 +170,12 @@ pub async fn run(args: ForwardArgs) -> Result<(), BenchError> {
             "--in-flight must be at least 1".into(),
         ));
     }
-    if let Some(r) = args.rate {
-        if !(r.is_finite() && r > 0.0) {
-            return Err(BenchError::BadArgument(format!(
-                "--rate {r} is not a positive number"
-            )));
-        }
+    if let Some(r) = args.rate
+        && !(r.is_finite() && r > 0.0)
+    {
+        return Err(BenchError::BadArgument(format!(
+            "--rate {r} is not a positive number"
+        )));
     }
     let secret = match (&args.secret, args.transport) {
         (Some(s), _) => s.as_bytes().to_vec(),

@@ -95,11 +95,11 @@ impl Tracker {
             .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
             .sum();
         let rest = upto % 64;
-        if rest > 0 {
-            if let Some(w) = self.bits.get(full) {
-                let mask = (1u64 << rest) - 1;
-                n += u64::from((w.load(Ordering::Relaxed) & mask).count_ones());
-            }
+        if rest > 0
+            && let Some(w) = self.bits.get(full)
+        {
+            let mask = (1u64 << rest) - 1;
+            n += u64::from((w.load(Ordering::Relaxed) & mask).count_ones());
         }
         n
     }
@@ -471,12 +471,13 @@ impl<'a> Connection<'a> {
         let secret = &self.nas.config.target.secret;
         let stats = &self.nas.stats;
         if packet.code.is_response() {
-            if let Some((id, auth)) = self.status_auth {
-                if packet.identifier == id && packet.code.answers(Code::StatusServer) {
-                    verify_response(&packet, &auth, secret, &VerifyPolicy::default())
-                        .map_err(|e| format!("answer to Status-Server failed verification: {e}"))?;
-                    self.status_auth = None;
-                }
+            if let Some((id, auth)) = self.status_auth
+                && packet.identifier == id
+                && packet.code.answers(Code::StatusServer)
+            {
+                verify_response(&packet, &auth, secret, &VerifyPolicy::default())
+                    .map_err(|e| format!("answer to Status-Server failed verification: {e}"))?;
+                self.status_auth = None;
             }
             return Ok(());
         }
@@ -503,10 +504,10 @@ impl<'a> Connection<'a> {
             if target != self.nas.name().as_bytes() {
                 stats.misdirected.fetch_add(1, Ordering::Relaxed);
             }
-            if let Some(tracker) = &self.nas.config.tracker {
-                if tracker.mark(seq) {
-                    stats.duplicated.fetch_add(1, Ordering::Relaxed);
-                }
+            if let Some(tracker) = &self.nas.config.tracker
+                && tracker.mark(seq)
+            {
+                stats.duplicated.fetch_add(1, Ordering::Relaxed);
             }
         }
         let mut reply = match self.nas.config.answer {

@@ -309,12 +309,12 @@ impl LoadOptions {
                 "in flight must be at least 1".into(),
             ));
         }
-        if let Some(r) = self.rate {
-            if !(r.is_finite() && r > 0.0) {
-                return Err(BenchError::BadArgument(format!(
-                    "--rate {r} is not a positive number"
-                )));
-            }
+        if let Some(r) = self.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(BenchError::BadArgument(format!(
+                "--rate {r} is not a positive number"
+            )));
         }
         Ok(f)
     }

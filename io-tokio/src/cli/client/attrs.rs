@@ -340,10 +340,10 @@ pub fn encode(dict: &Dictionary, text: &AttrText) -> Result<EncodedAttr, AttrErr
         let named = |n: &str| dict.value_number(&def, n);
         encode_attr(def.data_type, &Value::String(text.value.clone()), &named).map_err(|e| {
             let mut message = e.message;
-            if is_integer(def.data_type) {
-                if let Some(s) = dict.suggest_value(&def, &text.value) {
-                    message.push_str(&format!(" (did you mean `{s}`?)"));
-                }
+            if is_integer(def.data_type)
+                && let Some(s) = dict.suggest_value(&def, &text.value)
+            {
+                message.push_str(&format!(" (did you mean `{s}`?)"));
             }
             bad(message)
         })?

@@ -77,10 +77,10 @@ pub fn build_request(
         };
         packet.push_logical_with(attr.id, &value, &formats)?;
     }
-    if let Some(ts) = event_timestamp {
-        if !packet.contains(EVENT_TIMESTAMP) {
-            packet.push_logical(AttrId::Standard(EVENT_TIMESTAMP), &ts.to_be_bytes())?;
-        }
+    if let Some(ts) = event_timestamp
+        && !packet.contains(EVENT_TIMESTAMP)
+    {
+        packet.push_logical(AttrId::Standard(EVENT_TIMESTAMP), &ts.to_be_bytes())?;
     }
     let wire = sign_request(
         &mut packet,

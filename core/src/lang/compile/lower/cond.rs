@@ -160,17 +160,17 @@ impl Lowerer<'_, '_> {
                 let regex_side = [(&left_e, left.span()), (&right_e, right.span())]
                     .into_iter()
                     .find(|(e, _)| matches!(e, Expr::Literal(Value::Regex(_))));
-                if let Some((_, span)) = regex_side {
-                    if !matches!(cmp, CompareOp::Eq | CompareOp::Ne) {
-                        self.error(
-                            span,
-                            format!(
-                                "a regex can only be compared with `==` or `!=`, not `{}`",
-                                op.op.as_str()
-                            ),
-                        );
-                        return None;
-                    }
+                if let Some((_, span)) = regex_side
+                    && !matches!(cmp, CompareOp::Eq | CompareOp::Ne)
+                {
+                    self.error(
+                        span,
+                        format!(
+                            "a regex can only be compared with `==` or `!=`, not `{}`",
+                            op.op.as_str()
+                        ),
+                    );
+                    return None;
                 }
                 Some(Cond {
                     left: left_e,

@@ -232,12 +232,11 @@ impl Lowerer<'_, '_> {
             args
         };
         let consts: Option<Vec<Value>> = args.iter().map(const_value).collect();
-        if let Some(values) = consts {
-            if let Err(msg) = filter.check_literal_args(&values, &DictFilterEnv(self.dictionary()))
-            {
-                self.error(call.span, msg);
-                return None;
-            }
+        if let Some(values) = consts
+            && let Err(msg) = filter.check_literal_args(&values, &DictFilterEnv(self.dictionary()))
+        {
+            self.error(call.span, msg);
+            return None;
         }
         Some(FilterCall {
             name: filter.name().to_owned(),

@@ -34,33 +34,33 @@ impl Lowerer<'_, '_> {
             else {
                 continue;
             };
-            if a.place == Place::RadiusCode(PacketRef::Request) {
-                if let Some(v) = const_value(&a.value) {
-                    if !v.is_none() && radius_code_from_value(&v).is_none() {
-                        let span = line.terms.last().map_or(line.span, Term::span);
-                        let shown = match &v {
-                            Value::String(s) => s.clone(),
-                            Value::Integer(i) => i.to_string(),
-                            other => format!("{other:?}"),
-                        };
-                        let s = match &v {
-                            Value::String(s) => suggest(s, code_names()),
-                            _ => None,
-                        };
-                        let msg = match s {
-                            Some(s) => format!(
-                                "`{shown}` is not a RADIUS packet code, did you mean `{s}`?"
-                            ),
-                            None => format!("`{shown}` is not a RADIUS packet code"),
-                        };
-                        self.error_help(
+            if a.place == Place::RadiusCode(PacketRef::Request)
+                && let Some(v) = const_value(&a.value)
+                && !v.is_none()
+                && radius_code_from_value(&v).is_none()
+            {
+                let span = line.terms.last().map_or(line.span, Term::span);
+                let shown = match &v {
+                    Value::String(s) => s.clone(),
+                    Value::Integer(i) => i.to_string(),
+                    other => format!("{other:?}"),
+                };
+                let s = match &v {
+                    Value::String(s) => suggest(s, code_names()),
+                    _ => None,
+                };
+                let msg = match s {
+                    Some(s) => {
+                        format!("`{shown}` is not a RADIUS packet code, did you mean `{s}`?")
+                    }
+                    None => format!("`{shown}` is not a RADIUS packet code"),
+                };
+                self.error_help(
                             span,
                             msg,
                             "write a constant such as `radius.DISCONNECT_REQUEST`, a number, or a name such as \"CoA-Request\"",
                         );
-                        continue;
-                    }
-                }
+                continue;
             }
             assignments.push(a);
         }
