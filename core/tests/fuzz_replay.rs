@@ -66,3 +66,38 @@ fn dictionary_file_corpus() {
 fn config_text_corpus() {
     replay("config_text", fuzzing::lang::parse_config);
 }
+
+#[test]
+fn bus_messages_corpus() {
+    replay("bus_messages", |data| {
+        let _ = fuzzing::cluster::bus_messages(data, std::time::Instant::now());
+    });
+}
+
+/// The seeds reach past decoding: the forward naming this node's connection is
+/// sent to the NAS exactly once however often it arrives (its duplicate, a bad
+/// packet, an unknown backend, another node's connection are not sent), and each
+/// forward is answered on the bus.
+#[test]
+fn bus_messages_seed_reaches_the_nas_once() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/seeds/bus_messages/forward_to_local_connection");
+    let data = fs::read(path).expect("the seed");
+    let report = fuzzing::cluster::bus_messages(&data, std::time::Instant::now());
+    let answers = report
+        .published
+        .iter()
+        .filter(|m| String::from_utf8_lossy(m).contains(r#""t":"answer""#))
+        .count();
+    assert!(report.written >= 1, "written {}", report.written);
+    assert!(answers >= 4, "every forward answered: {answers}");
+    let first_only = fuzzing::cluster::bus_messages(
+        data.split(|b| *b == b'\n')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(&b'\n')
+            .as_slice(),
+        std::time::Instant::now(),
+    );
+    assert_eq!(first_only.written, 1, "the forward sent once");
+}

@@ -5,6 +5,7 @@
 //! committed seeds and crash files (`core/tests/fuzz_replay.rs`). Every function must
 //! accept any byte string without panicking; a panic is a bug.
 
+pub mod cluster;
 pub mod dictionary;
 pub mod lang;
 pub mod radius;
