@@ -344,3 +344,47 @@ fn a_retry_after_the_owner_was_lost_picks_a_connection_still_in_the_view() {
     w.advance(Duration::from_secs(3));
     w.check();
 }
+
+/// A reload that keeps the `cluster` section, on the owner and on the trigger's node
+/// while a forwarded request waits for its NAS: the request is answered once, every
+/// view still holds every connection, and new triggers are forwarded as before.
+#[test]
+fn a_reload_mid_forward_keeps_the_view_and_the_request() {
+    let mut w = ClusterWorld::new(
+        ReverseSpec {
+            timeout: Duration::from_secs(2),
+            ..ReverseSpec::default()
+        },
+        2,
+    );
+    let a = w.nas(0, 1, "ap-a", NasMode::Ack);
+    let b = w.nas(1, 2, "ap-b", NasMode::Hold);
+    w.advance(Duration::from_millis(200));
+    let id = w.trigger(0, "ap-b");
+    w.advance(Duration::from_millis(100));
+    assert_eq!(w.requests_to(1, b).len(), 1, "the owner sent it");
+    for i in 0..2 {
+        let node = w.nodes[i];
+        let program = w.net.engine(node).program().clone();
+        let now = w.net.now();
+        let reloaded = w.net.engine_mut(node).reload(now, program);
+        assert!(reloaded.is_ok(), "node {i}: {:?}", reloaded.err());
+    }
+    w.advance(Duration::from_secs(4));
+    let (status, body) = w.response(0, id).expect("an answer, not silence");
+    assert_eq!(status, 500);
+    assert_eq!(body["error"], "REVERSE_TIMEOUT", "the owner's timeout");
+    assert_eq!(w.requests_to(1, b).len(), 1, "never a second send");
+    for i in 0..2 {
+        assert_eq!(
+            w.view(i),
+            vec![a.0, b.0],
+            "node {i}'s view after the reload"
+        );
+    }
+    let id = w.trigger(1, "ap-a");
+    w.advance(Duration::from_millis(200));
+    assert_eq!(w.response(1, id).expect("answered").0, 200);
+    assert_eq!(w.requests_to(0, a).len(), 1);
+    w.check();
+}

@@ -1164,3 +1164,78 @@ fn a_node_that_joins_late_learns_the_existing_connections() {
     cluster.until_reached(2, "nas-3");
     cluster.assert_each_trigger_reached_a_nas_at_most_once();
 }
+
+/// The connection numbers of every node's connections as node `id`'s view has them.
+fn cluster_connection_ids(cluster: &Cluster, id: u16) -> Vec<u64> {
+    let (status, body) = http(
+        cluster.node(id).management(),
+        "GET",
+        "/api/v1/connections?scope=cluster",
+    )
+    .expect("management API");
+    assert_eq!(status, 200, "{body}");
+    let value: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let list = value
+        .as_array()
+        .or_else(|| value["connections"].as_array())
+        .unwrap_or_else(|| panic!("a list of connections: {body}"));
+    list.iter().filter_map(|c| c["id"].as_u64()).collect()
+}
+
+/// SIGHUP of a node whose configuration is unchanged, with triggers before, during
+/// and after it: the node keeps its NAS connection (the same number in every node's
+/// view: no reconnect) and its place in the cluster, and every trigger from every
+/// node reaches its NAS once.
+#[test]
+fn a_sighup_mid_traffic_keeps_the_nodes_nas_connection_and_its_place_in_the_cluster() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    one_nas_per_node(&mut cluster);
+    let before = cluster_connection_ids(&cluster, 1);
+    assert_eq!(before.len(), 3, "{before:?}");
+    let log = cluster.node(2).log.clone();
+    for round in 1..=2usize {
+        let pid = cluster.node(2).child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -HUP {pid}");
+        // Triggers while the reload runs: to node 2's NAS from every node.
+        for from in 1..=3u16 {
+            assert_eq!(
+                cluster.udp(from, "nas-2"),
+                ACK,
+                "round {round}: node {from}"
+            );
+        }
+        let deadline = Instant::now() + WAIT;
+        while std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("configuration reloaded from")
+            .count()
+            < round
+        {
+            assert!(
+                Instant::now() < deadline,
+                "node 2 did not reload:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(RETRY);
+        }
+    }
+    for from in 1..=3u16 {
+        assert_eq!(
+            cluster_connection_ids(&cluster, from),
+            before,
+            "node {from}'s view after the reloads"
+        );
+        for to in 1..=3u16 {
+            let nas = format!("nas-{to}");
+            assert_eq!(cluster.udp(from, &nas), ACK, "node {from} → {nas}");
+            assert_eq!(cluster.http(from, &nas), Answer::Http(200));
+        }
+    }
+    cluster.assert_each_trigger_reached_a_nas_at_most_once();
+}
