@@ -259,3 +259,93 @@ fn a_forward_past_the_running_bound_is_answered_queue_full_and_reported() {
     assert!(forwarded_key(&h).is_some(), "runs again: {h:?}");
     owner.check().expect("consistent");
 }
+
+/// Facts of connection `n` of node 1, with long certificate names (a big message).
+fn big_facts(n: u64) -> boomerang_core::cluster::wire::ConnFacts {
+    use boomerang_core::cluster::wire::{CertFacts, ConnFacts};
+    ConnFacts {
+        id: (1 << 48) + n,
+        client: "ANY_NAS".into(),
+        peer: "10.0.0.3:40000".parse().expect("address"),
+        server: "RADSEC".into(),
+        local: "127.0.0.1:2083".parse().expect("address"),
+        transport: "tls".into(),
+        connected_us: 1_700_000_000_000_000,
+        status_received_us: Some(1_700_000_000_100_000),
+        nas_identifier: Some(format!("nas-{n}")),
+        last_heard_us: None,
+        healthy: true,
+        binding: "none".into(),
+        cert: Some(CertFacts {
+            subject_cn: Some(format!("nas-{n}.access.example.net")),
+            issuer: Some("CN=Example Access CA,O=Example,C=NL".into()),
+            fingerprint: Some("ab".repeat(32)),
+            san_email: Vec::new(),
+            san_dns: (0..20)
+                .map(|i| format!("ap-{n}-{i}.site-with-a-long-name.access.example.net"))
+                .collect(),
+            san_uri: Vec::new(),
+        }),
+    }
+}
+
+/// Deliver everything `from` sends to `to`; the sizes of the messages and whether
+/// `to` asked anyone for a snapshot.
+fn deliver(
+    from: &mut ClusterPart<u32>,
+    to: &mut ClusterPart<u32>,
+    now: Instant,
+) -> (Vec<usize>, bool) {
+    let mut sizes = Vec::new();
+    while let Some((_, data)) = from.poll_send() {
+        sizes.push(data.len());
+        to.receive(now, &data, 0);
+    }
+    let mut asked = false;
+    while let Some((_, data)) = to.poll_send() {
+        asked |= matches!(Message::decode(&data), Ok(Message::SnapshotRequest { .. }));
+    }
+    (sizes, asked)
+}
+
+/// Thousands of connections with long certificate names: every snapshot part and
+/// every update stays within the message bound (NATS refuses payloads over its
+/// `max_payload`, 1 MiB by default, which would leave the view unrepaired for
+/// ever), and the receiver assembles the whole view, then applies a large change
+/// as several numbered updates without asking for a snapshot again.
+#[test]
+fn snapshots_and_updates_of_many_large_connections_stay_within_the_message_bound() {
+    use boomerang_core::cluster::MESSAGE_BYTES;
+    let bound = MESSAGE_BYTES + 4096;
+    let mut n1 = part(1);
+    let mut n2 = part(2);
+    let t0 = Instant::now();
+    n2.bus_state(t0, true, 0);
+    while n2.poll_send().is_some() {}
+    n1.bus_state(t0, true, 3000);
+    let (_, asked) = deliver(&mut n1, &mut n2, t0);
+    assert!(asked, "a new node is asked for its snapshot");
+    n1.send_snapshot("n2", (0..3000).map(big_facts).collect());
+    let (sizes, _) = deliver(&mut n1, &mut n2, t0);
+    assert!(sizes.len() > 3, "in several parts: {sizes:?}");
+    assert!(sizes.iter().all(|s| *s <= bound), "{sizes:?}");
+    assert_eq!(n2.view().len(), 3000);
+    // 3,000 new connections and 2,000 closed: one change, several updates.
+    n1.publish(
+        (3000..6000).map(big_facts).collect(),
+        (0..2000).map(|n| (1 << 48) + n).collect(),
+    );
+    let (sizes, asked) = deliver(&mut n1, &mut n2, t0);
+    assert!(sizes.len() > 1, "{sizes:?}");
+    assert!(sizes.iter().all(|s| *s <= bound), "{sizes:?}");
+    assert!(!asked, "no gap: no snapshot asked");
+    assert_eq!(n2.view().len(), 4000);
+    // A small change is still one update.
+    n1.publish(vec![big_facts(7000)], vec![(1 << 48) + 2000]);
+    let (sizes, asked) = deliver(&mut n1, &mut n2, t0);
+    assert_eq!(sizes.len(), 1);
+    assert!(!asked);
+    assert_eq!(n2.view().len(), 4000);
+    n1.check().expect("sender consistent");
+    n2.check().expect("receiver consistent");
+}

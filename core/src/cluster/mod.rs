@@ -40,9 +40,38 @@ pub const MAX_ANSWERED: usize = 65_536;
 pub const REFUSED_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Epochs (restarts) of one node whose highest forgotten request number is kept.
 const EPOCHS_KEPT: usize = 4;
-/// Connections per snapshot message (a part stays well under NATS's default
-/// 1 MiB payload limit).
+/// At most this many connections in one snapshot part or update.
 pub const SNAPSHOT_PART: usize = 1000;
+
+/// At most this many bytes of connection facts in one message (an update or a
+/// snapshot part): NATS refuses payloads above its `max_payload` (1 MiB by default),
+/// and connections with long certificate names would otherwise reach it.
+pub const MESSAGE_BYTES: usize = 256 * 1024;
+
+/// At most this many removed connection numbers in one update.
+pub const UPDATE_REMOVES: usize = 8192;
+
+/// `conns` in runs of at most [`SNAPSHOT_PART`] connections and about
+/// [`MESSAGE_BYTES`] of JSON each (a single connection larger than that still goes
+/// alone); nothing when `conns` is empty.
+fn parts(conns: Vec<ConnFacts>) -> Vec<Vec<ConnFacts>> {
+    let mut out = Vec::new();
+    let mut part = Vec::new();
+    let mut bytes = 0;
+    for facts in conns {
+        let size = serde_json::to_vec(&facts).map_or(MESSAGE_BYTES, |v| v.len() + 1);
+        if !part.is_empty() && (part.len() >= SNAPSHOT_PART || bytes + size > MESSAGE_BYTES) {
+            out.push(std::mem::take(&mut part));
+            bytes = 0;
+        }
+        bytes += size;
+        part.push(facts);
+    }
+    if !part.is_empty() {
+        out.push(part);
+    }
+    out
+}
 
 /// The cluster as the management API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,28 +357,46 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
 
     /// Publish changes to this node's connections (one update; nothing when
     /// there is no change).
+    /// A large change goes as several numbered updates (each within
+    /// [`MESSAGE_BYTES`]): first the connections that appeared or changed, then those
+    /// that closed, as one update would apply them.
     pub fn publish(&mut self, upsert: Vec<ConnFacts>, remove: Vec<u64>) {
-        if upsert.is_empty() && remove.is_empty() {
-            return;
-        }
-        self.seq += 1;
-        let msg = Message::Update {
-            from: self.me.clone(),
-            seq: self.seq,
-            upsert,
-            remove,
+        let upserts = parts(upsert);
+        let removes: Vec<Vec<u64>> = remove.chunks(UPDATE_REMOVES).map(<[u64]>::to_vec).collect();
+        let updates: Vec<(Vec<ConnFacts>, Vec<u64>)> = if upserts.len() <= 1 && removes.len() <= 1 {
+            // The usual case: one update with both.
+            let u = upserts.into_iter().next().unwrap_or_default();
+            let r = removes.into_iter().next().unwrap_or_default();
+            if u.is_empty() && r.is_empty() {
+                return;
+            }
+            vec![(u, r)]
+        } else {
+            upserts
+                .into_iter()
+                .map(|u| (u, Vec::new()))
+                .chain(removes.into_iter().map(|r| (Vec::new(), r)))
+                .collect()
         };
-        self.send(BusTarget::All, &msg);
+        for (upsert, remove) in updates {
+            self.seq += 1;
+            let msg = Message::Update {
+                from: self.me.clone(),
+                seq: self.seq,
+                upsert,
+                remove,
+            };
+            self.send(BusTarget::All, &msg);
+        }
     }
 
     /// Send every connection of this node to `node`, in parts, as of the last
     /// update.
     pub fn send_snapshot(&mut self, node: &str, conns: Vec<ConnFacts>) {
-        let chunks: Vec<Vec<ConnFacts>> = if conns.is_empty() {
-            vec![Vec::new()]
-        } else {
-            conns.chunks(SNAPSHOT_PART).map(<[_]>::to_vec).collect()
-        };
+        let mut chunks = parts(conns);
+        if chunks.is_empty() {
+            chunks.push(Vec::new());
+        }
         let parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
         for (i, conns) in chunks.into_iter().enumerate() {
             let msg = Message::Snapshot {
