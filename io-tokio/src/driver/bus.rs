@@ -381,8 +381,13 @@ async fn publish(
         match client.publish(subject, data).await {
             Ok(()) => metrics.cluster_bus_message(&cluster, BusDirection::Sent),
             Err(e) => {
+                // For example a payload above the server's max_payload: the engine
+                // repairs what is lost, but an operator must see why.
                 metrics.cluster_bus_dropped(&cluster);
-                tracing::debug!("cluster bus: publish failed: {e}");
+                crate::log_limit::warn(
+                    "cluster bus: publish failed",
+                    format!("cluster bus: publish failed; message dropped: {e}"),
+                );
             }
         }
     }
