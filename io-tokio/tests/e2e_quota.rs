@@ -32,7 +32,12 @@ fn interim(id: u8, user: &str, session: &str, input: u32, output: u32) -> Vec<u8
 
 fn start() -> Server {
     let ports = Ports::pick();
-    Server::start_with(&adapt_config(EXAMPLE, ports), ports, |dir| {
+    start_config(&adapt_config(EXAMPLE, ports), ports)
+}
+
+/// `config` (the example, adapted) with the example's database.
+fn start_config(config: &str, ports: Ports) -> Server {
+    Server::start_with(config, ports, |dir| {
         let db = rusqlite::Connection::open(dir.join("sessions.sqlite")).unwrap();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let schema =
@@ -139,4 +144,88 @@ fn the_quota_disconnect_is_counted_in_reverse_requests_total() {
         assert!(std::time::Instant::now() < deadline, "{metrics}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// An over-quota interim on `nas`: the Accounting-Response, then the
+/// Disconnect-Request for `session` on the same connection, acknowledged.
+fn over_quota(nas: &mut RadsecStream, id: u8, session: &str) {
+    nas.write_all(&interim(id, "mikem", session, 800_000, 400_000))
+        .unwrap();
+    let reply = read_radius(nas).unwrap();
+    assert_eq!(
+        (reply.code, reply.identifier),
+        (Code::AccountingResponse, id)
+    );
+    let request = read_radius(nas).unwrap();
+    assert_eq!(request.code, Code::DisconnectRequest, "{request:?}");
+    assert_eq!(
+        request.first_value(ACCT_SESSION_ID).map(|v| v.to_vec()),
+        Some(session.as_bytes().to_vec()),
+        "{request:?}"
+    );
+    let mut ack = request.new_reply(Code::DisconnectAck);
+    nas.write_all(&sign_response(&mut ack, &request.authenticator, "radsec"))
+        .unwrap();
+}
+
+/// Nothing arrives on `nas` within half a second.
+fn silent(nas: &mut RadsecStream) {
+    nas.sock
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    if let Ok(p) = read_radius(nas) {
+        panic!("nothing expected on this connection, got {p:?}");
+    }
+}
+
+/// The number of connections in node `server`'s view of the cluster.
+fn cluster_connections(server: &Server) -> usize {
+    match http(
+        server.management(),
+        "GET",
+        "/api/v1/connections?scope=cluster",
+    ) {
+        Ok((200, body)) => serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.as_array().map(Vec::len))
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The quota example on a cluster of two nodes over a real nats-server: each node's
+/// `@select` has the other node's NAS connection among its candidates, and
+/// `connection.id == radius.connection.id` still picks the connection the accounting
+/// came on (connection numbers are unique in the cluster), never the other node's.
+#[test]
+fn on_a_cluster_the_quota_disconnect_goes_back_over_the_accounting_connection_only() {
+    let Some(nats_bin) = nats::nats_server() else {
+        return;
+    };
+    let nats_port = nats::free_port();
+    let _nats = nats::NatsServer::start(&nats_bin, nats_port, &[]);
+    let node = |id: u16| {
+        let ports = Ports::pick();
+        let mut config = adapt_config(EXAMPLE, ports);
+        config.push_str(&format!(
+            "\ncluster {{\n    name \"quota\";\n    node \"n{id}\";\n    node_id {id};\n    heartbeat 200ms;\n    node_timeout 2s;\n    nats {{\n        server \"nats://127.0.0.1:{nats_port}\";\n        connect_timeout 1s;\n    }}\n}}\n"
+        ));
+        start_config(&config, ports)
+    };
+    let a = node(1);
+    let b = node(2);
+    let mut nas_a = a.radsec_connect(Some("nas1")).unwrap();
+    let mut nas_b = b.radsec_connect(Some("nas1")).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while cluster_connections(&a) < 2 || cluster_connections(&b) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the nodes did not learn each other's connection"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    over_quota(&mut nas_a, 1, "sess-a");
+    silent(&mut nas_b);
+    over_quota(&mut nas_b, 2, "sess-b");
+    silent(&mut nas_a);
 }
