@@ -331,7 +331,8 @@ impl ClusterView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConnectionView {
     /// `connection.id`: unique in the cluster (node N numbers its connections from
-    /// N × 2⁴⁸; from 1 without a cluster), in establishment order.
+    /// N × 2⁴⁸ plus a run drawn at each start; from 1 without a cluster), in
+    /// establishment order.
     pub id: u64,
     /// `connection.client_name`: the configured client that connected.
     pub client_name: String,

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use boomerang_core::lang::program::{Cluster, Nats, NatsAuth};
+use boomerang_core::lang::program::{Cluster, Nats, NatsAuth, RUN_SHIFT};
 use boomerang_io_tokio::config_files::load_and_compile;
 use boomerang_io_tokio::driver::rng::OsRandom;
 use boomerang_io_tokio::driver::{Driver, DriverOptions};
@@ -140,7 +140,7 @@ management {{
                 .contains(r#"cluster_bus_up{cluster="test"} 0"#)
         );
 
-        // A NAS connection is numbered from node_id << 48.
+        // A NAS connection is numbered from node_id << 48 plus this start's run.
         let nas = TcpStream::connect(("127.0.0.1", radius)).expect("connect to the listener");
         let view = tokio::time::timeout(WAIT, async {
             loop {
@@ -154,7 +154,14 @@ management {{
         })
         .await
         .expect("the connection is seen");
-        assert_eq!(view.connections[0].id, Cluster::first_conn_number(3) + 1);
+        // The first of this start's run: node 3's range, at a run boundary.
+        let first = view.connections[0].id;
+        assert_eq!(Cluster::owner_of(first), 3, "{first}");
+        assert_eq!(
+            (first - Cluster::first_conn_number(3) - 1) % (1 << RUN_SHIFT),
+            0,
+            "{first}"
+        );
         assert_eq!(view.connections[0].node.as_deref(), Some("a"));
 
         // The cluster's state and the cluster scope, from the engine task.
@@ -176,7 +183,7 @@ management {{
         assert_eq!(cluster["nodes"], serde_json::json!([]));
         assert_eq!(all_status, 200, "{all}");
         let all: serde_json::Value = serde_json::from_str(&all).expect("JSON");
-        assert_eq!(all[0]["id"], Cluster::first_conn_number(3) + 1);
+        assert_eq!(all[0]["id"], first);
         assert_eq!(all[0]["node"], "a");
         assert_eq!(all[0]["in_flight"], 0);
         let metrics_text = metrics.encode();

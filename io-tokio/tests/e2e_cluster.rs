@@ -1185,7 +1185,8 @@ fn cluster_connection_ids(cluster: &Cluster, id: u16) -> Vec<u64> {
 /// SIGHUP of a node whose configuration is unchanged, with triggers before, during
 /// and after it: the node keeps its NAS connection (the same number in every node's
 /// view: no reconnect) and its place in the cluster, and every trigger from every
-/// node reaches its NAS once.
+/// node reaches its NAS once. Then SIGHUP with a changed `cluster` section: the node
+/// restarts itself in place and rejoins.
 #[test]
 fn a_sighup_mid_traffic_keeps_the_nodes_nas_connection_and_its_place_in_the_cluster() {
     let Some(mut cluster) = Cluster::start() else {
@@ -1237,5 +1238,52 @@ fn a_sighup_mid_traffic_keeps_the_nodes_nas_connection_and_its_place_in_the_clus
             assert_eq!(cluster.http(from, &nas), Answer::Http(200));
         }
     }
+    // A changed `cluster` section cannot be applied in place: node 2 restarts itself
+    // with it, its NAS reconnects, and every node reaches that NAS again over its new
+    // connection (answers meanwhile are errors or ACKs, never silence).
+    let path = cluster.config_path(2);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let changed = text.replace("heartbeat 200ms;", "heartbeat 250ms;");
+    assert_ne!(changed, text, "the node configuration names its heartbeat");
+    std::fs::write(&path, changed).unwrap();
+    let pid = cluster.node(2).child.id().to_string();
+    let ok = Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -HUP {pid}");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("restarting with the new configuration")
+    {
+        assert!(Instant::now() < deadline, "node 2 did not restart");
+        std::thread::sleep(RETRY);
+    }
+    for from in 1..=3u16 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let answer = cluster.udp(from, "nas-2");
+            assert!(
+                matches!(
+                    answer,
+                    Answer::Radius(Code::DisconnectAck, None)
+                        | Answer::Radius(Code::DisconnectNak, Some(502 | 505 | 506))
+                ),
+                "node {from} → nas-2 around the restart: {answer:?}"
+            );
+            if answer == ACK {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {from} never reached nas-2");
+            std::thread::sleep(RETRY);
+        }
+    }
+    let after = cluster_connection_ids(&cluster, 1);
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(
+        after.iter().any(|id| id >> 48 == 2),
+        "nas-2 is on a connection of node 2: {after:?}"
+    );
     cluster.assert_each_trigger_reached_a_nas_at_most_once();
 }

@@ -679,8 +679,9 @@ pub struct Cluster {
     /// `node "…";`: this node's name, unique in the cluster.
     pub node: String,
     /// `node_id N;` (1–32767): this node's number, unique in the cluster. The
-    /// driver numbers this node's connections from `N << 48`, so `connection.id`
-    /// is unique in the cluster and names its owner ([`Cluster::owner_of`]).
+    /// driver numbers this node's connections from `N << 48` (plus a run drawn at
+    /// each start: [`Cluster::run_base`]), so `connection.id` is unique in the
+    /// cluster and names its owner ([`Cluster::owner_of`]).
     pub node_id: u16,
     /// `nats { … }`: how to reach the NATS servers.
     pub nats: Nats,
@@ -699,6 +700,13 @@ pub struct Cluster {
 /// How many bits of a [`ConnId`](crate::contract::ConnId) number a node's own
 /// connections; the bits above hold the node's `node_id`.
 pub const NODE_ID_SHIFT: u32 = 48;
+
+/// Bits of a connection number below a node's run ([`Cluster::run_base`]): 2^36
+/// (about 69 billion) connections per start of a node.
+pub const RUN_SHIFT: u32 = 36;
+
+/// How many runs a node's numbers are spread over ([`Cluster::run_base`]).
+pub const RUNS: u64 = 1 << (NODE_ID_SHIFT - RUN_SHIFT);
 
 /// The largest `node_id` (node numbers are 1–32767).
 pub const MAX_NODE_ID: u16 = 32767;
@@ -719,6 +727,17 @@ impl Cluster {
     /// The first connection number of the node with this `node_id`.
     pub fn first_conn_number(node_id: u16) -> u64 {
         u64::from(node_id) << NODE_ID_SHIFT
+    }
+
+    /// The number before the first connection of a start of node `node_id` that
+    /// drew `run`: each start (process start, or restart in place) draws its run at
+    /// random among [`RUNS`], so that a restarted node does not number new
+    /// connections as it numbered those of its previous start (a `connection.id`
+    /// stored before a restart, in a database for example, then names no connection
+    /// rather than another NAS's; the same run comes again with probability
+    /// 1/[`RUNS`]). A run has 2^[`RUN_SHIFT`] numbers, inside the node's own range.
+    pub fn run_base(node_id: u16, run: u64) -> u64 {
+        Self::first_conn_number(node_id) + ((run % RUNS) << RUN_SHIFT)
     }
 
     /// The `node_id` of the node that owns connection number `conn`.

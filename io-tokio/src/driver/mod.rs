@@ -861,9 +861,14 @@ impl<N: Net> Driver<N> {
             None => None,
         };
         // With a cluster, connection numbers carry this node's `node_id` above bit
-        // 48, so that they are unique in the cluster.
+        // 48, so that they are unique in the cluster, and a run drawn for this start
+        // below it, so that a restart does not number new connections as the
+        // previous start did (`Cluster::run_base`).
+        let mut rng = rng;
         let next_conn = program.cluster.as_ref().map_or(1, |c| {
-            boomerang_core::lang::program::Cluster::first_conn_number(c.node_id) + 1
+            let mut run = [0u8; 8];
+            rng.fill(&mut run);
+            boomerang_core::lang::program::Cluster::run_base(c.node_id, u64::from_le_bytes(run)) + 1
         });
         let engine = boomerang_core::engine::Engine::new(
             program.clone(),
