@@ -55,6 +55,15 @@ pub const UPDATE_REMOVES: usize = 8192;
 /// [`MESSAGE_BYTES`] of JSON each (a single connection larger than that still goes
 /// alone); nothing when `conns` is empty.
 fn parts(conns: Vec<ConnFacts>) -> Vec<Vec<ConnFacts>> {
+    // The usual update, one connection changed by one input: it goes alone anyway,
+    // so it is not measured (no second serialization per event).
+    if conns.len() <= 1 {
+        return if conns.is_empty() {
+            Vec::new()
+        } else {
+            vec![conns]
+        };
+    }
     let mut out = Vec::new();
     let mut part = Vec::new();
     let mut bytes = 0;
