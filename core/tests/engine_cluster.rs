@@ -268,11 +268,13 @@ fn each_end_of_a_forwarded_request_reports_how_it_ended_once() {
     assert_eq!(sizes.forwarded_waiting, 0);
 }
 
-/// `retries` can pick a connection on another node: the chosen connection (local)
-/// closes with the request written, the retry selects again over the cluster and
-/// the only candidate left is on another node, reached by a forward.
-#[test]
-fn a_retry_after_a_local_connection_closed_picks_a_connection_on_another_node() {
+/// Two nodes with `retries 1`, a NAS named `ap` on each: node 0's holds every
+/// request (and is first in cluster order), node 1's acknowledges.
+fn retry_world() -> (
+    ClusterWorld,
+    boomerang_core::engine::ConnId,
+    boomerang_core::engine::ConnId,
+) {
     let mut w = ClusterWorld::new(
         ReverseSpec {
             retries: 1,
@@ -283,17 +285,19 @@ fn a_retry_after_a_local_connection_closed_picks_a_connection_on_another_node() 
     let a = w.nas(0, 1, "ap", NasMode::Hold);
     let b = w.nas(1, 2, "ap", NasMode::Ack);
     w.advance(Duration::from_millis(200));
-    let id = w.trigger(0, "ap");
-    w.advance(Duration::from_millis(100));
-    assert_eq!(
-        w.requests_to(0, a).len(),
-        1,
-        "first in cluster order: node 0's"
-    );
-    assert!(w.response(0, id).is_none(), "the NAS holds it");
-    ok_close(&mut w, 0, a);
-    w.advance(Duration::from_millis(300));
-    let (status, body) = w.response(0, id).expect("answered after the retry");
+    (w, a, b)
+}
+
+/// After a retry: answered 200 from node `at`, one request to node 1's NAS `b`,
+/// never a second to node 0's `a`.
+fn answered_by_the_retry(
+    w: &ClusterWorld,
+    at: usize,
+    id: boomerang_core::engine::HttpRequestId,
+    a: boomerang_core::engine::ConnId,
+    b: boomerang_core::engine::ConnId,
+) {
+    let (status, body) = w.response(at, id).expect("answered after the retry");
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         w.requests_to(1, b).len(),
@@ -305,6 +309,25 @@ fn a_retry_after_a_local_connection_closed_picks_a_connection_on_another_node() 
         1,
         "never a second send to the first"
     );
+}
+
+/// `retries` can pick a connection on another node: the chosen connection (local)
+/// closes with the request written, the retry selects again over the cluster and
+/// the only candidate left is on another node, reached by a forward.
+#[test]
+fn a_retry_after_a_local_connection_closed_picks_a_connection_on_another_node() {
+    let (mut w, a, b) = retry_world();
+    let id = w.trigger(0, "ap");
+    w.advance(Duration::from_millis(100));
+    assert_eq!(
+        w.requests_to(0, a).len(),
+        1,
+        "first in cluster order: node 0's"
+    );
+    assert!(w.response(0, id).is_none(), "the NAS holds it");
+    ok_close(&mut w, 0, a);
+    w.advance(Duration::from_millis(300));
+    answered_by_the_retry(&w, 0, id, a, b);
     w.check();
 }
 
@@ -312,34 +335,14 @@ fn a_retry_after_a_local_connection_closed_picks_a_connection_on_another_node() 
 /// connection does; the retry picks a connection that is still in the view.
 #[test]
 fn a_retry_after_the_owner_was_lost_picks_a_connection_still_in_the_view() {
-    let mut w = ClusterWorld::new(
-        ReverseSpec {
-            retries: 1,
-            ..ReverseSpec::default()
-        },
-        2,
-    );
-    let a = w.nas(0, 1, "ap", NasMode::Hold);
-    let b = w.nas(1, 2, "ap", NasMode::Ack);
-    w.advance(Duration::from_millis(200));
+    let (mut w, a, b) = retry_world();
     // On node 1; node 0's connection is first in cluster order: forwarded.
     let id = w.trigger(1, "ap");
     w.advance(Duration::from_millis(100));
     assert_eq!(w.requests_to(0, a).len(), 1, "the owner sent it");
     w.net.bus.cut.insert(w.nodes[0].0);
     w.advance(Duration::from_secs(5));
-    let (status, body) = w.response(1, id).expect("answered after the retry");
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        w.requests_to(1, b).len(),
-        1,
-        "the retry went to node 1's own NAS"
-    );
-    assert_eq!(
-        w.requests_to(0, a).len(),
-        1,
-        "never a second send to the first"
-    );
+    answered_by_the_retry(&w, 1, id, a, b);
     w.net.bus.cut.clear();
     w.advance(Duration::from_secs(3));
     w.check();

@@ -471,6 +471,29 @@ impl Cluster {
     }
 
     /// Wait until node `id` reaches `nas` (a UDP trigger is acknowledged).
+    /// UDP triggers from node `from` to `nas` until one is acknowledged (bounded):
+    /// around a restart the answers are errors (no such NAS yet, closed, timed out)
+    /// or ACKs, never silence nor anything else.
+    fn until_ack_around_a_restart(&mut self, from: u16, nas: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let answer = self.udp(from, nas);
+            assert!(
+                matches!(
+                    answer,
+                    Answer::Radius(Code::DisconnectAck, None)
+                        | Answer::Radius(Code::DisconnectNak, Some(502 | 505 | 506))
+                ),
+                "node {from} → {nas} around the restart: {answer:?}"
+            );
+            if answer == ACK {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {from} never reached {nas}");
+            std::thread::sleep(RETRY);
+        }
+    }
+
     fn until_reached(&mut self, id: u16, nas: &str) {
         let answer = self.udp_until_known(id, nas);
         assert_eq!(
@@ -960,24 +983,7 @@ fn a_node_killed_and_restarted_at_once_is_rejoined_and_no_stale_connection_is_us
     // silence; then every node reaches nas-1 over its new connection, every time (a
     // stale entry for the old one, older and so selected first, would fail).
     for from in [2u16, 3, 1] {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let answer = cluster.udp(from, "nas-1");
-            assert!(
-                matches!(
-                    answer,
-                    Answer::Radius(Code::DisconnectAck, None)
-                        | Answer::Radius(Code::DisconnectNak, Some(502 | 505 | 506))
-                ),
-                "node {from} → nas-1 around the restart: {answer:?}"
-            );
-            eprintln!("node {from} → nas-1 around the restart: {answer:?}");
-            if answer == ACK {
-                break;
-            }
-            assert!(Instant::now() < deadline, "node {from} never reached nas-1");
-            std::thread::sleep(RETRY);
-        }
+        cluster.until_ack_around_a_restart(from, "nas-1");
     }
     for from in 1..=3u16 {
         for to in 1..=3u16 {
@@ -1261,23 +1267,7 @@ fn a_sighup_mid_traffic_keeps_the_nodes_nas_connection_and_its_place_in_the_clus
         std::thread::sleep(RETRY);
     }
     for from in 1..=3u16 {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let answer = cluster.udp(from, "nas-2");
-            assert!(
-                matches!(
-                    answer,
-                    Answer::Radius(Code::DisconnectAck, None)
-                        | Answer::Radius(Code::DisconnectNak, Some(502 | 505 | 506))
-                ),
-                "node {from} → nas-2 around the restart: {answer:?}"
-            );
-            if answer == ACK {
-                break;
-            }
-            assert!(Instant::now() < deadline, "node {from} never reached nas-2");
-            std::thread::sleep(RETRY);
-        }
+        cluster.until_ack_around_a_restart(from, "nas-2");
     }
     let after = cluster_connection_ids(&cluster, 1);
     assert_eq!(after.len(), 3, "{after:?}");
