@@ -328,6 +328,16 @@ impl Cluster {
         }
     }
 
+    /// Send SIGHUP to node `id` (reload its configuration file).
+    fn sighup(&self, id: u16) {
+        let pid = self.node(id).child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -HUP {pid}");
+    }
+
     /// SIGKILL node `id`.
     fn kill_node(&mut self, id: u16) {
         let mut node = self.nodes[usize::from(id - 1)]
@@ -1203,12 +1213,7 @@ fn a_sighup_mid_traffic_keeps_the_nodes_nas_connection_and_its_place_in_the_clus
     assert_eq!(before.len(), 3, "{before:?}");
     let log = cluster.node(2).log.clone();
     for round in 1..=2usize {
-        let pid = cluster.node(2).child.id().to_string();
-        let ok = Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill -HUP {pid}");
+        cluster.sighup(2);
         // Triggers while the reload runs: to node 2's NAS from every node.
         for from in 1..=3u16 {
             assert_eq!(
@@ -1252,12 +1257,7 @@ fn a_sighup_mid_traffic_keeps_the_nodes_nas_connection_and_its_place_in_the_clus
     let changed = text.replace("heartbeat 200ms;", "heartbeat 250ms;");
     assert_ne!(changed, text, "the node configuration names its heartbeat");
     std::fs::write(&path, changed).unwrap();
-    let pid = cluster.node(2).child.id().to_string();
-    let ok = Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill -HUP {pid}");
+    cluster.sighup(2);
     let deadline = Instant::now() + WAIT;
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()
