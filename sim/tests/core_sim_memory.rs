@@ -43,9 +43,18 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// The count is of the whole process: each test holds this while it counts, so
+/// that tests running in parallel do not count each other's allocations.
+static COUNTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn counting() -> std::sync::MutexGuard<'static, ()> {
+    COUNTING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn heap_bytes_per_connection() {
     const N: usize = 10_000;
+    let _alone = counting();
     let mut engine = fleet_engine();
     let inputs = fleet_inputs(N);
     let before = LIVE.load(Ordering::Relaxed);
@@ -64,27 +73,15 @@ fn heap_bytes_per_connection() {
 /// encoded before the count starts.
 #[test]
 fn heap_bytes_per_remote_connection_in_the_cluster_view() {
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     use boomerang_core::cluster::wire::{CertFacts, ConnFacts};
     use boomerang_core::cluster::{ClusterPart, Message, NodeRef};
-    use boomerang_core::lang::program::{Cluster, Nats, NatsAuth};
+    use boomerang_sim::core_sim::cluster::ClusterConfig;
 
     const N: u64 = 10_000;
-    let config = Cluster {
-        name: "m".into(),
-        node: "n1".into(),
-        node_id: 1,
-        nats: Nats {
-            servers: Vec::new(),
-            tls: None,
-            auth: NatsAuth::None,
-            connect_timeout: Duration::from_secs(2),
-        },
-        heartbeat: Duration::from_secs(1),
-        node_timeout: Duration::from_secs(5),
-        forward_margin: Duration::from_secs(1),
-    };
+    let _alone = counting();
+    let config = ClusterConfig::small(1).cluster(1);
     let mut part: ClusterPart<u32> = ClusterPart::new(config, 1);
     let t0 = Instant::now();
     part.bus_state(t0, true, 0);

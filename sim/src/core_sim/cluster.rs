@@ -156,7 +156,9 @@ impl ClusterConfig {
             + self.max_bus_delay * 4
     }
 
-    fn cluster(&self, n: u16) -> Cluster {
+    /// The `cluster { … }` settings of node `n` (named `n{n}`, `node_id` n) in these
+    /// worlds.
+    pub fn cluster(&self, n: u16) -> Cluster {
         Cluster {
             name: "sim".into(),
             node: format!("n{n}"),
