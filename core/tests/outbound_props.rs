@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{Output, Transport};
 use boomerang_core::engine::outbound::{ConnId, OutboundOutput, RequestToken, ServerRef};
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::ServerSelection;
@@ -93,7 +93,7 @@ impl World {
     fn absorb(&mut self) -> Result<(), TestCaseError> {
         for out in self.h.take() {
             match out {
-                OutboundOutput::Write { conn, bytes } => {
+                OutboundOutput::Driver(Output::StreamWrite { conn, data: bytes }) => {
                     let p = Packet::decode(bytes).unwrap();
                     if p.code.is_request() && p.code != Code::StatusServer {
                         let token = token_in(&p).unwrap();
@@ -113,7 +113,11 @@ impl World {
                         self.stream_seen.push((conn, p));
                     }
                 }
-                OutboundOutput::SendDatagram { server, bytes, .. } => {
+                OutboundOutput::Driver(Output::BackendDatagram {
+                    server,
+                    data: bytes,
+                    ..
+                }) => {
                     let p = self.far.check(bytes);
                     if let Some(token) = token_in(&p) {
                         let key = (1_000_000 + u64::from(server.server), p.identifier);
@@ -135,12 +139,12 @@ impl World {
                     prop_assert_eq!(self.outcomes[&token.0], 1, "two outcomes for one token");
                 }
                 OutboundOutput::Close { conn, .. } => self.open.retain(|c| *c != conn),
-                OutboundOutput::Connect { .. } => {
+                OutboundOutput::Driver(Output::Connect { .. }) => {
                     // Put it back for Accept/Refuse.
                     self.h.pending.push((self.h.clock.elapsed(), out));
                 }
                 OutboundOutput::IncomingRequest { .. }
-                | OutboundOutput::AbortConnect { .. }
+                | OutboundOutput::Driver(_)
                 | OutboundOutput::ServerState { .. } => {}
             }
         }
@@ -151,7 +155,7 @@ impl World {
         self.h
             .pending
             .iter()
-            .any(|(_, o)| matches!(o, OutboundOutput::Connect { .. }))
+            .any(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
     }
 
     fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {

@@ -5,7 +5,7 @@ mod outbound_support;
 
 use std::time::Duration;
 
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{Output, Transport};
 use boomerang_core::engine::backoff::{DEFAULT_BASE, DEFAULT_CAP};
 use boomerang_core::engine::outbound::{CloseReason, OutboundOutput, WATCHDOG_FAILURES};
 use boomerang_core::lang::program::ServerSelection;
@@ -33,7 +33,7 @@ fn connects_at_start_and_probes_with_nas_identifier_at_the_interval() {
     let mut h = nas_side(1);
     h.collect();
     assert!(
-        matches!(&h.pending[..], [(_, OutboundOutput::Connect { target, .. })] if target.protocol == Transport::Tls && target.port == 1812),
+        matches!(&h.pending[..], [(_, OutboundOutput::Driver(Output::Connect { target, .. }))] if target.protocol == Transport::Tls && target.port == 1812),
         "{:?}",
         h.pending
     );
@@ -44,7 +44,9 @@ fn connects_at_start_and_probes_with_nas_identifier_at_the_interval() {
     let writes: Vec<_> = out
         .into_iter()
         .filter_map(|o| match o {
-            OutboundOutput::Write { conn: c, bytes } if c == conn => Some(bytes),
+            OutboundOutput::Driver(Output::StreamWrite { conn: c, data }) if c == conn => {
+                Some(data)
+            }
             _ => None,
         })
         .collect();
@@ -108,7 +110,7 @@ fn silent_far_end_is_declared_dead_within_the_documented_bound_then_reconnected(
     );
     let sent: Vec<_> = before
         .iter()
-        .filter(|o| matches!(o, OutboundOutput::Write { .. }))
+        .filter(|o| matches!(o, OutboundOutput::Driver(Output::StreamWrite { .. })))
         .collect();
     assert_eq!(
         sent.len(),
@@ -137,7 +139,7 @@ fn silent_far_end_is_declared_dead_within_the_documented_bound_then_reconnected(
     let reconnect = h.take_timed();
     let (at, _) = reconnect
         .iter()
-        .find(|(_, o)| matches!(o, OutboundOutput::Connect { .. }))
+        .find(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
         .expect("reconnects");
     let delay = *at - bound;
     assert!(
@@ -151,7 +153,7 @@ fn advance_until_connect(h: &mut Harness) {
     for _ in 0..10_000 {
         if h.pending
             .iter()
-            .any(|(_, o)| matches!(o, OutboundOutput::Connect { .. }))
+            .any(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
         {
             return;
         }
@@ -172,7 +174,7 @@ fn refusal_delays(seed: u64, n: usize) -> Vec<Duration> {
         let found = h
             .pending
             .iter()
-            .find(|(_, o)| matches!(o, OutboundOutput::Connect { .. }))
+            .find(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
             .map(|(t, _)| *t);
         if let Some(t) = found {
             delays.push(t - refused_at);
@@ -230,7 +232,7 @@ fn backoff_resets_after_a_healthy_connection() {
     let out = h.take_timed();
     let (at, _) = out
         .iter()
-        .find(|(_, o)| matches!(o, OutboundOutput::Connect { .. }))
+        .find(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
         .expect("reconnects quickly");
     assert!(*at - closed_at <= DEFAULT_BASE);
 }

@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 use bytes::Bytes;
 
 use crate::contract::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Severity, SqlRows};
-use crate::engine::request::{VerifiedReply, apply_radius_reply, outgoing_request};
+use crate::engine::request::{apply_radius_reply, outgoing_request, server_def};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait, Waiter};
@@ -28,14 +28,6 @@ use crate::radius::packet::Packet;
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> Started {
     Started::Done(Err(ErrorValue::new(code, msg)))
-}
-
-/// The server definition `index` of RADIUS backend `backend`.
-fn server_def(program: &Program, backend: BackendId, index: usize) -> Option<&RadiusServerDef> {
-    match &program.backend(backend)?.kind {
-        BackendKind::Radius(r) => r.servers.get(index),
-        BackendKind::Sqlite(_) => None,
-    }
 }
 
 /// The `reverse { … }` of a server definition, with the backend's name.
@@ -468,7 +460,7 @@ impl Engine {
         let Wait::Reverse(call) = &mut task.wait else {
             return Started::Done(Err(internal_error("send without a reverse call")));
         };
-        let Some(server) = server_def(&program, call.backend, call.server) else {
+        let Some(server) = server_def(&program, call.server_ref()) else {
             return Started::Done(Err(internal_error("reverse server vanished")));
         };
         if !self.registry.contains(conn) {
@@ -740,32 +732,12 @@ impl Engine {
         let Some(mut task) = self.runs.take(tid) else {
             return;
         };
-        let program = task.program.clone();
-        let Task { ctx, wait, .. } = &mut task;
-        let result = match wait {
-            Wait::Reverse(call) => match server_def(&program, call.backend, call.server) {
-                Some(server) => {
-                    call.trace.reply = Some(packet.code);
-                    let reply = VerifiedReply {
-                        packet,
-                        secret: server.secret.as_bytes(),
-                        authenticator,
-                    };
-                    let (backend, query) = (call.backend, call.query);
-                    apply_radius_reply(
-                        &self.schema,
-                        &program,
-                        ctx,
-                        backend,
-                        query,
-                        &call.sent,
-                        reply,
-                    )
-                }
-                None => Err(internal_error("reverse server vanished")),
-            },
-            _ => Err(internal_error("reply without a reverse call")),
+        let Wait::Reverse(call) = &task.wait else {
+            let error = internal_error("reply without a reverse call");
+            return self.resume_backend(now, tid, task, Err(error));
         };
+        let server = call.server_ref();
+        let result = apply_radius_reply(&self.schema, &mut task, server, packet, authenticator);
         self.resume_backend(now, tid, task, result);
     }
 }

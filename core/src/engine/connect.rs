@@ -13,42 +13,22 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::contract::{ConnId, Output, ServerId, Severity, Transport};
-use crate::engine::attrs::{push_entries, request_template};
+use crate::engine::attrs::request_template;
 use crate::engine::outbound::{self, AttemptId, Outbound, OutboundOutput, RequestToken, ServerRef};
-use crate::engine::request::{VerifiedReply, apply_radius_reply, outgoing_request};
-use crate::engine::run::{Started, internal_error};
+use crate::engine::request::{apply_radius_reply, outgoing_request, server_def};
+use crate::engine::run::{Started, internal_error, reply_packet};
 use crate::engine::task::CallTrace;
 use crate::engine::task::{Origin, OutboundCall, Task, TaskId, Wait};
 use crate::engine::{Engine, Now};
 use crate::eval::context::{ClientInfo, ServerInfo};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{BackendCall, BackendId};
-use crate::lang::program::{
-    BackendKind, Program, RadiusListen, RadiusServerDef, RadiusServerMode, ServerKind,
-};
-use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
+use crate::lang::program::{BackendKind, Program, RadiusListen, RadiusServerMode, ServerKind};
+use crate::radius::attr::MESSAGE_AUTHENTICATOR;
 use crate::radius::code::Code;
 use crate::radius::id::AttrId;
 use crate::radius::packet::Packet;
 use crate::rng::SplitMix64;
-
-/// The engine's [`ConnId`] for an outbound connection number, and back.
-pub(super) fn to_engine(conn: outbound::ConnId) -> ConnId {
-    ConnId(conn.0)
-}
-
-/// The outbound machine's number for an engine [`ConnId`].
-pub(super) fn to_outbound(conn: ConnId) -> outbound::ConnId {
-    outbound::ConnId(conn.0)
-}
-
-/// The definition of a backend server.
-fn server_def(program: &Program, server: ServerRef) -> Option<&RadiusServerDef> {
-    match &program.backend(server.backend)?.kind {
-        BackendKind::Radius(r) => r.servers.get(usize::try_from(server.server).ok()?),
-        BackendKind::Sqlite(_) => None,
-    }
-}
 
 /// A printable name for a backend server.
 fn server_label(program: &Program, server: ServerRef) -> String {
@@ -119,9 +99,7 @@ impl Engine {
 
     /// Whether `conn` is one of the outbound side's connections.
     pub(super) fn outbound_owns(&self, conn: ConnId) -> bool {
-        self.outbound
-            .as_ref()
-            .is_some_and(|o| o.owns(to_outbound(conn)))
+        self.outbound.as_ref().is_some_and(|o| o.owns(conn))
     }
 
     /// The driver reported an accepted connection with a number an outbound
@@ -158,8 +136,8 @@ impl Engine {
         let Some(o) = self.outbound.as_mut() else {
             return;
         };
-        o.handle_connected(now, attempt, to_outbound(conn));
-        if o.owns(to_outbound(conn)) {
+        o.handle_connected(now, attempt, conn);
+        if o.owns(conn) {
             self.outbound_peers.insert(conn, (local, peer));
         }
     }
@@ -172,13 +150,13 @@ impl Engine {
 
     pub(super) fn on_outbound_stream_data(&mut self, now: Now, conn: ConnId, data: &[u8]) {
         if let Some(o) = self.outbound.as_mut() {
-            o.handle_stream_data(now, to_outbound(conn), data);
+            o.handle_stream_data(now, conn, data);
         }
     }
 
     pub(super) fn on_outbound_stream_closed(&mut self, now: Now, conn: ConnId) {
         if let Some(o) = self.outbound.as_mut() {
-            o.handle_stream_closed(now, to_outbound(conn));
+            o.handle_stream_closed(now, conn);
         }
         self.outbound_peers.remove(&conn);
     }
@@ -200,36 +178,11 @@ impl Engine {
     pub(super) fn drain_outbound(&mut self, now: Now) {
         while let Some(out) = self.outbound.as_mut().and_then(Outbound::poll_output) {
             match out {
-                OutboundOutput::Connect {
-                    attempt,
-                    server,
-                    target,
-                } => self.outputs.push_back(Output::Connect {
-                    attempt,
-                    server,
-                    target,
-                }),
-                OutboundOutput::AbortConnect { attempt } => {
-                    self.outputs.push_back(Output::AbortConnect { attempt })
-                }
-                OutboundOutput::Write { conn, bytes } => {
-                    self.outputs.push_back(Output::StreamWrite {
-                        conn: to_engine(conn),
-                        data: bytes,
-                    })
-                }
+                OutboundOutput::Driver(command) => self.outputs.push_back(command),
                 OutboundOutput::Close { conn, reason } => {
-                    let conn = to_engine(conn);
                     self.outbound_peers.remove(&conn);
                     self.stats.streams_closed += 1;
                     self.outputs.push_back(Output::StreamClose { conn, reason });
-                }
-                OutboundOutput::SendDatagram { server, to, bytes } => {
-                    self.outputs.push_back(Output::BackendDatagram {
-                        server,
-                        to,
-                        data: bytes,
-                    })
                 }
                 OutboundOutput::Reply {
                     token,
@@ -247,7 +200,7 @@ impl Engine {
                     conn,
                     server,
                     packet,
-                } => self.on_incoming_request(now, to_engine(conn), server, packet),
+                } => self.on_incoming_request(now, conn, server, packet),
                 OutboundOutput::ServerState { server, up } => {
                     let label = server_label(&self.program, server);
                     let state = if up { "up" } else { "down" };
@@ -316,32 +269,13 @@ impl Engine {
         let Some((tid, mut task)) = self.runs.outbound_done(token) else {
             return;
         };
-        if let Wait::Outbound(call) = &mut task.wait {
-            call.trace.reply = Some(packet.code);
-        }
-        // The task's own program: its query numbers index it (a reload keeps the
-        // outbound side only when its backends are unchanged, so `server` names the
-        // same backend server in both).
-        let program = task.program.clone();
-        let result = match (&task.wait, server_def(&program, server)) {
-            (Wait::Outbound(call), Some(def)) => apply_radius_reply(
-                &self.schema,
-                &program,
-                &mut task.ctx,
-                call.backend,
-                call.query,
-                &call.sent,
-                VerifiedReply {
-                    packet,
-                    secret: def.secret.as_bytes(),
-                    authenticator: request_authenticator,
-                },
-            ),
-            (Wait::Outbound(_), None) => Err(internal_error("backend server vanished")),
-            _ => Err(internal_error(
-                "outbound reply for a task not waiting for one",
-            )),
-        };
+        let result = apply_radius_reply(
+            &self.schema,
+            &mut task,
+            server,
+            packet,
+            request_authenticator,
+        );
         self.resume_backend(now, tid, task, result);
     }
 
@@ -351,10 +285,9 @@ impl Engine {
     /// is no `radius.connection`, which describes accepted connections).
     fn on_incoming_request(&mut self, now: Now, conn: ConnId, server: ServerRef, packet: Packet) {
         let program = self.program.clone();
-        let oconn = to_outbound(conn);
         let Some(def) = server_def(&program, server) else {
             if let Some(o) = self.outbound.as_mut() {
-                o.forget_incoming(oconn, packet.identifier);
+                o.forget_incoming(conn, packet.identifier);
             }
             return;
         };
@@ -362,7 +295,7 @@ impl Engine {
             self.stats.status_server += 1;
             let reply = packet.new_reply(Code::AccessAccept);
             if let Some(o) = self.outbound.as_mut()
-                && let Err(e) = o.send_reply_on(now, oconn, reply)
+                && let Err(e) = o.send_reply_on(now, conn, reply)
             {
                 self.log(
                     Severity::Warn,
@@ -388,14 +321,14 @@ impl Engine {
                 ),
             );
             if let Some(o) = self.outbound.as_mut() {
-                o.forget_incoming(oconn, packet.identifier);
+                o.forget_incoming(conn, packet.identifier);
             }
             return;
         };
         let (name, r) = srv;
         if !self.has_room() {
             if let Some(o) = self.outbound.as_mut() {
-                o.forget_incoming(oconn, packet.identifier);
+                o.forget_incoming(conn, packet.identifier);
             }
             return;
         }
@@ -443,25 +376,11 @@ impl Engine {
         code: u8,
         attrs: &[crate::eval::value::AttrEntry],
     ) -> Result<bool, String> {
-        let mut reply = request.new_reply(Code::from_u8(code));
-        let skip = [
-            AttrId::Standard(PROXY_STATE),
-            AttrId::Standard(MESSAGE_AUTHENTICATOR),
-        ];
-        push_entries(
-            &self.schema,
-            &mut reply,
-            attrs,
-            &skip,
-            secret,
-            &request.authenticator,
-            self.rng.as_mut(),
-        )
-        .map_err(|e| e.to_string())?;
+        let reply = reply_packet(self, request, code, attrs, secret)?;
         let Some(o) = self.outbound.as_mut() else {
             return Err("outbound side not started".into());
         };
-        match o.send_reply_on(now, to_outbound(conn), reply) {
+        match o.send_reply_on(now, conn, reply) {
             Ok(()) => Ok(true),
             // The connection went away meanwhile: nothing to answer on.
             Err(outbound::ReplyError::UnknownConnection(_)) => Ok(false),
@@ -472,7 +391,7 @@ impl Engine {
     /// A far-end request got no reply: let the outbound side forget it.
     pub(super) fn forget_outbound(&mut self, conn: ConnId, identifier: u8) {
         if let Some(o) = self.outbound.as_mut() {
-            o.forget_incoming(to_outbound(conn), identifier);
+            o.forget_incoming(conn, identifier);
         }
     }
 }

@@ -4,12 +4,15 @@
 //! connections (`reverse { … }` backends). It wraps the query's bindings and
 //! mapping ([`crate::eval::query`]); transport and matching are elsewhere.
 
+use crate::contract::ServerRef;
 use crate::engine::attrs::{DictSchema, packet_to_bag};
+use crate::engine::run::internal_error;
+use crate::engine::task::{Task, Wait};
 use crate::eval::context::Context;
 use crate::eval::error::{ErrorCode, ErrorValue};
-use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
+use crate::eval::ir::{ActionResult, BackendCall};
 use crate::eval::query::{OutgoingRequest, ReplyView, apply_mapping, eval_bindings};
-use crate::lang::program::Program;
+use crate::lang::program::{BackendKind, Program, RadiusServerDef};
 use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
 use crate::radius::code::Code;
 use crate::radius::id::AttrId;
@@ -79,40 +82,47 @@ pub(super) fn outgoing_request(
     }
 }
 
-/// A verified reply to a RADIUS backend call, as its peer machine delivered it.
-pub(super) struct VerifiedReply<'a> {
-    /// The reply, hidden attributes still hidden.
-    pub packet: &'a Packet,
-    /// The secret of the server that answered.
-    pub secret: &'a [u8],
-    /// The Request Authenticator it answers (hidden attributes are keyed with it).
-    pub authenticator: &'a [u8; 16],
+/// The definition of a RADIUS backend's server.
+pub(super) fn server_def(program: &Program, server: ServerRef) -> Option<&RadiusServerDef> {
+    match &program.backend(server.backend)?.kind {
+        BackendKind::Radius(r) => r.servers.get(usize::try_from(server.server).ok()?),
+        BackendKind::Sqlite(_) => None,
+    }
 }
 
-/// Apply a verified reply to a RADIUS backend call: with a query its `mapping`
-/// (reading `radius.reply.*` from the reply and `radius.request.*` from what was
-/// sent); without one (proxy mode) the reply's code and attributes become the
-/// current reply (Proxy-State and Message-Authenticator left out: the engine
-/// echoes the request's own and computes its own). Positive codes accept, every
-/// other answer rejects.
+/// Apply a verified reply from `server` (its peer machine matched and verified
+/// it against the Request Authenticator `authenticator`, which hidden reply
+/// attributes are keyed with) to the RADIUS backend call `task` waits for, reverse
+/// or `connect`: with a query its `mapping` (reading `radius.reply.*` from the
+/// reply and `radius.request.*` from what was sent); without one (proxy mode) the
+/// reply's code and attributes become the current reply (Proxy-State and
+/// Message-Authenticator left out: the engine echoes the request's own and
+/// computes its own). Positive codes accept, every other answer rejects.
 pub(super) fn apply_radius_reply(
     schema: &DictSchema,
-    program: &Program,
-    ctx: &mut Context,
-    backend: BackendId,
-    query: Option<QueryId>,
-    sent: &OutgoingRequest,
-    reply: VerifiedReply<'_>,
+    task: &mut Task,
+    server: ServerRef,
+    packet: &Packet,
+    authenticator: &[u8; 16],
 ) -> Result<ActionResult, ErrorValue> {
-    let code = reply.packet.code;
-    let mut attrs = packet_to_bag(schema, reply.packet, reply.secret, reply.authenticator);
+    // The task's own program: its backend and query numbers index it.
+    let program = task.program.clone();
+    let Task { ctx, wait, .. } = task;
+    let (backend, query, sent, trace) = match wait {
+        Wait::Reverse(c) => (c.backend, c.query, &c.sent, &mut c.trace),
+        Wait::Outbound(c) => (c.backend, c.query, &c.sent, &mut c.trace),
+        _ => return Err(internal_error("a reply for a task not waiting for one")),
+    };
+    trace.reply = Some(packet.code);
+    let Some(def) = server_def(&program, server) else {
+        return Err(internal_error("backend server vanished"));
+    };
+    let code = packet.code;
+    let mut attrs = packet_to_bag(schema, packet, def.secret.as_bytes(), authenticator);
     match query {
         Some(qid) => {
             let Some(q) = program.backend(backend).and_then(|b| b.radius_query(qid)) else {
-                return Err(ErrorValue::new(
-                    ErrorCode::Error,
-                    "internal engine error: RADIUS query vanished",
-                ));
+                return Err(internal_error("RADIUS query vanished"));
             };
             let view = ReplyView {
                 sent,

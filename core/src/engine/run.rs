@@ -43,16 +43,16 @@ pub(super) fn internal_error(what: impl std::fmt::Display) -> ErrorValue {
     ErrorValue::new(ErrorCode::Error, format!("internal engine error: {what}"))
 }
 
-/// Sign and encode a reply to `request` with `code` and `attrs` (Proxy-State of
-/// the request echoed; Proxy-State and Message-Authenticator among `attrs` left
-/// out, the latter recomputed first in the reply).
-pub(super) fn encode_reply(
+/// The reply to `request` with `code` and `attrs`, unsigned (Proxy-State of the
+/// request echoed; Proxy-State and Message-Authenticator among `attrs` left out,
+/// the latter recomputed first when the reply is signed).
+pub(super) fn reply_packet(
     engine: &mut Engine,
     request: &Packet,
     code: u8,
     attrs: &[AttrEntry],
     secret: &[u8],
-) -> Result<Bytes, String> {
+) -> Result<Packet, String> {
     let mut reply = request.new_reply(Code::from_u8(code));
     let skip = [
         AttrId::Standard(PROXY_STATE),
@@ -68,6 +68,18 @@ pub(super) fn encode_reply(
         engine.rng.as_mut(),
     )
     .map_err(|e| e.to_string())?;
+    Ok(reply)
+}
+
+/// [`reply_packet`], signed and encoded.
+pub(super) fn encode_reply(
+    engine: &mut Engine,
+    request: &Packet,
+    code: u8,
+    attrs: &[AttrEntry],
+    secret: &[u8],
+) -> Result<Bytes, String> {
+    let mut reply = reply_packet(engine, request, code, attrs, secret)?;
     sign_response(
         &mut reply,
         &request.authenticator,

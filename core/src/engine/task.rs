@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::contract::{ConnId, EffectId, HttpRequestId, ServerId, Unanswered};
+use crate::contract::{ConnId, EffectId, HttpRequestId, ServerId, ServerRef, Unanswered};
 use crate::engine::dedup::DupKey;
 use crate::engine::outbound::RequestToken;
 use crate::eval::context::Context;
@@ -152,6 +152,16 @@ pub(crate) struct ReverseCall {
     pub phase: Phase,
     /// When it was first written, and its reply code (for metrics).
     pub trace: CallTrace,
+}
+
+impl ReverseCall {
+    /// The backend server it goes to.
+    pub fn server_ref(&self) -> ServerRef {
+        ServerRef {
+            backend: self.backend,
+            server: u32::try_from(self.server).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 /// The phases of a reverse call.

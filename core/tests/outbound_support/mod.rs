@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{Output, Transport};
 use boomerang_core::engine::outbound::{
     AttemptId, ConnId, Outbound, OutboundOutput, RequestToken, ServerRef,
 };
@@ -182,12 +182,12 @@ impl Harness {
         let index = self
             .pending
             .iter()
-            .position(|(_, o)| matches!(o, OutboundOutput::Connect { .. }))
+            .position(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
             .expect("a Connect output");
         let (_, out) = self.pending.remove(index);
-        let OutboundOutput::Connect {
+        let OutboundOutput::Driver(Output::Connect {
             attempt, server, ..
-        } = out
+        }) = out
         else {
             unreachable!()
         };
@@ -205,10 +205,10 @@ impl Harness {
         let index = self
             .pending
             .iter()
-            .position(|(_, o)| matches!(o, OutboundOutput::Connect { .. }))
+            .position(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
             .expect("a Connect output");
         let (_, out) = self.pending.remove(index);
-        let OutboundOutput::Connect { attempt, .. } = out else {
+        let OutboundOutput::Driver(Output::Connect { attempt, .. }) = out else {
             unreachable!()
         };
         let now = self.now();
@@ -243,7 +243,10 @@ impl Harness {
         self.collect();
         let mut out = Vec::new();
         self.pending.retain(|(_, o)| match o {
-            OutboundOutput::Write { conn: c, bytes } if *c == conn => {
+            OutboundOutput::Driver(Output::StreamWrite {
+                conn: c,
+                data: bytes,
+            }) if *c == conn => {
                 out.push(bytes.clone());
                 false
             }
@@ -257,9 +260,11 @@ impl Harness {
         self.collect();
         let mut out = Vec::new();
         self.pending.retain(|(_, o)| match o {
-            OutboundOutput::SendDatagram {
-                server: s, bytes, ..
-            } if *s == server => {
+            OutboundOutput::Driver(Output::BackendDatagram {
+                server: s,
+                data: bytes,
+                ..
+            }) if *s == server => {
                 out.push(bytes.clone());
                 false
             }

@@ -25,7 +25,8 @@
 //! no connection or no free identifier, the watchdog policy, and far-end requests.
 //!
 //! It is sans-IO: the driver opens connections and sockets when told to
-//! ([`OutboundOutput::Connect`], [`OutboundOutput::SendDatagram`]), feeds back what
+//! ([`Output::Connect`], [`Output::BackendDatagram`] in
+//! [`OutboundOutput::Driver`]), feeds back what
 //! happens (`handle_*`), drains [`Outbound::poll_output`] after every call, and calls
 //! [`Outbound::handle_timeout`] at [`Outbound::poll_timeout`].
 //!
@@ -99,7 +100,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::contract::Transport;
+use crate::contract::{Output, Transport};
 use crate::engine::backoff::Backoff;
 use crate::engine::time::Now;
 use crate::eval::error::{ErrorCode, ErrorValue};
@@ -601,7 +602,11 @@ impl Outbound {
         let bytes = sign_response(&mut reply, &authenticator, secret, &SignOptions::default())
             .map_err(ReplyError::Encode)?;
         c.incoming.remove(&identifier);
-        self.out.push_back(OutboundOutput::Write { conn, bytes });
+        self.out
+            .push_back(OutboundOutput::Driver(Output::StreamWrite {
+                conn,
+                data: bytes,
+            }));
         Ok(())
     }
 
@@ -753,11 +758,11 @@ impl Outbound {
         );
         s.state = LinkState::Stream(StreamState::Connecting { attempt, timer });
         self.attempts.insert(attempt, slot);
-        self.out.push_back(OutboundOutput::Connect {
+        self.out.push_back(OutboundOutput::Driver(Output::Connect {
             attempt,
             server: s.cfg.sref,
             target: s.cfg.target.clone(),
-        });
+        }));
     }
 
     /// An attempt for `slot` failed: back off, and move its queued requests on.
@@ -945,19 +950,19 @@ impl Outbound {
 
     /// Write bytes on a link: to the connection, or to the UDP server.
     fn write(&mut self, link: Link, bytes: Bytes) {
-        self.out.push_back(match link {
-            Link::Conn(conn) => OutboundOutput::Write { conn, bytes },
+        self.out.push_back(OutboundOutput::Driver(match link {
+            Link::Conn(conn) => Output::StreamWrite { conn, data: bytes },
             Link::Udp(slot) => {
                 let Some(s) = self.servers.get(slot) else {
                     return;
                 };
-                OutboundOutput::SendDatagram {
+                Output::BackendDatagram {
                     server: s.cfg.sref,
                     to: s.cfg.target.clone(),
-                    bytes,
+                    data: bytes,
                 }
             }
-        });
+        }));
     }
 
     /// Act on what the peer machine of `link` reported.
@@ -1164,7 +1169,8 @@ impl Outbound {
                 };
                 if let LinkState::Stream(StreamState::Connecting { attempt, .. }) = s.state {
                     self.attempts.remove(&attempt);
-                    self.out.push_back(OutboundOutput::AbortConnect { attempt });
+                    self.out
+                        .push_back(OutboundOutput::Driver(Output::AbortConnect { attempt }));
                     self.connect_failed(now, slot, "connection attempt timed out");
                 }
             }

@@ -1,12 +1,9 @@
 //! The vocabulary of the outbound state machine: identifiers, what it asks the
 //! driver to do, why it closes a connection, and its errors.
 
-use std::sync::Arc;
-
-use bytes::Bytes;
 use thiserror::Error;
 
-use crate::contract::{AttemptId, CloseReason, ConnId, ServerRef, Target};
+use crate::contract::{CloseReason, ConnId, Output, ServerRef};
 use crate::eval::error::ErrorValue;
 use crate::radius::code::Code;
 use crate::radius::error::EncodeError;
@@ -22,28 +19,11 @@ pub struct RequestToken(pub u64);
 /// [`Outbound::poll_output`](super::Outbound::poll_output) in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutboundOutput {
-    /// Open a stream connection (TCP, or TCP then TLS with the server's `tls { … }`)
-    /// and report the result with `handle_connected` or `handle_connect_failed`.
-    Connect {
-        /// Echo this back.
-        attempt: AttemptId,
-        /// Which server (its TLS settings are in the program).
-        server: ServerRef,
-        /// Where to connect.
-        target: Arc<Target>,
-    },
-    /// Give up an attempt that is taking too long; a late success is closed anyway.
-    AbortConnect {
-        /// The attempt.
-        attempt: AttemptId,
-    },
-    /// Write these bytes (whole packets) to the connection.
-    Write {
-        /// The connection.
-        conn: ConnId,
-        /// The bytes.
-        bytes: Bytes,
-    },
+    /// A command for the driver, in the contract's words: `Connect`,
+    /// `AbortConnect`, `StreamWrite` (whole packets) or `BackendDatagram` (from the
+    /// socket the driver keeps for that server, so that replies come back with its
+    /// key).
+    Driver(Output),
     /// Close the connection. The machine has already forgotten it; a later
     /// `handle_stream_closed` for it is ignored.
     Close {
@@ -51,16 +31,6 @@ pub enum OutboundOutput {
         conn: ConnId,
         /// Why.
         reason: CloseReason,
-    },
-    /// Send a datagram to a UDP server, from the socket the driver keeps for that
-    /// server (one socket per server, so that replies come back with its key).
-    SendDatagram {
-        /// Which server; replies are fed back with `handle_datagram(server, …)`.
-        server: ServerRef,
-        /// Where to send.
-        to: Arc<Target>,
-        /// The packet.
-        bytes: Bytes,
     },
     /// The verified reply to a request.
     Reply {
