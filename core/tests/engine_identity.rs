@@ -164,8 +164,8 @@ fn a_rogue_certificate_claiming_a_bound_identifier_is_refused_and_the_owner_gets
         0,
         "a refused Status-Server is not answered"
     );
-    assert_eq!(w.h.engine().stats().nas_identifier_mismatches, 1);
-    assert_eq!(w.h.engine().stats().status_server, 0);
+    assert_eq!(w.h.count(claimed(NasIdentifierClaim::Mismatch)), 1);
+    assert_eq!(w.h.count(answered(Code::StatusServer)), 0);
     assert!(
         w.h.engine()
             .connection(rogue)
@@ -186,7 +186,7 @@ fn a_rogue_certificate_claiming_a_bound_identifier_is_refused_and_the_owner_gets
     assert_eq!(w.h.requests_to(owner).len(), 1);
     // The rogue keeps trying: refused every time, still nothing recorded.
     w.h.status(rogue, Some("nas1"));
-    assert_eq!(w.h.engine().stats().nas_identifier_mismatches, 2);
+    assert_eq!(w.h.count(claimed(NasIdentifierClaim::Mismatch)), 2);
     assert_eq!(announced(&w, rogue), None);
     w.h.assert_quiescent();
 }
@@ -198,7 +198,7 @@ fn with_a_binding_the_certificate_name_is_accepted_and_a_connection_without_cert
     let plain = connect(&mut w, 3, None);
     w.h.status(plain, Some("nas1"));
     assert_eq!(announced(&w, plain), None);
-    assert_eq!(w.h.engine().stats().nas_identifier_mismatches, 1);
+    assert_eq!(w.h.count(claimed(NasIdentifierClaim::Mismatch)), 1);
     // A Status-Server without NAS-Identifier is a plain keepalive: answered.
     w.h.status(plain, None);
     assert_eq!(status_answers(&w, plain), 1);
@@ -227,13 +227,13 @@ fn duplicate_claims_are_counted_once_per_connection_without_a_binding() {
     let a = connect(&mut w, 1, None);
     let b = connect(&mut w, 2, None);
     w.h.status(a, Some("n1"));
-    assert_eq!(w.h.engine().stats().nas_identifier_duplicates, 0);
+    assert_eq!(w.h.count(claimed(NasIdentifierClaim::Duplicate)), 0);
     w.h.status(b, Some("n1"));
-    assert_eq!(w.h.engine().stats().nas_identifier_duplicates, 1);
+    assert_eq!(w.h.count(claimed(NasIdentifierClaim::Duplicate)), 1);
     // Periodic Status-Server of an identifier already held is not a new claim.
     w.h.status(b, Some("n1"));
     w.h.status(a, Some("n1"));
-    assert_eq!(w.h.engine().stats().nas_identifier_duplicates, 1);
+    assert_eq!(w.h.count(claimed(NasIdentifierClaim::Duplicate)), 1);
     // Without a binding both are recorded and answered; the duplicate was logged.
     assert_eq!(announced(&w, b).as_deref(), Some("n1"));
     assert_eq!(status_answers(&w, b), 2);

@@ -78,7 +78,7 @@ fn a_hung_nas_is_probed_after_a_timeout_and_closed_when_the_probe_times_out() {
         vec![Code::DisconnectRequest, Code::StatusServer]
     );
     assert_eq!(w.h.nas(c).status_probes, 1);
-    assert_eq!(w.h.engine().stats().liveness_probes, 1);
+    assert_eq!(w.h.steps(ReverseStep::ProbeSent), 1);
     w.h.advance(Duration::from_millis(9_999));
     assert!(
         w.h.engine().connection(c).is_some(),
@@ -87,7 +87,7 @@ fn a_hung_nas_is_probed_after_a_timeout_and_closed_when_the_probe_times_out() {
     w.h.advance(Duration::from_millis(1));
     assert!(w.h.engine().connection(c).is_none(), "closed");
     assert!(closed_unresponsive(&w, c));
-    assert_eq!(w.h.engine().stats().liveness_closed, 1);
+    assert_eq!(w.h.steps(ReverseStep::ProbeUnanswered), 1);
     w.h.assert_quiescent();
     assert_eq!(w.h.engine().counts().timers, 0);
 }
@@ -177,7 +177,7 @@ fn an_answered_probe_restores_health() {
         vec![Code::DisconnectRequest, Code::StatusServer]
     );
     assert_eq!(healthy(&w, c), Some(true), "the probe was answered");
-    assert_eq!(w.h.engine().stats().liveness_restored, 1);
+    assert_eq!(w.h.steps(ReverseStep::HealthRestored), 1);
     // The probe's identifier is free again; the timed-out one rests.
     assert_eq!(w.h.engine().connection(c).unwrap().ids_in_use, 1);
     w.h.advance(Duration::from_secs(60));

@@ -54,14 +54,14 @@ fn no_reply_in_time_is_reverse_timeout_and_the_identifier_rests() {
     let (status, body) = w.response(id).unwrap();
     assert_eq!(status, 500);
     assert_eq!(body["error"], "REVERSE_TIMEOUT");
-    assert_eq!(w.h.engine().stats().reverse_timeouts, 1);
+    assert_eq!(w.h.steps(ReverseStep::TimedOut), 1);
     // The identifier stays out of use for a while, so a late reply is a stray.
     let snap = w.h.engine().connection(c).unwrap();
     assert_eq!((snap.in_flight, snap.ids_in_use), (0, 1));
     let late = w.h.requests_to(c)[0].clone();
     let reply = w.h.nas_mut(c).answer(&late, true).unwrap();
     w.h.send_raw(c, reply);
-    assert_eq!(w.h.engine().stats().reverse_stray_replies, 1);
+    assert_eq!(w.h.count(dropped(DropReason::UnmatchedReply)), 1);
     assert!(
         w.h.engine().connection(c).is_some(),
         "a stray keeps the connection"
@@ -83,7 +83,7 @@ fn connection_closing_after_a_sign_of_life_is_connection_closed_without_retries(
     let (status, body) = w.response(id).unwrap();
     assert_eq!(status, 500);
     assert_eq!(body["error"], "CONNECTION_CLOSED");
-    assert_eq!(w.h.engine().stats().reverse_reselected, 0);
+    assert_eq!(w.h.steps(ReverseStep::Reselected), 0);
     w.h.assert_quiescent();
     assert_eq!(w.h.engine().counts().timers, 0);
 }
@@ -101,8 +101,8 @@ fn connection_closing_silently_selects_again_without_spending_a_retry() {
     w.h.close(stale);
     assert_eq!(w.h.requests_to(fresh).len(), 1, "selected again and sent");
     assert_eq!(w.response(id).unwrap().0, 200);
-    assert_eq!(w.h.engine().stats().reverse_reselected, 1);
-    assert_eq!(w.h.engine().stats().reverse_retries, 0);
+    assert_eq!(w.h.steps(ReverseStep::Reselected), 1);
+    assert_eq!(w.h.steps(ReverseStep::Retried), 0);
     w.h.assert_quiescent();
 }
 
@@ -136,7 +136,7 @@ fn connection_closing_first_is_retried_on_another_selected_connection() {
     w.h.close(first);
     assert_eq!(w.h.requests_to(second).len(), 1, "re-selected and re-sent");
     assert_eq!(w.response(id).unwrap().0, 200);
-    assert_eq!(w.h.engine().stats().reverse_retries, 1);
+    assert_eq!(w.h.steps(ReverseStep::Retried), 1);
     // The retry is a new request: new identifier space, new Message-Authenticator.
     w.h.assert_quiescent();
 }
@@ -172,7 +172,7 @@ fn reply_failing_verification_closes_the_connection() {
     .unwrap();
     w.h.send_raw(c, data);
     assert!(w.h.closes().contains(&c));
-    assert_eq!(w.h.engine().stats().reverse_bad_replies, 1);
+    assert_eq!(w.h.steps(ReverseStep::BadReply), 1);
     assert_eq!(w.response(id).unwrap().1["error"], "CONNECTION_CLOSED");
     w.h.assert_quiescent();
 }
@@ -192,7 +192,7 @@ fn reply_with_a_code_that_does_not_answer_is_a_stray() {
     )
     .unwrap();
     w.h.send_raw(c, data);
-    assert_eq!(w.h.engine().stats().reverse_stray_replies, 1);
+    assert_eq!(w.h.count(dropped(DropReason::UnmatchedReply)), 1);
     assert_eq!(w.response(id), None, "still waiting");
     assert!(w.h.answer_held(c, false));
     let (status, body) = w.response(id).unwrap();
@@ -219,7 +219,7 @@ fn duplicate_udp_trigger_joins_then_gets_the_cached_reply() {
     w.h.datagram(udp, from, encode(&req));
     w.h.datagram(udp, from, encode(&req));
     assert_eq!(w.h.requests_to(c).len(), 1, "joined, not executed twice");
-    assert_eq!(w.h.engine().stats().udp_duplicates_joined, 1);
+    assert_eq!(w.h.count(dropped(DropReason::Duplicate)), 1);
     assert!(w.h.answer_held(c, true));
     assert_eq!(w.h.datagrams().len(), 1);
     w.h.datagram(udp, from, encode(&req));

@@ -236,7 +236,7 @@ fn unknown_code_is_discarded_and_the_connection_stays() {
     let mut w = world(None);
     let conn = open_tcp(&mut w);
     w.h.send_raw(conn, Bytes::from(header(99, 1, 20)));
-    assert_eq!(w.h.engine().stats().stream_unknown_code, 1);
+    assert_eq!(w.h.count(dropped(DropReason::UnknownCode)), 1);
     assert_alive(&mut w, conn);
 }
 
@@ -253,7 +253,7 @@ fn stray_reply_is_discarded_and_the_connection_stays() {
     )
     .unwrap();
     w.h.send_raw(conn, data);
-    assert_eq!(w.h.engine().stats().reverse_stray_replies, 1);
+    assert_eq!(w.h.count(dropped(DropReason::UnmatchedReply)), 1);
     assert_alive(&mut w, conn);
 }
 
@@ -282,7 +282,7 @@ fn status_server_is_answered_with_message_authenticator_first_and_recorded() {
     w.h.status(conn, None);
     let info = w.h.engine().connection(conn).unwrap().info;
     assert_eq!(info.status_nas_identifier.as_deref(), Some("nas-7"));
-    assert_eq!(w.h.engine().stats().status_server, 2);
+    assert_eq!(w.h.count(answered(Code::StatusServer)), 2);
 }
 
 #[test]
@@ -492,12 +492,17 @@ fn udp_status_server_is_answered() {
     h.datagram(udp, addr([127, 0, 0, 2], 999), encode(&req));
     let forged = dac_request(Code::DisconnectRequest, 4, &[], "not-s");
     h.datagram(udp, addr([127, 0, 0, 1], 999), encode(&forged));
-    let s = h.engine().stats();
     assert_eq!(
         (
-            s.udp_malformed,
-            s.udp_unknown_client,
-            s.udp_bad_authenticator
+            h.count(dropped(DropReason::Malformed)),
+            h.count(dropped(DropReason::UnknownClient)),
+            h.count(|e| matches!(
+                e,
+                Event::Dropped {
+                    reason: DropReason::BadAuthenticator | DropReason::BadMessageAuthenticator,
+                    ..
+                }
+            ))
         ),
         (1, 1, 1)
     );

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use boomerang_core::contract::{CloseReason, DropReason, NasIdentifierClaim, Transport};
+use boomerang_core::contract::{
+    CloseReason, DropReason, NasIdentifierClaim, ReverseStep, Transport,
+};
 use boomerang_core::radius::code::Code;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -167,6 +169,13 @@ pub struct ClaimLabels {
     pub result: &'static str,
 }
 
+/// Labels `{step}` of `reverse_steps_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct StepLabels {
+    /// Which step ([`ReverseStep::label`]).
+    pub step: &'static str,
+}
+
 /// Labels `{server}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ServerLabels {
@@ -302,6 +311,7 @@ pub struct Metrics {
     policy_no_match: Family<ServerLabels, Counter>,
     connections_refused: Family<RefusedLabels, Counter>,
     nas_identifier_claims: Family<ClaimLabels, Counter>,
+    reverse_steps: Family<StepLabels, Counter>,
     uptime: Gauge<f64, AtomicU64>,
     engine_busy: Counter<f64, AtomicU64>,
     cluster_bus_up: Family<ClusterLabels, Gauge>,
@@ -427,6 +437,12 @@ impl Metrics {
             "NAS-Identifiers announced in Status-Server that duplicate a live connection's or that identity binding refused",
             Family::clone(&nas_identifier_claims),
         );
+        let reverse_steps = Family::default();
+        registry.register(
+            "reverse_steps",
+            "Steps of the reverse path on this node's connections: requests sent, replied, timed out, retried, reselected, refused, forwarded; liveness probes and their ends",
+            Family::clone(&reverse_steps),
+        );
         let build_info: Family<BuildLabels, Gauge> = Family::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -518,6 +534,7 @@ impl Metrics {
             policy_no_match,
             connections_refused,
             nas_identifier_claims,
+            reverse_steps,
             uptime,
             engine_busy,
             cluster_bus_up,
@@ -775,6 +792,13 @@ impl Metrics {
                 server: server.to_owned(),
                 result: result.label(),
             })
+            .inc();
+    }
+
+    /// A step of the reverse path happened on one of this node's connections.
+    pub fn reverse_step(&self, step: ReverseStep) {
+        self.reverse_steps
+            .get_or_create(&StepLabels { step: step.label() })
             .inc();
     }
 

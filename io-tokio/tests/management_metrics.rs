@@ -5,7 +5,7 @@ mod e2e_support;
 
 use std::time::{Duration, Instant};
 
-use boomerang_core::contract::{CloseReason, DropReason, Transport};
+use boomerang_core::contract::{CloseReason, DropReason, ReverseStep, Transport};
 use boomerang_core::engine::BackendOutcome;
 use boomerang_io_tokio::metrics::{Metrics, RequestResult, SqlResult};
 
@@ -355,4 +355,35 @@ fn every_backend_outcome_label_is_spelled_as_documented() {
             "error",
         ]
     );
+}
+
+#[test]
+fn every_reverse_step_is_counted_under_its_documented_label() {
+    let m = Metrics::new("0.1.0");
+    for step in ReverseStep::ALL {
+        m.reverse_step(step);
+    }
+    m.reverse_step(ReverseStep::Sent);
+    let text = m.encode();
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/operations.md"
+    ))
+    .expect("docs/operations.md");
+    let row = docs
+        .lines()
+        .find(|l| l.starts_with("| `reverse_steps_total`"))
+        .expect("reverse_steps_total documented");
+    for step in ReverseStep::ALL {
+        let label = step.label();
+        let want = if step == ReverseStep::Sent { 2 } else { 1 };
+        assert!(
+            text.contains(&format!("reverse_steps_total{{step=\"{label}\"}} {want}")),
+            "{label} not counted:\n{text}"
+        );
+        assert!(
+            row.contains(&format!("`{label}`")),
+            "{label} not documented"
+        );
+    }
 }

@@ -117,6 +117,71 @@ impl NasIdentifierClaim {
     }
 }
 
+/// A step of the reverse path on this node's connections, worth counting: of
+/// reverse requests (this node's own and those other nodes forwarded to it) and of
+/// the connections' liveness. The `step` label of `reverse_steps_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReverseStep {
+    /// A reverse request was written to a connection.
+    Sent,
+    /// A reply to one was matched and verified.
+    Replied,
+    /// One got no reply in time (`errors.REVERSE_TIMEOUT`).
+    TimedOut,
+    /// A reply failed verification; the connection was closed (RFC 6613 §2.6.4).
+    BadReply,
+    /// A request was selected again after its connection closed, spending one of
+    /// its `retries`.
+    Retried,
+    /// A request was selected again without spending a retry: its connection
+    /// closed before the NAS could have seen it.
+    Reselected,
+    /// A request was refused: the connection's backlog was full.
+    QueueFull,
+    /// A request was forwarded to the cluster node that holds its connection.
+    Forwarded,
+    /// A liveness probe (Status-Server after a timeout) was sent.
+    ProbeSent,
+    /// A verified reply restored the health of a connection in doubt.
+    HealthRestored,
+    /// A liveness probe went unanswered; the connection was closed.
+    ProbeUnanswered,
+}
+
+impl ReverseStep {
+    /// Every step, in label order of documentation.
+    pub const ALL: [ReverseStep; 11] = [
+        ReverseStep::Sent,
+        ReverseStep::Replied,
+        ReverseStep::TimedOut,
+        ReverseStep::BadReply,
+        ReverseStep::Retried,
+        ReverseStep::Reselected,
+        ReverseStep::QueueFull,
+        ReverseStep::Forwarded,
+        ReverseStep::ProbeSent,
+        ReverseStep::HealthRestored,
+        ReverseStep::ProbeUnanswered,
+    ];
+
+    /// The `step` label of `reverse_steps_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReverseStep::Sent => "sent",
+            ReverseStep::Replied => "replied",
+            ReverseStep::TimedOut => "timed_out",
+            ReverseStep::BadReply => "bad_reply",
+            ReverseStep::Retried => "retried",
+            ReverseStep::Reselected => "reselected",
+            ReverseStep::QueueFull => "queue_full",
+            ReverseStep::Forwarded => "forwarded",
+            ReverseStep::ProbeSent => "probe_sent",
+            ReverseStep::HealthRestored => "health_restored",
+            ReverseStep::ProbeUnanswered => "probe_unanswered",
+        }
+    }
+}
+
 /// Which end of a forwarded reverse request (cluster) an [`Event::Forward`] reports:
 /// the `direction` label of `cluster_forwarded_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -236,6 +301,8 @@ pub enum Event {
         /// What happened to it.
         claim: NasIdentifierClaim,
     },
+    /// A step of the reverse path on one of this node's connections.
+    Reverse(ReverseStep),
     /// A reverse request forwarded between cluster nodes ended, at one of its two
     /// ends. Reported once per forwarded request and side.
     Forward {
@@ -252,6 +319,14 @@ pub enum Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_step_labels_are_distinct_and_all_listed() {
+        let mut labels: Vec<&str> = ReverseStep::ALL.iter().map(|s| s.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), ReverseStep::ALL.len());
+    }
 
     #[test]
     fn drop_labels_are_distinct() {

@@ -32,7 +32,7 @@ mod transport;
 
 pub use bus::BusTarget;
 pub use close::CloseReason;
-pub use event::{DropReason, Event, ForwardEnd, ForwardSide, NasIdentifierClaim};
+pub use event::{DropReason, Event, ForwardEnd, ForwardSide, NasIdentifierClaim, ReverseStep};
 pub use gauges::{BackendGauges, BackendLoad};
 pub use ids::{AttemptId, ConnId, EffectId, HttpRequestId, ServerId, ServerRef, Target};
 pub use input::{HttpRequest, Input};

@@ -7,7 +7,9 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 
-use crate::contract::{CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, Severity, SqlRows};
+use crate::contract::{
+    CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, ReverseStep, Severity, SqlRows,
+};
 use crate::engine::request::{apply_radius_reply, outgoing_request, server_def};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;
@@ -115,7 +117,6 @@ impl Engine {
         params: Vec<Value>,
     ) -> EffectId {
         let effect = self.runs.wait_sql(tid);
-        self.stats.sql_effects += 1;
         let backend = self
             .current_backend(program, backend)
             .unwrap_or(REMOVED_BACKEND);
@@ -490,7 +491,7 @@ impl Engine {
                 Started::Parked
             }
             Some(Err(full @ Refused::QueueFull { .. })) => {
-                self.stats.reverse_queue_full += 1;
+                self.step(ReverseStep::QueueFull);
                 err(ErrorCode::QueueFull, format!("connection {conn}: {full}"))
             }
             Some(Err(Refused::Encode(e))) => err(
@@ -512,7 +513,7 @@ impl Engine {
         call.phase = Phase::InFlight { conn, id };
         call.written = true;
         call.trace.sent(now.mono);
-        self.stats.reverse_sent += 1;
+        self.step(ReverseStep::Sent);
         self.outputs.push_back(Output::StreamWrite { conn, data });
     }
 
@@ -533,7 +534,7 @@ impl Engine {
                     bytes: data,
                     ..
                 } => {
-                    self.stats.reverse_sent += 1;
+                    self.step(ReverseStep::Sent);
                     self.outputs.push_back(Output::StreamWrite { conn, data });
                 }
                 Event::Reply {
@@ -541,7 +542,7 @@ impl Engine {
                     packet,
                     authenticator,
                 } => {
-                    self.stats.reverse_replies += 1;
+                    self.step(ReverseStep::Replied);
                     self.restore_health(now, conn);
                     self.pump(now, conn);
                     self.answer_forwarded(now, key, &packet, &authenticator);
@@ -551,7 +552,7 @@ impl Engine {
                     failure,
                 } => {
                     if matches!(failure, Failure::Timeout { .. }) {
-                        self.stats.reverse_timeouts += 1;
+                        self.step(ReverseStep::TimedOut);
                         self.doubt(now, conn);
                     }
                     self.forwarded_failed(now, key, failure);
@@ -574,7 +575,7 @@ impl Engine {
                     self.runs.park(waiter, task);
                 }
                 Event::ProbeSent { bytes: data } => {
-                    self.stats.liveness_probes += 1;
+                    self.step(ReverseStep::ProbeSent);
                     self.outputs.push_back(Output::StreamWrite { conn, data });
                 }
                 Event::Resent { bytes: data } => {
@@ -591,7 +592,7 @@ impl Engine {
                 } => {
                     let error = match failure {
                         Failure::Timeout { after } => {
-                            self.stats.reverse_timeouts += 1;
+                            self.step(ReverseStep::TimedOut);
                             self.doubt(now, conn);
                             ErrorValue::new(
                                 ErrorCode::ReverseTimeout,
@@ -617,11 +618,10 @@ impl Engine {
                 Event::BadReply { error, .. } => {
                     // RFC 6613 §2.6.4: a bad Response Authenticator or
                     // Message-Authenticator closes the connection.
-                    self.stats.reverse_bad_replies += 1;
+                    self.step(ReverseStep::BadReply);
                     self.close_stream(now, conn, Some(CloseReason::BadReply(error)));
                 }
                 Event::Stray { id, code, .. } => {
-                    self.stats.reverse_stray_replies += 1;
                     if let Some(entry) = self.registry.get(conn) {
                         self.dropped(
                             entry.state.server,
@@ -640,7 +640,7 @@ impl Engine {
                     self.pump(now, conn);
                 }
                 Event::ProbeUnanswered => {
-                    self.stats.liveness_closed += 1;
+                    self.step(ReverseStep::ProbeUnanswered);
                     self.log(
                         Severity::Warn,
                         format!(
@@ -670,7 +670,7 @@ impl Engine {
             return Started::Done(Err(internal_error("retry without a reverse call")));
         };
         if unseen {
-            self.stats.reverse_reselected += 1;
+            self.step(ReverseStep::Reselected);
             return self.select(now, tid, task);
         }
         if call.retries_left == 0 {
@@ -681,7 +681,7 @@ impl Engine {
             );
         }
         call.retries_left -= 1;
-        self.stats.reverse_retries += 1;
+        self.step(ReverseStep::Retried);
         self.select(now, tid, task)
     }
 
@@ -714,7 +714,7 @@ impl Engine {
         packet: &Packet,
         authenticator: &[u8; 16],
     ) {
-        self.stats.reverse_replies += 1;
+        self.step(ReverseStep::Replied);
         self.restore_health(now, conn);
         self.pump(now, conn);
         self.reverse_reply(now, tid, packet, authenticator);

@@ -9,7 +9,7 @@ use crate::cluster::{
     ClusterConnection, ClusterPart, ClusterSizes, ClusterStatus, ConnFacts, ForwardResult,
     Happened, IncomingKey,
 };
-use crate::contract::{ConnId, Event, ForwardEnd, ForwardSide, Output, Severity};
+use crate::contract::{ConnId, Event, ForwardEnd, ForwardSide, Output, ReverseStep, Severity};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::{Phase, Task, TaskId, Wait, Waiter};
 use crate::engine::{Engine, Now};
@@ -338,7 +338,7 @@ impl Engine {
                 // The owner may write it at any moment.
                 call.written = true;
                 call.trace.sent(now.mono);
-                self.stats.reverse_forwarded += 1;
+                self.step(ReverseStep::Forwarded);
                 self.flush_cluster();
                 Started::Parked
             }
@@ -361,7 +361,7 @@ impl Engine {
                     .and_then(|a| <[u8; 16]>::try_from(a.as_slice()).ok());
                 match (decoded, auth) {
                     (Ok(packet), Some(auth)) => {
-                        self.stats.reverse_replies += 1;
+                        self.step(ReverseStep::Replied);
                         self.reverse_reply(now, tid, &packet, &auth);
                     }
                     (Err(e), _) => self.fail_forward(now, tid, ErrorCode::Error, e),
@@ -455,12 +455,12 @@ impl Engine {
         match submitted {
             None => self.answer_incoming(now, key, ForwardResult::Lost { seen: false }),
             Some(Ok(Submitted::Sent { bytes: data, .. })) => {
-                self.stats.reverse_sent += 1;
+                self.step(ReverseStep::Sent);
                 self.outputs.push_back(Output::StreamWrite { conn, data });
             }
             Some(Ok(Submitted::Queued)) => {}
             Some(Err(full @ Refused::QueueFull { .. })) => {
-                self.stats.reverse_queue_full += 1;
+                self.step(ReverseStep::QueueFull);
                 let result = answer(ErrorCode::QueueFull, format!("connection {conn}: {full}"));
                 self.answer_incoming(now, key, result);
             }

@@ -181,7 +181,6 @@ impl Engine {
                 OutboundOutput::Driver(command) => self.outputs.push_back(command),
                 OutboundOutput::Close { conn, reason } => {
                     self.outbound_peers.remove(&conn);
-                    self.stats.streams_closed += 1;
                     self.outputs.push_back(Output::StreamClose { conn, reason });
                 }
                 OutboundOutput::Reply {
@@ -292,7 +291,6 @@ impl Engine {
             return;
         };
         if packet.code == Code::StatusServer {
-            self.stats.status_server += 1;
             let reply = packet.new_reply(Code::AccessAccept);
             if let Some(o) = self.outbound.as_mut()
                 && let Err(e) = o.send_reply_on(now, conn, reply)

@@ -15,12 +15,12 @@
 //! - otherwise accepted. A refused Status-Server is not recorded at all (neither the
 //!   identifier nor its arrival time) and not answered, so the NAS's own status
 //!   watchdog sees the server as unresponsive; the engine logs a warning and counts
-//!   it ([`crate::engine::Stats::nas_identifier_mismatches`],
-//!   [`crate::engine::Stats::nas_identifier_conflicts`]).
+//!   it ([`NasIdentifierClaim::Mismatch`](crate::contract::NasIdentifierClaim::Mismatch),
+//!   [`NasIdentifierClaim::Conflict`](crate::contract::NasIdentifierClaim::Conflict)).
 //!
 //! With or without a binding, an accepted claim of an identifier that another live
 //! connection already holds is a **duplicate**: logged and counted
-//! ([`crate::engine::Stats::nas_identifier_duplicates`]) once, when the connection
+//! ([`NasIdentifierClaim::Duplicate`](crate::contract::NasIdentifierClaim::Duplicate)) once, when the connection
 //! starts claiming it (not on every Status-Server). The check costs one lookup in
 //! the registry's NAS-Identifier index: it does not grow with the number of
 //! connections.
@@ -148,7 +148,6 @@ impl Engine {
         match judge(binding, &info, claimed, &borrowed) {
             Claim::Accepted { duplicate_of } => {
                 if let Some(other) = duplicate_of {
-                    self.stats.nas_identifier_duplicates += 1;
                     self.claim_reported(server, NasIdentifierClaim::Duplicate);
                     self.log(
                         Severity::Warn,
@@ -161,7 +160,6 @@ impl Engine {
                 true
             }
             Claim::Mismatch { bound } => {
-                self.stats.nas_identifier_mismatches += 1;
                 self.claim_reported(server, NasIdentifierClaim::Mismatch);
                 let bound = bound.map_or_else(
                     || "no such certificate field".to_owned(),
@@ -179,7 +177,6 @@ impl Engine {
                 false
             }
             Claim::Conflict { holder } => {
-                self.stats.nas_identifier_conflicts += 1;
                 self.claim_reported(server, NasIdentifierClaim::Conflict);
                 self.log(
                     Severity::Warn,

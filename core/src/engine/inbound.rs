@@ -121,14 +121,12 @@ impl Engine {
     ) {
         let program = self.program.clone();
         let Some((name, r, Transport::Udp, _)) = radius_server(&program, server) else {
-            self.stats.udp_not_a_request += 1;
             self.dropped(server, DropReason::UnknownCode);
             return;
         };
         let packet = match Packet::decode(data) {
             Ok(p) => p,
             Err(e) => {
-                self.stats.udp_malformed += 1;
                 self.dropped(server, DropReason::Malformed);
                 self.log(
                     Severity::Debug,
@@ -138,12 +136,10 @@ impl Engine {
             }
         };
         if !packet.code.is_request() || packet.code == Code::StatusClient {
-            self.stats.udp_not_a_request += 1;
             self.dropped(server, DropReason::UnknownCode);
             return;
         }
         let Some(client) = self.radius_client(r, peer) else {
-            self.stats.udp_unknown_client += 1;
             self.dropped(server, DropReason::UnknownClient);
             self.log(
                 Severity::Warn,
@@ -152,7 +148,6 @@ impl Engine {
             return;
         };
         let Some(secret) = client.secret.as_deref() else {
-            self.stats.udp_unknown_client += 1;
             self.dropped(server, DropReason::UnknownClient);
             self.log(
                 Severity::Warn,
@@ -166,7 +161,6 @@ impl Engine {
             limit_proxy_state: client.limit_proxy_state,
         };
         if let Err(e) = verify_request(&packet, &secret, &policy) {
-            self.stats.udp_bad_authenticator += 1;
             self.dropped(server, DropReason::of_auth_error(&e));
             self.log(
                 Severity::Warn,
@@ -188,12 +182,10 @@ impl Engine {
         match self.dedup.admit(now.mono, dup) {
             Admission::New => {}
             Admission::Joined => {
-                self.stats.udp_duplicates_joined += 1;
                 self.dropped(server, DropReason::Duplicate);
                 return;
             }
             Admission::Replay(reply) => {
-                self.stats.udp_duplicates_replayed += 1;
                 self.dropped(server, DropReason::Duplicate);
                 if let Some(data) = reply {
                     self.outputs.push_back(Output::SendDatagram {
@@ -206,13 +198,11 @@ impl Engine {
                 return;
             }
             Admission::Full => {
-                self.stats.udp_duplicate_cache_full += 1;
                 self.dropped(server, DropReason::Overloaded);
                 return;
             }
         }
         if packet.code == Code::StatusServer {
-            self.stats.status_server += 1;
             let reply = self.status_reply(&packet, &secret);
             self.dedup.answered(now.mono, &dup, reply.clone());
             if let Some(data) = reply {
@@ -263,12 +253,8 @@ impl Engine {
     /// The Access-Accept answering a Status-Server (Message-Authenticator first).
     fn status_reply(&mut self, request: &Packet, secret: &[u8]) -> Option<Bytes> {
         match encode_reply(self, request, Code::AccessAccept.as_u8(), &[], secret) {
-            Ok(b) => {
-                self.stats.replies_sent += 1;
-                Some(b)
-            }
+            Ok(b) => Some(b),
             Err(e) => {
-                self.stats.reply_encode_failures += 1;
                 self.log(
                     Severity::Warn,
                     format!("Status-Server reply not encoded: {e}"),
@@ -430,7 +416,6 @@ impl Engine {
     }
 
     fn refuse_stream(&mut self, conn: ConnId, reason: CloseReason) {
-        self.stats.streams_closed += 1;
         self.outputs.push_back(Output::StreamClose { conn, reason });
     }
 
@@ -466,7 +451,6 @@ impl Engine {
             } else if packet.code.is_request() && packet.code != Code::StatusClient {
                 self.on_stream_request(now, conn, packet);
             } else {
-                self.stats.stream_unknown_code += 1;
                 if let Some(entry) = self.registry.get(conn) {
                     let server = entry.state.server;
                     self.dropped(server, DropReason::UnknownCode);
@@ -506,7 +490,6 @@ impl Engine {
             {
                 return;
             }
-            self.stats.status_server += 1;
             self.registry.record_status(conn, now.wall, nas_identifier);
             if let Some(data) = self.status_reply(&packet, &secret) {
                 self.status_answered(server);
@@ -557,7 +540,6 @@ impl Engine {
             return;
         };
         if let Some(reason) = reason {
-            self.stats.streams_closed += 1;
             self.log(
                 Severity::Info,
                 format!("connection {conn} closed: {reason}"),

@@ -24,7 +24,7 @@
 //! after the first request it did not answer. `liveness { probe false; }` turns
 //! this off: connections are then never in doubt.
 
-use crate::contract::{ConnId, Severity};
+use crate::contract::{ConnId, ReverseStep, Severity};
 use crate::engine::{Engine, Now};
 use crate::peer::Request;
 use crate::radius::code::Code;
@@ -69,7 +69,7 @@ impl Engine {
         if self.registry.set_healthy(conn, true) != Some(false) {
             return;
         }
-        self.stats.liveness_restored += 1;
+        self.step(ReverseStep::HealthRestored);
         self.log(
             Severity::Info,
             format!("connection {conn}: answered again; healthy"),

@@ -50,7 +50,7 @@ pub use crate::cluster::{ClusterConnection, ClusterStatus};
 pub use crate::contract::{BackendGauges, BackendLoad, ReloadError, Reloaded};
 pub use crate::contract::{
     BackendOutcome, CloseReason, ConnId, DropReason, EffectId, Event, HttpRequest, HttpRequestId,
-    Input, LogLine, NasIdentifierClaim, Output, REMOVED_BACKEND, Severity, Unanswered,
+    Input, LogLine, NasIdentifierClaim, Output, REMOVED_BACKEND, ReverseStep, Severity, Unanswered,
 };
 pub use options::{EngineOptions, Limits};
 pub use task::TaskId;
@@ -72,77 +72,6 @@ use crate::reverse::registry::Registry;
 use crate::rng::RandomSource;
 
 use crate::engine::stream::StreamState;
-
-/// Counters of what the engine did and refused, for metrics and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// UDP datagrams dropped because they did not decode.
-    pub udp_malformed: u64,
-    /// UDP datagrams dropped because the sender is in no client list of the server.
-    pub udp_unknown_client: u64,
-    /// UDP requests dropped because verification failed.
-    pub udp_bad_authenticator: u64,
-    /// UDP datagrams dropped because they were not requests we handle.
-    pub udp_not_a_request: u64,
-    /// UDP retransmissions that joined the request in flight.
-    pub udp_duplicates_joined: u64,
-    /// UDP retransmissions answered from the cache (or deliberately not answered).
-    pub udp_duplicates_replayed: u64,
-    /// UDP requests dropped because the duplicate cache was full of requests in flight.
-    pub udp_duplicate_cache_full: u64,
-    /// Stream connections closed by the engine (any reason).
-    pub streams_closed: u64,
-    /// Stream packets with an unknown code, discarded (connection kept).
-    pub stream_unknown_code: u64,
-    /// Status-Server requests answered.
-    pub status_server: u64,
-    /// Status-Server requests refused because their NAS-Identifier does not match
-    /// the client's `nas_identifier_binding` (see [`identity`]).
-    pub nas_identifier_mismatches: u64,
-    /// Status-Server requests refused because a live connection with another
-    /// certificate holds their (bound) NAS-Identifier.
-    pub nas_identifier_conflicts: u64,
-    /// Connections that started announcing a NAS-Identifier another live
-    /// connection already holds (counted once per claim, logged).
-    pub nas_identifier_duplicates: u64,
-    /// Requests dropped (or HTTP answered 503) because `max_tasks` were running.
-    pub tasks_refused: u64,
-    /// Requests no policy handled.
-    pub no_policy: u64,
-    /// RADIUS replies sent (UDP and stream).
-    pub replies_sent: u64,
-    /// Replies that could not be encoded (logged, not sent).
-    pub reply_encode_failures: u64,
-    /// Reverse requests written to a connection (this node's own, and those
-    /// other nodes forwarded to it).
-    pub reverse_sent: u64,
-    /// Reverse requests forwarded to the node that holds the chosen connection.
-    pub reverse_forwarded: u64,
-    /// Replies to reverse requests matched and verified.
-    pub reverse_replies: u64,
-    /// Replies matching no request in flight (discarded, connection kept).
-    pub reverse_stray_replies: u64,
-    /// Replies that failed verification (the connection was closed).
-    pub reverse_bad_replies: u64,
-    /// Reverse requests that timed out.
-    pub reverse_timeouts: u64,
-    /// Reverse requests retried after their connection closed.
-    pub reverse_retries: u64,
-    /// Reverse requests selected again, without spending a retry, because their
-    /// connection closed before the peer could have seen them (queued, or nothing
-    /// received after they were written).
-    pub reverse_reselected: u64,
-    /// Reverse requests refused because the connection's backlog was full.
-    pub reverse_queue_full: u64,
-    /// Liveness probes (Status-Server after a reverse timeout) sent.
-    pub liveness_probes: u64,
-    /// Connections whose health a verified reply restored.
-    pub liveness_restored: u64,
-    /// Connections closed because their probe went unanswered.
-    pub liveness_closed: u64,
-    /// SQL statements asked for.
-    pub sql_effects: u64,
-}
 
 /// How much state the engine holds: every count but `connections`, `timers`
 /// (idle timers of open connections) and `duplicate_answers` is zero once all work
@@ -211,7 +140,6 @@ pub struct Engine {
     counters: BTreeMap<(BackendId, usize), u64>,
     /// `@select` index plans per reverse server.
     plans: BTreeMap<(BackendId, usize), SelectPlan>,
-    stats: Stats,
     /// The outbound side (`connect` backends, `listen { backend … }` servers),
     /// created by [`Engine::start`].
     outbound: Option<Outbound>,
@@ -225,7 +153,6 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("counts", &self.counts())
-            .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }
@@ -255,7 +182,6 @@ impl Engine {
             dedup: DupCache::new(limits.duplicate_cache_entries, limits.duplicate_cache_ttl),
             counters: BTreeMap::new(),
             plans,
-            stats: Stats::default(),
             limits,
             outbound: None,
             outbound_peers: BTreeMap::new(),
@@ -386,11 +312,6 @@ impl Engine {
     /// The outbound side's counts (`None` before [`Engine::start`]).
     pub fn outbound_counts(&self) -> Option<OutboundCounts> {
         self.outbound.as_ref().map(Outbound::counts)
-    }
-
-    /// What the engine did and refused so far.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
     }
 
     /// How much state the engine holds.
@@ -547,6 +468,11 @@ impl Engine {
 
     /// Report an observation (see [`Event`]), forgetting the oldest one nobody took
     /// once [`EVENT_QUEUE_LIMIT`] are waiting.
+    /// Report a step of the reverse path ([`Event::Reverse`]).
+    fn step(&mut self, step: ReverseStep) {
+        self.emit(Event::Reverse(step));
+    }
+
     fn emit(&mut self, event: Event) {
         if self.events.len() >= EVENT_QUEUE_LIMIT {
             self.events.pop_front();

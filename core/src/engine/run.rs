@@ -95,13 +95,8 @@ impl Engine {
     }
 
     /// Whether another task may start.
-    pub(super) fn has_room(&mut self) -> bool {
-        if self.runs.len() >= self.limits.max_tasks {
-            self.stats.tasks_refused += 1;
-            false
-        } else {
-            true
-        }
+    pub(super) fn has_room(&self) -> bool {
+        self.runs.len() < self.limits.max_tasks
     }
 
     /// Choose the handler for a request and run it.
@@ -117,7 +112,6 @@ impl Engine {
         let program = self.program.clone();
         let pinned = pinned.and_then(|p| usize::try_from(p.0).ok());
         let Some(choice) = choose_handler(&program.policies, pinned, &ctx) else {
-            self.stats.no_policy += 1;
             self.log(
                 Severity::Warn,
                 format!("request {tid}: no policy handles it; not answered"),
@@ -295,7 +289,6 @@ impl Engine {
                 let (dup, local, secret) = (*dup, *local, secret.clone());
                 match encode_reply(self, request, code, &attrs, &secret) {
                     Ok(data) => {
-                        self.stats.replies_sent += 1;
                         self.answered(dup.server, request.code, code);
                         self.dedup.answered(now.mono, &dup, Some(data.clone()));
                         self.outputs.push_back(Output::SendDatagram {
@@ -324,7 +317,6 @@ impl Engine {
                     Ok(data) => {
                         task.replied = true;
                         if self.registry.contains(conn) {
-                            self.stats.replies_sent += 1;
                             self.answered(server, request.code, code);
                             self.outputs.push_back(Output::StreamWrite { conn, data });
                         }
@@ -347,7 +339,6 @@ impl Engine {
                 match self.answer_outbound(now, conn, &request, &secret, code, &attrs) {
                     Ok(sent) => {
                         if sent {
-                            self.stats.replies_sent += 1;
                             self.answered(server, request.code, code);
                         }
                         task.replied = true;
@@ -369,7 +360,6 @@ impl Engine {
     }
 
     fn reply_failed(&mut self, task: &mut Task, e: String) {
-        self.stats.reply_encode_failures += 1;
         self.log(
             Severity::Warn,
             format!(

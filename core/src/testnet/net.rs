@@ -329,6 +329,19 @@ impl<O: Observer> Net<O> {
         self.peers.record.as_ref().map_or(&[], |r| r.reported())
     }
 
+    /// How many events `node` reported that `which` is true of (with
+    /// [`Net::record`] on).
+    pub fn count_reported(
+        &self,
+        node: NodeId,
+        which: impl Fn(&crate::contract::Event) -> bool,
+    ) -> usize {
+        self.reported()
+            .iter()
+            .filter(|r| r.node == node && which(&r.event))
+            .count()
+    }
+
     /// Remove the recorded outputs for which `take` is true, in order.
     pub fn take_passed(&mut self, take: impl FnMut(&Passed) -> bool) -> Vec<Passed> {
         match self.peers.record.as_mut() {

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+pub use boomerang_core::contract::{DropReason, Event, NasIdentifierClaim, ReverseStep};
 use boomerang_core::contract::{ServerId, Transport};
 use boomerang_core::engine::{
-    ConnId, Engine, EngineOptions, Event, HttpRequestId, Input, Limits, Now, Output,
+    ConnId, Engine, EngineOptions, HttpRequestId, Input, Limits, Now, Output,
 };
 use boomerang_core::eval::ir::{
     Action, AssignOp, Assignment, BackendCall, BackendId, Cond, Condition, ConnField, Expr,
@@ -619,6 +620,16 @@ impl Harness {
             .collect()
     }
 
+    /// How many times the engine reported `step` of the reverse path.
+    pub fn steps(&self, step: ReverseStep) -> usize {
+        self.count(|e| *e == Event::Reverse(step))
+    }
+
+    /// How many events the engine reported that `which` is true of.
+    pub fn count(&self, which: impl Fn(&Event) -> bool) -> usize {
+        self.net.count_reported(self.node, which)
+    }
+
     /// Every event the engine reported (its observations for metrics), in order.
     pub fn events(&self) -> Vec<Event> {
         self.net
@@ -1077,4 +1088,19 @@ impl ClusterWorld {
             }
         }
     }
+}
+
+/// Whether an event reports a packet dropped for `reason`.
+pub fn dropped(reason: DropReason) -> impl Fn(&Event) -> bool {
+    move |e| matches!(e, Event::Dropped { reason: r, .. } if *r == reason)
+}
+
+/// Whether an event reports a request with `code` answered.
+pub fn answered(code: Code) -> impl Fn(&Event) -> bool {
+    move |e| matches!(e, Event::RequestAnswered { request_code, .. } if *request_code == code)
+}
+
+/// Whether an event reports a NAS-Identifier claim with this outcome.
+pub fn claimed(claim: NasIdentifierClaim) -> impl Fn(&Event) -> bool {
+    move |e| matches!(e, Event::NasIdentifierClaim { claim: c, .. } if *c == claim)
 }

@@ -343,6 +343,7 @@ impl<N: Net> EngineLoop<N> {
                 self.metrics
                     .nas_identifier_claim(self.server_name(server), claim);
             }
+            EngineEvent::Reverse(step) => self.metrics.reverse_step(step),
             EngineEvent::Forward { side, end, latency } => {
                 self.metrics
                     .cluster_forward(self.cluster_name(), side, end, latency);

@@ -48,12 +48,20 @@ pub struct Ports {
 }
 
 impl Ports {
+    /// Three distinct free TCP ports and a free UDP port. The TCP listeners are
+    /// held until all three are chosen: one bound and let go at a time, the kernel
+    /// may hand out the same port twice (it did, and the server refused its
+    /// configuration).
     pub fn pick() -> Ports {
+        let tcp: Vec<TcpListener> = (0..3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind port 0"))
+            .collect();
+        let port = |i: usize| tcp[i].local_addr().expect("local address").port();
         Ports {
-            radsec: free_tcp_port(),
+            radsec: port(0),
             udp: free_udp_port(),
-            http: free_tcp_port(),
-            management: free_tcp_port(),
+            http: port(1),
+            management: port(2),
         }
     }
 }
