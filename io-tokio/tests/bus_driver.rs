@@ -4,7 +4,7 @@
 //! start at `node_id << 48`. Needs no NATS server.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +17,10 @@ use boomerang_io_tokio::net::TokioNet;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local address").port()
-}
+#[path = "e2e_support/nats.rs"]
+mod nats;
+
+use nats::free_port;
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connect to management");

@@ -7,7 +7,7 @@
 pub mod nats;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -20,22 +20,20 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_boomerang");
 /// Bound on every wait for something to happen.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// A TCP port that was free a moment ago.
+/// A TCP port that was free a moment ago, never handed out before in this process.
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    nats::free_port()
 }
 
-/// A UDP port that was free a moment ago.
+/// A UDP port that was free a moment ago, never handed out before in this process.
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    nats::fresh_port(|| {
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    })
 }
 
 /// Ports of one test server.
@@ -48,20 +46,13 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Three distinct free TCP ports and a free UDP port. The TCP listeners are
-    /// held until all three are chosen: one bound and let go at a time, the kernel
-    /// may hand out the same port twice (it did, and the server refused its
-    /// configuration).
+    /// Free ports for one server, each distinct ([`free_tcp_port`]).
     pub fn pick() -> Ports {
-        let tcp: Vec<TcpListener> = (0..3)
-            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind port 0"))
-            .collect();
-        let port = |i: usize| tcp[i].local_addr().expect("local address").port();
         Ports {
-            radsec: port(0),
+            radsec: free_tcp_port(),
             udp: free_udp_port(),
-            http: port(1),
-            management: port(2),
+            http: free_tcp_port(),
+            management: free_tcp_port(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! started on a loopback port and killed on drop. Without it the tests that need it
 //! are skipped loudly, except in CI (`CI` set), where a missing server fails them.
 //!
-//! Used by `bus_nats.rs` (as `#[path = "e2e_support/nats.rs"] mod nats;`) and by the
+//! Used by `bus_nats.rs` and `bus_driver.rs` (as `#[path = "e2e_support/nats.rs"] mod nats;`) and by the
 //! end-to-end tests through `e2e_support::nats`.
 
 #![allow(dead_code)]
@@ -31,10 +31,29 @@ pub fn nats_server() -> Option<PathBuf> {
     None
 }
 
-/// A free loopback port (bound to port 0, then let go).
+/// A free loopback TCP port (bound to port 0, then let go), never one this test
+/// process was handed before ([`fresh_port`]).
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local address").port()
+    fresh_port(|| {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        l.local_addr().expect("local address").port()
+    })
+}
+
+/// A port `pick` finds free that this test process has not been handed yet. One
+/// bound and let go at a time, the kernel may hand out the same free port twice in
+/// a row: a test once got one port for two of a server's listeners, and the
+/// server refused its configuration. TCP and UDP share the one set.
+pub fn fresh_port(pick: impl Fn() -> u16) -> u16 {
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = pick();
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A running `nats-server`, killed on drop.
