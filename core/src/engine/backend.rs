@@ -481,7 +481,7 @@ impl Engine {
         let rng = self.rng.as_mut();
         let submitted = self.peers.with(conn, |p| p.submit(now.mono, req, rng));
         match submitted {
-            None => self.retry_or_closed(now, tid, task, true),
+            None => self.retry_or_closed(now, tid, task, false),
             Some(Ok(Submitted::Sent { id, bytes })) => {
                 self.sent_reverse(now, call, conn, id, bytes);
                 Started::Parked
@@ -614,7 +614,7 @@ impl Engine {
                 Event::Lost {
                     waiter: Waiter::Task(waiter),
                     seen,
-                } => self.reverse_connection_lost(now, waiter, !seen),
+                } => self.reverse_connection_lost(now, waiter, seen),
                 Event::BadReply { error, .. } => {
                     // RFC 6613 §2.6.4: a bad Response Authenticator or
                     // Message-Authenticator closes the connection.
@@ -655,21 +655,22 @@ impl Engine {
 
     /// The connection a request was selected for, or was in flight on, is gone:
     /// select again if retries are left, else `errors.CONNECTION_CLOSED`. A request
-    /// the peer cannot have seen (`unseen`: still queued, or the connection sent
-    /// nothing after it was written — a stale connection whose peer is gone) is
-    /// selected again without spending a retry: each such re-selection follows the
-    /// loss of a distinct connection, so it cannot loop.
+    /// the peer cannot have seen (`seen` false: still queued, or the connection sent
+    /// nothing after it was written — a stale connection whose peer is gone; the
+    /// peer machine's [`Event::Lost`] says which) is selected again without
+    /// spending a retry: each such re-selection follows the loss of a distinct
+    /// connection, so it cannot loop.
     pub(super) fn retry_or_closed(
         &mut self,
         now: Now,
         tid: TaskId,
         task: &mut Task,
-        unseen: bool,
+        seen: bool,
     ) -> Started {
         let Wait::Reverse(call) = &mut task.wait else {
             return Started::Done(Err(internal_error("retry without a reverse call")));
         };
-        if unseen {
+        if !seen {
             self.step(ReverseStep::Reselected);
             return self.select(now, tid, task);
         }
@@ -685,12 +686,12 @@ impl Engine {
         self.select(now, tid, task)
     }
 
-    /// Request `tid`'s connection is gone; `unseen` as for [`Self::retry_or_closed`].
-    pub(super) fn reverse_connection_lost(&mut self, now: Now, tid: TaskId, unseen: bool) {
+    /// Request `tid`'s connection is gone; `seen` as for [`Self::retry_or_closed`].
+    pub(super) fn reverse_connection_lost(&mut self, now: Now, tid: TaskId, seen: bool) {
         let Some(mut task) = self.runs.take(tid) else {
             return;
         };
-        match self.retry_or_closed(now, tid, &mut task, unseen) {
+        match self.retry_or_closed(now, tid, &mut task, seen) {
             Started::Parked => {
                 self.runs.park(tid, task);
             }

@@ -249,7 +249,7 @@ impl Engine {
                         end: ForwardEnd::OwnerLost,
                         latency: None,
                     });
-                    self.reverse_connection_lost(now, waiter, false);
+                    self.reverse_connection_lost(now, waiter, true);
                 }
                 Happened::Forwarded {
                     key,
@@ -343,7 +343,7 @@ impl Engine {
                 Started::Parked
             }
             // Closed meanwhile, before anything was sent: select again.
-            None => self.retry_or_closed(now, tid, task, true),
+            None => self.retry_or_closed(now, tid, task, false),
         }
     }
 
@@ -379,7 +379,7 @@ impl Engine {
                 ErrorCode::ReverseTimeout,
                 format!("no reply within {after_ms} ms (on another node's connection)"),
             ),
-            ForwardResult::Lost { seen } => self.reverse_connection_lost(now, tid, !seen),
+            ForwardResult::Lost { seen } => self.reverse_connection_lost(now, tid, seen),
             ForwardResult::Error { code, message } => {
                 let code = ErrorCode::from_name(&code).unwrap_or(ErrorCode::Error);
                 self.fail_forward(now, tid, code, message);

@@ -14,9 +14,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::contract::{ConnId, Output, ServerId, Severity, Transport};
 use crate::engine::attrs::request_template;
-use crate::engine::outbound::{self, AttemptId, Outbound, OutboundOutput, RequestToken, ServerRef};
+use crate::engine::outbound::{AttemptId, Outbound, OutboundOutput, RequestToken, ServerRef};
 use crate::engine::request::{apply_radius_reply, outgoing_request, server_def};
-use crate::engine::run::{Started, internal_error, reply_packet};
+use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;
 use crate::engine::task::{Origin, OutboundCall, Task, TaskId, Wait};
 use crate::engine::{Engine, Now};
@@ -285,20 +285,12 @@ impl Engine {
     fn on_incoming_request(&mut self, now: Now, conn: ConnId, server: ServerRef, packet: Packet) {
         let program = self.program.clone();
         let Some(def) = server_def(&program, server) else {
-            if let Some(o) = self.outbound.as_mut() {
-                o.forget_incoming(conn, packet.identifier);
-            }
             return;
         };
+        let secret: std::sync::Arc<[u8]> = std::sync::Arc::from(def.secret.as_bytes());
         if packet.code == Code::StatusServer {
-            let reply = packet.new_reply(Code::AccessAccept);
-            if let Some(o) = self.outbound.as_mut()
-                && let Err(e) = o.send_reply_on(now, conn, reply)
-            {
-                self.log(
-                    Severity::Warn,
-                    format!("connection {conn}: Status-Server not answered: {e}"),
-                );
+            if let Some(data) = self.status_reply(&packet, &secret) {
+                self.outputs.push_back(Output::StreamWrite { conn, data });
             }
             return;
         }
@@ -318,16 +310,10 @@ impl Engine {
                     packet.code
                 ),
             );
-            if let Some(o) = self.outbound.as_mut() {
-                o.forget_incoming(conn, packet.identifier);
-            }
             return;
         };
         let (name, r) = srv;
         if !self.has_room() {
-            if let Some(o) = self.outbound.as_mut() {
-                o.forget_incoming(conn, packet.identifier);
-            }
             return;
         }
         let peer = self.outbound_peers.get(&conn).map(|(_, p)| *p);
@@ -336,7 +322,6 @@ impl Engine {
             .and_then(|p| self.radius_client(r, p))
             .map(|c| c.name)
             .unwrap_or_else(|| def.name.clone());
-        let secret: std::sync::Arc<[u8]> = std::sync::Arc::from(def.secret.as_bytes());
         let tls = matches!(&def.mode, RadiusServerMode::Connect(c) if c.protocol == Transport::Tls);
         let ctx = self.radius_context(
             now,
@@ -354,42 +339,12 @@ impl Engine {
         );
         let pinned = r.policy;
         let tid = self.next_task_id();
-        let origin = Origin::Outbound {
+        let origin = Origin::Stream {
             server: sid,
             conn,
             request: packet,
             secret,
         };
         self.start_task(now, tid, ctx, origin, pinned);
-    }
-
-    /// Answer a far-end request over its outbound connection with `code` and
-    /// `attrs`. `Ok(false)`: the connection went away meanwhile, nothing was sent.
-    pub(super) fn answer_outbound(
-        &mut self,
-        now: Now,
-        conn: ConnId,
-        request: &Packet,
-        secret: &[u8],
-        code: u8,
-        attrs: &[crate::eval::value::AttrEntry],
-    ) -> Result<bool, String> {
-        let reply = reply_packet(self, request, code, attrs, secret)?;
-        let Some(o) = self.outbound.as_mut() else {
-            return Err("outbound side not started".into());
-        };
-        match o.send_reply_on(now, conn, reply) {
-            Ok(()) => Ok(true),
-            // The connection went away meanwhile: nothing to answer on.
-            Err(outbound::ReplyError::UnknownConnection(_)) => Ok(false),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    /// A far-end request got no reply: let the outbound side forget it.
-    pub(super) fn forget_outbound(&mut self, conn: ConnId, identifier: u8) {
-        if let Some(o) = self.outbound.as_mut() {
-            o.forget_incoming(conn, identifier);
-        }
     }
 }

@@ -251,7 +251,7 @@ impl Engine {
     }
 
     /// The Access-Accept answering a Status-Server (Message-Authenticator first).
-    fn status_reply(&mut self, request: &Packet, secret: &[u8]) -> Option<Bytes> {
+    pub(super) fn status_reply(&mut self, request: &Packet, secret: &[u8]) -> Option<Bytes> {
         match encode_reply(self, request, Code::AccessAccept.as_u8(), &[], secret) {
             Ok(b) => Some(b),
             Err(e) => {

@@ -43,16 +43,16 @@ pub(super) fn internal_error(what: impl std::fmt::Display) -> ErrorValue {
     ErrorValue::new(ErrorCode::Error, format!("internal engine error: {what}"))
 }
 
-/// The reply to `request` with `code` and `attrs`, unsigned (Proxy-State of the
-/// request echoed; Proxy-State and Message-Authenticator among `attrs` left out,
-/// the latter recomputed first when the reply is signed).
-pub(super) fn reply_packet(
+/// Sign and encode a reply to `request` with `code` and `attrs` (Proxy-State of
+/// the request echoed; Proxy-State and Message-Authenticator among `attrs` left
+/// out, the latter recomputed first in the reply).
+pub(super) fn encode_reply(
     engine: &mut Engine,
     request: &Packet,
     code: u8,
     attrs: &[AttrEntry],
     secret: &[u8],
-) -> Result<Packet, String> {
+) -> Result<Bytes, String> {
     let mut reply = request.new_reply(Code::from_u8(code));
     let skip = [
         AttrId::Standard(PROXY_STATE),
@@ -68,18 +68,6 @@ pub(super) fn reply_packet(
         engine.rng.as_mut(),
     )
     .map_err(|e| e.to_string())?;
-    Ok(reply)
-}
-
-/// [`reply_packet`], signed and encoded.
-pub(super) fn encode_reply(
-    engine: &mut Engine,
-    request: &Packet,
-    code: u8,
-    attrs: &[AttrEntry],
-    secret: &[u8],
-) -> Result<Bytes, String> {
-    let mut reply = reply_packet(engine, request, code, attrs, secret)?;
     sign_response(
         &mut reply,
         &request.authenticator,
@@ -316,32 +304,12 @@ impl Engine {
                 match encode_reply(self, request, code, &attrs, &secret) {
                     Ok(data) => {
                         task.replied = true;
-                        if self.registry.contains(conn) {
+                        // Accepted, or dialed by a `connect` backend (a request
+                        // the far end sent over it).
+                        if self.registry.contains(conn) || self.outbound_owns(conn) {
                             self.answered(server, request.code, code);
                             self.outputs.push_back(Output::StreamWrite { conn, data });
                         }
-                    }
-                    Err(e) => self.reply_failed(task, e),
-                }
-            }
-            Origin::Outbound {
-                conn,
-                request,
-                secret,
-                server,
-                ..
-            } => {
-                let Some((code, attrs)) = radius_reply(&task.ctx, outcome) else {
-                    return;
-                };
-                let (conn, request, secret, server) =
-                    (*conn, request.clone(), secret.clone(), *server);
-                match self.answer_outbound(now, conn, &request, &secret, code, &attrs) {
-                    Ok(sent) => {
-                        if sent {
-                            self.answered(server, request.code, code);
-                        }
-                        task.replied = true;
                     }
                     Err(e) => self.reply_failed(task, e),
                 }
@@ -377,9 +345,6 @@ impl Engine {
         let (server, request) = match &task.origin {
             Origin::Udp { dup, request, .. } => (dup.server, request),
             Origin::Stream {
-                server, request, ..
-            }
-            | Origin::Outbound {
                 server, request, ..
             } => (*server, request),
             Origin::Http { .. } => return,
@@ -455,11 +420,6 @@ impl Engine {
             Origin::Stream { conn, .. } => {
                 if let Some(state) = self.registry.state_mut(conn) {
                     state.tasks = state.tasks.saturating_sub(1);
-                }
-            }
-            Origin::Outbound { conn, request, .. } => {
-                if !task.replied {
-                    self.forget_outbound(conn, request.identifier);
                 }
             }
             Origin::Http { .. } => {}

@@ -53,27 +53,18 @@ pub(crate) enum Origin {
         /// The client's secret.
         secret: Arc<[u8]>,
     },
-    /// A RADIUS request on a stream connection.
+    /// A RADIUS request on a stream connection: one a server accepted, or one of
+    /// our `connect` connections whose far end sent it (a reverse CoA to us).
     Stream {
-        /// The server that accepted the connection.
+        /// The server that accepted the connection; for a `connect` connection, the
+        /// `listen { backend … }` server that handles its backend's requests.
         server: ServerId,
         /// The connection.
         conn: ConnId,
         /// The request as received.
         request: Packet,
-        /// The client's secret.
-        secret: Arc<[u8]>,
-    },
-    /// A request the far end sent over one of our outbound connections (a
-    /// `listen { backend … }` server handles it).
-    Outbound {
-        /// The `listen { backend … }` server that handles it.
-        server: ServerId,
-        /// The outbound connection.
-        conn: ConnId,
-        /// The request as received.
-        request: Packet,
-        /// The backend server's secret (hidden reply attributes).
+        /// The secret replies are signed with: the client's, or the backend
+        /// server's.
         secret: Arc<[u8]>,
     },
     /// An HTTP request.

@@ -18,7 +18,6 @@ impl Outbound {
             timers: self.timers.len(),
             connections: self.conns.len(),
             connecting: self.attempts.len(),
-            incoming_pending: self.conns.values().map(|c| c.incoming.len()).sum(),
             ..OutboundCounts::default()
         };
         for (_, peer) in self.peers.iter() {

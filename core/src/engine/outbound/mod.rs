@@ -12,8 +12,9 @@
 //!   backend named by a `listen { backend … }` server ("keep connected"), are
 //!   connected at start and kept connected, reconnecting with jittered exponential
 //!   backoff ([`crate::engine::backoff`]). Requests the far end sends over them
-//!   (CoA, Disconnect, …) come out as [`OutboundOutput::IncomingRequest`] and are
-//!   answered with [`Outbound::send_reply_on`].
+//!   (CoA, Disconnect, …) are verified and come out as
+//!   [`OutboundOutput::IncomingRequest`]; the engine runs them like requests on an
+//!   accepted connection and writes its reply itself.
 //!
 //! Identifiers, signing, timeouts, UDP retransmission, late-reply protection,
 //! reply matching and verification, the Status-Server probe's identifier and
@@ -108,7 +109,7 @@ use crate::eval::ir::BackendId;
 use crate::lang::program::{Backend, BackendKind, RadiusServerMode, ServerSelection};
 use crate::peer::sign::{check, status_server};
 use crate::peer::{Event, Failure, PeerConfig, Peers, Refused, Submitted};
-use crate::radius::auth::{SignOptions, VerifyPolicy, sign_response, verify_request};
+use crate::radius::auth::{VerifyPolicy, verify_request};
 use crate::radius::code::AuthenticatorKind;
 use crate::radius::framing::StreamDecoder;
 use crate::radius::packet::Packet;
@@ -117,7 +118,7 @@ use crate::rng::RandomSource;
 pub use crate::contract::{AttemptId, CloseReason, ConnId, ServerRef, Target};
 pub use crate::peer::STATUS_SERVER_ID;
 use timers::{Link, ReqKey, Timer, TimerKey, Timers};
-pub use types::{InvariantViolation, OutboundCounts, OutboundOutput, ReplyError, RequestToken};
+pub use types::{InvariantViolation, OutboundCounts, OutboundOutput, RequestToken};
 
 /// Consecutive unanswered probes (or, without `status`, requests) after which a
 /// connection is declared dead or a UDP server down (RFC 3539 uses 3 as well).
@@ -233,8 +234,6 @@ struct Conn {
     slot: usize,
     decoder: StreamDecoder,
     watchdog: Watchdog,
-    /// Far-end requests awaiting our reply: identifier → (code, authenticator).
-    incoming: BTreeMap<u8, (crate::radius::code::Code, [u8; 16])>,
     connected_at: Instant,
     /// Something verified arrived on it.
     proven: bool,
@@ -572,52 +571,6 @@ impl Outbound {
         }
     }
 
-    /// Answer a request the far end sent over `conn` (an
-    /// [`OutboundOutput::IncomingRequest`]). `reply` carries the code, the request's
-    /// identifier and the attributes; it is signed with the server's secret and the
-    /// request's authenticator (Message-Authenticator added first) and written.
-    pub fn send_reply_on(
-        &mut self,
-        _now: Now,
-        conn: ConnId,
-        mut reply: Packet,
-    ) -> Result<(), ReplyError> {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return Err(ReplyError::UnknownConnection(conn));
-        };
-        let identifier = reply.identifier;
-        let Some(&(code, authenticator)) = c.incoming.get(&identifier) else {
-            return Err(ReplyError::NoSuchRequest { conn, identifier });
-        };
-        if !reply.code.answers(code) {
-            return Err(ReplyError::CodeMismatch {
-                request: code,
-                reply: reply.code,
-            });
-        }
-        let secret = match self.servers.get(c.slot) {
-            Some(s) => &s.cfg.secret,
-            None => return Err(ReplyError::UnknownConnection(conn)),
-        };
-        let bytes = sign_response(&mut reply, &authenticator, secret, &SignOptions::default())
-            .map_err(ReplyError::Encode)?;
-        c.incoming.remove(&identifier);
-        self.out
-            .push_back(OutboundOutput::Driver(Output::StreamWrite {
-                conn,
-                data: bytes,
-            }));
-        Ok(())
-    }
-
-    /// Drop a far-end request that will get no reply (the policy chose none).
-    /// Returns whether it was pending.
-    pub fn forget_incoming(&mut self, conn: ConnId, identifier: u8) -> bool {
-        self.conns
-            .get_mut(&conn)
-            .is_some_and(|c| c.incoming.remove(&identifier).is_some())
-    }
-
     // ------------------------------------------------------------ driver events
 
     /// A connection attempt succeeded; the engine numbered the connection `conn`.
@@ -653,7 +606,6 @@ impl Outbound {
                 slot,
                 decoder: StreamDecoder::new(),
                 watchdog: Watchdog::default(),
-                incoming: BTreeMap::new(),
                 connected_at: now.mono,
                 proven: false,
             },
@@ -1310,14 +1262,6 @@ impl Outbound {
                 }
                 let sref = s.cfg.sref;
                 self.mark_alive(Link::Conn(conn));
-                let Some(c) = self.conns.get_mut(&conn) else {
-                    return;
-                };
-                let id = packet.identifier;
-                if c.incoming.get(&id).map(|(_, a)| *a) == Some(packet.authenticator) {
-                    return; // The same request again: it is being handled.
-                }
-                c.incoming.insert(id, (packet.code, packet.authenticator));
                 self.out.push_back(OutboundOutput::IncomingRequest {
                     conn,
                     server: sref,

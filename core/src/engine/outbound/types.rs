@@ -5,8 +5,6 @@ use thiserror::Error;
 
 use crate::contract::{CloseReason, ConnId, Output, ServerRef};
 use crate::eval::error::ErrorValue;
-use crate::radius::code::Code;
-use crate::radius::error::EncodeError;
 use crate::radius::packet::Packet;
 
 /// The caller's handle for one request; opaque to the outbound machine and
@@ -53,9 +51,8 @@ pub enum OutboundOutput {
         error: ErrorValue,
     },
     /// The far end sent a request over one of our outbound connections (a reverse
-    /// CoA, for instance). Its authenticators have been verified. Answer it with
-    /// [`Outbound::send_reply_on`](super::Outbound::send_reply_on) or drop it with
-    /// [`Outbound::forget_incoming`](super::Outbound::forget_incoming).
+    /// CoA, for instance). Its authenticators have been verified; the engine
+    /// answers it, if at all, by writing to the connection itself.
     IncomingRequest {
         /// The connection it came on.
         conn: ConnId,
@@ -72,33 +69,6 @@ pub enum OutboundOutput {
         /// Whether it is up.
         up: bool,
     },
-}
-
-/// Why [`Outbound::send_reply_on`](super::Outbound::send_reply_on) did not send.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ReplyError {
-    /// The connection is not (or no longer) one of ours.
-    #[error("connection {0:?} is not an open outbound connection")]
-    UnknownConnection(ConnId),
-    /// No request with this identifier from the far end awaits a reply.
-    #[error("no request with identifier {identifier} awaits a reply on connection {conn:?}")]
-    NoSuchRequest {
-        /// The connection.
-        conn: ConnId,
-        /// The reply's identifier.
-        identifier: u8,
-    },
-    /// The reply's code does not answer the request's code.
-    #[error("a {reply} cannot answer a {request}")]
-    CodeMismatch {
-        /// The request's code.
-        request: Code,
-        /// The reply's code.
-        reply: Code,
-    },
-    /// The reply could not be encoded.
-    #[error("reply cannot be encoded: {0}")]
-    Encode(EncodeError),
 }
 
 /// Counts that tests and simulators check for leaks (invariant 5: nothing
@@ -122,8 +92,6 @@ pub struct OutboundCounts {
     pub connections: usize,
     /// Connection attempts in progress.
     pub connecting: usize,
-    /// Requests from far ends awaiting `send_reply_on` or `forget_incoming`.
-    pub incoming_pending: usize,
 }
 
 /// A broken internal invariant, reported by
