@@ -525,55 +525,28 @@ impl Engine {
         self.on_peer_events(now, conn, events.unwrap_or_default());
     }
 
-    /// Carry out what the peer machine of `conn` reported.
+    /// Carry out what the peer machine of `conn` reported. What happens to the
+    /// connection is the same whoever waits; then the waiter is told: a task of
+    /// this node, or another node's forward (answered over the bus).
     pub(super) fn on_peer_events(&mut self, now: Now, conn: ConnId, events: Vec<Event<Waiter>>) {
         for event in events {
             match event {
-                Event::Sent {
-                    waiter: Waiter::Forwarded(_),
-                    bytes: data,
-                    ..
-                } => {
-                    self.step(ReverseStep::Sent);
-                    self.outputs.push_back(Output::StreamWrite { conn, data });
-                }
-                Event::Reply {
-                    waiter: Waiter::Forwarded(key),
-                    packet,
-                    authenticator,
-                } => {
-                    self.step(ReverseStep::Replied);
-                    self.restore_health(now, conn);
-                    self.pump(now, conn);
-                    self.answer_forwarded(now, key, &packet, &authenticator);
-                }
-                Event::Failed {
-                    waiter: Waiter::Forwarded(key),
-                    failure,
-                } => {
-                    if matches!(failure, Failure::Timeout { .. }) {
-                        self.step(ReverseStep::TimedOut);
-                        self.doubt(now, conn);
+                Event::Sent { waiter, id, bytes } => match waiter {
+                    Waiter::Task(tid) => {
+                        let Some(mut task) = self.runs.take(tid) else {
+                            continue;
+                        };
+                        if let Wait::Reverse(call) = &mut task.wait {
+                            self.sent_reverse(now, call, conn, id, bytes);
+                        }
+                        self.runs.park(tid, task);
                     }
-                    self.forwarded_failed(now, key, failure);
-                }
-                Event::Lost {
-                    waiter: Waiter::Forwarded(key),
-                    seen,
-                } => self.forwarded_lost(now, key, seen),
-                Event::Sent {
-                    waiter: Waiter::Task(waiter),
-                    id,
-                    bytes,
-                } => {
-                    let Some(mut task) = self.runs.take(waiter) else {
-                        continue;
-                    };
-                    if let Wait::Reverse(call) = &mut task.wait {
-                        self.sent_reverse(now, call, conn, id, bytes);
+                    Waiter::Forwarded(_) => {
+                        self.step(ReverseStep::Sent);
+                        self.outputs
+                            .push_back(Output::StreamWrite { conn, data: bytes });
                     }
-                    self.runs.park(waiter, task);
-                }
+                },
                 Event::ProbeSent { bytes: data } => {
                     self.step(ReverseStep::ProbeSent);
                     self.outputs.push_back(Output::StreamWrite { conn, data });
@@ -582,39 +555,34 @@ impl Engine {
                     self.outputs.push_back(Output::StreamWrite { conn, data });
                 }
                 Event::Reply {
-                    waiter: Waiter::Task(waiter),
+                    waiter,
                     packet,
                     authenticator,
-                } => self.on_verified_reply(now, conn, waiter, &packet, &authenticator),
-                Event::Failed {
-                    waiter: Waiter::Task(waiter),
-                    failure,
                 } => {
-                    let error = match failure {
-                        Failure::Timeout { after } => {
-                            self.step(ReverseStep::TimedOut);
-                            self.doubt(now, conn);
-                            ErrorValue::new(
-                                ErrorCode::ReverseTimeout,
-                                format!(
-                                    "no reply on connection {conn} within {} ms",
-                                    after.as_millis()
-                                ),
-                            )
+                    self.step(ReverseStep::Replied);
+                    self.restore_health(now, conn);
+                    self.pump(now, conn);
+                    match waiter {
+                        Waiter::Task(tid) => self.reverse_reply(now, tid, &packet, &authenticator),
+                        Waiter::Forwarded(key) => {
+                            self.answer_forwarded(now, key, &packet, &authenticator)
                         }
-                        Failure::Encode(e) => ErrorValue::new(
-                            ErrorCode::InvalidValue,
-                            format!("the reverse request could not be encoded: {e}"),
-                        ),
-                    };
-                    if let Some(task) = self.runs.take(waiter) {
-                        self.resume_backend(now, waiter, task, Err(error));
                     }
                 }
-                Event::Lost {
-                    waiter: Waiter::Task(waiter),
-                    seen,
-                } => self.reverse_connection_lost(now, waiter, seen),
+                Event::Failed { waiter, failure } => {
+                    if matches!(failure, Failure::Timeout { .. }) {
+                        self.step(ReverseStep::TimedOut);
+                        self.doubt(now, conn);
+                    }
+                    match waiter {
+                        Waiter::Task(tid) => self.reverse_failed(now, tid, conn, failure),
+                        Waiter::Forwarded(key) => self.forwarded_failed(now, key, failure),
+                    }
+                }
+                Event::Lost { waiter, seen } => match waiter {
+                    Waiter::Task(tid) => self.reverse_connection_lost(now, tid, seen),
+                    Waiter::Forwarded(key) => self.forwarded_lost(now, key, seen),
+                },
                 Event::BadReply { error, .. } => {
                     // RFC 6613 §2.6.4: a bad Response Authenticator or
                     // Message-Authenticator closes the connection.
@@ -650,6 +618,27 @@ impl Engine {
                     self.close_stream(now, conn, Some(CloseReason::Unresponsive));
                 }
             }
+        }
+    }
+
+    /// Task `tid`'s request on `conn` failed: `errors.REVERSE_TIMEOUT`, or
+    /// `INVALID_VALUE` when it could not be encoded.
+    fn reverse_failed(&mut self, now: Now, tid: TaskId, conn: ConnId, failure: Failure) {
+        let error = match failure {
+            Failure::Timeout { after } => ErrorValue::new(
+                ErrorCode::ReverseTimeout,
+                format!(
+                    "no reply on connection {conn} within {} ms",
+                    after.as_millis()
+                ),
+            ),
+            Failure::Encode(e) => ErrorValue::new(
+                ErrorCode::InvalidValue,
+                format!("the reverse request could not be encoded: {e}"),
+            ),
+        };
+        if let Some(task) = self.runs.take(tid) {
+            self.resume_backend(now, tid, task, Err(error));
         }
     }
 
@@ -704,21 +693,6 @@ impl Engine {
         if let Some(event) = self.peers.with(conn, |p| p.receive(packet)) {
             self.on_peer_events(now, conn, vec![event]);
         }
-    }
-
-    /// A verified reply to task `tid`'s request: map it and resume the task.
-    fn on_verified_reply(
-        &mut self,
-        now: Now,
-        conn: ConnId,
-        tid: TaskId,
-        packet: &Packet,
-        authenticator: &[u8; 16],
-    ) {
-        self.step(ReverseStep::Replied);
-        self.restore_health(now, conn);
-        self.pump(now, conn);
-        self.reverse_reply(now, tid, packet, authenticator);
     }
 
     /// A verified reply to task `tid`'s reverse request (from a connection of
