@@ -11,7 +11,7 @@ use std::time::Duration;
 use engine_support::*;
 
 use boomerang_core::contract::{ServerId, SqlRows};
-use boomerang_core::engine::outbound::ServerRef;
+use boomerang_core::engine::dialer::ServerRef;
 use boomerang_core::engine::{BackendLoad, BackendOutcome, Event, Input, Limits, Output};
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::radius::code::Code;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use boomerang_core::contract::{Event, ReverseStep, ServerId, Transport};
-use boomerang_core::engine::outbound::{ServerRef, Target};
+use boomerang_core::engine::dialer::{ServerRef, Target};
 use boomerang_core::engine::{
     ConnId, Engine, EngineOptions, Input, Limits, LogLine, Output, Severity,
 };
@@ -70,7 +70,7 @@ enum Side {
     Server,
 }
 
-/// Two engines (or one) in the shared test network: outbound connects of the NAS
+/// Two engines (or one) in the shared test network: dialed connections of the NAS
 /// engine become accepted connections of the server engine.
 struct World {
     net: Net,
@@ -87,7 +87,7 @@ impl World {
         Self::with(nas, server, false)
     }
 
-    /// `refuse`: outbound connections refuse to connect (no server listening).
+    /// `refuse`: dialed connections refuse to connect (no server listening).
     fn with(nas: Engine, server: Option<(Engine, ServerId)>, refuse: bool) -> World {
         let mut net = Net::new(Instant::now());
         net.record(true);
@@ -263,7 +263,7 @@ fn nas_connects_and_identifies_itself_with_status_server() {
     assert!(w.answered(Side::Server, Code::StatusServer) >= 6);
     assert_eq!(server.connections().len(), 1);
     assert_eq!(w.connects(), 1);
-    let o = w.nas_engine().outbound_counts().unwrap();
+    let o = w.nas_engine().dialer_counts().unwrap();
     assert_eq!(o.connections, 1);
     assert_eq!(o.pending_requests, 0);
     w.check();
@@ -506,7 +506,7 @@ fn query_mode_to_a_udp_backend_maps_the_reply() {
         reveal_user_password(hidden, b"upstream-secret", &up.authenticator).unwrap(),
         b"query-password"
     );
-    assert_eq!(w.nas_engine().counts().outbound_pending, 1);
+    assert_eq!(w.nas_engine().counts().connect_pending, 1);
     upstream_answer(
         &mut w,
         *server,
@@ -529,7 +529,7 @@ fn query_mode_to_a_udp_backend_maps_the_reply() {
         reply.first_value(REPLY_MESSAGE).unwrap().as_ref(),
         b"upstream: welcome"
     );
-    assert_eq!(w.nas_engine().counts().outbound_pending, 0);
+    assert_eq!(w.nas_engine().counts().connect_pending, 0);
     assert_eq!(w.nas_engine().counts().tasks, 0);
     w.check();
 }
@@ -612,7 +612,7 @@ fn udp_backend_timeout_is_caught_by_try() {
     assert_eq!(reply.code, Code::AccessReject);
     let msg = String::from_utf8_lossy(reply.first_value(REPLY_MESSAGE).unwrap()).into_owned();
     assert!(msg.starts_with("upstream failed: "), "{msg}");
-    assert_eq!(w.nas_engine().counts().outbound_pending, 0);
+    assert_eq!(w.nas_engine().counts().connect_pending, 0);
     w.check();
 }
 
@@ -673,7 +673,7 @@ fn connect_failure_is_an_error_caught_by_try() {
     assert_eq!(reply.code, Code::AccessReject);
     let msg = String::from_utf8_lossy(reply.first_value(REPLY_MESSAGE).unwrap()).into_owned();
     assert!(msg.starts_with("no upstream: "), "{msg}");
-    assert_eq!(w.nas_engine().counts().outbound_pending, 0);
+    assert_eq!(w.nas_engine().counts().connect_pending, 0);
     assert_eq!(w.nas_engine().counts().tasks, 0);
     w.check();
 }
@@ -736,7 +736,7 @@ fn a_driver_reusing_an_accepted_connection_number_is_refused() {
     let local = server_id(&nas_prog, "LOCAL_TCP");
     let radsec = server_id(&server_prog, "RADSEC_SERVER");
     let mut w = World::new(engine(nas_prog, 7), Some((engine(server_prog, 11), radsec)));
-    // The NAS engine's outbound connection got number 2 from the harness.
+    // The NAS engine's dialed connection got number 2 from the harness.
     let (nas_conn, _, _) = w.net.links_of(w.nas)[0];
     w.feed(
         Side::Nas,
@@ -756,6 +756,6 @@ fn a_driver_reusing_an_accepted_connection_number_is_refused() {
         w.nas_engine().connections().is_empty(),
         "not taken as an accepted connection"
     );
-    assert_eq!(w.nas_engine().outbound_counts().unwrap().connections, 1);
+    assert_eq!(w.nas_engine().dialer_counts().unwrap().connections, 1);
     w.check();
 }

@@ -180,7 +180,7 @@ fn a_changed_connect_backend_is_refused_with_nothing_changed() {
     h.engine_mut().start(now);
     let conn = connect_nas(&mut h, a.radsec, NasMode::Ack);
     let mut changed = (*program(&[], "DISCONNECT_REQUEST", true).program).clone();
-    // Turn the reverse server into a `connect` one: the outbound side changes.
+    // Turn the reverse server into a `connect` one: the dialer changes.
     let boomerang_core::lang::program::BackendKind::Radius(r) = &mut changed.backends[0].kind
     else {
         panic!("a RADIUS backend");
@@ -195,7 +195,7 @@ fn a_changed_connect_backend_is_refused_with_nothing_changed() {
     let now = h.now();
     assert_eq!(
         h.engine_mut().reload(now, Arc::new(changed)),
-        Err(ReloadError::OutboundChanged)
+        Err(ReloadError::DialerChanged)
     );
     assert!(Arc::ptr_eq(h.engine().program(), &a.program));
     assert!(h.engine().connection(conn).is_some());

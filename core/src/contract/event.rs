@@ -261,7 +261,7 @@ pub enum Event {
     /// here; it is [`DropReason::Duplicate`].
     RequestAnswered {
         /// The server that received it (for a request that arrived over one of our
-        /// outbound connections, the `listen { backend … }` server that handled it).
+        /// dialed connections, the `listen { backend … }` server that handled it).
         server: ServerId,
         /// The request's code.
         request_code: Code,
@@ -288,8 +288,8 @@ pub enum Event {
         backend: BackendId,
         /// How it ended.
         outcome: BackendOutcome,
-        /// From the first time it was written (reverse) or handed to the outbound
-        /// side (`connect`) to its end, on the engine's clock; `None` when it never
+        /// From the first time it was written (reverse) or handed to the dialer
+        /// (`connect`) to its end, on the engine's clock; `None` when it never
         /// got that far (no connection selected, queue full, not encodable).
         latency: Option<Duration>,
     },

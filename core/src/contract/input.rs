@@ -75,10 +75,10 @@ pub enum Input {
     },
     /// An HTTP request arrived.
     HttpRequest(HttpRequest),
-    /// An outbound connection asked for with [`Output::Connect`] is established
+    /// An dialed connection asked for with [`Output::Connect`] is established
     /// (after the TLS handshake, for TLS). The driver numbers it here, from the same
     /// counter as accepted connections; the engine then owns it and
-    /// [`Input::StreamData`] / [`Input::StreamClosed`] for it go to the outbound side.
+    /// [`Input::StreamData`] / [`Input::StreamClosed`] for it go to the dialer.
     Connected {
         /// The attempt of the [`Output::Connect`].
         attempt: AttemptId,
@@ -91,7 +91,7 @@ pub enum Input {
         /// The server's certificate chain, leaf first, DER (empty on TCP).
         peer_certificates: Vec<Bytes>,
     },
-    /// An outbound connection attempt failed (refused, unreachable, name not
+    /// An dialed connection attempt failed (refused, unreachable, name not
     /// resolved, TLS handshake or certificate check failed). Not needed after
     /// [`Output::AbortConnect`].
     ConnectFailed {

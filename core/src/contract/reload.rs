@@ -20,9 +20,9 @@ pub struct Reloaded {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReloadError {
     /// The `connect` backends (or which of them `listen { backend … }` servers keep
-    /// connected) differ: their outbound connections cannot be carried over.
+    /// connected) differ: their dialed connections cannot be carried over.
     #[error("the `connect` backends changed; their outbound connections cannot be carried over")]
-    OutboundChanged,
+    DialerChanged,
     /// The `cluster { … }` section differs: this node's identity and its bus
     /// are fixed for the life of the process.
     #[error("the `cluster` section changed; a node's cluster settings need a restart")]

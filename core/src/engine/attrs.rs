@@ -211,10 +211,10 @@ pub fn push_entries(
     Ok(())
 }
 
-/// Build a request template for the outbound side from a pipeline's attributes
+/// Build a request template for the dialer from a pipeline's attributes
 /// (an [`crate::eval::query::OutgoingRequest`]'s, or the current request's when
 /// proxying): vendor attributes packed in the vendor's layout, long extended ones
-/// fragmented, User-Password left in clear text (the outbound side hides it for
+/// fragmented, User-Password left in clear text (the dialer hides it for
 /// each transmission with the chosen server's secret and the authenticator it
 /// draws). Attributes in `skip` and internal or virtual dictionary attributes are
 /// left out; Tunnel-Password (keyed by a per-server secret and a salt) is refused.

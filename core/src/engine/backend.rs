@@ -95,7 +95,7 @@ impl Engine {
                     );
                 };
                 match &server.mode {
-                    RadiusServerMode::Connect(_) => self.start_outbound(now, tid, task, call),
+                    RadiusServerMode::Connect(_) => self.start_connect_call(now, tid, task, call),
                     RadiusServerMode::Reverse(_) => {
                         self.start_reverse(now, tid, task, call, index, server)
                     }

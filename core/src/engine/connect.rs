@@ -1,24 +1,24 @@
-//! The engine's side of the outbound machine ([`crate::engine::outbound`]):
+//! The engine's side of the dialer ([`crate::engine::dialer`]):
 //! backend calls to `connect` backends (query mode and proxy mode), requests the
-//! far end sends over our outbound connections (handled by `listen { backend … }`
+//! far end sends over our dialed connections (handled by `listen { backend … }`
 //! servers exactly like requests arriving on a socket), and the translation of
-//! the outbound machine's commands into engine [`Output`]s.
+//! the dialer's commands into engine [`Output`]s.
 //!
-//! Connection numbers: the driver numbers outbound connections when it reports
+//! Connection numbers: the driver numbers dialed connections when it reports
 //! them established ([`crate::engine::Input::Connected`]), from the same counter as
-//! accepted ones, so one [`ConnId`] space covers both. A number is the outbound
-//! side's as long as [`Outbound::owns`] says so; stream events for it are routed
+//! accepted ones, so one [`ConnId`] space covers both. A number is the dialer's
+//! as long as [`Dialer::owns`] says so; stream events for it are routed
 //! there.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::contract::{ConnId, Output, ServerId, Severity, Transport};
 use crate::engine::attrs::request_template;
-use crate::engine::outbound::{AttemptId, Outbound, OutboundOutput, RequestToken, ServerRef};
+use crate::engine::dialer::{AttemptId, Dialer, DialerOutput, RequestToken, ServerRef};
 use crate::engine::request::{apply_radius_reply, outgoing_request, server_def};
 use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;
-use crate::engine::task::{Origin, OutboundCall, Task, TaskId, Wait};
+use crate::engine::task::{ConnectCall, Origin, Task, TaskId, Wait};
 use crate::engine::{Engine, Now};
 use crate::eval::context::{ClientInfo, ServerInfo};
 use crate::eval::error::{ErrorCode, ErrorValue};
@@ -64,17 +64,17 @@ fn listen_server(program: &Program, backend: BackendId) -> Option<ServerId> {
 }
 
 impl Engine {
-    /// Start the outbound side: connect the servers that are kept connected
+    /// Start the dialer: connect the servers that are kept connected
     /// (`status true`, or of a backend named by a `listen { backend … }` server) and
     /// send first UDP probes. Idempotent; [`Engine::handle`] and
     /// [`Engine::handle_timeout`] call it too, so a driver that feeds an event first
     /// loses nothing, but calling it right after [`Engine::new`] gets the
     /// connections going before any event arrives.
     pub fn start(&mut self, now: Now) {
-        if self.outbound.is_some() {
+        if self.dialer.is_some() {
             return;
         }
-        // The outbound side's randomness is drawn from the engine's, only when
+        // The dialer's randomness is drawn from the engine's, only when
         // there is a `connect` server to use it (other programs keep their exact
         // random streams, and with them their traces).
         let mut seed = [0u8; 8];
@@ -83,26 +83,26 @@ impl Engine {
         }
         let rng = SplitMix64::new(u64::from_be_bytes(seed));
         let keep = crate::lang::program::listened_backends(&self.program);
-        self.outbound = Some(Outbound::new(
+        self.dialer = Some(Dialer::new(
             now,
             &self.program.backends,
             &keep,
             Box::new(rng),
         ));
-        self.drain_outbound(now);
+        self.drain_dialer(now);
     }
 
-    /// The outbound side (for tests and the management API); `None` before start.
-    pub fn outbound(&self) -> Option<&Outbound> {
-        self.outbound.as_ref()
+    /// The dialer (for tests and the management API); `None` before start.
+    pub fn dialer(&self) -> Option<&Dialer> {
+        self.dialer.as_ref()
     }
 
-    /// Whether `conn` is one of the outbound side's connections.
-    pub(super) fn outbound_owns(&self, conn: ConnId) -> bool {
-        self.outbound.as_ref().is_some_and(|o| o.owns(conn))
+    /// Whether `conn` is one of the dialer's connections.
+    pub(super) fn dialer_owns(&self, conn: ConnId) -> bool {
+        self.dialer.as_ref().is_some_and(|o| o.owns(conn))
     }
 
-    /// The driver reported an accepted connection with a number an outbound
+    /// The driver reported an accepted connection with a number a dialed
     /// connection has: it broke the numbering rule; the event is ignored.
     pub(super) fn refuse_clashing_stream(&mut self, conn: ConnId) {
         self.log(
@@ -128,37 +128,37 @@ impl Engine {
                     "outbound connection numbered {conn}, a number an accepted connection has; refused"
                 ),
             );
-            if let Some(o) = self.outbound.as_mut() {
+            if let Some(o) = self.dialer.as_mut() {
                 o.handle_connect_failed(now, attempt, "connection number already in use");
             }
             return;
         }
-        let Some(o) = self.outbound.as_mut() else {
+        let Some(o) = self.dialer.as_mut() else {
             return;
         };
         o.handle_connected(now, attempt, conn);
         if o.owns(conn) {
-            self.outbound_peers.insert(conn, (local, peer));
+            self.dialed_peers.insert(conn, (local, peer));
         }
     }
 
     pub(super) fn on_connect_failed(&mut self, now: Now, attempt: AttemptId, reason: &str) {
-        if let Some(o) = self.outbound.as_mut() {
+        if let Some(o) = self.dialer.as_mut() {
             o.handle_connect_failed(now, attempt, reason);
         }
     }
 
-    pub(super) fn on_outbound_stream_data(&mut self, now: Now, conn: ConnId, data: &[u8]) {
-        if let Some(o) = self.outbound.as_mut() {
+    pub(super) fn on_dialed_stream_data(&mut self, now: Now, conn: ConnId, data: &[u8]) {
+        if let Some(o) = self.dialer.as_mut() {
             o.handle_stream_data(now, conn, data);
         }
     }
 
-    pub(super) fn on_outbound_stream_closed(&mut self, now: Now, conn: ConnId) {
-        if let Some(o) = self.outbound.as_mut() {
+    pub(super) fn on_dialed_stream_closed(&mut self, now: Now, conn: ConnId) {
+        if let Some(o) = self.dialer.as_mut() {
             o.handle_stream_closed(now, conn);
         }
-        self.outbound_peers.remove(&conn);
+        self.dialed_peers.remove(&conn);
     }
 
     pub(super) fn on_backend_datagram(
@@ -168,39 +168,39 @@ impl Engine {
         from: SocketAddr,
         data: &[u8],
     ) {
-        if let Some(o) = self.outbound.as_mut() {
+        if let Some(o) = self.dialer.as_mut() {
             o.handle_datagram(now, server, from, data);
         }
     }
 
-    /// Carry out everything the outbound side asked for, until it has nothing more
+    /// Carry out everything the dialer asked for, until it has nothing more
     /// (resuming a task may send another request).
-    pub(super) fn drain_outbound(&mut self, now: Now) {
-        while let Some(out) = self.outbound.as_mut().and_then(Outbound::poll_output) {
+    pub(super) fn drain_dialer(&mut self, now: Now) {
+        while let Some(out) = self.dialer.as_mut().and_then(Dialer::poll_output) {
             match out {
-                OutboundOutput::Driver(command) => self.outputs.push_back(command),
-                OutboundOutput::Close { conn, reason } => {
-                    self.outbound_peers.remove(&conn);
+                DialerOutput::Driver(command) => self.outputs.push_back(command),
+                DialerOutput::Close { conn, reason } => {
+                    self.dialed_peers.remove(&conn);
                     self.outputs.push_back(Output::StreamClose { conn, reason });
                 }
-                OutboundOutput::Reply {
+                DialerOutput::Reply {
                     token,
                     server,
                     request_authenticator,
                     packet,
-                } => self.on_outbound_reply(now, token, server, &request_authenticator, &packet),
-                OutboundOutput::Failed { token, error } => {
-                    let Some((tid, task)) = self.runs.outbound_done(token) else {
+                } => self.on_connect_reply(now, token, server, &request_authenticator, &packet),
+                DialerOutput::Failed { token, error } => {
+                    let Some((tid, task)) = self.runs.connect_done(token) else {
                         continue;
                     };
                     self.resume_backend(now, tid, task, Err(error));
                 }
-                OutboundOutput::IncomingRequest {
+                DialerOutput::IncomingRequest {
                     conn,
                     server,
                     packet,
                 } => self.on_incoming_request(now, conn, server, packet),
-                OutboundOutput::ServerState { server, up } => {
+                DialerOutput::ServerState { server, up } => {
                     let label = server_label(&self.program, server);
                     let state = if up { "up" } else { "down" };
                     self.log(Severity::Info, format!("{label} is {state}"));
@@ -210,8 +210,8 @@ impl Engine {
     }
 
     /// Start a call to a `connect` backend: build the request and hand it to the
-    /// outbound side.
-    pub(super) fn start_outbound(
+    /// dialer.
+    pub(super) fn start_connect_call(
         &mut self,
         now: Now,
         tid: TaskId,
@@ -224,7 +224,7 @@ impl Engine {
             Err(e) => return Started::Done(Err(e)),
         };
         // Proxy-State is forwarded unmodified (RFC 2865 §5.33); a copied
-        // Message-Authenticator is replaced by the outbound side's own.
+        // Message-Authenticator is replaced by the dialer's own.
         let skip = [AttrId::Standard(MESSAGE_AUTHENTICATOR)];
         let template = match request_template(&self.schema, code, sent.attrs.entries(), &skip) {
             Ok(p) => p,
@@ -236,16 +236,16 @@ impl Engine {
             }
         };
         let token = self.runs.new_token();
-        let Some(o) = self.outbound.as_mut() else {
-            return Started::Done(Err(internal_error("outbound side not started")));
+        let Some(o) = self.dialer.as_mut() else {
+            return Started::Done(Err(internal_error("dialer not started")));
         };
         match o.send(now, call.backend, template, token) {
             Err(e) => Started::Done(Err(e)),
             Ok(()) => {
-                self.runs.wait_outbound(token, tid);
+                self.runs.wait_connect(token, tid);
                 let mut trace = CallTrace::default();
                 trace.sent(now.mono);
-                task.wait = Wait::Outbound(Box::new(OutboundCall {
+                task.wait = Wait::Connect(Box::new(ConnectCall {
                     token,
                     backend: call.backend,
                     query: call.query,
@@ -257,7 +257,7 @@ impl Engine {
         }
     }
 
-    fn on_outbound_reply(
+    fn on_connect_reply(
         &mut self,
         now: Now,
         token: RequestToken,
@@ -265,7 +265,7 @@ impl Engine {
         request_authenticator: &[u8; 16],
         packet: &Packet,
     ) {
-        let Some((tid, mut task)) = self.runs.outbound_done(token) else {
+        let Some((tid, mut task)) = self.runs.connect_done(token) else {
             return;
         };
         let result = apply_radius_reply(
@@ -278,7 +278,7 @@ impl Engine {
         self.resume_backend(now, tid, task, result);
     }
 
-    /// A request the far end sent over one of our outbound connections: answer
+    /// A request the far end sent over one of our dialed connections: answer
     /// Status-Server at once, else run the policies for it as the backend's
     /// `listen { backend … }` server (`radius.server` is that server's name; there
     /// is no `radius.connection`, which describes accepted connections).
@@ -316,7 +316,7 @@ impl Engine {
         if !self.has_room() {
             return;
         }
-        let peer = self.outbound_peers.get(&conn).map(|(_, p)| *p);
+        let peer = self.dialed_peers.get(&conn).map(|(_, p)| *p);
         let peer_ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
         let client = peer
             .and_then(|p| self.radius_client(r, p))

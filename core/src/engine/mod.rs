@@ -13,17 +13,17 @@
 //! effects the driver carries out, and reverse backends entirely inside: `@select`
 //! over the registry of inbound stream connections, per-connection identifier
 //! pools with a bounded FIFO backlog, signing, reply matching and verification,
-//! timeouts and retries; and the outbound side ([`outbound`], wired in by
+//! timeouts and retries; and the dialer ([`dialer`], wired in by
 //! `connect.rs`): `connect` backends in query and proxy mode, and `listen { backend
-//! … }` servers answering requests that arrive over our own outbound connections.
+//! … }` servers answering requests that arrive over our own dialed connections.
 //! See `docs/architecture.md` for the contract with the driver and the invariants.
 
 pub mod attrs;
 pub mod backoff;
 pub mod cert;
 pub mod dedup;
+pub mod dialer;
 pub mod options;
-pub mod outbound;
 pub mod task;
 pub mod time;
 pub mod timers;
@@ -59,7 +59,7 @@ pub use time::Now;
 use crate::cluster::ClusterPart;
 use crate::engine::attrs::DictSchema;
 use crate::engine::dedup::DupCache;
-use crate::engine::outbound::{Outbound, OutboundCounts};
+use crate::engine::dialer::{Dialer, DialerCounts};
 use crate::engine::runs::Runs;
 use crate::engine::task::Waiter;
 use crate::engine::timers::{TimerKind, Timers};
@@ -97,7 +97,7 @@ pub struct EngineCounts {
     /// Answered UDP requests kept for retransmissions.
     pub duplicate_answers: usize,
     /// Requests handed to `connect` backends and not yet answered.
-    pub outbound_pending: usize,
+    pub connect_pending: usize,
 }
 
 /// One active stream connection, for the management API and tests.
@@ -140,11 +140,11 @@ pub struct Engine {
     counters: BTreeMap<(BackendId, usize), u64>,
     /// `@select` index plans per reverse server.
     plans: BTreeMap<(BackendId, usize), SelectPlan>,
-    /// The outbound side (`connect` backends, `listen { backend … }` servers),
+    /// The dialer (`connect` backends, `listen { backend … }` servers),
     /// created by [`Engine::start`].
-    outbound: Option<Outbound>,
-    /// Addresses of open outbound connections: (local, peer).
-    outbound_peers: BTreeMap<ConnId, (SocketAddr, SocketAddr)>,
+    dialer: Option<Dialer>,
+    /// Addresses of open dialed connections: (local, peer).
+    dialed_peers: BTreeMap<ConnId, (SocketAddr, SocketAddr)>,
     /// This node's part of its `cluster { … }`, if any.
     cluster: Option<ClusterPart<TaskId>>,
 }
@@ -183,8 +183,8 @@ impl Engine {
             counters: BTreeMap::new(),
             plans,
             limits,
-            outbound: None,
-            outbound_peers: BTreeMap::new(),
+            dialer: None,
+            dialed_peers: BTreeMap::new(),
             cluster,
         }
     }
@@ -202,13 +202,13 @@ impl Engine {
         match input {
             Input::Bus { data } => self.on_bus(now, &data),
             Input::BusState { up, detail } => self.on_bus_state(now, up, &detail),
-            Input::StreamData { conn, data } if self.outbound_owns(conn) => {
-                self.on_outbound_stream_data(now, conn, &data)
+            Input::StreamData { conn, data } if self.dialer_owns(conn) => {
+                self.on_dialed_stream_data(now, conn, &data)
             }
-            Input::StreamClosed { conn } if self.outbound_owns(conn) => {
-                self.on_outbound_stream_closed(now, conn)
+            Input::StreamClosed { conn } if self.dialer_owns(conn) => {
+                self.on_dialed_stream_closed(now, conn)
             }
-            Input::StreamOpened { conn, .. } if self.outbound_owns(conn) => {
+            Input::StreamOpened { conn, .. } if self.dialer_owns(conn) => {
                 self.refuse_clashing_stream(conn)
             }
             Input::Connected {
@@ -251,7 +251,7 @@ impl Engine {
             Input::HttpRequest(req) => self.on_http(now, req),
             Input::SqlDone { effect, result } => self.on_sql_done(now, effect, result),
         }
-        self.drain_outbound(now);
+        self.drain_dialer(now);
         self.flush_cluster();
     }
 
@@ -273,7 +273,7 @@ impl Engine {
             self.timers.next(),
             self.peers.poll_timeout(),
             self.dedup.next_expiry(),
-            self.outbound.as_ref().and_then(Outbound::poll_timeout),
+            self.dialer.as_ref().and_then(Dialer::poll_timeout),
             self.cluster.as_ref().and_then(ClusterPart::poll_timeout),
         ]
         .into_iter()
@@ -301,17 +301,17 @@ impl Engine {
             }
         }
         self.dedup.expire(now.mono);
-        if let Some(o) = self.outbound.as_mut() {
+        if let Some(o) = self.dialer.as_mut() {
             o.handle_timeout(now);
         }
-        self.drain_outbound(now);
+        self.drain_dialer(now);
         self.cluster_timeout(now);
         self.flush_cluster();
     }
 
-    /// The outbound side's counts (`None` before [`Engine::start`]).
-    pub fn outbound_counts(&self) -> Option<OutboundCounts> {
-        self.outbound.as_ref().map(Outbound::counts)
+    /// The dialer's counts (`None` before [`Engine::start`]).
+    pub fn dialer_counts(&self) -> Option<DialerCounts> {
+        self.dialer.as_ref().map(Dialer::counts)
     }
 
     /// How much state the engine holds.
@@ -323,7 +323,7 @@ impl Engine {
             connections: self.registry.len(),
             duplicate_in_flight: self.dedup.in_flight(),
             duplicate_answers: self.dedup.answered_len(),
-            outbound_pending: self.runs.outbound_pending(),
+            connect_pending: self.runs.connect_pending(),
             ..EngineCounts::default()
         };
         for (_, peer) in self.peers.iter() {
@@ -364,7 +364,7 @@ impl Engine {
     /// each part's own invariants ([`Runs::check`] for the tasks and what they
     /// wait on), then across parts: every request in flight or queued on a
     /// connection belongs to a task parked on exactly that, and back; at most 256
-    /// identifiers are in use per connection; the outbound side has as many
+    /// identifiers are in use per connection; the dialer has as many
     /// requests pending as tasks wait for; every timer is accounted for. Returns
     /// the first inconsistency found.
     pub fn check_invariants(&self) -> Result<(), String> {
@@ -447,13 +447,13 @@ impl Engine {
                 Phase::Idle | Phase::Selecting { .. } | Phase::Forwarded { .. } => {}
             }
         }
-        if let Some(o) = &self.outbound {
+        if let Some(o) = &self.dialer {
             o.check_invariants().map_err(|e| e.to_string())?;
-            if o.counts().pending_requests != self.runs.outbound_pending() {
+            if o.counts().pending_requests != self.runs.connect_pending() {
                 return Err(format!(
-                    "{} outbound requests pending, {} tasks wait for one",
+                    "{} connect requests pending, {} tasks wait for one",
                     o.counts().pending_requests,
-                    self.runs.outbound_pending()
+                    self.runs.connect_pending()
                 ));
             }
         }

@@ -3,7 +3,7 @@
 //! [`Engine::reload`] swaps the program new work runs under and keeps everything
 //! else: the registry of NAS connections (with their `connection.*` facts, identifier
 //! pools and requests in flight), the duplicate cache, requests being handled, and
-//! the outbound side. Requests begun before the swap finish under the program they
+//! the dialer. Requests begun before the swap finish under the program they
 //! started with (each task holds its own `Arc<Program>`). Servers are matched by
 //! name, since their numbers may shift: a connection whose server is gone, or no
 //! longer takes it (another transport, its client removed), is closed; every other
@@ -18,17 +18,17 @@ use crate::engine::task::Origin;
 use crate::engine::timers::TimerKind;
 use crate::engine::{Engine, Now};
 use crate::eval::ir::BackendId;
-use crate::lang::program::{BackendKind, Program, RadiusServerMode, outbound_unchanged};
+use crate::lang::program::{BackendKind, Program, RadiusServerMode, dialer_unchanged};
 use crate::reverse::index::select_plans;
 
 impl Engine {
     /// Run new work under `program` from now on, keeping connections, requests in
-    /// flight, identifier pools, the duplicate cache and the outbound side (see the
-    /// module documentation). Refused, with nothing changed, when the outbound side
-    /// differs ([`outbound_unchanged`]).
+    /// flight, identifier pools, the duplicate cache and the dialer (see the
+    /// module documentation). Refused, with nothing changed, when the dialer
+    /// differs ([`dialer_unchanged`]).
     pub fn reload(&mut self, now: Now, program: Arc<Program>) -> Result<Reloaded, ReloadError> {
-        if self.outbound.is_some() && !outbound_unchanged(&self.program, &program) {
-            return Err(ReloadError::OutboundChanged);
+        if self.dialer.is_some() && !dialer_unchanged(&self.program, &program) {
+            return Err(ReloadError::DialerChanged);
         }
         if self.program.cluster != program.cluster {
             return Err(ReloadError::ClusterChanged);
@@ -112,7 +112,7 @@ impl Engine {
                 }
             }
         }
-        self.drain_outbound(now);
+        self.drain_dialer(now);
         Ok(Reloaded { servers, closed })
     }
 

@@ -5,7 +5,7 @@
 //!
 //! A "backend request" is a call to a RADIUS backend: a reverse request (a `reverse`
 //! server: CoA/Disconnect sent to a NAS over one of its own connections) or a request
-//! to a `connect` server (query or proxy mode) over our outbound connections or UDP.
+//! to a `connect` server (query or proxy mode) over our dialed connections or UDP.
 //! SQL backends are not included; the driver times those itself.
 
 use std::time::Duration;
@@ -44,7 +44,7 @@ impl Engine {
         };
         let trace = match wait {
             Wait::Reverse(call) => call.trace,
-            Wait::Outbound(call) => call.trace,
+            Wait::Connect(call) => call.trace,
             Wait::Running | Wait::Sql { .. } => CallTrace::default(),
         };
         let outcome = match (trace.reply, result) {
@@ -115,7 +115,7 @@ impl Engine {
                 }
             }
         }
-        if let Some(o) = &self.outbound {
+        if let Some(o) = &self.dialer {
             for (b, load) in o.backend_load() {
                 let entry = g.backends.entry(b).or_default();
                 entry.in_flight += load.in_flight;

@@ -1,6 +1,6 @@
 //! The RADIUS request a backend call sends and what its verified reply does to
 //! the pipeline, shared by both directions: `connect` backends (proxy and query
-//! mode, [`crate::engine::outbound`]) and reverse requests over accepted NAS
+//! mode, [`crate::engine::dialer`]) and reverse requests over accepted NAS
 //! connections (`reverse { … }` backends). It wraps the query's bindings and
 //! mapping ([`crate::eval::query`]); transport and matching are elsewhere.
 
@@ -110,7 +110,7 @@ pub(super) fn apply_radius_reply(
     let Task { ctx, wait, .. } = task;
     let (backend, query, sent, trace) = match wait {
         Wait::Reverse(c) => (c.backend, c.query, &c.sent, &mut c.trace),
-        Wait::Outbound(c) => (c.backend, c.query, &c.sent, &mut c.trace),
+        Wait::Connect(c) => (c.backend, c.query, &c.sent, &mut c.trace),
         _ => return Err(internal_error("a reply for a task not waiting for one")),
     };
     trace.reply = Some(packet.code);

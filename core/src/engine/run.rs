@@ -160,7 +160,7 @@ impl Engine {
     ) {
         let backend = match &task.wait {
             Wait::Reverse(call) => Some(call.backend),
-            Wait::Outbound(call) => Some(call.backend),
+            Wait::Connect(call) => Some(call.backend),
             Wait::Running | Wait::Sql { .. } => None,
         };
         if let Some(backend) = backend {
@@ -306,7 +306,7 @@ impl Engine {
                         task.replied = true;
                         // Accepted, or dialed by a `connect` backend (a request
                         // the far end sent over it).
-                        if self.registry.contains(conn) || self.outbound_owns(conn) {
+                        if self.registry.contains(conn) || self.dialer_owns(conn) {
                             self.answered(server, request.code, code);
                             self.outputs.push_back(Output::StreamWrite { conn, data });
                         }

@@ -1,10 +1,10 @@
 //! The bookkeeping of pipeline runs: the tasks parked while they wait, and what
 //! each one waits for (an SQL effect the driver carries out, a request handed to
-//! the outbound side).
+//! the dialer).
 //!
 //! [`Runs`] owns the parked tasks and the two waiter tables together, so that the
 //! cross-references between them are kept in one place and checked by
-//! [`Runs::check`]: every SQL effect and outbound request waited on belongs to a
+//! [`Runs::check`]: every SQL effect and connect request waited on belongs to a
 //! parked task, and a task parked on one is registered under it. Reverse requests
 //! are the exception: their waiters live in the peer machines of the connections,
 //! so the engine checks those against [`Runs::get`].
@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use crate::contract::EffectId;
-use crate::engine::outbound::types::RequestToken;
+use crate::engine::dialer::types::RequestToken;
 use crate::engine::task::{Phase, Task, TaskId, Wait};
 
 /// The tasks of the engine and what they are parked on; see the module
@@ -32,10 +32,10 @@ pub(crate) struct Runs {
     next_effect: u64,
     /// Tasks parked on an SQL effect (directly or inside `@select`).
     sql_waits: BTreeMap<EffectId, TaskId>,
-    /// The next token for an outbound request (the first is 0).
+    /// The next token for an connect request (the first is 0).
     next_token: u64,
-    /// Tasks parked on an outbound request.
-    outbound_waits: BTreeMap<RequestToken, TaskId>,
+    /// Tasks parked on an connect request.
+    connect_waits: BTreeMap<RequestToken, TaskId>,
 }
 
 impl Runs {
@@ -63,7 +63,7 @@ impl Runs {
     /// Take parked task `tid` out to run it. What it waits on stays registered: the
     /// caller either parks it again on the same thing or finishes that wait (a
     /// reverse request, whose waiter the peer machine holds, or a task taken with
-    /// [`Runs::sql_done`] or [`Runs::outbound_done`]).
+    /// [`Runs::sql_done`] or [`Runs::connect_done`]).
     pub fn take(&mut self, tid: TaskId) -> Option<Task> {
         self.tasks.remove(&tid)
     }
@@ -106,7 +106,7 @@ impl Runs {
         self.sql_waits.len()
     }
 
-    /// A fresh token for an outbound request. It is spent even when the request is
+    /// A fresh token for an connect request. It is spent even when the request is
     /// not sent after all.
     pub fn new_token(&mut self) -> RequestToken {
         let token = RequestToken(self.next_token);
@@ -114,28 +114,28 @@ impl Runs {
         token
     }
 
-    /// Register task `tid` as awaiting outbound request `token` (the caller parks
+    /// Register task `tid` as awaiting connect request `token` (the caller parks
     /// it on that request).
-    pub fn wait_outbound(&mut self, token: RequestToken, tid: TaskId) {
-        self.outbound_waits.insert(token, tid);
+    pub fn wait_connect(&mut self, token: RequestToken, tid: TaskId) {
+        self.connect_waits.insert(token, tid);
     }
 
     /// Outbound request `token` is over: forget who waited for it and take that
     /// task out, if both still exist.
-    pub fn outbound_done(&mut self, token: RequestToken) -> Option<(TaskId, Task)> {
-        let tid = self.outbound_waits.remove(&token)?;
+    pub fn connect_done(&mut self, token: RequestToken) -> Option<(TaskId, Task)> {
+        let tid = self.connect_waits.remove(&token)?;
         self.tasks.remove(&tid).map(|task| (tid, task))
     }
 
-    /// How many outbound requests are awaited.
-    pub fn outbound_pending(&self) -> usize {
-        self.outbound_waits.len()
+    /// How many connect requests are awaited.
+    pub fn connect_pending(&self) -> usize {
+        self.connect_waits.len()
     }
 
     /// Check the cross-references between parked tasks and the waiter tables: no
     /// parked task is running or parked on an idle reverse call; a task parked on
     /// an SQL effect (directly, or in `@select`, which only parks on one) or on an
-    /// outbound request is registered under it; and every effect and request
+    /// connect request is registered under it; and every effect and request
     /// awaited belongs to a parked task. Reverse requests in flight or queued are
     /// the engine's to check against the peer machines. Returns the first
     /// inconsistency found.
@@ -151,10 +151,10 @@ impl Runs {
                         ));
                     }
                 }
-                Wait::Outbound(call) => {
-                    if self.outbound_waits.get(&call.token) != Some(tid) {
+                Wait::Connect(call) => {
+                    if self.connect_waits.get(&call.token) != Some(tid) {
                         return Err(format!(
-                            "task {tid}: outbound request {} not registered",
+                            "task {tid}: connect request {} not registered",
                             call.token.0
                         ));
                     }
@@ -171,10 +171,10 @@ impl Runs {
                 },
             }
         }
-        for (token, tid) in &self.outbound_waits {
+        for (token, tid) in &self.connect_waits {
             if !self.tasks.contains_key(tid) {
                 return Err(format!(
-                    "outbound request {} waits for missing task {tid}",
+                    "connect request {} waits for missing task {tid}",
                     token.0
                 ));
             }
@@ -224,13 +224,13 @@ mod tests {
         );
 
         let token = runs.new_token();
-        runs.wait_outbound(token, tid);
+        runs.wait_connect(token, tid);
         assert_eq!(
             runs.check(),
-            Err("outbound request 0 waits for missing task 1".to_owned())
+            Err("connect request 0 waits for missing task 1".to_owned())
         );
-        assert!(runs.outbound_done(token).is_none());
-        assert_eq!(runs.outbound_pending(), 0);
+        assert!(runs.connect_done(token).is_none());
+        assert_eq!(runs.connect_pending(), 0);
         assert_eq!(runs.check(), Ok(()));
     }
 
@@ -238,7 +238,7 @@ mod tests {
     fn unknown_effects_and_tokens_are_ignored() {
         let mut runs = Runs::new();
         assert!(runs.sql_done(EffectId(7)).is_none());
-        assert!(runs.outbound_done(RequestToken(7)).is_none());
+        assert!(runs.connect_done(RequestToken(7)).is_none());
         assert!(runs.take(TaskId(7)).is_none());
         assert_eq!(runs.len(), 0);
         assert_eq!(runs.check(), Ok(()));

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::contract::{ConnId, EffectId, HttpRequestId, ServerId, ServerRef, Unanswered};
 use crate::engine::dedup::DupKey;
-use crate::engine::outbound::RequestToken;
+use crate::engine::dialer::RequestToken;
 use crate::eval::context::Context;
 use crate::eval::ir::{BackendId, QueryId};
 use crate::eval::machine::Machine;
@@ -99,14 +99,14 @@ pub(crate) enum Wait {
     },
     /// A reverse request.
     Reverse(Box<ReverseCall>),
-    /// A request to a `connect` backend, handed to the outbound side.
-    Outbound(Box<OutboundCall>),
+    /// A request to a `connect` backend, handed to the dialer.
+    Connect(Box<ConnectCall>),
 }
 
 /// A `connect` backend call in progress.
 #[derive(Debug)]
-pub(crate) struct OutboundCall {
-    /// The outbound side's handle for the request.
+pub(crate) struct ConnectCall {
+    /// The dialer's handle for the request.
     pub token: RequestToken,
     /// The backend.
     pub backend: BackendId,
@@ -114,7 +114,7 @@ pub(crate) struct OutboundCall {
     pub query: Option<QueryId>,
     /// What the bindings built (`radius.request.*` inside the mapping).
     pub sent: OutgoingRequest,
-    /// When it was handed to the outbound side, and its reply code (for metrics).
+    /// When it was handed to the dialer, and its reply code (for metrics).
     pub trace: CallTrace,
 }
 
@@ -216,7 +216,7 @@ pub(crate) struct Task {
 /// `Engine::backend_call_over` needs from a backend call in progress.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct CallTrace {
-    /// When the request was first written (reverse) or handed to the outbound side
+    /// When the request was first written (reverse) or handed to the dialer
     /// (`connect`); `None` while it never was.
     pub sent_at: Option<Instant>,
     /// The code of the verified reply, once it arrived.

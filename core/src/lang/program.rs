@@ -628,7 +628,7 @@ pub fn listened_backends(program: &Program) -> BTreeSet<BackendId> {
 /// at the same numbers with the same servers, the same backends kept connected by
 /// `listen { backend … }` servers, and (when a `connect` server uses TLS) the same
 /// certificate entries. Only then can a reload keep the outbound connections.
-pub fn outbound_unchanged(old: &Program, new: &Program) -> bool {
+pub fn dialer_unchanged(old: &Program, new: &Program) -> bool {
     fn connect_backends(p: &Program) -> Vec<(usize, &str, &RadiusBackend)> {
         p.backends
             .iter()

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::contract::{ServerId, Transport};
-use crate::engine::outbound::{ServerRef, Target};
+use crate::engine::dialer::{ServerRef, Target};
 use crate::engine::{ConnId, Engine, HttpRequest, HttpRequestId, Input, Now, Output};
 use crate::radius::code::Code;
 use crate::radius::packet::Packet;
@@ -864,7 +864,7 @@ impl<O: Observer> Net<O> {
     fn dial(
         &mut self,
         node: usize,
-        attempt: crate::engine::outbound::AttemptId,
+        attempt: crate::engine::dialer::AttemptId,
         target: &Target,
     ) -> Result<(), NetError> {
         if self.peers.refuse {

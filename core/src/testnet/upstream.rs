@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use crate::engine::ConnId;
-use crate::engine::outbound::ServerRef;
+use crate::engine::dialer::ServerRef;
 use crate::radius::auth::{
     SignOptions, VerifyPolicy, sign_request, sign_response, verify_request, verify_response,
 };

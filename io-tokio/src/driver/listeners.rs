@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boomerang_core::contract::{ServerId, Transport};
-use boomerang_core::engine::outbound::AttemptId;
+use boomerang_core::engine::dialer::AttemptId;
 use boomerang_core::engine::{ConnId, Input};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

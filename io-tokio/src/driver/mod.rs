@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use boomerang_core::contract::{ServerId, Transport};
-use boomerang_core::engine::outbound::AttemptId;
+use boomerang_core::engine::dialer::AttemptId;
 use boomerang_core::engine::{ConnId, EngineCounts, EngineOptions, HttpRequest, Input, Limits};
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use boomerang_core::contract::Transport;
 use boomerang_core::engine::Input;
-use boomerang_core::engine::outbound::{AttemptId, ServerRef, Target};
+use boomerang_core::engine::dialer::{AttemptId, ServerRef, Target};
 use boomerang_core::lang::program::{BackendKind, ClientTls, Program, RadiusServerMode};
 use bytes::Bytes;
 use rustls_pki_types::ServerName;

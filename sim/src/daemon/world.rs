@@ -514,7 +514,7 @@ pub fn run(seed: u64, scenario: &Scenario, setup: &Setup) -> Result<Report, Worl
                         || counts.reverse_queued > 0
                         || counts.duplicate_in_flight > 0
                         || counts.sql_pending > 0
-                        || counts.outbound_pending > 0
+                        || counts.connect_pending > 0
                         || !busy.is_empty()
                     {
                         ledger.violation(format!(

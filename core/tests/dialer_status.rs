@@ -1,16 +1,16 @@
-//! The NAS side of reverse CoA: a kept-up outbound connection with a Status-Server
+//! The NAS side of reverse CoA: a kept-up dialed connection with a Status-Server
 //! watchdog, stall detection and reconnection with backoff.
 
-mod outbound_support;
+mod dialer_support;
 
 use std::time::Duration;
 
 use boomerang_core::contract::{Output, Transport};
 use boomerang_core::engine::backoff::{DEFAULT_BASE, DEFAULT_CAP};
-use boomerang_core::engine::outbound::{CloseReason, OutboundOutput, WATCHDOG_FAILURES};
+use boomerang_core::engine::dialer::{CloseReason, DialerOutput, WATCHDOG_FAILURES};
 use boomerang_core::lang::program::ServerSelection;
 use boomerang_core::radius::code::Code;
-use outbound_support::*;
+use dialer_support::*;
 
 const INTERVAL: Duration = Duration::from_secs(15);
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,20 +33,18 @@ fn connects_at_start_and_probes_with_nas_identifier_at_the_interval() {
     let mut h = nas_side(1);
     h.collect();
     assert!(
-        matches!(&h.pending[..], [(_, OutboundOutput::Driver(Output::Connect { target, .. }))] if target.protocol == Transport::Tls && target.port == 1812),
+        matches!(&h.pending[..], [(_, DialerOutput::Driver(Output::Connect { target, .. }))] if target.protocol == Transport::Tls && target.port == 1812),
         "{:?}",
         h.pending
     );
     let (conn, server) = h.accept_connect();
     let mut far = FarEnd::new(SECRET);
     let out = h.take();
-    assert!(out.contains(&OutboundOutput::ServerState { server, up: true }));
+    assert!(out.contains(&DialerOutput::ServerState { server, up: true }));
     let writes: Vec<_> = out
         .into_iter()
         .filter_map(|o| match o {
-            OutboundOutput::Driver(Output::StreamWrite { conn: c, data }) if c == conn => {
-                Some(data)
-            }
+            DialerOutput::Driver(Output::StreamWrite { conn: c, data }) if c == conn => Some(data),
             _ => None,
         })
         .collect();
@@ -80,9 +78,7 @@ fn connects_at_start_and_probes_with_nas_identifier_at_the_interval() {
         h.stream_data(conn, &far.answer(&probes[0], Code::AccessAccept));
         let rest = h.take();
         assert!(
-            !rest
-                .iter()
-                .any(|o| matches!(o, OutboundOutput::Close { .. })),
+            !rest.iter().any(|o| matches!(o, DialerOutput::Close { .. })),
             "{rest:?}"
         );
     }
@@ -105,12 +101,12 @@ fn silent_far_end_is_declared_dead_within_the_documented_bound_then_reconnected(
     assert!(
         !before
             .iter()
-            .any(|o| matches!(o, OutboundOutput::Close { .. })),
+            .any(|o| matches!(o, DialerOutput::Close { .. })),
         "closed too early: {before:?}"
     );
     let sent: Vec<_> = before
         .iter()
-        .filter(|o| matches!(o, OutboundOutput::Driver(Output::StreamWrite { .. })))
+        .filter(|o| matches!(o, DialerOutput::Driver(Output::StreamWrite { .. })))
         .collect();
     assert_eq!(
         sent.len(),
@@ -121,17 +117,17 @@ fn silent_far_end_is_declared_dead_within_the_documented_bound_then_reconnected(
     let at_bound = h.take_timed();
     let close = at_bound
         .iter()
-        .find(|(_, o)| matches!(o, OutboundOutput::Close { .. }))
+        .find(|(_, o)| matches!(o, DialerOutput::Close { .. }))
         .expect("closed at the bound");
     assert_eq!(close.0, bound);
     assert!(matches!(
         &close.1,
-        OutboundOutput::Close { conn: c, reason: CloseReason::WatchdogExpired { .. } } if *c == conn
+        DialerOutput::Close { conn: c, reason: CloseReason::WatchdogExpired { .. } } if *c == conn
     ));
     assert!(
         at_bound
             .iter()
-            .any(|(_, o)| matches!(o, OutboundOutput::ServerState { up: false, .. }))
+            .any(|(_, o)| matches!(o, DialerOutput::ServerState { up: false, .. }))
     );
     assert!(!h.ob.owns(conn));
     // Reconnect after a short, jittered delay (the connection had proved healthy).
@@ -139,7 +135,7 @@ fn silent_far_end_is_declared_dead_within_the_documented_bound_then_reconnected(
     let reconnect = h.take_timed();
     let (at, _) = reconnect
         .iter()
-        .find(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
+        .find(|(_, o)| matches!(o, DialerOutput::Driver(Output::Connect { .. })))
         .expect("reconnects");
     let delay = *at - bound;
     assert!(
@@ -153,7 +149,7 @@ fn advance_until_connect(h: &mut Harness) {
     for _ in 0..10_000 {
         if h.pending
             .iter()
-            .any(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
+            .any(|(_, o)| matches!(o, DialerOutput::Driver(Output::Connect { .. })))
         {
             return;
         }
@@ -174,7 +170,7 @@ fn refusal_delays(seed: u64, n: usize) -> Vec<Duration> {
         let found = h
             .pending
             .iter()
-            .find(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
+            .find(|(_, o)| matches!(o, DialerOutput::Driver(Output::Connect { .. })))
             .map(|(t, _)| *t);
         if let Some(t) = found {
             delays.push(t - refused_at);
@@ -232,7 +228,7 @@ fn backoff_resets_after_a_healthy_connection() {
     let out = h.take_timed();
     let (at, _) = out
         .iter()
-        .find(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
+        .find(|(_, o)| matches!(o, DialerOutput::Driver(Output::Connect { .. })))
         .expect("reconnects quickly");
     assert!(*at - closed_at <= DEFAULT_BASE);
 }
@@ -257,7 +253,7 @@ fn late_probe_reply_is_discarded_and_counts_as_life() {
     let out = h.take();
     assert!(out.iter().any(|o| matches!(
         o,
-        OutboundOutput::Close {
+        DialerOutput::Close {
             reason: CloseReason::BadReply(_),
             ..
         }

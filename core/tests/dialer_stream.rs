@@ -1,15 +1,15 @@
-//! Requests over outbound TCP/TLS connections: round trips, RFC 6613 close rules,
+//! Requests over dialed TCP/TLS connections: round trips, RFC 6613 close rules,
 //! retries on a new connection, identifier exhaustion, and requests from the far end.
 
-mod outbound_support;
+mod dialer_support;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use boomerang_core::contract::{Output, Transport};
-use boomerang_core::engine::outbound::{
-    CloseReason, ConnId, MAX_QUEUED_PER_SERVER, OutboundOutput, RequestToken, ServerRef,
+use boomerang_core::engine::dialer::{
+    CloseReason, ConnId, DialerOutput, MAX_QUEUED_PER_SERVER, RequestToken, ServerRef,
     WATCHDOG_FAILURES,
 };
 use boomerang_core::eval::error::ErrorCode;
@@ -18,7 +18,7 @@ use boomerang_core::lang::program::ServerSelection;
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
 use boomerang_core::radius::password::reveal_user_password;
-use outbound_support::*;
+use dialer_support::*;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -65,7 +65,7 @@ fn round_trip_on_demand_tcp_with_hidden_password() {
     let outcomes = h.outcomes();
     match &outcomes[..] {
         [
-            OutboundOutput::Reply {
+            DialerOutput::Reply {
                 token,
                 server: s,
                 request_authenticator,
@@ -100,12 +100,11 @@ fn bad_authenticator_closes_the_connection_and_retries_in_flight_requests() {
     h.stream_data(conn, &far.forged_answer(&first[0], Code::AccessAccept));
     let out = h.take();
     assert!(
-        out.iter().any(|o| matches!(o, OutboundOutput::Close { conn: c, reason: CloseReason::BadReply(_) } if *c == conn)),
+        out.iter().any(|o| matches!(o, DialerOutput::Close { conn: c, reason: CloseReason::BadReply(_) } if *c == conn)),
         "{out:?}"
     );
     assert!(
-        !out.iter()
-            .any(|o| matches!(o, OutboundOutput::Failed { .. })),
+        !out.iter().any(|o| matches!(o, DialerOutput::Failed { .. })),
         "retried, not failed"
     );
     assert_eq!(h.ob.counts().queued_requests, 2);
@@ -143,7 +142,7 @@ fn server_close_fails_in_flight_with_connection_closed_when_no_retries() {
     assert!(
         !h.take()
             .iter()
-            .any(|o| matches!(o, OutboundOutput::Close { .. })),
+            .any(|o| matches!(o, DialerOutput::Close { .. })),
         "no Close for a connection the peer closed"
     );
     assert_eq!(h.ob.counts().pending_requests, 0);
@@ -235,11 +234,11 @@ fn an_incoming_coa_surfaces_verified_and_a_forged_one_closes_the_connection() {
         let out = h.take();
         let wrote = out
             .iter()
-            .any(|o| matches!(o, OutboundOutput::Driver(Output::StreamWrite { .. })));
+            .any(|o| matches!(o, DialerOutput::Driver(Output::StreamWrite { .. })));
         let requests = out
             .into_iter()
             .filter_map(|o| match o {
-                OutboundOutput::IncomingRequest {
+                DialerOutput::IncomingRequest {
                     conn: c,
                     server: s,
                     packet,
@@ -286,7 +285,7 @@ fn unmatched_or_miscoded_replies_are_discarded_and_the_connection_stays() {
     h.stream_data(conn, &far.answer(&sent[0], Code::AccessReject));
     let outcomes = h.outcomes();
     assert!(
-        matches!(&outcomes[..], [OutboundOutput::Reply { packet, .. }] if packet.code == Code::AccessReject)
+        matches!(&outcomes[..], [DialerOutput::Reply { packet, .. }] if packet.code == Code::AccessReject)
     );
 }
 
@@ -316,7 +315,7 @@ fn without_status_consecutive_request_timeouts_declare_the_connection_dead() {
     let out = h.take();
     assert!(out.iter().any(|o| matches!(
         o,
-        OutboundOutput::Close { conn: c, reason: CloseReason::WatchdogExpired { .. } } if *c == conn
+        DialerOutput::Close { conn: c, reason: CloseReason::WatchdogExpired { .. } } if *c == conn
     )));
     assert_eq!(
         out.iter()
@@ -334,7 +333,7 @@ fn framing_and_decoding_errors_close_the_connection() {
     let out = h.take();
     assert!(out.iter().any(|o| matches!(
         o,
-        OutboundOutput::Close {
+        DialerOutput::Close {
             reason: CloseReason::Framing(_),
             ..
         }
@@ -349,7 +348,7 @@ fn framing_and_decoding_errors_close_the_connection() {
     let out = h.take();
     assert!(out.iter().any(|o| matches!(
         o,
-        OutboundOutput::Close {
+        DialerOutput::Close {
             reason: CloseReason::Malformed(_),
             ..
         }

@@ -1,6 +1,6 @@
-//! Shared helpers for the outbound tests: program builders (kept in one place so
+//! Shared helpers for the dialer tests: program builders (kept in one place so
 //! that they can later be replaced by compiling configuration text), a virtual
-//! clock, a harness that drives an `Outbound` and records its outputs, and a fake
+//! clock, a harness that drives an `Dialer` and records its outputs, and a fake
 //! far-end RADIUS server working at the codec level.
 
 #![allow(dead_code)]
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 
 use boomerang_core::contract::{Output, Transport};
-use boomerang_core::engine::outbound::{
-    AttemptId, ConnId, Outbound, OutboundOutput, RequestToken, ServerRef,
+use boomerang_core::engine::dialer::{
+    AttemptId, ConnId, Dialer, DialerOutput, RequestToken, ServerRef,
 };
 use boomerang_core::engine::time::Now;
 use boomerang_core::eval::ir::BackendId;
@@ -100,12 +100,12 @@ impl Clock {
     }
 }
 
-/// An `Outbound` on a virtual clock, with every output recorded.
+/// An `Dialer` on a virtual clock, with every output recorded.
 pub struct Harness {
-    pub ob: Outbound,
+    pub ob: Dialer,
     pub clock: Clock,
     /// Outputs not yet taken by the test, with the virtual time they appeared.
-    pub pending: Vec<(Duration, OutboundOutput)>,
+    pub pending: Vec<(Duration, DialerOutput)>,
     next_conn: u64,
 }
 
@@ -113,7 +113,7 @@ impl Harness {
     pub fn new(backends: Vec<Backend>, keep: &[u32], seed: u64) -> Self {
         let clock = Clock::new();
         let keep: BTreeSet<BackendId> = keep.iter().map(|b| BackendId(*b)).collect();
-        let ob = Outbound::new(
+        let ob = Dialer::new(
             clock.now(),
             &backends,
             &keep,
@@ -142,13 +142,13 @@ impl Harness {
     }
 
     /// Take every pending output.
-    pub fn take(&mut self) -> Vec<OutboundOutput> {
+    pub fn take(&mut self) -> Vec<DialerOutput> {
         self.collect();
         self.pending.drain(..).map(|(_, o)| o).collect()
     }
 
     /// Take every pending output with its time.
-    pub fn take_timed(&mut self) -> Vec<(Duration, OutboundOutput)> {
+    pub fn take_timed(&mut self) -> Vec<(Duration, DialerOutput)> {
         self.collect();
         std::mem::take(&mut self.pending)
     }
@@ -182,10 +182,10 @@ impl Harness {
         let index = self
             .pending
             .iter()
-            .position(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
+            .position(|(_, o)| matches!(o, DialerOutput::Driver(Output::Connect { .. })))
             .expect("a Connect output");
         let (_, out) = self.pending.remove(index);
-        let OutboundOutput::Driver(Output::Connect {
+        let DialerOutput::Driver(Output::Connect {
             attempt, server, ..
         }) = out
         else {
@@ -205,10 +205,10 @@ impl Harness {
         let index = self
             .pending
             .iter()
-            .position(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
+            .position(|(_, o)| matches!(o, DialerOutput::Driver(Output::Connect { .. })))
             .expect("a Connect output");
         let (_, out) = self.pending.remove(index);
-        let OutboundOutput::Driver(Output::Connect { attempt, .. }) = out else {
+        let DialerOutput::Driver(Output::Connect { attempt, .. }) = out else {
             unreachable!()
         };
         let now = self.now();
@@ -243,7 +243,7 @@ impl Harness {
         self.collect();
         let mut out = Vec::new();
         self.pending.retain(|(_, o)| match o {
-            OutboundOutput::Driver(Output::StreamWrite {
+            DialerOutput::Driver(Output::StreamWrite {
                 conn: c,
                 data: bytes,
             }) if *c == conn => {
@@ -260,7 +260,7 @@ impl Harness {
         self.collect();
         let mut out = Vec::new();
         self.pending.retain(|(_, o)| match o {
-            OutboundOutput::Driver(Output::BackendDatagram {
+            DialerOutput::Driver(Output::BackendDatagram {
                 server: s,
                 data: bytes,
                 ..
@@ -274,11 +274,11 @@ impl Harness {
     }
 
     /// Replies and failures among the pending outputs (removed from pending).
-    pub fn outcomes(&mut self) -> Vec<OutboundOutput> {
+    pub fn outcomes(&mut self) -> Vec<DialerOutput> {
         self.collect();
         let mut out = Vec::new();
         self.pending.retain(|(_, o)| match o {
-            OutboundOutput::Reply { .. } | OutboundOutput::Failed { .. } => {
+            DialerOutput::Reply { .. } | DialerOutput::Failed { .. } => {
                 out.push(o.clone());
                 false
             }
@@ -302,7 +302,7 @@ pub fn ser(n: u32) -> ServerRef {
     }
 }
 
-/// The far end of an outbound connection (or a UDP server), at the codec level.
+/// The far end of an dialed connection (or a UDP server), at the codec level.
 pub struct FarEnd {
     pub secret: Vec<u8>,
     decoder: StreamDecoder,
@@ -394,16 +394,16 @@ impl FarEnd {
 }
 
 /// The `Failed` error code of an outcome, or `None` for a reply.
-pub fn failed_code(o: &OutboundOutput) -> Option<boomerang_core::eval::error::ErrorCode> {
+pub fn failed_code(o: &DialerOutput) -> Option<boomerang_core::eval::error::ErrorCode> {
     match o {
-        OutboundOutput::Failed { error, .. } => Some(error.code),
+        DialerOutput::Failed { error, .. } => Some(error.code),
         _ => None,
     }
 }
 
-pub fn token_of(o: &OutboundOutput) -> u64 {
+pub fn token_of(o: &DialerOutput) -> u64 {
     match o {
-        OutboundOutput::Reply { token, .. } | OutboundOutput::Failed { token, .. } => token.0,
+        DialerOutput::Reply { token, .. } | DialerOutput::Failed { token, .. } => token.0,
         other => panic!("not an outcome: {other:?}"),
     }
 }

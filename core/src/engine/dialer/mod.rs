@@ -1,19 +1,19 @@
-//! The outbound side of the engine: RADIUS backends whose servers are reached
+//! The dialer of the engine: RADIUS backends whose servers are reached
 //! with `connect { protocol udp|tcp|tls; host|ip; port; }`.
 //!
-//! One [`Outbound`] holds every `connect` server of every RADIUS backend of a
+//! One [`Dialer`] holds every `connect` server of every RADIUS backend of a
 //! program. It serves two purposes with one mechanism:
 //!
-//! * **Proxying and query mode**: [`Outbound::send`] takes a request for a backend,
+//! * **Proxying and query mode**: [`Dialer::send`] takes a request for a backend,
 //!   picks a server by the backend's `server-selection`, signs the request for that
 //!   server and identifier, and eventually yields exactly one
-//!   [`OutboundOutput::Reply`] (verified) or [`OutboundOutput::Failed`].
+//!   [`DialerOutput::Reply`] (verified) or [`DialerOutput::Failed`].
 //! * **The NAS side of reverse CoA**: stream servers with `status true`, or of a
 //!   backend named by a `listen { backend … }` server ("keep connected"), are
 //!   connected at start and kept connected, reconnecting with jittered exponential
 //!   backoff ([`crate::engine::backoff`]). Requests the far end sends over them
 //!   (CoA, Disconnect, …) are verified and come out as
-//!   [`OutboundOutput::IncomingRequest`]; the engine runs them like requests on an
+//!   [`DialerOutput::IncomingRequest`]; the engine runs them like requests on an
 //!   accepted connection and writes its reply itself.
 //!
 //! Identifiers, signing, timeouts, UDP retransmission, late-reply protection,
@@ -27,9 +27,9 @@
 //!
 //! It is sans-IO: the driver opens connections and sockets when told to
 //! ([`Output::Connect`], [`Output::BackendDatagram`] in
-//! [`OutboundOutput::Driver`]), feeds back what
-//! happens (`handle_*`), drains [`Outbound::poll_output`] after every call, and calls
-//! [`Outbound::handle_timeout`] at [`Outbound::poll_timeout`].
+//! [`DialerOutput::Driver`]), feeds back what
+//! happens (`handle_*`), drains [`Dialer::poll_output`] after every call, and calls
+//! [`Dialer::handle_timeout`] at [`Dialer::poll_timeout`].
 //!
 //! # Protocol rules followed
 //!
@@ -118,14 +118,14 @@ use crate::rng::RandomSource;
 pub use crate::contract::{AttemptId, CloseReason, ConnId, ServerRef, Target};
 pub use crate::peer::STATUS_SERVER_ID;
 use timers::{Link, ReqKey, Timer, TimerKey, Timers};
-pub use types::{InvariantViolation, OutboundCounts, OutboundOutput, RequestToken};
+pub use types::{DialerCounts, DialerOutput, InvariantViolation, RequestToken};
 
 /// Consecutive unanswered probes (or, without `status`, requests) after which a
 /// connection is declared dead or a UDP server down (RFC 3539 uses 3 as well).
 pub const WATCHDOG_FAILURES: u32 = 3;
 /// Requests that may wait for a connection or an identifier on one server.
 pub const MAX_QUEUED_PER_SERVER: usize = 1024;
-/// Requests that may be pending in one [`Outbound`] at once.
+/// Requests that may be pending in one [`Dialer`] at once.
 pub const MAX_PENDING_REQUESTS: usize = 65_536;
 /// A connection that stayed up this long (or got any verified answer) resets its
 /// server's backoff when it closes.
@@ -164,7 +164,7 @@ impl ServerCfg {
         (self.timeout / tries).max(MIN_TIMER)
     }
 
-    /// The peer machine of one of its links: outbound keeps the queue, and
+    /// The peer machine of one of its links: the dialer keeps the queue, and
     /// identifier 0 is the probe's when it sends Status-Server.
     fn peer_config(&self) -> PeerConfig {
         PeerConfig {
@@ -224,11 +224,11 @@ struct Server {
     state: LinkState,
     backoff: Backoff,
     queue: VecDeque<ReqKey>,
-    /// The last state reported with [`OutboundOutput::ServerState`].
+    /// The last state reported with [`DialerOutput::ServerState`].
     up: bool,
 }
 
-/// One open outbound stream connection (its peer machine is `Link::Conn(id)`).
+/// One open dialed stream connection (its peer machine is `Link::Conn(id)`).
 #[derive(Debug)]
 struct Conn {
     slot: usize,
@@ -276,8 +276,8 @@ struct BackendState {
     round_robin: usize,
 }
 
-/// The outbound state machine; see the module documentation.
-pub struct Outbound {
+/// The dialer; see the module documentation.
+pub struct Dialer {
     servers: Vec<Server>,
     backends: BTreeMap<BackendId, BackendState>,
     by_ref: BTreeMap<ServerRef, usize>,
@@ -289,13 +289,13 @@ pub struct Outbound {
     timers: Timers,
     /// The peer machine of every link, with their deadline index.
     peers: Peers<Link, ReqKey>,
-    out: VecDeque<OutboundOutput>,
+    out: VecDeque<DialerOutput>,
     rng: Box<dyn RandomSource + Send>,
 }
 
-impl std::fmt::Debug for Outbound {
+impl std::fmt::Debug for Dialer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outbound")
+        f.debug_struct("Dialer")
             .field("servers", &self.servers.len())
             .field("connections", &self.conns.len())
             .field("requests", &self.requests.len())
@@ -311,7 +311,7 @@ fn humanize(d: Duration) -> String {
     format!("{:?}", d)
 }
 
-impl Outbound {
+impl Dialer {
     /// Take every `connect` server of every RADIUS backend in `backends` (the
     /// program's backends; [`BackendId`] indexes them) and start: stream servers with
     /// `status true` or belonging to a backend in `keep_connected` (those named by a
@@ -324,7 +324,7 @@ impl Outbound {
         keep_connected: &BTreeSet<BackendId>,
         rng: Box<dyn RandomSource + Send>,
     ) -> Self {
-        let mut this = Outbound {
+        let mut this = Dialer {
             servers: Vec::new(),
             backends: BTreeMap::new(),
             by_ref: BTreeMap::new(),
@@ -424,11 +424,11 @@ impl Outbound {
     // ----------------------------------------------------------------- outputs
 
     /// The next command for the driver, in order. Drain after every call.
-    pub fn poll_output(&mut self) -> Option<OutboundOutput> {
+    pub fn poll_output(&mut self) -> Option<DialerOutput> {
         self.out.pop_front()
     }
 
-    /// When [`Outbound::handle_timeout`] must next be called, if ever.
+    /// When [`Dialer::handle_timeout`] must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.timers.next_deadline(), self.peers.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -475,7 +475,7 @@ impl Outbound {
         self.conns.contains_key(&conn)
     }
 
-    /// The server an open outbound connection belongs to.
+    /// The server an open dialed connection belongs to.
     pub fn conn_server(&self, conn: ConnId) -> Option<ServerRef> {
         let c = self.conns.get(&conn)?;
         self.servers.get(c.slot).map(|s| s.cfg.sref)
@@ -502,8 +502,8 @@ impl Outbound {
     // ----------------------------------------------------------------- requests
 
     /// Send a request to `backend` (see the module documentation for what
-    /// `request` holds). `Ok` means exactly one [`OutboundOutput::Reply`] or
-    /// [`OutboundOutput::Failed`] carrying `token` will follow. `Err` means the
+    /// `request` holds). `Ok` means exactly one [`DialerOutput::Reply`] or
+    /// [`DialerOutput::Failed`] carrying `token` will follow. `Err` means the
     /// request was refused at once and `token` will never appear: the backend has
     /// no `connect` server here or none is available (`BACKEND_ERROR`), the packet
     /// is not a request or cannot be encoded (`INVALID_VALUE`), or queues are full
@@ -576,7 +576,7 @@ impl Outbound {
     /// A connection attempt succeeded; the engine numbered the connection `conn`.
     pub fn handle_connected(&mut self, now: Now, attempt: AttemptId, conn: ConnId) {
         let Some(slot) = self.attempts.remove(&attempt) else {
-            self.out.push_back(OutboundOutput::Close {
+            self.out.push_back(DialerOutput::Close {
                 conn,
                 reason: CloseReason::Abandoned,
             });
@@ -584,7 +584,7 @@ impl Outbound {
         };
         if self.conns.contains_key(&conn) {
             // The engine reused a live connection number: refuse the new one.
-            self.out.push_back(OutboundOutput::Close {
+            self.out.push_back(DialerOutput::Close {
                 conn,
                 reason: CloseReason::Abandoned,
             });
@@ -625,7 +625,7 @@ impl Outbound {
         self.connect_failed(now.mono, slot, reason);
     }
 
-    /// Bytes arrived on an outbound connection.
+    /// Bytes arrived on an dialed connection.
     pub fn handle_stream_data(&mut self, now: Now, conn: ConnId, data: &[u8]) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -652,7 +652,7 @@ impl Outbound {
         }
     }
 
-    /// An outbound connection closed (by the peer, or after an error).
+    /// An dialed connection closed (by the peer, or after an error).
     pub fn handle_stream_closed(&mut self, now: Now, conn: ConnId) {
         self.lose_conn(now.mono, conn, None);
     }
@@ -691,7 +691,7 @@ impl Outbound {
             && s.up != up
         {
             s.up = up;
-            self.out.push_back(OutboundOutput::ServerState {
+            self.out.push_back(DialerOutput::ServerState {
                 server: s.cfg.sref,
                 up,
             });
@@ -710,7 +710,7 @@ impl Outbound {
         );
         s.state = LinkState::Stream(StreamState::Connecting { attempt, timer });
         self.attempts.insert(attempt, slot);
-        self.out.push_back(OutboundOutput::Driver(Output::Connect {
+        self.out.push_back(DialerOutput::Driver(Output::Connect {
             attempt,
             server: s.cfg.sref,
             target: s.cfg.target.clone(),
@@ -745,7 +745,7 @@ impl Outbound {
             return;
         };
         if let Some(reason) = reason {
-            self.out.push_back(OutboundOutput::Close { conn, reason });
+            self.out.push_back(DialerOutput::Close { conn, reason });
         }
         self.timers.cancel(c.watchdog.due);
         let lost = self.peers.close(Link::Conn(conn));
@@ -902,7 +902,7 @@ impl Outbound {
 
     /// Write bytes on a link: to the connection, or to the UDP server.
     fn write(&mut self, link: Link, bytes: Bytes) {
-        self.out.push_back(OutboundOutput::Driver(match link {
+        self.out.push_back(DialerOutput::Driver(match link {
             Link::Conn(conn) => Output::StreamWrite { conn, data: bytes },
             Link::Udp(slot) => {
                 let Some(s) = self.servers.get(slot) else {
@@ -989,7 +989,7 @@ impl Outbound {
     fn finish_failed(&mut self, key: ReqKey, err: ErrorValue) {
         if let Some(r) = self.requests.remove(&key) {
             self.timers.cancel(r.timer);
-            self.out.push_back(OutboundOutput::Failed {
+            self.out.push_back(DialerOutput::Failed {
                 token: r.token,
                 error: err,
             });
@@ -1008,7 +1008,7 @@ impl Outbound {
         let Some(server) = self.servers.get(slot).map(|s| s.cfg.sref) else {
             return;
         };
-        self.out.push_back(OutboundOutput::Reply {
+        self.out.push_back(DialerOutput::Reply {
             token: r.token,
             server,
             request_authenticator: authenticator,
@@ -1122,7 +1122,7 @@ impl Outbound {
                 if let LinkState::Stream(StreamState::Connecting { attempt, .. }) = s.state {
                     self.attempts.remove(&attempt);
                     self.out
-                        .push_back(OutboundOutput::Driver(Output::AbortConnect { attempt }));
+                        .push_back(DialerOutput::Driver(Output::AbortConnect { attempt }));
                     self.connect_failed(now, slot, "connection attempt timed out");
                 }
             }
@@ -1262,7 +1262,7 @@ impl Outbound {
                 }
                 let sref = s.cfg.sref;
                 self.mark_alive(Link::Conn(conn));
-                self.out.push_back(OutboundOutput::IncomingRequest {
+                self.out.push_back(DialerOutput::IncomingRequest {
                     conn,
                     server: sref,
                     packet,

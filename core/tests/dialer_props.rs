@@ -3,7 +3,7 @@
 //! exactly one outcome, no identifier is ever used by two live requests on one
 //! connection, and after quiescence nothing is left pending.
 
-mod outbound_support;
+mod dialer_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -12,12 +12,12 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use boomerang_core::contract::{Output, Transport};
-use boomerang_core::engine::outbound::{ConnId, OutboundOutput, RequestToken, ServerRef};
+use boomerang_core::engine::dialer::{ConnId, DialerOutput, RequestToken, ServerRef};
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::ServerSelection;
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
-use outbound_support::*;
+use dialer_support::*;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -92,7 +92,7 @@ impl World {
     fn absorb(&mut self) -> Result<(), TestCaseError> {
         for out in self.h.take() {
             match out {
-                OutboundOutput::Driver(Output::StreamWrite { conn, data: bytes }) => {
+                DialerOutput::Driver(Output::StreamWrite { conn, data: bytes }) => {
                     let p = Packet::decode(bytes).unwrap();
                     if p.code.is_request() && p.code != Code::StatusServer {
                         let token = token_in(&p).unwrap();
@@ -112,7 +112,7 @@ impl World {
                         self.stream_seen.push((conn, p));
                     }
                 }
-                OutboundOutput::Driver(Output::BackendDatagram {
+                DialerOutput::Driver(Output::BackendDatagram {
                     server,
                     data: bytes,
                     ..
@@ -129,7 +129,7 @@ impl World {
                     }
                     self.udp_seen.push((server, p));
                 }
-                OutboundOutput::Reply { token, .. } | OutboundOutput::Failed { token, .. } => {
+                DialerOutput::Reply { token, .. } | DialerOutput::Failed { token, .. } => {
                     prop_assert!(
                         self.accepted.contains(&token.0),
                         "outcome for unknown token"
@@ -137,14 +137,14 @@ impl World {
                     *self.outcomes.entry(token.0).or_default() += 1;
                     prop_assert_eq!(self.outcomes[&token.0], 1, "two outcomes for one token");
                 }
-                OutboundOutput::Close { conn, .. } => self.open.retain(|c| *c != conn),
-                OutboundOutput::Driver(Output::Connect { .. }) => {
+                DialerOutput::Close { conn, .. } => self.open.retain(|c| *c != conn),
+                DialerOutput::Driver(Output::Connect { .. }) => {
                     // Put it back for Accept/Refuse.
                     self.h.pending.push((self.h.clock.elapsed(), out));
                 }
-                OutboundOutput::IncomingRequest { .. }
-                | OutboundOutput::Driver(_)
-                | OutboundOutput::ServerState { .. } => {}
+                DialerOutput::IncomingRequest { .. }
+                | DialerOutput::Driver(_)
+                | DialerOutput::ServerState { .. } => {}
             }
         }
         Ok(())
@@ -154,7 +154,7 @@ impl World {
         self.h
             .pending
             .iter()
-            .any(|(_, o)| matches!(o, OutboundOutput::Driver(Output::Connect { .. })))
+            .any(|(_, o)| matches!(o, DialerOutput::Driver(Output::Connect { .. })))
     }
 
     fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
@@ -235,7 +235,7 @@ impl World {
                     let mut seen = 0;
                     for o in surfaced {
                         match o {
-                            OutboundOutput::IncomingRequest {
+                            DialerOutput::IncomingRequest {
                                 conn: c, packet, ..
                             } => {
                                 prop_assert_eq!(c, conn);

@@ -1,24 +1,24 @@
-//! Leak counters and the self-check of the outbound bookkeeping, for tests and
+//! Leak counters and the self-check of the dialer's bookkeeping, for tests and
 //! simulators (invariants 3 and 5 of the engine brief).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::timers::{Link, Timer};
-use super::{InvariantViolation, LinkState, Outbound, OutboundCounts, ReqState, StreamState};
+use super::{Dialer, DialerCounts, InvariantViolation, LinkState, ReqState, StreamState};
 use crate::contract::BackendLoad;
 use crate::eval::ir::BackendId;
 
-impl Outbound {
-    /// Leak counters (see [`OutboundCounts`]).
-    pub fn counts(&self) -> OutboundCounts {
-        let mut counts = OutboundCounts {
+impl Dialer {
+    /// Leak counters (see [`DialerCounts`]).
+    pub fn counts(&self) -> DialerCounts {
+        let mut counts = DialerCounts {
             pending_requests: self.requests.len(),
             queued_requests: self.servers.iter().map(|s| s.queue.len()).sum(),
             request_timers: self.timers.count(|t| matches!(t, Timer::Request(_))),
             timers: self.timers.len(),
             connections: self.conns.len(),
             connecting: self.attempts.len(),
-            ..OutboundCounts::default()
+            ..DialerCounts::default()
         };
         for (_, peer) in self.peers.iter() {
             counts.ids_in_use += peer.ids_in_use();

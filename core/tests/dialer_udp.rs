@@ -1,18 +1,18 @@
 //! UDP servers (retransmission, matching, verification) and server selection
 //! (fallback, round-robin, least-connections, no-fallback).
 
-mod outbound_support;
+mod dialer_support;
 
 use std::time::Duration;
 
 use boomerang_core::contract::Transport;
-use boomerang_core::engine::outbound::{OutboundOutput, RequestToken, ServerRef};
+use boomerang_core::engine::dialer::{DialerOutput, RequestToken, ServerRef};
 use boomerang_core::eval::error::ErrorCode;
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::lang::program::{RadiusServerDef, ServerSelection};
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::packet::Packet;
-use outbound_support::*;
+use dialer_support::*;
 
 fn udp(name: &str, n: u8, priority: u32, timeout: Duration, retries: u32) -> RadiusServerDef {
     let mut s = server(name, Transport::Udp, n);
@@ -86,7 +86,7 @@ fn replies_are_matched_verified_and_mismatches_discarded() {
     h.datagram(ser(0), addr(1), &far.answer(&req, Code::AccessAccept));
     let outcomes = h.outcomes();
     assert!(
-        matches!(&outcomes[..], [OutboundOutput::Reply { token: RequestToken(1), packet, .. }] if packet.code == Code::AccessAccept)
+        matches!(&outcomes[..], [DialerOutput::Reply { token: RequestToken(1), packet, .. }] if packet.code == Code::AccessAccept)
     );
     // A duplicate reply after completion is ignored.
     h.datagram(ser(0), addr(1), &far.answer(&req, Code::AccessAccept));
@@ -118,7 +118,7 @@ fn fallback_tries_the_next_server_when_the_first_times_out() {
     let req = far.check(sent[0].clone());
     h.datagram(ser(0), addr(2), &far.answer(&req, Code::AccessAccept));
     let outcomes = h.outcomes();
-    assert!(matches!(&outcomes[..], [OutboundOutput::Reply { server, .. }] if *server == ser(0)));
+    assert!(matches!(&outcomes[..], [DialerOutput::Reply { server, .. }] if *server == ser(0)));
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn a_server_that_is_down_is_skipped_for_new_requests() {
         "each request falls back to b"
     );
     let out = h.take();
-    assert!(out.contains(&OutboundOutput::ServerState {
+    assert!(out.contains(&DialerOutput::ServerState {
         server: ser(0),
         up: false
     }));
@@ -173,7 +173,7 @@ fn fallback_to_the_second_stream_server_when_the_first_cannot_connect() {
     let mut far = FarEnd::new(SECRET);
     let sent = far.receive(&h.writes_to(conn));
     h.stream_data(conn, &far.answer(&sent[0], Code::AccessAccept));
-    assert!(matches!(&h.outcomes()[..], [OutboundOutput::Reply { .. }]));
+    assert!(matches!(&h.outcomes()[..], [DialerOutput::Reply { .. }]));
     // While "a" backs off, new requests go to "b" at once.
     h.send(0, access_request("y"), 2);
     assert_eq!(h.writes_to(conn).len(), 1);
@@ -325,7 +325,7 @@ fn udp_status_probes_bring_a_down_server_back() {
         &far.answer(&probe, Code::AccessAccept),
     );
     assert!(h.ob.is_up(ser(0)));
-    assert!(h.take().contains(&OutboundOutput::ServerState {
+    assert!(h.take().contains(&DialerOutput::ServerState {
         server: ser(0),
         up: true
     }));

@@ -1,4 +1,4 @@
-//! The vocabulary of the outbound state machine: identifiers, what it asks the
+//! The vocabulary of the dialer: identifiers, what it asks the
 //! driver to do, why it closes a connection, and its errors.
 
 use thiserror::Error;
@@ -7,16 +7,16 @@ use crate::contract::{CloseReason, ConnId, Output, ServerRef};
 use crate::eval::error::ErrorValue;
 use crate::radius::packet::Packet;
 
-/// The caller's handle for one request; opaque to the outbound machine and
-/// echoed in the request's single [`OutboundOutput::Reply`] or
-/// [`OutboundOutput::Failed`].
+/// The caller's handle for one request; opaque to the dialer and
+/// echoed in the request's single [`DialerOutput::Reply`] or
+/// [`DialerOutput::Failed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestToken(pub u64);
 
 /// A command for the driver, drained with
-/// [`Outbound::poll_output`](super::Outbound::poll_output) in order.
+/// [`Dialer::poll_output`](super::Dialer::poll_output) in order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum OutboundOutput {
+pub enum DialerOutput {
     /// A command for the driver, in the contract's words: `Connect`,
     /// `AbortConnect`, `StreamWrite` (whole packets) or `BackendDatagram` (from the
     /// socket the driver keeps for that server, so that replies come back with its
@@ -50,7 +50,7 @@ pub enum OutboundOutput {
         /// Why.
         error: ErrorValue,
     },
-    /// The far end sent a request over one of our outbound connections (a reverse
+    /// The far end sent a request over one of our dialed connections (a reverse
     /// CoA, for instance). Its authenticators have been verified; the engine
     /// answers it, if at all, by writing to the connection itself.
     IncomingRequest {
@@ -74,7 +74,7 @@ pub enum OutboundOutput {
 /// Counts that tests and simulators check for leaks (invariant 5: nothing
 /// survives once all work completed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct OutboundCounts {
+pub struct DialerCounts {
     /// Requests accepted by `send` that have not yet produced Reply or Failed.
     pub pending_requests: usize,
     /// Of those, requests waiting for a connection or an identifier.
@@ -95,7 +95,7 @@ pub struct OutboundCounts {
 }
 
 /// A broken internal invariant, reported by
-/// [`Outbound::check_invariants`](super::Outbound::check_invariants).
+/// [`Dialer::check_invariants`](super::Dialer::check_invariants).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("outbound invariant violated: {0}")]
+#[error("dialer invariant violated: {0}")]
 pub struct InvariantViolation(pub String);

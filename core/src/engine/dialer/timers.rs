@@ -1,4 +1,4 @@
-//! The outbound machine's timers: an ordered map from (deadline, sequence) to what
+//! The dialer's timers: an ordered map from (deadline, sequence) to what
 //! fires. Every owner keeps the key of its timer and cancels it when the timer is no
 //! longer wanted, so no stale timer outlives the work it belonged to.
 

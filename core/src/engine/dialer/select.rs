@@ -5,9 +5,9 @@ use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::lang::program::ServerSelection;
 
 use super::timers::{Link, ReqKey};
-use super::{LinkState, MAX_QUEUED_PER_SERVER, Outbound, StreamState, error};
+use super::{Dialer, LinkState, MAX_QUEUED_PER_SERVER, StreamState, error};
 
-impl Outbound {
+impl Dialer {
     /// How eligible a server is: 1 live, 2 recovering.
     fn tier(&self, slot: usize) -> u8 {
         let Some(s) = self.servers.get(slot) else {
