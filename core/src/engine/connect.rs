@@ -118,7 +118,6 @@ impl Engine {
         now: Now,
         attempt: AttemptId,
         conn: ConnId,
-        local: SocketAddr,
         peer: SocketAddr,
     ) {
         if self.registry.contains(conn) {
@@ -136,10 +135,7 @@ impl Engine {
         let Some(o) = self.dialer.as_mut() else {
             return;
         };
-        o.handle_connected(now, attempt, conn);
-        if o.owns(conn) {
-            self.dialed_peers.insert(conn, (local, peer));
-        }
+        o.handle_connected(now, attempt, conn, peer);
     }
 
     pub(super) fn on_connect_failed(&mut self, now: Now, attempt: AttemptId, reason: &str) {
@@ -158,7 +154,6 @@ impl Engine {
         if let Some(o) = self.dialer.as_mut() {
             o.handle_stream_closed(now, conn);
         }
-        self.dialed_peers.remove(&conn);
     }
 
     pub(super) fn on_backend_datagram(
@@ -180,7 +175,6 @@ impl Engine {
             match out {
                 DialerOutput::Driver(command) => self.outputs.push_back(command),
                 DialerOutput::Close { conn, reason } => {
-                    self.dialed_peers.remove(&conn);
                     self.outputs.push_back(Output::StreamClose { conn, reason });
                 }
                 DialerOutput::Reply {
@@ -316,7 +310,7 @@ impl Engine {
         if !self.has_room() {
             return;
         }
-        let peer = self.dialed_peers.get(&conn).map(|(_, p)| *p);
+        let peer = self.dialer.as_ref().and_then(|o| o.peer_addr(conn));
         let peer_ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
         let client = peer
             .and_then(|p| self.radius_client(r, p))

@@ -42,7 +42,6 @@ mod runs;
 mod stream;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -143,8 +142,6 @@ pub struct Engine {
     /// The dialer (`connect` backends, `listen { backend … }` servers),
     /// created by [`Engine::start`].
     dialer: Option<Dialer>,
-    /// Addresses of open dialed connections: (local, peer).
-    dialed_peers: BTreeMap<ConnId, (SocketAddr, SocketAddr)>,
     /// This node's part of its `cluster { … }`, if any.
     cluster: Option<ClusterPart<TaskId>>,
 }
@@ -184,7 +181,6 @@ impl Engine {
             plans,
             limits,
             dialer: None,
-            dialed_peers: BTreeMap::new(),
             cluster,
         }
     }
@@ -214,10 +210,10 @@ impl Engine {
             Input::Connected {
                 attempt,
                 conn,
-                local,
+                local: _,
                 peer,
                 peer_certificates: _,
-            } => self.on_connected(now, attempt, conn, local, peer),
+            } => self.on_connected(now, attempt, conn, peer),
             Input::ConnectFailed { attempt, reason } => {
                 self.on_connect_failed(now, attempt, &reason)
             }

@@ -194,7 +194,8 @@ impl Harness {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let now = self.now();
-        self.ob.handle_connected(now, attempt, conn);
+        self.ob
+            .handle_connected(now, attempt, conn, SocketAddr::from(([127, 0, 0, 1], 2083)));
         self.collect();
         (conn, server)
     }

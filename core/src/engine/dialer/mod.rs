@@ -235,6 +235,8 @@ struct Conn {
     decoder: StreamDecoder,
     watchdog: Watchdog,
     connected_at: Instant,
+    /// The address it is connected to.
+    peer: SocketAddr,
     /// Something verified arrived on it.
     proven: bool,
 }
@@ -475,6 +477,11 @@ impl Dialer {
         self.conns.contains_key(&conn)
     }
 
+    /// The address an open dialed connection is connected to.
+    pub fn peer_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.conns.get(&conn).map(|c| c.peer)
+    }
+
     /// The server an open dialed connection belongs to.
     pub fn conn_server(&self, conn: ConnId) -> Option<ServerRef> {
         let c = self.conns.get(&conn)?;
@@ -573,8 +580,15 @@ impl Dialer {
 
     // ------------------------------------------------------------ driver events
 
-    /// A connection attempt succeeded; the engine numbered the connection `conn`.
-    pub fn handle_connected(&mut self, now: Now, attempt: AttemptId, conn: ConnId) {
+    /// A connection attempt succeeded; the engine numbered the connection `conn`,
+    /// connected to `peer`.
+    pub fn handle_connected(
+        &mut self,
+        now: Now,
+        attempt: AttemptId,
+        conn: ConnId,
+        peer: SocketAddr,
+    ) {
         let Some(slot) = self.attempts.remove(&attempt) else {
             self.out.push_back(DialerOutput::Close {
                 conn,
@@ -607,6 +621,7 @@ impl Dialer {
                 decoder: StreamDecoder::new(),
                 watchdog: Watchdog::default(),
                 connected_at: now.mono,
+                peer,
                 proven: false,
             },
         );
