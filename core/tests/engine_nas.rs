@@ -220,6 +220,20 @@ impl World {
     }
 }
 
+/// `reply` answers `request` with `code`: same identifier, and its Response
+/// Authenticator (and Message-Authenticator, if any) verify with `secret`.
+fn assert_signed_reply(reply: &Packet, code: Code, request: &Packet, secret: &[u8]) {
+    assert_eq!(reply.code, code);
+    assert_eq!(reply.identifier, request.identifier);
+    verify_response(
+        reply,
+        &request.authenticator,
+        secret,
+        &VerifyPolicy::default(),
+    )
+    .unwrap();
+}
+
 fn trigger(code: Code, id: u8, attrs: &[(u8, &[u8])], secret: &str) -> (Packet, Bytes) {
     seeded_request(code, id, attrs, secret, u64::from(id) + 1000).unwrap()
 }
@@ -306,15 +320,7 @@ fn udp_disconnect_trigger_reaches_the_nas_and_the_ack_comes_back() {
     assert_eq!(replies.len(), 1, "{:?}", w.out());
     let (to, reply) = &replies[0];
     assert_eq!(*to, client);
-    assert_eq!(reply.code, Code::DisconnectAck);
-    assert_eq!(reply.identifier, 9);
-    verify_response(
-        reply,
-        &req.authenticator,
-        b"trigger-secret",
-        &VerifyPolicy::default(),
-    )
-    .unwrap();
+    assert_signed_reply(reply, Code::DisconnectAck, &req, b"trigger-secret");
     let server = w.server_engine();
     let steps = |step| w.count(Side::Server, |e| *e == Event::Reverse(step));
     assert_eq!(steps(ReverseStep::Sent), 1);
@@ -355,16 +361,7 @@ fn a_status_server_over_the_nas_connection_is_answered_with_the_backend_secret()
     w.feed(Side::Nas, Input::StreamData { conn, data });
     let after = written(&w);
     assert_eq!(after.len(), before + 1, "{:?}", w.out());
-    let reply = &after[before];
-    assert_eq!(reply.code, Code::AccessAccept);
-    assert_eq!(reply.identifier, 200);
-    verify_response(
-        reply,
-        &status.authenticator,
-        b"radsec",
-        &VerifyPolicy::default(),
-    )
-    .unwrap();
+    assert_signed_reply(&after[before], Code::AccessAccept, &status, b"radsec");
     // Signed with another secret, it closes the connection (RFC 6613 §2.6.4).
     let (_, data) = seeded_request(Code::StatusServer, 201, &[], "wrong", 6).unwrap();
     w.feed(Side::Nas, Input::StreamData { conn, data });
@@ -517,14 +514,7 @@ fn query_mode_to_a_udp_backend_maps_the_reply() {
     let replies = w.replies(Side::Nas);
     assert_eq!(replies.len(), 1);
     let reply = &replies[0].1;
-    assert_eq!(reply.code, Code::AccessAccept);
-    verify_response(
-        reply,
-        &req.authenticator,
-        b"client-secret",
-        &VerifyPolicy::default(),
-    )
-    .unwrap();
+    assert_signed_reply(reply, Code::AccessAccept, &req, b"client-secret");
     assert_eq!(
         reply.first_value(REPLY_MESSAGE).unwrap().as_ref(),
         b"upstream: welcome"
@@ -573,14 +563,7 @@ fn proxy_mode_forwards_the_request_and_copies_the_reply() {
     let replies = w.replies(Side::Nas);
     assert_eq!(replies.len(), 1);
     let reply = &replies[0].1;
-    assert_eq!(reply.code, Code::AccessReject);
-    verify_response(
-        reply,
-        &req.authenticator,
-        b"client-secret",
-        &VerifyPolicy::default(),
-    )
-    .unwrap();
+    assert_signed_reply(reply, Code::AccessReject, &req, b"client-secret");
     assert_eq!(
         reply.first_value(REPLY_MESSAGE).unwrap().as_ref(),
         b"denied upstream"

@@ -241,35 +241,33 @@ impl Harness {
 
     /// Bytes written to `conn` among the pending outputs (removed from pending).
     pub fn writes_to(&mut self, conn: ConnId) -> Vec<Bytes> {
-        self.collect();
-        let mut out = Vec::new();
-        self.pending.retain(|(_, o)| match o {
-            DialerOutput::Driver(Output::StreamWrite {
-                conn: c,
-                data: bytes,
-            }) if *c == conn => {
-                out.push(bytes.clone());
-                false
-            }
-            _ => true,
-        });
-        out
+        self.take_bytes(|o| match o {
+            Output::StreamWrite { conn: c, data } if *c == conn => Some(data.clone()),
+            _ => None,
+        })
     }
 
     /// Datagrams sent to `server` among the pending outputs (removed from pending).
     pub fn datagrams_to(&mut self, server: ServerRef) -> Vec<Bytes> {
+        self.take_bytes(|o| match o {
+            Output::BackendDatagram {
+                server: s, data, ..
+            } if *s == server => Some(data.clone()),
+            _ => None,
+        })
+    }
+
+    /// The bytes of the pending driver commands `pick` chooses, removed from pending.
+    fn take_bytes(&mut self, pick: impl Fn(&Output) -> Option<Bytes>) -> Vec<Bytes> {
         self.collect();
         let mut out = Vec::new();
-        self.pending.retain(|(_, o)| match o {
-            DialerOutput::Driver(Output::BackendDatagram {
-                server: s,
-                data: bytes,
-                ..
-            }) if *s == server => {
-                out.push(bytes.clone());
-                false
+        self.pending.retain(|(_, o)| {
+            match o {
+                DialerOutput::Driver(command) => pick(command),
+                _ => None,
             }
-            _ => true,
+            .map(|bytes| out.push(bytes))
+            .is_none()
         });
         out
     }
