@@ -176,21 +176,24 @@ impl Harness {
         self.collect();
     }
 
-    /// Answer a pending `Connect` (the first one found) with a new connection.
-    pub fn accept_connect(&mut self) -> (ConnId, ServerRef) {
+    /// Take the first pending `Connect`: its attempt and server.
+    fn take_connect(&mut self) -> (AttemptId, ServerRef) {
         self.collect();
-        let index = self
+        let found = self
             .pending
             .iter()
-            .position(|(_, o)| matches!(o, DialerOutput::Driver(Output::Connect { .. })))
-            .expect("a Connect output");
-        let (_, out) = self.pending.remove(index);
-        let DialerOutput::Driver(Output::Connect {
-            attempt, server, ..
-        }) = out
-        else {
-            unreachable!()
-        };
+            .position(|(_, o)| matches!(o, DialerOutput::Driver(Output::Connect { .. })));
+        match found.map(|i| self.pending.remove(i).1) {
+            Some(DialerOutput::Driver(Output::Connect {
+                attempt, server, ..
+            })) => (attempt, server),
+            _ => panic!("a Connect output"),
+        }
+    }
+
+    /// Answer a pending `Connect` (the first one found) with a new connection.
+    pub fn accept_connect(&mut self) -> (ConnId, ServerRef) {
+        let (attempt, server) = self.take_connect();
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let now = self.now();
@@ -202,16 +205,7 @@ impl Harness {
 
     /// Refuse a pending `Connect`.
     pub fn refuse_connect(&mut self) -> AttemptId {
-        self.collect();
-        let index = self
-            .pending
-            .iter()
-            .position(|(_, o)| matches!(o, DialerOutput::Driver(Output::Connect { .. })))
-            .expect("a Connect output");
-        let (_, out) = self.pending.remove(index);
-        let DialerOutput::Driver(Output::Connect { attempt, .. }) = out else {
-            unreachable!()
-        };
+        let (attempt, _) = self.take_connect();
         let now = self.now();
         self.ob
             .handle_connect_failed(now, attempt, "connection refused");
