@@ -288,8 +288,12 @@ fn full_backlog_is_queue_full() {
     let refused = w.response(ids[259]).unwrap();
     assert_eq!(refused.1["error"], "QUEUE_FULL");
     assert_eq!(w.h.http_responses().len(), 1);
+    assert_eq!(w.h.steps(ReverseStep::QueueFull), 1);
+    assert_eq!(w.h.steps(ReverseStep::Sent), 256);
     while w.h.answer_held(c, true) {}
     assert_eq!(w.h.http_responses().len(), 260);
+    assert_eq!(w.h.steps(ReverseStep::Sent), 259);
+    assert_eq!(w.h.steps(ReverseStep::Replied), 259);
     w.h.assert_quiescent();
 }
 
