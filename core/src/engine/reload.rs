@@ -18,16 +18,16 @@ use crate::engine::task::Origin;
 use crate::engine::timers::TimerKind;
 use crate::engine::{Engine, Now};
 use crate::eval::ir::BackendId;
-use crate::lang::program::{BackendKind, Program, RadiusServerMode, dialer_unchanged};
+use crate::lang::program::{BackendKind, Program, RadiusServerMode, connect_backends_unchanged};
 use crate::reverse::index::select_plans;
 
 impl Engine {
     /// Run new work under `program` from now on, keeping connections, requests in
     /// flight, identifier pools, the duplicate cache and the dialer (see the
     /// module documentation). Refused, with nothing changed, when the dialer
-    /// differs ([`dialer_unchanged`]).
+    /// differs ([`connect_backends_unchanged`]).
     pub fn reload(&mut self, now: Now, program: Arc<Program>) -> Result<Reloaded, ReloadError> {
-        if self.dialer.is_some() && !dialer_unchanged(&self.program, &program) {
+        if self.dialer.is_some() && !connect_backends_unchanged(&self.program, &program) {
             return Err(ReloadError::DialerChanged);
         }
         if self.program.cluster != program.cluster {

@@ -624,11 +624,12 @@ pub fn listened_backends(program: &Program) -> BTreeSet<BackendId> {
         .collect()
 }
 
-/// Whether `new` has the same outbound side as `old`: the same `connect` backends
-/// at the same numbers with the same servers, the same backends kept connected by
-/// `listen { backend … }` servers, and (when a `connect` server uses TLS) the same
-/// certificate entries. Only then can a reload keep the outbound connections.
-pub fn dialer_unchanged(old: &Program, new: &Program) -> bool {
+/// Whether `new` has the same `connect` side as `old` (what the engine's dialer
+/// holds): the same `connect` backends at the same numbers with the same servers,
+/// the same backends kept connected by `listen { backend … }` servers, and (when a
+/// `connect` server uses TLS) the same certificate entries. Only then can a reload
+/// keep the outbound connections.
+pub fn connect_backends_unchanged(old: &Program, new: &Program) -> bool {
     fn connect_backends(p: &Program) -> Vec<(usize, &str, &RadiusBackend)> {
         p.backends
             .iter()

@@ -40,7 +40,7 @@ use boomerang_core::engine::{Now, ReloadError, Reloaded};
 use boomerang_core::eval::ir::BackendId;
 use boomerang_core::eval::value::IpPrefix;
 use boomerang_core::lang::program::Program;
-use boomerang_core::lang::program::dialer_unchanged;
+use boomerang_core::lang::program::connect_backends_unchanged;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::engine_loop::{EngineLoop, UdpSockets};
@@ -446,7 +446,7 @@ impl<N: Net> Reloads<N> {
                 "the management listener changed".to_owned(),
             ));
         }
-        if !dialer_unchanged(old, &program) {
+        if !connect_backends_unchanged(old, &program) {
             return Err(ReloadRefused::NeedsRestart(
                 ReloadError::DialerChanged.to_string(),
             ));
