@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use boomerang_core::contract::{Event, ReverseStep, ServerId, Transport};
+use boomerang_core::contract::{DropReason, Event, ReverseStep, ServerId, Transport};
 use boomerang_core::engine::dialer::{ServerRef, Target};
 use boomerang_core::engine::{
     ConnId, Engine, EngineOptions, Input, Limits, LogLine, Output, Severity,
@@ -705,6 +705,63 @@ fn a_policy_that_answers_nothing_leaves_nothing_pending_on_the_nas() {
         1
     );
     assert_eq!(server.counts().tasks, 0);
+    w.check();
+}
+
+#[test]
+fn a_far_end_request_past_max_tasks_is_dropped_as_overloaded_and_not_run() {
+    let server_prog = Arc::new(program(&fixture("udp_trigger.conf")));
+    let radsec = server_id(&server_prog, "RADSEC_SERVER");
+    let udp = server_id(&server_prog, "RADIUS_UDP");
+    let nas_prog = Arc::new(program(&fixture("nas_simulator.conf")));
+    let nas = Engine::new(
+        nas_prog,
+        EngineOptions {
+            rng: Box::new(SplitMix64::new(7)),
+            env: BTreeMap::new(),
+            limits: Limits {
+                max_tasks: 0,
+                ..Limits::default()
+            },
+        },
+    );
+    let mut w = World::new(nas, Some((engine(server_prog, 11), radsec)));
+    let (_, data) = trigger(
+        Code::DisconnectRequest,
+        4,
+        &[
+            (USER_NAME, b"mikem"),
+            (NAS_IDENTIFIER, b"radiator-nas-simulator"),
+        ],
+        "trigger-secret",
+    );
+    w.feed(
+        Side::Server,
+        Input::Datagram {
+            server: udp,
+            peer: addr("127.0.0.1:5555"),
+            local: addr("0.0.0.0:1812"),
+            data,
+        },
+    );
+    // The NAS received it over its connection but had no room: reported, no policy ran.
+    let overloaded = |e: &Event| {
+        matches!(
+            e,
+            Event::Dropped {
+                reason: DropReason::Overloaded,
+                ..
+            }
+        )
+    };
+    assert_eq!(w.count(Side::Nas, overloaded), 1);
+    assert!(
+        !w.logs()
+            .iter()
+            .any(|(s, l)| *s == Side::Nas && l.text.contains("Received Disconnect-Request"))
+    );
+    assert_eq!(w.answered(Side::Nas, Code::DisconnectRequest), 0);
+    assert_eq!(w.nas_engine().counts().tasks, 0);
     w.check();
 }
 

@@ -12,7 +12,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::contract::{ConnId, Output, ServerId, Severity, Transport};
+use crate::contract::{ConnId, DropReason, Output, ServerId, Severity, Transport};
 use crate::engine::attrs::request_template;
 use crate::engine::dialer::{AttemptId, Dialer, DialerOutput, RequestToken, ServerRef};
 use crate::engine::request::{apply_radius_reply, outgoing_request, server_def};
@@ -308,6 +308,8 @@ impl Engine {
         };
         let (name, r) = srv;
         if !self.has_room() {
+            // As on an accepted connection: counted, not answered.
+            self.dropped(sid, DropReason::Overloaded);
             return;
         }
         let peer = self.dialer.as_ref().and_then(|o| o.peer_addr(conn));
