@@ -75,7 +75,7 @@ pub enum Input {
     },
     /// An HTTP request arrived.
     HttpRequest(HttpRequest),
-    /// An dialed connection asked for with [`Output::Connect`] is established
+    /// A dialed connection asked for with [`Output::Connect`] is established
     /// (after the TLS handshake, for TLS). The driver numbers it here, from the same
     /// counter as accepted connections; the engine then owns it and
     /// [`Input::StreamData`] / [`Input::StreamClosed`] for it go to the dialer.
@@ -84,14 +84,10 @@ pub enum Input {
         attempt: AttemptId,
         /// The driver's number for the connection (greater than every earlier one).
         conn: ConnId,
-        /// The local address.
-        local: SocketAddr,
         /// The remote address.
         peer: SocketAddr,
-        /// The server's certificate chain, leaf first, DER (empty on TCP).
-        peer_certificates: Vec<Bytes>,
     },
-    /// An dialed connection attempt failed (refused, unreachable, name not
+    /// A dialed connection attempt failed (refused, unreachable, name not
     /// resolved, TLS handshake or certificate check failed). Not needed after
     /// [`Output::AbortConnect`].
     ConnectFailed {

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use crate::contract::{
     CloseReason, ConnId, EffectId, Output, REMOVED_BACKEND, ReverseStep, Severity, SqlRows,
 };
+use crate::engine::pipeline::{Started, internal_error};
 use crate::engine::request::{apply_radius_reply, outgoing_request, server_def};
-use crate::engine::run::{Started, internal_error};
 use crate::engine::task::CallTrace;
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait, Waiter};
 use crate::engine::{Engine, Now};

@@ -10,7 +10,7 @@ use crate::cluster::{
     Happened, IncomingKey,
 };
 use crate::contract::{ConnId, Event, ForwardEnd, ForwardSide, Output, ReverseStep, Severity};
-use crate::engine::run::{Started, internal_error};
+use crate::engine::pipeline::{Started, internal_error};
 use crate::engine::task::{Phase, Task, TaskId, Wait, Waiter};
 use crate::engine::{Engine, Now};
 use crate::eval::context::ConnectionInfo;

@@ -13,7 +13,7 @@ use crate::contract::{
 use crate::engine::attrs::{hiding_vector, packet_to_bag};
 use crate::engine::cert::cert_info;
 use crate::engine::dedup::{Admission, DupKey};
-use crate::engine::run::encode_reply;
+use crate::engine::pipeline::encode_reply;
 use crate::engine::stream::StreamState;
 use crate::engine::task::Origin;
 use crate::engine::timers::TimerKind;

@@ -14,7 +14,7 @@
 //! over the registry of inbound stream connections, per-connection identifier
 //! pools with a bounded FIFO backlog, signing, reply matching and verification,
 //! timeouts and retries; and the dialer ([`dialer`], wired in by
-//! `connect.rs`): `connect` backends in query and proxy mode, and `listen { backend
+//! `dialed.rs`): `connect` backends in query and proxy mode, and `listen { backend
 //! … }` servers answering requests that arrive over our own dialed connections.
 //! See `docs/architecture.md` for the contract with the driver and the invariants.
 
@@ -29,15 +29,15 @@ pub mod time;
 pub mod timers;
 
 mod backend;
+mod backend_metrics;
 mod cluster;
-mod connect;
+mod dialed;
 pub mod identity;
 mod inbound;
 mod liveness;
+mod pipeline;
 mod reload;
-mod report;
 mod request;
-mod run;
 mod runs;
 mod stream;
 
@@ -210,9 +210,7 @@ impl Engine {
             Input::Connected {
                 attempt,
                 conn,
-                local: _,
                 peer,
-                peer_certificates: _,
             } => self.on_connected(now, attempt, conn, peer),
             Input::ConnectFailed { attempt, reason } => {
                 self.on_connect_failed(now, attempt, &reason)

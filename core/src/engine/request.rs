@@ -6,7 +6,7 @@
 
 use crate::contract::ServerRef;
 use crate::engine::attrs::{DictSchema, packet_to_bag};
-use crate::engine::run::internal_error;
+use crate::engine::pipeline::internal_error;
 use crate::engine::task::{Task, Wait};
 use crate::eval::context::Context;
 use crate::eval::error::{ErrorCode, ErrorValue};

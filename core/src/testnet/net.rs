@@ -899,9 +899,7 @@ impl<O: Observer> Net<O> {
                 Input::Connected {
                     attempt,
                     conn: n_conn,
-                    local: here,
                     peer: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 2083),
-                    peer_certificates: Vec::new(),
                 },
             );
         }
@@ -913,9 +911,7 @@ impl<O: Observer> Net<O> {
                 Input::Connected {
                     attempt,
                     conn,
-                    local: here,
                     peer: addr,
-                    peer_certificates: Vec::new(),
                 },
             );
         }

@@ -295,7 +295,7 @@ pub fn ser(n: u32) -> ServerRef {
     }
 }
 
-/// The far end of an dialed connection (or a UDP server), at the codec level.
+/// The far end of a dialed connection (or a UDP server), at the codec level.
 pub struct FarEnd {
     pub secret: Vec<u8>,
     decoder: StreamDecoder,

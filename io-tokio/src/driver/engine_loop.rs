@@ -456,9 +456,7 @@ impl<N: Net> EngineLoop<N> {
             Event::Connected {
                 attempt,
                 peer,
-                local,
                 transport,
-                certificates,
                 writer,
                 number,
             } => {
@@ -482,9 +480,7 @@ impl<N: Net> EngineLoop<N> {
                     Input::Connected {
                         attempt,
                         conn,
-                        local,
                         peer,
-                        peer_certificates: certificates,
                     },
                 );
             }

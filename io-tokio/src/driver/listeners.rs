@@ -130,11 +130,13 @@ pub(super) async fn accept_loop<N: Net>(
             None => {
                 tokio::spawn(async move {
                     let opened = Opening {
-                        direction: Direction::Accepted(server),
+                        direction: Direction::Accepted {
+                            server,
+                            local,
+                            certificates: Vec::new(),
+                        },
                         peer,
-                        local,
                         transport: Transport::Tcp,
-                        certificates: Vec::new(),
                     };
                     run_connection(stream, opened, write_queue, events).await;
                     drop(permit);
@@ -155,11 +157,13 @@ pub(super) async fn accept_loop<N: Net>(
                                 .map(|c| Bytes::copy_from_slice(c.as_ref()))
                                 .collect();
                             let opened = Opening {
-                                direction: Direction::Accepted(server),
+                                direction: Direction::Accepted {
+                                    server,
+                                    local,
+                                    certificates,
+                                },
                                 peer,
-                                local,
                                 transport: Transport::Tls,
-                                certificates,
                             };
                             run_connection(stream, opened, write_queue, events).await;
                             drop(permit);
@@ -176,10 +180,15 @@ pub(super) async fn accept_loop<N: Net>(
 
 /// Which way a connection was opened: accepted by one of our servers, or dialed by
 /// us. (Not to be confused with where a request came from: the engine's task origin.)
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(super) enum Direction {
-    /// Accepted by this RADIUS server.
-    Accepted(ServerId),
+    /// Accepted by this RADIUS server on `local`; `certificates` is the client's
+    /// chain, leaf first (empty on TCP).
+    Accepted {
+        server: ServerId,
+        local: SocketAddr,
+        certificates: Vec<Bytes>,
+    },
     /// Dialed by us for a `connect` backend, answering this engine attempt.
     Dialed(AttemptId),
 }
@@ -188,9 +197,7 @@ pub(super) enum Direction {
 pub(super) struct Opening {
     pub direction: Direction,
     pub peer: SocketAddr,
-    pub local: SocketAddr,
     pub transport: Transport,
-    pub certificates: Vec<Bytes>,
 }
 
 /// Announce a connection to the engine task, then read from it until it ends; a
@@ -211,18 +218,20 @@ pub(super) async fn run_connection<S>(
         Direction::Dialed(attempt) => Event::Connected {
             attempt,
             peer: o.peer,
-            local: o.local,
             transport: o.transport,
-            certificates: o.certificates,
             writer: cmd_tx,
             number: number_tx,
         },
-        Direction::Accepted(server) => Event::Opened {
+        Direction::Accepted {
+            server,
+            local,
+            certificates,
+        } => Event::Opened {
             server,
             peer: o.peer,
-            local: o.local,
+            local,
             transport: o.transport,
-            certificates: o.certificates,
+            certificates,
             writer: cmd_tx,
             number: number_tx,
         },

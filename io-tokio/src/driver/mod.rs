@@ -263,9 +263,7 @@ pub(crate) enum Event {
     Connected {
         attempt: AttemptId,
         peer: SocketAddr,
-        local: SocketAddr,
         transport: Transport,
-        certificates: Vec<Bytes>,
         writer: mpsc::Sender<WriteCmd>,
         number: oneshot::Sender<ConnId>,
     },

@@ -140,38 +140,16 @@ pub(super) async fn connect<N: Net>(
             return;
         }
     };
-    // The `Net` streams do not expose their local address; the engine only logs it.
-    let local = SocketAddr::new(
-        if addr.is_ipv4() {
-            std::net::Ipv4Addr::UNSPECIFIED.into()
-        } else {
-            std::net::Ipv6Addr::UNSPECIFIED.into()
-        },
-        0,
-    );
-    let opening = |transport, certificates| Opening {
+    let opening = |transport| Opening {
         direction: Direction::Dialed(attempt),
         peer: addr,
-        local,
         transport,
-        certificates,
     };
     match (target.protocol, tls) {
         (Transport::Tls, Some((connector, name))) => {
             match crate::tls::connect(&connector, name, stream, timeout).await {
-                Ok((stream, info)) => {
-                    let certificates = info
-                        .certificates
-                        .iter()
-                        .map(|c| Bytes::copy_from_slice(c.as_ref()))
-                        .collect();
-                    run_connection(
-                        stream,
-                        opening(Transport::Tls, certificates),
-                        write_queue,
-                        events,
-                    )
-                    .await;
+                Ok((stream, _)) => {
+                    run_connection(stream, opening(Transport::Tls), write_queue, events).await;
                 }
                 Err(e) => {
                     let _ = events.send(failed(format!("TLS with {addr}: {e}"))).await;
@@ -183,13 +161,7 @@ pub(super) async fn connect<N: Net>(
             let _ = events.send(failed(reason.to_owned())).await;
         }
         _ => {
-            run_connection(
-                stream,
-                opening(Transport::Tcp, Vec::new()),
-                write_queue,
-                events,
-            )
-            .await;
+            run_connection(stream, opening(Transport::Tcp), write_queue, events).await;
         }
     }
 }

@@ -640,7 +640,7 @@ impl Dialer {
         self.connect_failed(now.mono, slot, reason);
     }
 
-    /// Bytes arrived on an dialed connection.
+    /// Bytes arrived on a dialed connection.
     pub fn handle_stream_data(&mut self, now: Now, conn: ConnId, data: &[u8]) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -667,7 +667,7 @@ impl Dialer {
         }
     }
 
-    /// An dialed connection closed (by the peer, or after an error).
+    /// A dialed connection closed (by the peer, or after an error).
     pub fn handle_stream_closed(&mut self, now: Now, conn: ConnId) {
         self.lose_conn(now.mono, conn, None);
     }

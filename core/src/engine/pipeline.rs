@@ -1,6 +1,7 @@
-//! Running tasks: choosing the handler, driving the pipeline machine through its
-//! effects, answering (RADIUS reply or HTTP response), `@final-execute`, and
-//! finishing.
+//! A pipeline run from start to finish: choosing the handler, driving the
+//! pipeline machine through its effects, answering (RADIUS reply or HTTP
+//! response), `@final-execute`, and finishing. What runs and what each run waits
+//! for is held by [`super::runs::Runs`]; this file moves one run along.
 
 use bytes::Bytes;
 
