@@ -574,12 +574,14 @@ impl<W: AsyncWrite + Unpin> Session<'_, W> {
         }
     }
 
-    /// Writes an answer and reports it; counts towards --count.
+    /// Reports an answer, then writes it; counts towards --count. The line comes
+    /// first so that whoever has seen the answer arrive can already read it (a test
+    /// that stops the NAS once the server has its reply finds every line).
     async fn answer(&mut self, wire: Bytes, report: Json) -> Step {
+        emit(report);
         if let Err(reason) = self.write(&wire).await {
             return Step::Drop(reason);
         }
-        emit(report);
         self.state.answered += 1;
         match self.settings.count {
             Some(n) if self.state.answered >= n => Step::Done,
