@@ -17,3 +17,4 @@ pub mod radius;
 pub mod reverse;
 pub mod rng;
 pub mod testnet;
+pub mod timers;

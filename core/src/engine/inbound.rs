@@ -16,7 +16,6 @@ use crate::engine::dedup::{Admission, DupKey};
 use crate::engine::pipeline::encode_reply;
 use crate::engine::stream::StreamState;
 use crate::engine::task::Origin;
-use crate::engine::timers::TimerKind;
 use crate::engine::{Engine, Now};
 use crate::eval::context::{
     ClientInfo, ConnectionInfo, Context, HttpExchange, RadiusRequest, ServerInfo,
@@ -380,7 +379,7 @@ impl Engine {
             healthy: true,
             cert,
         };
-        let idle_timer = idle.map(|d| self.timers.add(now.mono + d, TimerKind::Idle(conn)));
+        let idle_timer = idle.map(|d| self.idle_timers.set(now.mono + d, conn));
         let state = StreamState {
             secret,
             verify,
@@ -404,9 +403,7 @@ impl Engine {
                 );
             }
             Err(state) => {
-                if let Some(key) = state.idle_timer {
-                    self.timers.cancel(key);
-                }
+                self.idle_timers.cancel(state.idle_timer);
                 self.log(
                     Severity::Warn,
                     format!("connection {conn} opened twice; the second open is ignored"),
@@ -546,9 +543,7 @@ impl Engine {
             );
             self.outputs.push_back(Output::StreamClose { conn, reason });
         }
-        if let Some(key) = entry.state.idle_timer {
-            self.timers.cancel(key);
-        }
+        self.idle_timers.cancel(entry.state.idle_timer);
         let lost = self.peers.close(conn);
         self.on_peer_events(now, conn, lost);
     }
@@ -576,7 +571,7 @@ impl Engine {
         };
         match rearm {
             Some(at) => {
-                let key = self.timers.add(at, TimerKind::Idle(conn));
+                let key = self.idle_timers.set(at, conn);
                 if let Some(state) = self.registry.state_mut(conn) {
                     state.idle_timer = Some(key);
                 }

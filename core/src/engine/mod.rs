@@ -26,7 +26,6 @@ pub mod dialer;
 pub mod options;
 pub mod task;
 pub mod time;
-pub mod timers;
 
 mod backend;
 mod backend_metrics;
@@ -61,7 +60,6 @@ use crate::engine::dedup::DupCache;
 use crate::engine::dialer::{Dialer, DialerCounts};
 use crate::engine::runs::Runs;
 use crate::engine::task::Waiter;
-use crate::engine::timers::{TimerKind, Timers};
 use crate::eval::context::ConnectionInfo;
 use crate::eval::ir::BackendId;
 use crate::lang::program::Program;
@@ -69,6 +67,7 @@ use crate::peer::Peers;
 use crate::reverse::index::SelectPlan;
 use crate::reverse::registry::Registry;
 use crate::rng::RandomSource;
+use crate::timers::Timers;
 
 use crate::engine::stream::StreamState;
 
@@ -128,7 +127,8 @@ pub struct Engine {
     /// Observations not yet taken with [`Engine::poll_event`] (at most
     /// [`EVENT_QUEUE_LIMIT`]).
     events: VecDeque<Event>,
-    timers: Timers,
+    /// The idle timer of each accepted stream connection that has an idle timeout.
+    idle_timers: Timers<ConnId>,
     registry: Registry<StreamState>,
     /// The peer machine of each accepted stream connection (our requests on it).
     peers: Peers<ConnId, Waiter>,
@@ -172,7 +172,7 @@ impl Engine {
             env: Arc::new(options.env),
             outputs: VecDeque::new(),
             events: VecDeque::new(),
-            timers: Timers::default(),
+            idle_timers: Timers::default(),
             registry,
             peers: Peers::default(),
             runs: Runs::new(),
@@ -264,7 +264,7 @@ impl Engine {
     /// When [`Engine::handle_timeout`] must be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
-            self.timers.next(),
+            self.idle_timers.next(),
             self.peers.poll_timeout(),
             self.dedup.next_expiry(),
             self.dialer.as_ref().and_then(Dialer::poll_timeout),
@@ -282,11 +282,13 @@ impl Engine {
         // engine's first at the same instant).
         loop {
             let due = |at: Option<Instant>| at.filter(|at| *at <= now.mono);
-            match (due(self.timers.next()), due(self.peers.poll_timeout())) {
-                (Some(t), p) if p.is_none_or(|p| t <= p) => match self.timers.pop_due(now.mono) {
-                    Some(TimerKind::Idle(conn)) => self.on_idle_timer(now, conn),
-                    None => break,
-                },
+            match (due(self.idle_timers.next()), due(self.peers.poll_timeout())) {
+                (Some(t), p) if p.is_none_or(|p| t <= p) => {
+                    match self.idle_timers.pop_due(now.mono) {
+                        Some(conn) => self.on_idle_timer(now, conn),
+                        None => break,
+                    }
+                }
                 (_, Some(_)) => match self.peers.fire_next(now.mono, self.rng.as_mut()) {
                     Some((conn, events)) => self.on_peer_events(now, conn, events),
                     None => break,
@@ -313,7 +315,7 @@ impl Engine {
         let mut counts = EngineCounts {
             tasks: self.runs.len(),
             sql_pending: self.runs.sql_pending(),
-            timers: self.timers.len(),
+            timers: self.idle_timers.len(),
             connections: self.registry.len(),
             duplicate_in_flight: self.dedup.in_flight(),
             duplicate_answers: self.dedup.answered_len(),
@@ -385,7 +387,12 @@ impl Engine {
             if peer.probing() && entry.info().healthy {
                 return Err(format!("connection {conn}: probed while healthy"));
             }
-            expected_timers += usize::from(entry.state.idle_timer.is_some());
+            if let Some(key) = entry.state.idle_timer {
+                if self.idle_timers.get(key) != Some(&conn) {
+                    return Err(format!("connection {conn}: its idle timer is not set"));
+                }
+                expected_timers += 1;
+            }
             for (id, waiter) in peer.in_flight_waiters() {
                 // Requests of other nodes: `check_cluster`.
                 let Waiter::Task(waiter) = waiter else {
@@ -451,10 +458,10 @@ impl Engine {
                 ));
             }
         }
-        if self.timers.len() != expected_timers {
+        if self.idle_timers.len() != expected_timers {
             return Err(format!(
-                "{} timers set, {expected_timers} accounted for",
-                self.timers.len()
+                "{} idle timers set, {expected_timers} accounted for",
+                self.idle_timers.len()
             ));
         }
         Ok(())

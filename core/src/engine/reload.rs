@@ -15,7 +15,6 @@ use std::sync::Arc;
 use crate::contract::{CloseReason, ReloadError, Reloaded, ServerId};
 use crate::engine::attrs::DictSchema;
 use crate::engine::task::Origin;
-use crate::engine::timers::TimerKind;
 use crate::engine::{Engine, Now};
 use crate::eval::ir::BackendId;
 use crate::lang::program::{BackendKind, Program, RadiusServerMode, connect_backends_unchanged};
@@ -103,7 +102,7 @@ impl Engine {
                     // one that is now off lets the running timer lapse.
                     if let (Some(idle), None) = (state.idle, state.idle_timer) {
                         let at = state.last_activity.max(now.mono) + idle;
-                        state.idle_timer = Some(self.timers.add(at, TimerKind::Idle(conn)));
+                        state.idle_timer = Some(self.idle_timers.set(at, conn));
                     }
                 }
                 Err(why) => {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::contract::ServerId;
-use crate::engine::timers::TimerKey;
 use crate::lang::program::NasIdentifierBinding;
 use crate::radius::auth::VerifyPolicy;
 use crate::radius::framing::StreamDecoder;
+use crate::timers::TimerKey;
 
 /// The engine's state of one inbound stream connection.
 #[derive(Debug)]

@@ -91,7 +91,7 @@ impl Dialer {
         }
         for (slot, s) in self.servers.iter().enumerate() {
             if let LinkState::Stream(StreamState::Backoff { timer }) = &s.state
-                && !self.timers.is(*timer, Timer::Reconnect(slot))
+                && self.timers.get(*timer) != Some(&Timer::Reconnect(slot))
             {
                 return fail(format!("slot {slot} backs off without a reconnect timer"));
             }
@@ -107,7 +107,7 @@ impl Dialer {
                 }
                 if !r
                     .timer
-                    .is_some_and(|t| self.timers.is(t, Timer::Request(*key)))
+                    .is_some_and(|t| self.timers.get(t) == Some(&Timer::Request(*key)))
                 {
                     return fail(format!("queued request {key} has no armed deadline"));
                 }

@@ -117,7 +117,8 @@ use crate::rng::RandomSource;
 
 pub use crate::contract::{AttemptId, CloseReason, ConnId, ServerRef, Target};
 pub use crate::peer::STATUS_SERVER_ID;
-use timers::{Link, ReqKey, Timer, TimerKey, Timers};
+use crate::timers::{TimerKey, Timers};
+use timers::{Link, ReqKey, Timer};
 pub use types::{DialerCounts, DialerOutput, InvariantViolation, RequestToken};
 
 /// Consecutive unanswered probes (or, without `status`, requests) after which a
@@ -288,7 +289,7 @@ pub struct Dialer {
     next_attempt: u64,
     requests: BTreeMap<ReqKey, Request>,
     next_request: ReqKey,
-    timers: Timers,
+    timers: Timers<Timer>,
     /// The peer machine of every link, with their deadline index.
     peers: Peers<Link, ReqKey>,
     out: VecDeque<DialerOutput>,
@@ -432,7 +433,7 @@ impl Dialer {
 
     /// When [`Dialer::handle_timeout`] must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.timers.next_deadline(), self.peers.poll_timeout()) {
+        match (self.timers.next(), self.peers.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -443,7 +444,7 @@ impl Dialer {
     pub fn handle_timeout(&mut self, now: Now) {
         let now = now.mono;
         loop {
-            let ours = self.timers.next_deadline().filter(|at| *at <= now);
+            let ours = self.timers.next().filter(|at| *at <= now);
             let peers = self.peers.poll_timeout().filter(|at| *at <= now);
             match (ours, peers) {
                 (None, None) => return,
@@ -459,7 +460,7 @@ impl Dialer {
     }
 
     fn fire_ours(&mut self, now: Instant) {
-        if let Some((_, timer)) = self.timers.pop_due(now) {
+        if let Some(timer) = self.timers.pop_due(now) {
             self.fire(now, timer);
         }
     }
@@ -609,7 +610,7 @@ impl Dialer {
             return;
         };
         if let LinkState::Stream(StreamState::Connecting { timer, .. }) = &server.state {
-            self.timers.cancel(Some(*timer));
+            self.timers.cancel(*timer);
         }
         server.state = LinkState::Stream(StreamState::Connected(conn));
         let status = server.cfg.status;
@@ -738,7 +739,7 @@ impl Dialer {
             return;
         };
         if let LinkState::Stream(StreamState::Connecting { timer, .. }) = &s.state {
-            self.timers.cancel(Some(*timer));
+            self.timers.cancel(*timer);
         }
         let delay = s.backoff.next_delay(self.rng.as_mut());
         let timer = self.timers.set(now + delay, Timer::Reconnect(slot));
@@ -1101,7 +1102,7 @@ impl Dialer {
             .timers
             .set(now + s.cfg.status_interval, Timer::StatusDue(link));
         let Some(w) = self.watchdog_mut(link) else {
-            self.timers.cancel(Some(due_key));
+            self.timers.cancel(due_key);
             return;
         };
         let old_due = w.due.replace(due_key);
