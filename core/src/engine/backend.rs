@@ -468,19 +468,14 @@ impl Engine {
             // Held by another node of the cluster (or gone meanwhile).
             return self.forward(now, tid, task, conn);
         }
-        let req = Request {
-            waiter: Waiter::Task(tid),
-            template: call.template.clone(),
-            secret: Arc::from(server.secret.as_bytes()),
-            hide_password: false,
-            timeout: server.timeout,
-            retransmit: None,
-            rest: server.timeout,
-            avoid: None,
-        };
-        let rng = self.rng.as_mut();
-        let submitted = self.peers.with(conn, |p| p.submit(now.mono, req, rng));
-        match submitted {
+        let secret = Arc::from(server.secret.as_bytes());
+        let req = Request::reverse(
+            Waiter::Task(tid),
+            call.template.clone(),
+            secret,
+            server.timeout,
+        );
+        match self.submit_reverse(now, conn, req) {
             None => self.retry_or_closed(now, tid, task, false),
             Some(Ok(Submitted::Sent { id, bytes })) => {
                 self.sent_reverse(now, call, conn, id, bytes);
@@ -490,15 +485,34 @@ impl Engine {
                 call.phase = Phase::Queued { conn };
                 Started::Parked
             }
-            Some(Err(full @ Refused::QueueFull { .. })) => {
+            Some(Err(e)) => Started::Done(Err(e)),
+        }
+    }
+
+    /// Hand a reverse request (of a task here or of another node) to the peer
+    /// machine of `conn`; `None` when the connection is gone. A refusal is the
+    /// error the waiter gets (a full queue is also reported as a step).
+    pub(super) fn submit_reverse(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        req: Request<Waiter>,
+    ) -> Option<Result<Submitted, ErrorValue>> {
+        let rng = self.rng.as_mut();
+        let submitted = self.peers.with(conn, |p| p.submit(now.mono, req, rng))?;
+        Some(submitted.map_err(|refused| match refused {
+            Refused::QueueFull { .. } => {
                 self.step(ReverseStep::QueueFull);
-                err(ErrorCode::QueueFull, format!("connection {conn}: {full}"))
+                ErrorValue::new(
+                    ErrorCode::QueueFull,
+                    format!("connection {conn}: {refused}"),
+                )
             }
-            Some(Err(Refused::Encode(e))) => err(
+            Refused::Encode(e) => ErrorValue::new(
                 ErrorCode::InvalidValue,
                 format!("the reverse request could not be encoded: {e}"),
             ),
-        }
+        }))
     }
 
     /// The request of `call` went out on `conn` with identifier `id`.
@@ -513,6 +527,11 @@ impl Engine {
         call.phase = Phase::InFlight { conn, id };
         call.written = true;
         call.trace.sent(now.mono);
+        self.write_reverse(conn, data);
+    }
+
+    /// Write a signed reverse request (of a task here or of another node) on `conn`.
+    pub(super) fn write_reverse(&mut self, conn: ConnId, data: Bytes) {
         self.step(ReverseStep::Sent);
         self.outputs.push_back(Output::StreamWrite { conn, data });
     }
@@ -541,11 +560,7 @@ impl Engine {
                         }
                         self.runs.park(tid, task);
                     }
-                    Waiter::Forwarded(_) => {
-                        self.step(ReverseStep::Sent);
-                        self.outputs
-                            .push_back(Output::StreamWrite { conn, data: bytes });
-                    }
+                    Waiter::Forwarded(_) => self.write_reverse(conn, bytes),
                 },
                 Event::ProbeSent { bytes: data } => {
                     self.step(ReverseStep::ProbeSent);

@@ -16,7 +16,7 @@ use crate::engine::{Engine, Now};
 use crate::eval::context::ConnectionInfo;
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::lang::program::{BackendKind, RadiusServerMode};
-use crate::peer::{Failure, Refused, Request, Submitted};
+use crate::peer::{Failure, Request, Submitted};
 use crate::radius::packet::Packet;
 use crate::reverse::index::Probe;
 
@@ -440,37 +440,12 @@ impl Engine {
         if !self.registry.contains(conn) {
             return self.answer_incoming(now, key, ForwardResult::Lost { seen: false });
         }
-        let req = Request {
-            waiter: Waiter::Forwarded(key),
-            template,
-            secret,
-            hide_password: false,
-            timeout,
-            retransmit: None,
-            rest: timeout,
-            avoid: None,
-        };
-        let rng = self.rng.as_mut();
-        let submitted = self.peers.with(conn, |p| p.submit(now.mono, req, rng));
-        match submitted {
+        let req = Request::reverse(Waiter::Forwarded(key), template, secret, timeout);
+        match self.submit_reverse(now, conn, req) {
             None => self.answer_incoming(now, key, ForwardResult::Lost { seen: false }),
-            Some(Ok(Submitted::Sent { bytes: data, .. })) => {
-                self.step(ReverseStep::Sent);
-                self.outputs.push_back(Output::StreamWrite { conn, data });
-            }
+            Some(Ok(Submitted::Sent { bytes, .. })) => self.write_reverse(conn, bytes),
             Some(Ok(Submitted::Queued)) => {}
-            Some(Err(full @ Refused::QueueFull { .. })) => {
-                self.step(ReverseStep::QueueFull);
-                let result = answer(ErrorCode::QueueFull, format!("connection {conn}: {full}"));
-                self.answer_incoming(now, key, result);
-            }
-            Some(Err(Refused::Encode(e))) => {
-                let result = answer(
-                    ErrorCode::InvalidValue,
-                    format!("the reverse request could not be encoded: {e}"),
-                );
-                self.answer_incoming(now, key, result);
-            }
+            Some(Err(e)) => self.answer_incoming(now, key, answer(e.code, e.message)),
         }
     }
 

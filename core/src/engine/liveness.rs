@@ -43,16 +43,8 @@ impl Engine {
         if !entry.info().healthy {
             return;
         }
-        let probe = Request {
-            waiter: (),
-            template: Packet::new(Code::StatusServer, 0),
-            secret: entry.state.secret.clone(),
-            hide_password: false,
-            timeout,
-            retransmit: None,
-            rest: timeout,
-            avoid: None,
-        };
+        let template = Packet::new(Code::StatusServer, 0);
+        let probe = Request::reverse((), template, entry.state.secret.clone(), timeout);
         self.registry.set_healthy(conn, false);
         self.log(
             Severity::Info,

@@ -83,6 +83,24 @@ pub struct Request<W> {
     pub avoid: Option<u8>,
 }
 
+impl<W> Request<W> {
+    /// A reverse request (or a liveness probe) over a connection a NAS opened:
+    /// nothing to hide or retransmit, and an identifier given up rests for the
+    /// whole `timeout`, so a late reply is never taken for the next request's.
+    pub fn reverse(waiter: W, template: Packet, secret: Arc<[u8]>, timeout: Duration) -> Self {
+        Self {
+            waiter,
+            template,
+            secret,
+            hide_password: false,
+            timeout,
+            retransmit: None,
+            rest: timeout,
+            avoid: None,
+        }
+    }
+}
+
 /// A request's immediate fate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submitted {
