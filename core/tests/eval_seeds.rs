@@ -14,9 +14,8 @@ use boomerang_core::eval::context::{
 };
 use boomerang_core::eval::error::{ErrorCode, ErrorValue};
 use boomerang_core::eval::ir::{
-    AaaField, Action, AssignOp, Assignment, Cond, Condition, ConnField, DebugTarget, Expr,
-    HttpField, Index, Library, MapPattern, PacketRef, Pipeline, Place, Template, VarRef,
-    error_code_value, radius_code_constant,
+    AaaField, Action, AssignOp, Cond, Condition, ConnField, DebugTarget, Expr, HttpField, Index,
+    Library, MapPattern, PacketRef, Pipeline, Place, Template, VarRef, error_code_value,
 };
 use boomerang_core::eval::machine::{EffectResult, Outcome};
 use boomerang_core::eval::policy::{
@@ -30,41 +29,6 @@ use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------
 // IR building blocks
-
-fn code(name: &str) -> Expr {
-    Expr::Literal(radius_code_constant(name).unwrap())
-}
-
-fn cf(f: ConnField) -> Expr {
-    Expr::Var(VarRef::Connection(f))
-}
-
-fn accept_if(cond: Condition) -> Arc<Pipeline> {
-    Pipeline::new(vec![Action::if_then(
-        cond,
-        vec![Action::accept()],
-        Some(vec![Action::reject()]),
-    )])
-}
-
-fn assign(place: Place, value: Expr) -> Assignment {
-    Assignment {
-        place,
-        op: AssignOp::Set,
-        value,
-    }
-}
-
-fn req_code() -> Place {
-    Place::RadiusCode(PacketRef::Request)
-}
-
-fn req_attr(attr: boomerang_core::radius::id::AttrId) -> Place {
-    Place::RadiusAttr {
-        packet: PacketRef::Request,
-        attr,
-    }
-}
 
 fn regex(src: &str, ci: bool) -> Expr {
     let pattern = if ci {
@@ -100,36 +64,6 @@ fn http_select() -> Arc<Pipeline> {
             var(VarRef::Http(HttpField::Query("nas_identifier".into()))),
         ),
     ]))
-}
-
-/// `query "PROXY_QUERY" { bindings { radius.request.code = radius.request.code;
-///   radius.request.attrs = radius.request.attrs; } mappings { radius.reply.code =
-///   radius.reply.code; radius.reply.attrs = radius.reply.attrs; } }`
-fn proxy_query() -> RadiusQuery {
-    RadiusQuery {
-        name: "PROXY_QUERY".into(),
-        bindings: Bindings {
-            assignments: vec![
-                assign(req_code(), var(VarRef::RadiusCode(PacketRef::Request))),
-                assign(
-                    Place::RadiusAttrs(PacketRef::Request),
-                    var(VarRef::RadiusAttrs(PacketRef::Request)),
-                ),
-            ],
-        },
-        mapping: Mapping {
-            assignments: vec![
-                assign(
-                    Place::RadiusCode(PacketRef::Reply),
-                    var(VarRef::RadiusCode(PacketRef::Reply)),
-                ),
-                assign(
-                    Place::RadiusAttrs(PacketRef::Reply),
-                    var(VarRef::RadiusAttrs(PacketRef::Reply)),
-                ),
-            ],
-        },
-    }
 }
 
 /// `query "DISCONNECT_USER" { bindings { radius.request.code = radius.DISCONNECT_REQUEST;

@@ -5,6 +5,11 @@
 //! and HTTP clients, the SQL responder — and records every output.
 #![allow(dead_code)]
 
+#[path = "../ir_support/mod.rs"]
+mod ir_support;
+#[allow(unused_imports)] // not every test uses the IR builders
+pub use ir_support::*;
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -18,8 +23,8 @@ use boomerang_core::engine::{
     ConnId, Engine, EngineOptions, HttpRequestId, Input, Limits, Now, Output,
 };
 use boomerang_core::eval::ir::{
-    Action, AssignOp, Assignment, BackendCall, BackendId, Cond, Condition, ConnField, Expr,
-    HttpField, Library, PacketRef, Pipeline, Place, QueryId, VarRef, radius_code_constant,
+    Action, AssignOp, BackendCall, BackendId, Cond, Condition, ConnField, Expr, HttpField, Library,
+    Pipeline, Place, QueryId, VarRef,
 };
 use boomerang_core::eval::policy::{Handler, Policy};
 use boomerang_core::eval::query::{Bindings, Mapping, RadiusQuery, SqlAssign, SqlQuery};
@@ -34,7 +39,6 @@ use boomerang_core::lang::span::Span;
 use boomerang_core::radius::auth::{VerifyPolicy, verify_response};
 use boomerang_core::radius::code::Code;
 use boomerang_core::radius::dictionary::Dictionary;
-use boomerang_core::radius::id::AttrId;
 use boomerang_core::radius::packet::Packet;
 use boomerang_core::rng::SplitMix64;
 pub use boomerang_core::testnet::{
@@ -53,62 +57,7 @@ pub const MESSAGE_AUTHENTICATOR: u8 = 80;
 pub const ERROR_CAUSE: u8 = 101;
 
 // ---------------------------------------------------------------------------
-// IR building blocks
-
-pub fn attr(t: u8) -> AttrId {
-    AttrId::Standard(t)
-}
-
-pub fn code(name: &str) -> Expr {
-    Expr::Literal(radius_code_constant(name).unwrap())
-}
-
-pub fn var(v: VarRef) -> Expr {
-    Expr::Var(v)
-}
-
-pub fn cf(f: ConnField) -> Expr {
-    Expr::Var(VarRef::Connection(f))
-}
-
-pub fn req_attr_var(t: u8) -> Expr {
-    var(VarRef::request_attr(attr(t)))
-}
-
-pub fn assign(place: Place, value: Expr) -> Assignment {
-    Assignment {
-        place,
-        op: AssignOp::Set,
-        value,
-    }
-}
-
-pub fn req_code() -> Place {
-    Place::RadiusCode(PacketRef::Request)
-}
-
-pub fn req_attr(t: u8) -> Place {
-    Place::RadiusAttr {
-        packet: PacketRef::Request,
-        attr: attr(t),
-    }
-}
-
-pub fn reply_attr(t: u8) -> Place {
-    Place::RadiusAttr {
-        packet: PacketRef::Reply,
-        attr: attr(t),
-    }
-}
-
-/// `if all { conds } then { accept; } else { reject; }`
-pub fn accept_if(cond: Condition) -> Arc<Pipeline> {
-    Pipeline::new(vec![Action::if_then(
-        cond,
-        vec![Action::accept()],
-        Some(vec![Action::reject()]),
-    )])
-}
+// IR building blocks (the common ones: `ir_support`)
 
 pub fn backend_call(id: BackendId, name: &str, query: Option<u32>) -> BackendCall {
     BackendCall {
@@ -116,34 +65,6 @@ pub fn backend_call(id: BackendId, name: &str, query: Option<u32>) -> BackendCal
         query: query.map(QueryId),
         backend_name: name.to_owned(),
         query_name: None,
-    }
-}
-
-/// `query "PROXY_QUERY"`: copy code and attributes out, and the reply back.
-pub fn proxy_query() -> RadiusQuery {
-    RadiusQuery {
-        name: "PROXY_QUERY".into(),
-        bindings: Bindings {
-            assignments: vec![
-                assign(req_code(), var(VarRef::RadiusCode(PacketRef::Request))),
-                assign(
-                    Place::RadiusAttrs(PacketRef::Request),
-                    var(VarRef::RadiusAttrs(PacketRef::Request)),
-                ),
-            ],
-        },
-        mapping: Mapping {
-            assignments: vec![
-                assign(
-                    Place::RadiusCode(PacketRef::Reply),
-                    var(VarRef::RadiusCode(PacketRef::Reply)),
-                ),
-                assign(
-                    Place::RadiusAttrs(PacketRef::Reply),
-                    var(VarRef::RadiusAttrs(PacketRef::Reply)),
-                ),
-            ],
-        },
     }
 }
 

@@ -3,6 +3,11 @@
 //! will (bindings → @select → NAS reply → mapping; SQL params → rows → mapping).
 #![allow(dead_code)]
 
+#[path = "../ir_support/mod.rs"]
+mod ir_support;
+#[allow(unused_imports)] // not every test uses the IR builders
+pub use ir_support::*;
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -15,7 +20,6 @@ use boomerang_core::eval::context::{
 use boomerang_core::eval::error::{ErrorCode, ErrorValue};
 use boomerang_core::eval::ir::{
     ActionResult, BackendCall, BackendId, Expr, Library, Pipeline, QueryId, Template, TemplatePart,
-    VarRef,
 };
 use boomerang_core::eval::machine::{Effect, EffectResult, LogRecord, Machine, Outcome, Step};
 use boomerang_core::eval::query::{
@@ -70,10 +74,6 @@ pub fn radius_ctx(code: u8, attrs: &[(AttrId, &str)]) -> Context {
         bag.push(*id, v.as_bytes().to_vec());
     }
     Context::radius(schema(), t0(), RadiusRequest { code, attrs: bag })
-}
-
-pub fn var(v: VarRef) -> Expr {
-    Expr::Var(v)
 }
 
 /// `"text %{expr} text"` from parts.
