@@ -17,8 +17,8 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use axum::Json;
@@ -495,7 +495,9 @@ pub struct ManagementState {
     metrics: Arc<Metrics>,
     readiness: Arc<AtomicU8>,
     connections: Arc<dyn ConnectionsSource>,
-    access: Arc<Access>,
+    /// Replaced as a whole by a reload ([`ManagementState::set_access`]); each
+    /// request reads the one in force when it arrives.
+    access: Arc<RwLock<Arc<Access>>>,
     bus: Option<crate::driver::bus::BusStatus>,
 }
 
@@ -514,15 +516,29 @@ impl ManagementState {
             metrics,
             readiness: Arc::new(AtomicU8::new(Readiness::Starting as u8)),
             connections,
-            access: Arc::new(Access::default()),
+            access: Arc::new(RwLock::new(Arc::new(Access::default()))),
             bus: None,
         }
     }
 
     /// This state with `access` deciding who may read `/metrics` and `/api/v1/…`.
-    pub fn with_access(mut self, access: Access) -> ManagementState {
-        self.access = Arc::new(access);
+    pub fn with_access(self, access: Access) -> ManagementState {
+        self.set_access(access);
         self
+    }
+
+    /// From now on, `access` decides (a reload changed `allow` or `token`); every
+    /// clone of this state sees it. Requests already let through are not asked again.
+    pub fn set_access(&self, access: Access) {
+        *self.access.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(access);
+    }
+
+    /// Who may read `/metrics` and `/api/v1/…` now.
+    pub fn access(&self) -> Arc<Access> {
+        self.access
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// This state with `/ready` telling the cluster bus's state (a node of a cluster).
@@ -603,12 +619,13 @@ async fn in_progress(req: Request, next: Next) -> Response {
 /// Let a request to a protected route through only from an allowed address with the
 /// token (when one is set).
 async fn authorize(State(state): State<ManagementState>, req: Request, next: Next) -> Response {
+    let access = state.access();
     let peer = req
         .extensions()
         .get::<ConnectInfo<Peer>>()
         .map(|ConnectInfo(Peer(addr, _))| *addr);
     if let Some(peer) = peer
-        && !state.access.allows(peer.ip())
+        && !access.allows(peer.ip())
     {
         refused(peer, "client not allowed");
         return (
@@ -621,7 +638,7 @@ async fn authorize(State(state): State<ManagementState>, req: Request, next: Nex
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    if !state.access.token_ok(authorization) {
+    if !access.token_ok(authorization) {
         if let Some(peer) = peer {
             refused(peer, "missing or wrong bearer token");
         }

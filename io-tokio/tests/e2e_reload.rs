@@ -658,3 +658,79 @@ fn a_reload_keeps_the_nas_connection_and_the_new_policy_reaches_the_nas_over_it(
         server.log()
     );
 }
+
+/// `config` with `access` (`token "…";`, `allow { … }`) in the management section.
+fn config_with_access(udp: u16, management: u16, access: &str, execute: &str) -> String {
+    let listen = format!("listen {{ ip 127.0.0.1; port {management}; }}\n");
+    let with = config(udp, management, "", execute).replacen(
+        &listen,
+        &format!("{listen}    {access}\n"),
+        1,
+    );
+    assert!(with.contains(access), "{with}");
+    with
+}
+
+/// The status of `GET /metrics` on `addr`, with `Authorization: Bearer token` when given.
+fn metrics_status(addr: SocketAddr, token: Option<&str>) -> u16 {
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: test\r\n{authorization}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    raw.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {raw:?}"))
+}
+
+#[test]
+fn sighup_applies_a_new_management_token_and_allow_list_keeping_the_listener() {
+    let (udp, management) = (free_udp_port(), free_tcp_port());
+    let daemon = Daemon::start(
+        &config_with_access(udp, management, r#"token "old-token";"#, &replying("A")),
+        management,
+    );
+    let m = daemon.management;
+    assert_eq!(metrics_status(m, Some("old-token")), 200);
+    assert_eq!(metrics_status(m, None), 401);
+
+    // The token rotated: the old one is refused from the next request on.
+    daemon.reload(&config_with_access(
+        udp,
+        management,
+        r#"token "new-token";"#,
+        &replying("B"),
+    ));
+    let log = daemon.wait_log("configuration reloaded from", 1);
+    assert!(
+        !log.contains("restart"),
+        "no restart for a new token:\n{log}"
+    );
+    assert_eq!(metrics_status(m, Some("old-token")), 401);
+    assert_eq!(metrics_status(m, Some("new-token")), 200);
+
+    // Only 10.0.0.1 may read now: loopback is refused even with the token.
+    daemon.reload(&config_with_access(
+        udp,
+        management,
+        r#"token "new-token"; allow { ip 10.0.0.1; }"#,
+        &replying("C"),
+    ));
+    daemon.wait_log("configuration reloaded from", 2);
+    assert_eq!(metrics_status(m, Some("new-token")), 403);
+    // `/live` and `/ready` stay open to every client.
+    assert_eq!(http(m, "GET", "/ready").unwrap().0, 200);
+
+    // No token and the default allow list again: open to loopback.
+    daemon.reload(&config(udp, management, "", &replying("D")));
+    daemon.wait_log("configuration reloaded from", 3);
+    assert_eq!(metrics_status(m, None), 200);
+}

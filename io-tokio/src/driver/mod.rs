@@ -922,6 +922,7 @@ impl<N: Net> Driver<N> {
             spawner,
             live: live.clone(),
             program,
+            management: state.clone(),
         }
         .serve_until(shutdown);
         let (stop_serving, serving_stopped) = oneshot::channel::<()>();

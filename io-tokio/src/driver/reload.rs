@@ -17,8 +17,12 @@
 //!   by the engine, since their server is gone);
 //! - a new listener starts on the socket bound while preparing.
 //!
+//! The management listener keeps its socket too; a new `allow` list or `token` decides
+//! from the next request on.
+//!
 //! What cannot be carried over asks for an in-process restart instead
-//! ([`ReloadRefused::NeedsRestart`]): a changed management listener, changed
+//! ([`ReloadRefused::NeedsRestart`]): a management listener with another address or
+//! other connection limits, changed
 //! `connect` backends (their outbound connections), or an address that moves from
 //! one kind of listener to another (the old socket must close before the new one can
 //! bind).
@@ -47,6 +51,7 @@ use super::engine_loop::{EngineLoop, UdpSockets};
 use super::{DriverOptions, Event, Listening, StartError, http, listeners};
 use crate::conn_limit::{ConnLimiter, ConnLimits};
 use crate::http_conn::Deadlines;
+use crate::management::{Access, ManagementState};
 use crate::net::{DatagramSocket, Net, StreamOptions};
 use crate::sqlite::SqliteExecutor;
 
@@ -408,6 +413,8 @@ pub(super) struct Reloads<N: Net> {
     pub spawner: Spawner<N>,
     pub live: LiveSet<N>,
     pub program: Arc<Program>,
+    /// The management listener's state, whose `allow` and `token` a reload replaces.
+    pub management: Option<ManagementState>,
 }
 
 impl<N: Net> Reloads<N> {
@@ -439,8 +446,15 @@ impl<N: Net> Reloads<N> {
         if options.management
             && (old.management.enabled != program.management.enabled
                 || (program.management.enabled
-                    && (old.management.ip, old.management.port)
-                        != (program.management.ip, program.management.port)))
+                    && (
+                        old.management.ip,
+                        old.management.port,
+                        old.management.limits,
+                    ) != (
+                        program.management.ip,
+                        program.management.port,
+                        program.management.limits,
+                    )))
         {
             return Err(ReloadRefused::NeedsRestart(
                 "the management listener changed".to_owned(),
@@ -557,6 +571,13 @@ impl<N: Net> Reloads<N> {
         // Aborted tasks are awaited so that their sockets are closed on return.
         for task in stopped {
             let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+        // Who may read the management API: from the next request on.
+        if let Some(state) = &self.management {
+            state.set_access(Access {
+                allow: program.management.allow.clone(),
+                token: program.management.token.clone(),
+            });
         }
         self.program = program;
         Ok(report)
