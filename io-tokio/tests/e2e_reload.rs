@@ -32,6 +32,11 @@ impl Daemon {
     /// Write `config` as `boomerang.conf` (plus a development PKI in `certs/`), start
     /// the binary and wait until `/ready` on `management` answers 200.
     fn start(config: &str, management: u16) -> Daemon {
+        Daemon::start_with(config, management, &["--log-level", "info"])
+    }
+
+    /// `start` with these logging options on the command line.
+    fn start_with(config: &str, management: u16, log_options: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let nas1 = boomerang_io_tokio::pki::ClientSpec::new("nas1");
         boomerang_io_tokio::pki::DevPki::generate(&dir.path().join("certs"), &[], &[nas1]).unwrap();
@@ -40,7 +45,7 @@ impl Daemon {
         let child = Command::new(BIN)
             .current_dir(dir.path())
             .args(["run", "-c", "boomerang.conf", "--shutdown-timeout", "10"])
-            .args(["--log-level", "info"])
+            .args(log_options)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -733,4 +738,89 @@ fn sighup_applies_a_new_management_token_and_allow_list_keeping_the_listener() {
     daemon.reload(&config(udp, management, "", &replying("D")));
     daemon.wait_log("configuration reloaded from", 3);
     assert_eq!(metrics_status(m, None), 200);
+}
+
+#[test]
+fn the_logging_section_sets_the_file_the_format_and_the_level_and_the_command_line_wins() {
+    let (udp, management) = (free_udp_port(), free_tcp_port());
+    let logging = r#"logging { level debug; format json; file "app.log"; }"#;
+    let execute = format!("debug \"handled at debug level\";\n{}", replying("A"));
+    let daemon = Daemon::start_with(&config(udp, management, logging, &execute), management, &[]);
+    let file = daemon.dir.path().join("app.log");
+    let lines = || std::fs::read_to_string(&file).unwrap_or_default();
+    let log = lines();
+    assert!(
+        log.contains("ready"),
+        "the log file has the start-up lines:\n{log}"
+    );
+    for line in log.lines() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not a JSON line: {line}");
+    }
+    assert!(
+        !daemon.log().contains("ready"),
+        "logs went to the file, not to stderr:\n{}",
+        daemon.log()
+    );
+    // The level is debug: the policy's `debug` line is logged.
+    ask(udp).expect("answers");
+    let deadline = Instant::now() + WAIT;
+    while !lines().contains("handled at debug level") {
+        assert!(Instant::now() < deadline, "no debug line:\n{}", lines());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A changed section is not applied by SIGHUP, and the log says so.
+    daemon.reload(&config(udp, management, "", &replying("B")));
+    let deadline = Instant::now() + WAIT;
+    while !lines().contains("the `logging` section changed") {
+        assert!(Instant::now() < deadline, "no warning:\n{}", lines());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(daemon);
+
+    // The command line wins over the section.
+    let (udp, management) = (free_udp_port(), free_tcp_port());
+    let logging = r#"logging { format json; file "app.log"; }"#;
+    let daemon = Daemon::start_with(
+        &config(udp, management, logging, "accept;"),
+        management,
+        &["--log-format", "text"],
+    );
+    let log = std::fs::read_to_string(daemon.dir.path().join("app.log")).unwrap();
+    assert!(log.contains("ready"), "{log}");
+    assert!(
+        log.lines().all(|l| !l.starts_with('{')),
+        "text lines, as the command line says:\n{log}"
+    );
+    drop(daemon);
+
+    // A file that cannot be opened stops the start with a clear error.
+    let dir = tempfile::tempdir().unwrap();
+    let (udp, management) = (free_udp_port(), free_tcp_port());
+    let conf = dir.path().join("boomerang.conf");
+    std::fs::write(
+        &conf,
+        config(
+            udp,
+            management,
+            r#"logging { format json; file "no/such/dir/app.log"; }"#,
+            "accept;",
+        ),
+    )
+    .unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&conf)
+        .args(["--log-format", "text"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_bounded(child, WAIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot open the log file") && stderr.contains("no/such/dir/app.log"),
+        "{stderr}"
+    );
 }

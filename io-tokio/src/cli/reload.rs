@@ -161,6 +161,11 @@ async fn wait_for_stop(
                         candidate.program.servers.len(),
                         candidate.program.backends.len(),
                     );
+                    if candidate.program.logging != program.logging {
+                        tracing::warn!(
+                            "SIGHUP: the `logging` section changed; it applies at the next start (logging goes on as it started)"
+                        );
+                    }
                     match reloader.reload(candidate.program.clone()).await {
                         Ok(report) => {
                             tracing::info!(

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use boomerang_core::lang::compile::{CompileOptions, compile};
 use boomerang_core::lang::diag::has_errors;
+use boomerang_core::lang::program::Logging;
 use boomerang_core::lang::{Loaded, load_text, render_all};
 use clap::{Args, ValueEnum};
 
@@ -44,41 +45,70 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", default_value = "./boomerang-data")]
     pub data_dir: PathBuf,
     /// Log level (`error`, `warn`, `info`, `debug`, `trace`) or a full `RUST_LOG`
-    /// filter; `RUST_LOG` wins when set.
-    #[arg(long, value_name = "LEVEL", default_value = "info")]
-    pub log_level: String,
-    /// Log line format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// filter; `RUST_LOG` wins when set. Default: the configuration's `logging {
+    /// level …; }`, else `info`.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log line format. Default: the configuration's `logging { format …; }`, else
+    /// `text`.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
     /// How long shutdown waits for work in flight, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub shutdown_timeout: u64,
 }
 
-fn init_logging(args: &RunArgs) {
+/// Start logging: `RUST_LOG`, then the command line, then the configuration's
+/// `logging { level …; format …; file "…"; }` decide, in that order. A log file is
+/// appended to; one that cannot be opened is an error.
+fn init_logging(args: &RunArgs, logging: &Logging) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let level = args
+        .log_level
+        .clone()
+        .or_else(|| logging.level.clone())
+        .unwrap_or_else(|| "info".to_owned());
     let mut filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&args.log_level))
+        .or_else(|_| EnvFilter::try_new(&level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // The NATS client logs each reconnect attempt at info level; the cluster bus logs
     // when NATS becomes unreachable and when it rejoins. A filter that names the
     // client itself decides for it.
-    let named = std::env::var("RUST_LOG").unwrap_or_else(|_| args.log_level.clone());
+    let named = std::env::var("RUST_LOG").unwrap_or(level);
     if !named.contains("async_nats")
         && let Ok(quiet) = "async_nats=warn".parse()
     {
         filter = filter.add_directive(quiet);
     }
+    let format = args.log_format.unwrap_or(match logging.format.as_deref() {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    });
     // Colours only on a terminal: log files and journals get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, ansi) = match &logging.file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the log file {path}: {e}"))?;
+            (BoxMakeWriter::new(Arc::new(file)), false)
+        }
+        None => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    let _ = match args.log_format {
+        .with_writer(writer);
+    let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+    Ok(())
 }
 
 /// What `-c` (or the built-in configuration) gave.
@@ -156,14 +186,6 @@ fn print_banner(args: &RunArgs, listening: &[Listening]) {
 
 /// Run `boomerang run`.
 pub fn run(args: RunArgs) -> ExitCode {
-    init_logging(&args);
-    // One descriptor per NAS connection: take every one the hard limit allows.
-    if let Some(files) = crate::fd_limit::raise() {
-        tracing::info!(
-            open_files = files,
-            "open-file limit (one per NAS connection; raise the hard limit for more)"
-        );
-    }
     let source = match load_configuration(&args) {
         Ok(s) => s,
         Err(e) => {
@@ -180,6 +202,17 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = init_logging(&args, &program.logging) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    // One descriptor per NAS connection: take every one the hard limit allows.
+    if let Some(files) = crate::fd_limit::raise() {
+        tracing::info!(
+            open_files = files,
+            "open-file limit (one per NAS connection; raise the hard limit for more)"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
