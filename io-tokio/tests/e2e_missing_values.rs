@@ -141,6 +141,9 @@ fn http_trigger_without_username_fails_with_missing_value_instead_of_an_empty_us
     .unwrap();
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("MISSING_VALUE"), "{body}");
+    // The message names the parameter as the configuration writes it.
+    assert!(body.contains("`%{http.query.username}`"), "{body}");
+    assert!(!body.contains("Var("), "no Rust debug text: {body}");
     // The NAS answers exactly one request (--count 1): the next, complete trigger's.
     let (status, body) = http(
         server.http_addr(),

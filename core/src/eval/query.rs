@@ -17,7 +17,7 @@ use crate::contract::SqlRows;
 use crate::eval::context::{AttrBag, AttrSchema, EvalEnv, read_attr, write_attr, write_attrs};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{
-    AssignOp, Assignment, Expr, PacketRef, Place, VarRef, radius_code_from_value,
+    AssignOp, Assignment, Expr, HttpField, PacketRef, Place, VarRef, radius_code_from_value,
 };
 use crate::eval::template::{eval_expr, render_required};
 use crate::eval::value::Value;
@@ -86,13 +86,43 @@ fn binding_value(a: &Assignment, env: &dyn EvalEnv) -> Result<Value, ErrorValue>
                 ErrorValue::new(
                     ErrorCode::MissingValue,
                     format!(
-                        "bindings: {} needs a value for `%{{…}}` {missing:?}, which has none",
-                        place_name(&a.place)
+                        "bindings: {} needs a value for {}, which has none",
+                        place_name(&a.place),
+                        gap_name(missing)
                     ),
                 )
             }),
         other => Ok(eval_expr(other, env)),
     }
+}
+
+/// How a template's `%{…}` that has no value is named in an error: as written in
+/// the configuration for the variables a request brings (or not), else generically.
+fn gap_name(expr: &Expr) -> String {
+    let packet = |p: &PacketRef| match p {
+        PacketRef::Request => "request",
+        PacketRef::Reply => "reply",
+    };
+    let var = match expr {
+        Expr::Var(v) => v,
+        Expr::Filtered { input, .. } => return gap_name(input),
+        _ => return "a `%{…}` expression".to_owned(),
+    };
+    let name = match var {
+        VarRef::Vars(n) => format!("vars.{n}"),
+        VarRef::Env(n) => format!("env.{n}"),
+        VarRef::Http(HttpField::Query(k)) => format!("http.query.{k}"),
+        VarRef::Http(HttpField::Header(k)) => format!("http.header.{k}"),
+        VarRef::Http(HttpField::PathSegment(n)) => format!("http.path.{n}"),
+        VarRef::Http(HttpField::Body) => "http.body".to_owned(),
+        VarRef::RadiusAttr {
+            packet: p, attr, ..
+        } => {
+            return format!("`%{{radius.{}.attr…}}` (attribute {attr})", packet(p));
+        }
+        _ => return "a `%{…}` variable".to_owned(),
+    };
+    format!("`%{{{name}}}`")
 }
 
 /// A short name of a bindings place, for error messages.
