@@ -38,6 +38,13 @@ fn read_text(path: &str) -> Result<String, LoadError> {
             reason: "it is a directory".to_owned(),
         });
     }
+    if !meta.is_file() {
+        // A FIFO would block forever, a device (`/dev/zero`) never end.
+        return Err(LoadError::Io {
+            path: path.to_owned(),
+            reason: "it is not a regular file".to_owned(),
+        });
+    }
     if meta.len() > MAX_CONFIG_FILE_BYTES {
         return Err(LoadError::Io {
             path: path.to_owned(),
@@ -47,7 +54,22 @@ fn read_text(path: &str) -> Result<String, LoadError> {
             ),
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    // Bounded even if the file grew since `metadata`.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(io)?,
+            MAX_CONFIG_FILE_BYTES + 1,
+        ),
+        &mut bytes,
+    )
+    .map_err(io)?;
+    if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return Err(LoadError::Io {
+            path: path.to_owned(),
+            reason: format!("the file grew past the {MAX_CONFIG_FILE_BYTES} bytes allowed"),
+        });
+    }
     String::from_utf8(bytes).map_err(|e| {
         let error = e.utf8_error();
         LoadError::not_utf8(path, e.as_bytes(), error)

@@ -480,3 +480,56 @@ fn a_file_that_is_not_utf8_is_refused_at_its_first_invalid_byte() {
         "{stderr}"
     );
 }
+
+/// `boomerang check` with a bound on how long it may take (a FIFO read would
+/// block for ever); `None` when it did not finish in time (then it is killed).
+fn boomerang_bounded(args: &[&str], cwd: &Path) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boomerang"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run boomerang");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn a_fifo_or_a_device_as_configuration_or_certificate_is_refused_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let made = Command::new("mkfifo")
+        .arg(tmp.path().join("pipe.conf"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    for path in ["pipe.conf", "/dev/zero"] {
+        let out = boomerang_bounded(&["check", "-c", path], tmp.path())
+            .unwrap_or_else(|| panic!("`check -c {path}` did not finish"));
+        assert_eq!(out.status.code(), Some(1), "{path}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("not a regular file"), "{path}: {stderr}");
+    }
+    // A certificate file that is a device.
+    std::fs::write(
+        tmp.path().join("a.conf"),
+        "certificates {\n    x509 \"C\" { filename \"/dev/zero\"; }\n}\n",
+    )
+    .unwrap();
+    let out = boomerang_bounded(&["check", "-c", "a.conf"], tmp.path())
+        .expect("`check` with a device as certificate did not finish");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("/dev/zero") && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+}

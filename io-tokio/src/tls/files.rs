@@ -173,11 +173,15 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, PemError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
+    // Asked before opening: opening a FIFO blocks until something writes to it.
+    let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.is_dir() {
         return Err(read_err(std::io::Error::other("is a directory")));
     }
+    if !meta.is_file() {
+        return Err(read_err(std::io::Error::other("is not a regular file")));
+    }
+    let file = std::fs::File::open(path).map_err(read_err)?;
     if meta.len() > MAX_PEM_FILE_BYTES {
         return Err(PemError::TooLarge {
             path: path.to_path_buf(),
