@@ -638,8 +638,28 @@ servers { radius "R" { listen { protocol sctp; port 70000; } clients "LOCAL"; } 
             "test.conf:3:98: error: `require_message_authenticator` expects `true` or `false`, found `yes`",
             "test.conf:4:34: error: `ip` expects an IP address or prefix, found `banana`",
             "test.conf:7:42: error: unknown value `sctp` for `protocol`",
-            "test.conf:7:53: error: `port` must be between 0 and 65535, not 70000",
+            "test.conf:7:53: error: `port` must be between 1 and 65535, not 70000",
         ]
+    );
+}
+
+#[test]
+fn port_zero_and_a_port_past_65535_get_the_same_range() {
+    let text = r#"servers {
+    radius "A" { listen { protocol udp; port 0; } clients "LOCAL"; }
+    radius "B" { listen { protocol udp; port 65536; } clients "LOCAL"; }
+}
+"#;
+    let h = heads(text);
+    assert!(
+        h.iter()
+            .any(|l| l.ends_with("error: `port` must be between 1 and 65535, not 0")),
+        "{h:?}"
+    );
+    assert!(
+        h.iter()
+            .any(|l| l.ends_with("error: `port` must be between 1 and 65535, not 65536")),
+        "{h:?}"
     );
 }
 

@@ -338,7 +338,7 @@ fn encode_rejects_with_invalid_value_naming_type_and_value() {
     let e = enc(DataType::Integer, &s("abc")).unwrap_err();
     assert_eq!(
         e.message,
-        "cannot convert string \"abc\" to a integer attribute"
+        "cannot convert string \"abc\" to an integer attribute"
     );
     let e = enc(DataType::Byte, &Value::Integer(300)).unwrap_err();
     assert!(

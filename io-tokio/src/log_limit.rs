@@ -160,8 +160,10 @@ pub fn flush_all() {
     }
 }
 
+/// The count of a key's suppressed warnings, with the key: their shared text, where
+/// `#` stands for the addresses and numbers that varied.
 fn report(key: &str, n: u64) {
-    tracing::warn!("{key} (… {n} more suppressed)");
+    tracing::warn!("{key} (… {n} more suppressed; # stands for what varied)");
 }
 
 /// The key of a warning text: every word holding a digit (addresses, ports, counts,

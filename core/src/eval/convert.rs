@@ -249,11 +249,21 @@ fn cannot(dt: DataType, value: &Value) -> ErrorValue {
     ErrorValue::new(
         ErrorCode::InvalidValue,
         format!(
-            "cannot convert {} {shown} to a {} attribute",
+            "cannot convert {} {shown} to {} {} attribute",
             type_name(value),
+            article(dt.name()),
             dt.name()
         ),
     )
+}
+
+/// "a" or "an" before `word`.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// JSON scalars behave like the language scalars they hold.

@@ -238,10 +238,20 @@ pub(crate) async fn serve(
             )
             .await;
         let Some(Stop::Restart(mut candidate)) = stop else {
-            tracing::info!(?summary, "stopped");
+            tracing::info!(
+                drained = summary.drained,
+                connections_closed = summary.connections_closed,
+                http_abandoned = summary.http_abandoned,
+                "stopped"
+            );
             return Ok(());
         };
-        tracing::info!(?summary, "drained for the restart");
+        tracing::info!(
+            drained = summary.drained,
+            connections_closed = summary.connections_closed,
+            http_abandoned = summary.http_abandoned,
+            "drained for the restart"
+        );
         // Signals that arrived while draining: SIGTERM/SIGINT win; another SIGHUP
         // means the files may have changed again since they were read.
         let mut read_again = false;

@@ -169,7 +169,7 @@ pub(super) async fn accept_loop<N: Net>(
                             drop(permit);
                         }
                         Err(e) => {
-                            tracing::info!(server = %name, %peer, "TLS handshake failed: {e}");
+                            tracing::info!(server = %name, %peer, "{e}");
                         }
                     }
                 });

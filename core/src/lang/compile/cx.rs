@@ -430,12 +430,7 @@ impl<'a> Cx<'a> {
 
     /// A port number (1–65535).
     pub fn port(&mut self, item: &Item) -> Option<u16> {
-        let n = self.integer(item, u64::from(u16::MAX))?;
-        if n == 0 {
-            let span = item.args().first().map_or(item.span, Term::span);
-            self.error(span, "port 0 is not a usable port");
-            return None;
-        }
+        let n = self.integer_in(item, 1, u64::from(u16::MAX))?;
         u16::try_from(n).ok()
     }
 
