@@ -28,6 +28,15 @@ fn http_trigger_answers_200_with_a_nas_and_500_naming_the_error_without() {
 
     let nas = server.nas("nas1", &["--count", "1"]);
     server.wait_for_nas("nas1");
+    // Methods are case-sensitive (RFC 9110 §9.1): `post` is not the `POST` the policy
+    // asks for, and reaches no NAS (it answers one request, the next one's).
+    let (status, body) = http(
+        server.http_addr(),
+        "post",
+        "/disconnect?nas_identifier=nas1&username=bob",
+    )
+    .unwrap();
+    assert_eq!(status, 404, "{body}");
     let (status, body) = http(
         server.http_addr(),
         "POST",

@@ -349,7 +349,8 @@ async fn handle(
         id: HttpRequestId(0),
         server: shared.slot.server(),
         peer,
-        method: parts.method.as_str().to_ascii_uppercase(),
+        // As sent: methods are case-sensitive (RFC 9110 §9.1).
+        method: parts.method.as_str().to_owned(),
         path: percent_decode(parts.uri.path(), false),
         query: parse_query(parts.uri.query().unwrap_or("")),
         headers,
