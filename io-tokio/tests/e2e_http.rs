@@ -180,3 +180,36 @@ fn sighup_with_a_broken_configuration_keeps_the_server_running() {
         "{stderr}"
     );
 }
+
+/// The status line of a raw HTTP/1.1 exchange on `addr`.
+fn raw_status(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    String::from_utf8_lossy(&raw)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_body_over_the_limit_is_413_and_a_malformed_chunked_body_400() {
+    let ports = Ports::pick();
+    let server = Server::start(&adapt_config(EXAMPLE, ports), ports);
+    let big = vec![b'x'; 70 * 1024];
+    let mut request = format!(
+        "POST /disconnect HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        big.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&big);
+    let status = raw_status(server.http_addr(), &request);
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    let chunked = b"POST /disconnect HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZZ\r\n";
+    let status = raw_status(server.http_addr(), chunked);
+    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+}

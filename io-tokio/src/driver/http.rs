@@ -330,11 +330,19 @@ async fn handle(
     let (parts, body) = req.into_parts();
     let body = match to_bytes(body, shared.body_limit).await {
         Ok(b) => b,
-        Err(_) => {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large or unreadable",
-            );
+        Err(e) => {
+            let too_large = e
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            return if too_large {
+                json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            } else {
+                json_error(
+                    StatusCode::BAD_REQUEST,
+                    "request body unreadable (malformed chunked encoding, or cut short)",
+                )
+            };
         }
     };
     let mut headers = BTreeMap::new();
