@@ -1287,3 +1287,30 @@ fn nas_identifier_binding_is_read_and_checked_at_its_value() {
         "{h:?}"
     );
 }
+
+/// A reverse server signs with its own secret whatever connection it picks: a
+/// RADIUS/TCP server whose clients have another secret is warned about (a NAS there
+/// would refuse the requests); one whose clients share it is not.
+#[test]
+fn a_reverse_secret_that_a_tcp_client_does_not_share_is_warned_about() {
+    let config = |tcp_secret: &str| {
+        format!(
+            r#"clients {{ radius "TCP_NAS" {{ client "t1" {{ source {{ ip 10.0.0.0/8; }} secret "{tcp_secret}"; }} }} }}
+servers {{ radius "TCP_IN" {{ listen {{ protocol tcp; port 1812; }} clients "TCP_NAS"; }} }}
+backends {{
+    radius "REV" {{
+        server "S" {{ secret "radsec"; reverse {{ @select {{ accept; }} }} }}
+        query "Q" {{ bindings {{ radius.request.code = radius.DISCONNECT_REQUEST; }} }}
+    }}
+}}
+"#
+        )
+    };
+    let warned = heads(&config("tcpsecret"));
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("warning: backend `REV`: reverse server `S` signs with its own secret, and client `t1` of the RADIUS/TCP server `TCP_IN` has another"),
+        "{warned:?}"
+    );
+    assert_eq!(heads(&config("radsec")), Vec::<String>::new());
+}

@@ -870,3 +870,76 @@ fn sql_query(cx: &mut Cx<'_>, lw: Lowering<'_>, q: &Entry<'_>) -> Option<SqlQuer
         mapping,
     })
 }
+
+/// A `reverse` server signs every request with its own `secret` (`radsec` when it has
+/// none), whichever connection `@select` picks; a RADIUS/TCP connection's NAS
+/// shares its client's secret with us (and our liveness probes on it are signed with
+/// that one). Warn, at the backend, for each RADIUS/TCP server with clients whose
+/// secret is another: a NAS that verifies with its client secret refuses the
+/// reverse requests, and the trigger ends with `CONNECTION_CLOSED` or a timeout.
+pub(crate) fn reverse_secret_warnings(
+    backends: &[Option<Backend>],
+    servers: &[Option<crate::lang::program::Server>],
+    lists: &[Option<crate::lang::compile::clients::BuiltList>],
+) -> Vec<Diagnostic> {
+    use crate::lang::program::{RadiusListen, ServerKind};
+    let mut out = Vec::new();
+    for backend in backends.iter().flatten() {
+        let BackendKind::Radius(r) = &backend.kind else {
+            continue;
+        };
+        for def in &r.servers {
+            if !matches!(def.mode, RadiusServerMode::Reverse(_)) {
+                continue;
+            }
+            for server in servers.iter().flatten() {
+                let ServerKind::Radius(rs) = &server.kind else {
+                    continue;
+                };
+                let (RadiusListen::Network(listen), Some(list)) = (&rs.listen, rs.clients) else {
+                    continue;
+                };
+                if listen.protocol != Transport::Tcp {
+                    continue;
+                }
+                let Some(Some(list)) = usize::try_from(list.0).ok().and_then(|i| lists.get(i))
+                else {
+                    continue;
+                };
+                let others: Vec<&str> = list
+                    .list
+                    .clients
+                    .iter()
+                    .filter(|c| c.secret.as_deref().is_some_and(|s| s != def.secret))
+                    .map(|c| c.name.as_str())
+                    .collect();
+                let Some(first) = others.first() else {
+                    continue;
+                };
+                let which = match others.len() {
+                    1 => format!(
+                        "client `{first}` of the RADIUS/TCP server `{}` has",
+                        server.name
+                    ),
+                    n => format!(
+                        "{n} clients (`{first}`, …) of the RADIUS/TCP server `{}` have",
+                        server.name
+                    ),
+                };
+                out.push(
+                    Diagnostic::warning(
+                        backend.span,
+                        format!(
+                            "backend `{}`: reverse server `{}` signs with its own secret, and {which} another: a NAS on such a connection that verifies with its client secret refuses the reverse requests",
+                            backend.name, def.name
+                        ),
+                    )
+                    .with_help(
+                        "give the reverse server the secret those NAS verify with (`secret \"…\";`), or let `@select` pick only RadSec connections (whose secret is `radsec` on both sides)",
+                    ),
+                );
+            }
+        }
+    }
+    out
+}

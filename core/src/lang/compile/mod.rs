@@ -184,6 +184,9 @@ pub fn compile(loaded: &Loaded, options: &CompileOptions<'_>) -> Compiled {
         .iter()
         .map(|s| servers::build(&mut cx, &col, &built, s, &mut warned))
         .collect();
+    cx.diags.extend(backends::reverse_secret_warnings(
+        &backends, &servers, &lists,
+    ));
     let management = settings::management(&mut cx, col.management);
     let clashes = ports::clashes(&servers, &management, col.management.map(|b| b.span));
     cx.diags.extend(clashes);
