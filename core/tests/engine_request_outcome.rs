@@ -293,4 +293,12 @@ fn every_discarded_datagram_is_reported_with_its_reason() {
             DropReason::BadAuthenticator,
         ]
     );
+    // Each is also logged, the reply code among them (at debug).
+    let logs = logs(&h);
+    assert!(
+        logs.iter()
+            .any(|(severity, text)| *severity == Severity::Debug
+                && text.contains("code Access-Accept is not a request we handle")),
+        "{logs:?}"
+    );
 }

@@ -136,6 +136,13 @@ impl Engine {
         };
         if !packet.code.is_request() || packet.code == Code::StatusClient {
             self.dropped(server, DropReason::UnknownCode);
+            self.log(
+                Severity::Debug,
+                format!(
+                    "UDP from {peer} to server \"{name}\": packet with code {} is not a request we handle, dropped",
+                    packet.code
+                ),
+            );
             return;
         }
         let Some(client) = self.radius_client(r, peer) else {
