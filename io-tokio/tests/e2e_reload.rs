@@ -824,3 +824,53 @@ fn the_logging_section_sets_the_file_the_format_and_the_level_and_the_command_li
         "{stderr}"
     );
 }
+
+/// A reload that restarts in process (here: new management limits) closes the NAS
+/// connections; the NAS reconnects, and its new connection gets a number the process
+/// has not used, never one of the previous run's (a `connection.id` kept from
+/// before, in a database say, must not name another NAS's connection).
+#[test]
+fn connections_after_an_in_process_restart_are_numbered_on_from_the_previous_run() {
+    use e2e_support::{Ports, adapt_config};
+    let ports = Ports::pick();
+    let conf = adapt_config("config/examples/http-trigger/boomerang.conf", ports);
+    let server = Daemon::start(&conf, ports.management);
+    let certs = server.dir.path().join("certs");
+    let mut nas = Command::new(BIN)
+        .args(["client", "--reverse", "--transport", "tls", "--server"])
+        .arg(format!("127.0.0.1:{}", ports.radsec))
+        .arg("--ca")
+        .arg(certs.join("ca.pem"))
+        .arg("--cert")
+        .arg(certs.join("client-nas1.pem"))
+        .arg("--key")
+        .arg(certs.join("client-nas1.key"))
+        .args(["--nas-identifier", "nas1", "--server-name", "localhost"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let before = connections_when(&server, |l| l.len() == 1 && l[0].2 == "nas1");
+    let limited = conf.replacen(
+        &format!("port {};", ports.management),
+        &format!(
+            "port {};\n        limits {{ connections 100; per_source 50; }}",
+            ports.management
+        ),
+        1,
+    );
+    assert_ne!(limited, conf);
+    server.reload(&limited);
+    server.wait_log("the management listener changed: restarting", 1);
+    server.wait_log("configuration reloaded from", 1);
+    let after = connections_when(&server, |l| l.len() == 1 && l[0].2 == "nas1");
+    let _ = nas.kill();
+    let _ = nas.wait();
+    assert!(
+        after[0].0 > before[0].0,
+        "the reconnected NAS got number {} after {}:\n{}",
+        after[0].0,
+        before[0].0,
+        server.log()
+    );
+}

@@ -252,6 +252,8 @@ pub(crate) async fn serve(
             http_abandoned = summary.http_abandoned,
             "drained for the restart"
         );
+        // The next driver numbers connections on from this one's.
+        served.options.first_conn = summary.next_conn;
         // Signals that arrived while draining: SIGTERM/SIGINT win; another SIGHUP
         // means the files may have changed again since they were read.
         let mut read_again = false;

@@ -38,6 +38,9 @@ pub struct RunSummary {
     pub connections_closed: usize,
     /// HTTP requests still unanswered at the end (answered 503).
     pub http_abandoned: usize,
+    /// The number the next connection would have had (see
+    /// [`DriverOptions::first_conn`](super::DriverOptions::first_conn)).
+    pub next_conn: u64,
 }
 
 /// The clock: tokio's (virtual under a simulated runtime) and the wall clock `wall`
@@ -280,6 +283,7 @@ impl<N: Net> EngineLoop<N> {
             drained,
             connections_closed,
             http_abandoned,
+            next_conn: self.next_conn,
         }
     }
 

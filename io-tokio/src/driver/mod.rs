@@ -114,6 +114,12 @@ pub struct DriverOptions {
     /// engine sees) comes from: `SystemTime::now` in the daemon, the virtual clock in a
     /// simulated world.
     pub wall_clock: fn() -> std::time::SystemTime,
+    /// The number of the first connection (1): an in-process restart continues
+    /// from the previous run's [`RunSummary::next_conn`], so that no
+    /// `connection.id` names two connections in one process (one stored in a
+    /// database before the restart then names none). In a cluster the node's own
+    /// range and a run drawn at random decide instead.
+    pub first_conn: u64,
 }
 
 impl Default for DriverOptions {
@@ -145,6 +151,7 @@ impl Default for DriverOptions {
                 idle: Duration::from_secs(60),
             },
             management_options: ManagementOptions::default(),
+            first_conn: 1,
         }
     }
 }
@@ -777,6 +784,7 @@ impl<N: Net> Driver<N> {
             net,
             reloads: (_, reload_requests),
         } = self;
+        let options_first_conn = options.first_conn;
         let (events_tx, events_rx) = mpsc::channel(options.event_queue.max(1));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let spawner = reload::Spawner {
@@ -863,11 +871,15 @@ impl<N: Net> Driver<N> {
         // below it, so that a restart does not number new connections as the
         // previous start did (`Cluster::run_base`).
         let mut rng = rng;
-        let next_conn = program.cluster.as_ref().map_or(1, |c| {
-            let mut run = [0u8; 8];
-            rng.fill(&mut run);
-            boomerang_core::lang::program::Cluster::run_base(c.node_id, u64::from_le_bytes(run)) + 1
-        });
+        let next_conn = program
+            .cluster
+            .as_ref()
+            .map_or(options.first_conn.max(1), |c| {
+                let mut run = [0u8; 8];
+                rng.fill(&mut run);
+                boomerang_core::lang::program::Cluster::run_base(c.node_id, u64::from_le_bytes(run))
+                    + 1
+            });
         let engine = boomerang_core::engine::Engine::new(
             program.clone(),
             EngineOptions {
@@ -952,6 +964,7 @@ impl<N: Net> Driver<N> {
                 drained: false,
                 connections_closed: 0,
                 http_abandoned: 0,
+                next_conn: options_first_conn,
             },
         };
         // Every socket is closed when `run` returns (aborted tasks are awaited so that
