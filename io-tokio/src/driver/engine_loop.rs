@@ -682,11 +682,20 @@ impl<N: Net> EngineLoop<N> {
             } => {
                 if let Some((server, answer)) = self.http_pending.remove(&id) {
                     self.metrics.http_request(self.server_name(server), status);
-                    let _ = answer.send(HttpAnswer {
+                    let sent = answer.send(HttpAnswer {
                         status,
                         headers,
                         body,
                     });
+                    if sent.is_err() {
+                        // The caller got 504 at the HTTP timeout (or went away); what
+                        // the request did (a disconnect, say) stands: say so.
+                        tracing::warn!(
+                            server = self.server_name(server),
+                            "HTTP request {}: answered with status {status} after its caller had given up (504 at the HTTP timeout, or the connection closed)",
+                            id.0
+                        );
+                    }
                 }
             }
             Output::Sql {
