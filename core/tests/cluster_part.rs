@@ -32,6 +32,7 @@ fn forward(fid: u64, conn: u64) -> Vec<u8> {
             name: "n1".into(),
             id: 1,
             epoch: 1,
+            wake: 0,
         },
         fid,
         conn,
@@ -39,8 +40,20 @@ fn forward(fid: u64, conn: u64) -> Vec<u8> {
         server: "S".into(),
         packet: hex(&[40, 0, 0, 20]),
         timeout_ms: 1000,
+        to_wake: None,
     }
     .encode()
+}
+
+/// Run `p` as the engine does, at least once a heartbeat (a second), for `d` from
+/// `from`; the time reached.
+fn run_for(p: &mut ClusterPart<u32>, from: Instant, d: Duration) -> Instant {
+    let mut now = from;
+    while now < from + d {
+        now += Duration::from_secs(1);
+        p.handle_timeout(now, 0);
+    }
+    now
 }
 
 fn answers(p: &mut ClusterPart<u32>) -> Vec<ForwardResult> {
@@ -155,8 +168,7 @@ fn a_restarted_sender_starts_its_numbers_again() {
     let key = forwarded_key(&h).expect("runs");
     owner.answer(t0, key, ForwardResult::Lost { seen: false });
     // Forgotten: its duplicate is dropped from now on.
-    let later = t0 + Duration::from_secs(60);
-    owner.handle_timeout(later, 0);
+    let later = run_for(&mut owner, t0, Duration::from_secs(60));
     let h = owner.receive(later, &forward(5, conn), 0);
     assert!(forwarded_key(&h).is_none(), "{h:?}");
     assert!(
@@ -169,6 +181,7 @@ fn a_restarted_sender_starts_its_numbers_again() {
             name: "n1".into(),
             id: 1,
             epoch: 2,
+            wake: 0,
         },
         fid: 1,
         conn,
@@ -176,6 +189,7 @@ fn a_restarted_sender_starts_its_numbers_again() {
         server: "S".into(),
         packet: hex(&[40, 0, 0, 20]),
         timeout_ms: 1000,
+        to_wake: None,
     }
     .encode();
     let h = owner.receive(later, &restarted, 0);
@@ -348,4 +362,80 @@ fn snapshots_and_updates_of_many_large_connections_stay_within_the_message_bound
     assert_eq!(n2.view().len(), 4000);
     n1.check().expect("sender consistent");
     n2.check().expect("receiver consistent");
+}
+
+/// `forward(fid, conn)` naming the owner's wake-up count `to_wake`.
+fn forward_to(fid: u64, conn: u64, to_wake: Option<u64>) -> Vec<u8> {
+    let mut msg = Message::decode(&forward(fid, conn)).unwrap();
+    if let Message::Forward { to_wake: w, .. } = &mut msg {
+        *w = to_wake;
+    }
+    msg.encode()
+}
+
+/// A node that stalled (stopped, starved) for longer than `node_timeout` has been
+/// given up by the others, who failed what they forwarded to it and may have
+/// retried it elsewhere. It counts the wake-up and tells it with every message; a
+/// forward sent before its sender heard of the wake-up is refused, never sent, and
+/// one sent after is run.
+#[test]
+fn forwards_sent_before_a_stall_of_this_node_was_heard_of_are_refused_not_sent() {
+    let mut owner = part(2);
+    let t0 = Instant::now();
+    let conn = (2 << 48) + 1;
+    owner.handle_timeout(t0, 0);
+    answers(&mut owner);
+    // Running normally (a heartbeat a second): a forward runs.
+    let t1 = run_for(&mut owner, t0, Duration::from_secs(2));
+    let h = owner.receive(t1, &forward_to(1, conn, Some(0)), 0);
+    assert!(
+        h.iter().any(|h| matches!(h, Happened::Forwarded { .. })),
+        "{h:?}"
+    );
+    assert_eq!(owner.me().wake, 0);
+    // Stalled for 10 s (node_timeout is 3 s): a forward from before is refused.
+    let resumed = t1 + Duration::from_secs(10);
+    let h = owner.receive(resumed, &forward_to(2, conn, Some(0)), 0);
+    assert_eq!(owner.me().wake, 1, "the wake-up is counted");
+    assert!(
+        !h.iter().any(|h| matches!(h, Happened::Forwarded { .. })),
+        "a forward from before the wake-up is not sent: {h:?}"
+    );
+    assert!(
+        h.iter().any(|h| matches!(h, Happened::Refused { .. })),
+        "and the refusal is reported: {h:?}"
+    );
+    let refused = answers(&mut owner);
+    assert!(
+        refused.iter().any(|r| matches!(
+            r,
+            ForwardResult::Error { code, .. } if code == "BACKEND_ERROR"
+        )),
+        "its sender is told: {refused:?}"
+    );
+    // The heartbeat tells the count.
+    owner.handle_timeout(resumed + Duration::from_secs(1), 0);
+    let told = std::iter::from_fn(|| owner.poll_send()).any(|(_, data)| {
+        matches!(Message::decode(&data), Ok(Message::Heartbeat { from, .. }) if from.wake == 1)
+    });
+    assert!(told, "the heartbeat carries the wake-up count");
+    // A forward sent after its sender heard it runs, at once.
+    let h = owner.receive(resumed, &forward_to(3, conn, Some(1)), 0);
+    assert!(
+        h.iter().any(|h| matches!(h, Happened::Forwarded { .. })),
+        "{h:?}"
+    );
+    // And so does one from a sender that does not tell (an older node).
+    let h = owner.receive(resumed, &forward_to(4, conn, None), 0);
+    assert!(
+        h.iter().any(|h| matches!(h, Happened::Forwarded { .. })),
+        "{h:?}"
+    );
+    // A duplicate of the refused one is refused again, not sent.
+    let h = owner.receive(resumed, &forward_to(2, conn, Some(0)), 0);
+    assert!(
+        !h.iter().any(|h| matches!(h, Happened::Forwarded { .. })),
+        "{h:?}"
+    );
+    owner.check().expect("consistent");
 }

@@ -338,6 +338,16 @@ impl Cluster {
         assert!(ok, "kill -HUP {pid}");
     }
 
+    /// Send signal `name` (`STOP`, `CONT`, …) to node `id`.
+    fn signal(&self, id: u16, name: &str) {
+        let pid = self.node(id).child.id().to_string();
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{name} {pid}");
+    }
+
     /// SIGKILL node `id`.
     fn kill_node(&mut self, id: u16) {
         let mut node = self.nodes[usize::from(id - 1)]
@@ -1274,6 +1284,39 @@ fn a_sighup_mid_traffic_keeps_the_nodes_nas_connection_and_its_place_in_the_clus
     assert!(
         after.iter().any(|id| id >> 48 == 2),
         "nas-2 is on a connection of node 2: {after:?}"
+    );
+    cluster.assert_each_trigger_reached_a_nas_at_most_once();
+}
+
+/// A node that stalls (SIGSTOP) for longer than `node_timeout` is given up by the
+/// trigger's node, which answers the trigger with an error; the forward that waited
+/// on the bus meanwhile must not reach the NAS when the node resumes (that would act
+/// after the trigger was answered, and with `retries` twice). Afterwards forwards to
+/// it run again.
+#[test]
+fn a_forward_that_waited_out_a_stall_of_its_node_never_reaches_the_nas() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    cluster.nas("nas-2", 2, &["--status-interval", "60s"]);
+    cluster.until_reached(1, "nas-2");
+    cluster.signal(2, "STOP");
+    // Node 2 is given up after node_timeout (1 s): the trigger fails.
+    let answer = cluster.http(1, "nas-2");
+    assert!(matches!(answer, Answer::Http(500 | 504)), "{answer:?}");
+    let stale = cluster.sent.last().unwrap().user.clone();
+    std::thread::sleep(Duration::from_secs(1));
+    cluster.signal(2, "CONT");
+    // Node 2 rejoins and is reached again, with new requests.
+    cluster.until_reached(1, "nas-2");
+    let reached: Vec<String> = cluster
+        .received()
+        .into_iter()
+        .flat_map(|(_, u)| u)
+        .collect();
+    assert!(
+        !reached.contains(&stale),
+        "the stale forward reached the NAS after its trigger failed: {reached:?}"
     );
     cluster.assert_each_trigger_reached_a_nas_at_most_once();
 }

@@ -89,6 +89,7 @@ fn heap_bytes_per_remote_connection_in_the_cluster_view() {
         name: "n2".into(),
         id: 2,
         epoch: 9,
+        wake: 0,
     };
     let facts = |n: u64| ConnFacts {
         id: (2 << 48) + n,

@@ -255,6 +255,11 @@ pub struct ClusterPart<W> {
     /// When a refused message was last reported, and how many were not since.
     refused_reported: Option<Instant>,
     refused_unreported: u64,
+    /// The latest time this part was run. It runs at least once a heartbeat; a gap
+    /// longer than `node_timeout` means this node stalled (stopped, starved), and
+    /// the others have given it up meanwhile, failing what they forwarded to it:
+    /// it then counts a wake-up (`me.wake`), see [`NodeRef::wake`].
+    last_run: Option<Instant>,
 }
 
 impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
@@ -264,6 +269,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             name: config.node.clone(),
             id: config.node_id,
             epoch,
+            wake: 0,
         };
         ClusterPart {
             view: View::new(config.node_id),
@@ -283,6 +289,23 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             outbox: VecDeque::new(),
             refused_reported: None,
             refused_unreported: 0,
+            last_run: None,
+        }
+    }
+
+    /// Note that the part runs at `now`: after a gap longer than `node_timeout`
+    /// (a stall), count a wake-up. Requests forwarded to this node before the
+    /// others heard of it carry the previous count and are refused, never sent:
+    /// their senders have given them up (and may have retried them elsewhere), so
+    /// sending them now would act after the trigger was answered.
+    fn ran(&mut self, now: Instant) {
+        if let Some(last) = self.last_run {
+            if now.saturating_duration_since(last) > self.config.node_timeout {
+                self.me.wake += 1;
+            }
+            self.last_run = Some(last.max(now));
+        } else {
+            self.last_run = Some(now);
         }
     }
 
@@ -347,6 +370,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
     /// itself at once (the others notice any update they missed and ask for a
     /// snapshot).
     pub fn bus_state(&mut self, now: Instant, up: bool, local_conns: usize) {
+        self.ran(now);
         let was = self.bus_up;
         self.bus_up = up;
         if up && !was {
@@ -435,6 +459,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
     /// not heard from and the repairs overdue), forwarded requests past their
     /// deadline, incoming ones to forget.
     pub fn handle_timeout(&mut self, now: Instant, local_conns: usize) -> Vec<Happened<W>> {
+        self.ran(now);
         let mut out = Vec::new();
         match self.next_heartbeat {
             None => self.heartbeat(now, local_conns),
@@ -527,6 +552,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
         packet: &[u8],
         timeout: Duration,
     ) -> Option<u64> {
+        self.ran(now);
         let node = self.view.owner(conn)?;
         let name = self.view.node_name(node)?.to_owned();
         self.next_fid += 1;
@@ -550,6 +576,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             server: server.to_owned(),
             packet: wire::hex(packet),
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            to_wake: self.view.wake_of(node),
         };
         self.send(BusTarget::Node(name), &msg);
         Some(fid)
@@ -564,6 +591,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
 
     /// Answer an incoming forwarded request (once; later calls are ignored).
     pub fn answer(&mut self, now: Instant, key: IncomingKey, result: ForwardResult) {
+        self.ran(now);
         let Some(inc) = self.incoming.get_mut(&key) else {
             return;
         };
@@ -635,6 +663,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
     /// A message from the bus. Refusals are reported at most once per
     /// [`REFUSED_REPORT_INTERVAL`]: a misbehaving node cannot flood the log.
     pub fn receive(&mut self, now: Instant, data: &[u8], local_conns: usize) -> Vec<Happened<W>> {
+        self.ran(now);
         let mut out = self.receive_message(now, data, local_conns);
         out.retain_mut(|h| match h {
             Happened::Refused { reason } => self.report_refused(now, reason),
@@ -716,60 +745,60 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             }
             Some(Verdict::Ok) => {}
         }
-        let verdict =
-            match msg {
-                Message::Heartbeat { seq, .. } => self.view.heartbeat(from.id, seq, now),
-                Message::Update {
-                    seq,
-                    upsert,
-                    remove,
-                    ..
-                } => self.view.update(from.id, seq, upsert, remove, now),
-                Message::Snapshot {
-                    seq,
-                    part,
-                    parts,
-                    conns,
-                    ..
-                } => self.view.snapshot(from.id, seq, part, parts, conns, now),
-                Message::SnapshotRequest { .. } => {
-                    out.push(Happened::SnapshotWanted {
-                        node: from.name.clone(),
-                    });
-                    Verdict::Ok
-                }
-                Message::Forward {
-                    fid,
-                    conn,
-                    backend,
-                    server,
-                    packet,
-                    timeout_ms,
-                    ..
-                } => {
-                    out.extend(self.incoming_forward(
-                        now, &from, fid, conn, backend, server, &packet, timeout_ms,
-                    ));
-                    Verdict::Ok
-                }
-                Message::Answer { fid, result, .. } => {
-                    match self.outgoing.get(&fid) {
-                        Some(o) if o.node == from.id => {
-                            if let Some(o) = self.outgoing.remove(&fid) {
-                                self.deadlines.remove(&(o.deadline, fid));
-                                out.push(Happened::Answered {
-                                    waiter: o.waiter,
-                                    result,
-                                    latency: now.saturating_duration_since(o.sent),
-                                });
-                            }
+        let verdict = match msg {
+            Message::Heartbeat { seq, .. } => self.view.heartbeat(from.id, seq, now),
+            Message::Update {
+                seq,
+                upsert,
+                remove,
+                ..
+            } => self.view.update(from.id, seq, upsert, remove, now),
+            Message::Snapshot {
+                seq,
+                part,
+                parts,
+                conns,
+                ..
+            } => self.view.snapshot(from.id, seq, part, parts, conns, now),
+            Message::SnapshotRequest { .. } => {
+                out.push(Happened::SnapshotWanted {
+                    node: from.name.clone(),
+                });
+                Verdict::Ok
+            }
+            Message::Forward {
+                fid,
+                conn,
+                backend,
+                server,
+                packet,
+                timeout_ms,
+                to_wake,
+                ..
+            } => {
+                out.extend(self.incoming_forward(
+                    now, &from, fid, conn, backend, server, &packet, timeout_ms, to_wake,
+                ));
+                Verdict::Ok
+            }
+            Message::Answer { fid, result, .. } => {
+                match self.outgoing.get(&fid) {
+                    Some(o) if o.node == from.id => {
+                        if let Some(o) = self.outgoing.remove(&fid) {
+                            self.deadlines.remove(&(o.deadline, fid));
+                            out.push(Happened::Answered {
+                                waiter: o.waiter,
+                                result,
+                                latency: now.saturating_duration_since(o.sent),
+                            });
                         }
-                        // Late (after the deadline), or not ours.
-                        _ => {}
                     }
-                    Verdict::Ok
+                    // Late (after the deadline), or not ours.
+                    _ => {}
                 }
-            };
+                Verdict::Ok
+            }
+        };
         if verdict == Verdict::AskSnapshot {
             self.ask_snapshot(&from.name);
         }
@@ -787,6 +816,7 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
         server: String,
         packet: &str,
         timeout_ms: u64,
+        to_wake: Option<u64>,
     ) -> Option<Happened<W>> {
         let key = IncomingKey {
             node: from.id,
@@ -843,10 +873,18 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             return Some(Happened::TurnedAway);
         }
         let packet = wire::unhex(packet);
+        let stale = to_wake.is_some_and(|w| w < self.me.wake);
         let refusal = match &packet {
             _ if ClusterConfig::owner_of(conn) != self.me.id => {
                 Some(ForwardResult::Lost { seen: false })
             }
+            _ if stale => Some(refuse(
+                "BACKEND_ERROR",
+                format!(
+                    "node \"{}\" was unresponsive for longer than node_timeout; a request forwarded to it before it was heard from again is not sent",
+                    self.me.name
+                ),
+            )),
             Err(e) => Some(refuse("INVALID_VALUE", e.to_string())),
             Ok(_) => None,
         };
@@ -864,7 +902,12 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             if let Some(result) = refusal {
                 self.answer(now, key, result);
             }
-            return None;
+            return stale.then(|| Happened::Refused {
+                reason: format!(
+                    "forwarded request {fid} from node \"{}\" was sent before this node woke from a stall longer than node_timeout: not sent",
+                    from.name
+                ),
+            });
         };
         Some(Happened::Forwarded {
             key,

@@ -67,6 +67,8 @@ struct Repair {
 struct NodeState {
     name: String,
     epoch: u64,
+    /// Its [`NodeRef::wake`], the highest heard.
+    wake: u64,
     /// The last update applied (`None` before the first snapshot).
     seq: Option<u64>,
     last_heard: Instant,
@@ -134,6 +136,7 @@ impl View {
                 NodeState {
                     name: from.name.clone(),
                     epoch: from.epoch,
+                    wake: from.wake,
                     seq: None,
                     last_heard: now,
                     conns: BTreeSet::new(),
@@ -148,8 +151,14 @@ impl View {
         }
         if let Some(n) = self.nodes.get_mut(&from.id) {
             n.last_heard = now;
+            n.wake = n.wake.max(from.wake);
         }
         Some(Verdict::Ok)
+    }
+
+    /// The [`NodeRef::wake`] last heard from node `node`.
+    pub fn wake_of(&self, node: u16) -> Option<u64> {
+        self.nodes.get(&node).map(|n| n.wake)
     }
 
     /// A heartbeat naming update `seq` as the node's last.

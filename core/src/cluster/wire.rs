@@ -27,6 +27,12 @@ pub struct NodeRef {
     pub id: u16,
     /// Drawn at start: a new epoch is a restarted node whose view starts empty.
     pub epoch: u64,
+    /// How often this node woke from a stall longer than `node_timeout` since it
+    /// started: the others had given it up meanwhile, so a request forwarded to
+    /// it before they heard this count is refused, never sent
+    /// ([`Message::Forward::to_wake`]). Absent (0) from nodes that do not count.
+    #[serde(default)]
+    pub wake: u64,
 }
 
 /// One connection as the cluster's view holds it: the facts `@select` reads.
@@ -168,6 +174,11 @@ pub enum Message {
         packet: String,
         /// The reverse server's `timeout`, milliseconds.
         timeout_ms: u64,
+        /// The owner's [`NodeRef::wake`] as the sender last heard it: below the
+        /// owner's own, the request was forwarded before the owner woke from a
+        /// stall, and the owner refuses it. Absent from senders that do not tell.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_wake: Option<u64>,
     },
     /// The owner's answer to a [`Message::Forward`].
     Answer {
@@ -358,6 +369,7 @@ mod tests {
             name: "a".into(),
             id: 1,
             epoch: 7,
+            wake: 0,
         }
     }
 
