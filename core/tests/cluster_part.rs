@@ -439,3 +439,34 @@ fn forwards_sent_before_a_stall_of_this_node_was_heard_of_are_refused_not_sent()
     );
     owner.check().expect("consistent");
 }
+
+/// Two nodes that share a node_id make every other node's view flip between them:
+/// the node that hears both says so.
+#[test]
+fn two_names_for_one_node_id_are_reported() {
+    let mut observer = part(2);
+    let t0 = Instant::now();
+    let heartbeat = |name: &str, epoch: u64| {
+        Message::Heartbeat {
+            from: NodeRef {
+                name: name.into(),
+                id: 3,
+                epoch,
+                wake: 0,
+            },
+            seq: 0,
+            conns: 0,
+        }
+        .encode()
+    };
+    let h = observer.receive(t0, &heartbeat("n3", 1), 0);
+    assert!(
+        !h.iter().any(|h| matches!(h, Happened::Refused { .. })),
+        "{h:?}"
+    );
+    let h = observer.receive(t0, &heartbeat("n9", 2), 0);
+    let reported = h.iter().any(|h| {
+        matches!(h, Happened::Refused { reason } if reason.contains("node_id 3 was node \"n3\" and is now \"n9\""))
+    });
+    assert!(reported, "{h:?}");
+}

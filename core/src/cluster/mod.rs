@@ -723,6 +723,17 @@ impl<W: Copy + Ord + std::fmt::Debug> ClusterPart<W> {
             return Vec::new();
         }
         let mut out = Vec::new();
+        if let Some(name) = self.view.node_name(from.id)
+            && name != from.name
+        {
+            // Two nodes with one node_id: the view flips between them.
+            out.push(Happened::Refused {
+                reason: format!(
+                    "node_id {} was node \"{name}\" and is now \"{}\": if both run, each needs its own node_id (the view flips between them)",
+                    from.id, from.name
+                ),
+            });
+        }
         let known = self.view.node_name(from.id).is_some();
         match self.view.heard(&from, now) {
             None => {
