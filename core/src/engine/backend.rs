@@ -221,7 +221,10 @@ impl Engine {
                         match (result, program.backend(b).and_then(|be| be.sql_query(q))) {
                             (Err(msg), _) => Err(ErrorValue::new(
                                 ErrorCode::BackendError,
-                                format!("SQL backend #{}: {msg}", b.0),
+                                format!(
+                                    "backend \"{}\": {msg}",
+                                    program.backend(b).map_or("?", |be| be.name.as_str())
+                                ),
                             )),
                             (Ok(rows), Some(query)) => {
                                 apply_sql_mapping(&query.mapping, &rows, &mut env).map(|()| {
