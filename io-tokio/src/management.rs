@@ -751,7 +751,7 @@ async fn connections(State(state): State<ManagementState>, uri: Uri) -> Response
                     StatusCode::BAD_REQUEST,
                     Json(json!({
                         "error": "invalid_scope",
-                        "message": format!("scope \"{value}\" is not one of: node, cluster"),
+                        "message": format!("scope \"{value}\" is not one of: node (or local), cluster"),
                     })),
                 )
                     .into_response();
