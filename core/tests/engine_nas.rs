@@ -238,6 +238,32 @@ fn trigger(code: Code, id: u8, attrs: &[(u8, &[u8])], secret: &str) -> (Packet, 
     seeded_request(code, id, attrs, secret, u64::from(id) + 1000).unwrap()
 }
 
+/// The seeds' UDP trigger: a Disconnect-Request for `mikem` on the NAS
+/// `radiator-nas-simulator`, identifier `id`, sent from 127.0.0.1:5555 to the
+/// server's `RADIUS_UDP`. The request as sent.
+fn send_seed_trigger(w: &mut World, id: u8) -> Packet {
+    let udp = server_id(&w.server_engine().program().clone(), "RADIUS_UDP");
+    let (req, data) = trigger(
+        Code::DisconnectRequest,
+        id,
+        &[
+            (USER_NAME, b"mikem"),
+            (NAS_IDENTIFIER, b"radiator-nas-simulator"),
+        ],
+        "trigger-secret",
+    );
+    w.feed(
+        Side::Server,
+        Input::Datagram {
+            server: udp,
+            peer: addr("127.0.0.1:5555"),
+            local: addr("0.0.0.0:1812"),
+            data,
+        },
+    );
+    req
+}
+
 // ------------------------------------------------------------------- the seeds
 
 fn seeds_world() -> World {
@@ -286,26 +312,8 @@ fn nas_connects_and_identifies_itself_with_status_server() {
 #[test]
 fn udp_disconnect_trigger_reaches_the_nas_and_the_ack_comes_back() {
     let mut w = seeds_world();
-    let udp = server_id(&w.server_engine().program().clone(), "RADIUS_UDP");
-    let (req, data) = trigger(
-        Code::DisconnectRequest,
-        9,
-        &[
-            (USER_NAME, b"mikem"),
-            (NAS_IDENTIFIER, b"radiator-nas-simulator"),
-        ],
-        "trigger-secret",
-    );
+    let req = send_seed_trigger(&mut w, 9);
     let client = addr("127.0.0.1:5555");
-    w.feed(
-        Side::Server,
-        Input::Datagram {
-            server: udp,
-            peer: client,
-            local: addr("0.0.0.0:1812"),
-            data,
-        },
-    );
     // The NAS ran DYNAUTH_POLICY.
     assert!(
         w.logs().iter().any(|(s, l)| *s == Side::Nas
@@ -665,29 +673,11 @@ fn connect_failure_is_an_error_caught_by_try() {
 fn a_policy_that_answers_nothing_leaves_nothing_pending_on_the_nas() {
     let server_prog = Arc::new(program(&fixture("udp_trigger.conf")));
     let radsec = server_id(&server_prog, "RADSEC_SERVER");
-    let udp = server_id(&server_prog, "RADIUS_UDP");
     let nas_text = fixture("nas_simulator.conf").replace("}\naccept;\n}", "}\nignore;\n}");
     assert!(nas_text.contains("ignore;"));
     let nas_prog = Arc::new(program(&nas_text));
     let mut w = World::new(engine(nas_prog, 7), Some((engine(server_prog, 11), radsec)));
-    let (_, data) = trigger(
-        Code::DisconnectRequest,
-        3,
-        &[
-            (USER_NAME, b"mikem"),
-            (NAS_IDENTIFIER, b"radiator-nas-simulator"),
-        ],
-        "trigger-secret",
-    );
-    w.feed(
-        Side::Server,
-        Input::Datagram {
-            server: udp,
-            peer: addr("127.0.0.1:5555"),
-            local: addr("0.0.0.0:1812"),
-            data,
-        },
-    );
+    send_seed_trigger(&mut w, 3);
     assert!(w.logs().iter().any(|(s, l)| {
         *s == Side::Nas
             && l.text
@@ -712,7 +702,6 @@ fn a_policy_that_answers_nothing_leaves_nothing_pending_on_the_nas() {
 fn a_far_end_request_past_max_tasks_is_dropped_as_overloaded_and_not_run() {
     let server_prog = Arc::new(program(&fixture("udp_trigger.conf")));
     let radsec = server_id(&server_prog, "RADSEC_SERVER");
-    let udp = server_id(&server_prog, "RADIUS_UDP");
     let nas_prog = Arc::new(program(&fixture("nas_simulator.conf")));
     let nas = Engine::new(
         nas_prog,
@@ -726,24 +715,7 @@ fn a_far_end_request_past_max_tasks_is_dropped_as_overloaded_and_not_run() {
         },
     );
     let mut w = World::new(nas, Some((engine(server_prog, 11), radsec)));
-    let (_, data) = trigger(
-        Code::DisconnectRequest,
-        4,
-        &[
-            (USER_NAME, b"mikem"),
-            (NAS_IDENTIFIER, b"radiator-nas-simulator"),
-        ],
-        "trigger-secret",
-    );
-    w.feed(
-        Side::Server,
-        Input::Datagram {
-            server: udp,
-            peer: addr("127.0.0.1:5555"),
-            local: addr("0.0.0.0:1812"),
-            data,
-        },
-    );
+    send_seed_trigger(&mut w, 4);
     // The NAS received it over its connection but had no room: reported, no policy ran.
     let overloaded = |e: &Event| {
         matches!(
