@@ -22,54 +22,16 @@ pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
 pub struct FsLoader;
 
 fn read_text(path: &str) -> Result<String, LoadError> {
-    let io = |e: std::io::Error| match e.kind() {
-        ErrorKind::NotFound => LoadError::NotFound {
+    use crate::bounded_file::{BoundedReadError, read};
+    let bytes = read(Path::new(path), MAX_CONFIG_FILE_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(e) if e.kind() == ErrorKind::NotFound => LoadError::NotFound {
             path: path.to_owned(),
         },
-        _ => LoadError::Io {
+        other => LoadError::Io {
             path: path.to_owned(),
-            reason: e.to_string(),
+            reason: other.to_string(),
         },
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.is_dir() {
-        return Err(LoadError::Io {
-            path: path.to_owned(),
-            reason: "it is a directory".to_owned(),
-        });
-    }
-    if !meta.is_file() {
-        // A FIFO would block forever, a device (`/dev/zero`) never end.
-        return Err(LoadError::Io {
-            path: path.to_owned(),
-            reason: "it is not a regular file".to_owned(),
-        });
-    }
-    if meta.len() > MAX_CONFIG_FILE_BYTES {
-        return Err(LoadError::Io {
-            path: path.to_owned(),
-            reason: format!(
-                "the file is {} bytes, more than the {MAX_CONFIG_FILE_BYTES} bytes allowed",
-                meta.len()
-            ),
-        });
-    }
-    // Bounded even if the file grew since `metadata`.
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(
-            std::fs::File::open(path).map_err(io)?,
-            MAX_CONFIG_FILE_BYTES + 1,
-        ),
-        &mut bytes,
-    )
-    .map_err(io)?;
-    if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES {
-        return Err(LoadError::Io {
-            path: path.to_owned(),
-            reason: format!("the file grew past the {MAX_CONFIG_FILE_BYTES} bytes allowed"),
-        });
-    }
+    })?;
     String::from_utf8(bytes).map_err(|e| {
         let error = e.utf8_error();
         LoadError::not_utf8(path, e.as_bytes(), error)

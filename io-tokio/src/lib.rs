@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bounded_file;
 pub mod cli;
 pub mod config_files;
 pub mod conn_limit;

@@ -3,7 +3,6 @@
 //! Every failure names the file and says what was wrong with it, because these files come
 //! from the operator's configuration and the message is what they will act on.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -169,39 +168,21 @@ fn found_suffix(found: &[String]) -> String {
 
 /// Reads a whole file, bounded by [`MAX_PEM_FILE_BYTES`].
 fn read_bounded(path: &Path) -> Result<Vec<u8>, PemError> {
+    use crate::bounded_file::{BoundedReadError, read};
     let read_err = |source| PemError::Read {
         path: path.to_path_buf(),
         source,
     };
-    // Asked before opening: opening a FIFO blocks until something writes to it.
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    if meta.is_dir() {
-        return Err(read_err(std::io::Error::other("is a directory")));
-    }
-    if !meta.is_file() {
-        return Err(read_err(std::io::Error::other("is not a regular file")));
-    }
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    if meta.len() > MAX_PEM_FILE_BYTES {
-        return Err(PemError::TooLarge {
+    read(path, MAX_PEM_FILE_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(e) => read_err(e),
+        BoundedReadError::Directory => read_err(std::io::Error::other("is a directory")),
+        BoundedReadError::NotRegular => read_err(std::io::Error::other("is not a regular file")),
+        BoundedReadError::TooLarge { size, limit } => PemError::TooLarge {
             path: path.to_path_buf(),
-            size: meta.len(),
-            limit: MAX_PEM_FILE_BYTES,
-        });
-    }
-    let mut bytes = Vec::new();
-    // Bound the read too, in case the file grows while we read it.
-    file.take(MAX_PEM_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_PEM_FILE_BYTES {
-        return Err(PemError::TooLarge {
-            path: path.to_path_buf(),
-            size: bytes.len() as u64,
-            limit: MAX_PEM_FILE_BYTES,
-        });
-    }
-    Ok(bytes)
+            size,
+            limit,
+        },
+    })
 }
 
 /// One `-----BEGIN LABEL-----` … `-----END LABEL-----` block, as text.
