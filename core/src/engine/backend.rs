@@ -15,6 +15,7 @@ use crate::engine::request::{apply_radius_reply, outgoing_request, server_def};
 use crate::engine::task::CallTrace;
 use crate::engine::task::{Phase, ReverseCall, Task, TaskId, Wait, Waiter};
 use crate::engine::{Engine, Now};
+use crate::eval::context::EvalEnv;
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{ActionResult, BackendCall, BackendId, QueryId};
 use crate::eval::machine::{Effect, EffectResult};
@@ -42,6 +43,36 @@ fn reverse_def(program: &Program, backend: BackendId, index: usize) -> Option<(&
         RadiusServerMode::Reverse(rev) => Some((rev, &b.name)),
         RadiusServerMode::Connect(_) => None,
     }
+}
+
+/// What an SQL statement's answer makes of the `backend` action that asked for it:
+/// its mapping applied to `target`, then `accept` when rows came back, `ignore`
+/// when none did; a database error is `BACKEND_ERROR` naming the backend.
+fn sql_answer(
+    program: &Program,
+    backend: BackendId,
+    query: QueryId,
+    result: Result<SqlRows, String>,
+    target: &mut dyn EvalEnv,
+) -> Result<ActionResult, ErrorValue> {
+    let Some(be) = program.backend(backend) else {
+        return Err(internal_error("SQL backend vanished"));
+    };
+    let rows = result.map_err(|msg| {
+        ErrorValue::new(
+            ErrorCode::BackendError,
+            format!("backend \"{}\": {msg}", be.name),
+        )
+    })?;
+    let query = be
+        .sql_query(query)
+        .ok_or_else(|| internal_error("SQL query vanished"))?;
+    apply_sql_mapping(&query.mapping, &rows, target)?;
+    Ok(if rows.rows.is_empty() {
+        ActionResult::Ignore
+    } else {
+        ActionResult::Accept
+    })
 }
 
 impl Engine {
@@ -180,24 +211,7 @@ impl Engine {
                 backend,
                 query,
             } if *e == effect => {
-                let (b, q) = (*backend, *query);
-                let answer = match (result, program.backend(b)) {
-                    (Err(msg), Some(be)) => Err(ErrorValue::new(
-                        ErrorCode::BackendError,
-                        format!("backend \"{}\": {msg}", be.name),
-                    )),
-                    (Ok(rows), Some(be)) => match be.sql_query(q) {
-                        Some(query) => apply_sql_mapping(&query.mapping, &rows, ctx).map(|()| {
-                            if rows.rows.is_empty() {
-                                ActionResult::Ignore
-                            } else {
-                                ActionResult::Accept
-                            }
-                        }),
-                        None => Err(internal_error("SQL query vanished")),
-                    },
-                    (_, None) => Err(internal_error("SQL backend vanished")),
-                };
+                let answer = sql_answer(&program, *backend, *query, result, ctx);
                 self.resume_backend(now, tid, task, answer);
             }
             Wait::Reverse(call) => {
@@ -216,28 +230,7 @@ impl Engine {
                 *sql = None;
                 let answer = match selection.current() {
                     None => Err(internal_error("no @select run parked")),
-                    Some(run) => {
-                        let mut env = run.env(&*ctx);
-                        match (result, program.backend(b).and_then(|be| be.sql_query(q))) {
-                            (Err(msg), _) => Err(ErrorValue::new(
-                                ErrorCode::BackendError,
-                                format!(
-                                    "backend \"{}\": {msg}",
-                                    program.backend(b).map_or("?", |be| be.name.as_str())
-                                ),
-                            )),
-                            (Ok(rows), Some(query)) => {
-                                apply_sql_mapping(&query.mapping, &rows, &mut env).map(|()| {
-                                    if rows.rows.is_empty() {
-                                        ActionResult::Ignore
-                                    } else {
-                                        ActionResult::Accept
-                                    }
-                                })
-                            }
-                            (Ok(_), None) => Err(internal_error("SQL query vanished")),
-                        }
-                    }
+                    Some(run) => sql_answer(&program, b, q, result, &mut run.env(&*ctx)),
                 };
                 let step = selection
                     .resume(&*ctx, EffectResult::Backend(answer))

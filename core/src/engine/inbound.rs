@@ -13,7 +13,7 @@ use crate::contract::{
 use crate::engine::attrs::{hiding_vector, packet_to_bag};
 use crate::engine::cert::cert_info;
 use crate::engine::dedup::{Admission, DupKey};
-use crate::engine::pipeline::encode_reply;
+use crate::engine::pipeline::{encode_reply, http_error};
 use crate::engine::stream::StreamState;
 use crate::engine::task::Origin;
 use crate::engine::{Engine, Now};
@@ -592,13 +592,8 @@ impl Engine {
     pub(super) fn on_http(&mut self, now: Now, req: HttpRequest) {
         let program = self.program.clone();
         let refuse = |engine: &mut Engine, status: u16, error: &str| {
-            let body = serde_json::json!({ "result": "error", "error": error });
-            engine.outputs.push_back(Output::HttpResponse {
-                id: req.id,
-                status,
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: Bytes::from(body.to_string()),
-            });
+            let answer = http_error(req.id, status, "error", error);
+            engine.outputs.push_back(answer);
         };
         let Some((name, http)) = program.server(req.server).and_then(|s| match &s.kind {
             ServerKind::Http(h) => Some((&s.name, h)),

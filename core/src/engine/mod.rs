@@ -467,13 +467,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Report an observation (see [`Event`]), forgetting the oldest one nobody took
-    /// once [`EVENT_QUEUE_LIMIT`] are waiting.
     /// Report a step of the reverse path ([`Event::Reverse`]).
     fn step(&mut self, step: ReverseStep) {
         self.emit(Event::Reverse(step));
     }
 
+    /// Report an observation (see [`Event`]), forgetting the oldest one nobody took
+    /// once [`EVENT_QUEUE_LIMIT`] are waiting.
     fn emit(&mut self, event: Event) {
         if self.events.len() >= EVENT_QUEUE_LIMIT {
             self.events.pop_front();

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use crate::contract::{Event, Output, ServerId, Severity, Unanswered};
+use crate::contract::{Event, HttpRequestId, Output, ServerId, Severity, Unanswered};
 use crate::engine::attrs::push_entries;
 use crate::engine::task::{Origin, Stage, Task, TaskId, Wait};
 use crate::engine::{Engine, LogLine, Now};
@@ -37,6 +37,17 @@ fn outcome_of(result: Option<ActionResult>) -> Outcome {
         Some(ActionResult::Accept) => Outcome::Accept,
         Some(ActionResult::Reject) => Outcome::Reject,
         Some(ActionResult::Ignore) | None => Outcome::Ignore,
+    }
+}
+
+/// An HTTP answer no policy wrote: `{"result": …, "error": …}` as JSON.
+pub(super) fn http_error(id: HttpRequestId, status: u16, result: &str, error: &str) -> Output {
+    let body = serde_json::json!({ "result": result, "error": error });
+    Output::HttpResponse {
+        id,
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Bytes::from(body.to_string()),
     }
 }
 
@@ -392,16 +403,8 @@ impl Engine {
 
     fn answer_http_no_policy(&mut self, task: &mut Task) {
         if let Origin::Http { id } = task.origin {
-            let body = serde_json::json!({
-                "result": "ignore",
-                "error": "no policy handles this request",
-            });
-            self.outputs.push_back(Output::HttpResponse {
-                id,
-                status: 404,
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: Bytes::from(body.to_string()),
-            });
+            let answer = http_error(id, 404, "ignore", "no policy handles this request");
+            self.outputs.push_back(answer);
             task.replied = true;
         }
     }
