@@ -47,3 +47,25 @@ fn full_of_in_flight_refuses_and_evicts_answered_first() {
     // key 1 was evicted to make room, and now every entry is in flight.
     assert_eq!(c.admit(t0, key(1)), Admission::Full);
 }
+
+#[test]
+fn the_check_holds_through_admission_answers_eviction_and_expiry() {
+    let t0 = Instant::now();
+    let mut c = DupCache::new(2, Duration::from_secs(5));
+    assert_eq!(c.admit(t0, key(1)), Admission::New);
+    assert_eq!(c.admit(t0, key(2)), Admission::New);
+    assert_eq!(c.admit(t0, key(3)), Admission::Full);
+    c.check().expect("two in flight");
+    c.answered(t0, &key(1), None);
+    assert_eq!(
+        c.admit(t0, key(3)),
+        Admission::New,
+        "evicts the answered one"
+    );
+    c.check().expect("after eviction");
+    c.answered(t0, &key(2), Some(Bytes::from_static(b"x")));
+    c.expire(t0 + Duration::from_secs(6));
+    c.check().expect("after expiry");
+    assert_eq!(c.answered_len(), 0);
+    assert_eq!(c.in_flight(), 1);
+}

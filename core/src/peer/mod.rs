@@ -18,6 +18,3 @@ pub mod sign;
 pub use event::{Event, Failure};
 pub use machine::{Peer, PeerConfig, Refused, Request, STATUS_SERVER_ID, Submitted};
 pub use set::Peers;
-
-#[cfg(test)]
-mod tests;

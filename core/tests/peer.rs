@@ -1,4 +1,5 @@
-//! Unit and property tests of the peer machine and the peer set.
+//! Unit and property tests of the peer machine and the peer set (`core/src/peer/`),
+//! through its public interface.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -7,11 +8,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use super::*;
-use crate::radius::auth::{SignOptions, sign_response};
-use crate::radius::code::Code;
-use crate::radius::packet::Packet;
-use crate::rng::SplitMix64;
+use boomerang_core::peer::*;
+use boomerang_core::radius::auth::{SignOptions, sign_response};
+use boomerang_core::radius::code::Code;
+use boomerang_core::radius::packet::Packet;
+use boomerang_core::rng::SplitMix64;
 
 const SECRET: &[u8] = b"secret";
 const TIMEOUT: Duration = Duration::from_secs(5);
