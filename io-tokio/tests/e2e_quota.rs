@@ -17,6 +17,7 @@ const ACCT_STATUS_TYPE: u8 = 40;
 const ACCT_INPUT_OCTETS: u8 = 42;
 const ACCT_OUTPUT_OCTETS: u8 = 43;
 const ACCT_SESSION_ID: u8 = 44;
+const ACCT_INPUT_GIGAWORDS: u8 = 52;
 /// Acct-Status-Type Interim-Update ("Alive").
 const ALIVE: u32 = 3;
 
@@ -96,6 +97,34 @@ fn over_quota_interim_gets_response_then_disconnect_on_the_same_connection() {
     assert_eq!(
         (reply.code, reply.identifier),
         (Code::AccountingResponse, 9)
+    );
+}
+
+/// The octet counters wrap at 4 GiB: a session with few octets but one wrap
+/// (Acct-Input-Gigawords 1, RFC 2869 §5.1) is over a quota of 1,000,000 octets.
+#[test]
+fn gigawords_count_towards_the_quota() {
+    let server = start();
+    let mut nas = server.radsec_connect(Some("nas1")).unwrap();
+    let mut p = Packet::new(Code::AccountingRequest, 3);
+    p.push(ACCT_STATUS_TYPE, ALIVE.to_be_bytes().to_vec());
+    p.push(USER_NAME, b"mikem".to_vec());
+    p.push(ACCT_SESSION_ID, b"sess-wrapped".to_vec());
+    p.push(ACCT_INPUT_OCTETS, 10u32.to_be_bytes().to_vec());
+    p.push(ACCT_OUTPUT_OCTETS, 10u32.to_be_bytes().to_vec());
+    p.push(ACCT_INPUT_GIGAWORDS, 1u32.to_be_bytes().to_vec());
+    nas.write_all(&sign_request(&mut p, "radsec")).unwrap();
+    let reply = read_radius(&mut nas).unwrap();
+    assert_eq!(
+        (reply.code, reply.identifier),
+        (Code::AccountingResponse, 3)
+    );
+    let request = read_radius(&mut nas).unwrap();
+    assert_eq!(request.code, Code::DisconnectRequest, "{request:?}");
+    assert_eq!(
+        request.first_value(ACCT_SESSION_ID).map(|v| v.to_vec()),
+        Some(b"sess-wrapped".to_vec()),
+        "{request:?}"
     );
 }
 
