@@ -204,6 +204,118 @@ fn reply_with_a_code_that_does_not_answer_is_a_stray() {
     w.h.assert_quiescent();
 }
 
+/// A Protocol-Error concerns one hop (RFC 7930; radiusdtls-bis: never forwarded):
+/// the trigger gets the request's NAK with the NAS's Error-Cause instead of a code
+/// its client does not know, and the connection stays.
+#[test]
+fn a_protocol_error_from_the_nas_answers_the_trigger_as_a_nak_with_its_error_cause() {
+    let mut w = default_world();
+    let c = w.nas(1, "n1", NasMode::Hold);
+    let udp = w.udp;
+    let req = dac_request(
+        Code::DisconnectRequest,
+        9,
+        &[(NAS_IDENTIFIER, b"n1".to_vec()), (USER_NAME, b"u".to_vec())],
+        DAC_SECRET,
+    );
+    w.h.datagram(udp, addr([127, 0, 0, 1], 3799), encode(&req));
+    let sent = w.h.requests_to(c)[0].clone();
+    let mut error = sent.new_reply(Code::ProtocolError);
+    error.push(101, 502u32.to_be_bytes().to_vec());
+    let data = sign_response(
+        &mut error,
+        &sent.authenticator,
+        b"radsec",
+        &SignOptions::default(),
+    )
+    .unwrap();
+    w.h.send_raw(c, data);
+    let replies = w.h.datagrams();
+    assert_eq!(replies.len(), 1);
+    let reply = verified_reply(&replies[0], &req, DAC_SECRET);
+    assert_eq!(reply.code, Code::DisconnectNak);
+    assert_eq!(
+        reply.first_value(101).map(|v| v.to_vec()),
+        Some(502u32.to_be_bytes().to_vec()),
+        "the NAS's Error-Cause"
+    );
+    assert!(!w.h.closes().contains(&c), "the connection stays");
+    w.h.assert_quiescent();
+}
+
+/// A relayed NAK too long to send (the NAS's attributes plus the client's
+/// Proxy-States past 4096 octets) becomes a NAK with Error-Cause 601 (Response Too
+/// Big, RFC 7930) that still echoes the Proxy-States; a retransmission gets it
+/// again from the duplicate cache.
+#[test]
+fn a_reply_too_long_to_send_becomes_a_nak_with_error_cause_601() {
+    let mut w = default_world();
+    let c = w.nas(1, "n1", NasMode::Hold);
+    let udp = w.udp;
+    let mut attrs = vec![(NAS_IDENTIFIER, b"n1".to_vec()), (USER_NAME, b"u".to_vec())];
+    for i in 0..3u8 {
+        attrs.push((33, vec![b'a' + i; 253]));
+    }
+    let req = dac_request(Code::DisconnectRequest, 11, &attrs, DAC_SECRET);
+    let from = addr([127, 0, 0, 1], 3799);
+    w.h.datagram(udp, from, encode(&req));
+    let sent = w.h.requests_to(c)[0].clone();
+    let mut nak = sent.new_reply(Code::DisconnectNak);
+    for _ in 0..15 {
+        nak.push(18, vec![b'm'; 250]);
+    }
+    let data = sign_response(
+        &mut nak,
+        &sent.authenticator,
+        b"radsec",
+        &SignOptions::default(),
+    )
+    .unwrap();
+    w.h.send_raw(c, data);
+    let replies = w.h.datagrams();
+    assert_eq!(replies.len(), 1, "answered, not left to time out");
+    let reply = verified_reply(&replies[0], &req, DAC_SECRET);
+    assert_eq!(reply.code, Code::DisconnectNak);
+    assert_eq!(
+        reply.first_value(101).map(|v| v.to_vec()),
+        Some(601u32.to_be_bytes().to_vec())
+    );
+    let echoed: Vec<_> = reply.all(33).map(|a| a.value.to_vec()).collect();
+    assert_eq!(echoed.len(), 3, "the Proxy-States, in order");
+    assert_eq!(echoed[0], vec![b'a'; 253]);
+    w.h.datagram(udp, from, encode(&req));
+    let replies = w.h.datagrams();
+    assert_eq!(replies.len(), 2);
+    assert_eq!(replies[0], replies[1], "the same answer from the cache");
+    assert_eq!(w.h.requests_to(c).len(), 1);
+    w.h.assert_quiescent();
+}
+
+/// RFC 5997 §3: a Status-Server sent to an accounting port (1813, or the older
+/// 1646) is answered with Accounting-Response, elsewhere with Access-Accept.
+#[test]
+fn status_server_at_an_accounting_port_is_answered_with_accounting_response() {
+    let mut w = default_world();
+    let udp = w.udp;
+    let cases = [
+        (1812, Code::AccessAccept),
+        (1813, Code::AccountingResponse),
+        (1646, Code::AccountingResponse),
+        (3799, Code::AccessAccept),
+    ];
+    for (i, (port, expected)) in cases.into_iter().enumerate() {
+        let id = u8::try_from(i).unwrap();
+        let req = dac_request(Code::StatusServer, id, &[], DAC_SECRET);
+        let from = addr([127, 0, 0, 1], 5000 + u16::from(id));
+        w.h.datagram_to(udp, from, addr([10, 0, 0, 1], port), encode(&req));
+        let replies = w.h.datagrams();
+        assert_eq!(replies.len(), i + 1, "port {port}: one answer");
+        let reply = verified_reply(&replies[i], &req, DAC_SECRET);
+        assert_eq!(reply.code, expected, "port {port}");
+    }
+    w.h.assert_quiescent();
+}
+
 #[test]
 fn duplicate_udp_trigger_joins_then_gets_the_cached_reply() {
     let mut w = default_world();

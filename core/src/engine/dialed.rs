@@ -283,7 +283,7 @@ impl Engine {
         };
         let secret: std::sync::Arc<[u8]> = std::sync::Arc::from(def.secret.as_bytes());
         if packet.code == Code::StatusServer {
-            if let Some(data) = self.status_reply(&packet, &secret) {
+            if let Some(data) = self.status_reply(&packet, &secret, Code::AccessAccept) {
                 self.outputs.push_back(Output::StreamWrite { conn, data });
             }
             return;

@@ -209,7 +209,8 @@ impl Engine {
             }
         }
         if packet.code == Code::StatusServer {
-            let reply = self.status_reply(&packet, &secret);
+            let answer = status_answer(Transport::Udp, local.port());
+            let reply = self.status_reply(&packet, &secret, answer);
             self.dedup.answered(now.mono, &dup, reply.clone());
             if let Some(data) = reply {
                 self.status_answered(server);
@@ -257,8 +258,13 @@ impl Engine {
     }
 
     /// The Access-Accept answering a Status-Server (Message-Authenticator first).
-    pub(super) fn status_reply(&mut self, request: &Packet, secret: &[u8]) -> Option<Bytes> {
-        match encode_reply(self, request, Code::AccessAccept.as_u8(), &[], secret) {
+    pub(super) fn status_reply(
+        &mut self,
+        request: &Packet,
+        secret: &[u8],
+        answer: Code,
+    ) -> Option<Bytes> {
+        match encode_reply(self, request, answer.as_u8(), &[], secret) {
             Ok(b) => Some(b),
             Err(e) => {
                 self.log(
@@ -495,7 +501,8 @@ impl Engine {
                 return;
             }
             self.registry.record_status(conn, now.wall, nas_identifier);
-            if let Some(data) = self.status_reply(&packet, &secret) {
+            let answer = status_answer(info.transport, info.server_addr.port());
+            if let Some(data) = self.status_reply(&packet, &secret, answer) {
                 self.status_answered(server);
                 self.outputs.push_back(Output::StreamWrite { conn, data });
             }
@@ -646,5 +653,20 @@ impl Engine {
         });
         let tid = self.next_task_id();
         self.start_task(now, tid, ctx, Origin::Http { id: req.id }, http.policy);
+    }
+}
+
+/// The accounting ports: RFC 2866's 1813 and the older 1646.
+const ACCOUNTING_PORTS: [u16; 2] = [1813, 1646];
+
+/// The answer to a Status-Server that arrived over `transport` at local port `port`
+/// (RFC 5997 §3): Accounting-Response at an accounting port over UDP or TCP, so that
+/// monitoring that probes accounting ports (`radclient … status`) gets the reply it
+/// expects; Access-Accept everywhere else, RadSec included (radiusdtls-bis).
+pub(super) fn status_answer(transport: Transport, port: u16) -> Code {
+    if transport != Transport::Tls && ACCOUNTING_PORTS.contains(&port) {
+        Code::AccountingResponse
+    } else {
+        Code::AccessAccept
     }
 }

@@ -18,9 +18,10 @@ use crate::eval::policy::{
 };
 use crate::eval::value::AttrEntry;
 use crate::lang::program::PolicyId;
-use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
+use crate::radius::attr::{ERROR_CAUSE, MESSAGE_AUTHENTICATOR, PROXY_STATE};
 use crate::radius::auth::{SignOptions, sign_response};
 use crate::radius::code::Code;
+use crate::radius::error::EncodeError;
 use crate::radius::id::AttrId;
 use crate::radius::packet::Packet;
 
@@ -58,13 +59,24 @@ pub(super) fn internal_error(what: impl std::fmt::Display) -> ErrorValue {
 /// Sign and encode a reply to `request` with `code` and `attrs` (Proxy-State of
 /// the request echoed; Proxy-State and Message-Authenticator among `attrs` left
 /// out, the latter recomputed first in the reply).
+/// Why a reply could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ReplyError {
+    /// An attribute cannot be encoded.
+    #[error("{0}")]
+    Attribute(String),
+    /// The packet cannot be signed and encoded (too long, above all).
+    #[error(transparent)]
+    Packet(#[from] EncodeError),
+}
+
 pub(super) fn encode_reply(
     engine: &mut Engine,
     request: &Packet,
     code: u8,
     attrs: &[AttrEntry],
     secret: &[u8],
-) -> Result<Bytes, String> {
+) -> Result<Bytes, ReplyError> {
     let mut reply = request.new_reply(Code::from_u8(code));
     let skip = [
         AttrId::Standard(PROXY_STATE),
@@ -79,14 +91,56 @@ pub(super) fn encode_reply(
         &request.authenticator,
         engine.rng.as_mut(),
     )
-    .map_err(|e| e.to_string())?;
-    sign_response(
+    .map_err(|e| ReplyError::Attribute(e.to_string()))?;
+    Ok(sign_response(
         &mut reply,
         &request.authenticator,
         secret,
         &SignOptions::default(),
-    )
-    .map_err(|e| e.to_string())
+    )?)
+}
+
+/// Error-Cause 601, Response Too Big (RFC 7930 §4).
+const RESPONSE_TOO_BIG: u32 = 601;
+
+/// The reply to `request` with `code` and `attrs`, encoded: the code sent and the
+/// bytes. A CoA or Disconnect reply too long to send (more than 4096 octets: a NAK
+/// full of a NAS's attributes plus the client's Proxy-States) becomes the
+/// request's NAK with Error-Cause 601 (Response Too Big), so that the client learns
+/// the outcome instead of waiting for a reply that never comes.
+fn encode_answer(
+    engine: &mut Engine,
+    request: &Packet,
+    code: u8,
+    attrs: &[AttrEntry],
+    secret: &[u8],
+) -> Result<(u8, Bytes), ReplyError> {
+    let error = match encode_reply(engine, request, code, attrs, secret) {
+        Ok(data) => return Ok((code, data)),
+        Err(e) => e,
+    };
+    let too_big = matches!(error, ReplyError::Packet(EncodeError::PacketTooLong { .. }));
+    let nak = match request.code {
+        Code::CoaRequest | Code::DisconnectRequest => request.code.nak(),
+        _ => None,
+    };
+    let (true, Some(nak)) = (too_big, nak) else {
+        return Err(error);
+    };
+    let cause = AttrEntry {
+        id: AttrId::Standard(ERROR_CAUSE),
+        tag: None,
+        value: Bytes::copy_from_slice(&RESPONSE_TOO_BIG.to_be_bytes()),
+    };
+    let data = encode_reply(engine, request, nak.as_u8(), &[cause], secret)?;
+    engine.log(
+        Severity::Warn,
+        format!(
+            "{} {}: {error}; answered {nak} with Error-Cause {RESPONSE_TOO_BIG} (Response Too Big) instead",
+            request.code, request.identifier
+        ),
+    );
+    Ok((nak.as_u8(), data))
 }
 
 impl Engine {
@@ -287,8 +341,8 @@ impl Engine {
                     return;
                 };
                 let (dup, local, secret) = (*dup, *local, secret.clone());
-                match encode_reply(self, request, code, &attrs, &secret) {
-                    Ok(data) => {
+                match encode_answer(self, request, code, &attrs, &secret) {
+                    Ok((code, data)) => {
                         self.answered(dup.server, request.code, code);
                         self.dedup.answered(now.mono, &dup, Some(data.clone()));
                         self.outputs.push_back(Output::SendDatagram {
@@ -299,7 +353,7 @@ impl Engine {
                         });
                         task.replied = true;
                     }
-                    Err(e) => self.reply_failed(task, e),
+                    Err(e) => self.reply_failed(task, e.to_string()),
                 }
             }
             Origin::Stream {
@@ -313,8 +367,8 @@ impl Engine {
                     return;
                 };
                 let (conn, secret, server) = (*conn, secret.clone(), *server);
-                match encode_reply(self, request, code, &attrs, &secret) {
-                    Ok(data) => {
+                match encode_answer(self, request, code, &attrs, &secret) {
+                    Ok((code, data)) => {
                         task.replied = true;
                         // Accepted, or dialed by a `connect` backend (a request
                         // the far end sent over it).
@@ -323,7 +377,7 @@ impl Engine {
                             self.outputs.push_back(Output::StreamWrite { conn, data });
                         }
                     }
-                    Err(e) => self.reply_failed(task, e),
+                    Err(e) => self.reply_failed(task, e.to_string()),
                 }
             }
         }

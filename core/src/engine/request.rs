@@ -13,7 +13,7 @@ use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{ActionResult, BackendCall};
 use crate::eval::query::{OutgoingRequest, ReplyView, apply_mapping, eval_bindings};
 use crate::lang::program::{BackendKind, Program, RadiusServerDef};
-use crate::radius::attr::{MESSAGE_AUTHENTICATOR, PROXY_STATE};
+use crate::radius::attr::{ERROR_CAUSE, MESSAGE_AUTHENTICATOR, PROXY_STATE};
 use crate::radius::code::Code;
 use crate::radius::id::AttrId;
 use crate::radius::packet::Packet;
@@ -98,6 +98,34 @@ pub(super) fn server_def(program: &Program, server: ServerRef) -> Option<&Radius
 /// reply's code and attributes become the current reply (Proxy-State and
 /// Message-Authenticator left out: the engine echoes the request's own and
 /// computes its own). Positive codes accept, every other answer rejects.
+/// Original-Packet-Code (241.4, RFC 7930 §4).
+const ORIGINAL_PACKET_CODE: AttrId = AttrId::Extended { base: 241, ext: 4 };
+
+/// The code a verified reply answers with. A Protocol-Error concerns one hop
+/// (RFC 7930; radiusdtls-bis: it is never forwarded): it answers as the request's
+/// negative reply (Disconnect-NAK, CoA-NAK, Access-Reject), keeping the peer's
+/// attributes and so its Error-Cause; a request without a negative reply
+/// (Accounting-Request) fails with `BACKEND_ERROR`.
+fn answer_code(packet: &Packet, sent: &OutgoingRequest, server: &str) -> Result<Code, ErrorValue> {
+    if packet.code != Code::ProtocolError {
+        return Ok(packet.code);
+    }
+    sent.code
+        .map(Code::from_u8)
+        .and_then(Code::nak)
+        .ok_or_else(|| {
+            let cause = packet
+                .first_value(ERROR_CAUSE)
+                .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+                .map(|v| format!(" (Error-Cause {})", u32::from_be_bytes(v)))
+                .unwrap_or_default();
+            ErrorValue::new(
+                ErrorCode::BackendError,
+                format!("server \"{server}\" answered Protocol-Error{cause}"),
+            )
+        })
+}
+
 pub(super) fn apply_radius_reply(
     schema: &DictSchema,
     task: &mut Task,
@@ -117,8 +145,10 @@ pub(super) fn apply_radius_reply(
     let Some(def) = server_def(&program, server) else {
         return Err(internal_error("backend server vanished"));
     };
-    let code = packet.code;
+    let code = answer_code(packet, sent, &def.name)?;
     let mut attrs = packet_to_bag(schema, packet, def.secret.as_bytes(), authenticator);
+    // Protocol-Error's own attribute (RFC 7930 §4) means nothing in the NAK.
+    attrs.remove(ORIGINAL_PACKET_CODE);
     match query {
         Some(qid) => {
             let Some(q) = program.backend(backend).and_then(|b| b.radius_query(qid)) else {

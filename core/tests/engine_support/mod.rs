@@ -507,10 +507,19 @@ impl Harness {
     }
 
     pub fn datagram(&mut self, server: ServerId, peer: SocketAddr, data: Bytes) {
+        self.datagram_to(server, peer, addr([10, 0, 0, 1], 1812), data);
+    }
+
+    /// A datagram to UDP server `server` arriving at its local address `local`.
+    pub fn datagram_to(
+        &mut self,
+        server: ServerId,
+        peer: SocketAddr,
+        local: SocketAddr,
+        data: Bytes,
+    ) {
         let node = self.node;
-        ok(self
-            .net
-            .datagram(node, server, peer, addr([10, 0, 0, 1], 1812), data));
+        ok(self.net.datagram(node, server, peer, local, data));
     }
 
     pub fn http(
