@@ -1296,7 +1296,7 @@ fn a_reverse_secret_that_a_tcp_client_does_not_share_is_warned_about() {
     let config = |tcp_secret: &str| {
         format!(
             r#"clients {{ radius "TCP_NAS" {{ client "t1" {{ source {{ ip 10.0.0.0/8; }} secret "{tcp_secret}"; }} }} }}
-servers {{ radius "TCP_IN" {{ listen {{ protocol tcp; port 1812; }} clients "TCP_NAS"; }} }}
+servers {{ radius "TCP_IN" {{ listen {{ protocol tcp; port 1812; timeout 0; }} clients "TCP_NAS"; }} }}
 backends {{
     radius "REV" {{
         server "S" {{ secret "radsec"; reverse {{ @select {{ accept; }} }} }}
@@ -1313,4 +1313,47 @@ backends {{
         "{warned:?}"
     );
     assert_eq!(heads(&config("radsec")), Vec::<String>::new());
+}
+
+/// A NAS keeps its connection with Status-Server every 15 s (radiusdtls-bis); the
+/// default idle timeout of 10 s drops it between two, so a configuration that sends
+/// reverse requests is warned about each stream listener left at the default —
+/// unless the listener or every one of its clients sets a timeout.
+#[test]
+fn the_default_idle_timeout_on_a_nas_listener_is_warned_about_when_reverse_requests_are_sent() {
+    let config = |listen_timeout: &str, client_timeout: &str, reverse: bool| {
+        let backend = if reverse {
+            r#"backends {
+    radius "REV" {
+        server "S" { secret "radsec"; reverse { @select { accept; } } }
+        query "Q" { bindings { radius.request.code = radius.DISCONNECT_REQUEST; } }
+    }
+}"#
+        } else {
+            ""
+        };
+        format!(
+            r#"clients {{ radius "TCP_NAS" {{ client "n1" {{ source {{ ip 10.0.0.0/8; }} secret "radsec"; {client_timeout} }} }} }}
+servers {{ radius "TCP_IN" {{ listen {{ protocol tcp; port 1812; {listen_timeout} }} clients "TCP_NAS"; }} }}
+{backend}
+"#
+        )
+    };
+    let warned = heads(&config("", "", true));
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("warning: server `TCP_IN`: NAS connections without a packet for 10 s (the default idle timeout) are closed"),
+        "{warned:?}"
+    );
+    assert_eq!(heads(&config("timeout 0;", "", true)), Vec::<String>::new());
+    assert_eq!(
+        heads(&config("timeout 5m;", "", true)),
+        Vec::<String>::new()
+    );
+    assert_eq!(heads(&config("", "timeout 0;", true)), Vec::<String>::new());
+    assert_eq!(
+        heads(&config("", "", false)),
+        Vec::<String>::new(),
+        "no reverse requests"
+    );
 }

@@ -943,3 +943,61 @@ pub(crate) fn reverse_secret_warnings(
     }
     out
 }
+
+/// Warn about each RADIUS/TCP or RadSec server that closes idle NAS connections
+/// after the default 10 s in a configuration that sends reverse requests: a NAS
+/// keeps its connection alive with Status-Server every 15 s (radiusdtls-bis's
+/// watchdog interval; `boomerang client --reverse` too), so it is dropped between
+/// two watchdogs and reverse requests find no connection. Quiet when the listener
+/// sets `timeout`, or when every client of the server sets its own.
+pub(crate) fn idle_timeout_warnings(
+    backends: &[Option<Backend>],
+    servers: &[Option<crate::lang::program::Server>],
+    lists: &[Option<crate::lang::compile::clients::BuiltList>],
+) -> Vec<Diagnostic> {
+    use crate::lang::program::{RadiusListen, ServerKind};
+    let reverse = backends.iter().flatten().any(|b| match &b.kind {
+        BackendKind::Radius(r) => r
+            .servers
+            .iter()
+            .any(|s| matches!(s.mode, RadiusServerMode::Reverse(_))),
+        BackendKind::Sqlite(_) => false,
+    });
+    if !reverse {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for server in servers.iter().flatten() {
+        let ServerKind::Radius(rs) = &server.kind else {
+            continue;
+        };
+        let RadiusListen::Network(listen) = &rs.listen else {
+            continue;
+        };
+        if !listen.protocol.is_stream() || listen.timeout.is_some() {
+            continue;
+        }
+        let list = rs
+            .clients
+            .and_then(|l| usize::try_from(l.0).ok())
+            .and_then(|i| lists.get(i))
+            .and_then(Option::as_ref);
+        let all_set = list.is_some_and(|l| l.list.clients.iter().all(|c| c.timeout.is_some()));
+        if all_set {
+            continue;
+        }
+        out.push(
+            Diagnostic::warning(
+                server.span,
+                format!(
+                    "server `{}`: NAS connections without a packet for 10 s (the default idle timeout) are closed, sooner than the 15 s between a NAS's Status-Server watchdogs (radiusdtls-bis), so reverse requests may find no connection",
+                    server.name
+                ),
+            )
+            .with_help(
+                "set `timeout 0;` in its `listen { … }` and let the NAS send Status-Server (or use TCP keepalive), or a timeout longer than the NAS's watchdog interval",
+            ),
+        );
+    }
+    out
+}

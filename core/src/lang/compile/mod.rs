@@ -187,6 +187,8 @@ pub fn compile(loaded: &Loaded, options: &CompileOptions<'_>) -> Compiled {
     cx.diags.extend(backends::reverse_secret_warnings(
         &backends, &servers, &lists,
     ));
+    cx.diags
+        .extend(backends::idle_timeout_warnings(&backends, &servers, &lists));
     let management = settings::management(&mut cx, col.management);
     let clashes = ports::clashes(&servers, &management, col.management.map(|b| b.span));
     cx.diags.extend(clashes);
