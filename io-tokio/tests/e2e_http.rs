@@ -212,4 +212,9 @@ fn a_body_over_the_limit_is_413_and_a_malformed_chunked_body_400() {
     let chunked = b"POST /disconnect HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZZ\r\n";
     let status = raw_status(server.http_addr(), chunked);
     assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+    // A query value whose escapes are not UTF-8 is refused, not sent on with
+    // U+FFFD in place of its octets.
+    let not_utf8 = b"POST /disconnect?username=%FF&nas_identifier=nas1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let status = raw_status(server.http_addr(), not_utf8);
+    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
 }

@@ -353,14 +353,26 @@ async fn handle(
                 .or_insert_with(|| v.to_owned());
         }
     }
+    // Percent-escapes that do not decode to UTF-8 would reach a policy changed
+    // (U+FFFD in place of the octets): refused instead.
+    let Some(path) = percent_decode(parts.uri.path(), false) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "the path is not UTF-8 once its %-escapes are decoded",
+        );
+    };
+    let query = match parse_query(parts.uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
     let request = HttpRequest {
         id: HttpRequestId(0),
         server: shared.slot.server(),
         peer,
         // As sent: methods are case-sensitive (RFC 9110 §9.1).
         method: parts.method.as_str().to_owned(),
-        path: percent_decode(parts.uri.path(), false),
-        query: parse_query(parts.uri.query().unwrap_or("")),
+        path,
+        query,
         headers,
         body,
     };
@@ -395,19 +407,25 @@ fn into_response(answer: HttpAnswer) -> Response {
 }
 
 /// `a=1&b=x%20y` → `{a: 1, b: "x y"}` (first value of a repeated key; `+` is a space).
-pub(super) fn parse_query(query: &str) -> BTreeMap<String, String> {
+/// A key or value whose escapes decode to something other than UTF-8 is an error
+/// naming it.
+pub(super) fn parse_query(query: &str) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.entry(percent_decode(k, true))
-            .or_insert_with(|| percent_decode(v, true));
+        let not_utf8 = |what: &str| {
+            format!("query {what} {pair:?} is not UTF-8 once its %-escapes are decoded")
+        };
+        let key = percent_decode(k, true).ok_or_else(|| not_utf8("parameter"))?;
+        let value = percent_decode(v, true).ok_or_else(|| not_utf8("value of"))?;
+        out.entry(key).or_insert(value);
     }
-    out
+    Ok(out)
 }
 
 /// Decode `%XX` escapes (and `+` as space in query strings); invalid escapes stay as
-/// written and invalid UTF-8 is replaced.
-fn percent_decode(text: &str, plus_is_space: bool) -> String {
+/// written. `None` when the result is not UTF-8.
+fn percent_decode(text: &str, plus_is_space: bool) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -427,7 +445,7 @@ fn percent_decode(text: &str, plus_is_space: bool) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -574,11 +592,23 @@ mod tests {
 
     #[test]
     fn query_strings_decode_like_forms() {
-        let q = parse_query("nas_identifier=nas%201&username=bob+smith&x&username=again&bad=%zz");
+        let q = parse_query(
+            "nas_identifier=nas%201&username=bob+smith&x&username=again&bad=%zz&u=%C3%A9",
+        )
+        .unwrap();
         assert_eq!(q["nas_identifier"], "nas 1");
         assert_eq!(q["username"], "bob smith");
         assert_eq!(q["x"], "");
         assert_eq!(q["bad"], "%zz");
-        assert_eq!(percent_decode("/a%2Fb+c", false), "/a/b+c");
+        assert_eq!(q["u"], "é");
+        assert_eq!(percent_decode("/a%2Fb+c", false).as_deref(), Some("/a/b+c"));
+    }
+
+    #[test]
+    fn escapes_that_are_not_utf8_are_refused_not_replaced() {
+        let e = parse_query("username=%FF").unwrap_err();
+        assert!(e.contains("\"username=%FF\""), "{e}");
+        assert!(parse_query("%C3=1").is_err());
+        assert_eq!(percent_decode("/%FF", false), None);
     }
 }
