@@ -144,6 +144,8 @@ impl axum::serve::Listener for ManagementListener {
         loop {
             match self.listener.accept().await {
                 Ok((stream, peer)) => {
+                    // An IPv4 client of a dual-stack listener, as the allow list has it.
+                    let peer = crate::net::canonical(peer);
                     if let Some(permit) =
                         conn_limit::admit(&self.limiter, &self.metrics, NAME, peer)
                     {

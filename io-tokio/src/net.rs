@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -68,6 +68,73 @@ pub trait DatagramSocket: Send + Sync + 'static {
 
     /// The address it is bound to.
     fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Receive one datagram into `buf`: its length, its sender, and the local address
+    /// it was sent to where the socket can tell (the real network's sockets, bound to
+    /// a wildcard address); `None` otherwise (the default).
+    fn recv_from_to(
+        &self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr, Option<IpAddr>)>> + Send {
+        async move {
+            let (n, peer) = self.recv_from(buf).await?;
+            Ok((n, peer, None))
+        }
+    }
+
+    /// Send one datagram to `target` from the local address `source`: a socket bound
+    /// to a wildcard address answers from the address the request arrived at, which
+    /// is where the client expects the answer from (RFC 2865 §3 matches replies on
+    /// the server's address). `None` lets the system choose, as does the default.
+    fn send_from(
+        &self,
+        buf: &[u8],
+        target: SocketAddr,
+        source: Option<IpAddr>,
+    ) -> impl Future<Output = io::Result<usize>> + Send {
+        let _ = source;
+        self.send_to(buf, target)
+    }
+}
+
+/// How a listening or datagram socket of a server is bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindOptions {
+    /// The listen backlog of a stream listener (the kernel caps it at
+    /// `net.core.somaxconn`).
+    pub backlog: u32,
+    /// An IPv6 socket takes IPv6 only (`IPV6_V6ONLY`). The driver sets it when the
+    /// same server also listens on an IPv4 address at that port, which a dual-stack
+    /// socket would clash with; otherwise an IPv6 wildcard takes IPv4 as well, and
+    /// its IPv4 peers are presented as IPv4 addresses (not `::ffff:a.b.c.d`).
+    pub v6_only: bool,
+}
+
+impl Default for BindOptions {
+    fn default() -> Self {
+        BindOptions {
+            backlog: DEFAULT_LISTEN_BACKLOG,
+            v6_only: false,
+        }
+    }
+}
+
+/// `addr` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, an IPv4 peer of a
+/// dual-stack socket) as the IPv4 address it is, so that client lists, `@select`
+/// and logs see the IPv4 address the peer has.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// `addr` as a dual-stack IPv6 socket addresses it: an IPv4 address becomes its
+/// IPv4-mapped IPv6 form. Other addresses are unchanged.
+fn mapped_for(socket_is_v6: bool, addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(v4) if socket_is_v6 => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        other => other,
+    }
 }
 
 /// A network: how to listen, connect and bind.
@@ -82,16 +149,36 @@ pub trait Net: Clone + Send + Sync + 'static {
     /// Listen for stream connections on `addr`.
     fn listen(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
 
-    /// Listen on `addr` with a listen backlog of `backlog` connections (completed by the
-    /// kernel, not yet accepted). A network without such a queue ignores `backlog`: the
-    /// default is [`Net::listen`].
-    fn listen_with_backlog(
+    /// Listen on `addr` as `options` say (see [`BindOptions`]). A network without a
+    /// listen backlog or dual-stack sockets ignores them: the default is
+    /// [`Net::listen`].
+    fn listen_with(
         &self,
         addr: SocketAddr,
-        backlog: u32,
+        options: BindOptions,
     ) -> impl Future<Output = io::Result<Self::Listener>> + Send {
-        let _ = backlog;
+        let _ = options;
         self.listen(addr)
+    }
+
+    /// Bind a server's datagram socket on `addr` as `options` say, ready to tell the
+    /// local address of each datagram ([`DatagramSocket::recv_from_to`]). The
+    /// default is [`Net::bind`].
+    fn bind_with(
+        &self,
+        addr: SocketAddr,
+        options: BindOptions,
+    ) -> impl Future<Output = io::Result<Self::Datagram>> + Send {
+        let _ = options;
+        self.bind(addr)
+    }
+
+    /// The local address of a stream connection this network accepted: for a
+    /// listener on a wildcard address, the address the peer connected to. `None`
+    /// where the network cannot tell (the default); the listener's address is used.
+    fn stream_local_addr(&self, stream: &Self::Stream) -> Option<SocketAddr> {
+        let _ = stream;
+        None
     }
 
     /// Set `options` on a stream connection this network accepted or opened. The default
@@ -140,7 +227,7 @@ impl StreamListener for tokio::net::TcpListener {
         let (stream, peer) = tokio::net::TcpListener::accept(self).await?;
         // RADIUS packets are small and latency matters more than throughput.
         stream.set_nodelay(true)?;
-        Ok((stream, peer))
+        Ok((stream, canonical(peer)))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -148,35 +235,243 @@ impl StreamListener for tokio::net::TcpListener {
     }
 }
 
-impl DatagramSocket for tokio::net::UdpSocket {
+/// A UDP socket of the real network: tokio's, with the family it was bound in (an
+/// IPv6 socket may be dual-stack: its IPv4 peers are addressed as IPv4-mapped).
+#[derive(Debug)]
+pub struct UdpSocket {
+    io: tokio::net::UdpSocket,
+    v6: bool,
+}
+
+impl UdpSocket {
+    /// Wrap a bound tokio socket.
+    pub fn new(io: tokio::net::UdpSocket) -> io::Result<UdpSocket> {
+        let v6 = io.local_addr()?.is_ipv6();
+        Ok(UdpSocket { io, v6 })
+    }
+
+    /// The tokio socket.
+    pub fn inner(&self) -> &tokio::net::UdpSocket {
+        &self.io
+    }
+}
+
+impl DatagramSocket for UdpSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        tokio::net::UdpSocket::recv_from(self, buf).await
+        let (n, peer) = self.io.recv_from(buf).await?;
+        Ok((n, canonical(peer)))
     }
 
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
-        tokio::net::UdpSocket::send_to(self, buf, target).await
+        self.io.send_to(buf, mapped_for(self.v6, target)).await
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        tokio::net::UdpSocket::local_addr(self)
+        self.io.local_addr()
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    async fn recv_from_to(
+        &self,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, SocketAddr, Option<IpAddr>)> {
+        let (n, peer, local) = self
+            .io
+            .async_io(tokio::io::Interest::READABLE, || {
+                pktinfo::recv(&self.io, &mut *buf)
+            })
+            .await?;
+        Ok((n, canonical(peer), local.map(|ip| ip.to_canonical())))
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    async fn send_from(
+        &self,
+        buf: &[u8],
+        target: SocketAddr,
+        source: Option<IpAddr>,
+    ) -> io::Result<usize> {
+        let target = mapped_for(self.v6, target);
+        let Some(source) = source else {
+            return self.io.send_to(buf, target).await;
+        };
+        let sent = self
+            .io
+            .async_io(tokio::io::Interest::WRITABLE, || {
+                pktinfo::send(&self.io, self.v6, buf, target, source)
+            })
+            .await;
+        match sent {
+            Ok(n) => Ok(n),
+            // An address the system will not send from (a broadcast or multicast
+            // destination, an address gone meanwhile): let it choose.
+            Err(e) => {
+                tracing::debug!(%target, %source, "UDP send from the request's address failed: {e}");
+                self.io.send_to(buf, target).await
+            }
+        }
+    }
+}
+
+/// `IP_PKTINFO` / `IPV6_PKTINFO`: the local address of each datagram received, and
+/// the source address of each sent.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod pktinfo {
+    use std::io::{self, IoSlice, IoSliceMut};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    use std::os::fd::{AsFd, AsRawFd};
+
+    use nix::libc;
+    use nix::sys::socket::{
+        ControlMessage, ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, sendmsg,
+        setsockopt, sockopt,
+    };
+
+    /// Ask the system to report each datagram's local address.
+    pub(super) fn enable(socket: &impl AsFd, v6: bool) -> io::Result<()> {
+        if v6 {
+            setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true)?;
+        } else {
+            setsockopt(socket, sockopt::Ipv4PacketInfo, &true)?;
+        }
+        Ok(())
+    }
+
+    /// Room for either control message, aligned as control messages must be.
+    #[repr(C, align(8))]
+    struct ControlBuffer([u8; 128]);
+
+    /// One datagram (non-blocking): length, sender, local address if reported.
+    pub(super) fn recv(
+        socket: &impl AsRawFd,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, SocketAddr, Option<IpAddr>)> {
+        let mut control = ControlBuffer([0; 128]);
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<SockaddrStorage>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control.0),
+            MsgFlags::empty(),
+        )?;
+        let peer = msg
+            .address
+            .as_ref()
+            .and_then(socket_addr)
+            .ok_or_else(|| io::Error::other("datagram without a sender address"))?;
+        let mut local = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for cmsg in cmsgs {
+                match cmsg {
+                    ControlMessageOwned::Ipv4PacketInfo(info) => {
+                        local = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                            info.ipi_addr.s_addr,
+                        ))));
+                    }
+                    ControlMessageOwned::Ipv6PacketInfo(info) => {
+                        local = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok((msg.bytes, peer, local))
+    }
+
+    /// One datagram to `target` from `source` (non-blocking).
+    pub(super) fn send(
+        socket: &impl AsRawFd,
+        v6: bool,
+        buf: &[u8],
+        target: SocketAddr,
+        source: IpAddr,
+    ) -> io::Result<usize> {
+        let iov = [IoSlice::new(buf)];
+        let target = SockaddrStorage::from(target);
+        let n = if v6 {
+            let source = match source {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                IpAddr::V6(v6) => v6,
+            };
+            let info = libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr {
+                    s6_addr: source.octets(),
+                },
+                ipi6_ifindex: 0,
+            };
+            sendmsg(
+                socket.as_raw_fd(),
+                &iov,
+                &[ControlMessage::Ipv6PacketInfo(&info)],
+                MsgFlags::empty(),
+                Some(&target),
+            )?
+        } else {
+            let IpAddr::V4(source) = source else {
+                return Err(io::Error::other("an IPv6 source on an IPv4 socket"));
+            };
+            let info = libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from(source).to_be(),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            sendmsg(
+                socket.as_raw_fd(),
+                &iov,
+                &[ControlMessage::Ipv4PacketInfo(&info)],
+                MsgFlags::empty(),
+                Some(&target),
+            )?
+        };
+        Ok(n)
+    }
+
+    fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+        if let Some(v4) = addr.as_sockaddr_in() {
+            return Some(SocketAddr::from((v4.ip(), v4.port())));
+        }
+        let v6 = addr.as_sockaddr_in6()?;
+        Some(SocketAddr::from((v6.ip(), v6.port())))
     }
 }
 
 impl Net for TokioNet {
     type Listener = tokio::net::TcpListener;
     type Stream = tokio::net::TcpStream;
-    type Datagram = tokio::net::UdpSocket;
+    type Datagram = UdpSocket;
 
     async fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
-        self.listen_with_backlog(addr, DEFAULT_LISTEN_BACKLOG).await
+        self.listen_with(addr, BindOptions::default()).await
     }
 
-    async fn listen_with_backlog(
+    async fn listen_with(
         &self,
         addr: SocketAddr,
-        backlog: u32,
+        options: BindOptions,
     ) -> io::Result<Self::Listener> {
-        tcp_listen(addr, backlog)
+        tcp_listen_with(addr, options)
+    }
+
+    async fn bind_with(&self, addr: SocketAddr, options: BindOptions) -> io::Result<UdpSocket> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(options.v6_only)?;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        pktinfo::enable(&socket, addr.is_ipv6())?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        UdpSocket::new(tokio::net::UdpSocket::from_std(socket.into())?)
+    }
+
+    fn stream_local_addr(&self, stream: &Self::Stream) -> Option<SocketAddr> {
+        stream.local_addr().ok().map(canonical)
     }
 
     fn configure_stream(&self, stream: &Self::Stream, options: &StreamOptions) -> io::Result<()> {
@@ -193,7 +488,7 @@ impl Net for TokioNet {
     }
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<Self::Datagram> {
-        tokio::net::UdpSocket::bind(addr).await
+        UdpSocket::new(tokio::net::UdpSocket::bind(addr).await?)
     }
 
     fn set_receive_buffer(
@@ -201,7 +496,7 @@ impl Net for TokioNet {
         socket: &Self::Datagram,
         bytes: usize,
     ) -> io::Result<Option<usize>> {
-        let sock = socket2::SockRef::from(socket);
+        let sock = socket2::SockRef::from(socket.inner());
         sock.set_recv_buffer_size(bytes)?;
         // Linux reports twice what it grants (the other half is its bookkeeping).
         let granted = sock.recv_buffer_size()?;
@@ -213,7 +508,7 @@ impl Net for TokioNet {
     }
 
     fn datagram_drops(&self, socket: &Self::Datagram) -> Option<u64> {
-        udp_drops(socket)
+        udp_drops(socket.inner())
     }
 }
 
@@ -250,17 +545,34 @@ fn udp_drops(_socket: &tokio::net::UdpSocket) -> Option<u64> {
 /// A TCP listener on `addr` with a listen backlog of `backlog` (the kernel caps it at
 /// `net.core.somaxconn`). Like `tokio::net::TcpListener::bind`, the address may be
 /// reused at once after a restart (`SO_REUSEADDR`); unlike it, the backlog is ours to
-/// choose instead of a fixed 128.
+/// choose instead of a fixed 128. An IPv6 address is dual-stack.
 pub fn tcp_listen(addr: SocketAddr, backlog: u32) -> io::Result<tokio::net::TcpListener> {
+    tcp_listen_with(
+        addr,
+        BindOptions {
+            backlog,
+            v6_only: false,
+        },
+    )
+}
+
+/// A TCP listener on `addr` as `options` say (see [`tcp_listen`]).
+pub fn tcp_listen_with(
+    addr: SocketAddr,
+    options: BindOptions,
+) -> io::Result<tokio::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
+    if addr.is_ipv6() {
+        socket2::SockRef::from(&socket).set_only_v6(options.v6_only)?;
+    }
     #[cfg(unix)]
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
-    socket.listen(backlog.max(1))
+    socket.listen(options.backlog.max(1))
 }
 
 /// socket2's keepalive parameters for `k`; the interval and the count are left to the
@@ -328,7 +640,13 @@ mod tests {
     async fn configure_stream_sets_tcp_keepalive_on_an_accepted_socket() {
         let net = TokioNet;
         let listener = net
-            .listen_with_backlog("127.0.0.1:0".parse().unwrap(), 16)
+            .listen_with(
+                "127.0.0.1:0".parse().unwrap(),
+                BindOptions {
+                    backlog: 16,
+                    v6_only: false,
+                },
+            )
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();

@@ -2,7 +2,7 @@
 //! `send_to` system call (about a tenth of the engine task's time under load when it
 //! was made there) runs on the runtime's workers, not on the engine task.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,10 +15,14 @@ use crate::net::DatagramSocket;
 /// Datagrams a sender task takes off its queue per wake-up.
 const BATCH: usize = 64;
 
+/// A datagram to send: its bytes, where to, and from which local address (`None`:
+/// the socket's own).
+type Outgoing = (Bytes, SocketAddr, Option<IpAddr>);
+
 /// The queue into one UDP socket's sender task.
 #[derive(Debug, Clone)]
 pub(super) struct DatagramSender {
-    queue: mpsc::Sender<(Bytes, SocketAddr)>,
+    queue: mpsc::Sender<Outgoing>,
 }
 
 impl DatagramSender {
@@ -34,10 +38,12 @@ impl DatagramSender {
         (DatagramSender { queue }, task)
     }
 
-    /// Queue `data` for `peer`. A full queue makes the caller wait (back-pressure on
-    /// the engine task rather than a dropped reply); a stopped sender drops it.
-    pub(super) async fn send(&self, data: Bytes, peer: SocketAddr) {
-        match self.queue.try_send((data, peer)) {
+    /// Queue `data` for `peer`, sent from `source` (see
+    /// [`DatagramSocket::send_from`]). A full queue makes the caller wait
+    /// (back-pressure on the engine task rather than a dropped reply); a stopped
+    /// sender drops it.
+    pub(super) async fn send(&self, data: Bytes, peer: SocketAddr, source: Option<IpAddr>) {
+        match self.queue.try_send((data, peer, source)) {
             Ok(()) => {}
             Err(TrySendError::Full(item)) => {
                 let _ = self.queue.send(item).await;
@@ -50,14 +56,11 @@ impl DatagramSender {
 }
 
 /// Send what is queued until every [`DatagramSender`] is dropped.
-async fn send_loop<D: DatagramSocket>(
-    socket: Arc<D>,
-    mut inbox: mpsc::Receiver<(Bytes, SocketAddr)>,
-) {
+async fn send_loop<D: DatagramSocket>(socket: Arc<D>, mut inbox: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::with_capacity(BATCH);
     while inbox.recv_many(&mut batch, BATCH).await > 0 {
-        for (data, peer) in batch.drain(..) {
-            if let Err(e) = socket.send_to(&data, peer).await {
+        for (data, peer, source) in batch.drain(..) {
+            if let Err(e) = socket.send_from(&data, peer, source).await {
                 tracing::debug!(%peer, "UDP send failed: {e}");
             }
         }

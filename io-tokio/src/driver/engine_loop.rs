@@ -628,17 +628,14 @@ impl<N: Net> EngineLoop<N> {
                 peer,
                 data,
             } => {
-                let socket = self.udp.get(&(server, local)).or_else(|| {
-                    self.udp
-                        .iter()
-                        .find(|((s, _), _)| *s == server)
-                        .map(|(_, v)| v)
-                });
-                let Some(out) = socket else {
+                let Some((bound, out)) = udp_socket_for(&self.udp, server, local) else {
                     tracing::warn!(server = %self.server_name(server), "no UDP socket to send from");
                     return;
                 };
-                out.sender.send(data, peer).await;
+                // A wildcard socket sends from the address the request came to.
+                let source = (bound.ip().is_unspecified() && !local.ip().is_unspecified())
+                    .then_some(local.ip());
+                out.sender.send(data, peer, source).await;
             }
             Output::StreamWrite { conn, data } => {
                 let Some(handle) = self.conns.get(&conn) else {
@@ -827,4 +824,30 @@ async fn sleep_until_opt(deadline: Option<std::time::Instant>) {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
         None => std::future::pending().await,
     }
+}
+
+/// The socket of `server` a reply to a request that arrived at `local` goes out of,
+/// with the address it is bound to: the socket bound to `local` itself; else the
+/// server's wildcard socket at that port in the same family; else its IPv6 wildcard
+/// at that port (dual-stack: it takes IPv4 too); else any of its sockets.
+fn udp_socket_for<N: Net>(
+    udp: &BTreeMap<(ServerId, SocketAddr), UdpOut<N>>,
+    server: ServerId,
+    local: SocketAddr,
+) -> Option<(SocketAddr, &UdpOut<N>)> {
+    if let Some(out) = udp.get(&(server, local)) {
+        return Some((local, out));
+    }
+    let mut ours = udp
+        .iter()
+        .filter(|((s, _), _)| *s == server)
+        .map(|((_, bound), out)| (*bound, out));
+    let at_port = |bound: &SocketAddr| bound.port() == local.port() && bound.ip().is_unspecified();
+    ours.clone()
+        .find(|(bound, _)| at_port(bound) && bound.is_ipv4() == local.is_ipv4())
+        .or_else(|| {
+            ours.clone()
+                .find(|(bound, _)| at_port(bound) && bound.is_ipv6())
+        })
+        .or_else(|| ours.next())
 }

@@ -35,7 +35,7 @@ pub(super) async fn udp_loop<D: DatagramSocket>(
     socket: Arc<D>,
     events: mpsc::Sender<Event>,
 ) {
-    let local = match socket.local_addr() {
+    let bound = match socket.local_addr() {
         Ok(a) => a,
         Err(e) => {
             tracing::error!("UDP socket has no local address: {e}");
@@ -44,9 +44,12 @@ pub(super) async fn udp_loop<D: DatagramSocket>(
     };
     let mut buf = vec![0u8; UDP_BUFFER];
     loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, peer)) => {
+        match socket.recv_from_to(&mut buf).await {
+            Ok((n, peer, to)) => {
                 let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                // The address the datagram was sent to (a wildcard socket learns
+                // it per datagram): the reply leaves from it.
+                let local = to.map_or(bound, |ip| SocketAddr::new(ip, bound.port()));
                 let input = Input::Datagram {
                     server: slot.server(),
                     peer,
@@ -60,7 +63,7 @@ pub(super) async fn udp_loop<D: DatagramSocket>(
             Err(e) => {
                 // ICMP port unreachable from an earlier send shows up here on some
                 // systems; it concerns that peer only.
-                tracing::debug!(%local, "UDP receive error: {e}");
+                tracing::debug!(local = %bound, "UDP receive error: {e}");
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
@@ -120,6 +123,8 @@ pub(super) async fn accept_loop<N: Net>(
             continue;
         };
         let (server, tls, options) = (slot.server(), slot.tls(), slot.options());
+        // On a wildcard listener, the address this peer connected to.
+        let local = net.stream_local_addr(&stream).unwrap_or(local);
         if let Err(e) = net.configure_stream(&stream, &options) {
             // The connection works without its options; say so and serve it.
             tracing::warn!(server = %name, %peer, "cannot set socket options: {e}");

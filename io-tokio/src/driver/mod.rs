@@ -27,7 +27,7 @@ mod reload;
 pub mod rng;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,7 +50,8 @@ use crate::management::{
 };
 use crate::metrics::Metrics;
 use crate::net::{
-    DEFAULT_LISTEN_BACKLOG, DatagramSocket, Net, StreamListener, StreamOptions, TcpKeepalive,
+    BindOptions, DEFAULT_LISTEN_BACKLOG, DatagramSocket, Net, StreamListener, StreamOptions,
+    TcpKeepalive,
 };
 use crate::sqlite::{SqlError, SqliteConfig, SqliteExecutor};
 use crate::tls::{ServerTlsSettings, TlsConfigError, TlsVersion};
@@ -614,6 +615,13 @@ async fn plan_listeners<N: Net>(
             ServerKind::Http(_) if tls.is_some() => "https",
             ServerKind::Http(_) => "http",
         };
+        // An IPv6 socket is dual-stack unless the server also listens on an IPv4
+        // address at this port (`ip 0.0.0.0; ip ::;`), which it would clash with.
+        let v6_only = ips.iter().any(IpAddr::is_ipv4);
+        let bind = BindOptions {
+            backlog: options.listen_backlog,
+            v6_only,
+        };
         for ip in ips {
             let addr = SocketAddr::new(*ip, port);
             let key = reload::ListenerKey { kind, addr };
@@ -622,7 +630,10 @@ async fn plan_listeners<N: Net>(
             } else {
                 Some(match kind {
                     "udp" => {
-                        let socket = net.bind(addr).await.map_err(|e| bind_err(addr, kind, e))?;
+                        let socket = net
+                            .bind_with(addr, bind)
+                            .await
+                            .map_err(|e| bind_err(addr, kind, e))?;
                         let local = socket.local_addr().unwrap_or(addr);
                         let asked = udp_buffer
                             .and_then(|b| usize::try_from(b).ok())
@@ -632,7 +643,7 @@ async fn plan_listeners<N: Net>(
                     }
                     _ => {
                         let listener = net
-                            .listen_with_backlog(addr, options.listen_backlog)
+                            .listen_with(addr, bind)
                             .await
                             .map_err(|e| bind_err(addr, kind, e))?;
                         let local = listener.local_addr().unwrap_or(addr);
