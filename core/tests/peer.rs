@@ -329,12 +329,21 @@ fn the_probe_goes_ahead_of_the_queue_and_rests_when_abandoned() {
         events.first(),
         Some(Event::Failed { waiter: 0, .. })
     ));
-    let events = b.advance(TIMEOUT);
-    assert!(matches!(events.first(), Some(Event::ProbeSent { .. })));
+    // Every identifier rests, so the queued request waited its whole timeout:
+    // it fails unsent, after the requests in flight ahead of it.
     assert!(matches!(
-        events.get(1),
-        Some(Event::Sent { waiter: 1001, .. })
+        events.last(),
+        Some(Event::Failed {
+            waiter: 1001,
+            failure: Failure::Queued { .. }
+        })
     ));
+    assert_eq!(b.peer.queued(), 0);
+    let events = b.advance(TIMEOUT);
+    assert!(
+        matches!(&events[..], [Event::ProbeSent { .. }]),
+        "{events:?}"
+    );
     b.peer.abandon_probe(b.now);
     assert!(!b.peer.probing());
     assert!(b.peer.resting() > 0);
@@ -596,4 +605,66 @@ proptest! {
         }
         prop_assert_eq!(outcomes.len(), accepted.len());
     }
+}
+
+/// A request waits for an identifier at most its own timeout, then fails without
+/// ever being sent, in queue order; once identifiers are free a request is sent.
+#[test]
+fn a_queued_request_waits_at_most_its_timeout_and_fails_unsent() {
+    let mut b = Bench::new(cfg(16));
+    for w in 0..256u32 {
+        sent(b.submit(coa(w)));
+    }
+    assert_eq!(b.submit(coa(1000)), Ok(Submitted::Queued));
+    b.now += TIMEOUT / 2;
+    assert_eq!(b.submit(coa(1001)), Ok(Submitted::Queued));
+    b.peer.check().unwrap();
+    assert_eq!(
+        b.peer.queued_waiters().collect::<Vec<_>>(),
+        vec![1000, 1001]
+    );
+    // The flights time out at TIMEOUT (their identifiers rest a whole TIMEOUT), so
+    // no identifier comes free in time for either waiting request.
+    let events = b.advance(TIMEOUT / 2);
+    let failed: Vec<(u32, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed { waiter, failure } => {
+                Some((*waiter, matches!(failure, Failure::Queued { .. })))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failed.len(),
+        257,
+        "256 timeouts and the first queued request"
+    );
+    assert_eq!(
+        failed[256],
+        (1000, true),
+        "queued, failed unsent after the flights"
+    );
+    assert!(failed[..256].iter().all(|(_, queued)| !queued));
+    assert_eq!(b.peer.queued(), 1, "the second waits on");
+    let events = b.advance(TIMEOUT / 2);
+    assert!(
+        matches!(
+            &events[..],
+            [Event::Failed {
+                waiter: 1001,
+                failure: Failure::Queued { .. }
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!((b.peer.queued(), b.peer.in_flight()), (0, 0));
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Sent { .. })),
+        "never sent"
+    );
+    // Once identifiers are free again, a queued request is sent, not failed.
+    b.advance(TIMEOUT);
+    assert_eq!(b.peer.resting(), 0);
+    assert!(matches!(b.submit(coa(2000)), Ok(Submitted::Sent { .. })));
 }

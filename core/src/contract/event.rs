@@ -138,6 +138,9 @@ pub enum ReverseStep {
     Reselected,
     /// A request was refused: the connection's backlog was full.
     QueueFull,
+    /// A request waited in the connection's backlog for its whole timeout and
+    /// failed unsent (`errors.REVERSE_TIMEOUT`).
+    QueueTimedOut,
     /// A request was forwarded to the cluster node that holds its connection.
     Forwarded,
     /// A liveness probe (Status-Server after a timeout) was sent.
@@ -150,7 +153,7 @@ pub enum ReverseStep {
 
 impl ReverseStep {
     /// Every step, in label order of documentation.
-    pub const ALL: [ReverseStep; 11] = [
+    pub const ALL: [ReverseStep; 12] = [
         ReverseStep::Sent,
         ReverseStep::Replied,
         ReverseStep::TimedOut,
@@ -158,6 +161,7 @@ impl ReverseStep {
         ReverseStep::Retried,
         ReverseStep::Reselected,
         ReverseStep::QueueFull,
+        ReverseStep::QueueTimedOut,
         ReverseStep::Forwarded,
         ReverseStep::ProbeSent,
         ReverseStep::HealthRestored,
@@ -174,6 +178,7 @@ impl ReverseStep {
             ReverseStep::Retried => "retried",
             ReverseStep::Reselected => "reselected",
             ReverseStep::QueueFull => "queue_full",
+            ReverseStep::QueueTimedOut => "queue_timed_out",
             ReverseStep::Forwarded => "forwarded",
             ReverseStep::ProbeSent => "probe_sent",
             ReverseStep::HealthRestored => "health_restored",

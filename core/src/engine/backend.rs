@@ -581,9 +581,15 @@ impl Engine {
                     }
                 }
                 Event::Failed { waiter, failure } => {
-                    if matches!(failure, Failure::Timeout { .. }) {
-                        self.step(ReverseStep::TimedOut);
-                        self.doubt(now, conn);
+                    match failure {
+                        Failure::Timeout { .. } => {
+                            self.step(ReverseStep::TimedOut);
+                            self.doubt(now, conn);
+                        }
+                        // The requests in flight ahead of it time out (and put the
+                        // connection in doubt) by themselves.
+                        Failure::Queued { .. } => self.step(ReverseStep::QueueTimedOut),
+                        Failure::Encode(_) => {}
                     }
                     match waiter {
                         Waiter::Task(tid) => self.reverse_failed(now, tid, conn, failure),
@@ -646,6 +652,13 @@ impl Engine {
             Failure::Encode(e) => ErrorValue::new(
                 ErrorCode::InvalidValue,
                 format!("the reverse request could not be encoded: {e}"),
+            ),
+            Failure::Queued { waited } => ErrorValue::new(
+                ErrorCode::ReverseTimeout,
+                format!(
+                    "connection {conn}: no identifier came free within {} ms (all in use by requests the NAS has not answered); not sent",
+                    waited.as_millis()
+                ),
             ),
         };
         if let Some(task) = self.runs.take(tid) {

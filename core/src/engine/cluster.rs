@@ -492,6 +492,10 @@ impl Engine {
                 code: ErrorCode::InvalidValue.name().to_owned(),
                 message: format!("the reverse request could not be encoded: {e}"),
             },
+            failure @ Failure::Queued { .. } => ForwardResult::Error {
+                code: ErrorCode::ReverseTimeout.name().to_owned(),
+                message: failure.to_string(),
+            },
         };
         self.answer_incoming(now, key, result);
     }

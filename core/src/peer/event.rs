@@ -22,6 +22,13 @@ pub enum Failure {
     /// The request could not be signed (too long, User-Password too long).
     #[error("the request could not be encoded: {0}")]
     Encode(String),
+    /// The request waited its whole timeout for a free identifier (every one in
+    /// use or resting) and was never sent.
+    #[error("no identifier came free within {} ms; not sent", waited.as_millis())]
+    Queued {
+        /// How long it waited (its timeout).
+        waited: Duration,
+    },
 }
 
 /// One thing a peer machine reports, in the order it happened.

@@ -10,7 +10,10 @@
 //!   another is free;
 //! * requests that find no free identifier wait in a bounded FIFO queue, and a new
 //!   request takes an identifier directly only when nobody waits, so requests are
-//!   sent in the order they were submitted; the probe goes ahead of the queue;
+//!   sent in the order they were submitted; the probe goes ahead of the queue; a
+//!   request waits there at most its own timeout, then fails unsent
+//!   ([`Failure::Queued`]): a NAS that stopped answering never receives, minutes
+//!   later, a request whose caller was long told it failed;
 //! * a reply is matched by identifier and code, then verified against the
 //!   authenticator sent; a match that does not verify is a [`Event::BadReply`];
 //! * **late replies**: a request given up (timed out, or a probe no longer awaited)
@@ -33,7 +36,7 @@
 //! bytes, closes the endpoint on [`Event::BadReply`] / [`Event::ProbeUnanswered`]
 //! when it wants, and calls [`Peer::fire_next`] at [`Peer::next_deadline`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,6 +141,15 @@ enum Due {
     Flight(u8),
     /// A retired identifier's rest is over.
     Release(u8),
+    /// A queued request (by its place in the queue) waited its whole timeout.
+    Queued(u64),
+}
+
+/// A request waiting for an identifier, with the deadline of its wait.
+#[derive(Debug)]
+struct Waiting<W> {
+    req: Request<W>,
+    due: DueKey,
 }
 
 #[derive(Debug)]
@@ -181,7 +193,8 @@ pub struct Peer<W> {
     ids: IdPool,
     flights: BTreeMap<u8, Flight<W>>,
     retired: BTreeMap<u8, Retired>,
-    queue: VecDeque<Request<W>>,
+    /// Requests waiting for an identifier, in submission order (by their place).
+    queue: BTreeMap<u64, Waiting<W>>,
     /// The probe waiting for an identifier.
     probe: Option<Request<()>>,
     probe_id: Option<u8>,
@@ -203,7 +216,7 @@ impl<W: Copy + PartialEq> Peer<W> {
             ids,
             flights: BTreeMap::new(),
             retired: BTreeMap::new(),
-            queue: VecDeque::new(),
+            queue: BTreeMap::new(),
             probe: None,
             probe_id: None,
             heard: 0,
@@ -232,7 +245,10 @@ impl<W: Copy + PartialEq> Peer<W> {
                 queued: self.queue.len(),
             });
         }
-        self.queue.push_back(req);
+        self.seq += 1;
+        let place = self.seq;
+        let due = self.arm(now + req.timeout, Due::Queued(place));
+        self.queue.insert(place, Waiting { req, due });
         Ok(Submitted::Queued)
     }
 
@@ -240,13 +256,14 @@ impl<W: Copy + PartialEq> Peer<W> {
     pub fn pump(&mut self, now: Instant, rng: &mut dyn RandomSource) -> Vec<Event<W>> {
         let mut events = Vec::new();
         self.send_probe(now, rng, &mut events);
-        while let Some(avoid) = self.queue.front().map(|r| r.avoid) {
+        while let Some(avoid) = self.queue.first_key_value().map(|(_, w)| w.req.avoid) {
             let Some(id) = self.ids.allocate_avoiding(avoid) else {
                 break;
             };
-            let Some(req) = self.queue.pop_front() else {
+            let Some((_, Waiting { req, due })) = self.queue.pop_first() else {
                 break;
             };
+            self.deadlines.remove(&due);
             let waiter = req.waiter;
             events.push(match self.transmit(now, id, Some(waiter), &req, rng) {
                 Ok(bytes) => Event::Sent { waiter, id, bytes },
@@ -340,6 +357,15 @@ impl<W: Copy + PartialEq> Peer<W> {
         }
         self.deadlines.remove(&key);
         match due {
+            Due::Queued(place) => match self.queue.remove(&place) {
+                Some(Waiting { req, .. }) => vec![Event::Failed {
+                    waiter: req.waiter,
+                    failure: Failure::Queued {
+                        waited: req.timeout,
+                    },
+                }],
+                None => Vec::new(),
+            },
             Due::Release(id) => {
                 if let Some(r) = self.retired.get_mut(&id) {
                     r.resting = None;
@@ -384,8 +410,8 @@ impl<W: Copy + PartialEq> Peer<W> {
                 seen: heard > f.heard_before,
             })
         });
-        let queued = self.queue.into_iter().map(|r| Event::Lost {
-            waiter: r.waiter,
+        let queued = self.queue.into_values().map(|w| Event::Lost {
+            waiter: w.req.waiter,
             seen: false,
         });
         in_flight.chain(queued).collect()
@@ -403,7 +429,7 @@ impl<W: Copy + PartialEq> Peer<W> {
 
     /// Identifiers resting after their request was given up.
     pub fn resting(&self) -> usize {
-        self.deadlines.len() - self.flights.len()
+        self.deadlines.len() - self.flights.len() - self.queue.len()
     }
 
     /// Identifiers in use (in flight, the probe's, resting); at most 256.
@@ -421,7 +447,7 @@ impl<W: Copy + PartialEq> Peer<W> {
         self.probe.is_some()
     }
 
-    /// Deadlines set (one per flight, one per resting identifier).
+    /// Deadlines set (one per flight, per resting identifier and per queued request).
     pub fn deadlines(&self) -> usize {
         self.deadlines.len()
     }
@@ -440,7 +466,7 @@ impl<W: Copy + PartialEq> Peer<W> {
 
     /// The waiting requests, first first.
     pub fn queued_waiters(&self) -> impl Iterator<Item = W> + '_ {
-        self.queue.iter().map(|r| r.waiter)
+        self.queue.values().map(|w| w.req.waiter)
     }
 
     /// Check the bookkeeping: the pool agrees with the flights and resting
@@ -459,6 +485,11 @@ impl<W: Copy + PartialEq> Peer<W> {
         for (id, f) in &self.flights {
             if self.deadlines.get(&f.due) != Some(&Due::Flight(*id)) {
                 return Err(format!("identifier {id} in flight without its deadline"));
+            }
+        }
+        for (place, w) in &self.queue {
+            if self.deadlines.get(&w.due) != Some(&Due::Queued(*place)) {
+                return Err(format!("queued request {place} without its deadline"));
             }
         }
         for (id, r) in &self.retired {

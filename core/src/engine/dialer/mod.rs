@@ -950,9 +950,11 @@ impl Dialer {
                     packet,
                     authenticator,
                 } => self.complete(now, waiter, packet, authenticator),
+                // The dialer queues requests itself (its peer machines keep no
+                // queue), so none fails waiting there.
                 Event::Failed {
                     waiter,
-                    failure: Failure::Timeout { .. },
+                    failure: Failure::Timeout { .. } | Failure::Queued { .. },
                 } => self.on_request_timeout(now, waiter),
                 Event::Failed {
                     waiter,
