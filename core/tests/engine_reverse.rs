@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use engine_support::*;
 
-use boomerang_core::contract::Transport;
+use boomerang_core::contract::{Event, Transport};
 use boomerang_core::engine::{HttpRequestId, Limits};
 use boomerang_core::eval::ir::{Action, Cond, Condition, ConnField, Expr};
 use boomerang_core::eval::select::SelectMode;
@@ -288,6 +288,31 @@ fn a_reply_too_long_to_send_becomes_a_nak_with_error_cause_601() {
     assert_eq!(replies.len(), 2);
     assert_eq!(replies[0], replies[1], "the same answer from the cache");
     assert_eq!(w.h.requests_to(c).len(), 1);
+    w.h.assert_quiescent();
+}
+
+/// A connection that closes with thousands of requests pending makes several
+/// events per request in one input, far more than the events the engine keeps
+/// between inputs: a dispatcher that drains after every input still gets every one
+/// (each request's end is counted in the metrics).
+#[test]
+fn a_close_with_thousands_pending_reports_every_request_that_ended() {
+    let mut w = world(
+        Duration::from_secs(5),
+        0,
+        SelectMode::First,
+        Limits {
+            max_queue_per_connection: 10_000,
+            ..Limits::default()
+        },
+    );
+    let c = w.nas(1, "n1", NasMode::Hold);
+    let ids: Vec<HttpRequestId> = (0..5_000).map(|_| w.trigger("n1")).collect();
+    w.h.close(c);
+    assert_eq!(w.h.http_responses().len(), ids.len());
+    let finished =
+        w.h.count(|e| matches!(e, Event::BackendRequestFinished { .. }));
+    assert_eq!(finished, ids.len(), "one event per request, none dropped");
     w.h.assert_quiescent();
 }
 

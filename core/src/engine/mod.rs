@@ -111,9 +111,12 @@ pub struct ConnectionSnapshot {
     pub ids_in_use: usize,
 }
 
-/// Events kept for a dispatcher that does not call [`Engine::poll_event`] (a test
-/// or simulation that only executes commands): enough for any one input, bounded
-/// so that they cannot pile up. The daemon drains them after every input.
+/// Events of earlier inputs kept for a dispatcher that does not call
+/// [`Engine::poll_event`] (a test or simulation that only executes commands), so
+/// that they cannot pile up. The events of the input being handled are never
+/// dropped, however many it makes (a connection closing with 16,000 requests
+/// pending makes several per request), so a dispatcher that drains them after every
+/// input, as the daemon does, loses none.
 pub const EVENT_QUEUE_LIMIT: usize = 4096;
 
 /// The server engine; see the module documentation.
@@ -256,7 +259,7 @@ impl Engine {
 
     /// The next observation, for metrics, in order. Events are not commands: a
     /// dispatcher that does not count anything may leave them; the engine then
-    /// keeps only the latest [`EVENT_QUEUE_LIMIT`].
+    /// keeps only the latest [`EVENT_QUEUE_LIMIT`] of earlier inputs' events.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -277,6 +280,11 @@ impl Engine {
 
     /// Run every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Now) {
+        // Every input starts here ([`Engine::handle`] too): events earlier inputs
+        // left untaken are trimmed now, never those of the input to come.
+        if let Some(excess) = self.events.len().checked_sub(EVENT_QUEUE_LIMIT) {
+            self.events.drain(..excess);
+        }
         self.start(now);
         // The engine's timers and the peers' deadlines, earliest first (the
         // engine's first at the same instant).
@@ -472,12 +480,9 @@ impl Engine {
         self.emit(Event::Reverse(step));
     }
 
-    /// Report an observation (see [`Event`]), forgetting the oldest one nobody took
-    /// once [`EVENT_QUEUE_LIMIT`] are waiting.
+    /// Report an observation (see [`Event`]; bounded across inputs by
+    /// [`EVENT_QUEUE_LIMIT`]).
     fn emit(&mut self, event: Event) {
-        if self.events.len() >= EVENT_QUEUE_LIMIT {
-            self.events.pop_front();
-        }
         self.events.push_back(event);
     }
 
