@@ -421,9 +421,61 @@ fn idle_connections_close_after_the_default_ten_seconds() {
 fn idle_timeout_zero_disables_it() {
     let mut w = world(Some(Duration::ZERO));
     let conn = open_tcp(&mut w);
+    w.h.status(conn, Some("alive"));
     w.h.advance(Duration::from_secs(3600));
     assert!(w.h.engine().connection(conn).is_some());
     assert_eq!(w.h.engine().poll_timeout(), None, "no timer at all");
+}
+
+/// Silent sockets from inside a client range must not hold descriptors for good:
+/// even with `timeout 0`, a connection that sends no verified packet within 60 s
+/// of connecting is closed. A packet that does not verify proves nothing (here an
+/// unknown code, discarded and kept otherwise).
+#[test]
+fn a_connection_that_proves_nothing_within_a_minute_is_closed_even_with_timeout_zero() {
+    let mut w = world(Some(Duration::ZERO));
+    let silent = open_tcp(&mut w);
+    let talking = w.h.connect(
+        w.tcp,
+        addr([10, 1, 1, 2], 50000),
+        Transport::Tcp,
+        vec![],
+        TCP_SECRET,
+        NasMode::Ack,
+    );
+    w.h.advance(Duration::from_secs(30));
+    w.h.status(talking, Some("late-watchdog"));
+    let mut unknown = header(99, 1, 20);
+    unknown.truncate(20);
+    w.h.send_raw(silent, Bytes::from(unknown));
+    w.h.advance(Duration::from_secs(29));
+    assert!(w.h.engine().connection(silent).is_some());
+    w.h.advance(Duration::from_secs(1));
+    assert_eq!(
+        close_reason(&w.h, silent),
+        Some(CloseReason::Unproven {
+            after: Duration::from_secs(60)
+        })
+    );
+    w.h.advance(Duration::from_secs(3600));
+    assert_alive(&mut w, talking);
+    assert_eq!(w.h.engine().poll_timeout(), None, "no timer left");
+}
+
+/// A RadSec peer that presented a verified client certificate has proven itself.
+#[test]
+fn a_client_certificate_proves_a_connection_at_once() {
+    let mut w = world(Some(Duration::ZERO));
+    let conn = w.h.connect(
+        w.tls,
+        nas_ip(),
+        Transport::Tls,
+        vec![Bytes::from_static(b"a verified chain")],
+        "radsec",
+        NasMode::Ack,
+    );
+    w.h.advance(Duration::from_secs(3600));
+    assert!(w.h.engine().connection(conn).is_some());
 }
 
 #[test]

@@ -181,6 +181,9 @@ fn a_nas_connecting_after_stop_periodic_leaves_the_network_idle() {
     let node = net.add(fleet_engine());
     let spec = |peer: &str| NasSpec {
         record: false,
+        certificates: vec![bytes::Bytes::from_static(
+            boomerang_sim::core_sim::program::NAS_CERTIFICATE,
+        )],
         status: Some((
             "nas-0".to_owned(),
             (Duration::from_secs(14), Duration::from_secs(16)),

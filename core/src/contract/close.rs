@@ -38,6 +38,13 @@ pub enum CloseReason {
     /// Nothing arrived for the idle timeout.
     #[error("idle timeout")]
     Idle,
+    /// The peer sent no verified packet (nor a client certificate) for this long
+    /// after connecting, whatever its idle timeout.
+    #[error("no verified packet within {} s of connecting", after.as_secs())]
+    Unproven {
+        /// The first-packet deadline.
+        after: std::time::Duration,
+    },
     /// A request of ours timed out and the Status-Server probe that followed was
     /// not answered in time (or could not be sent): the peer is gone or hung.
     #[error("unresponsive: the Status-Server probe was not answered")]
@@ -98,6 +105,7 @@ impl CloseReason {
         match self {
             CloseReason::PeerClosed => "peer_closed",
             CloseReason::Idle => "idle_timeout",
+            CloseReason::Unproven { .. } => "unproven",
             CloseReason::NotAStreamServer
             | CloseReason::UnknownClient
             | CloseReason::Framing(_)

@@ -571,6 +571,7 @@ impl Engine {
                     authenticator,
                 } => {
                     self.step(ReverseStep::Replied);
+                    self.prove(conn);
                     self.restore_health(now, conn);
                     self.pump(now, conn);
                     match waiter {
@@ -621,6 +622,7 @@ impl Engine {
                     );
                 }
                 Event::ProbeAnswered => {
+                    self.prove(conn);
                     self.restore_health(now, conn);
                     self.pump(now, conn);
                 }

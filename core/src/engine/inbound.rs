@@ -14,7 +14,7 @@ use crate::engine::attrs::{hiding_vector, packet_to_bag};
 use crate::engine::cert::cert_info;
 use crate::engine::dedup::{Admission, DupKey};
 use crate::engine::pipeline::{encode_reply, http_error};
-use crate::engine::stream::StreamState;
+use crate::engine::stream::{FIRST_PACKET_TIMEOUT, StreamState};
 use crate::engine::task::Origin;
 use crate::engine::{Engine, Now};
 use crate::eval::context::{
@@ -392,19 +392,22 @@ impl Engine {
             healthy: true,
             cert,
         };
-        let idle_timer = idle.map(|d| self.idle_timers.set(now.mono + d, conn));
-        let state = StreamState {
+        let mut state = StreamState {
             secret,
             verify,
             server,
             decoder: StreamDecoder::new(),
             idle,
             last_activity: now.mono,
-            idle_timer,
+            opened: now.mono,
+            // The driver passes only a chain its TLS configuration verified.
+            proven: transport == Transport::Tls && !certificates.is_empty(),
+            idle_timer: None,
             tasks: 0,
             probe_timeout,
             binding,
         };
+        state.idle_timer = state.next_check().map(|at| self.idle_timers.set(at, conn));
         match self.registry.insert(info, state) {
             Ok(()) => {
                 self.peers.open(
@@ -489,6 +492,7 @@ impl Engine {
             self.close_stream(now, conn, Some(CloseReason::BadRequest(e)));
             return;
         }
+        self.prove(conn);
         if packet.code == Code::StatusServer {
             // A zero-length NAS-Identifier is malformed (RFC 2865 §5.32): not an identity.
             let nas_identifier = packet
@@ -562,35 +566,57 @@ impl Engine {
         self.on_peer_events(now, conn, lost);
     }
 
+    /// The peer of `conn` proved it belongs (a verified packet): its first-packet
+    /// deadline no longer applies.
+    pub(super) fn prove(&mut self, conn: ConnId) {
+        let Some(state) = self.registry.state_mut(conn) else {
+            return;
+        };
+        if state.proven {
+            return;
+        }
+        state.proven = true;
+        // The timer may wait for the first-packet deadline: set it again for the
+        // idle timeout alone (none without one).
+        self.idle_timers.cancel(state.idle_timer.take());
+        state.idle_timer = state.next_check().map(|at| self.idle_timers.set(at, conn));
+    }
+
     pub(super) fn on_idle_timer(&mut self, now: Now, conn: ConnId) {
         let Some(state) = self.registry.state_mut(conn) else {
             return;
         };
         state.idle_timer = None;
-        let Some(idle) = state.idle else {
+        if !state.proven && now.mono >= state.opened + FIRST_PACKET_TIMEOUT {
+            let reason = CloseReason::Unproven {
+                after: FIRST_PACKET_TIMEOUT,
+            };
+            self.close_stream(now, conn, Some(reason));
             return;
-        };
-        let deadline = state.last_activity + idle;
+        }
         let busy = state.tasks > 0
             || self
                 .peers
                 .get(conn)
                 .is_some_and(|p| p.in_flight() > 0 || p.queued() > 0);
-        let rearm = if now.mono < deadline {
-            Some(deadline)
-        } else if busy {
-            Some(now.mono + idle)
-        } else {
-            None
+        let Some(state) = self.registry.state_mut(conn) else {
+            return;
         };
-        match rearm {
-            Some(at) => {
-                let key = self.idle_timers.set(at, conn);
-                if let Some(state) = self.registry.state_mut(conn) {
-                    state.idle_timer = Some(key);
+        let next = match (state.idle, state.next_check()) {
+            // Idle past its timeout: closed, unless busy (then checked again a
+            // whole timeout from now).
+            (Some(idle), _) if now.mono >= state.last_activity + idle => {
+                if !busy {
+                    self.close_stream(now, conn, Some(CloseReason::Idle));
+                    return;
                 }
+                let first = (!state.proven).then(|| state.opened + FIRST_PACKET_TIMEOUT);
+                Some(first.map_or(now.mono + idle, |f| f.min(now.mono + idle)))
             }
-            None => self.close_stream(now, conn, Some(CloseReason::Idle)),
+            (_, next) => next,
+        };
+        if let Some(at) = next {
+            state.idle_timer = Some(self.idle_timers.set(at, conn));
         }
     }
 

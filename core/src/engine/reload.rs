@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::contract::{CloseReason, ReloadError, Reloaded, ServerId};
 use crate::engine::attrs::DictSchema;
+use crate::engine::stream::FIRST_PACKET_TIMEOUT;
 use crate::engine::task::Origin;
 use crate::engine::{Engine, Now};
 use crate::eval::ir::BackendId;
@@ -98,12 +99,19 @@ impl Engine {
                     state.idle = terms.idle;
                     state.probe_timeout = terms.probe_timeout;
                     state.binding = terms.binding;
-                    // An idle timeout that was off and is now on needs its timer;
-                    // one that is now off lets the running timer lapse.
-                    if let (Some(idle), None) = (state.idle, state.idle_timer) {
-                        let at = state.last_activity.max(now.mono) + idle;
-                        state.idle_timer = Some(self.idle_timers.set(at, conn));
-                    }
+                    // The timer again for the new idle timeout, counted from now at
+                    // the earliest (and the first-packet deadline of an unproven
+                    // connection); without either, none.
+                    let idle_at = state
+                        .idle
+                        .map(|idle| state.last_activity.max(now.mono) + idle);
+                    let first_at = (!state.proven).then(|| state.opened + FIRST_PACKET_TIMEOUT);
+                    let at = match (idle_at, first_at) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    self.idle_timers.cancel(state.idle_timer.take());
+                    state.idle_timer = at.map(|at| self.idle_timers.set(at, conn));
                 }
                 Err(why) => {
                     self.close_stream(now, conn, Some(CloseReason::Reconfigured(why)));

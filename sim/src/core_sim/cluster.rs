@@ -767,6 +767,7 @@ impl World {
                 name_of(name),
                 (Duration::from_secs(3), Duration::from_secs(6)),
             )),
+            certificates: vec![Bytes::from_static(super::program::NAS_CERTIFICATE)],
             ..NasSpec::new(RADSEC, peer, RADSEC_SECRET_STR, mode)
         };
         // A new connection has nothing queued: the engine writes no request to it

@@ -552,6 +552,7 @@ impl World {
                 Self::name(name),
                 (Duration::from_secs(14), Duration::from_secs(16)),
             )),
+            certificates: vec![Bytes::from_static(program::NAS_CERTIFICATE)],
             ..NasSpec::new(RADSEC, peer, RADSEC_SECRET_STR, behaviour)
         };
         self.net.observer.report.connections_opened += 1;

@@ -30,6 +30,10 @@ use boomerang_core::radius::id::AttrId;
 
 /// The shared secret of the UDP trigger client.
 pub const DAC_SECRET: &str = "sim-dac";
+/// What a simulated NAS presents as its client certificate: a chain the driver
+/// verified (the seeds' RadSec server requires one), which proves the connection at
+/// once. Its content is not a certificate: the simulated `@select` reads none.
+pub const NAS_CERTIFICATE: &[u8] = b"a verified client certificate chain";
 /// The RadSec server (NAS connections).
 pub const RADSEC: ServerId = ServerId(0);
 /// The HTTP trigger server.
