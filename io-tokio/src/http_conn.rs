@@ -10,6 +10,12 @@
 //! While a request is being handled ([`Activity::begin`]) neither runs: a trigger
 //! waiting for the engine is not idle. When a deadline passes, the next read fails
 //! with `TimedOut` and the HTTP server closes the connection.
+//!
+//! A request's body is read by its handler, after [`Activity::begin`], so the
+//! connection's reads do not bound it: the handler does, with
+//! [`Busy::body_deadline`] (the header timeout of the request's head carries on to the
+//! end of its body). Without that, a client sending a head with `Content-Length: 100`
+//! and then nothing, or a byte now and then, would hold its connection forever.
 
 use std::io;
 use std::pin::Pin;
@@ -59,7 +65,11 @@ pub struct Activity {
 /// A request being handled; dropping it (the answer is ready) starts the idle timeout
 /// once no other request of the connection is in progress.
 #[derive(Debug)]
-pub struct Busy(Arc<Activity>);
+pub struct Busy {
+    activity: Arc<Activity>,
+    /// See [`Busy::body_deadline`].
+    body_deadline: Instant,
+}
 
 impl Activity {
     fn new(deadlines: Deadlines) -> Arc<Activity> {
@@ -77,24 +87,47 @@ impl Activity {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A request's head has arrived and is being handled: no deadline until it is
-    /// answered.
+    /// A request's head has arrived and is being handled: the connection's reads have
+    /// no deadline until it is answered. Its body, which the handler reads, must be in
+    /// by [`Busy::body_deadline`].
     pub fn begin(self: &Arc<Self>) -> Busy {
         let mut s = self.state();
+        let body_deadline = match s.phase {
+            // The head arrived under the header timeout: the body is held to it too.
+            Phase::Head(deadline) => deadline,
+            // The head was read with an earlier request (pipelined): it gets a header
+            // timeout of its own from now.
+            Phase::Idle(_) | Phase::Busy(_) => Instant::now() + self.deadlines.header,
+        };
         s.phase = match s.phase {
             Phase::Busy(n) => Phase::Busy(n + 1),
             _ => Phase::Busy(1),
         };
-        Busy(self.clone())
+        Busy {
+            activity: self.clone(),
+            body_deadline,
+        }
+    }
+}
+
+impl Busy {
+    /// When the request's body must have been received: the deadline its head had (the
+    /// header timeout from the request's first byte, or from the accept). One deadline
+    /// for the whole request, not one per read, so a body trickled a byte at a time is
+    /// bounded as well as one that never comes. The handler that reads the body
+    /// enforces it (the HTTP API answers 408 and closes the connection).
+    pub fn body_deadline(&self) -> Instant {
+        self.body_deadline
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let mut s = self.0.state();
+        let activity = &self.activity;
+        let mut s = activity.state();
         s.phase = match s.phase {
             Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
-            _ => Phase::Idle(Instant::now() + self.0.deadlines.idle),
+            _ => Phase::Idle(Instant::now() + activity.deadlines.idle),
         };
         if let Some(w) = s.waker.take() {
             w.wake();
@@ -251,6 +284,28 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(err.to_string(), "idle timeout");
+    }
+
+    /// The body of a request is held to the header deadline its head had (from the
+    /// accept here), not to a new one; a request whose head came in with an earlier
+    /// one gets a header timeout from when it begins.
+    #[tokio::test]
+    async fn the_body_deadline_is_the_header_deadline_of_its_request() {
+        let (_client, server) = tokio::io::duplex(64);
+        let before = Instant::now();
+        let conn = HttpConn::new(server, D, None);
+        let after = Instant::now();
+        let busy = conn.activity().begin();
+        let deadline = busy.body_deadline();
+        assert!(
+            before + D.header <= deadline && deadline <= after + D.header,
+            "{deadline:?} is not the accept's header deadline"
+        );
+        drop(busy);
+        // Idle now; the next request's head was already read (pipelined).
+        let before = Instant::now();
+        let next = conn.activity().begin();
+        assert!(next.body_deadline() >= before + D.header);
     }
 
     #[tokio::test]

@@ -1,8 +1,8 @@
 //! Bounded resources through the real binary: idle sockets by the thousand from one
 //! address do not take the descriptors that triggers, probes and NAS devices need;
 //! floods of junk write a bounded number of log lines; an HTTP client that sends half
-//! a request head is disconnected; the management API answers only allowed clients
-//! with the token.
+//! a request head, or a head whose body never comes (or comes a byte at a time), is
+//! disconnected; the management API answers only allowed clients with the token.
 
 mod e2e_support;
 
@@ -194,6 +194,82 @@ fn an_http_client_that_sends_half_a_request_head_is_disconnected() {
     )
     .unwrap();
     assert_ne!(status, 0);
+}
+
+/// Everything the server sends on `stream` until it closes it; panics if the server
+/// has not closed it within [`WAIT`] (our read timeout, not the server's close).
+fn read_until_closed(stream: &mut TcpStream, what: &str) -> String {
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            // Our own unread body bytes may turn the close into a reset.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "{what}: not closed by the server ({e}); read so far: {:?}",
+                String::from_utf8_lossy(&raw)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// A request head announcing a 100-octet body, and then nothing or the body one octet
+/// every 200 ms (each octet within the 1 s header timeout of the previous one, the
+/// whole body in 20 s): both are answered 408 and closed once the header timeout of
+/// the request has passed, so they cannot hold HTTP connections (and lock triggers
+/// out). A request whose body comes at once is handled as before.
+#[test]
+fn an_http_request_whose_body_does_not_arrive_in_time_is_answered_408_and_closed() {
+    const HEAD: &[u8] =
+        b"POST /disconnect?nas_identifier=x&username=y HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n";
+    let ports = Ports::pick();
+    let config = adapt_config(EXAMPLE, ports).replace("header_timeout 10s;", "header_timeout 1s;");
+    assert!(config.contains("header_timeout 1s;"));
+    let server = Server::start(&config, ports);
+
+    let mut silent = TcpStream::connect(server.http_addr()).unwrap();
+    silent.write_all(HEAD).unwrap();
+    let reply = read_until_closed(&mut silent, "a body that never comes");
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(
+        reply.to_ascii_lowercase().contains("connection: close"),
+        "{reply}"
+    );
+
+    let mut slow = TcpStream::connect(server.http_addr()).unwrap();
+    slow.write_all(HEAD).unwrap();
+    let mut writer = slow.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(200));
+            // Fails once the server has closed the connection.
+            if writer.write_all(b"x").is_err() {
+                return;
+            }
+        }
+    });
+    let reply = read_until_closed(&mut slow, "a body trickled an octet at a time");
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    drop(slow);
+    trickle.join().unwrap();
+
+    let mut whole = TcpStream::connect(server.http_addr()).unwrap();
+    let mut request = HEAD.to_vec();
+    request.extend_from_slice(&[b'x'; 100]);
+    whole.write_all(&request).unwrap();
+    whole.set_read_timeout(Some(WAIT)).unwrap();
+    let mut head = [0u8; 12];
+    whole.read_exact(&mut head).unwrap();
+    let status = String::from_utf8_lossy(&head).into_owned();
+    assert!(status.starts_with("HTTP/1.1 "), "{status}");
+    assert!(
+        !status.contains("408"),
+        "a whole body is not timed out: {status}"
+    );
 }
 
 /// `/metrics` and `/api/v1/connections` answer 403 to an address off the allow-list

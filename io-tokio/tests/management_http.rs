@@ -515,6 +515,53 @@ async fn graceful_shutdown_stops_accepting() {
     assert_eq!(idle.read(&mut buf).await.unwrap(), 0);
 }
 
+/// A request announcing a body that never comes (or comes an octet at a time) does
+/// not hold its connection: the management routes read no body, so the answer goes
+/// out at once and the connection is closed (the rest of the body would otherwise be
+/// read as the next request), long before the header or idle timeout.
+#[tokio::test]
+async fn a_request_whose_body_never_comes_is_answered_and_its_connection_closed() {
+    let server = start(Arc::new(Fleet)).await;
+    server.state.set_ready();
+    for (method, path, trickle) in [
+        ("GET", "/live", false),
+        ("GET", "/api/v1/connections", false),
+        ("POST", "/metrics", false),
+        ("GET", "/ready", true),
+    ] {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        let trickler = tokio::spawn(async move {
+            while trickle && writer.write_all(b"x").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            writer
+        });
+        // Far below the 60 s idle timeout (and the test would fail past it).
+        let mut raw = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => raw.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        trickler.abort();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            read.is_ok(),
+            "{method} {path}: connection held open: {text:?}"
+        );
+        assert!(text.starts_with("HTTP/1.1 "), "{method} {path}: {text:?}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn several_requests_share_one_kept_alive_connection() {
     let server = start(Arc::new(NoConnections)).await;

@@ -321,16 +321,34 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, [("content-type", "application/json")], body).into_response()
 }
 
+/// 408 for a request whose body did not arrive by its deadline, closing the connection:
+/// what is left of the body would otherwise be read as the next request.
+fn body_timed_out() -> Response {
+    let mut response = json_error(
+        StatusCode::REQUEST_TIMEOUT,
+        "request body not received within the header timeout",
+    );
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    response
+}
+
 async fn handle(
     shared: Shared,
     ConnectInfo(PeerAddr(peer, activity)): ConnectInfo<PeerAddr>,
     req: Request<Body>,
 ) -> Response {
-    let _busy = activity.begin();
+    let busy = activity.begin();
     let (parts, body) = req.into_parts();
-    let body = match to_bytes(body, shared.body_limit).await {
-        Ok(b) => b,
-        Err(e) => {
+    // The connection's reads have no deadline while the request is handled: the whole
+    // body must be in by the request's header deadline, or the client gets 408.
+    let read = tokio::time::timeout_at(busy.body_deadline(), to_bytes(body, shared.body_limit));
+    let body = match read.await {
+        Ok(Ok(b)) => b,
+        Err(_) => return body_timed_out(),
+        Ok(Err(e)) => {
             let too_large = e
                 .into_inner()
                 .downcast_ref::<http_body_util::LengthLimitError>()
