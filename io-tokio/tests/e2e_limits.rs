@@ -99,6 +99,48 @@ fn idle_sockets_beyond_the_descriptor_limit_leave_room_for_triggers_probes_and_n
 
 /// 5,000 junk datagrams from an unknown client write a few warning lines, one of them
 /// with the count of those suppressed, instead of one line each.
+/// RADIUS/TCP with `timeout 0` (what reverse CoA needs) authenticates nothing
+/// before the first packet: silent sockets by the hundred, more than the daemon's
+/// descriptors, are refused at the listener's default connection limit, which
+/// keeps descriptors free for `/live` and the metrics (the silent ones that got in
+/// are closed after a minute: engine_streams).
+#[test]
+fn silent_sockets_on_a_radius_tcp_listener_without_idle_timeout_leave_descriptors_free() {
+    let ports = Ports::pick();
+    let config = format!(
+        r#"
+clients {{ radius "NAS" {{ client "any" {{ source {{ ip 127.0.0.0/8; }} secret "tcp-secret"; }} }} }}
+servers {{
+    radius "TCP_NAS" {{
+        listen {{ protocol tcp; ip 127.0.0.1; port {tcp}; timeout 0; }}
+        clients "NAS";
+    }}
+}}
+aaa {{ policy "ACK" {{ handler "H" {{ @execute {{ accept; }} }} }} }}
+management {{ listen {{ ip 127.0.0.1; port {management}; }} }}
+"#,
+        tcp = ports.radsec,
+        management = ports.management,
+    );
+    let server = Server::start_with_nofile(&config, ports, NOFILE);
+    let held = idle_sockets(loopback(ports.radsec), IDLE_PER_LISTENER);
+    assert!(
+        held.len() > NOFILE as usize,
+        "only {} idle connections were made",
+        held.len()
+    );
+    let (status, body) = http(server.management(), "GET", "/live").expect("/live answers");
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (_, metrics) = http(server.management(), "GET", "/metrics").unwrap();
+    let refused = metric_value(
+        &metrics,
+        "connections_refused_total",
+        &["server=\"TCP_NAS\"", "reason=\"connections\""],
+    );
+    assert!(refused > 0.0, "{metrics}");
+    drop(held);
+}
+
 #[test]
 fn a_flood_of_junk_datagrams_writes_a_bounded_number_of_warnings() {
     const JUNK: usize = 5_000;
