@@ -314,6 +314,7 @@ pub struct Metrics {
     reverse_steps: Family<StepLabels, Counter>,
     uptime: Gauge<f64, AtomicU64>,
     engine_busy: Counter<f64, AtomicU64>,
+    engine_view_builds: Counter,
     cluster_bus_up: Family<ClusterLabels, Gauge>,
     cluster_bus_messages: Family<BusLabels, Counter>,
     cluster_bus_dropped: Family<ClusterLabels, Counter>,
@@ -459,9 +460,18 @@ impl Metrics {
         let engine_busy = Counter::<f64, AtomicU64>::default();
         registry.register(
             "engine_busy_seconds",
-            "Time the engine task spent handling events and carrying out their commands \
-             (its rate is the engine's load: 1.0 = one core, the most it can take)",
+            "Time the engine task spent handling events, carrying out their commands and \
+             building views of its state (its rate is the engine's load: 1.0 = one core, \
+             the most it can take)",
             engine_busy.clone(),
+        );
+        let engine_view_builds = Counter::default();
+        registry.register(
+            "engine_view_builds",
+            "Views of the engine's state (connections, counts) the engine task built for \
+             /api/v1/connections, /api/v1/cluster and in-process callers; a view is built \
+             at most once per second and kind, the requests in between share it",
+            engine_view_builds.clone(),
         );
         // The cluster bus families have series only on a node of a cluster.
         let cluster_bus_up = Family::default();
@@ -537,6 +547,7 @@ impl Metrics {
             reverse_steps,
             uptime,
             engine_busy,
+            engine_view_builds,
             cluster_bus_up,
             cluster_bus_messages,
             cluster_bus_dropped,
@@ -617,9 +628,15 @@ impl Metrics {
     }
 
     /// The engine task was busy for `busy` (handling events or timers and carrying
-    /// out the commands they produced).
+    /// out the commands they produced, or building a view of its state).
     pub fn engine_busy(&self, busy: Duration) {
         self.engine_busy.inc_by(busy.as_secs_f64());
+    }
+
+    /// The engine task built a view of its state (see
+    /// [`VIEW_MAX_AGE`](crate::driver::VIEW_MAX_AGE)).
+    pub fn engine_view_built(&self) {
+        self.engine_view_builds.inc();
     }
 
     /// A RADIUS request received by `server` with packet `code` (its name, e.g.

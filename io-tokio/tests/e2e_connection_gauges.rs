@@ -1,7 +1,8 @@
-//! `connections_active` must always equal what `/api/v1/connections` lists, whatever
-//! closed a connection: the peer, the idle timeout, a protocol error, or a peer that
-//! stops reading until its write queue fills (that close used to leave the gauge one
-//! too high and uncounted in `connections_closed_total`).
+//! `connections_active` must always equal what `/api/v1/connections` lists (once the
+//! view, which may be up to a second old, catches up), whatever closed a connection:
+//! the peer, the idle timeout, a protocol error, or a peer that stops reading until its
+//! write queue fills (that close used to leave the gauge one too high and uncounted in
+//! `connections_closed_total`).
 
 mod e2e_support;
 
@@ -15,7 +16,11 @@ use e2e_support::*;
 const ACCT_STATUS_TYPE: u8 = 40;
 const ACCT_SESSION_ID: u8 = 44;
 
-/// RadSec with a 1 s idle timeout, answering every Accounting-Request.
+/// Idle timeout of the test's connections: long enough that a connection is seen in a
+/// view built after it opened (a view is served again for up to a second).
+const IDLE: Duration = Duration::from_secs(3);
+
+/// RadSec with a 3 s idle timeout ([`IDLE`]), answering every Accounting-Request.
 fn config(ports: Ports) -> String {
     format!(
         r#"certificates {{
@@ -35,7 +40,7 @@ servers {{
             protocol tls;
             port {radsec};
             ip 127.0.0.1;
-            timeout 1s;
+            timeout 3s;
             tls {{
                 certificate "SERVER_CERT";
                 certificate_key "SERVER_KEY";
@@ -60,11 +65,31 @@ management {{
     )
 }
 
+/// The connection kept throughout (while `stream` is `Some`), kept alive by a
+/// Status-Server at each [`settle`] poll.
+struct Kept {
+    stream: Option<RadsecStream>,
+    id: u8,
+}
+
+impl Kept {
+    /// Send a Status-Server (each with its own identifier: not a retransmission).
+    fn ping(&mut self) {
+        if let Some(stream) = &mut self.stream {
+            let mut status = Packet::new(Code::StatusServer, self.id);
+            self.id = self.id.wrapping_add(1);
+            let _ = stream.write_all(&sign_request(&mut status, "radsec"));
+        }
+    }
+}
+
 /// Connections listed by the API and the sum of `connections_active`, once the two
-/// agree on `want` (bounded); panics with both when they do not.
-fn settle(server: &Server, want: usize, after: &str) {
+/// agree on `want` (bounded); panics with both when they do not. Pings `kept` at each
+/// poll, so that it outlives the wait.
+fn settle(server: &Server, kept: &mut Kept, want: usize, after: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
+        kept.ping();
         let (_, listed) = http(server.management(), "GET", "/api/v1/connections").unwrap();
         let listed = serde_json::from_str::<serde_json::Value>(&listed)
             .ok()
@@ -97,39 +122,42 @@ fn the_connection_gauge_matches_the_connections_listed_after_every_kind_of_close
     let ports = Ports::pick();
     let server = Server::start(&config(ports), ports);
     // One connection kept throughout, so every check also sees a non-zero gauge.
-    let mut kept = server.radsec_connect(Some("nas1")).unwrap();
-    let mut status = Packet::new(Code::StatusServer, 1);
-    let _ = kept.write_all(&sign_request(&mut status, "radsec"));
-    settle(&server, 1, "the first connection");
+    let mut kept = Kept {
+        stream: Some(server.radsec_connect(Some("nas1")).unwrap()),
+        id: 1,
+    };
+    settle(&server, &mut kept, 1, "the first connection");
 
     // The peer closes.
     let peer = server.radsec_connect(Some("nas1")).unwrap();
-    settle(&server, 2, "a second connection");
+    settle(&server, &mut kept, 2, "a second connection");
     drop(peer);
-    settle(&server, 1, "a peer close");
+    settle(&server, &mut kept, 1, "a peer close");
     assert!(closed(&server, "peer_closed") >= 1.0);
 
-    // Idle timeout: a connection that sends nothing for 1 s. The kept one sends a
+    // Idle timeout: a connection that sends nothing for 3 s. The kept one sends a
     // Status-Server every 300 ms meanwhile.
     let _idle = server.radsec_connect(Some("nas1")).unwrap();
-    settle(&server, 2, "an idle connection");
-    let until = Instant::now() + Duration::from_millis(2500);
-    let mut id = 2u8;
+    settle(&server, &mut kept, 2, "an idle connection");
+    let until = Instant::now() + IDLE + Duration::from_millis(1500);
     while Instant::now() < until {
-        let mut status = Packet::new(Code::StatusServer, id);
-        id = id.wrapping_add(1);
-        let _ = kept.write_all(&sign_request(&mut status, "radsec"));
+        kept.ping();
         std::thread::sleep(Duration::from_millis(300));
     }
-    settle(&server, 1, "an idle timeout");
+    settle(&server, &mut kept, 1, "an idle timeout");
     assert!(closed(&server, "idle_timeout") >= 1.0);
 
     // A protocol error: a packet whose Length is below the RADIUS minimum.
     let mut bad = server.radsec_connect(Some("nas1")).unwrap();
-    settle(&server, 2, "a connection about to break the framing");
+    settle(
+        &server,
+        &mut kept,
+        2,
+        "a connection about to break the framing",
+    );
     let _ = bad.write_all(&[4, 1, 0, 2]);
     let _ = bad.flush();
-    settle(&server, 1, "a protocol error");
+    settle(&server, &mut kept, 1, "a protocol error");
     assert!(closed(&server, "protocol_error") >= 1.0);
 
     // A peer that sends requests but never reads the answers: the server's write
@@ -138,7 +166,7 @@ fn the_connection_gauge_matches_the_connections_listed_after_every_kind_of_close
     deaf.sock
         .set_write_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    settle(&server, 2, "a connection that will not read");
+    settle(&server, &mut kept, 2, "a connection that will not read");
     let mut sent = 0u32;
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) && sent < 2_000_000 {
@@ -157,8 +185,8 @@ fn the_connection_gauge_matches_the_connections_listed_after_every_kind_of_close
         closed(&server, "write_queue_full") >= 1.0,
         "the server never gave up on a peer that does not read ({sent} requests sent)"
     );
-    settle(&server, 1, "a write queue that filled");
+    settle(&server, &mut kept, 1, "a write queue that filled");
     drop(deaf);
-    drop(kept);
-    settle(&server, 0, "every close");
+    kept.stream = None;
+    settle(&server, &mut kept, 0, "every close");
 }

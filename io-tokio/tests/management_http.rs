@@ -242,7 +242,7 @@ struct Fleet;
 
 impl ConnectionsSource for Fleet {
     fn snapshot(&self, _scope: Scope) -> SnapshotFuture<'_> {
-        Box::pin(std::future::ready(fleet_views()))
+        Box::pin(std::future::ready(fleet_views().into()))
     }
 }
 
@@ -273,7 +273,7 @@ impl ConnectionsSource for ClusterFleet {
             };
             views.push(ConnectionView::remote(&remote, "b"));
         }
-        Box::pin(std::future::ready(views))
+        Box::pin(std::future::ready(views.into()))
     }
 
     fn cluster(&self) -> ClusterFuture<'_> {
@@ -457,6 +457,44 @@ async fn connections_are_listed_with_every_connection_field() {
             }
         ])
     );
+    server.stop().await;
+}
+
+/// `?limit=N` lists the first N connections (all of them when N is larger) and
+/// `x-total-count` says how many the view has; a limit that is not a number is 400.
+#[tokio::test]
+async fn a_limit_lists_the_first_connections_and_the_total_is_in_a_header() {
+    let server = start(Arc::new(Fleet)).await;
+    for (query, ids) in [
+        ("", vec![1, 2]),
+        ("?limit=1", vec![1]),
+        ("?limit=0", vec![]),
+        ("?limit=5", vec![1, 2]),
+        ("?scope=node&limit=1", vec![1]),
+    ] {
+        let reply = request(server.addr, "GET", &format!("/api/v1/connections{query}")).await;
+        assert_eq!(reply.status, 200, "{query}");
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        assert_eq!(reply.header("x-total-count"), Some("2"), "{query}");
+        let listed: Vec<u64> = reply
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(listed, ids, "{query}");
+    }
+    for bad in ["-1", "x", ""] {
+        let reply = request(
+            server.addr,
+            "GET",
+            &format!("/api/v1/connections?limit={bad}"),
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{bad:?}");
+        assert_eq!(reply.json()["error"], "invalid_limit", "{bad:?}");
+    }
     server.stop().await;
 }
 

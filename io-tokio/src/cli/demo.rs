@@ -365,9 +365,9 @@ async fn nas_connections(snapshot: &ConnectionsSnapshot) -> BTreeMap<String, u64
         .await
         .map(|v| v.connections)
         .unwrap_or_default()
-        .into_iter()
+        .iter()
         .filter(|v| v.server_name == RADSEC_SERVER)
-        .filter_map(|v| v.status.nas_identifier.map(|n| (n, v.id)))
+        .filter_map(|v| v.status.nas_identifier.clone().map(|n| (n, v.id)))
         .collect()
 }
 
