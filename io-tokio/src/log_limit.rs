@@ -1,5 +1,6 @@
 //! Rate-limited warnings for things that repeat at the rate an attacker chooses:
-//! dropped datagrams, refused HTTP requests, connections over a limit, accept errors.
+//! dropped datagrams, refused HTTP requests, connections over a limit, accept errors,
+//! and (at `info`) failed TLS handshakes.
 //!
 //! Each warning has a key (its reason and server, with addresses and numbers taken
 //! out). The first warning of a key is written; further ones within [`WINDOW`] are
@@ -23,6 +24,27 @@ pub const MAX_KEYS: usize = 1024;
 /// The key that new keys fall under while [`MAX_KEYS`] keys are in their window.
 const OVERFLOW_KEY: &str = "other repeated warnings";
 
+/// The level a key's lines are written at; the report of its suppressed lines comes
+/// at the same level (the higher one if a key was used at both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// `tracing::info!`.
+    Info,
+    /// `tracing::warn!`.
+    Warn,
+}
+
+/// The warnings of one key suppressed in a window, to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppressed {
+    /// The key.
+    pub key: String,
+    /// How many were suppressed.
+    pub count: u64,
+    /// The level to report them at.
+    pub level: Level,
+}
+
 /// What to do with one warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -42,6 +64,8 @@ struct Slot {
     since: Instant,
     /// Warnings suppressed since then.
     suppressed: u64,
+    /// The level of its lines.
+    level: Level,
 }
 
 /// The rate limiter: at most one warning per key per window.
@@ -63,17 +87,19 @@ impl LogLimiter {
         }
     }
 
-    /// Whether a warning of `key` seen at `now` is written or counted.
-    pub fn check(&mut self, key: &str, now: Instant) -> Verdict {
+    /// Whether a warning of `key`, at `level`, seen at `now` is written or counted.
+    pub fn check(&mut self, key: &str, level: Level, now: Instant) -> Verdict {
         if let Some(slot) = self.slots.get_mut(key) {
             if now.saturating_duration_since(slot.since) < self.window {
                 slot.suppressed += 1;
+                slot.level = slot.level.max(level);
                 return Verdict::Suppress;
             }
             let suppressed = slot.suppressed;
             *slot = Slot {
                 since: now,
                 suppressed: 0,
+                level,
             };
             return Verdict::Emit { suppressed };
         }
@@ -82,7 +108,7 @@ impl LogLimiter {
             self.slots
                 .retain(|_, s| now.saturating_duration_since(s.since) < window || s.suppressed > 0);
             if self.slots.len() >= self.max_keys && key != OVERFLOW_KEY {
-                return self.check(OVERFLOW_KEY, now);
+                return self.check(OVERFLOW_KEY, level, now);
             }
         }
         self.slots.insert(
@@ -90,6 +116,7 @@ impl LogLimiter {
             Slot {
                 since: now,
                 suppressed: 0,
+                level,
             },
         );
         Verdict::Emit { suppressed: 0 }
@@ -97,7 +124,7 @@ impl LogLimiter {
 
     /// The keys whose window has ended with warnings suppressed, and how many; their
     /// counts restart (and keys with nothing left to report are forgotten).
-    pub fn take_expired(&mut self, now: Instant) -> Vec<(String, u64)> {
+    pub fn take_expired(&mut self, now: Instant) -> Vec<Suppressed> {
         let window = self.window;
         let mut out = Vec::new();
         self.slots.retain(|key, slot| {
@@ -105,7 +132,11 @@ impl LogLimiter {
                 return true;
             }
             if slot.suppressed > 0 {
-                out.push((key.clone(), slot.suppressed));
+                out.push(Suppressed {
+                    key: key.clone(),
+                    count: slot.suppressed,
+                    level: slot.level,
+                });
             }
             false
         });
@@ -114,11 +145,15 @@ impl LogLimiter {
 
     /// Every key with warnings suppressed, and how many, whatever its window; the
     /// limiter starts afresh.
-    pub fn take_all(&mut self) -> Vec<(String, u64)> {
+    pub fn take_all(&mut self) -> Vec<Suppressed> {
         std::mem::take(&mut self.slots)
             .into_iter()
             .filter(|(_, s)| s.suppressed > 0)
-            .map(|(k, s)| (k, s.suppressed))
+            .map(|(key, s)| Suppressed {
+                key,
+                count: s.suppressed,
+                level: s.level,
+            })
             .collect()
     }
 }
@@ -133,37 +168,61 @@ fn with_limiter<T>(f: impl FnOnce(&mut LogLimiter) -> T) -> T {
     f(&mut guard)
 }
 
-/// Write `message` as a warning unless a warning of `key` was written less than
+/// Write `message` as a warning unless a line of `key` was written less than
 /// [`WINDOW`] ago (then it is counted). The first written after suppressed ones says
 /// how many were suppressed.
 pub fn warn(key: &str, message: impl std::fmt::Display) {
-    match with_limiter(|l| l.check(key, Instant::now())) {
-        Verdict::Emit { suppressed: 0 } => tracing::warn!("{message}"),
-        Verdict::Emit { suppressed } => {
-            tracing::warn!("{message} (… {suppressed} more suppressed)");
-        }
+    limited(Level::Warn, key, message);
+}
+
+/// [`warn`] at `info` level: for events worth a line now and then, not one each
+/// (a failed TLS handshake, which anyone who can connect can cause).
+pub fn info(key: &str, message: impl std::fmt::Display) {
+    limited(Level::Info, key, message);
+}
+
+fn limited(level: Level, key: &str, message: impl std::fmt::Display) {
+    match with_limiter(|l| l.check(key, level, Instant::now())) {
+        Verdict::Emit { suppressed: 0 } => write(level, format_args!("{message}")),
+        Verdict::Emit { suppressed } => write(
+            level,
+            format_args!("{message} (… {suppressed} more suppressed)"),
+        ),
         Verdict::Suppress => {}
+    }
+}
+
+fn write(level: Level, line: std::fmt::Arguments<'_>) {
+    match level {
+        Level::Info => tracing::info!("{line}"),
+        Level::Warn => tracing::warn!("{line}"),
     }
 }
 
 /// Report the warnings suppressed in windows that have ended.
 pub fn flush_expired() {
-    for (key, n) in with_limiter(|l| l.take_expired(Instant::now())) {
-        report(&key, n);
+    for s in with_limiter(|l| l.take_expired(Instant::now())) {
+        report(&s);
     }
 }
 
 /// Report every count of suppressed warnings (the driver is stopping).
 pub fn flush_all() {
-    for (key, n) in with_limiter(LogLimiter::take_all) {
-        report(&key, n);
+    for s in with_limiter(LogLimiter::take_all) {
+        report(&s);
     }
 }
 
-/// The count of a key's suppressed warnings, with the key: their shared text, where
-/// `#` stands for the addresses and numbers that varied.
-fn report(key: &str, n: u64) {
-    tracing::warn!("{key} (… {n} more suppressed; # stands for what varied)");
+/// The count of a key's suppressed lines, with the key: their shared text, where `#`
+/// stands for the addresses and numbers that varied.
+fn report(s: &Suppressed) {
+    write(
+        s.level,
+        format_args!(
+            "{} (… {} more suppressed; # stands for what varied)",
+            s.key, s.count
+        ),
+    );
 }
 
 /// The key of a warning text: every word holding a digit (addresses, ports, counts,
@@ -190,26 +249,36 @@ mod tests {
     fn one_line_per_key_per_window_then_the_suppressed_count() {
         let mut l = LogLimiter::new(Duration::from_secs(10), 16);
         let t0 = Instant::now();
-        assert_eq!(l.check("a", t0), Verdict::Emit { suppressed: 0 });
+        assert_eq!(
+            l.check("a", Level::Warn, t0),
+            Verdict::Emit { suppressed: 0 }
+        );
         for i in 1..=500u64 {
             let at = t0 + Duration::from_millis(i);
-            assert_eq!(l.check("a", at), Verdict::Suppress);
+            assert_eq!(l.check("a", Level::Warn, at), Verdict::Suppress);
         }
         // Another key is not held back by the first.
-        assert_eq!(l.check("b", t0), Verdict::Emit { suppressed: 0 });
+        assert_eq!(
+            l.check("b", Level::Warn, t0),
+            Verdict::Emit { suppressed: 0 }
+        );
         // Before the window ends nothing is reported; after, the count is.
         assert!(l.take_expired(t0 + Duration::from_secs(9)).is_empty());
         assert_eq!(
-            l.check("a", t0 + Duration::from_secs(10)),
+            l.check("a", Level::Warn, t0 + Duration::from_secs(10)),
             Verdict::Emit { suppressed: 500 }
         );
         assert_eq!(
-            l.check("a", t0 + Duration::from_secs(11)),
+            l.check("a", Level::Warn, t0 + Duration::from_secs(11)),
             Verdict::Suppress
         );
         assert_eq!(
             l.take_expired(t0 + Duration::from_secs(21)),
-            vec![("a".to_owned(), 1)]
+            vec![Suppressed {
+                key: "a".to_owned(),
+                count: 1,
+                level: Level::Warn
+            }]
         );
         // Reported counts restart.
         assert!(l.take_all().is_empty());
@@ -219,17 +288,60 @@ mod tests {
     fn keys_are_bounded_and_overflow_is_counted_under_one_key() {
         let mut l = LogLimiter::new(Duration::from_secs(10), 2);
         let t0 = Instant::now();
-        assert_eq!(l.check("a", t0), Verdict::Emit { suppressed: 0 });
-        assert_eq!(l.check("b", t0), Verdict::Emit { suppressed: 0 });
+        assert_eq!(
+            l.check("a", Level::Warn, t0),
+            Verdict::Emit { suppressed: 0 }
+        );
+        assert_eq!(
+            l.check("b", Level::Warn, t0),
+            Verdict::Emit { suppressed: 0 }
+        );
         // Full: new keys share the overflow key.
-        assert_eq!(l.check("c", t0), Verdict::Emit { suppressed: 0 });
-        assert_eq!(l.check("d", t0), Verdict::Suppress);
-        assert_eq!(l.check("e", t0), Verdict::Suppress);
+        assert_eq!(
+            l.check("c", Level::Warn, t0),
+            Verdict::Emit { suppressed: 0 }
+        );
+        assert_eq!(l.check("d", Level::Warn, t0), Verdict::Suppress);
+        assert_eq!(l.check("e", Level::Warn, t0), Verdict::Suppress);
         assert_eq!(l.slots.len(), 3);
         // Once a window has ended (nothing suppressed in it), its key makes room.
         let later = t0 + Duration::from_secs(10);
-        assert_eq!(l.check("c", later), Verdict::Emit { suppressed: 0 });
-        assert_eq!(l.take_all(), vec![(OVERFLOW_KEY.to_owned(), 2)]);
+        assert_eq!(
+            l.check("c", Level::Warn, later),
+            Verdict::Emit { suppressed: 0 }
+        );
+        assert_eq!(
+            l.take_all(),
+            vec![Suppressed {
+                key: OVERFLOW_KEY.to_owned(),
+                count: 2,
+                level: Level::Warn
+            }]
+        );
+    }
+
+    /// A key's suppressed lines are reported at its level: `info` ones stay `info`; a
+    /// key used at both levels is reported at the higher.
+    #[test]
+    fn suppressed_lines_are_reported_at_their_keys_level() {
+        let mut l = LogLimiter::new(Duration::from_secs(10), 16);
+        let t0 = Instant::now();
+        for key in ["quiet", "mixed"] {
+            assert_eq!(
+                l.check(key, Level::Info, t0),
+                Verdict::Emit { suppressed: 0 }
+            );
+            assert_eq!(l.check(key, Level::Info, t0), Verdict::Suppress);
+        }
+        assert_eq!(l.check("mixed", Level::Warn, t0), Verdict::Suppress);
+        let level_of = |all: &[Suppressed], key: &str| {
+            all.iter()
+                .find(|s| s.key == key)
+                .map(|s| (s.count, s.level))
+        };
+        let all = l.take_all();
+        assert_eq!(level_of(&all, "quiet"), Some((1, Level::Info)));
+        assert_eq!(level_of(&all, "mixed"), Some((2, Level::Warn)));
     }
 
     #[test]

@@ -203,6 +203,93 @@ fn a_flood_of_junk_datagrams_writes_a_bounded_number_of_warnings() {
     );
 }
 
+/// Log lines of the server's stderr `log` that contain every one of `needles`, and the
+/// failures they account for: one per line written for a failure, plus the counts of
+/// the suppressed ones ("(… N more suppressed").
+fn rate_limited_lines<'a>(log: &'a str, needles: &[&str]) -> (Vec<&'a str>, u64) {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .collect();
+    let accounted = lines
+        .iter()
+        .map(|l| {
+            let suppressed = l
+                .split_once("(… ")
+                .and_then(|(_, tail)| tail.split(' ').next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            // A report of suppressed lines is not itself a failure.
+            let written = u64::from(!l.contains("# stands for what varied"));
+            written + suppressed
+        })
+        .sum();
+    (lines, accounted)
+}
+
+/// Hundreds of failed TLS handshakes (junk instead of a ClientHello, or no client
+/// certificate where one is required) on a RadSec and on an HTTPS listener write a few
+/// `info` lines, each kind of failure once per 10 s window with the count of those
+/// suppressed, instead of one line each; every failure is still accounted for.
+#[test]
+fn failed_tls_handshakes_write_a_bounded_number_of_log_lines() {
+    const JUNK: usize = 100;
+    const NO_CERTIFICATE: usize = 20;
+    let ports = Ports::pick();
+    let text = adapt_config(EXAMPLE, ports);
+    let anchor = "        clients \"HTTP_CLIENTS\";\n";
+    assert!(
+        text.contains(anchor),
+        "the example changed; update this test"
+    );
+    let config = text.replace(
+        anchor,
+        &format!(
+            "{anchor}        tls {{ certificate \"SERVER_CERT\"; certificate_key \"SERVER_KEY\"; }}\n"
+        ),
+    );
+    let server = Server::start(&config, ports);
+    for port in [ports.radsec, ports.http] {
+        for _ in 0..JUNK {
+            let mut junk = TcpStream::connect(loopback(port)).unwrap();
+            junk.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+            // The server fails the handshake and closes the connection.
+            read_until_closed(&mut junk, "a connection that sent junk");
+        }
+    }
+    for _ in 0..NO_CERTIFICATE {
+        // TLS 1.3: our side may finish before the server refuses; either way it fails.
+        if let Ok(mut tls) = server.radsec_connect(None) {
+            let mut buf = [0u8; 64];
+            let _ = tls.read(&mut buf);
+        }
+    }
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    for (needles, failures) in [
+        (["RADSEC_SERVER", "TLS handshake"], JUNK + NO_CERTIFICATE),
+        (["HTTP_API", "HTTPS handshake failed"], JUNK),
+    ] {
+        let needle = needles.join(" … ");
+        let (lines, accounted) = rate_limited_lines(&log, &needles);
+        assert!(
+            !lines.is_empty() && lines.len() <= 10,
+            "{needle}: {} lines for {failures} failed handshakes:\n{}",
+            lines.len(),
+            lines.join("\n")
+        );
+        assert!(
+            lines.iter().all(|l| l.contains(" INFO ")),
+            "{needle}: written at info level:\n{}",
+            lines.join("\n")
+        );
+        assert!(
+            accounted >= failures as u64,
+            "{needle}: {accounted} failures accounted for, {failures} made:\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
 /// A client that sends half a request head is disconnected once the header timeout
 /// (1 s here) has passed, without an answer; a complete request still is answered.
 #[test]

@@ -159,7 +159,16 @@ where
                             let _ = ready_tx.send((conn, peer)).await;
                         }
                         Err(e) => {
-                            tracing::info!(server = %name, %peer, "HTTPS handshake failed: {e}");
+                            // Anyone who can connect can fail handshakes at will: one
+                            // line per kind of failure per window, with the count.
+                            crate::log_limit::info(
+                                &crate::log_limit::key_of(&format!(
+                                    "server \"{name}\": HTTPS handshake failed: {e}"
+                                )),
+                                format_args!(
+                                    "server \"{name}\": HTTPS handshake failed (peer {peer}): {e}"
+                                ),
+                            );
                         }
                     }
                 });

@@ -174,7 +174,12 @@ pub(super) async fn accept_loop<N: Net>(
                             drop(permit);
                         }
                         Err(e) => {
-                            tracing::info!(server = %name, %peer, "{e}");
+                            // Anyone who can connect can fail handshakes at will: one
+                            // line per kind of failure per window, with the count.
+                            crate::log_limit::info(
+                                &crate::log_limit::key_of(&format!("server \"{name}\": {e}")),
+                                format_args!("server \"{name}\": {e} (peer {peer})"),
+                            );
                         }
                     }
                 });
