@@ -31,6 +31,50 @@ fn world(timeout: Duration, retries: u32, mode: SelectMode, limits: Limits) -> W
     })
 }
 
+/// A world whose connections queue up to 10,000 requests each.
+fn deep_backlog_world(timeout: Duration) -> World {
+    world(
+        timeout,
+        0,
+        SelectMode::First,
+        Limits {
+            max_queue_per_connection: 10_000,
+            ..Limits::default()
+        },
+    )
+}
+
+/// The UDP trigger client's address.
+fn dac_addr() -> std::net::SocketAddr {
+    addr([127, 0, 0, 1], 3799)
+}
+
+/// A Disconnect-Request for NAS `n1` (User-Name `u`, then `extra`) sent by the UDP
+/// trigger client with identifier `id`: the request as the client signed it.
+fn udp_disconnect(w: &mut World, id: u8, extra: &[(u8, Vec<u8>)]) -> Packet {
+    let mut attrs = vec![(NAS_IDENTIFIER, b"n1".to_vec()), (USER_NAME, b"u".to_vec())];
+    attrs.extend_from_slice(extra);
+    let req = dac_request(Code::DisconnectRequest, id, &attrs, DAC_SECRET);
+    let udp = w.udp;
+    w.h.datagram(udp, dac_addr(), encode(&req));
+    req
+}
+
+/// The NAS's answer `code` with `attrs` to `sent`, signed with the RadSec secret.
+fn nas_answer(sent: &Packet, code: Code, attrs: &[(u8, Vec<u8>)]) -> bytes::Bytes {
+    let mut reply = sent.new_reply(code);
+    for (typ, value) in attrs {
+        reply.push(*typ, value.clone());
+    }
+    sign_response(
+        &mut reply,
+        &sent.authenticator,
+        b"radsec",
+        &SignOptions::default(),
+    )
+    .unwrap()
+}
+
 fn default_world() -> World {
     world(
         Duration::from_secs(5),
@@ -183,15 +227,7 @@ fn reply_with_a_code_that_does_not_answer_is_a_stray() {
     let c = w.nas(1, "n1", NasMode::Hold);
     let id = w.trigger("n1");
     let req: Packet = w.h.requests_to(c)[0].clone();
-    let mut wrong = req.new_reply(Code::CoaAck);
-    let data = sign_response(
-        &mut wrong,
-        &req.authenticator,
-        b"radsec",
-        &SignOptions::default(),
-    )
-    .unwrap();
-    w.h.send_raw(c, data);
+    w.h.send_raw(c, nas_answer(&req, Code::CoaAck, &[]));
     assert_eq!(w.h.count(dropped(DropReason::UnmatchedReply)), 1);
     assert_eq!(w.response(id), None, "still waiting");
     assert!(w.h.answer_held(c, false));
@@ -211,25 +247,10 @@ fn reply_with_a_code_that_does_not_answer_is_a_stray() {
 fn a_protocol_error_from_the_nas_answers_the_trigger_as_a_nak_with_its_error_cause() {
     let mut w = default_world();
     let c = w.nas(1, "n1", NasMode::Hold);
-    let udp = w.udp;
-    let req = dac_request(
-        Code::DisconnectRequest,
-        9,
-        &[(NAS_IDENTIFIER, b"n1".to_vec()), (USER_NAME, b"u".to_vec())],
-        DAC_SECRET,
-    );
-    w.h.datagram(udp, addr([127, 0, 0, 1], 3799), encode(&req));
+    let req = udp_disconnect(&mut w, 9, &[]);
     let sent = w.h.requests_to(c)[0].clone();
-    let mut error = sent.new_reply(Code::ProtocolError);
-    error.push(101, 502u32.to_be_bytes().to_vec());
-    let data = sign_response(
-        &mut error,
-        &sent.authenticator,
-        b"radsec",
-        &SignOptions::default(),
-    )
-    .unwrap();
-    w.h.send_raw(c, data);
+    let error_cause = (101, 502u32.to_be_bytes().to_vec());
+    w.h.send_raw(c, nas_answer(&sent, Code::ProtocolError, &[error_cause]));
     let replies = w.h.datagrams();
     assert_eq!(replies.len(), 1);
     let reply = verified_reply(&replies[0], &req, DAC_SECRET);
@@ -251,27 +272,11 @@ fn a_protocol_error_from_the_nas_answers_the_trigger_as_a_nak_with_its_error_cau
 fn a_reply_too_long_to_send_becomes_a_nak_with_error_cause_601() {
     let mut w = default_world();
     let c = w.nas(1, "n1", NasMode::Hold);
-    let udp = w.udp;
-    let mut attrs = vec![(NAS_IDENTIFIER, b"n1".to_vec()), (USER_NAME, b"u".to_vec())];
-    for i in 0..3u8 {
-        attrs.push((33, vec![b'a' + i; 253]));
-    }
-    let req = dac_request(Code::DisconnectRequest, 11, &attrs, DAC_SECRET);
-    let from = addr([127, 0, 0, 1], 3799);
-    w.h.datagram(udp, from, encode(&req));
+    let proxy_states: Vec<_> = (0..3u8).map(|i| (33, vec![b'a' + i; 253])).collect();
+    let req = udp_disconnect(&mut w, 11, &proxy_states);
     let sent = w.h.requests_to(c)[0].clone();
-    let mut nak = sent.new_reply(Code::DisconnectNak);
-    for _ in 0..15 {
-        nak.push(18, vec![b'm'; 250]);
-    }
-    let data = sign_response(
-        &mut nak,
-        &sent.authenticator,
-        b"radsec",
-        &SignOptions::default(),
-    )
-    .unwrap();
-    w.h.send_raw(c, data);
+    let reply_messages = vec![(18, vec![b'm'; 250]); 15];
+    w.h.send_raw(c, nas_answer(&sent, Code::DisconnectNak, &reply_messages));
     let replies = w.h.datagrams();
     assert_eq!(replies.len(), 1, "answered, not left to time out");
     let reply = verified_reply(&replies[0], &req, DAC_SECRET);
@@ -283,7 +288,8 @@ fn a_reply_too_long_to_send_becomes_a_nak_with_error_cause_601() {
     let echoed: Vec<_> = reply.all(33).map(|a| a.value.to_vec()).collect();
     assert_eq!(echoed.len(), 3, "the Proxy-States, in order");
     assert_eq!(echoed[0], vec![b'a'; 253]);
-    w.h.datagram(udp, from, encode(&req));
+    let udp = w.udp;
+    w.h.datagram(udp, dac_addr(), encode(&req));
     let replies = w.h.datagrams();
     assert_eq!(replies.len(), 2);
     assert_eq!(replies[0], replies[1], "the same answer from the cache");
@@ -297,15 +303,7 @@ fn a_reply_too_long_to_send_becomes_a_nak_with_error_cause_601() {
 /// (each request's end is counted in the metrics).
 #[test]
 fn a_close_with_thousands_pending_reports_every_request_that_ended() {
-    let mut w = world(
-        Duration::from_secs(5),
-        0,
-        SelectMode::First,
-        Limits {
-            max_queue_per_connection: 10_000,
-            ..Limits::default()
-        },
-    );
+    let mut w = deep_backlog_world(Duration::from_secs(5));
     let c = w.nas(1, "n1", NasMode::Hold);
     let ids: Vec<HttpRequestId> = (0..5_000).map(|_| w.trigger("n1")).collect();
     w.h.close(c);
@@ -346,14 +344,8 @@ fn duplicate_udp_trigger_joins_then_gets_the_cached_reply() {
     let mut w = default_world();
     let c = w.nas(1, "n1", NasMode::Hold);
     let udp = w.udp;
-    let req = dac_request(
-        Code::DisconnectRequest,
-        42,
-        &[(NAS_IDENTIFIER, b"n1".to_vec()), (USER_NAME, b"u".to_vec())],
-        DAC_SECRET,
-    );
-    let from = addr([127, 0, 0, 1], 3799);
-    w.h.datagram(udp, from, encode(&req));
+    let req = udp_disconnect(&mut w, 42, &[]);
+    let from = dac_addr();
     w.h.datagram(udp, from, encode(&req));
     assert_eq!(w.h.requests_to(c).len(), 1, "joined, not executed twice");
     assert_eq!(w.h.count(dropped(DropReason::Duplicate)), 1);
@@ -384,15 +376,7 @@ fn duplicate_udp_trigger_joins_then_gets_the_cached_reply() {
 
 #[test]
 fn ten_thousand_requests_to_one_slow_nas_complete_in_order() {
-    let mut w = world(
-        Duration::from_secs(3600),
-        0,
-        SelectMode::First,
-        Limits {
-            max_queue_per_connection: 10_000,
-            ..Limits::default()
-        },
-    );
+    let mut w = deep_backlog_world(Duration::from_secs(3600));
     let c = w.nas(1, "slow", NasMode::Hold);
     let ids: Vec<HttpRequestId> = (0..10_000).map(|_| w.trigger("slow")).collect();
     let snap = w.h.engine().connection(c).unwrap();
