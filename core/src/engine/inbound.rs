@@ -257,7 +257,8 @@ impl Engine {
         });
     }
 
-    /// The Access-Accept answering a Status-Server (Message-Authenticator first).
+    /// The reply `answer` (Access-Accept, or Accounting-Response: [`status_answer`])
+    /// to a Status-Server, Message-Authenticator first.
     pub(super) fn status_reply(
         &mut self,
         request: &Packet,
