@@ -16,7 +16,7 @@ pub struct BackendLoad {
     pub queued: usize,
 }
 
-/// Gauges of the backend side, computed by [`Engine::backend_gauges`]. Every map
+/// Gauges of the backend side, computed by [`Engine::backend_gauges`](crate::engine::Engine::backend_gauges). Every map
 /// has an entry for everything configured that it covers, zero included, so that a
 /// caller setting gauges from it resets the ones that went back to zero.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

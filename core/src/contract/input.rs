@@ -75,12 +75,12 @@ pub enum Input {
     },
     /// An HTTP request arrived.
     HttpRequest(HttpRequest),
-    /// A dialed connection asked for with [`Output::Connect`] is established
+    /// A dialed connection asked for with [`Output::Connect`](crate::contract::Output::Connect) is established
     /// (after the TLS handshake, for TLS). The driver numbers it here, from the same
     /// counter as accepted connections; the engine then owns it and
     /// [`Input::StreamData`] / [`Input::StreamClosed`] for it go to the dialer.
     Connected {
-        /// The attempt of the [`Output::Connect`].
+        /// The attempt of the [`Output::Connect`](crate::contract::Output::Connect).
         attempt: AttemptId,
         /// The driver's number for the connection (greater than every earlier one).
         conn: ConnId,
@@ -89,15 +89,15 @@ pub enum Input {
     },
     /// A dialed connection attempt failed (refused, unreachable, name not
     /// resolved, TLS handshake or certificate check failed). Not needed after
-    /// [`Output::AbortConnect`].
+    /// [`Output::AbortConnect`](crate::contract::Output::AbortConnect).
     ConnectFailed {
-        /// The attempt of the [`Output::Connect`].
+        /// The attempt of the [`Output::Connect`](crate::contract::Output::Connect).
         attempt: AttemptId,
         /// What went wrong, for logs and the error a waiting request gets.
         reason: String,
     },
     /// A datagram arrived on the socket the driver keeps for a UDP `connect` server
-    /// (see [`Output::BackendDatagram`]).
+    /// (see [`Output::BackendDatagram`](crate::contract::Output::BackendDatagram)).
     BackendDatagram {
         /// The server whose socket received it.
         server: ServerRef,
@@ -106,7 +106,7 @@ pub enum Input {
         /// The datagram.
         data: Bytes,
     },
-    /// An SQL statement asked for with [`Output::Sql`] finished.
+    /// An SQL statement asked for with [`Output::Sql`](crate::contract::Output::Sql) finished.
     SqlDone {
         /// The effect it answers.
         effect: EffectId,
@@ -114,9 +114,9 @@ pub enum Input {
         result: Result<SqlRows, String>,
     },
     /// A message arrived from the cluster bus (subject `boomerang.CLUSTER.all` or
-    /// this node's `boomerang.CLUSTER.node.NAME`), as sent with [`Output::Bus`].
+    /// this node's `boomerang.CLUSTER.node.NAME`), as sent with [`Output::Bus`](crate::contract::Output::Bus).
     ///
-    /// [`Output::Bus`]: crate::contract::Output::Bus
+    /// [`Output::Bus`](crate::contract::Output::Bus): crate::contract::Output::Bus
     Bus {
         /// The message, as another node's engine produced it.
         data: Bytes,

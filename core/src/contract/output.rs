@@ -83,7 +83,7 @@ pub enum Output {
         /// Body.
         body: Bytes,
     },
-    /// Run an SQL statement and answer with [`Input::SqlDone`].
+    /// Run an SQL statement and answer with [`Input::SqlDone`](crate::contract::Input::SqlDone).
     Sql {
         /// The effect's number.
         effect: EffectId,
@@ -99,8 +99,8 @@ pub enum Output {
     /// Open a stream connection to a `connect` server of a RADIUS backend: TCP, or
     /// TCP then TLS with the server's `connect { tls { … } }` (look it up in the
     /// program with `server`; `target.host` is the name to check in the server's
-    /// certificate). Report the result with [`Input::Connected`] or
-    /// [`Input::ConnectFailed`].
+    /// certificate). Report the result with [`Input::Connected`](crate::contract::Input::Connected) or
+    /// [`Input::ConnectFailed`](crate::contract::Input::ConnectFailed).
     Connect {
         /// Echo this back.
         attempt: AttemptId,
@@ -117,7 +117,7 @@ pub enum Output {
     },
     /// Send a datagram to a UDP `connect` server, from a socket the driver keeps for
     /// that server (one socket per server); what comes back on it is reported with
-    /// [`Input::BackendDatagram`] carrying the same `server`.
+    /// [`Input::BackendDatagram`](crate::contract::Input::BackendDatagram) carrying the same `server`.
     BackendDatagram {
         /// Which backend server.
         server: ServerRef,

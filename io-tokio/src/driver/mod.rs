@@ -1,5 +1,5 @@
 //! The production driver: sockets, TLS, HTTP, SQLite and the clock around the sans-IO
-//! [`Engine`].
+//! [`Engine`](boomerang_core::engine::Engine).
 //!
 //! Structure (one process):
 //!
