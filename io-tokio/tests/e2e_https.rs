@@ -15,15 +15,10 @@ const EXAMPLE: &str = "config/examples/http-trigger/boomerang.conf";
 
 /// The example with `tls` (the given block body) added to its HTTP server.
 fn https_config(ports: Ports, tls_body: &str) -> String {
-    let text = adapt_config(EXAMPLE, ports);
-    let anchor = "        clients \"HTTP_CLIENTS\";\n";
-    assert!(
-        text.contains(anchor),
-        "the example changed; update this test"
-    );
-    text.replace(
-        anchor,
-        &format!("{anchor}        tls {{\n{tls_body}        }}\n"),
+    insert_after(
+        &adapt_config(EXAMPLE, ports),
+        "        clients \"HTTP_CLIENTS\";\n",
+        &format!("        tls {{\n{tls_body}        }}\n"),
     )
 }
 

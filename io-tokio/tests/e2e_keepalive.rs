@@ -42,15 +42,10 @@ fn keepalive_timers(port: u16) -> Option<Vec<u64>> {
 #[test]
 fn an_accepted_radsec_connection_has_the_configured_tcp_keepalive() {
     let ports = Ports::pick();
-    let text = adapt_config(EXAMPLE, ports);
-    let anchor = "            timeout 0;\n";
-    assert!(
-        text.contains(anchor),
-        "the example changed; update this test"
-    );
-    let config = text.replace(
-        anchor,
-        &format!("{anchor}            keepalive {{ idle 42s; interval 7s; count 3; }}\n"),
+    let config = insert_after(
+        &adapt_config(EXAMPLE, ports),
+        "            timeout 0;\n",
+        "            keepalive { idle 42s; interval 7s; count 3; }\n",
     );
     let server = Server::start(&config, ports);
     let Some(timers) = keepalive_timers(ports.radsec) else {

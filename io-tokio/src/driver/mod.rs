@@ -164,10 +164,14 @@ impl Default for DriverOptions {
 /// that hold descriptors (silent ones are closed after a minute) then cannot take
 /// the last descriptors the health checks and the operator need.
 pub fn default_stream_connections() -> usize {
-    let files = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+    stream_connections_for(open_file_limit())
+}
+
+/// The open-file limit in force (`u64::MAX` when unlimited).
+fn open_file_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
-        .unwrap_or(u64::MAX);
-    stream_connections_for(files)
+        .unwrap_or(u64::MAX)
 }
 
 /// [`default_stream_connections`] for an open-file limit of `files`.
@@ -180,9 +184,7 @@ pub fn stream_connections_for(files: u64) -> usize {
 /// TLS handshakes one source address may have in progress per listening socket, by
 /// default: an eighth of the open-file limit in force, at least 64 and at most 4,096.
 pub fn default_handshakes_per_source() -> usize {
-    let files = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(u64::MAX);
+    let files = open_file_limit();
     usize::try_from((files / 8).clamp(64, 4096)).unwrap_or(4096)
 }
 

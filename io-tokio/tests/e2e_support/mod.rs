@@ -78,6 +78,17 @@ pub fn adapt_config(path: &str, ports: Ports) -> String {
     text
 }
 
+/// `text` (a shipped configuration) with `added` inserted after the line `anchor`,
+/// which must be there: a test that adds a setting to an example fails loudly when
+/// the example changes under it.
+pub fn insert_after(text: &str, anchor: &str, added: &str) -> String {
+    assert!(
+        text.contains(anchor),
+        "the example changed; update this test (no {anchor:?})"
+    );
+    text.replacen(anchor, &format!("{anchor}{added}"), 1)
+}
+
 /// A running `boomerang run`, killed when dropped.
 pub struct Server {
     pub child: Child,
