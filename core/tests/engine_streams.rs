@@ -462,6 +462,40 @@ fn a_connection_that_proves_nothing_within_a_minute_is_closed_even_with_timeout_
     assert_eq!(w.h.engine().poll_timeout(), None, "no timer left");
 }
 
+/// A reload in the middle keeps an unproven connection's deadline (counted from when
+/// it connected, not from the reload) and leaves a proven one without a timer under
+/// `timeout 0`.
+#[test]
+fn a_reload_keeps_the_first_packet_deadline_of_an_unproven_connection() {
+    let mut w = world(Some(Duration::ZERO));
+    let silent = open_tcp(&mut w);
+    let talking = w.h.connect(
+        w.tcp,
+        addr([10, 1, 1, 2], 50000),
+        Transport::Tcp,
+        vec![],
+        TCP_SECRET,
+        NasMode::Ack,
+    );
+    w.h.status(talking, Some("n"));
+    w.h.advance(Duration::from_secs(30));
+    let program = std::sync::Arc::new((**w.h.engine().program()).clone());
+    let now = w.h.now();
+    let reloaded = w.h.engine_mut().reload(now, program).unwrap();
+    assert!(reloaded.closed.is_empty());
+    w.h.settle();
+    w.h.advance(Duration::from_secs(29));
+    assert!(w.h.engine().connection(silent).is_some());
+    w.h.advance(Duration::from_secs(1));
+    assert!(matches!(
+        close_reason(&w.h, silent),
+        Some(CloseReason::Unproven { .. })
+    ));
+    w.h.advance(Duration::from_secs(3600));
+    assert_alive(&mut w, talking);
+    assert_eq!(w.h.engine().poll_timeout(), None, "no timer left");
+}
+
 /// A RadSec peer that presented a verified client certificate has proven itself.
 #[test]
 fn a_client_certificate_proves_a_connection_at_once() {
