@@ -217,4 +217,12 @@ fn a_body_over_the_limit_is_413_and_a_malformed_chunked_body_400() {
     let not_utf8 = b"POST /disconnect?username=%FF&nas_identifier=nas1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     let status = raw_status(server.http_addr(), not_utf8);
     assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+    // The server's own refusals are counted like the policy's answers.
+    let (_, metrics) = http(server.management(), "GET", "/metrics").unwrap();
+    for family in [
+        r#"http_requests_total{server="HTTP_API",status="413"} 1"#,
+        r#"http_requests_total{server="HTTP_API",status="400"} 2"#,
+    ] {
+        assert!(metrics.contains(family), "missing {family} in:\n{metrics}");
+    }
 }

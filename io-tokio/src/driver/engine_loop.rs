@@ -731,7 +731,7 @@ impl<N: Net> EngineLoop<N> {
                 body,
             } => {
                 if let Some((server, answer)) = self.http_pending.remove(&id) {
-                    self.metrics.http_request(self.server_name(server), status);
+                    // Counted by the HTTP handler when it sends it (or its 504).
                     let sent = answer.send(HttpAnswer {
                         status,
                         headers,

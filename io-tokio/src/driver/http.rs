@@ -275,35 +275,41 @@ where
     }
 }
 
+/// What the handler of one HTTP server needs, shared by its requests.
 #[derive(Clone)]
-struct Shared {
+pub(super) struct Shared {
     /// The server each request is tagged with (a reload may renumber it).
-    slot: Arc<ListenerSlot>,
-    events: mpsc::Sender<Event>,
-    body_limit: usize,
-    timeout: Duration,
+    pub slot: Arc<ListenerSlot>,
+    /// Its configuration name, for metrics and logs.
+    pub name: Arc<str>,
+    pub events: mpsc::Sender<Event>,
+    pub body_limit: usize,
+    pub timeout: Duration,
+    /// Where every answer is counted (`http_requests_total`), here where it is sent:
+    /// the engine's, and those the handler gives itself (a body refused or not
+    /// received, a malformed path or query, 503 at shutdown, 504 at the HTTP timeout).
+    /// A request whose client went away before its answer was sent is not counted.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// An answer the handler gives itself, counted and logged (at debug: these are
+    /// the client's faults, and a flood of them must not flood the log).
+    fn refuse(&self, peer: SocketAddr, status: StatusCode, message: &str) -> Response {
+        self.metrics.http_request(&self.name, status.as_u16());
+        tracing::debug!(server = %self.name, %peer, status = status.as_u16(), "HTTP request refused: {message}");
+        json_error(status, message)
+    }
 }
 
 /// Serve one HTTP server until `stop` turns true: then the connections already queued
 /// are still accepted (see [`Draining`]) and requests in progress are finished.
-pub(super) async fn serve<A, S>(
-    slot: Arc<ListenerSlot>,
-    name: String,
-    listener: A,
-    events: mpsc::Sender<Event>,
-    body_limit: usize,
-    timeout: Duration,
-    stop: watch::Receiver<bool>,
-) where
+pub(super) async fn serve<A, S>(shared: Shared, listener: A, stop: watch::Receiver<bool>)
+where
     A: axum::serve::Listener<Addr = SocketAddr, Io = HttpConn<S>>,
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let shared = Shared {
-        slot,
-        events,
-        body_limit,
-        timeout,
-    };
+    let name = shared.name.clone();
     let app = Router::new().fallback(move |peer, req| handle(shared.clone(), peer, req));
     let (drained_tx, drained_rx) = oneshot::channel();
     let listener = Draining {
@@ -332,8 +338,9 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 
 /// 408 for a request whose body did not arrive by its deadline, closing the connection:
 /// what is left of the body would otherwise be read as the next request.
-fn body_timed_out() -> Response {
-    let mut response = json_error(
+fn body_timed_out(shared: &Shared, peer: SocketAddr) -> Response {
+    let mut response = shared.refuse(
+        peer,
         StatusCode::REQUEST_TIMEOUT,
         "request body not received within the header timeout",
     );
@@ -356,16 +363,21 @@ async fn handle(
     let read = tokio::time::timeout_at(busy.body_deadline(), to_bytes(body, shared.body_limit));
     let body = match read.await {
         Ok(Ok(b)) => b,
-        Err(_) => return body_timed_out(),
+        Err(_) => return body_timed_out(&shared, peer),
         Ok(Err(e)) => {
             let too_large = e
                 .into_inner()
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some();
             return if too_large {
-                json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+                shared.refuse(
+                    peer,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large",
+                )
             } else {
-                json_error(
+                shared.refuse(
+                    peer,
                     StatusCode::BAD_REQUEST,
                     "request body unreadable (malformed chunked encoding, or cut short)",
                 )
@@ -383,14 +395,15 @@ async fn handle(
     // Percent-escapes that do not decode to UTF-8 would reach a policy changed
     // (U+FFFD in place of the octets): refused instead.
     let Some(path) = percent_decode(parts.uri.path(), false) else {
-        return json_error(
+        return shared.refuse(
+            peer,
             StatusCode::BAD_REQUEST,
             "the path is not UTF-8 once its %-escapes are decoded",
         );
     };
     let query = match parse_query(parts.uri.query().unwrap_or("")) {
         Ok(q) => q,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return shared.refuse(peer, StatusCode::BAD_REQUEST, &e),
     };
     let request = HttpRequest {
         id: HttpRequestId(0),
@@ -409,12 +422,18 @@ async fn handle(
         answer: answer_tx,
     };
     if shared.events.send(event).await.is_err() {
-        return json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+        return shared.refuse(peer, StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
     match tokio::time::timeout(shared.timeout, answer_rx).await {
-        Ok(Ok(answer)) => into_response(answer),
-        Ok(Err(_)) => json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
-        Err(_) => json_error(StatusCode::GATEWAY_TIMEOUT, "no answer in time"),
+        Ok(Ok(answer)) => {
+            let response = into_response(answer);
+            shared
+                .metrics
+                .http_request(&shared.name, response.status().as_u16());
+            response
+        }
+        Ok(Err(_)) => shared.refuse(peer, StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+        Err(_) => shared.refuse(peer, StatusCode::GATEWAY_TIMEOUT, "no answer in time"),
     }
 }
 
@@ -519,16 +538,20 @@ mod tests {
             None,
             crate::net::StreamOptions::default(),
         );
-        let server = tokio::spawn(serve(
+        let shared = Shared {
             slot,
-            "T".into(),
+            name: "T".into(),
+            events: events_tx,
+            body_limit: 1024,
+            timeout: Duration::from_secs(5),
+            metrics: Arc::new(Metrics::new("test")),
+        };
+        let server = tokio::spawn(serve(
+            shared,
             AxumListener {
                 listener,
                 gate: gate(None, 0, 0),
             },
-            events_tx,
-            1024,
-            Duration::from_secs(5),
             stop_rx,
         ));
         for (i, mut c) in clients.into_iter().enumerate() {

@@ -212,6 +212,14 @@ impl<N: Net> Spawner<N> {
             deadlines: planned.admission.deadlines,
             metrics: self.metrics.clone(),
         };
+        let http_shared = http::Shared {
+            slot: slot.clone(),
+            name: planned.name.as_str().into(),
+            events: self.events.clone(),
+            body_limit: o.http_body_limit,
+            timeout: o.http_timeout,
+            metrics: self.metrics.clone(),
+        };
         let mut udp = None;
         let task = match socket {
             Socket::Udp(socket) => {
@@ -242,23 +250,11 @@ impl<N: Net> Spawner<N> {
             Socket::Http(listener) if planned.key.kind == "https" => {
                 let listener =
                     http::TlsListener::new(gate, listener, slot.clone(), o.handshake_timeout);
-                tokio::spawn(http::serve(
-                    slot.clone(),
-                    planned.name.clone(),
-                    listener,
-                    self.events.clone(),
-                    o.http_body_limit,
-                    o.http_timeout,
-                    self.stop.clone(),
-                ))
+                tokio::spawn(http::serve(http_shared, listener, self.stop.clone()))
             }
             Socket::Http(listener) => tokio::spawn(http::serve(
-                slot.clone(),
-                planned.name.clone(),
+                http_shared,
                 http::AxumListener { listener, gate },
-                self.events.clone(),
-                o.http_body_limit,
-                o.http_timeout,
                 self.stop.clone(),
             )),
         };
