@@ -743,10 +743,92 @@ fn seed_select_by_request_nas_identifier_and_server_name() {
         3
     );
     // A connection without NAS-Identifier (no Status-Server yet) does not match a
-    // request that names one. (A request without NAS-Identifier would match it:
-    // `none == none` holds — see docs/evaluation.md.)
+    // request that names one, nor one that names none (a missing value never
+    // selects — see docs/evaluation.md).
     let cands = vec![conn(1, "RADSEC_SERVER", None, [10, 9, 0, 1])];
-    assert!(select(proxy_select(), SelectMode::First, cands, &ctx, 0).is_err());
+    assert!(select(proxy_select(), SelectMode::First, cands.clone(), &ctx, 0).is_err());
+    let nameless = udp_ctx(40, &[], "RADIUS_UDP");
+    assert!(select(proxy_select(), SelectMode::First, cands, &nameless, 0).is_err());
+}
+
+/// A missing value decides nothing in `@select`, not even through a negation: the
+/// test `connection.status.nas_identifier != radius.request.attr.NAS-Identifier`
+/// is unknown when either side is missing, so neither `if none { … } then accept`
+/// nor `if all { … } then reject else accept` selects a connection on it. A
+/// condition that its known tests decide still decides.
+#[test]
+fn a_missing_value_selects_no_connection_through_a_negation() {
+    let differs = || {
+        Cond::ne(
+            cf(ConnField::StatusNasIdentifier),
+            req_attr_var(NAS_IDENTIFIER),
+        )
+    };
+    let none_differs = accept_if(Condition::none(vec![differs()]));
+    let reject_if_differs = Pipeline::new(vec![Action::if_then(
+        Condition::all(vec![differs()]),
+        vec![Action::reject()],
+        Some(vec![Action::accept()]),
+    )]);
+    let named = udp_ctx(40, &[(NAS_IDENTIFIER, "nas-b")], "RADIUS_UDP");
+    let nameless = udp_ctx(40, &[], "RADIUS_UDP");
+    for pipeline in [none_differs, reject_if_differs] {
+        // Known values: the inverted test still picks the NAS it names.
+        let r = select(
+            pipeline.clone(),
+            SelectMode::First,
+            nas_connections(),
+            &named,
+            0,
+        );
+        assert_eq!(chosen(r), 2);
+        // The request names no NAS: no connection, whatever the operator.
+        let r = select(
+            pipeline.clone(),
+            SelectMode::First,
+            nas_connections(),
+            &nameless,
+            0,
+        );
+        assert_eq!(r.unwrap_err().code, ErrorCode::NoReverseConnections);
+        // A connection that never said who it is is not "different" from nas-b.
+        let anonymous = vec![conn(1, "RADSEC_SERVER", None, [10, 9, 0, 1])];
+        let r = select(pipeline.clone(), SelectMode::First, anonymous, &named, 0);
+        assert_eq!(r.unwrap_err().code, ErrorCode::NoReverseConnections);
+    }
+    // A known false test decides `all` whatever the unknown one says, and a known
+    // true test decides `any`: the tests are combined in Kleene's three-valued logic.
+    let known_false = Pipeline::new(vec![Action::if_then(
+        Condition::all(vec![
+            differs(),
+            Cond::eq(cf(ConnField::ServerName), Expr::str("NO_SUCH_SERVER")),
+        ]),
+        vec![Action::reject()],
+        Some(vec![Action::accept()]),
+    )]);
+    let r = select(
+        known_false,
+        SelectMode::First,
+        nas_connections(),
+        &nameless,
+        0,
+    );
+    assert_eq!(chosen(r), 1);
+    let known_true = accept_if(Condition::any(vec![
+        Cond::eq(
+            cf(ConnField::StatusNasIdentifier),
+            req_attr_var(NAS_IDENTIFIER),
+        ),
+        Cond::eq(cf(ConnField::ServerName), Expr::str("OTHER_SERVER")),
+    ]));
+    let r = select(
+        known_true,
+        SelectMode::First,
+        nas_connections(),
+        &nameless,
+        0,
+    );
+    assert_eq!(chosen(r), 2);
 }
 
 #[test]

@@ -36,7 +36,7 @@ use crate::eval::ir::{
 use crate::eval::json::value_to_json;
 use crate::eval::ops::{CompareOp, compare};
 use crate::eval::password::verify_password;
-use crate::eval::template::{eval_condition, eval_expr, render};
+use crate::eval::template::{eval_condition, eval_condition_known, eval_expr, render};
 use crate::eval::text::to_text;
 use crate::eval::value::Value;
 use crate::radius::id::AttrId;
@@ -247,6 +247,11 @@ pub struct Machine {
     stopping: bool,
     last_result: Option<ActionResult>,
     logs: Vec<LogRecord>,
+    /// An `if` whose condition is unknown (Kleene: it depends on a missing value)
+    /// ends the run undecided instead of taking the `else` branch (`@select`).
+    strict_missing: bool,
+    /// The run ended that way.
+    undecided: bool,
 }
 
 impl Machine {
@@ -260,7 +265,25 @@ impl Machine {
             stopping: false,
             last_result: None,
             logs: Vec::new(),
+            strict_missing: false,
+            undecided: false,
         }
+    }
+
+    /// The same run, in which a condition that a missing value leaves undecided
+    /// ([`eval_condition_known`] is `None`) takes no branch: the run stops there and
+    /// [`Machine::undecided`] turns true. `@select` runs this way, so that a missing
+    /// value can never select a connection, not even through `none { … }` or an
+    /// `else` that accepts.
+    pub fn strict_on_missing(mut self) -> Self {
+        self.strict_missing = true;
+        self
+    }
+
+    /// Whether the run stopped at a condition a missing value left undecided (only
+    /// with [`Machine::strict_on_missing`]); its outcome then decides nothing.
+    pub fn undecided(&self) -> bool {
+        self.undecided
     }
 
     /// Run until the pipeline finishes or parks. Calling it again while parked
@@ -472,7 +495,18 @@ impl Machine {
                 otherwise,
             } => {
                 for (cond, block) in branches {
-                    if eval_condition(cond, env) {
+                    let holds = if self.strict_missing {
+                        match eval_condition_known(cond, env) {
+                            Some(holds) => holds,
+                            None => {
+                                self.undecided = true;
+                                return Flow::Stop;
+                            }
+                        }
+                    } else {
+                        eval_condition(cond, env)
+                    };
+                    if holds {
                         return Flow::Push(Frame::new(block.clone(), Role::Plain));
                     }
                 }

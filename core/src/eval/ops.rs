@@ -209,15 +209,29 @@ pub fn compare_operands(
     right: &Value,
     right_origin: Operand,
 ) -> bool {
+    test_operands(op, left, left_origin, right, right_origin).unwrap_or(false)
+}
+
+/// [`compare_operands`] that tells an unknown outcome apart: `None` when a side that
+/// reads the context has no value (and the other side is not the literal `none` or
+/// `any`), so that a caller combining tests can keep "unknown" from turning into a
+/// decision through a negation (`none { … }`, an `else`).
+pub fn test_operands(
+    op: CompareOp,
+    left: &Value,
+    left_origin: Operand,
+    right: &Value,
+    right_origin: Operand,
+) -> Option<bool> {
     let presence_test = (left_origin == Operand::Constant && is_presence_literal(left))
         || (right_origin == Operand::Constant && is_presence_literal(right));
     if !presence_test {
         let missing = |v: &Value, origin: Operand| origin == Operand::Read && v.is_none();
         if missing(left, left_origin) || missing(right, right_origin) {
-            return false;
+            return None;
         }
     }
-    compare(op, left, right)
+    Some(compare(op, left, right))
 }
 
 /// The literals `none` and `any` (what a presence test is written with).

@@ -202,7 +202,7 @@ impl SelectRun {
     /// A run of `select` for `conn`.
     pub fn new(select: Arc<Pipeline>, library: Arc<Library>, conn: Arc<ConnectionInfo>) -> Self {
         Self {
-            machine: Machine::new(select, library),
+            machine: Machine::new(select, library).strict_on_missing(),
             locals: SelectLocals::default(),
             conn,
         }
@@ -233,6 +233,11 @@ impl SelectRun {
     fn settle(&mut self, base: &dyn EvalEnv, mut step: Step) -> Result<SelectStep, MachineError> {
         loop {
             match step {
+                // A condition left undecided by a missing value stopped the run:
+                // whatever it had gathered, the candidate is not selected.
+                Step::Done(Outcome::Accept) if self.machine.undecided() => {
+                    return Ok(SelectStep::Done(Verdict::Skipped));
+                }
                 Step::Done(o) => {
                     return Ok(SelectStep::Done(match o {
                         Outcome::Accept => Verdict::Selected,

@@ -10,7 +10,7 @@
 use crate::eval::context::{AttrSchema, EvalEnv};
 use crate::eval::filters::{FilterEnv, apply_filter};
 use crate::eval::ir::{CondMode, Condition, Expr, Template, TemplatePart};
-use crate::eval::ops::{Operand, compare_operands};
+use crate::eval::ops::{Operand, test_operands};
 use crate::eval::text::to_text;
 use crate::eval::value::Value;
 use crate::radius::id::AttrId;
@@ -103,23 +103,58 @@ pub fn operand_origin(expr: &Expr) -> Operand {
 }
 
 /// Whether a condition group holds. An empty `all`/`none` holds; an empty `any`
-/// does not. Each test follows [`compare_operands`]: a side that reads the context
-/// and has no value makes the test false, except against the literal `none`/`any`.
+/// does not. Each test follows [`compare_operands`](crate::eval::ops::compare_operands):
+/// a side that reads the context and has no value makes the test false, except
+/// against the literal `none`/`any`.
 pub fn eval_condition(cond: &Condition, env: &dyn EvalEnv) -> bool {
-    let mut tests = cond.tests.iter().map(|c| {
+    let tests = test_results(cond, env).map(|t| t.unwrap_or(false));
+    combine(cond.mode, tests.map(Some)).unwrap_or(false)
+}
+
+/// A condition group in three-valued (Kleene) logic, where a test with a missing
+/// side is unknown (`None`) rather than false: `all` is false as soon as one test is
+/// false, `any` true as soon as one is true, `none` is the negation of `any`; an
+/// unknown test decides the group only when the known ones leave it open. `@select`
+/// uses this so that a missing value cannot select a connection through a negation
+/// (`none { connection.status.nas_identifier != … }`, or an `else` branch that
+/// accepts).
+pub fn eval_condition_known(cond: &Condition, env: &dyn EvalEnv) -> Option<bool> {
+    combine(cond.mode, test_results(cond, env))
+}
+
+fn test_results<'a>(
+    cond: &'a Condition,
+    env: &'a dyn EvalEnv,
+) -> impl Iterator<Item = Option<bool>> + 'a {
+    cond.tests.iter().map(move |c| {
         let left = eval_expr(&c.left, env);
         let right = eval_expr(&c.right, env);
-        compare_operands(
+        test_operands(
             c.op,
             &left,
             operand_origin(&c.left),
             &right,
             operand_origin(&c.right),
         )
-    });
-    match cond.mode {
-        CondMode::All => tests.all(|t| t),
-        CondMode::Any => tests.any(|t| t),
-        CondMode::None => !tests.any(|t| t),
+    })
+}
+
+/// Kleene's `all`/`any`/`none` over tests evaluated in order, stopping at the first
+/// test that decides the group (as the two-valued evaluation always did).
+fn combine(mode: CondMode, tests: impl Iterator<Item = Option<bool>>) -> Option<bool> {
+    let mut unknown = false;
+    for t in tests {
+        match (mode, t) {
+            (CondMode::All, Some(false)) => return Some(false),
+            (CondMode::Any, Some(true)) => return Some(true),
+            (CondMode::None, Some(true)) => return Some(false),
+            (_, None) => unknown = true,
+            _ => {}
+        }
+    }
+    if unknown {
+        None
+    } else {
+        Some(mode != CondMode::Any)
     }
 }
