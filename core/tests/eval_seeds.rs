@@ -18,6 +18,7 @@ use boomerang_core::eval::ir::{
     Library, MapPattern, PacketRef, Pipeline, Place, Template, VarRef, error_code_value,
 };
 use boomerang_core::eval::machine::{EffectResult, Outcome};
+use boomerang_core::eval::ops::CompareOp;
 use boomerang_core::eval::policy::{
     Handler, HandlerChoice, Policy, choose_handler, http_answer, radius_reply,
 };
@@ -829,6 +830,36 @@ fn a_missing_value_selects_no_connection_through_a_negation() {
         0,
     );
     assert_eq!(chosen(r), 2);
+}
+
+/// A template with a hole is missing, not the text around the hole: `starts
+/// "%{…}"` over a missing value would otherwise test `starts ""`, which every
+/// connection passes, and `== "%{…}-b"` would match a NAS named `-b`.
+#[test]
+fn a_template_over_a_missing_value_selects_no_connection() {
+    let site = || Expr::Template(tpl(vec![part(req_attr_var(NAS_IDENTIFIER))]));
+    let starts = accept_if(Condition::all(vec![Cond {
+        left: cf(ConnField::StatusNasIdentifier),
+        op: CompareOp::Starts,
+        right: site(),
+    }]));
+    let suffixed = accept_if(Condition::all(vec![Cond::eq(
+        cf(ConnField::StatusNasIdentifier),
+        Expr::Template(tpl(vec![part(req_attr_var(NAS_IDENTIFIER)), text("-b")])),
+    )]));
+    let nameless = udp_ctx(40, &[], "RADIUS_UDP");
+    let mut cands = nas_connections();
+    cands.push(conn(5, "RADSEC_SERVER", Some("-b"), [10, 9, 0, 5]));
+    for pipeline in [starts.clone(), suffixed] {
+        let r = select(pipeline, SelectMode::First, cands.clone(), &nameless, 0);
+        assert_eq!(r.unwrap_err().code, ErrorCode::NoReverseConnections);
+    }
+    // With the value, the template is what it says.
+    let named = udp_ctx(40, &[(NAS_IDENTIFIER, "nas-")], "RADIUS_UDP");
+    assert_eq!(
+        chosen(select(starts, SelectMode::First, cands, &named, 0)),
+        1
+    );
 }
 
 #[test]

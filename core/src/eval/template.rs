@@ -127,8 +127,8 @@ fn test_results<'a>(
     env: &'a dyn EvalEnv,
 ) -> impl Iterator<Item = Option<bool>> + 'a {
     cond.tests.iter().map(move |c| {
-        let left = eval_expr(&c.left, env);
-        let right = eval_expr(&c.right, env);
+        let left = eval_operand(&c.left, env);
+        let right = eval_operand(&c.right, env);
         test_operands(
             c.op,
             &left,
@@ -137,6 +137,16 @@ fn test_results<'a>(
             operand_origin(&c.right),
         )
     })
+}
+
+/// A side of a test. A template one of whose `%{…}` has no value is itself missing
+/// (as in a binding, [`render_required`]): `starts "%{http.query.site}"` must not
+/// test against the text around the hole (`""` starts every string).
+fn eval_operand(expr: &Expr, env: &dyn EvalEnv) -> Value {
+    match expr {
+        Expr::Template(t) => render_required(t, env).map_or(Value::None, Value::String),
+        other => eval_expr(other, env),
+    }
 }
 
 /// Kleene's `all`/`any`/`none` over tests evaluated in order, stopping at the first
