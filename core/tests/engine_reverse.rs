@@ -151,6 +151,38 @@ fn connection_closing_silently_selects_again_without_spending_a_retry() {
 }
 
 #[test]
+fn connection_closed_in_order_or_after_part_of_a_reply_is_not_sent_again_elsewhere() {
+    // The NAS read the request, then ended its connection in order (FIN,
+    // close_notify) without answering: it may have acted on it, so the request is
+    // not sent to its other connection; and the same when only part of a reply
+    // came before the connection failed.
+    for partial in [false, true] {
+        let mut w = default_world();
+        let first = w.nas(1, "n1", NasMode::Hold);
+        let other = w.nas(2, "n1", NasMode::Ack);
+        let id = w.trigger("n1");
+        assert_eq!(w.h.requests_to(first).len(), 1, "first connection first");
+        if partial {
+            w.h.send_raw(first, bytes::Bytes::from_static(&[41, 7, 0, 20, 0, 0]));
+            w.h.close(first);
+        } else {
+            w.h.close_orderly(first);
+        }
+        let (status, body) = w.response(id).unwrap();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (500, Some("CONNECTION_CLOSED"))
+        );
+        assert!(
+            w.h.requests_to(other).is_empty(),
+            "sent twice (partial {partial})"
+        );
+        assert_eq!(w.h.steps(ReverseStep::Reselected), 0);
+        w.h.assert_quiescent();
+    }
+}
+
+#[test]
 fn connection_closing_silently_with_no_other_connection_is_connection_closed() {
     // Selected again for free, nothing to select: the request was written, then
     // its connection closed — that is the outcome, not NO_REVERSE_CONNECTIONS.

@@ -72,6 +72,12 @@ pub enum Input {
     StreamClosed {
         /// Which connection.
         conn: ConnId,
+        /// The peer ended the stream in order (a TCP FIN, with or without a TLS
+        /// close_notify) rather than by a reset or an error. A peer that closes in
+        /// order has read what reached it (a socket closed with unread data sends a
+        /// reset instead), so a request written to it may have been seen and is not
+        /// sent again on another connection for free.
+        orderly: bool,
     },
     /// An HTTP request arrived.
     HttpRequest(HttpRequest),

@@ -438,6 +438,11 @@ impl Engine {
             return;
         };
         state.decoder.push(data);
+        // Any bytes, even part of a packet, show that the peer is there and may
+        // have seen what was written before them.
+        if !data.is_empty() {
+            self.peers.with(conn, |p| p.heard());
+        }
         loop {
             let Some(state) = self.registry.state_mut(conn) else {
                 return;
@@ -451,7 +456,6 @@ impl Engine {
                 }
             };
             state.last_activity = now.mono;
-            self.peers.with(conn, |p| p.heard());
             self.registry.record_heard(conn, now.wall);
             let packet = match Packet::decode(frame) {
                 Ok(p) => p,
@@ -551,10 +555,23 @@ impl Engine {
     /// Forget a stream connection. With a reason the engine closes it (and tells
     /// the driver); without one the peer closed it. Every request of ours on it is
     /// retried elsewhere or fails with `errors.CONNECTION_CLOSED`.
+    /// The peer closed `conn` (or it failed), `orderly` as in [`Input::StreamClosed`].
+    pub(super) fn on_stream_closed(&mut self, now: Now, conn: ConnId, orderly: bool) {
+        if orderly {
+            self.peers.with(conn, |p| p.assume_seen());
+        }
+        self.close_stream(now, conn, None);
+    }
+
     pub(super) fn close_stream(&mut self, now: Now, conn: ConnId, reason: Option<CloseReason>) {
         let Some(entry) = self.registry.remove(conn) else {
             return;
         };
+        // A reload closes a live connection: what was written to it may have been
+        // read, so it is not sent again elsewhere for free.
+        if let Some(CloseReason::Reconfigured(_)) = reason {
+            self.peers.with(conn, |p| p.assume_seen());
+        }
         if let Some(reason) = reason {
             self.log(
                 Severity::Info,

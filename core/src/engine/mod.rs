@@ -204,7 +204,7 @@ impl Engine {
             Input::StreamData { conn, data } if self.dialer_owns(conn) => {
                 self.on_dialed_stream_data(now, conn, &data)
             }
-            Input::StreamClosed { conn } if self.dialer_owns(conn) => {
+            Input::StreamClosed { conn, .. } if self.dialer_owns(conn) => {
                 self.on_dialed_stream_closed(now, conn)
             }
             Input::StreamOpened { conn, .. } if self.dialer_owns(conn) => {
@@ -244,7 +244,7 @@ impl Engine {
                 &peer_certificates,
             ),
             Input::StreamData { conn, data } => self.on_stream_data(now, conn, &data),
-            Input::StreamClosed { conn } => self.close_stream(now, conn, None),
+            Input::StreamClosed { conn, orderly } => self.on_stream_closed(now, conn, orderly),
             Input::HttpRequest(req) => self.on_http(now, req),
             Input::SqlDone { effect, result } => self.on_sql_done(now, effect, result),
         }

@@ -302,9 +302,17 @@ impl<W: Copy + PartialEq> Peer<W> {
         }
     }
 
-    /// A packet of any kind arrived from the peer (a sign of life: requests
-    /// written before it may have been seen).
+    /// Bytes arrived from the peer (a sign of life: requests written before them
+    /// may have been seen).
     pub fn heard(&mut self) {
+        self.heard += 1;
+    }
+
+    /// Requests written so far may have been seen although nothing came back after
+    /// them: the peer ended the stream in order (it had read what reached it), or
+    /// we close a live connection ourselves (a reload). On [`Peer::close`] they are
+    /// lost with `seen` true, so they are not sent again elsewhere for free.
+    pub fn assume_seen(&mut self) {
         self.heard += 1;
     }
 

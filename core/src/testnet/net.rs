@@ -472,10 +472,21 @@ impl<O: Observer> Net<O> {
         }
     }
 
-    /// The NAS on `conn` closes its connection; the engine hears it at once.
+    /// The NAS on `conn` is gone: its connection fails (a reset, or a stale
+    /// connection timing out); the engine hears it at once.
     pub fn nas_close(&mut self, node: NodeId, conn: ConnId) -> Result<(), NetError> {
+        self.nas_end(node, conn, false)
+    }
+
+    /// The NAS on `conn` closes its connection in order (FIN, close_notify), having
+    /// read what reached it; the engine hears it at once.
+    pub fn nas_close_orderly(&mut self, node: NodeId, conn: ConnId) -> Result<(), NetError> {
+        self.nas_end(node, conn, true)
+    }
+
+    fn nas_end(&mut self, node: NodeId, conn: ConnId, orderly: bool) -> Result<(), NetError> {
         self.peers.nases.remove(&(node.0, conn));
-        self.handle(node, Input::StreamClosed { conn })
+        self.handle(node, Input::StreamClosed { conn, orderly })
     }
 
     fn with_nas<R>(
@@ -498,8 +509,15 @@ impl<O: Observer> Net<O> {
             return Err(self.error(format!("connection {conn} is no link")));
         };
         self.peers.links.remove(&(other, oc));
-        self.handle(node, Input::StreamClosed { conn })?;
-        self.handle(NodeId(other), Input::StreamClosed { conn: oc })
+        self.handle(
+            node,
+            Input::StreamClosed {
+                conn,
+                orderly: false,
+            },
+        )?;
+        let orderly = false;
+        self.handle(NodeId(other), Input::StreamClosed { conn: oc, orderly })
     }
 
     /// A UDP trigger sender at `peer` sends `data` (a signed request with
@@ -766,7 +784,9 @@ impl<O: Observer> Net<O> {
                 }
                 if let Some((other, oc)) = self.peers.links.remove(&(node, conn)) {
                     self.peers.links.remove(&(other, oc));
-                    self.handle_now(other, Input::StreamClosed { conn: oc })?;
+                    // The engine closed its end: the other end sees it in order.
+                    let orderly = true;
+                    self.handle_now(other, Input::StreamClosed { conn: oc, orderly })?;
                 }
                 Ok(())
             }

@@ -501,9 +501,16 @@ impl Harness {
         ok(self.net.nas_answer_held(node, conn, ack))
     }
 
+    /// The NAS's connection fails (a reset, a stale connection timing out).
     pub fn close(&mut self, conn: ConnId) {
         let node = self.node;
         ok(self.net.nas_close(node, conn));
+    }
+
+    /// The NAS closes its connection in order (FIN, close_notify).
+    pub fn close_orderly(&mut self, conn: ConnId) {
+        let node = self.node;
+        ok(self.net.nas_close_orderly(node, conn));
     }
 
     pub fn datagram(&mut self, server: ServerId, peer: SocketAddr, data: Bytes) {

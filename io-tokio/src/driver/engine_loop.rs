@@ -433,7 +433,7 @@ impl<N: Net> EngineLoop<N> {
         match event {
             Event::Input(input) => {
                 match &input {
-                    Input::StreamClosed { conn } => {
+                    Input::StreamClosed { conn, .. } => {
                         if let Some(handle) = self.conns.remove(conn)
                             && let Some(server) = handle.server
                         {
@@ -706,7 +706,8 @@ impl<N: Net> EngineLoop<N> {
                             &CloseReason::WriteQueueFull,
                         );
                     }
-                    self.local.push_back(Input::StreamClosed { conn });
+                    let orderly = false;
+                    self.local.push_back(Input::StreamClosed { conn, orderly });
                 }
             }
             Output::StreamClose { conn, reason } => {

@@ -254,12 +254,23 @@ pub(super) async fn run_connection<S>(
         return;
     };
     let mut buf = vec![0u8; READ_BUFFER];
+    // Whether the peer ended the stream in order: end of file (a TCP FIN, after a
+    // TLS close_notify or without one, which rustls reports as UnexpectedEof),
+    // rather than a reset or another error (or our own stop).
+    let mut orderly = false;
     loop {
         tokio::select! {
             biased;
             _ = &mut stop_rx => break,
             read = reader.read(&mut buf) => match read {
-                Ok(0) | Err(_) => break,
+                Ok(0) => {
+                    orderly = true;
+                    break;
+                }
+                Err(e) => {
+                    orderly = e.kind() == std::io::ErrorKind::UnexpectedEof;
+                    break;
+                }
                 Ok(n) => {
                     let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
                     if events.send(Event::Input(Input::StreamData { conn, data })).await.is_err() {
@@ -271,7 +282,7 @@ pub(super) async fn run_connection<S>(
     }
     // Ignored by the engine when it closed the connection itself.
     let _ = events
-        .send(Event::Input(Input::StreamClosed { conn }))
+        .send(Event::Input(Input::StreamClosed { conn, orderly }))
         .await;
 }
 
