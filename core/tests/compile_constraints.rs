@@ -1357,3 +1357,42 @@ servers {{ radius "TCP_IN" {{ listen {{ protocol tcp; port 1812; {listen_timeout
         "no reverse requests"
     );
 }
+
+/// A backend server's `timeout` is how long a request waits for its reply: `0` would
+/// fail every request as soon as it is sent, so it is refused, for `reverse` and
+/// `connect` servers alike. A listener's or a client's `timeout 0` (an idle timeout)
+/// still turns the timeout off.
+#[test]
+fn a_backend_server_request_timeout_of_zero_is_refused() {
+    let text = r#"backends {
+    radius "REV" {
+        server "R" { timeout 0; reverse { @select { accept; } } }
+        server "C" { secret "s"; timeout "0s"; connect { protocol udp; ip 192.0.2.1; port 1812; } }
+    }
+}
+"#;
+    assert_eq!(
+        rendered(text),
+        "test.conf:3:30: error: the `timeout` of a backend server must be longer than zero
+        server \"R\" { timeout 0; reverse { @select { accept; } } }
+                             ^
+help: it is how long a request waits for its reply (default 5 s); `0` does not turn it off
+test.conf:4:42: error: the `timeout` of a backend server must be longer than zero
+        server \"C\" { secret \"s\"; timeout \"0s\"; connect { protocol udp; ip 192.0.2.1; port 1812; } }
+                                         ^~~~
+help: it is how long a request waits for its reply (default 5 s); `0` does not turn it off
+"
+    );
+    // Any positive timeout is fine, and `timeout 0` keeps meaning "off" where it is an
+    // idle timeout.
+    let p = ok(
+        r#"clients { radius "T" { client "t" { source { ip 10.0.0.0/8; } secret "s"; timeout 0; } } }
+servers { radius "IN" { listen { protocol tcp; port 1812; timeout 0; } clients "T"; } }
+backends { radius "REV" { server "R" { timeout 1ms; reverse { @select { accept; } } } } }
+"#,
+    );
+    assert_eq!(
+        radius_backend(&p, "REV").servers[0].timeout,
+        Duration::from_millis(1)
+    );
+}

@@ -204,7 +204,7 @@ fn server(
                     }
                 }
             }
-            "timeout" => timeout = cx.duration(it),
+            "timeout" => timeout = request_timeout(cx, it),
             "retries" => {
                 retries = cx
                     .integer(it, 100)
@@ -303,6 +303,24 @@ fn server(
         priority,
         mode: mode?,
     })
+}
+
+/// A backend server's `timeout`: how long a request waits for its reply. Unlike a
+/// listener's idle timeout, `0` cannot mean "off" here — every request would fail
+/// with a timeout as soon as it is sent — so it is refused.
+fn request_timeout(cx: &mut Cx<'_>, it: &Item) -> Option<Duration> {
+    let d = cx.duration(it)?;
+    if d.is_zero() {
+        cx.push(
+            Diagnostic::error(
+                it.args().first().map_or(it.span, |t| t.span()),
+                "the `timeout` of a backend server must be longer than zero",
+            )
+            .with_help("it is how long a request waits for its reply (default 5 s); `0` does not turn it off"),
+        );
+        return None;
+    }
+    Some(d)
 }
 
 /// `connections` / `min-connections`: checked, then ignored with a warning.
