@@ -1396,3 +1396,56 @@ backends { radius "REV" { server "R" { timeout 1ms; reverse { @select { accept; 
         Duration::from_millis(1)
     );
 }
+
+/// `keepalive` values go to the kernel as whole seconds (TCP_KEEPIDLE and
+/// TCP_KEEPINTVL at most 32767) and a probe count (TCP_KEEPCNT at most 127); the
+/// kernel refuses anything else on every connection, so the check does.
+#[test]
+fn keepalive_values_are_checked_against_the_kernels_ranges() {
+    let config = |keepalive: &str| {
+        format!(
+            "servers {{ radius \"R\" {{ listen {{ protocol tcp; port 1812; keepalive {{ {keepalive} }} }} clients \"LOCAL\"; }} }}\n"
+        )
+    };
+    assert_eq!(
+        heads(&config("idle 0; interval 0; count 0;")),
+        [
+            "test.conf:1:75: error: keepalive `idle` must be between 1s and 32767s, not 0s",
+            "test.conf:1:87: error: keepalive `interval` must be between 1s and 32767s, not 0s",
+            "test.conf:1:96: error: `count` must be between 1 and 127, not 0",
+        ]
+    );
+    assert_eq!(
+        heads(&config("idle 999999999s; interval 32768s; count 1000;")),
+        [
+            "test.conf:1:75: error: keepalive `idle` must be between 1s and 32767s, not 999999999s",
+            "test.conf:1:96: error: keepalive `interval` must be between 1s and 32767s, not 32768s",
+            "test.conf:1:110: error: `count` must be between 1 and 127, not 1000",
+        ]
+    );
+    assert_eq!(
+        rendered(&config("idle 1500ms; interval 500ms;")),
+        "test.conf:1:75: error: keepalive `idle` must be whole seconds between 1s and 32767s, not 1500ms: the kernel takes seconds
+servers { radius \"R\" { listen { protocol tcp; port 1812; keepalive { idle 1500ms; interval 500ms; } } clients \"LOCAL\"; } }
+                                                                          ^~~~~~
+help: write `1s` or `2s`
+test.conf:1:92: error: keepalive `interval` must be whole seconds between 1s and 32767s, not 500ms: the kernel takes seconds
+servers { radius \"R\" { listen { protocol tcp; port 1812; keepalive { idle 1500ms; interval 500ms; } } clients \"LOCAL\"; } }
+                                                                                           ^~~~~
+help: write at least `1s`
+"
+    );
+    // The limits themselves are fine.
+    let p = ok(&config("idle 32767s; interval 1000; count 127;"));
+    let RadiusListen::Network(n) = &radius_server(&p, "R").listen else {
+        panic!()
+    };
+    assert_eq!(
+        n.keepalive,
+        Some(Keepalive {
+            idle: Some(Duration::from_secs(32767)),
+            interval: Some(Duration::from_secs(1)),
+            count: Some(127)
+        })
+    );
+}

@@ -562,16 +562,61 @@ fn keepalive_block(cx: &mut Cx<'_>, block: &Block) -> Keepalive {
             continue;
         }
         match kw {
-            "idle" => k.idle = cx.duration(it),
-            "interval" => k.interval = cx.duration(it),
+            "idle" => k.idle = keepalive_seconds(cx, it),
+            "interval" => k.interval = keepalive_seconds(cx, it),
             _ => {
                 k.count = cx
-                    .integer(it, u64::from(u32::MAX))
+                    .integer_in(it, 1, KEEPALIVE_MAX_COUNT)
                     .and_then(|n| u32::try_from(n).ok());
             }
         }
     }
     k
+}
+
+/// The largest `idle` and `interval` of `keepalive`, in seconds: the kernel refuses
+/// more (Linux `TCP_KEEPIDLE` and `TCP_KEEPINTVL` take at most 32767).
+const KEEPALIVE_MAX_SECS: u64 = 32767;
+/// The largest `count` of `keepalive` (Linux `TCP_KEEPCNT` takes at most 127).
+const KEEPALIVE_MAX_COUNT: u64 = 127;
+
+/// `idle` or `interval` of `keepalive`: whole seconds from 1 to
+/// [`KEEPALIVE_MAX_SECS`], as the kernel takes them (it would refuse anything else on
+/// every connection at run time).
+fn keepalive_seconds(cx: &mut Cx<'_>, it: &Item) -> Option<std::time::Duration> {
+    let d = cx.duration(it)?;
+    let kw = it.keyword().unwrap_or("?");
+    let at = it.args().first().map_or(it.span, |t| t.span());
+    let range = format!("1s and {KEEPALIVE_MAX_SECS}s");
+    if d.subsec_nanos() != 0 {
+        let help = if d.as_secs() == 0 {
+            "write at least `1s`".to_owned()
+        } else {
+            format!("write `{}s` or `{}s`", d.as_secs(), d.as_secs() + 1)
+        };
+        cx.push(
+            Diagnostic::error(
+                at,
+                format!(
+                    "keepalive `{kw}` must be whole seconds between {range}, not {}ms: the kernel takes seconds",
+                    d.as_millis()
+                ),
+            )
+            .with_help(help),
+        );
+        return None;
+    }
+    if d.as_secs() == 0 || d.as_secs() > KEEPALIVE_MAX_SECS {
+        cx.error(
+            at,
+            format!(
+                "keepalive `{kw}` must be between {range}, not {}s",
+                d.as_secs()
+            ),
+        );
+        return None;
+    }
+    Some(d)
 }
 
 /// A server-side `tls { … }` block. `require_default` is the default of
