@@ -1449,3 +1449,39 @@ help: write at least `1s`
         })
     );
 }
+
+/// A query sends a new request, whose code only its bindings set: a constant reply
+/// code, or no code at all, fails every call, so both are refused. A code copied from
+/// the incoming request (the seeds' proxy query), or any other expression, is only
+/// known at run time and stays accepted.
+#[test]
+fn a_query_needs_a_request_code() {
+    let text = r#"backends {
+    radius "REV" {
+        server "R" { reverse { @select { accept; } } }
+        query "REPLY_CODE" { bindings { radius.request.code = radius.ACCESS_ACCEPT; radius.request.attr.User-Name = "u"; } }
+        query "NAK" { bindings { radius.request.code = "CoA-NAK"; } }
+        query "NO_CODE" { bindings { radius.request.attr.User-Name = "u"; } }
+    }
+}
+"#;
+    assert_eq!(
+        heads(text),
+        [
+            "test.conf:4:63: error: Access-Accept (2) is a reply code, not a request code: a query with it could never be sent",
+            "test.conf:5:56: error: CoA-NAK (45) is a reply code, not a request code: a query with it could never be sent",
+            "test.conf:6:27: error: the `bindings` of query `NO_CODE` set no `radius.request.code`",
+        ]
+    );
+    ok(r#"backends {
+    radius "REV" {
+        server "R" { reverse { @select { accept; } } }
+        query "PROXY" { bindings { radius.request.code = radius.request.code; radius.request.attrs = radius.request.attrs; } }
+        query "VAR" { bindings { radius.request.code = vars.code; } }
+        query "CONST" { bindings { radius.request.code = radius.COA_REQUEST; } }
+        query "NAME" { bindings { radius.request.code = "disconnect-request"; } }
+        query "NUMBER" { bindings { radius.request.code = 12; } }
+    }
+}
+"#);
+}

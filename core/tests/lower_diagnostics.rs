@@ -432,6 +432,27 @@ fn query_block_errors() {
             "1:23: error: `300` is not a RADIUS packet code [help: write a constant such as `radius.DISCONNECT_REQUEST`, a number, or a name such as \"CoA-Request\"]"
         ]
     );
+    // A constant reply code could never be sent.
+    let reply_code = "1:23: error: Access-Accept (2) is a reply code, not a request code: a query with it could never be sent [help: set `radius.request.code` to a request code such as `radius.DISCONNECT_REQUEST`, `radius.COA_REQUEST` or `radius.ACCESS_REQUEST`, or copy the incoming one with `radius.request.code = radius.request.code;`]";
+    assert_eq!(
+        bindings("radius.request.code = radius.ACCESS_ACCEPT;").diags,
+        [reply_code]
+    );
+    assert_eq!(bindings("radius.request.code = 2;").diags, [reply_code]);
+    assert_eq!(
+        bindings("radius.request.code = 99;").diags,
+        [
+            "1:23: error: 99 is not a request code: a query with it could never be sent [help: set `radius.request.code` to a request code such as `radius.DISCONNECT_REQUEST`, `radius.COA_REQUEST` or `radius.ACCESS_REQUEST`, or copy the incoming one with `radius.request.code = radius.request.code;`]"
+        ]
+    );
+    for fine in [
+        "radius.request.code = radius.request.code;",
+        "radius.request.code = radius.STATUS_SERVER;",
+        "radius.request.code = \"accounting-request\";",
+        "radius.request.code = vars.code;",
+    ] {
+        assert_eq!(bindings(fine).diags, Vec::<String>::new(), "{fine}");
+    }
     assert_eq!(
         mapping("radius.request.code = radius.reply.code;").diags,
         ["1:1: error: `radius.request.code` is read-only"]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::contract::Transport;
+use crate::eval::ir::{PacketRef, Place};
 use crate::eval::query::{Bindings, Mapping, RadiusQuery, SqlQuery};
 use crate::eval::select::SelectMode;
 use crate::lang::compile::certs;
@@ -643,6 +644,21 @@ fn radius_query(cx: &mut Cx<'_>, lw: Lowering<'_>, q: &Entry<'_>) -> Option<Radi
                 .with_help(
                     "add `bindings { radius.request.code = …; radius.request.attr.NAME = …; }`",
                 ),
+        );
+    }
+    // Only the bindings set the code of the request a query sends: without an
+    // assignment to it, every call would fail. (After another error in the query a
+    // code binding may have been dropped, so this is only said on its own.)
+    if let (Some(b), Some(at)) = (&bindings, seen.get("bindings"))
+        && cx.error_count() == errors
+        && !b
+            .assignments
+            .iter()
+            .any(|a| a.place == Place::RadiusCode(PacketRef::Request))
+    {
+        cx.push(
+            Diagnostic::error(at, format!("the `bindings` of {place} set no `radius.request.code`"))
+                .with_help("a query sends a new request and needs its code: add e.g. `radius.request.code = radius.DISCONNECT_REQUEST;`, or `radius.request.code = radius.request.code;` to copy the incoming one"),
         );
     }
     if cx.error_count() > errors {
