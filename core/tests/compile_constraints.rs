@@ -1485,3 +1485,49 @@ fn a_query_needs_a_request_code() {
 }
 "#);
 }
+
+/// `nas_identifier_binding certificate_…` compares with the connection's client
+/// certificate, which only TLS connections have: on a list used only by `udp`/`tcp`
+/// servers it can never hold (an error, like a missing secret there); on a list that
+/// a `tls` server uses too, each server without TLS is warned about.
+#[test]
+fn a_certificate_binding_needs_a_tls_listener() {
+    let config = |servers: &str| {
+        format!(
+            r#"clients {{ radius "BOUND" {{ client "ANY" {{ source {{ ip 127.0.0.0/8; }} secret "s"; nas_identifier_binding certificate_cn; }} }} }}
+servers {{
+{servers}
+}}
+"#
+        )
+    };
+    let tcp = r#"    radius "TCP_IN" { listen { protocol tcp; port 1812; timeout 0; } clients "BOUND"; }"#;
+    let udp = r#"    radius "UDP_IN" { listen { protocol udp; port 1812; } clients "BOUND"; }"#;
+    let tls = r#"    radius "TLS_IN" { listen { protocol tls; port 2083; tls { certificate "CERT"; certificate_key "KEY"; client_ca_certificate "CA"; } } clients "BOUND"; }"#;
+    assert_eq!(
+        rendered(&config(tcp)),
+        "test.conf:1:105: error: client `ANY` binds its NAS-Identifier to the client certificate (`nas_identifier_binding certificate_cn`), but its list `BOUND` is only used by servers without TLS (`TCP_IN` (tcp)), where a connection has no certificate: every Status-Server of the client would be refused
+clients { radius \"BOUND\" { client \"ANY\" { source { ip 127.0.0.0/8; } secret \"s\"; nas_identifier_binding certificate_cn; } } }
+                                                                                                        ^~~~~~~~~~~~~~
+test.conf:3:12: note: server `TCP_IN` uses the list over `tcp`
+    radius \"TCP_IN\" { listen { protocol tcp; port 1812; timeout 0; } clients \"BOUND\"; }
+           ^~~~~~~~
+help: use the list with a `protocol tls` listener, or remove `nas_identifier_binding` (`none`)
+"
+    );
+    assert_eq!(
+        heads(&config(&format!("{tcp}\n{udp}"))),
+        [
+            "test.conf:1:105: error: client `ANY` binds its NAS-Identifier to the client certificate (`nas_identifier_binding certificate_cn`), but its list `BOUND` is only used by servers without TLS (`TCP_IN` (tcp), `UDP_IN` (udp)), where a connection has no certificate: every Status-Server of the client would be refused"
+        ]
+    );
+    assert_eq!(
+        heads(&config(&format!("{tls}\n{tcp}"))),
+        [
+            "test.conf:1:105: warning: client `ANY` binds its NAS-Identifier to the client certificate (`nas_identifier_binding certificate_cn`), but its list `BOUND` is also used by servers without TLS (`TCP_IN` (tcp)), where a connection has no certificate: there every Status-Server of the client is refused"
+        ]
+    );
+    assert_eq!(heads(&config(tls)), Vec::<String>::new());
+    // A list no server uses says nothing yet.
+    assert_eq!(heads(&config("")), Vec::<String>::new());
+}

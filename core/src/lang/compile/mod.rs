@@ -184,6 +184,8 @@ pub fn compile(loaded: &Loaded, options: &CompileOptions<'_>) -> Compiled {
         .iter()
         .map(|s| servers::build(&mut cx, &col, &built, s, &mut warned))
         .collect();
+    cx.diags
+        .extend(servers::certificate_binding_checks(&servers, &lists));
     cx.diags.extend(backends::reverse_secret_warnings(
         &backends, &servers, &lists,
     ));
