@@ -310,6 +310,15 @@ fn unsupported_variables() {
             "varz.x",
             "1:17: error: unknown variable `varz.x`, did you mean `vars.x`?",
         ),
+        // `[-1]` reads like a key index; it is said to be a negative index.
+        (
+            "radius.request.attr.Class[-1]",
+            "1:37: error: negative indices (`[-1]`) are not supported: `[N]` counts from 0 (`[0]` is the first value), `[n]` is the last value, `[*]` all of them",
+        ),
+        (
+            "radius.request.attr.Class[vars.i]",
+            "1:37: error: key indices (`[other.variable]`) are not supported",
+        ),
     ];
     for (text, expected) in cases {
         assert_eq!(
