@@ -1531,3 +1531,91 @@ help: use the list with a `protocol tls` listener, or remove `nas_identifier_bin
     // A list no server uses says nothing yet.
     assert_eq!(heads(&config("")), Vec::<String>::new());
 }
+
+/// A file included twice is spliced in twice, so its names are defined twice: that is
+/// said once, at the second include, with the first one, instead of a "duplicate"
+/// whose "first defined here" shows the very same line.
+#[test]
+fn a_file_included_twice_is_reported_at_both_includes() {
+    let render = |fs: &MemoryLoader, paths: &[&str]| {
+        let loaded = load(fs, paths);
+        let compiled = boomerang_core::lang::compile::compile(&loaded, &CompileOptions::default());
+        assert!(compiled.program.is_none());
+        compiled.render(&loaded.sources)
+    };
+    let fs = MemoryLoader::new()
+        .with("main.conf", "include_glob \"d/*.conf\";\ninclude \"d\";\n")
+        .with(
+            "d/10_a.conf",
+            "aaa { policy \"P0\" { handler \"H\" { @execute { accept; } } } }\naaa { pipeline \"X\" { accept; } }\n",
+        );
+    // Once, for the first name, though the pipeline clashes too.
+    assert_eq!(
+        render(&fs, &["main.conf"]),
+        "main.conf:2:1: error: `d/10_a.conf` is included twice, so policy `P0` in it is defined twice
+include \"d\";
+^~~~~~~~~~~~
+main.conf:1:1: note: first included here
+include_glob \"d/*.conf\";
+^~~~~~~~~~~~~~~~~~~~~~~~
+help: include each file once: its items are spliced in where it is included, and a second copy defines its names again
+"
+    );
+    // Through an including file loaded twice: the outermost includes are named.
+    let fs = MemoryLoader::new()
+        .with(
+            "main.conf",
+            "include \"mid.conf\";\ninclude \"./mid.conf\";\n",
+        )
+        .with("mid.conf", "include \"leaf.conf\";\n")
+        .with("leaf.conf", "management { enabled false; }\n");
+    assert_eq!(
+        render(&fs, &["main.conf"])
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>(),
+        [
+            "main.conf:2:1: error: `mid.conf` is included twice, so section `management` in it is defined twice",
+            "include \"./mid.conf\";",
+        ]
+    );
+    // A file given on its own and included as well.
+    let fs = MemoryLoader::new()
+        .with("conf/50_main.conf", "include \"10_base.conf\";\n")
+        .with(
+            "conf/10_base.conf",
+            "clients { http \"WEB\" { client \"lo\" { source { ip 127.0.0.1; } } } }\n",
+        );
+    let r = render(&fs, &["conf"]);
+    assert!(
+        r.starts_with("conf/50_main.conf:1:1: error: `conf/10_base.conf` is loaded twice, so client list `WEB` in it is defined twice"),
+        "{r}"
+    );
+    assert!(
+        r.contains("note: `conf/10_base.conf` is also loaded as a configuration file of its own"),
+        "{r}"
+    );
+    // The same name in two different files stays a plain duplicate.
+    let fs = MemoryLoader::new()
+        .with("a.conf", "aaa { pipeline \"X\" { accept; } }\n")
+        .with("b.conf", "aaa { pipeline \"X\" { accept; } }\n");
+    let r = render(&fs, &["a.conf", "b.conf"]);
+    assert!(
+        r.starts_with("b.conf:1:16: error: duplicate pipeline `X`"),
+        "{r}"
+    );
+    // A fragment without names may be included in several places.
+    let fs = MemoryLoader::new()
+        .with(
+            "main.conf",
+            "aaa { policy \"P\" { handler \"A\" { @execute { include \"act.conf\"; } } handler \"B\" { @execute { include \"act.conf\"; } } } }\n",
+        )
+        .with("act.conf", "accept;\n");
+    let loaded = load(&fs, &["main.conf"]);
+    let compiled = boomerang_core::lang::compile::compile(&loaded, &CompileOptions::default());
+    assert!(
+        !compiled.has_errors(),
+        "{}",
+        compiled.render(&loaded.sources)
+    );
+}

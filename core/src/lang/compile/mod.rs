@@ -131,7 +131,7 @@ fn all<T>(v: Vec<Option<T>>) -> Option<Vec<T>> {
 
 /// Compile a loaded configuration into a [`Program`], reporting every problem.
 pub fn compile(loaded: &Loaded, options: &CompileOptions<'_>) -> Compiled {
-    let mut cx = Cx::new(&loaded.sources, &options.env);
+    let mut cx = Cx::new(&loaded.sources, &options.env, &loaded.include_sites);
     let items: Vec<_> = loaded.items().collect();
 
     // Pass 1: names and indices.
