@@ -1357,3 +1357,265 @@ servers {{ radius "TCP_IN" {{ listen {{ protocol tcp; port 1812; {listen_timeout
         "no reverse requests"
     );
 }
+
+/// A backend server's `timeout` is how long a request waits for its reply: `0` would
+/// fail every request as soon as it is sent, so it is refused, for `reverse` and
+/// `connect` servers alike. A listener's or a client's `timeout 0` (an idle timeout)
+/// still turns the timeout off.
+#[test]
+fn a_backend_server_request_timeout_of_zero_is_refused() {
+    let text = r#"backends {
+    radius "REV" {
+        server "R" { timeout 0; reverse { @select { accept; } } }
+        server "C" { secret "s"; timeout "0s"; connect { protocol udp; ip 192.0.2.1; port 1812; } }
+    }
+}
+"#;
+    assert_eq!(
+        rendered(text),
+        "test.conf:3:30: error: the `timeout` of a backend server must be longer than zero
+        server \"R\" { timeout 0; reverse { @select { accept; } } }
+                             ^
+help: it is how long a request waits for its reply (default 5 s); `0` does not turn it off
+test.conf:4:42: error: the `timeout` of a backend server must be longer than zero
+        server \"C\" { secret \"s\"; timeout \"0s\"; connect { protocol udp; ip 192.0.2.1; port 1812; } }
+                                         ^~~~
+help: it is how long a request waits for its reply (default 5 s); `0` does not turn it off
+"
+    );
+    // Any positive timeout is fine, and `timeout 0` keeps meaning "off" where it is an
+    // idle timeout.
+    let p = ok(
+        r#"clients { radius "T" { client "t" { source { ip 10.0.0.0/8; } secret "s"; timeout 0; } } }
+servers { radius "IN" { listen { protocol tcp; port 1812; timeout 0; } clients "T"; } }
+backends { radius "REV" { server "R" { timeout 1ms; reverse { @select { accept; } } } } }
+"#,
+    );
+    assert_eq!(
+        radius_backend(&p, "REV").servers[0].timeout,
+        Duration::from_millis(1)
+    );
+}
+
+/// `keepalive` values go to the kernel as whole seconds (TCP_KEEPIDLE and
+/// TCP_KEEPINTVL at most 32767) and a probe count (TCP_KEEPCNT at most 127); the
+/// kernel refuses anything else on every connection, so the check does.
+#[test]
+fn keepalive_values_are_checked_against_the_kernels_ranges() {
+    let config = |keepalive: &str| {
+        format!(
+            "servers {{ radius \"R\" {{ listen {{ protocol tcp; port 1812; keepalive {{ {keepalive} }} }} clients \"LOCAL\"; }} }}\n"
+        )
+    };
+    assert_eq!(
+        heads(&config("idle 0; interval 0; count 0;")),
+        [
+            "test.conf:1:75: error: keepalive `idle` must be between 1s and 32767s, not 0s",
+            "test.conf:1:87: error: keepalive `interval` must be between 1s and 32767s, not 0s",
+            "test.conf:1:96: error: `count` must be between 1 and 127, not 0",
+        ]
+    );
+    assert_eq!(
+        heads(&config("idle 999999999s; interval 32768s; count 1000;")),
+        [
+            "test.conf:1:75: error: keepalive `idle` must be between 1s and 32767s, not 999999999s",
+            "test.conf:1:96: error: keepalive `interval` must be between 1s and 32767s, not 32768s",
+            "test.conf:1:110: error: `count` must be between 1 and 127, not 1000",
+        ]
+    );
+    assert_eq!(
+        rendered(&config("idle 1500ms; interval 500ms;")),
+        "test.conf:1:75: error: keepalive `idle` must be whole seconds between 1s and 32767s, not 1500ms: the kernel takes seconds
+servers { radius \"R\" { listen { protocol tcp; port 1812; keepalive { idle 1500ms; interval 500ms; } } clients \"LOCAL\"; } }
+                                                                          ^~~~~~
+help: write `1s` or `2s`
+test.conf:1:92: error: keepalive `interval` must be whole seconds between 1s and 32767s, not 500ms: the kernel takes seconds
+servers { radius \"R\" { listen { protocol tcp; port 1812; keepalive { idle 1500ms; interval 500ms; } } clients \"LOCAL\"; } }
+                                                                                           ^~~~~
+help: write at least `1s`
+"
+    );
+    // The limits themselves are fine.
+    let p = ok(&config("idle 32767s; interval 1000; count 127;"));
+    let RadiusListen::Network(n) = &radius_server(&p, "R").listen else {
+        panic!()
+    };
+    assert_eq!(
+        n.keepalive,
+        Some(Keepalive {
+            idle: Some(Duration::from_secs(32767)),
+            interval: Some(Duration::from_secs(1)),
+            count: Some(127)
+        })
+    );
+}
+
+/// A query sends a new request, whose code only its bindings set: a constant reply
+/// code, or no code at all, fails every call, so both are refused. A code copied from
+/// the incoming request (the seeds' proxy query), or any other expression, is only
+/// known at run time and stays accepted.
+#[test]
+fn a_query_needs_a_request_code() {
+    let text = r#"backends {
+    radius "REV" {
+        server "R" { reverse { @select { accept; } } }
+        query "REPLY_CODE" { bindings { radius.request.code = radius.ACCESS_ACCEPT; radius.request.attr.User-Name = "u"; } }
+        query "NAK" { bindings { radius.request.code = "CoA-NAK"; } }
+        query "NO_CODE" { bindings { radius.request.attr.User-Name = "u"; } }
+    }
+}
+"#;
+    assert_eq!(
+        heads(text),
+        [
+            "test.conf:4:63: error: Access-Accept (2) is a reply code, not a request code: a query with it could never be sent",
+            "test.conf:5:56: error: CoA-NAK (45) is a reply code, not a request code: a query with it could never be sent",
+            "test.conf:6:27: error: the `bindings` of query `NO_CODE` set no `radius.request.code`",
+        ]
+    );
+    ok(r#"backends {
+    radius "REV" {
+        server "R" { reverse { @select { accept; } } }
+        query "PROXY" { bindings { radius.request.code = radius.request.code; radius.request.attrs = radius.request.attrs; } }
+        query "VAR" { bindings { radius.request.code = vars.code; } }
+        query "CONST" { bindings { radius.request.code = radius.COA_REQUEST; } }
+        query "NAME" { bindings { radius.request.code = "disconnect-request"; } }
+        query "NUMBER" { bindings { radius.request.code = 12; } }
+    }
+}
+"#);
+}
+
+/// `nas_identifier_binding certificate_…` compares with the connection's client
+/// certificate, which only TLS connections have: on a list used only by `udp`/`tcp`
+/// servers it can never hold (an error, like a missing secret there); on a list that
+/// a `tls` server uses too, each server without TLS is warned about.
+#[test]
+fn a_certificate_binding_needs_a_tls_listener() {
+    let config = |servers: &str| {
+        format!(
+            r#"clients {{ radius "BOUND" {{ client "ANY" {{ source {{ ip 127.0.0.0/8; }} secret "s"; nas_identifier_binding certificate_cn; }} }} }}
+servers {{
+{servers}
+}}
+"#
+        )
+    };
+    let tcp = r#"    radius "TCP_IN" { listen { protocol tcp; port 1812; timeout 0; } clients "BOUND"; }"#;
+    let udp = r#"    radius "UDP_IN" { listen { protocol udp; port 1812; } clients "BOUND"; }"#;
+    let tls = r#"    radius "TLS_IN" { listen { protocol tls; port 2083; tls { certificate "CERT"; certificate_key "KEY"; client_ca_certificate "CA"; } } clients "BOUND"; }"#;
+    assert_eq!(
+        rendered(&config(tcp)),
+        "test.conf:1:105: error: client `ANY` binds its NAS-Identifier to the client certificate (`nas_identifier_binding certificate_cn`), but its list `BOUND` is only used by servers without TLS (`TCP_IN` (tcp)), where a connection has no certificate: every Status-Server of the client would be refused
+clients { radius \"BOUND\" { client \"ANY\" { source { ip 127.0.0.0/8; } secret \"s\"; nas_identifier_binding certificate_cn; } } }
+                                                                                                        ^~~~~~~~~~~~~~
+test.conf:3:12: note: server `TCP_IN` uses the list over `tcp`
+    radius \"TCP_IN\" { listen { protocol tcp; port 1812; timeout 0; } clients \"BOUND\"; }
+           ^~~~~~~~
+help: use the list with a `protocol tls` listener, or remove `nas_identifier_binding` (`none`)
+"
+    );
+    assert_eq!(
+        heads(&config(&format!("{tcp}\n{udp}"))),
+        [
+            "test.conf:1:105: error: client `ANY` binds its NAS-Identifier to the client certificate (`nas_identifier_binding certificate_cn`), but its list `BOUND` is only used by servers without TLS (`TCP_IN` (tcp), `UDP_IN` (udp)), where a connection has no certificate: every Status-Server of the client would be refused"
+        ]
+    );
+    assert_eq!(
+        heads(&config(&format!("{tls}\n{tcp}"))),
+        [
+            "test.conf:1:105: warning: client `ANY` binds its NAS-Identifier to the client certificate (`nas_identifier_binding certificate_cn`), but its list `BOUND` is also used by servers without TLS (`TCP_IN` (tcp)), where a connection has no certificate: there every Status-Server of the client is refused"
+        ]
+    );
+    assert_eq!(heads(&config(tls)), Vec::<String>::new());
+    // A list no server uses says nothing yet.
+    assert_eq!(heads(&config("")), Vec::<String>::new());
+}
+
+/// A file included twice is spliced in twice, so its names are defined twice: that is
+/// said once, at the second include, with the first one, instead of a "duplicate"
+/// whose "first defined here" shows the very same line.
+#[test]
+fn a_file_included_twice_is_reported_at_both_includes() {
+    let render = |fs: &MemoryLoader, paths: &[&str]| {
+        let loaded = load(fs, paths);
+        let compiled = boomerang_core::lang::compile::compile(&loaded, &CompileOptions::default());
+        assert!(compiled.program.is_none());
+        compiled.render(&loaded.sources)
+    };
+    let fs = MemoryLoader::new()
+        .with("main.conf", "include_glob \"d/*.conf\";\ninclude \"d\";\n")
+        .with(
+            "d/10_a.conf",
+            "aaa { policy \"P0\" { handler \"H\" { @execute { accept; } } } }\naaa { pipeline \"X\" { accept; } }\n",
+        );
+    // Once, for the first name, though the pipeline clashes too.
+    assert_eq!(
+        render(&fs, &["main.conf"]),
+        "main.conf:2:1: error: `d/10_a.conf` is included twice, so policy `P0` in it is defined twice
+include \"d\";
+^~~~~~~~~~~~
+main.conf:1:1: note: first included here
+include_glob \"d/*.conf\";
+^~~~~~~~~~~~~~~~~~~~~~~~
+help: include each file once: its items are spliced in where it is included, and a second copy defines its names again
+"
+    );
+    // Through an including file loaded twice: the outermost includes are named.
+    let fs = MemoryLoader::new()
+        .with(
+            "main.conf",
+            "include \"mid.conf\";\ninclude \"./mid.conf\";\n",
+        )
+        .with("mid.conf", "include \"leaf.conf\";\n")
+        .with("leaf.conf", "management { enabled false; }\n");
+    assert_eq!(
+        render(&fs, &["main.conf"])
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>(),
+        [
+            "main.conf:2:1: error: `mid.conf` is included twice, so section `management` in it is defined twice",
+            "include \"./mid.conf\";",
+        ]
+    );
+    // A file given on its own and included as well.
+    let fs = MemoryLoader::new()
+        .with("conf/50_main.conf", "include \"10_base.conf\";\n")
+        .with(
+            "conf/10_base.conf",
+            "clients { http \"WEB\" { client \"lo\" { source { ip 127.0.0.1; } } } }\n",
+        );
+    let r = render(&fs, &["conf"]);
+    assert!(
+        r.starts_with("conf/50_main.conf:1:1: error: `conf/10_base.conf` is loaded twice, so client list `WEB` in it is defined twice"),
+        "{r}"
+    );
+    assert!(
+        r.contains("note: `conf/10_base.conf` is also loaded as a configuration file of its own"),
+        "{r}"
+    );
+    // The same name in two different files stays a plain duplicate.
+    let fs = MemoryLoader::new()
+        .with("a.conf", "aaa { pipeline \"X\" { accept; } }\n")
+        .with("b.conf", "aaa { pipeline \"X\" { accept; } }\n");
+    let r = render(&fs, &["a.conf", "b.conf"]);
+    assert!(
+        r.starts_with("b.conf:1:16: error: duplicate pipeline `X`"),
+        "{r}"
+    );
+    // A fragment without names may be included in several places.
+    let fs = MemoryLoader::new()
+        .with(
+            "main.conf",
+            "aaa { policy \"P\" { handler \"A\" { @execute { include \"act.conf\"; } } handler \"B\" { @execute { include \"act.conf\"; } } } }\n",
+        )
+        .with("act.conf", "accept;\n");
+    let loaded = load(&fs, &["main.conf"]);
+    let compiled = boomerang_core::lang::compile::compile(&loaded, &CompileOptions::default());
+    assert!(
+        !compiled.has_errors(),
+        "{}",
+        compiled.render(&loaded.sources)
+    );
+}

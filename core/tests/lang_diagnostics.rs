@@ -124,6 +124,32 @@ fn unterminated_triple_string_and_template_and_regex() {
     );
 }
 
+/// `\"` inside `%{…}` is no escape (strings nest there with bare quotes): the error
+/// points at it and says how to write it, not only that the template is left open.
+#[test]
+fn escaped_quote_inside_a_template_is_pointed_at() {
+    let help = "help: write `%{x | default(\"text\")}` without backslashes, even inside a \"…\" string (or use a \"\"\"…\"\"\" string)\n";
+    assert_eq!(
+        diags("x \"%{a | default(\\\"nobody\\\")}\";\n"),
+        format!(
+            "t.conf:1:18: error: `\\\"` inside `%{{…}}` is not an escape: a template holds an expression, and its strings are written with bare quotes\n\
+             x \"%{{a | default(\\\"nobody\\\")}}\";\n\
+             \x20                ^~\n\
+             {help}"
+        )
+    );
+    // Bare quotes nest, in both kinds of string; `\"` in a string's text is an escape.
+    for fine in [
+        "x \"%{a | default(\"nobody\")}\";\n",
+        "x \"\"\"%{a | default(\"nobody\")}\"\"\";\n",
+        "x \"say \\\"%{a}\\\"\";\n",
+    ] {
+        assert_eq!(diags(fine), "", "{fine}");
+    }
+    // Other broken templates keep their message.
+    assert!(diags("x \"a %{ b \";\n").starts_with("t.conf:1:6: error: unterminated template `%{`"));
+}
+
 #[test]
 fn bad_addresses_numbers_and_durations() {
     assert_eq!(

@@ -310,6 +310,15 @@ fn unsupported_variables() {
             "varz.x",
             "1:17: error: unknown variable `varz.x`, did you mean `vars.x`?",
         ),
+        // `[-1]` reads like a key index; it is said to be a negative index.
+        (
+            "radius.request.attr.Class[-1]",
+            "1:37: error: negative indices (`[-1]`) are not supported: `[N]` counts from 0 (`[0]` is the first value), `[n]` is the last value, `[*]` all of them",
+        ),
+        (
+            "radius.request.attr.Class[vars.i]",
+            "1:37: error: key indices (`[other.variable]`) are not supported",
+        ),
     ];
     for (text, expected) in cases {
         assert_eq!(
@@ -432,6 +441,27 @@ fn query_block_errors() {
             "1:23: error: `300` is not a RADIUS packet code [help: write a constant such as `radius.DISCONNECT_REQUEST`, a number, or a name such as \"CoA-Request\"]"
         ]
     );
+    // A constant reply code could never be sent.
+    let reply_code = "1:23: error: Access-Accept (2) is a reply code, not a request code: a query with it could never be sent [help: set `radius.request.code` to a request code such as `radius.DISCONNECT_REQUEST`, `radius.COA_REQUEST` or `radius.ACCESS_REQUEST`, or copy the incoming one with `radius.request.code = radius.request.code;`]";
+    assert_eq!(
+        bindings("radius.request.code = radius.ACCESS_ACCEPT;").diags,
+        [reply_code]
+    );
+    assert_eq!(bindings("radius.request.code = 2;").diags, [reply_code]);
+    assert_eq!(
+        bindings("radius.request.code = 99;").diags,
+        [
+            "1:23: error: 99 is not a request code: a query with it could never be sent [help: set `radius.request.code` to a request code such as `radius.DISCONNECT_REQUEST`, `radius.COA_REQUEST` or `radius.ACCESS_REQUEST`, or copy the incoming one with `radius.request.code = radius.request.code;`]"
+        ]
+    );
+    for fine in [
+        "radius.request.code = radius.request.code;",
+        "radius.request.code = radius.STATUS_SERVER;",
+        "radius.request.code = \"accounting-request\";",
+        "radius.request.code = vars.code;",
+    ] {
+        assert_eq!(bindings(fine).diags, Vec::<String>::new(), "{fine}");
+    }
     assert_eq!(
         mapping("radius.request.code = radius.reply.code;").diags,
         ["1:1: error: `radius.request.code` is read-only"]

@@ -61,6 +61,9 @@ pub(crate) enum ScanErrorKind {
     Triple,
     Template,
     TooDeep,
+    /// A string or template left open after a `\"` inside `%{…}` (`open` is the
+    /// backslash): the likely cause, so the diagnostic says it.
+    EscapedQuote,
 }
 
 /// A string-delimiting failure: what, where the offending opener is, and where
@@ -101,11 +104,37 @@ pub(crate) enum ScanStart {
 /// end at a line break (an error), except that inside a triple-quoted string a broken
 /// template is abandoned and the triple string continues (the template is reported
 /// when the string's parts are parsed). Works with an explicit stack: no recursion.
+///
+/// A `\"` inside a template is not an escape (a template holds an expression, where
+/// strings nest with bare quotes): when the scan then fails, the error points at it
+/// ([`ScanErrorKind::EscapedQuote`]) rather than at the template left open.
 pub(crate) fn scan_string(
+    b: &[u8],
+    pos: usize,
+    end: usize,
+    start: ScanStart,
+) -> Result<usize, ScanError> {
+    let mut escaped_quote = None;
+    scan_string_inner(b, pos, end, start, &mut escaped_quote).map_err(|e| {
+        match (e.kind, escaped_quote) {
+            (ScanErrorKind::Template | ScanErrorKind::String, Some(at)) => ScanError {
+                kind: ScanErrorKind::EscapedQuote,
+                open: at,
+                open_len: 2,
+                resume: e.resume,
+            },
+            _ => e,
+        }
+    })
+}
+
+/// [`scan_string`], noting in `escaped_quote` the first `\"` met inside a template.
+fn scan_string_inner(
     b: &[u8],
     mut pos: usize,
     end: usize,
     start: ScanStart,
+    escaped_quote: &mut Option<usize>,
 ) -> Result<usize, ScanError> {
     let end = end.min(b.len());
     let mut stack: Vec<Frame> = Vec::new();
@@ -181,6 +210,11 @@ pub(crate) fn scan_string(
                 }
                 b'"' => {
                     stack.push(Frame::Plain(pos));
+                    pos += 1;
+                }
+                b'\\' if b.get(pos + 1) == Some(&b'"') => {
+                    // Scanned as before (the `"` opens a string), only remembered.
+                    escaped_quote.get_or_insert(pos);
                     pos += 1;
                 }
                 b'\n' => match newline_in(&mut stack) {
@@ -265,6 +299,13 @@ impl ScanError {
                 .with_help("close it with `\"\"\"`"),
             ScanErrorKind::Template => Diagnostic::error(span, "unterminated template `%{`")
                 .with_help("close it with `}` on the same line"),
+            ScanErrorKind::EscapedQuote => Diagnostic::error(
+                span,
+                "`\\\"` inside `%{…}` is not an escape: a template holds an expression, and its strings are written with bare quotes",
+            )
+            .with_help(
+                "write `%{x | default(\"text\")}` without backslashes, even inside a \"…\" string (or use a \"\"\"…\"\"\" string)",
+            ),
             ScanErrorKind::TooDeep => Diagnostic::error(
                 span,
                 format!("strings and templates nested more than {MAX_STRING_NESTING} levels deep"),

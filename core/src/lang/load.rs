@@ -178,6 +178,11 @@ pub struct Loaded {
     pub files: Vec<LoadedFile>,
     /// All diagnostics of all files.
     pub diagnostics: Vec<Diagnostic>,
+    /// For each included file (by the id of that load of it), the `include` or
+    /// `include_glob` item that loaded it. Top-level files are not in it. A file
+    /// loaded twice has two ids; the compiler uses this to say so, naming both
+    /// include sites, when the second copy's names clash with the first's.
+    pub include_sites: BTreeMap<FileId, Span>,
 }
 
 impl Loaded {
@@ -410,10 +415,13 @@ impl Loader<'_> {
             return Vec::new();
         }
         match self.loader.read(path) {
-            Ok(text) => self
-                .parse_and_expand(path, text)
-                .map(|(_, f)| f.items)
-                .unwrap_or_default(),
+            Ok(text) => match self.parse_and_expand(path, text) {
+                Some((id, f)) => {
+                    self.out.include_sites.insert(id, site);
+                    f.items
+                }
+                None => Vec::new(),
+            },
             Err(e) => {
                 let d = self.read_error(e, Some(site));
                 self.out.diagnostics.push(d);

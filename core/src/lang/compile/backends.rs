@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::contract::Transport;
+use crate::eval::ir::{PacketRef, Place};
 use crate::eval::query::{Bindings, Mapping, RadiusQuery, SqlQuery};
 use crate::eval::select::SelectMode;
 use crate::lang::compile::certs;
@@ -204,7 +205,7 @@ fn server(
                     }
                 }
             }
-            "timeout" => timeout = cx.duration(it),
+            "timeout" => timeout = request_timeout(cx, it),
             "retries" => {
                 retries = cx
                     .integer(it, 100)
@@ -303,6 +304,24 @@ fn server(
         priority,
         mode: mode?,
     })
+}
+
+/// A backend server's `timeout`: how long a request waits for its reply. Unlike a
+/// listener's idle timeout, `0` cannot mean "off" here — every request would fail
+/// with a timeout as soon as it is sent — so it is refused.
+fn request_timeout(cx: &mut Cx<'_>, it: &Item) -> Option<Duration> {
+    let d = cx.duration(it)?;
+    if d.is_zero() {
+        cx.push(
+            Diagnostic::error(
+                it.args().first().map_or(it.span, |t| t.span()),
+                "the `timeout` of a backend server must be longer than zero",
+            )
+            .with_help("it is how long a request waits for its reply (default 5 s); `0` does not turn it off"),
+        );
+        return None;
+    }
+    Some(d)
 }
 
 /// `connections` / `min-connections`: checked, then ignored with a warning.
@@ -625,6 +644,21 @@ fn radius_query(cx: &mut Cx<'_>, lw: Lowering<'_>, q: &Entry<'_>) -> Option<Radi
                 .with_help(
                     "add `bindings { radius.request.code = …; radius.request.attr.NAME = …; }`",
                 ),
+        );
+    }
+    // Only the bindings set the code of the request a query sends: without an
+    // assignment to it, every call would fail. (After another error in the query a
+    // code binding may have been dropped, so this is only said on its own.)
+    if let (Some(b), Some(at)) = (&bindings, seen.get("bindings"))
+        && cx.error_count() == errors
+        && !b
+            .assignments
+            .iter()
+            .any(|a| a.place == Place::RadiusCode(PacketRef::Request))
+    {
+        cx.push(
+            Diagnostic::error(at, format!("the `bindings` of {place} set no `radius.request.code`"))
+                .with_help("a query sends a new request and needs its code: add e.g. `radius.request.code = radius.DISCONNECT_REQUEST;`, or `radius.request.code = radius.request.code;` to copy the incoming one"),
         );
     }
     if cx.error_count() > errors {

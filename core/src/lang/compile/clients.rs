@@ -28,6 +28,9 @@ pub(crate) struct BuiltList {
     pub list: ClientList,
     /// `client_spans[i]` is where `list.clients[i]` is named.
     pub client_spans: Vec<Span>,
+    /// `binding_spans[i]` is the value of `list.clients[i]`'s
+    /// `nas_identifier_binding`, when it has one.
+    pub binding_spans: Vec<Option<Span>>,
 }
 
 /// Build one client list.
@@ -35,6 +38,7 @@ pub(crate) fn build(cx: &mut Cx<'_>, l: &ListEntry<'_>) -> Option<BuiltList> {
     let errors = cx.error_count();
     let mut clients = Vec::new();
     let mut client_spans = Vec::new();
+    let mut binding_spans = Vec::new();
     let mut names = NameSet::default();
     let scope = format!(" in client list `{}`", l.e.name);
     let place = format!("client list `{}`", l.e.name);
@@ -49,9 +53,10 @@ pub(crate) fn build(cx: &mut Cx<'_>, l: &ListEntry<'_>) -> Option<BuiltList> {
         if !names.define_in(cx, "client", &name, name_span, &scope) {
             continue;
         }
-        if let Some(c) = client(cx, l.protocol, &name, item.keyword_span(), block) {
+        if let Some((c, binding)) = client(cx, l.protocol, &name, item.keyword_span(), block) {
             clients.push(c);
             client_spans.push(name_span);
+            binding_spans.push(binding);
         }
     }
     if cx.error_count() > errors {
@@ -65,6 +70,7 @@ pub(crate) fn build(cx: &mut Cx<'_>, l: &ListEntry<'_>) -> Option<BuiltList> {
             span: l.e.name_span,
         },
         client_spans,
+        binding_spans,
     })
 }
 
@@ -74,7 +80,7 @@ fn client(
     name: &str,
     at: Span,
     block: &crate::lang::syntax::Block,
-) -> Option<Client> {
+) -> Option<(Client, Option<Span>)> {
     let valid = match protocol {
         ClientProtocol::Radius => RADIUS_CLIENT_KEYS,
         ClientProtocol::Http => HTTP_CLIENT_KEYS,
@@ -90,6 +96,7 @@ fn client(
         limit_proxy_state: false,
         nas_identifier_binding: NasIdentifierBinding::None,
     };
+    let mut binding_at = None;
     for item in &block.items {
         let kw = item.keyword().unwrap_or("");
         if !valid.contains(&kw) {
@@ -137,6 +144,7 @@ fn client(
             "nas_identifier_binding" => {
                 let names = NasIdentifierBinding::ALL.map(NasIdentifierBinding::name);
                 if let Some(w) = cx.word(item, &names) {
+                    binding_at = item.args().first().map(|t| t.span());
                     c.nas_identifier_binding = NasIdentifierBinding::ALL
                         .into_iter()
                         .find(|b| b.name() == w)
@@ -153,5 +161,5 @@ fn client(
         );
         return None;
     }
-    Some(c)
+    Some((c, binding_at))
 }

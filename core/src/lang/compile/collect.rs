@@ -177,12 +177,15 @@ pub(crate) fn collect<'l>(cx: &mut Cx<'_>, items: &[&'l Item]) -> Collected<'l> 
                     _ => &mut sp.cluster,
                 };
                 if let Some(prev) = *slot {
-                    cx.push(
+                    cx.duplicate(
                         crate::lang::diag::Diagnostic::error(
                             item.keyword_span(),
                             format!("duplicate section `{kw}`"),
                         )
                         .with_label(prev, "first given here"),
+                        prev,
+                        item.keyword_span(),
+                        &format!("section `{kw}`"),
                     );
                     continue;
                 }

@@ -2,7 +2,7 @@
 //! block shares (which keys it may hold, keys given twice, unsupported constructs) and
 //! the readers of typed statement values (`port 2083;`, `timeout 5s;`, `ip ::1;`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use crate::lang::compile::names::Names;
 use crate::lang::diag::{Diagnostic, suggest};
 use crate::lang::load::{join, parent_dir};
 use crate::lang::source::SourceMap;
-use crate::lang::span::Span;
+use crate::lang::span::{FileId, Span};
 use crate::lang::syntax::{
     Block, Body, Expr, FilterCall, Item, LitKind, Literal, Template, TemplatePart, Term,
 };
@@ -30,6 +30,11 @@ pub(crate) struct Cx<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// Errors and warnings, in the order found.
     pub diags: Vec<Diagnostic>,
+    /// The include item that loaded each included file (see
+    /// [`crate::lang::Loaded::include_sites`]).
+    include_sites: &'a BTreeMap<FileId, Span>,
+    /// Pairs of loads of one file already reported as "loaded twice".
+    twice_reported: BTreeSet<(FileId, FileId)>,
 }
 
 /// What pipeline lowering needs besides the diagnostics sink.
@@ -43,12 +48,87 @@ pub(crate) struct Lowering<'a> {
 
 impl<'a> Cx<'a> {
     /// A fresh compiler state.
-    pub fn new(sources: &'a SourceMap, env: &'a BTreeMap<String, String>) -> Cx<'a> {
+    pub fn new(
+        sources: &'a SourceMap,
+        env: &'a BTreeMap<String, String>,
+        include_sites: &'a BTreeMap<FileId, Span>,
+    ) -> Cx<'a> {
         Cx {
             sources,
             env,
             diags: Vec::new(),
+            include_sites,
+            twice_reported: BTreeSet::new(),
         }
+    }
+
+    /// Report something defined again at `span` (`what`, e.g. "policy `P0`"), first
+    /// defined at `prev`, with `d` (the usual "duplicate …" diagnostic). When the two
+    /// are the same place in two loads of one file (a file included twice), that is
+    /// said instead, naming both include sites — once per pair of loads, as every
+    /// name of the file clashes the same way.
+    pub fn duplicate(&mut self, d: Diagnostic, prev: Span, span: Span, what: &str) {
+        let Some((first, second)) = self.same_place_loaded_twice(prev, span) else {
+            self.push(d);
+            return;
+        };
+        if !self.twice_reported.insert((first.file, second.file)) {
+            return;
+        }
+        let path = self.sources.name(second.file).to_owned();
+        let first_site = self.include_sites.get(&first.file).copied();
+        let second_site = self.include_sites.get(&second.file).copied();
+        let verb = if first_site.is_some() && second_site.is_some() {
+            "included"
+        } else {
+            "loaded"
+        };
+        let mut d = Diagnostic::error(
+            second_site.unwrap_or(span),
+            format!("`{path}` is {verb} twice, so {what} in it is defined twice"),
+        );
+        match first_site {
+            Some(site) => d = d.with_label(site, "first included here"),
+            None => {
+                d = d.with_note(format!(
+                    "`{path}` is also loaded as a configuration file of its own (given with `-c`, or in a directory given with `-c`)"
+                ));
+            }
+        }
+        if second_site.is_none() {
+            d = d.with_note(format!(
+                "`{path}` is loaded here as a configuration file of its own (given with `-c`, or in a directory given with `-c`)"
+            ));
+        }
+        self.push(d.with_help(
+            "include each file once: its items are spliced in where it is included, and a second copy defines its names again",
+        ));
+    }
+
+    /// When `a` and `b` are the same offset of two loads of one file, the outermost
+    /// such pair (climbing through include sites while those are themselves the same
+    /// place in two loads of one including file).
+    fn same_place_loaded_twice(&self, a: Span, b: Span) -> Option<(Span, Span)> {
+        let same = |x: Span, y: Span| {
+            x.file != y.file
+                && x.start == y.start
+                && x.end == y.end
+                && self.sources.name(x.file) == self.sources.name(y.file)
+        };
+        if !same(a, b) {
+            return None;
+        }
+        let (mut a, mut b) = (a, b);
+        while let (Some(&sa), Some(&sb)) = (
+            self.include_sites.get(&a.file),
+            self.include_sites.get(&b.file),
+        ) {
+            if !same(sa, sb) {
+                break;
+            }
+            (a, b) = (sa, sb);
+        }
+        Some((a, b))
     }
 
     /// Record a diagnostic.
@@ -658,10 +738,13 @@ impl Seen {
     /// duplicate key (with a label at the first one) and returns false.
     pub fn first(&mut self, cx: &mut Cx<'_>, key: &str, item: &Item) -> bool {
         let span = item.keyword_span();
-        if let Some(prev) = self.0.get(key) {
-            cx.push(
+        if let Some(&prev) = self.0.get(key) {
+            cx.duplicate(
                 Diagnostic::error(span, format!("duplicate key `{key}`"))
-                    .with_label(*prev, "first given here"),
+                    .with_label(prev, "first given here"),
+                prev,
+                span,
+                &format!("key `{key}`"),
             );
             return false;
         }
@@ -696,10 +779,13 @@ impl NameSet {
         span: Span,
         scope: &str,
     ) -> bool {
-        if let Some(prev) = self.0.get(name) {
-            cx.push(
+        if let Some(&prev) = self.0.get(name) {
+            cx.duplicate(
                 Diagnostic::error(span, format!("duplicate {what} `{name}`{scope}"))
-                    .with_label(*prev, "first defined here"),
+                    .with_label(prev, "first defined here"),
+                prev,
+                span,
+                &format!("{what} `{name}`"),
             );
             return false;
         }

@@ -131,7 +131,7 @@ fn all<T>(v: Vec<Option<T>>) -> Option<Vec<T>> {
 
 /// Compile a loaded configuration into a [`Program`], reporting every problem.
 pub fn compile(loaded: &Loaded, options: &CompileOptions<'_>) -> Compiled {
-    let mut cx = Cx::new(&loaded.sources, &options.env);
+    let mut cx = Cx::new(&loaded.sources, &options.env, &loaded.include_sites);
     let items: Vec<_> = loaded.items().collect();
 
     // Pass 1: names and indices.
@@ -184,6 +184,8 @@ pub fn compile(loaded: &Loaded, options: &CompileOptions<'_>) -> Compiled {
         .iter()
         .map(|s| servers::build(&mut cx, &col, &built, s, &mut warned))
         .collect();
+    cx.diags
+        .extend(servers::certificate_binding_checks(&servers, &lists));
     cx.diags.extend(backends::reverse_secret_warnings(
         &backends, &servers, &lists,
     ));

@@ -14,8 +14,8 @@ use crate::lang::compile::names::BackendNameKind;
 use crate::lang::diag::{Diagnostic, suggest};
 use crate::lang::program::{
     Backend, BackendKind, ClientListId, ClientProtocol, ConnectionLimits, HttpServer, Keepalive,
-    Liveness, NetworkListen, PolicyId, RadiusListen, RadiusServer, RadiusServerMode, Server,
-    ServerKind, ServerTls,
+    Liveness, NasIdentifierBinding, NetworkListen, PolicyId, RadiusListen, RadiusServer,
+    RadiusServerMode, Server, ServerKind, ServerTls,
 };
 use crate::lang::span::Span;
 use crate::lang::syntax::{Block, Item};
@@ -562,16 +562,61 @@ fn keepalive_block(cx: &mut Cx<'_>, block: &Block) -> Keepalive {
             continue;
         }
         match kw {
-            "idle" => k.idle = cx.duration(it),
-            "interval" => k.interval = cx.duration(it),
+            "idle" => k.idle = keepalive_seconds(cx, it),
+            "interval" => k.interval = keepalive_seconds(cx, it),
             _ => {
                 k.count = cx
-                    .integer(it, u64::from(u32::MAX))
+                    .integer_in(it, 1, KEEPALIVE_MAX_COUNT)
                     .and_then(|n| u32::try_from(n).ok());
             }
         }
     }
     k
+}
+
+/// The largest `idle` and `interval` of `keepalive`, in seconds: the kernel refuses
+/// more (Linux `TCP_KEEPIDLE` and `TCP_KEEPINTVL` take at most 32767).
+const KEEPALIVE_MAX_SECS: u64 = 32767;
+/// The largest `count` of `keepalive` (Linux `TCP_KEEPCNT` takes at most 127).
+const KEEPALIVE_MAX_COUNT: u64 = 127;
+
+/// `idle` or `interval` of `keepalive`: whole seconds from 1 to
+/// [`KEEPALIVE_MAX_SECS`], as the kernel takes them (it would refuse anything else on
+/// every connection at run time).
+fn keepalive_seconds(cx: &mut Cx<'_>, it: &Item) -> Option<std::time::Duration> {
+    let d = cx.duration(it)?;
+    let kw = it.keyword().unwrap_or("?");
+    let at = it.args().first().map_or(it.span, |t| t.span());
+    let range = format!("1s and {KEEPALIVE_MAX_SECS}s");
+    if d.subsec_nanos() != 0 {
+        let help = if d.as_secs() == 0 {
+            "write at least `1s`".to_owned()
+        } else {
+            format!("write `{}s` or `{}s`", d.as_secs(), d.as_secs() + 1)
+        };
+        cx.push(
+            Diagnostic::error(
+                at,
+                format!(
+                    "keepalive `{kw}` must be whole seconds between {range}, not {}ms: the kernel takes seconds",
+                    d.as_millis()
+                ),
+            )
+            .with_help(help),
+        );
+        return None;
+    }
+    if d.as_secs() == 0 || d.as_secs() > KEEPALIVE_MAX_SECS {
+        cx.error(
+            at,
+            format!(
+                "keepalive `{kw}` must be between {range}, not {}s",
+                d.as_secs()
+            ),
+        );
+        return None;
+    }
+    Some(d)
 }
 
 /// A server-side `tls { … }` block. `require_default` is the default of
@@ -811,4 +856,84 @@ fn http_listen(
         ips.push(ANY_V4);
     }
     Some((ips, port?, limits))
+}
+
+/// `nas_identifier_binding certificate_…` compares the NAS-Identifier of a
+/// Status-Server with the connection's client certificate, and only a `tls` listener
+/// has one: on `udp` and `tcp` every Status-Server of such a client is refused. A
+/// client list with a binding used only by such listeners is an error (the binding
+/// can never hold); used by a `tls` listener as well, a warning for each listener
+/// without TLS.
+pub(crate) fn certificate_binding_checks(
+    servers: &[Option<Server>],
+    lists: &[Option<BuiltList>],
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (index, list) in lists.iter().enumerate() {
+        let Some(list) = list else { continue };
+        let uses: Vec<(&Server, Transport)> = servers
+            .iter()
+            .flatten()
+            .filter_map(|s| match &s.kind {
+                ServerKind::Radius(RadiusServer {
+                    listen: RadiusListen::Network(net),
+                    clients: Some(id),
+                    ..
+                }) if usize::try_from(id.0).ok() == Some(index) => Some((s, net.protocol)),
+                _ => None,
+            })
+            .collect();
+        let plain: Vec<&(&Server, Transport)> =
+            uses.iter().filter(|(_, t)| *t != Transport::Tls).collect();
+        if plain.is_empty() {
+            continue;
+        }
+        let only_plain = plain.len() == uses.len();
+        let bound = list
+            .list
+            .clients
+            .iter()
+            .zip(&list.binding_spans)
+            .filter(|(c, _)| c.nas_identifier_binding != NasIdentifierBinding::None);
+        for (c, span) in bound {
+            let Some(span) = *span else { continue };
+            let binding = c.nas_identifier_binding.name();
+            let what = format!(
+                "client `{}` binds its NAS-Identifier to the client certificate (`nas_identifier_binding {binding}`)",
+                c.name
+            );
+            let servers_text = plain
+                .iter()
+                .map(|(s, t)| format!("`{}` ({})", s.name, t.name()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut d = if only_plain {
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "{what}, but its list `{}` is only used by servers without TLS ({servers_text}), where a connection has no certificate: every Status-Server of the client would be refused",
+                        list.list.name
+                    ),
+                )
+                .with_help("use the list with a `protocol tls` listener, or remove `nas_identifier_binding` (`none`)")
+            } else {
+                Diagnostic::warning(
+                    span,
+                    format!(
+                        "{what}, but its list `{}` is also used by servers without TLS ({servers_text}), where a connection has no certificate: there every Status-Server of the client is refused",
+                        list.list.name
+                    ),
+                )
+                .with_help("give the servers without TLS a client list of their own, without `nas_identifier_binding`")
+            };
+            for (s, t) in &plain {
+                d = d.with_label(
+                    s.span,
+                    format!("server `{}` uses the list over `{}`", s.name, t.name()),
+                );
+            }
+            out.push(d);
+        }
+    }
+    out
 }

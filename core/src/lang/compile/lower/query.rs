@@ -3,7 +3,8 @@
 //! * RADIUS `bindings { <new-request place> = <current expr>; }`: the targets are
 //!   `radius.request.code`, `radius.request.attr.<Name>` and `radius.request.attrs`
 //!   (or `radius.request.attr`) of the request being built; a constant code must be
-//!   a packet code (`radius.DISCONNECT_REQUEST`, `40`, `"disconnect-request"`).
+//!   a request code (`radius.DISCONNECT_REQUEST`, `40`, `"disconnect-request"`): a
+//!   reply code such as `radius.ACCESS_ACCEPT` could never be sent.
 //! * RADIUS `mapping { <current place> = <reply expr>; }`: any writable place of the
 //!   caller's context; on the right, `radius.reply.*` is the backend's reply and
 //!   `radius.request.*` what was sent (the interpreter's mapping view decides that;
@@ -17,6 +18,7 @@ use crate::eval::query::{Bindings, Mapping, SqlAssign};
 use crate::eval::value::Value;
 use crate::lang::diag::suggest;
 use crate::lang::syntax::{self as syn, Block, Body, Operator, Term};
+use crate::radius::code::Code;
 
 use super::Lowerer;
 use super::expr::const_value;
@@ -34,6 +36,33 @@ impl Lowerer<'_, '_> {
             else {
                 continue;
             };
+            if a.place == Place::RadiusCode(PacketRef::Request)
+                && let Some(v) = const_value(&a.value)
+                && let Some(code) = radius_code_from_value(&v).map(Code::from_u8)
+                && !code.is_request()
+            {
+                // A constant code the dialer would refuse on every call: a reply
+                // (`radius.ACCESS_ACCEPT`) or a number that is no request.
+                let span = line.terms.last().map_or(line.span, Term::span);
+                let what = match (code.name(), code.is_response()) {
+                    (Some(name), true) => {
+                        format!(
+                            "{name} ({}) is a reply code, not a request code",
+                            code.as_u8()
+                        )
+                    }
+                    (Some(name), false) => {
+                        format!("{name} ({}) is not a request code", code.as_u8())
+                    }
+                    (None, _) => format!("{} is not a request code", code.as_u8()),
+                };
+                self.error_help(
+                    span,
+                    format!("{what}: a query with it could never be sent"),
+                    "set `radius.request.code` to a request code such as `radius.DISCONNECT_REQUEST`, `radius.COA_REQUEST` or `radius.ACCESS_REQUEST`, or copy the incoming one with `radius.request.code = radius.request.code;`",
+                );
+                continue;
+            }
             if a.place == Place::RadiusCode(PacketRef::Request)
                 && let Some(v) = const_value(&a.value)
                 && !v.is_none()

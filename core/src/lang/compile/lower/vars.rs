@@ -169,6 +169,20 @@ fn ir_index(index: &syn::Index) -> Result<Index, String> {
         }
         syn::Index::Last => Index::Last,
         syn::Index::All => Index::All,
+        // `[-1]` reads as a key (names may hold `-` and digits): say what it is.
+        syn::Index::Key(k)
+            if k.segments.len() == 1
+                && k.segments.first().is_some_and(|s| {
+                    s.index.is_none()
+                        && s.name
+                            .strip_prefix('-')
+                            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                }) =>
+        {
+            return Err(format!(
+                "negative indices (`[{k}]`) are not supported: `[N]` counts from 0 (`[0]` is the first value), `[n]` is the last value, `[*]` all of them"
+            ));
+        }
         syn::Index::Key(_) => {
             return Err("key indices (`[other.variable]`) are not supported".to_owned());
         }
