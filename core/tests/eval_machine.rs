@@ -1467,3 +1467,107 @@ proptest! {
         prop_assert_eq!(c1.aaa, c2.aaa);
     }
 }
+
+/// language.md §3.7 (an enum is "written as a name or a number") and §5 (a code
+/// "also accepts its number and its dictionary-style name"): a packet code and an
+/// attribute value with dictionary names equal their names in conditions, lists and
+/// `map` arms; they still render as numbers.
+#[test]
+fn codes_and_named_values_equal_their_names() {
+    use boomerang_core::eval::ops::CompareOp;
+    use boomerang_core::eval::template::{eval_condition, render};
+    let status = Expr::Var(VarRef::request_attr(ACCT_STATUS_TYPE));
+    let code = Expr::Var(VarRef::RadiusCode(PacketRef::Request));
+    let names = |items: &[&str]| Expr::List(items.iter().map(|s| Expr::str(s)).collect());
+    let mut bag = boomerang_core::eval::context::AttrBag::new();
+    bag.push(ACCT_STATUS_TYPE, vec![0, 0, 0, 3]);
+    let c = Context::radius(
+        schema(),
+        t0(),
+        boomerang_core::eval::context::RadiusRequest {
+            code: 40,
+            attrs: bag,
+        },
+    );
+    let test = |left: &Expr, op: CompareOp, right: Expr| {
+        eval_condition(
+            &Condition::all(vec![Cond {
+                left: left.clone(),
+                op,
+                right,
+            }]),
+            &c,
+        )
+    };
+    use CompareOp::{Contains, Eq, Gt, Ne};
+    for (left, op, right, expected) in [
+        (&status, Eq, Expr::str("Alive"), true),
+        (&status, Eq, Expr::str("alive"), true),
+        (&status, Eq, Expr::str("Stop"), false),
+        (&status, Ne, Expr::str("Alive"), false),
+        (&status, Ne, Expr::str("Stop"), true),
+        (&status, Eq, names(&["Start", "Alive"]), true),
+        (&status, Ne, names(&["Start", "Stop"]), true),
+        (&status, Eq, Expr::int(3), true),
+        (&status, Eq, Expr::str("3"), true),
+        (&status, Eq, Expr::str("bogus"), false),
+        (&status, Gt, Expr::str("Stop"), true),
+        (&status, Contains, Expr::str("Alive"), false),
+        (&code, Eq, Expr::str("Disconnect-Request"), true),
+        (&code, Eq, Expr::str("disconnect-request"), true),
+        (&code, Eq, Expr::str("DISCONNECT_REQUEST"), true),
+        (&code, Eq, Expr::str("40"), true),
+        (&code, Eq, Expr::str("Access-Request"), false),
+        (&code, Ne, Expr::str("Access-Request"), true),
+        (&code, Eq, names(&["Access-Request", "Disconnect-Request"]), true),
+    ] {
+        assert_eq!(test(left, op, right.clone()), expected, "{left:?} {op} {right:?}");
+    }
+    // The name on the left works too.
+    assert!(eval_condition(
+        &Condition::all(vec![Cond::eq(Expr::str("Alive"), status.clone())]),
+        &c
+    ));
+    // A name does not equal a plain variable holding the number.
+    assert!(!eval_condition(
+        &Condition::all(vec![Cond::eq(Expr::str("Alive"), Expr::int(3))]),
+        &c
+    ));
+    // The text form stays the number.
+    assert_eq!(
+        render(&Template { parts: vec![part(status.clone()), text("/"), part(code.clone())] }, &c),
+        "3/40"
+    );
+    // `map` arms written with names.
+    let arm = |n: i128| Pipeline::new(vec![set_var("arm", Expr::int(n))]);
+    for (subject, arms, expected) in [
+        (
+            status.clone(),
+            vec![
+                (MapPattern::Value(Value::String("Stop".into())), arm(1)),
+                (MapPattern::Value(Value::String("Alive".into())), arm(2)),
+            ],
+            2,
+        ),
+        (
+            status.clone(),
+            vec![(
+                MapPattern::Value(Value::List(vec!["Start".into(), "alive".into()])),
+                arm(3),
+            )],
+            3,
+        ),
+        (
+            code.clone(),
+            vec![
+                (MapPattern::Value(Value::String("Access-Request".into())), arm(4)),
+                (MapPattern::Value(Value::String("disconnect-request".into())), arm(5)),
+            ],
+            5,
+        ),
+    ] {
+        let mut c = c.clone();
+        run(Pipeline::new(vec![Action::Map { subject, arms }]), &mut c);
+        assert_eq!(c.vars.get("arm"), Some(&Value::Integer(expected)));
+    }
+}

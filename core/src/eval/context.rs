@@ -60,10 +60,11 @@ impl SimpleSchema {
         self
     }
 
-    /// Declare a named value of an attribute declared before.
+    /// Declare a named value of an attribute declared before. Names are looked up
+    /// case-insensitively, as in the dictionary.
     pub fn value(mut self, id: AttrId, name: &str, number: u32) -> Self {
         if let Some((_, values)) = self.by_id.get_mut(&id) {
-            values.insert(name.to_owned(), number);
+            values.insert(name.to_ascii_lowercase(), number);
         }
         self
     }
@@ -77,7 +78,7 @@ impl AttrSchema for SimpleSchema {
     fn value_number(&self, id: AttrId, name: &str) -> Option<u32> {
         self.by_id
             .get(&id)
-            .and_then(|(_, values)| values.get(name).copied())
+            .and_then(|(_, values)| values.get(&name.to_ascii_lowercase()).copied())
     }
 
     fn attr_id(&self, name: &str) -> Option<AttrId> {
