@@ -1571,3 +1571,50 @@ fn codes_and_named_values_equal_their_names() {
         assert_eq!(c.vars.get("arm"), Some(&Value::Integer(expected)));
     }
 }
+
+/// `aaa.identity` of a RADIUS request is its User-Name; `.name` and `.realm` are the
+/// parts around the last `@` (no realm without one); an HTTP request has none.
+#[test]
+fn aaa_identity_is_the_user_name() {
+    let read = |c: &Context, f: AaaField| c.read_var(&VarRef::Aaa(f));
+    let s = |v: &str| Value::String(v.to_owned());
+    for (user_name, identity, name, realm) in [
+        (Some("show@realm.example"), s("show@realm.example"), s("show"), s("realm.example")),
+        (Some("a@b@example.com"), s("a@b@example.com"), s("a@b"), s("example.com")),
+        (Some("alice"), s("alice"), s("alice"), Value::None),
+        (Some(""), Value::None, Value::None, Value::None),
+        (None, Value::None, Value::None, Value::None),
+    ] {
+        let c = match user_name {
+            Some(u) => radius_ctx(1, &[(USER_NAME, u)]),
+            None => radius_ctx(1, &[(FILTER_ID, "x")]),
+        };
+        assert_eq!(read(&c, AaaField::Identity), identity, "{user_name:?}");
+        assert_eq!(read(&c, AaaField::IdentityName), name, "{user_name:?}");
+        assert_eq!(read(&c, AaaField::IdentityRealm), realm, "{user_name:?}");
+    }
+    // Conditions and templates see it (50_policies.radconf: aaa.identity.realm == "example.com").
+    let mut c = radius_ctx(1, &[(USER_NAME, "bob@example.com")]);
+    let p = Pipeline::new(vec![Action::if_then(
+        Condition::all(vec![Cond::eq(
+            Expr::Var(VarRef::Aaa(AaaField::IdentityRealm)),
+            Expr::str("example.com"),
+        )]),
+        vec![Action::accept()],
+        Some(vec![Action::reject()]),
+    )]);
+    assert_eq!(run(p, &mut c), Outcome::Accept);
+    // Writable: the User-Name itself is not changed.
+    let p = Pipeline::new(vec![Action::set(
+        Place::Aaa(AaaPlace::IdentityName),
+        Expr::str("carol"),
+    )]);
+    run(p, &mut c);
+    assert_eq!(read(&c, AaaField::Identity), s("carol@example.com"));
+    assert_eq!(
+        c.read_var(&VarRef::request_attr(USER_NAME)),
+        s("bob@example.com")
+    );
+    let h = Context::http(schema(), t0(), HttpExchange::default());
+    assert_eq!(read(&h, AaaField::Identity), Value::None);
+}

@@ -26,6 +26,9 @@ use crate::eval::ir::{
 use crate::eval::value::{AttrEntry, Value};
 use crate::radius::id::{AttrId, DataType};
 
+/// User-Name (RFC 2865 §5.1): what `aaa.identity` of a RADIUS request starts as.
+const USER_NAME: AttrId = AttrId::Standard(1);
+
 /// What the interpreter needs to know about attributes: their types (to decode and
 /// encode values), their named values (`Error-Cause = "Request-Not-Routable"`) and
 /// their names (for the `remove()`/`select()` filters). The dictionary implements it;
@@ -265,7 +268,9 @@ pub enum Protocol {
 /// The `aaa.*` namespace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AaaState {
-    /// `aaa.identity`.
+    /// `aaa.identity`: the User-Name of a RADIUS request (set by
+    /// [`Context::radius`]), none for HTTP; writable. `aaa.identity.name` and
+    /// `.realm` are its parts around the last `@`.
     pub identity: Option<String>,
     /// `aaa.policy`.
     pub policy: Option<String>,
@@ -514,9 +519,16 @@ impl Context {
         }
     }
 
-    /// A context for a RADIUS request.
+    /// A context for a RADIUS request. `aaa.identity` starts as the request's
+    /// (first) User-Name, as text; a request without one, or with an empty one, has
+    /// no identity.
     pub fn radius(schema: Arc<dyn AttrSchema>, now: SystemTime, request: RadiusRequest) -> Self {
         let mut ctx = Self::new(schema, Protocol::Radius, now);
+        ctx.aaa.identity = request
+            .attrs
+            .first(USER_NAME)
+            .filter(|e| !e.value.is_empty())
+            .map(|e| String::from_utf8_lossy(&e.value).into_owned());
         ctx.request = Some(request);
         ctx
     }
