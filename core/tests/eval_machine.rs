@@ -1618,3 +1618,88 @@ fn aaa_identity_is_the_user_name() {
     let h = Context::http(schema(), t0(), HttpExchange::default());
     assert_eq!(read(&h, AaaField::Identity), Value::None);
 }
+
+/// Run-time errors name values as the language writes them (`"abc"`, a map as JSON)
+/// and attributes by dictionary name, never in Rust's debug form; `http.status`
+/// takes a decimal string as it takes a number.
+#[test]
+fn error_messages_use_the_language_and_dictionary_names() {
+    let http = |q: &[(&str, &str)]| http_request_with(schema(), "POST", q);
+    let query = |k: &str| Expr::Var(VarRef::Http(HttpField::Query(k.into())));
+    let error_of = |p: Arc<Pipeline>, c: &mut Context| match run(p, c) {
+        Outcome::Error(e) => e.message,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    let set_status = Pipeline::new(vec![
+        Action::set(Place::Http(HttpPlace::Status), query("s")),
+        Action::accept(),
+    ]);
+    // A decimal string is a status.
+    let mut c = http(&[("s", "201")]);
+    assert_eq!(run(set_status.clone(), &mut c), Outcome::Accept);
+    assert_eq!(http_answer(&c, &Outcome::Accept).status, 201);
+    for (s, shown) in [("abc", "\"abc\""), ("99", "\"99\""), ("600", "\"600\""), ("2010", "\"2010\"")] {
+        let mut c = http(&[("s", s)]);
+        assert_eq!(
+            error_of(set_status.clone(), &mut c),
+            format!("{shown} is not an HTTP status (100..=599)")
+        );
+    }
+    // A packet code.
+    let mut c = http(&[("code", "bo\"gus")]);
+    let p = Pipeline::new(vec![Action::set(
+        Place::RadiusCode(PacketRef::Reply),
+        query("code"),
+    )]);
+    assert_eq!(
+        error_of(p, &mut c),
+        "\"bo\\\"gus\" is not a RADIUS packet code (radius.reply.code)"
+    );
+    let bindings = |place: Place, value: Expr| Bindings {
+        assignments: vec![Assignment {
+            place,
+            op: AssignOp::Set,
+            value,
+        }],
+    };
+    let c = http(&[("code", "bogus"), ("a", "1"), ("u", "")]);
+    let user_name = Place::RadiusAttr {
+        packet: PacketRef::Request,
+        attr: USER_NAME,
+    };
+    for (b, expected) in [
+        (
+            bindings(Place::RadiusCode(PacketRef::Request), query("code")),
+            "bindings: \"bogus\" is not a RADIUS packet code",
+        ),
+        (
+            bindings(
+                user_name.clone(),
+                Expr::Var(VarRef::Http(HttpField::QueryAll)),
+            ),
+            "cannot store map {\"a\":\"1\",\"code\":\"bogus\",\"u\":\"\"} in User-Name",
+        ),
+        (
+            bindings(user_name.clone(), query("u")),
+            "bindings: User-Name (string) cannot be empty: a value needs at least one octet (RFC 2865 §5)",
+        ),
+        (
+            bindings(
+                Place::RadiusAttr {
+                    packet: PacketRef::Request,
+                    attr: ACCT_STATUS_TYPE,
+                },
+                query("code"),
+            ),
+            "Acct-Status-Type: cannot convert string \"bogus\" to an integer attribute",
+        ),
+        (
+            bindings(Place::Vars("x".into()), Expr::int(1)),
+            "bindings can only set radius.request.code/attr/attrs, not vars.x",
+        ),
+    ] {
+        let e = eval_bindings(&b, &c).expect_err(expected);
+        assert_eq!(e.message, expected);
+        assert_eq!(e.code, ErrorCode::InvalidValue);
+    }
+}

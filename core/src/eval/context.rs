@@ -17,12 +17,13 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use crate::contract::Transport;
-use crate::eval::convert::{decode_attr, encode_attr};
+use crate::eval::convert::{decode_attr, encode_attr, json_scalar_to_value};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{
     AaaField, AaaPlace, AssignOp, ConnField, HttpField, HttpPlace, Index, PacketRef, Place,
     UserField, VarRef, error_code_value, radius_code_from_value,
 };
+use crate::eval::text::literal;
 use crate::eval::value::{AttrEntry, Value};
 use crate::radius::id::{AttrId, DataType};
 
@@ -40,6 +41,19 @@ pub trait AttrSchema: Send + Sync {
     fn value_number(&self, id: AttrId, name: &str) -> Option<u32>;
     /// The attribute with this name (case-insensitive).
     fn attr_id(&self, name: &str) -> Option<AttrId>;
+    /// The dictionary name of the attribute (for messages); `None` when unknown.
+    fn attr_name(&self, id: AttrId) -> Option<String> {
+        let _ = id;
+        None
+    }
+}
+
+/// How messages name an attribute: its dictionary name (`User-Name`), or
+/// `attribute 26.9.1` when the dictionary has none.
+pub fn attr_label(schema: &dyn AttrSchema, id: AttrId) -> String {
+    schema
+        .attr_name(id)
+        .unwrap_or_else(|| format!("attribute {id}"))
 }
 
 /// A small in-memory [`AttrSchema`] for tests and for engines started before a
@@ -47,6 +61,7 @@ pub trait AttrSchema: Send + Sync {
 #[derive(Debug, Clone, Default)]
 pub struct SimpleSchema {
     by_id: BTreeMap<AttrId, (DataType, BTreeMap<String, u32>)>,
+    names: BTreeMap<AttrId, String>,
     by_name: BTreeMap<String, AttrId>,
 }
 
@@ -59,6 +74,7 @@ impl SimpleSchema {
     /// Declare an attribute.
     pub fn attr(mut self, id: AttrId, name: &str, dt: DataType) -> Self {
         self.by_id.insert(id, (dt, BTreeMap::new()));
+        self.names.insert(id, name.to_owned());
         self.by_name.insert(name.to_ascii_lowercase(), id);
         self
     }
@@ -86,6 +102,10 @@ impl AttrSchema for SimpleSchema {
 
     fn attr_id(&self, name: &str) -> Option<AttrId> {
         self.by_name.get(&name.to_ascii_lowercase()).copied()
+    }
+
+    fn attr_name(&self, id: AttrId) -> Option<String> {
+        self.names.get(&id).cloned()
     }
 }
 
@@ -885,6 +905,45 @@ impl Context {
     }
 }
 
+/// A place as the language writes it (`radius.reply.attr.Filter-Id`, `vars.x`,
+/// `http.status`), for messages.
+pub fn place_text(place: &Place, schema: &dyn AttrSchema) -> String {
+    let packet = |p: &PacketRef| match p {
+        PacketRef::Request => "request",
+        PacketRef::Reply => "reply",
+    };
+    match place {
+        Place::Vars(n) => format!("vars.{n}"),
+        Place::RadiusCode(p) => format!("radius.{}.code", packet(p)),
+        Place::RadiusAttr { packet: p, attr } => match schema.attr_name(*attr) {
+            Some(name) => format!("radius.{}.attr.{name}", packet(p)),
+            None => format!("radius.{}.attr (attribute {attr})", packet(p)),
+        },
+        Place::RadiusAttrs(p) => format!("radius.{}.attrs", packet(p)),
+        Place::Aaa(a) => match a {
+            AaaPlace::Identity => "aaa.identity",
+            AaaPlace::IdentityName => "aaa.identity.name",
+            AaaPlace::IdentityRealm => "aaa.identity.realm",
+            AaaPlace::Message => "aaa.message",
+            AaaPlace::Reason => "aaa.reason",
+            AaaPlace::CaughtError => "aaa.caught_error",
+        }
+        .to_owned(),
+        Place::User(f) => match f {
+            UserField::Username => "user.username",
+            UserField::Password => "user.password",
+            UserField::Group => "user.group",
+            UserField::Role => "user.role",
+            UserField::Privilege => "user.privilege",
+            UserField::Backend => "user.backend",
+        }
+        .to_owned(),
+        Place::Http(HttpPlace::Status) => "http.status".to_owned(),
+        Place::Http(HttpPlace::Response) => "http.response".to_owned(),
+        Place::Http(HttpPlace::ResponseHeader(k)) => format!("http.response_header.{k}"),
+    }
+}
+
 fn read_only(what: &str) -> ErrorValue {
     ErrorValue::new(ErrorCode::InvalidValue, format!("{what} is read-only here"))
 }
@@ -945,7 +1004,8 @@ fn assign_code(
                 Ok(())
             }
             None => Err(invalid(format!(
-                "{v:?} is not a RADIUS packet code ({what})"
+                "{} is not a RADIUS packet code ({what})",
+                literal(v)
             ))),
         },
     }
@@ -997,6 +1057,21 @@ fn write_identity(
     Ok(())
 }
 
+/// An HTTP status written as a value: an integer, or a string of decimal digits
+/// (`http.status = http.query.s` with `s=201`), in 100..=599; a JSON number or
+/// string the same way.
+fn http_status_of(v: &Value) -> Option<i128> {
+    let n = match v {
+        Value::Integer(i) => *i,
+        Value::String(s) if !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<i128>().ok()?
+        }
+        Value::Json(j) => return http_status_of(&json_scalar_to_value(j)?),
+        _ => return None,
+    };
+    (100..=599).contains(&n).then_some(n)
+}
+
 fn write_http(
     http: &mut HttpExchange,
     place: &HttpPlace,
@@ -1005,17 +1080,19 @@ fn write_http(
 ) -> Result<(), ErrorValue> {
     match place {
         HttpPlace::Status => {
-            let ok = match &value {
-                Value::None => true,
-                Value::Integer(i) => (100..=599).contains(i),
-                Value::Error(e) => return Err(e.clone()),
-                _ => false,
+            let value = match value {
+                Value::None => Value::None,
+                Value::Error(e) => return Err(e),
+                v => match http_status_of(&v) {
+                    Some(status) => Value::Integer(status),
+                    None => {
+                        return Err(invalid(format!(
+                            "{} is not an HTTP status (100..=599)",
+                            literal(&v)
+                        )));
+                    }
+                },
             };
-            if !ok {
-                return Err(invalid(format!(
-                    "{value:?} is not an HTTP status (100..=599)"
-                )));
-            }
             let mut slot = http.status.clone().unwrap_or(Value::None);
             if op == AssignOp::Append {
                 return Err(invalid("cannot append to http.status".into()));
@@ -1074,9 +1151,16 @@ pub fn encode_values(
         match v {
             Value::Error(e) => Err(e.clone()),
             Value::Attrs(_) | Value::List(_) | Value::Map(_) | Value::None => {
-                Err(invalid(format!("cannot store {v:?} in attribute {attr}")))
+                Err(invalid(format!(
+                    "cannot store {} {} in {}",
+                    v.type_name(),
+                    literal(v),
+                    attr_label(schema, attr)
+                )))
             }
-            v => encode_attr(dt, v, &named).map(Bytes::from),
+            v => encode_attr(dt, v, &named).map(Bytes::from).map_err(|e| {
+                ErrorValue::new(e.code, format!("{}: {}", attr_label(schema, attr), e.message))
+            }),
         }
     };
     match value {
@@ -1115,7 +1199,13 @@ pub fn write_attrs(bag: &mut AttrBag, op: AssignOp, value: Value) -> Result<(), 
         Value::Attrs(entries) => entries,
         Value::None => Vec::new(),
         Value::Error(e) => return Err(e),
-        other => return Err(invalid(format!("{other:?} is not an attribute list"))),
+        other => {
+            return Err(invalid(format!(
+                "{} {} is not an attribute list",
+                other.type_name(),
+                literal(&other)
+            )));
+        }
     };
     match op {
         AssignOp::Set => bag.replace_all(entries),

@@ -38,7 +38,7 @@ use crate::eval::named::{names_of, resolve};
 use crate::eval::ops::{CompareOp, compare};
 use crate::eval::password::verify_password;
 use crate::eval::template::{eval_condition, eval_condition_known, eval_expr, render};
-use crate::eval::text::to_text;
+use crate::eval::text::{literal, to_text};
 use crate::eval::value::Value;
 use crate::radius::id::AttrId;
 
@@ -628,7 +628,7 @@ impl Machine {
 fn debug_text(v: &Value) -> String {
     match v {
         Value::None => "none".to_owned(),
-        Value::String(s) => format!("{s:?}"),
+        Value::String(_) => literal(v),
         other => to_text(other),
     }
 }
