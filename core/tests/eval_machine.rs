@@ -1519,9 +1519,18 @@ fn codes_and_named_values_equal_their_names() {
         (&code, Eq, Expr::str("40"), true),
         (&code, Eq, Expr::str("Access-Request"), false),
         (&code, Ne, Expr::str("Access-Request"), true),
-        (&code, Eq, names(&["Access-Request", "Disconnect-Request"]), true),
+        (
+            &code,
+            Eq,
+            names(&["Access-Request", "Disconnect-Request"]),
+            true,
+        ),
     ] {
-        assert_eq!(test(left, op, right.clone()), expected, "{left:?} {op} {right:?}");
+        assert_eq!(
+            test(left, op, right.clone()),
+            expected,
+            "{left:?} {op} {right:?}"
+        );
     }
     // The name on the left works too.
     assert!(eval_condition(
@@ -1535,7 +1544,12 @@ fn codes_and_named_values_equal_their_names() {
     ));
     // The text form stays the number.
     assert_eq!(
-        render(&Template { parts: vec![part(status.clone()), text("/"), part(code.clone())] }, &c),
+        render(
+            &Template {
+                parts: vec![part(status.clone()), text("/"), part(code.clone())]
+            },
+            &c
+        ),
         "3/40"
     );
     // `map` arms written with names.
@@ -1560,8 +1574,14 @@ fn codes_and_named_values_equal_their_names() {
         (
             code.clone(),
             vec![
-                (MapPattern::Value(Value::String("Access-Request".into())), arm(4)),
-                (MapPattern::Value(Value::String("disconnect-request".into())), arm(5)),
+                (
+                    MapPattern::Value(Value::String("Access-Request".into())),
+                    arm(4),
+                ),
+                (
+                    MapPattern::Value(Value::String("disconnect-request".into())),
+                    arm(5),
+                ),
             ],
             5,
         ),
@@ -1579,8 +1599,18 @@ fn aaa_identity_is_the_user_name() {
     let read = |c: &Context, f: AaaField| c.read_var(&VarRef::Aaa(f));
     let s = |v: &str| Value::String(v.to_owned());
     for (user_name, identity, name, realm) in [
-        (Some("show@realm.example"), s("show@realm.example"), s("show"), s("realm.example")),
-        (Some("a@b@example.com"), s("a@b@example.com"), s("a@b"), s("example.com")),
+        (
+            Some("show@realm.example"),
+            s("show@realm.example"),
+            s("show"),
+            s("realm.example"),
+        ),
+        (
+            Some("a@b@example.com"),
+            s("a@b@example.com"),
+            s("a@b"),
+            s("example.com"),
+        ),
         (Some("alice"), s("alice"), s("alice"), Value::None),
         (Some(""), Value::None, Value::None, Value::None),
         (None, Value::None, Value::None, Value::None),
@@ -1638,7 +1668,12 @@ fn error_messages_use_the_language_and_dictionary_names() {
     let mut c = http(&[("s", "201")]);
     assert_eq!(run(set_status.clone(), &mut c), Outcome::Accept);
     assert_eq!(http_answer(&c, &Outcome::Accept).status, 201);
-    for (s, shown) in [("abc", "\"abc\""), ("99", "\"99\""), ("600", "\"600\""), ("2010", "\"2010\"")] {
+    for (s, shown) in [
+        ("abc", "\"abc\""),
+        ("99", "\"99\""),
+        ("600", "\"600\""),
+        ("2010", "\"2010\""),
+    ] {
         let mut c = http(&[("s", s)]);
         assert_eq!(
             error_of(set_status.clone(), &mut c),

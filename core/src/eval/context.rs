@@ -1063,7 +1063,9 @@ fn write_identity(
 fn http_status_of(v: &Value) -> Option<i128> {
     let n = match v {
         Value::Integer(i) => *i,
-        Value::String(s) if !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit()) => {
+        Value::String(s)
+            if !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             s.parse::<i128>().ok()?
         }
         Value::Json(j) => return http_status_of(&json_scalar_to_value(j)?),
@@ -1159,7 +1161,10 @@ pub fn encode_values(
                 )))
             }
             v => encode_attr(dt, v, &named).map(Bytes::from).map_err(|e| {
-                ErrorValue::new(e.code, format!("{}: {}", attr_label(schema, attr), e.message))
+                ErrorValue::new(
+                    e.code,
+                    format!("{}: {}", attr_label(schema, attr), e.message),
+                )
             }),
         }
     };

@@ -72,8 +72,9 @@ fn has_text(value: &Value) -> bool {
 
 fn resolve_owned(names: Names, value: &Value, schema: &dyn AttrSchema) -> Value {
     match value {
-        Value::String(s) | Value::Json(serde_json::Value::String(s)) => number_of(names, s, schema)
-            .map_or_else(|| value.clone(), Value::Integer),
+        Value::String(s) | Value::Json(serde_json::Value::String(s)) => {
+            number_of(names, s, schema).map_or_else(|| value.clone(), Value::Integer)
+        }
         Value::List(items) => Value::List(
             items
                 .iter()
@@ -86,7 +87,11 @@ fn resolve_owned(names: Names, value: &Value, schema: &dyn AttrSchema) -> Value 
 
 /// `value` with every string that is one of `names` replaced by its number (see
 /// the module documentation); borrowed when there is nothing to replace.
-pub fn resolve<'v>(names: Option<Names>, value: &'v Value, schema: &dyn AttrSchema) -> Cow<'v, Value> {
+pub fn resolve<'v>(
+    names: Option<Names>,
+    value: &'v Value,
+    schema: &dyn AttrSchema,
+) -> Cow<'v, Value> {
     match names {
         Some(n) if has_text(value) => Cow::Owned(resolve_owned(n, value, schema)),
         _ => Cow::Borrowed(value),
@@ -105,7 +110,12 @@ pub fn resolve_test<'v>(
 ) -> (Cow<'v, Value>, Cow<'v, Value>) {
     let by_value = matches!(
         op,
-        CompareOp::Eq | CompareOp::Ne | CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+        CompareOp::Eq
+            | CompareOp::Ne
+            | CompareOp::Gt
+            | CompareOp::Ge
+            | CompareOp::Lt
+            | CompareOp::Le
     );
     if !by_value {
         return (Cow::Borrowed(left), Cow::Borrowed(right));

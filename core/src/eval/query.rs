@@ -161,7 +161,10 @@ pub fn eval_bindings(
                 out.code = match &value {
                     Value::None => None,
                     v => Some(radius_code_from_value(v).ok_or_else(|| {
-                        invalid(format!("bindings: {} is not a RADIUS packet code", literal(v)))
+                        invalid(format!(
+                            "bindings: {} is not a RADIUS packet code",
+                            literal(v)
+                        ))
                     })?),
                 };
             }
