@@ -1467,3 +1467,274 @@ proptest! {
         prop_assert_eq!(c1.aaa, c2.aaa);
     }
 }
+
+/// language.md §3.7 (an enum is "written as a name or a number") and §5 (a code
+/// "also accepts its number and its dictionary-style name"): a packet code and an
+/// attribute value with dictionary names equal their names in conditions, lists and
+/// `map` arms; they still render as numbers.
+#[test]
+fn codes_and_named_values_equal_their_names() {
+    use boomerang_core::eval::ops::CompareOp;
+    use boomerang_core::eval::template::{eval_condition, render};
+    let status = Expr::Var(VarRef::request_attr(ACCT_STATUS_TYPE));
+    let code = Expr::Var(VarRef::RadiusCode(PacketRef::Request));
+    let names = |items: &[&str]| Expr::List(items.iter().map(|s| Expr::str(s)).collect());
+    let mut bag = boomerang_core::eval::context::AttrBag::new();
+    bag.push(ACCT_STATUS_TYPE, vec![0, 0, 0, 3]);
+    let c = Context::radius(
+        schema(),
+        t0(),
+        boomerang_core::eval::context::RadiusRequest {
+            code: 40,
+            attrs: bag,
+        },
+    );
+    let test = |left: &Expr, op: CompareOp, right: Expr| {
+        eval_condition(
+            &Condition::all(vec![Cond {
+                left: left.clone(),
+                op,
+                right,
+            }]),
+            &c,
+        )
+    };
+    use CompareOp::{Contains, Eq, Gt, Ne};
+    for (left, op, right, expected) in [
+        (&status, Eq, Expr::str("Alive"), true),
+        (&status, Eq, Expr::str("alive"), true),
+        (&status, Eq, Expr::str("Stop"), false),
+        (&status, Ne, Expr::str("Alive"), false),
+        (&status, Ne, Expr::str("Stop"), true),
+        (&status, Eq, names(&["Start", "Alive"]), true),
+        (&status, Ne, names(&["Start", "Stop"]), true),
+        (&status, Eq, Expr::int(3), true),
+        (&status, Eq, Expr::str("3"), true),
+        (&status, Eq, Expr::str("bogus"), false),
+        (&status, Gt, Expr::str("Stop"), true),
+        (&status, Contains, Expr::str("Alive"), false),
+        (&code, Eq, Expr::str("Disconnect-Request"), true),
+        (&code, Eq, Expr::str("disconnect-request"), true),
+        (&code, Eq, Expr::str("DISCONNECT_REQUEST"), true),
+        (&code, Eq, Expr::str("40"), true),
+        (&code, Eq, Expr::str("Access-Request"), false),
+        (&code, Ne, Expr::str("Access-Request"), true),
+        (
+            &code,
+            Eq,
+            names(&["Access-Request", "Disconnect-Request"]),
+            true,
+        ),
+    ] {
+        assert_eq!(
+            test(left, op, right.clone()),
+            expected,
+            "{left:?} {op} {right:?}"
+        );
+    }
+    // The name on the left works too.
+    assert!(eval_condition(
+        &Condition::all(vec![Cond::eq(Expr::str("Alive"), status.clone())]),
+        &c
+    ));
+    // A name does not equal a plain variable holding the number.
+    assert!(!eval_condition(
+        &Condition::all(vec![Cond::eq(Expr::str("Alive"), Expr::int(3))]),
+        &c
+    ));
+    // The text form stays the number.
+    assert_eq!(
+        render(
+            &Template {
+                parts: vec![part(status.clone()), text("/"), part(code.clone())]
+            },
+            &c
+        ),
+        "3/40"
+    );
+    // `map` arms written with names.
+    let arm = |n: i128| Pipeline::new(vec![set_var("arm", Expr::int(n))]);
+    for (subject, arms, expected) in [
+        (
+            status.clone(),
+            vec![
+                (MapPattern::Value(Value::String("Stop".into())), arm(1)),
+                (MapPattern::Value(Value::String("Alive".into())), arm(2)),
+            ],
+            2,
+        ),
+        (
+            status.clone(),
+            vec![(
+                MapPattern::Value(Value::List(vec!["Start".into(), "alive".into()])),
+                arm(3),
+            )],
+            3,
+        ),
+        (
+            code.clone(),
+            vec![
+                (
+                    MapPattern::Value(Value::String("Access-Request".into())),
+                    arm(4),
+                ),
+                (
+                    MapPattern::Value(Value::String("disconnect-request".into())),
+                    arm(5),
+                ),
+            ],
+            5,
+        ),
+    ] {
+        let mut c = c.clone();
+        run(Pipeline::new(vec![Action::Map { subject, arms }]), &mut c);
+        assert_eq!(c.vars.get("arm"), Some(&Value::Integer(expected)));
+    }
+}
+
+/// `aaa.identity` of a RADIUS request is its User-Name; `.name` and `.realm` are the
+/// parts around the last `@` (no realm without one); an HTTP request has none.
+#[test]
+fn aaa_identity_is_the_user_name() {
+    let read = |c: &Context, f: AaaField| c.read_var(&VarRef::Aaa(f));
+    let s = |v: &str| Value::String(v.to_owned());
+    for (user_name, identity, name, realm) in [
+        (
+            Some("show@realm.example"),
+            s("show@realm.example"),
+            s("show"),
+            s("realm.example"),
+        ),
+        (
+            Some("a@b@example.com"),
+            s("a@b@example.com"),
+            s("a@b"),
+            s("example.com"),
+        ),
+        (Some("alice"), s("alice"), s("alice"), Value::None),
+        (Some(""), Value::None, Value::None, Value::None),
+        (None, Value::None, Value::None, Value::None),
+    ] {
+        let c = match user_name {
+            Some(u) => radius_ctx(1, &[(USER_NAME, u)]),
+            None => radius_ctx(1, &[(FILTER_ID, "x")]),
+        };
+        assert_eq!(read(&c, AaaField::Identity), identity, "{user_name:?}");
+        assert_eq!(read(&c, AaaField::IdentityName), name, "{user_name:?}");
+        assert_eq!(read(&c, AaaField::IdentityRealm), realm, "{user_name:?}");
+    }
+    // Conditions and templates see it (50_policies.radconf: aaa.identity.realm == "example.com").
+    let mut c = radius_ctx(1, &[(USER_NAME, "bob@example.com")]);
+    let p = Pipeline::new(vec![Action::if_then(
+        Condition::all(vec![Cond::eq(
+            Expr::Var(VarRef::Aaa(AaaField::IdentityRealm)),
+            Expr::str("example.com"),
+        )]),
+        vec![Action::accept()],
+        Some(vec![Action::reject()]),
+    )]);
+    assert_eq!(run(p, &mut c), Outcome::Accept);
+    // Writable: the User-Name itself is not changed.
+    let p = Pipeline::new(vec![Action::set(
+        Place::Aaa(AaaPlace::IdentityName),
+        Expr::str("carol"),
+    )]);
+    run(p, &mut c);
+    assert_eq!(read(&c, AaaField::Identity), s("carol@example.com"));
+    assert_eq!(
+        c.read_var(&VarRef::request_attr(USER_NAME)),
+        s("bob@example.com")
+    );
+    let h = Context::http(schema(), t0(), HttpExchange::default());
+    assert_eq!(read(&h, AaaField::Identity), Value::None);
+}
+
+/// Run-time errors name values as the language writes them (`"abc"`, a map as JSON)
+/// and attributes by dictionary name, never in Rust's debug form; `http.status`
+/// takes a decimal string as it takes a number.
+#[test]
+fn error_messages_use_the_language_and_dictionary_names() {
+    let http = |q: &[(&str, &str)]| http_request_with(schema(), "POST", q);
+    let query = |k: &str| Expr::Var(VarRef::Http(HttpField::Query(k.into())));
+    let error_of = |p: Arc<Pipeline>, c: &mut Context| match run(p, c) {
+        Outcome::Error(e) => e.message,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    let set_status = Pipeline::new(vec![
+        Action::set(Place::Http(HttpPlace::Status), query("s")),
+        Action::accept(),
+    ]);
+    // A decimal string is a status.
+    let mut c = http(&[("s", "201")]);
+    assert_eq!(run(set_status.clone(), &mut c), Outcome::Accept);
+    assert_eq!(http_answer(&c, &Outcome::Accept).status, 201);
+    for (s, shown) in [
+        ("abc", "\"abc\""),
+        ("99", "\"99\""),
+        ("600", "\"600\""),
+        ("2010", "\"2010\""),
+    ] {
+        let mut c = http(&[("s", s)]);
+        assert_eq!(
+            error_of(set_status.clone(), &mut c),
+            format!("{shown} is not an HTTP status (100..=599)")
+        );
+    }
+    // A packet code.
+    let mut c = http(&[("code", "bo\"gus")]);
+    let p = Pipeline::new(vec![Action::set(
+        Place::RadiusCode(PacketRef::Reply),
+        query("code"),
+    )]);
+    assert_eq!(
+        error_of(p, &mut c),
+        "\"bo\\\"gus\" is not a RADIUS packet code (radius.reply.code)"
+    );
+    let bindings = |place: Place, value: Expr| Bindings {
+        assignments: vec![Assignment {
+            place,
+            op: AssignOp::Set,
+            value,
+        }],
+    };
+    let c = http(&[("code", "bogus"), ("a", "1"), ("u", "")]);
+    let user_name = Place::RadiusAttr {
+        packet: PacketRef::Request,
+        attr: USER_NAME,
+    };
+    for (b, expected) in [
+        (
+            bindings(Place::RadiusCode(PacketRef::Request), query("code")),
+            "bindings: \"bogus\" is not a RADIUS packet code",
+        ),
+        (
+            bindings(
+                user_name.clone(),
+                Expr::Var(VarRef::Http(HttpField::QueryAll)),
+            ),
+            "cannot store map {\"a\":\"1\",\"code\":\"bogus\",\"u\":\"\"} in User-Name",
+        ),
+        (
+            bindings(user_name.clone(), query("u")),
+            "bindings: User-Name (string) cannot be empty: a value needs at least one octet (RFC 2865 §5)",
+        ),
+        (
+            bindings(
+                Place::RadiusAttr {
+                    packet: PacketRef::Request,
+                    attr: ACCT_STATUS_TYPE,
+                },
+                query("code"),
+            ),
+            "Acct-Status-Type: cannot convert string \"bogus\" to an integer attribute",
+        ),
+        (
+            bindings(Place::Vars("x".into()), Expr::int(1)),
+            "bindings can only set radius.request.code/attr/attrs, not vars.x",
+        ),
+    ] {
+        let e = eval_bindings(&b, &c).expect_err(expected);
+        assert_eq!(e.message, expected);
+        assert_eq!(e.code, ErrorCode::InvalidValue);
+    }
+}

@@ -72,6 +72,10 @@ impl AttrSchema for DictSchema {
     fn attr_id(&self, name: &str) -> Option<AttrId> {
         self.dict.attr(name).map(|d| d.id)
     }
+
+    fn attr_name(&self, id: AttrId) -> Option<String> {
+        self.dict.attr_by_id(id).map(|d| d.name.clone())
+    }
 }
 
 impl VendorFormats for DictSchema {

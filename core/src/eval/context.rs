@@ -17,14 +17,18 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use crate::contract::Transport;
-use crate::eval::convert::{decode_attr, encode_attr};
+use crate::eval::convert::{decode_attr, encode_attr, json_scalar_to_value};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{
     AaaField, AaaPlace, AssignOp, ConnField, HttpField, HttpPlace, Index, PacketRef, Place,
     UserField, VarRef, error_code_value, radius_code_from_value,
 };
+use crate::eval::text::literal;
 use crate::eval::value::{AttrEntry, Value};
 use crate::radius::id::{AttrId, DataType};
+
+/// User-Name (RFC 2865 §5.1): what `aaa.identity` of a RADIUS request starts as.
+const USER_NAME: AttrId = AttrId::Standard(1);
 
 /// What the interpreter needs to know about attributes: their types (to decode and
 /// encode values), their named values (`Error-Cause = "Request-Not-Routable"`) and
@@ -37,6 +41,19 @@ pub trait AttrSchema: Send + Sync {
     fn value_number(&self, id: AttrId, name: &str) -> Option<u32>;
     /// The attribute with this name (case-insensitive).
     fn attr_id(&self, name: &str) -> Option<AttrId>;
+    /// The dictionary name of the attribute (for messages); `None` when unknown.
+    fn attr_name(&self, id: AttrId) -> Option<String> {
+        let _ = id;
+        None
+    }
+}
+
+/// How messages name an attribute: its dictionary name (`User-Name`), or
+/// `attribute 26.9.1` when the dictionary has none.
+pub fn attr_label(schema: &dyn AttrSchema, id: AttrId) -> String {
+    schema
+        .attr_name(id)
+        .unwrap_or_else(|| format!("attribute {id}"))
 }
 
 /// A small in-memory [`AttrSchema`] for tests and for engines started before a
@@ -44,6 +61,7 @@ pub trait AttrSchema: Send + Sync {
 #[derive(Debug, Clone, Default)]
 pub struct SimpleSchema {
     by_id: BTreeMap<AttrId, (DataType, BTreeMap<String, u32>)>,
+    names: BTreeMap<AttrId, String>,
     by_name: BTreeMap<String, AttrId>,
 }
 
@@ -56,14 +74,16 @@ impl SimpleSchema {
     /// Declare an attribute.
     pub fn attr(mut self, id: AttrId, name: &str, dt: DataType) -> Self {
         self.by_id.insert(id, (dt, BTreeMap::new()));
+        self.names.insert(id, name.to_owned());
         self.by_name.insert(name.to_ascii_lowercase(), id);
         self
     }
 
-    /// Declare a named value of an attribute declared before.
+    /// Declare a named value of an attribute declared before. Names are looked up
+    /// case-insensitively, as in the dictionary.
     pub fn value(mut self, id: AttrId, name: &str, number: u32) -> Self {
         if let Some((_, values)) = self.by_id.get_mut(&id) {
-            values.insert(name.to_owned(), number);
+            values.insert(name.to_ascii_lowercase(), number);
         }
         self
     }
@@ -77,11 +97,15 @@ impl AttrSchema for SimpleSchema {
     fn value_number(&self, id: AttrId, name: &str) -> Option<u32> {
         self.by_id
             .get(&id)
-            .and_then(|(_, values)| values.get(name).copied())
+            .and_then(|(_, values)| values.get(&name.to_ascii_lowercase()).copied())
     }
 
     fn attr_id(&self, name: &str) -> Option<AttrId> {
         self.by_name.get(&name.to_ascii_lowercase()).copied()
+    }
+
+    fn attr_name(&self, id: AttrId) -> Option<String> {
+        self.names.get(&id).cloned()
     }
 }
 
@@ -264,7 +288,9 @@ pub enum Protocol {
 /// The `aaa.*` namespace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AaaState {
-    /// `aaa.identity`.
+    /// `aaa.identity`: the User-Name of a RADIUS request (set by
+    /// [`Context::radius`]), none for HTTP; writable. `aaa.identity.name` and
+    /// `.realm` are its parts around the last `@`.
     pub identity: Option<String>,
     /// `aaa.policy`.
     pub policy: Option<String>,
@@ -513,9 +539,16 @@ impl Context {
         }
     }
 
-    /// A context for a RADIUS request.
+    /// A context for a RADIUS request. `aaa.identity` starts as the request's
+    /// (first) User-Name, as text; a request without one, or with an empty one, has
+    /// no identity.
     pub fn radius(schema: Arc<dyn AttrSchema>, now: SystemTime, request: RadiusRequest) -> Self {
         let mut ctx = Self::new(schema, Protocol::Radius, now);
+        ctx.aaa.identity = request
+            .attrs
+            .first(USER_NAME)
+            .filter(|e| !e.value.is_empty())
+            .map(|e| String::from_utf8_lossy(&e.value).into_owned());
         ctx.request = Some(request);
         ctx
     }
@@ -872,6 +905,45 @@ impl Context {
     }
 }
 
+/// A place as the language writes it (`radius.reply.attr.Filter-Id`, `vars.x`,
+/// `http.status`), for messages.
+pub fn place_text(place: &Place, schema: &dyn AttrSchema) -> String {
+    let packet = |p: &PacketRef| match p {
+        PacketRef::Request => "request",
+        PacketRef::Reply => "reply",
+    };
+    match place {
+        Place::Vars(n) => format!("vars.{n}"),
+        Place::RadiusCode(p) => format!("radius.{}.code", packet(p)),
+        Place::RadiusAttr { packet: p, attr } => match schema.attr_name(*attr) {
+            Some(name) => format!("radius.{}.attr.{name}", packet(p)),
+            None => format!("radius.{}.attr (attribute {attr})", packet(p)),
+        },
+        Place::RadiusAttrs(p) => format!("radius.{}.attrs", packet(p)),
+        Place::Aaa(a) => match a {
+            AaaPlace::Identity => "aaa.identity",
+            AaaPlace::IdentityName => "aaa.identity.name",
+            AaaPlace::IdentityRealm => "aaa.identity.realm",
+            AaaPlace::Message => "aaa.message",
+            AaaPlace::Reason => "aaa.reason",
+            AaaPlace::CaughtError => "aaa.caught_error",
+        }
+        .to_owned(),
+        Place::User(f) => match f {
+            UserField::Username => "user.username",
+            UserField::Password => "user.password",
+            UserField::Group => "user.group",
+            UserField::Role => "user.role",
+            UserField::Privilege => "user.privilege",
+            UserField::Backend => "user.backend",
+        }
+        .to_owned(),
+        Place::Http(HttpPlace::Status) => "http.status".to_owned(),
+        Place::Http(HttpPlace::Response) => "http.response".to_owned(),
+        Place::Http(HttpPlace::ResponseHeader(k)) => format!("http.response_header.{k}"),
+    }
+}
+
 fn read_only(what: &str) -> ErrorValue {
     ErrorValue::new(ErrorCode::InvalidValue, format!("{what} is read-only here"))
 }
@@ -932,7 +1004,8 @@ fn assign_code(
                 Ok(())
             }
             None => Err(invalid(format!(
-                "{v:?} is not a RADIUS packet code ({what})"
+                "{} is not a RADIUS packet code ({what})",
+                literal(v)
             ))),
         },
     }
@@ -984,6 +1057,23 @@ fn write_identity(
     Ok(())
 }
 
+/// An HTTP status written as a value: an integer, or a string of decimal digits
+/// (`http.status = http.query.s` with `s=201`), in 100..=599; a JSON number or
+/// string the same way.
+fn http_status_of(v: &Value) -> Option<i128> {
+    let n = match v {
+        Value::Integer(i) => *i,
+        Value::String(s)
+            if !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse::<i128>().ok()?
+        }
+        Value::Json(j) => return http_status_of(&json_scalar_to_value(j)?),
+        _ => return None,
+    };
+    (100..=599).contains(&n).then_some(n)
+}
+
 fn write_http(
     http: &mut HttpExchange,
     place: &HttpPlace,
@@ -992,17 +1082,19 @@ fn write_http(
 ) -> Result<(), ErrorValue> {
     match place {
         HttpPlace::Status => {
-            let ok = match &value {
-                Value::None => true,
-                Value::Integer(i) => (100..=599).contains(i),
-                Value::Error(e) => return Err(e.clone()),
-                _ => false,
+            let value = match value {
+                Value::None => Value::None,
+                Value::Error(e) => return Err(e),
+                v => match http_status_of(&v) {
+                    Some(status) => Value::Integer(status),
+                    None => {
+                        return Err(invalid(format!(
+                            "{} is not an HTTP status (100..=599)",
+                            literal(&v)
+                        )));
+                    }
+                },
             };
-            if !ok {
-                return Err(invalid(format!(
-                    "{value:?} is not an HTTP status (100..=599)"
-                )));
-            }
             let mut slot = http.status.clone().unwrap_or(Value::None);
             if op == AssignOp::Append {
                 return Err(invalid("cannot append to http.status".into()));
@@ -1061,9 +1153,19 @@ pub fn encode_values(
         match v {
             Value::Error(e) => Err(e.clone()),
             Value::Attrs(_) | Value::List(_) | Value::Map(_) | Value::None => {
-                Err(invalid(format!("cannot store {v:?} in attribute {attr}")))
+                Err(invalid(format!(
+                    "cannot store {} {} in {}",
+                    v.type_name(),
+                    literal(v),
+                    attr_label(schema, attr)
+                )))
             }
-            v => encode_attr(dt, v, &named).map(Bytes::from),
+            v => encode_attr(dt, v, &named).map(Bytes::from).map_err(|e| {
+                ErrorValue::new(
+                    e.code,
+                    format!("{}: {}", attr_label(schema, attr), e.message),
+                )
+            }),
         }
     };
     match value {
@@ -1102,7 +1204,13 @@ pub fn write_attrs(bag: &mut AttrBag, op: AssignOp, value: Value) -> Result<(), 
         Value::Attrs(entries) => entries,
         Value::None => Vec::new(),
         Value::Error(e) => return Err(e),
-        other => return Err(invalid(format!("{other:?} is not an attribute list"))),
+        other => {
+            return Err(invalid(format!(
+                "{} {} is not an attribute list",
+                other.type_name(),
+                literal(&other)
+            )));
+        }
     };
     match op {
         AssignOp::Set => bag.replace_all(entries),

@@ -28,7 +28,7 @@ use bytes::Bytes;
 
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::format::days_from_civil;
-use crate::eval::text::{to_text, type_name};
+use crate::eval::text::{literal, to_text, type_name};
 use crate::eval::value::{IpPrefix, Value};
 use crate::radius::id::DataType;
 
@@ -242,10 +242,7 @@ pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
 }
 
 fn cannot(dt: DataType, value: &Value) -> ErrorValue {
-    let shown = match value {
-        Value::String(s) => format!("\"{s}\""),
-        other => to_text(other),
-    };
+    let shown = literal(value);
     ErrorValue::new(
         ErrorCode::InvalidValue,
         format!(

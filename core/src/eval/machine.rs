@@ -34,10 +34,11 @@ use crate::eval::ir::{
     VarRef,
 };
 use crate::eval::json::value_to_json;
+use crate::eval::named::{names_of, resolve};
 use crate::eval::ops::{CompareOp, compare};
 use crate::eval::password::verify_password;
 use crate::eval::template::{eval_condition, eval_condition_known, eval_expr, render};
-use crate::eval::text::to_text;
+use crate::eval::text::{literal, to_text};
 use crate::eval::value::Value;
 use crate::radius::id::AttrId;
 
@@ -528,10 +529,13 @@ impl Machine {
             )),
             Action::Map { subject, arms } => {
                 let value = eval_expr(subject, env);
+                let names = names_of(subject, env.schema());
                 for (pattern, block) in arms {
                     let hit = match pattern {
                         MapPattern::Any => true,
-                        MapPattern::Value(v) => compare(CompareOp::Eq, &value, v),
+                        MapPattern::Value(v) => {
+                            compare(CompareOp::Eq, &value, &resolve(names, v, env.schema()))
+                        }
                     };
                     if hit {
                         return Flow::Push(Frame::new(block.clone(), Role::Plain));
@@ -624,7 +628,7 @@ impl Machine {
 fn debug_text(v: &Value) -> String {
     match v {
         Value::None => "none".to_owned(),
-        Value::String(s) => format!("{s:?}"),
+        Value::String(_) => literal(v),
         other => to_text(other),
     }
 }

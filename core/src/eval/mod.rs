@@ -10,6 +10,7 @@ pub mod ir;
 pub mod json;
 pub mod jsonpath;
 pub mod machine;
+pub mod named;
 pub mod ops;
 pub mod password;
 pub mod policy;

@@ -14,12 +14,15 @@
 //! The engine does the backend work; these functions are the pure parts it calls.
 
 use crate::contract::SqlRows;
-use crate::eval::context::{AttrBag, AttrSchema, EvalEnv, read_attr, write_attr, write_attrs};
+use crate::eval::context::{
+    AttrBag, AttrSchema, EvalEnv, attr_label, place_text, read_attr, write_attr, write_attrs,
+};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{
     AssignOp, Assignment, Expr, HttpField, PacketRef, Place, VarRef, radius_code_from_value,
 };
 use crate::eval::template::{eval_expr, render_required};
+use crate::eval::text::literal;
 use crate::eval::value::Value;
 
 /// A RADIUS query's `bindings` block.
@@ -87,8 +90,8 @@ fn binding_value(a: &Assignment, env: &dyn EvalEnv) -> Result<Value, ErrorValue>
                     ErrorCode::MissingValue,
                     format!(
                         "bindings: {} needs a value for {}, which has none",
-                        place_name(&a.place),
-                        gap_name(missing)
+                        place_name(&a.place, env.schema()),
+                        gap_name(missing, env.schema())
                     ),
                 )
             }),
@@ -98,14 +101,14 @@ fn binding_value(a: &Assignment, env: &dyn EvalEnv) -> Result<Value, ErrorValue>
 
 /// How a template's `%{…}` that has no value is named in an error: as written in
 /// the configuration for the variables a request brings (or not), else generically.
-fn gap_name(expr: &Expr) -> String {
+fn gap_name(expr: &Expr, schema: &dyn AttrSchema) -> String {
     let packet = |p: &PacketRef| match p {
         PacketRef::Request => "request",
         PacketRef::Reply => "reply",
     };
     let var = match expr {
         Expr::Var(v) => v,
-        Expr::Filtered { input, .. } => return gap_name(input),
+        Expr::Filtered { input, .. } => return gap_name(input, schema),
         _ => return "a `%{…}` expression".to_owned(),
     };
     let name = match var {
@@ -117,20 +120,23 @@ fn gap_name(expr: &Expr) -> String {
         VarRef::Http(HttpField::Body) => "http.body".to_owned(),
         VarRef::RadiusAttr {
             packet: p, attr, ..
-        } => {
-            return format!("`%{{radius.{}.attr…}}` (attribute {attr})", packet(p));
-        }
+        } => match schema.attr_name(*attr) {
+            Some(n) => format!("radius.{}.attr.{n}", packet(p)),
+            None => {
+                return format!("`%{{radius.{}.attr…}}` (attribute {attr})", packet(p));
+            }
+        },
         _ => return "a `%{…}` variable".to_owned(),
     };
     format!("`%{{{name}}}`")
 }
 
 /// A short name of a bindings place, for error messages.
-fn place_name(place: &Place) -> String {
+fn place_name(place: &Place, schema: &dyn AttrSchema) -> String {
     match place {
-        Place::RadiusAttr { attr, .. } => format!("attribute {attr}"),
+        Place::RadiusAttr { attr, .. } => attr_label(schema, *attr),
         Place::RadiusCode(_) => "the request code".to_owned(),
-        other => format!("{other:?}"),
+        other => place_text(other, schema),
     }
 }
 
@@ -155,7 +161,10 @@ pub fn eval_bindings(
                 out.code = match &value {
                     Value::None => None,
                     v => Some(radius_code_from_value(v).ok_or_else(|| {
-                        invalid(format!("bindings: {v:?} is not a RADIUS packet code"))
+                        invalid(format!(
+                            "bindings: {} is not a RADIUS packet code",
+                            literal(v)
+                        ))
                     })?),
                 };
             }
@@ -168,9 +177,23 @@ pub fn eval_bindings(
             Place::RadiusAttrs(PacketRef::Request) => write_attrs(&mut out.attrs, a.op, value)?,
             other => {
                 return Err(invalid(format!(
-                    "bindings can only set radius.request.code/attr/attrs, not {other:?}"
+                    "bindings can only set radius.request.code/attr/attrs, not {}",
+                    place_text(other, env.schema())
                 )));
             }
+        }
+    }
+    // The encoder refuses these too; saying it here names the attribute as written.
+    let schema = env.schema();
+    for e in out.attrs.entries() {
+        if let Some(dt) = schema.data_type(e.id).filter(|t| t.forbids_empty())
+            && e.value.is_empty()
+        {
+            return Err(invalid(format!(
+                "bindings: {} ({}) cannot be empty: a value needs at least one octet (RFC 2865 §5)",
+                attr_label(schema, e.id),
+                dt.name()
+            )));
         }
     }
     Ok(out)
@@ -302,7 +325,12 @@ pub fn apply_sql_mapping(
             .columns
             .iter()
             .position(|c| c.eq_ignore_ascii_case(&m.column))
-            .ok_or_else(|| invalid(format!("mapping: the result has no column {:?}", m.column)))?;
+            .ok_or_else(|| {
+                invalid(format!(
+                    "mapping: the result has no column {}",
+                    literal(&Value::String(m.column.clone()))
+                ))
+            })?;
         let cell = |row: &Vec<Value>| row.get(col).cloned().unwrap_or(Value::None);
         match m.op {
             AssignOp::Append => {

@@ -23,7 +23,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::eval::context::{AttrSchema, ConnectionInfo, EvalEnv, assign_value, read_conn_field};
+use crate::eval::context::{
+    AttrSchema, ConnectionInfo, EvalEnv, assign_value, place_text, read_conn_field,
+};
 use crate::eval::error::{ErrorCode, ErrorValue};
 use crate::eval::ir::{
     AaaField, AaaPlace, AssignOp, Library, Pipeline, Place, VarRef, error_code_value,
@@ -137,7 +139,8 @@ impl EvalEnv for SelectEnv<'_> {
                 return Err(ErrorValue::new(
                     ErrorCode::InvalidValue,
                     format!(
-                        "@select cannot write {other:?}: the caller's context is read-only there"
+                        "@select cannot write {}: the caller's context is read-only there",
+                        place_text(other, self.schema())
                     ),
                 ));
             }

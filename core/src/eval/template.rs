@@ -10,6 +10,7 @@
 use crate::eval::context::{AttrSchema, EvalEnv};
 use crate::eval::filters::{FilterEnv, apply_filter};
 use crate::eval::ir::{CondMode, Condition, Expr, Template, TemplatePart};
+use crate::eval::named::resolve_test;
 use crate::eval::ops::{Operand, test_operands};
 use crate::eval::text::to_text;
 use crate::eval::value::Value;
@@ -129,6 +130,7 @@ fn test_results<'a>(
     cond.tests.iter().map(move |c| {
         let left = eval_operand(&c.left, env);
         let right = eval_operand(&c.right, env);
+        let (left, right) = resolve_test(c.op, &c.left, &left, &c.right, &right, env.schema());
         test_operands(
             c.op,
             &left,

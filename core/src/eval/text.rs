@@ -132,3 +132,47 @@ fn write_json_text(j: &serde_json::Value, out: &mut String) {
 pub fn type_name(value: &Value) -> &'static str {
     value.type_name()
 }
+
+/// `value` as the language writes it, for messages: a string as a quoted literal
+/// (`"abc"`, with `\"`, `\\`, `\n`, `\t`, `\r` escaped as in configuration strings),
+/// `none`, a list as `[a b]` of such literals, a map, attribute list or JSON value as
+/// compact JSON, anything else as its text form (`201`, `10.0.0.1`, `0x00ff`).
+pub fn literal(value: &Value) -> String {
+    let mut out = String::new();
+    write_literal(value, &mut out);
+    out
+}
+
+fn write_literal(value: &Value, out: &mut String) {
+    match value {
+        Value::None => out.push_str("none"),
+        Value::String(s) => write_quoted(s, out),
+        Value::List(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(' ');
+                }
+                write_literal(item, out);
+            }
+            out.push(']');
+        }
+        Value::Json(j) => out.push_str(&j.to_string()),
+        other => write_text(other, out),
+    }
+}
+
+fn write_quoted(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
