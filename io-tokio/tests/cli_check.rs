@@ -533,3 +533,62 @@ fn a_fifo_or_a_device_as_configuration_or_certificate_is_refused_not_read() {
         "{stderr}"
     );
 }
+
+/// A log file `run` could not open is an error of `check` too, at the `file` setting,
+/// and `run`'s own error points there; `check` creates no file.
+#[test]
+fn a_log_file_that_run_cannot_open_is_refused_at_its_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let conf = |file: &str| {
+        format!(
+            "logging {{\n    level info;\n    file \"{file}\";\n}}\n{}",
+            sqlite_config("db.sqlite")
+        )
+    };
+    // In a directory that does not exist.
+    std::fs::write(d.join("nodir.conf"), conf("nodir/boomerang.log")).unwrap();
+    let out = boomerang(&["check", "-c", "nodir.conf"], d);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors = heads(&stderr, "error");
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with("nodir.conf:3:5: error: cannot open the log file nodir/boomerang.log"),
+        "{stderr}"
+    );
+    let out = boomerang_bounded(&["run", "-c", "nodir.conf"], d).expect("run exits");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("nodir.conf:3:5: error: cannot open the log file nodir/boomerang.log"),
+        "{stderr}"
+    );
+    assert!(!d.join("nodir").exists());
+    // A directory in the file's place.
+    std::fs::create_dir(d.join("adir")).unwrap();
+    std::fs::write(d.join("isdir.conf"), conf("adir")).unwrap();
+    let out = boomerang(&["check", "-c", "isdir.conf"], d);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // A missing file in a directory that exists: `run` creates it, `check` does not.
+    std::fs::write(d.join("new.conf"), conf("new.log")).unwrap();
+    let out = boomerang(&["check", "-c", "new.conf"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!d.join("new.log").exists(), "check created the log file");
+    // The older form, `application { file { filename … } }`, is placed too.
+    std::fs::write(
+        d.join("app.conf"),
+        format!(
+            "logging {{\n    application {{\n        file {{\n            filename \"nodir/x.log\";\n        }}\n    }}\n}}\n{}",
+            sqlite_config("db.sqlite")
+        ),
+    )
+    .unwrap();
+    let out = boomerang(&["check", "-c", "app.conf"], d);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        heads(&stderr, "error")[0].starts_with("app.conf:4:13: error: cannot open the log file"),
+        "{stderr}"
+    );
+}

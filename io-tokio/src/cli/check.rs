@@ -4,7 +4,7 @@
 //! certificate and key file it names exists and parses, builds every listener's TLS
 //! configuration as `run` does (a key that does not match its certificate), and
 //! opens every SQLite database the way `run` would without creating or changing
-//! anything. It prints every problem found as `file:line:col: error: …` with the
+//! anything, and makes sure the log file could be opened (again creating nothing). It prints every problem found as `file:line:col: error: …` with the
 //! source line and a caret, warns about a configuration that defines nothing to
 //! serve, and exits 0 (with `configuration OK` and a summary; warnings do not fail)
 //! or 1.
@@ -37,8 +37,8 @@ pub struct CheckArgs {
     /// name order; repeat to load several in the order given.
     #[arg(short = 'c', long = "config", value_name = "PATH", required = true)]
     pub config: Vec<PathBuf>,
-    /// Do not read the certificate, key and SQLite database files the configuration
-    /// names (nor build TLS configurations from them): validate
+    /// Do not read the certificate, key, SQLite database and log files the
+    /// configuration names (nor build TLS configurations from them): validate
     /// the configuration alone, e.g. in a CI pipeline or on a machine that does not
     /// hold the keys. The summary line says the files were not checked.
     #[arg(long)]
@@ -177,6 +177,18 @@ pub fn check_databases(program: &Program) -> Vec<Diagnostic> {
         .collect()
 }
 
+/// Whether `run` could open the log file (`logging { file "…"; }`), without creating
+/// it ([`crate::log_file::probe`]); the diagnostic is at the setting, or global if it
+/// cannot be found.
+fn check_log_file(program: &Program, loaded: &Loaded) -> Option<Diagnostic> {
+    let path = program.logging.file.as_deref()?;
+    let e = crate::log_file::probe(path).err()?;
+    Some(match crate::log_file::setting_span(loaded) {
+        Some(span) => Diagnostic::error(span, e),
+        None => Diagnostic::error_global(e),
+    })
+}
+
 /// A warning when the configuration defines no server and no backend: `run` would
 /// start and serve nothing but the management listener. It is placed at the start
 /// of the first file loaded.
@@ -203,6 +215,7 @@ pub fn check_program(program: &Program, loaded: &Loaded, files: bool) -> Vec<Dia
         out.extend(problems);
         out.extend(check_listener_tls(program, &failed));
         out.extend(check_databases(program));
+        out.extend(check_log_file(program, loaded));
     }
     out.extend(check_empty(program, loaded));
     out
