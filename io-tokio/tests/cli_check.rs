@@ -592,3 +592,65 @@ fn a_log_file_that_run_cannot_open_is_refused_at_its_setting() {
         "{stderr}"
     );
 }
+
+/// Statements that cannot run against the database (they do not prepare, or a mapping
+/// reads a column they do not return) would fail every request: `check` reports each
+/// at its place, and `run` refuses to start. A database that does not exist yet is
+/// not checked against (`run` creates it empty; its tables may come later).
+#[test]
+fn sql_statements_that_cannot_run_are_refused_by_check_and_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    rusqlite::Connection::open(d.join("db.sqlite"))
+        .unwrap()
+        .execute_batch("CREATE TABLE users (username TEXT, nas TEXT);")
+        .unwrap();
+    let conf = |db: &str| {
+        format!(
+            r#"backends {{
+    sqlite "S" {{
+        filename "{db}";
+        query "TYPO" {{ query "SELEC nas FROM users WHERE username = ?"; bindings {{ radius.request.attr.User-Name; }} mapping {{ vars.nas = nas; }} }}
+        query "NOTABLE" {{ query "SELECT nas FROM nosuch WHERE username = ?"; bindings {{ radius.request.attr.User-Name; }} }}
+        query "NOCOL" {{
+            statement "SELECT nas FROM users WHERE username = ?";
+            bindings {{ radius.request.attr.User-Name; }}
+            mapping {{
+                vars.nas = nas;
+                vars.x = NoSuchCol;
+            }}
+        }}
+        query "TWO" {{ query "SELECT nas FROM users WHERE username = ?; DELETE FROM users"; bindings {{ radius.request.attr.User-Name; }} }}
+        query "GOOD" {{ query "SELECT NAS FROM users WHERE username = ?"; bindings {{ radius.request.attr.User-Name; }} mapping {{ vars.nas = nas; }} }}
+    }}
+}}
+"#
+        )
+    };
+    std::fs::write(d.join("sql.conf"), conf("db.sqlite")).unwrap();
+    let out = boomerang(&["check", "-c", "sql.conf"], d);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors = heads(&stderr, "error");
+    assert_eq!(errors.len(), 4, "{stderr}");
+    for (error, at) in errors.iter().zip([
+        "sql.conf:4:30: error: backend `S`, query `TYPO`: SQL statement does not prepare: near \"SELEC\"",
+        "sql.conf:5:33: error: backend `S`, query `NOTABLE`: SQL statement does not prepare: no such table: nosuch",
+        "sql.conf:11:26: error: backend `S`, query `NOCOL`: the mapping reads column \"NoSuchCol\", which the statement does not return (it returns nas)",
+        "sql.conf:14:29: error: backend `S`, query `TWO`: SQL statement does not prepare:",
+    ]) {
+        assert!(error.starts_with(at), "{error}\nexpected {at}\n{stderr}");
+    }
+    let out = boomerang_bounded(&["run", "-c", "sql.conf"], d).expect("run exits");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for query in ["TYPO", "NOTABLE", "NOCOL", "TWO"] {
+        assert!(stderr.contains(&format!("query `{query}`:")), "{stderr}");
+    }
+    assert!(!stderr.contains("query `GOOD`"), "{stderr}");
+    // A database that does not exist yet: not checked against, not created.
+    std::fs::write(d.join("new.conf"), conf("new.sqlite")).unwrap();
+    let out = boomerang(&["check", "-c", "new.conf"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!d.join("new.sqlite").exists());
+}
