@@ -303,3 +303,41 @@ aaa {{ policy "T" {{ conditions all {{ http.server == "HTTP_API"; }}
         "{log}"
     );
 }
+
+/// HTTP clients that close before the NAS answers: what their requests did stands,
+/// and it is logged — once, then counted (any client can cause it, as often as it
+/// likes), not once per request.
+#[test]
+fn answers_whose_callers_went_away_are_logged_rate_limited() {
+    use std::io::Write;
+    const CLIENTS: usize = 10;
+    let ports = Ports::pick();
+    let server = Server::start(&adapt_config(EXAMPLE, ports), ports);
+    let _nas = server.nas("nas1", &["--delay", "300ms"]);
+    server.wait_for_nas("nas1");
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        let mut s =
+            std::net::TcpStream::connect_timeout(&server.http_addr(), Duration::from_secs(2))
+                .unwrap();
+        s.write_all(
+            format!(
+                "POST /disconnect?nas_identifier=nas1&username=u{i} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        clients.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    drop(clients);
+    // Shutdown waits for the requests in flight, and reports what was suppressed.
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    let given_up = |l: &&str| l.contains("after its caller had given up");
+    let lines: Vec<&str> = log.lines().filter(given_up).collect();
+    let written = lines.iter().filter(|l| l.contains("HTTP request ")).count();
+    assert_eq!(written, 1, "{log}");
+    let rest = format!("(… {} more suppressed", CLIENTS - 1);
+    assert!(lines.iter().any(|l| l.contains(&rest)), "{log}");
+}

@@ -739,11 +739,18 @@ impl<N: Net> EngineLoop<N> {
                     });
                     if sent.is_err() {
                         // The caller got 504 at the HTTP timeout (or went away); what
-                        // the request did (a disconnect, say) stands: say so.
-                        tracing::warn!(
-                            server = self.server_name(server),
-                            "HTTP request {}: answered with status {status} after its caller had given up (504 at the HTTP timeout, or the connection closed)",
-                            id.0
+                        // the request did (a disconnect, say) stands: say so. Any
+                        // client can cause this (by closing its connection), so the
+                        // warning is rate-limited per server and status.
+                        let name = self.server_name(server);
+                        crate::log_limit::warn(
+                            &format!(
+                                "HTTP server \"{name}\": answered with status {status} after its caller had given up"
+                            ),
+                            format_args!(
+                                "HTTP request {} to server \"{name}\": answered with status {status} after its caller had given up (504 at the HTTP timeout, or the connection closed)",
+                                id.0
+                            ),
                         );
                     }
                 }
