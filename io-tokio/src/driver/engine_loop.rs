@@ -871,9 +871,14 @@ fn log(line: &LogLine) {
         Severity::Debug => tracing::debug!(logger, "{}", line.text),
         Severity::Info => tracing::info!(logger, "{}", line.text),
         // The engine's own warnings are about dropped input, as often as peers send it:
-        // rate-limited per reason and server. Named loggers are the policy's: kept.
+        // rate-limited per reason and server — and those about a NAS-Identifier claim
+        // (duplicate, mismatch, conflict) per identifier, so that each identifier's is
+        // written and a summary still names it. Named loggers are the policy's: kept.
         Severity::Warn if line.logger.is_none() => {
-            crate::log_limit::warn(&crate::log_limit::key_of(&line.text), &line.text);
+            match crate::log_limit::key_naming(&line.text, "announces NAS-Identifier ") {
+                Some(key) => crate::log_limit::warn_named(&key, &line.text),
+                None => crate::log_limit::warn(&crate::log_limit::key_of(&line.text), &line.text),
+            }
         }
         Severity::Warn => tracing::warn!(logger, "{}", line.text),
     }
