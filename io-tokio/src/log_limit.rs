@@ -169,10 +169,6 @@ static LIMITER: Mutex<LogLimiter> = Mutex::new(LogLimiter::new(WINDOW, MAX_KEYS)
 /// own, so that many names cannot crowd the other keys out.
 static NAMED: Mutex<LogLimiter> = Mutex::new(LogLimiter::new(WINDOW, MAX_NAMED_KEYS));
 
-fn with_limiter<T>(f: impl FnOnce(&mut LogLimiter) -> T) -> T {
-    with(&LIMITER, f)
-}
-
 fn with<T>(limiter: &Mutex<LogLimiter>, f: impl FnOnce(&mut LogLimiter) -> T) -> T {
     // A poisoned lock only means a writer panicked; the counts are still usable.
     let mut guard = limiter.lock().unwrap_or_else(|p| p.into_inner());

@@ -554,7 +554,8 @@ fn a_log_file_that_run_cannot_open_is_refused_at_its_setting() {
     let errors = heads(&stderr, "error");
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(
-        errors[0].starts_with("nodir.conf:3:5: error: cannot open the log file nodir/boomerang.log"),
+        errors[0]
+            .starts_with("nodir.conf:3:5: error: cannot open the log file nodir/boomerang.log"),
         "{stderr}"
     );
     let out = boomerang_bounded(&["run", "-c", "nodir.conf"], d).expect("run exits");

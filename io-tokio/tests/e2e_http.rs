@@ -273,7 +273,9 @@ aaa {{ policy "T" {{ conditions all {{ http.server == "HTTP_API"; }}
         // Two answers, each framed by the server: the second is /plain's, whole.
         assert_eq!(raw.matches("http/1.1 200").count(), 2, "{first}: {raw}");
         assert!(raw.ends_with("\r\n\r\nplain"), "{first}: {raw}");
-        let answer = raw.get(..raw.rfind("http/1.1 200").unwrap_or(0)).unwrap_or_default();
+        let answer = raw
+            .get(..raw.rfind("http/1.1 200").unwrap_or(0))
+            .unwrap_or_default();
         assert!(!answer.contains("transfer-encoding"), "{first}: {raw}");
         assert!(!answer.contains("connection"), "{first}: {raw}");
         if first != "/nl" {
@@ -313,7 +315,7 @@ fn answers_whose_callers_went_away_are_logged_rate_limited() {
     const CLIENTS: usize = 10;
     let ports = Ports::pick();
     let server = Server::start(&adapt_config(EXAMPLE, ports), ports);
-    let _nas = server.nas("nas1", &["--delay", "300ms"]);
+    let mut nas = server.nas("nas1", &["--delay", "300ms"]);
     server.wait_for_nas("nas1");
     let mut clients = Vec::new();
     for i in 0..CLIENTS {
@@ -333,6 +335,8 @@ fn answers_whose_callers_went_away_are_logged_rate_limited() {
     drop(clients);
     // Shutdown waits for the requests in flight, and reports what was suppressed.
     let (status, log) = server.terminate();
+    let _ = nas.kill();
+    let _ = nas.wait();
     assert!(status.success(), "{log}");
     let given_up = |l: &&str| l.contains("after its caller had given up");
     let lines: Vec<&str> = log.lines().filter(given_up).collect();

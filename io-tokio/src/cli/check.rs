@@ -26,9 +26,9 @@ use crate::config_files::load_and_compile;
 use crate::driver::server_tls_settings;
 use crate::sqlite::{StatementProblem, probe_database, probe_statements};
 use crate::tls::{load_ca_bundle, load_certificates, load_private_key};
-use boomerang_core::lang::{Item, Loaded};
 use boomerang_core::lang::program::ServerTls;
 use boomerang_core::lang::span::Span;
+use boomerang_core::lang::{Item, Loaded};
 
 /// Arguments of `boomerang check`.
 #[derive(Debug, Args)]

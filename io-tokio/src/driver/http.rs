@@ -489,7 +489,9 @@ fn into_response(server: &str, answer: HttpAnswer) -> Response {
                 ),
             ),
             (Ok(_), Err(_)) => crate::log_limit::warn(
-                &format!("HTTP server \"{server}\": invalid value of policy response header {lower:?}"),
+                &format!(
+                    "HTTP server \"{server}\": invalid value of policy response header {lower:?}"
+                ),
                 format_args!(
                     "HTTP server \"{server}\": response header {lower:?} set by the policy \
                      not sent: its value holds a character a header cannot carry (a control \

@@ -716,8 +716,8 @@ fn open_sqlite(
             continue;
         };
         let config = SqliteConfig::from_backend(&backend.name, s);
-        let executor = SqliteExecutor::open_for(&config, &s.queries)
-            .map_err(|source| StartError::Sqlite {
+        let executor =
+            SqliteExecutor::open_for(&config, &s.queries).map_err(|source| StartError::Sqlite {
                 backend: backend.name.clone(),
                 source,
             })?;
