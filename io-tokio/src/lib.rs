@@ -10,6 +10,7 @@ pub mod conn_limit;
 pub mod driver;
 pub mod fd_limit;
 pub mod http_conn;
+pub mod log_file;
 pub mod log_limit;
 pub mod management;
 pub mod metrics;

@@ -7,7 +7,8 @@
 //! only counted, and the count is reported ("… N more suppressed") with the next
 //! warning of that key after the window, or by [`flush_expired`] (the driver calls it
 //! every second) and [`flush_all`] (when the driver stops). A flood of 20,000 junk
-//! datagrams thus writes a handful of lines instead of 20,000.
+//! datagrams thus writes a handful of lines instead of 20,000. Warnings about a name a
+//! peer chose (a NAS-Identifier claim) are keyed by that name ([`warn_named`]).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -158,13 +159,19 @@ impl LogLimiter {
     }
 }
 
+/// Keys remembered at once by the limiter of [`warn_named`], apart from the others.
+pub const MAX_NAMED_KEYS: usize = 256;
+
 /// The process's limiter: warnings are about the process's sockets, whichever driver
 /// (a reload starts a new one) writes them.
 static LIMITER: Mutex<LogLimiter> = Mutex::new(LogLimiter::new(WINDOW, MAX_KEYS));
+/// The limiter of keys that keep a name a peer chose ([`warn_named`]): bounded on its
+/// own, so that many names cannot crowd the other keys out.
+static NAMED: Mutex<LogLimiter> = Mutex::new(LogLimiter::new(WINDOW, MAX_NAMED_KEYS));
 
-fn with_limiter<T>(f: impl FnOnce(&mut LogLimiter) -> T) -> T {
+fn with<T>(limiter: &Mutex<LogLimiter>, f: impl FnOnce(&mut LogLimiter) -> T) -> T {
     // A poisoned lock only means a writer panicked; the counts are still usable.
-    let mut guard = LIMITER.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = limiter.lock().unwrap_or_else(|p| p.into_inner());
     f(&mut guard)
 }
 
@@ -181,8 +188,26 @@ pub fn info(key: &str, message: impl std::fmt::Display) {
     limited(Level::Info, key, message);
 }
 
+/// [`warn`] for a key that keeps a name a peer chose ([`key_naming`]: a
+/// NAS-Identifier): one line per name per window, so that the line of each name is
+/// written, and the summary of a name's suppressed lines still names it. These keys
+/// are bounded apart from the others ([`MAX_NAMED_KEYS`]); past the bound, further
+/// names share one overflow key.
+pub fn warn_named(key: &str, message: impl std::fmt::Display) {
+    limited_in(&NAMED, Level::Warn, key, message);
+}
+
 fn limited(level: Level, key: &str, message: impl std::fmt::Display) {
-    match with_limiter(|l| l.check(key, level, Instant::now())) {
+    limited_in(&LIMITER, level, key, message);
+}
+
+fn limited_in(
+    limiter: &Mutex<LogLimiter>,
+    level: Level,
+    key: &str,
+    message: impl std::fmt::Display,
+) {
+    match with(limiter, |l| l.check(key, level, Instant::now())) {
         Verdict::Emit { suppressed: 0 } => write(level, format_args!("{message}")),
         Verdict::Emit { suppressed } => write(
             level,
@@ -201,15 +226,19 @@ fn write(level: Level, line: std::fmt::Arguments<'_>) {
 
 /// Report the warnings suppressed in windows that have ended.
 pub fn flush_expired() {
-    for s in with_limiter(|l| l.take_expired(Instant::now())) {
-        report(&s);
+    for limiter in [&LIMITER, &NAMED] {
+        for s in with(limiter, |l| l.take_expired(Instant::now())) {
+            report(&s);
+        }
     }
 }
 
 /// Report every count of suppressed warnings (the driver is stopping).
 pub fn flush_all() {
-    for s in with_limiter(LogLimiter::take_all) {
-        report(&s);
+    for limiter in [&LIMITER, &NAMED] {
+        for s in with(limiter, LogLimiter::take_all) {
+            report(&s);
+        }
     }
 }
 
@@ -239,6 +268,38 @@ pub fn key_of(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// [`key_of`], except that the quoted string (as `{:?}` writes it) right after
+/// `marker` is kept whole: the key of a warning about a name (`announces
+/// NAS-Identifier "kiosk-1", …`) then names it, digits and all. `None` when `text` has
+/// no such string after `marker`.
+pub fn key_naming(text: &str, marker: &str) -> Option<String> {
+    let start = text.find(marker)? + marker.len();
+    let quoted = text.get(start..)?;
+    if !quoted.starts_with('"') {
+        return None;
+    }
+    let mut escaped = false;
+    let mut len = None;
+    for (i, c) in quoted.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => {
+                len = Some(i + 1);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let end = start + len?;
+    Some(format!(
+        "{}{}{}",
+        key_of(text.get(..start)?),
+        text.get(start..end)?,
+        key_of(text.get(end..)?)
+    ))
 }
 
 #[cfg(test)]
@@ -342,6 +403,35 @@ mod tests {
         let all = l.take_all();
         assert_eq!(level_of(&all, "quiet"), Some((1, Level::Info)));
         assert_eq!(level_of(&all, "mixed"), Some((2, Level::Warn)));
+    }
+
+    #[test]
+    fn named_keys_keep_the_quoted_name() {
+        let marker = "announces NAS-Identifier ";
+        let line = |conn: u32, name: &str| {
+            format!(
+                "connection {conn} (client \"ANY\", 127.0.0.1:{conn}) announces NAS-Identifier {name:?}, which connection 1 also holds"
+            )
+        };
+        let key = |text: &str| key_naming(text, marker);
+        assert_eq!(
+            key(&line(2, "kiosk-1")).as_deref(),
+            Some(
+                "connection # (client \"ANY\", # announces NAS-Identifier \"kiosk-1\", which connection # also holds"
+            )
+        );
+        // One key per name, whatever the connections.
+        assert_eq!(key(&line(2, "kiosk-1")), key(&line(7, "kiosk-1")));
+        assert_ne!(key(&line(2, "kiosk-1")), key(&line(2, "kiosk-2")));
+        // A name with quotes and spaces stays one name.
+        assert_ne!(key(&line(2, "a \" b")), key(&line(2, "a \" c")));
+        assert!(
+            key(&line(2, "a \" b"))
+                .unwrap_or_default()
+                .contains(r#""a \" b", which"#)
+        );
+        assert_eq!(key("nothing named here"), None);
+        assert_eq!(key("announces NAS-Identifier \"unterminated"), None);
     }
 
     #[test]

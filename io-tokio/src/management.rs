@@ -356,6 +356,13 @@ pub struct ConnectionView {
     /// `connection.connected`: when it was established (RFC 3339, UTC).
     #[serde(serialize_with = "rfc3339")]
     pub connected: SystemTime,
+    /// `connection.last_heard`: when the last whole packet arrived from the peer
+    /// (RFC 3339), `null` before the first.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub last_heard: Option<SystemTime>,
+    /// `connection.healthy`: false while its liveness is in doubt (a request of ours
+    /// on it timed out and no reply has arrived since).
+    pub healthy: bool,
     /// `connection.status.*`.
     pub status: StatusView,
     /// `connection.cert.*`; `null` unless the peer presented a TLS client certificate.
@@ -447,6 +454,8 @@ impl ConnectionView {
             server_ip: info.server_addr.ip(),
             transport_protocol: info.transport,
             connected: info.connected,
+            last_heard: info.last_heard,
+            healthy: info.healthy,
             status: StatusView {
                 received: info.status_received,
                 nas_identifier: info.status_nas_identifier.clone(),

@@ -38,6 +38,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use boomerang_core::contract::SqlRows;
+use boomerang_core::eval::query::SqlQuery;
 use boomerang_core::eval::text::{to_text, type_name};
 use boomerang_core::eval::value::Value;
 use boomerang_core::lang::program::SqliteBackend;
@@ -73,6 +74,13 @@ pub enum SqlError {
     Prepare {
         /// SQLite's message.
         message: String,
+    },
+    /// At start: statements of the backend's queries that cannot run against the
+    /// database (they do not prepare, or a mapping reads a column they do not return).
+    #[error("{problems}")]
+    Statements {
+        /// Every problem, `query `NAME`: …`, joined with `; `.
+        problems: String,
     },
     /// The statement has a different number of `?` placeholders than parameters given.
     #[error("SQL statement takes {expected} parameter(s) but {given} were given")]
@@ -176,7 +184,36 @@ impl SqliteExecutor {
     /// This blocks while SQLite opens the file: call it at startup or from
     /// `spawn_blocking`.
     pub fn open(config: &SqliteConfig) -> Result<SqliteExecutor, SqlError> {
+        Self::open_for(config, &[])
+    }
+
+    /// [`SqliteExecutor::open`], first preparing the statement of every one of
+    /// `queries` against the database ([`statement_problems`]): one that cannot run
+    /// would fail every request that uses it, so the backend is refused instead
+    /// ([`SqlError::Statements`]). Statements are not checked against a database that
+    /// does not exist yet (opening creates it empty: its tables may come later) nor
+    /// against `:memory:`.
+    pub fn open_for(
+        config: &SqliteConfig,
+        queries: &[SqlQuery],
+    ) -> Result<SqliteExecutor, SqlError> {
+        let existed = config.path != ":memory:" && Path::new(&config.path).exists();
         let conn = open_connection(&config.path, config.busy_timeout)?;
+        if existed {
+            let problems: Vec<String> = queries
+                .iter()
+                .flat_map(|q| {
+                    statement_problems(&conn, q)
+                        .into_iter()
+                        .map(move |p| format!("query `{}`: {p}", q.name))
+                })
+                .collect();
+            if !problems.is_empty() {
+                return Err(SqlError::Statements {
+                    problems: problems.join("; "),
+                });
+            }
+        }
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let thread = std::thread::Builder::new()
             .name(format!("sqlite-{}", config.name))
@@ -283,6 +320,102 @@ pub fn probe_database(path: &str) -> Result<(), SqlError> {
         }
         Err(e) => Err(fail(e.to_string())),
     }
+}
+
+/// Why a query's statement cannot run against a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementProblem {
+    /// It does not prepare (syntax, an unknown table or column, several statements):
+    /// SQLite's message.
+    Prepare(String),
+    /// Entry `index` of the mapping reads `column`, which the statement does not
+    /// return (it returns `returned`).
+    MissingColumn {
+        /// The mapping entry, counting from 0.
+        index: usize,
+        /// The column it reads.
+        column: String,
+        /// The columns the statement returns.
+        returned: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for StatementProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatementProblem::Prepare(message) => {
+                write!(f, "SQL statement does not prepare: {message}")
+            }
+            StatementProblem::MissingColumn {
+                column, returned, ..
+            } => {
+                write!(
+                    f,
+                    "the mapping reads column {column:?}, which the statement does not return"
+                )?;
+                if returned.is_empty() {
+                    write!(f, " (it returns no columns)")
+                } else {
+                    write!(f, " (it returns {})", returned.join(", "))
+                }
+            }
+        }
+    }
+}
+
+/// Prepare `query`'s statement on `conn` (nothing runs) and compare the columns it
+/// returns with those its mapping reads (case-insensitively, as the mapping does).
+pub fn statement_problems(conn: &Connection, query: &SqlQuery) -> Vec<StatementProblem> {
+    let stmt = match conn.prepare(&query.statement) {
+        Ok(s) => s,
+        Err(e) => return vec![StatementProblem::Prepare(e.to_string())],
+    };
+    let returned: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    query
+        .mapping
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !returned.iter().any(|c| c.eq_ignore_ascii_case(&m.column)))
+        .map(|(index, m)| StatementProblem::MissingColumn {
+            index,
+            column: m.column.clone(),
+            returned: returned.clone(),
+        })
+        .collect()
+}
+
+/// For `boomerang check`: the [`statement_problems`] of each of `queries` (with its
+/// index) against the database at `path`, opened as [`probe_database`] opens it,
+/// creating and changing nothing. Nothing is checked (an empty list) for `:memory:`
+/// or a file that does not exist yet, as [`SqliteExecutor::open_for`] does not check
+/// them either; a database that does not open is [`probe_database`]'s to report (an
+/// empty list here).
+pub fn probe_statements(path: &str, queries: &[SqlQuery]) -> Vec<(usize, StatementProblem)> {
+    if path == ":memory:" || !Path::new(path).is_file() {
+        return Vec::new();
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let Ok(conn) = Connection::open_with_flags(Path::new(path), flags) else {
+        return Vec::new();
+    };
+    // SQLite opens lazily: a file that is not a database fails here, not at prepare.
+    if conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        .is_err()
+    {
+        return Vec::new();
+    }
+    let out = queries
+        .iter()
+        .enumerate()
+        .flat_map(|(i, q)| {
+            statement_problems(&conn, q)
+                .into_iter()
+                .map(move |p| (i, p))
+        })
+        .collect();
+    let _ = conn.close();
+    out
 }
 
 /// Open `path` read-write-create with the busy timeout set. URI file names are not

@@ -533,3 +533,125 @@ fn a_fifo_or_a_device_as_configuration_or_certificate_is_refused_not_read() {
         "{stderr}"
     );
 }
+
+/// A log file `run` could not open is an error of `check` too, at the `file` setting,
+/// and `run`'s own error points there; `check` creates no file.
+#[test]
+fn a_log_file_that_run_cannot_open_is_refused_at_its_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let conf = |file: &str| {
+        format!(
+            "logging {{\n    level info;\n    file \"{file}\";\n}}\n{}",
+            sqlite_config("db.sqlite")
+        )
+    };
+    // In a directory that does not exist.
+    std::fs::write(d.join("nodir.conf"), conf("nodir/boomerang.log")).unwrap();
+    let out = boomerang(&["check", "-c", "nodir.conf"], d);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors = heads(&stderr, "error");
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0]
+            .starts_with("nodir.conf:3:5: error: cannot open the log file nodir/boomerang.log"),
+        "{stderr}"
+    );
+    let out = boomerang_bounded(&["run", "-c", "nodir.conf"], d).expect("run exits");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("nodir.conf:3:5: error: cannot open the log file nodir/boomerang.log"),
+        "{stderr}"
+    );
+    assert!(!d.join("nodir").exists());
+    // A directory in the file's place.
+    std::fs::create_dir(d.join("adir")).unwrap();
+    std::fs::write(d.join("isdir.conf"), conf("adir")).unwrap();
+    let out = boomerang(&["check", "-c", "isdir.conf"], d);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // A missing file in a directory that exists: `run` creates it, `check` does not.
+    std::fs::write(d.join("new.conf"), conf("new.log")).unwrap();
+    let out = boomerang(&["check", "-c", "new.conf"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!d.join("new.log").exists(), "check created the log file");
+    // The older form, `application { file { filename … } }`, is placed too.
+    std::fs::write(
+        d.join("app.conf"),
+        format!(
+            "logging {{\n    application {{\n        file {{\n            filename \"nodir/x.log\";\n        }}\n    }}\n}}\n{}",
+            sqlite_config("db.sqlite")
+        ),
+    )
+    .unwrap();
+    let out = boomerang(&["check", "-c", "app.conf"], d);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        heads(&stderr, "error")[0].starts_with("app.conf:4:13: error: cannot open the log file"),
+        "{stderr}"
+    );
+}
+
+/// Statements that cannot run against the database (they do not prepare, or a mapping
+/// reads a column they do not return) would fail every request: `check` reports each
+/// at its place, and `run` refuses to start. A database that does not exist yet is
+/// not checked against (`run` creates it empty; its tables may come later).
+#[test]
+fn sql_statements_that_cannot_run_are_refused_by_check_and_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    rusqlite::Connection::open(d.join("db.sqlite"))
+        .unwrap()
+        .execute_batch("CREATE TABLE users (username TEXT, nas TEXT);")
+        .unwrap();
+    let conf = |db: &str| {
+        format!(
+            r#"backends {{
+    sqlite "S" {{
+        filename "{db}";
+        query "TYPO" {{ query "SELEC nas FROM users WHERE username = ?"; bindings {{ radius.request.attr.User-Name; }} mapping {{ vars.nas = nas; }} }}
+        query "NOTABLE" {{ query "SELECT nas FROM nosuch WHERE username = ?"; bindings {{ radius.request.attr.User-Name; }} }}
+        query "NOCOL" {{
+            statement "SELECT nas FROM users WHERE username = ?";
+            bindings {{ radius.request.attr.User-Name; }}
+            mapping {{
+                vars.nas = nas;
+                vars.x = NoSuchCol;
+            }}
+        }}
+        query "TWO" {{ query "SELECT nas FROM users WHERE username = ?; DELETE FROM users"; bindings {{ radius.request.attr.User-Name; }} }}
+        query "GOOD" {{ query "SELECT NAS FROM users WHERE username = ?"; bindings {{ radius.request.attr.User-Name; }} mapping {{ vars.nas = nas; }} }}
+    }}
+}}
+"#
+        )
+    };
+    std::fs::write(d.join("sql.conf"), conf("db.sqlite")).unwrap();
+    let out = boomerang(&["check", "-c", "sql.conf"], d);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors = heads(&stderr, "error");
+    assert_eq!(errors.len(), 4, "{stderr}");
+    for (error, at) in errors.iter().zip([
+        "sql.conf:4:30: error: backend `S`, query `TYPO`: SQL statement does not prepare: near \"SELEC\"",
+        "sql.conf:5:33: error: backend `S`, query `NOTABLE`: SQL statement does not prepare: no such table: nosuch",
+        "sql.conf:11:26: error: backend `S`, query `NOCOL`: the mapping reads column \"NoSuchCol\", which the statement does not return (it returns nas)",
+        "sql.conf:14:29: error: backend `S`, query `TWO`: SQL statement does not prepare:",
+    ]) {
+        assert!(error.starts_with(at), "{error}\nexpected {at}\n{stderr}");
+    }
+    let out = boomerang_bounded(&["run", "-c", "sql.conf"], d).expect("run exits");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for query in ["TYPO", "NOTABLE", "NOCOL", "TWO"] {
+        assert!(stderr.contains(&format!("query `{query}`:")), "{stderr}");
+    }
+    assert!(!stderr.contains("query `GOOD`"), "{stderr}");
+    // A database that does not exist yet: not checked against, not created.
+    std::fs::write(d.join("new.conf"), conf("new.sqlite")).unwrap();
+    let out = boomerang(&["check", "-c", "new.conf"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!d.join("new.sqlite").exists());
+}

@@ -226,3 +226,122 @@ fn a_body_over_the_limit_is_413_and_a_malformed_chunked_body_400() {
         assert!(metrics.contains(family), "missing {family} in:\n{metrics}");
     }
 }
+
+/// A policy cannot frame the message or the connection: its `content-length`,
+/// `transfer-encoding` and `connection` are not sent (the server frames the body it
+/// sends), so two pipelined requests on one connection get two whole answers; a header
+/// whose value HTTP cannot carry is left out. Each is logged, once per header.
+#[test]
+fn framing_headers_set_by_a_policy_are_not_sent_and_logged() {
+    use std::io::{Read, Write};
+    let ports = Ports::pick();
+    let config = format!(
+        r#"
+management {{ listen {{ ip 127.0.0.1; port {mgmt}; }} }}
+clients {{ http "HTTP_CLIENTS" {{ client "L" {{ source {{ ip 127.0.0.1; }} }} }} }}
+servers {{ http "HTTP_API" {{ listen {{ protocol tcp; ip 127.0.0.1; port {http}; }} clients "HTTP_CLIENTS"; }} }}
+aaa {{ policy "T" {{ conditions all {{ http.server == "HTTP_API"; }}
+  handler "cl" {{ conditions all {{ http.path == "/cl"; }}
+    @execute {{ modify http.response_header.Content-Length = "5"; modify http.response_header.Connection = "close"; modify http.response = "abcdefghij"; }} }}
+  handler "te" {{ conditions all {{ http.path == "/te"; }}
+    @execute {{ modify http.response_header.Transfer-Encoding = "chunked"; modify http.response = "klmnopqrst"; }} }}
+  handler "nl" {{ conditions all {{ http.path == "/nl"; }}
+    @execute {{ modify http.response_header.X-Test = "a\nb"; modify http.response_header.X-Kept = "yes"; modify http.response = "nl"; }} }}
+  handler "plain" {{ conditions all {{ http.path == "/plain"; }}
+    @execute {{ modify http.response = "plain"; }} }}
+}} }}
+"#,
+        mgmt = ports.management,
+        http = ports.http,
+    );
+    let server = Server::start(&config, ports);
+    for first in ["/cl", "/te", "/nl"] {
+        let mut s =
+            std::net::TcpStream::connect_timeout(&server.http_addr(), Duration::from_secs(2))
+                .unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(
+            format!(
+                "GET {first} HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+        // Two answers, each framed by the server: the second is /plain's, whole.
+        assert_eq!(raw.matches("http/1.1 200").count(), 2, "{first}: {raw}");
+        assert!(raw.ends_with("\r\n\r\nplain"), "{first}: {raw}");
+        let answer = raw
+            .get(..raw.rfind("http/1.1 200").unwrap_or(0))
+            .unwrap_or_default();
+        assert!(!answer.contains("transfer-encoding"), "{first}: {raw}");
+        assert!(!answer.contains("connection"), "{first}: {raw}");
+        if first != "/nl" {
+            assert!(answer.contains("content-length: 10\r\n"), "{first}: {raw}");
+        }
+        match first {
+            "/cl" => assert!(raw.contains("\r\n\r\nabcdefghijhttp/1.1 200"), "{raw}"),
+            "/te" => assert!(raw.contains("\r\n\r\nklmnopqrsthttp/1.1 200"), "{raw}"),
+            _ => {
+                assert!(raw.contains("x-kept: yes\r\n"), "{raw}");
+                assert!(!raw.contains("x-test"), "{raw}");
+            }
+        }
+    }
+    // Again: the warnings are rate-limited, not repeated.
+    let _ = raw_status(
+        server.http_addr(),
+        b"GET /cl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let (_, log) = server.terminate();
+    for header in ["content-length", "connection", "transfer-encoding"] {
+        let line = format!("response header \"{header}\" set by the policy not sent");
+        assert_eq!(log.matches(&line).count(), 1, "{line} in:\n{log}");
+    }
+    assert!(
+        log.contains("response header \"x-test\" set by the policy not sent: its value"),
+        "{log}"
+    );
+}
+
+/// HTTP clients that close before the NAS answers: what their requests did stands,
+/// and it is logged — once, then counted (any client can cause it, as often as it
+/// likes), not once per request.
+#[test]
+fn answers_whose_callers_went_away_are_logged_rate_limited() {
+    use std::io::Write;
+    const CLIENTS: usize = 10;
+    let ports = Ports::pick();
+    let server = Server::start(&adapt_config(EXAMPLE, ports), ports);
+    let mut nas = server.nas("nas1", &["--delay", "300ms"]);
+    server.wait_for_nas("nas1");
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        let mut s =
+            std::net::TcpStream::connect_timeout(&server.http_addr(), Duration::from_secs(2))
+                .unwrap();
+        s.write_all(
+            format!(
+                "POST /disconnect?nas_identifier=nas1&username=u{i} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        clients.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    drop(clients);
+    // Shutdown waits for the requests in flight, and reports what was suppressed.
+    let (status, log) = server.terminate();
+    let _ = nas.kill();
+    let _ = nas.wait();
+    assert!(status.success(), "{log}");
+    let given_up = |l: &&str| l.contains("after its caller had given up");
+    let lines: Vec<&str> = log.lines().filter(given_up).collect();
+    let written = lines.iter().filter(|l| l.contains("HTTP request ")).count();
+    assert_eq!(written, 1, "{log}");
+    let rest = format!("(… {} more suppressed", CLIENTS - 1);
+    assert!(lines.iter().any(|l| l.contains(&rest)), "{log}");
+}

@@ -139,3 +139,30 @@ fn two_live_connections_announcing_one_identifier_are_logged_and_counted() {
         "the duplicate is logged: {stderr}"
     );
 }
+
+/// Duplicate claims of several identifiers within seconds: each identifier's line is
+/// written (the rate limit is per identifier), not the first one and an anonymous
+/// count of the others.
+#[test]
+fn duplicate_claims_of_different_identifiers_are_each_logged_by_name() {
+    let ports = Ports::pick();
+    let server = Server::start(&adapt_config(DEFAULT, ports), ports);
+    let names = ["kiosk-1", "kiosk-2", "kiosk-3"];
+    let mut nases = Vec::new();
+    for (n, name) in names.iter().enumerate() {
+        nases.push(nas_with(&server, "nas1", name, &[]));
+        server.wait_for_nas(name);
+        nases.push(nas_with(&server, "radiator-nas-simulator", name, &[]));
+        wait_for_claims(&server, "duplicate", (n + 1) as f64);
+    }
+    for mut nas in nases {
+        let _ = nas.kill();
+        let _ = nas.wait();
+    }
+    let (_, stderr) = server.terminate();
+    for name in names {
+        let line = format!("announces NAS-Identifier \"{name}\", which connection");
+        assert_eq!(stderr.matches(&line).count(), 1, "{line} in:\n{stderr}");
+    }
+    assert!(!stderr.contains("more suppressed"), "{stderr}");
+}

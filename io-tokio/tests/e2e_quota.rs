@@ -258,3 +258,27 @@ fn on_a_cluster_the_quota_disconnect_goes_back_over_the_accounting_connection_on
     over_quota(&mut nas_b, 2, "sess-b");
     silent(&mut nas_a);
 }
+
+/// An over-quota interim without Acct-Session-Id: the Accounting-Response, and no
+/// Disconnect-Request — one naming no session could end every session of the NAS.
+/// The example's binding is a template, so the call fails with MISSING_VALUE instead.
+#[test]
+fn an_interim_without_acct_session_id_sends_nothing_to_the_nas() {
+    let server = start();
+    let mut nas = server.radsec_connect(Some("nas1")).unwrap();
+    let mut p = Packet::new(Code::AccountingRequest, 4);
+    p.push(ACCT_STATUS_TYPE, ALIVE.to_be_bytes().to_vec());
+    p.push(USER_NAME, b"mikem".to_vec());
+    p.push(ACCT_INPUT_OCTETS, 2_000_000u32.to_be_bytes().to_vec());
+    p.push(ACCT_OUTPUT_OCTETS, 0u32.to_be_bytes().to_vec());
+    nas.write_all(&sign_request(&mut p, "radsec")).unwrap();
+    let reply = read_radius(&mut nas).unwrap();
+    assert_eq!(
+        (reply.code, reply.identifier),
+        (Code::AccountingResponse, 4)
+    );
+    silent(&mut nas);
+    // The same connection still gets the disconnect of a session that is named.
+    nas.sock.set_read_timeout(Some(WAIT)).unwrap();
+    over_quota(&mut nas, 5, "sess-named");
+}

@@ -369,7 +369,7 @@ fn fleet_views() -> Vec<ConnectionView> {
         disconnected: None,
         status_received: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_015_500)),
         status_nas_identifier: Some("radiator-nas-simulator".into()),
-        last_heard: None,
+        last_heard: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_020_250)),
         healthy: true,
         cert: Some(CertInfo {
             subject_cn: Some("testUser".into()),
@@ -395,7 +395,7 @@ fn fleet_views() -> Vec<ConnectionView> {
         status_received: None,
         status_nas_identifier: None,
         last_heard: None,
-        healthy: true,
+        healthy: false,
         cert: None,
     };
     vec![
@@ -423,6 +423,8 @@ async fn connections_are_listed_with_every_connection_field() {
                 "server_ip": "192.0.2.10",
                 "transport_protocol": "tls",
                 "connected": "2023-11-14T22:13:20Z",
+                "last_heard": "2023-11-14T22:13:40.25Z",
+                "healthy": true,
                 "status": {
                     "received": "2023-11-14T22:13:35.5Z",
                     "nas_identifier": "radiator-nas-simulator"
@@ -450,6 +452,8 @@ async fn connections_are_listed_with_every_connection_field() {
                 "server_ip": "::",
                 "transport_protocol": "tcp",
                 "connected": "2023-11-14T22:15:00Z",
+                "last_heard": null,
+                "healthy": false,
                 "status": {"received": null, "nas_identifier": null},
                 "cert": null,
                 "in_flight": 0,

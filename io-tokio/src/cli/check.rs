@@ -4,7 +4,7 @@
 //! certificate and key file it names exists and parses, builds every listener's TLS
 //! configuration as `run` does (a key that does not match its certificate), and
 //! opens every SQLite database the way `run` would without creating or changing
-//! anything. It prints every problem found as `file:line:col: error: …` with the
+//! anything (preparing every query's statement against it, as `run` does), and makes sure the log file could be opened (again creating nothing). It prints every problem found as `file:line:col: error: …` with the
 //! source line and a caret, warns about a configuration that defines nothing to
 //! serve, and exits 0 (with `configuration OK` and a summary; warnings do not fail)
 //! or 1.
@@ -24,11 +24,11 @@ use clap::Args;
 
 use crate::config_files::load_and_compile;
 use crate::driver::server_tls_settings;
-use crate::sqlite::probe_database;
+use crate::sqlite::{StatementProblem, probe_database, probe_statements};
 use crate::tls::{load_ca_bundle, load_certificates, load_private_key};
-use boomerang_core::lang::Loaded;
 use boomerang_core::lang::program::ServerTls;
 use boomerang_core::lang::span::Span;
+use boomerang_core::lang::{Item, Loaded};
 
 /// Arguments of `boomerang check`.
 #[derive(Debug, Args)]
@@ -37,8 +37,8 @@ pub struct CheckArgs {
     /// name order; repeat to load several in the order given.
     #[arg(short = 'c', long = "config", value_name = "PATH", required = true)]
     pub config: Vec<PathBuf>,
-    /// Do not read the certificate, key and SQLite database files the configuration
-    /// names (nor build TLS configurations from them): validate
+    /// Do not read the certificate, key, SQLite database and log files the
+    /// configuration names (nor build TLS configurations from them): validate
     /// the configuration alone, e.g. in a CI pipeline or on a machine that does not
     /// hold the keys. The summary line says the files were not checked.
     #[arg(long)]
@@ -177,6 +177,69 @@ pub fn check_databases(program: &Program) -> Vec<Diagnostic> {
         .collect()
 }
 
+/// Prepare every SQLite query's statement against its database, as `run` does at
+/// start ([`probe_statements`]); one diagnostic per problem, at the statement, or at
+/// the mapping entry that reads a column the statement does not return.
+fn check_statements(program: &Program, loaded: &Loaded) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for b in &program.backends {
+        let BackendKind::Sqlite(s) = &b.kind else {
+            continue;
+        };
+        for (index, problem) in probe_statements(&s.path, &s.queries) {
+            let Some(query) = s.queries.get(index) else {
+                continue;
+            };
+            let entry = sql_query_item(loaded, &b.name, &query.name);
+            let span = match (&problem, entry) {
+                (StatementProblem::Prepare(_), Some(item)) => item
+                    .children()
+                    .iter()
+                    .find(|i| matches!(i.keyword(), Some("query" | "statement")))
+                    .and_then(|i| i.terms.last())
+                    .map_or(item.keyword_span(), |t| t.span()),
+                (StatementProblem::MissingColumn { index, .. }, Some(item)) => item
+                    .children()
+                    .iter()
+                    .find(|i| matches!(i.keyword(), Some("mapping" | "mappings")))
+                    .and_then(|m| m.children().get(*index))
+                    .and_then(|line| line.terms.last())
+                    .map_or(item.keyword_span(), |t| t.span()),
+                (_, None) => b.span,
+            };
+            out.push(Diagnostic::error(
+                span,
+                format!("backend `{}`, query `{}`: {problem}", b.name, query.name),
+            ));
+        }
+    }
+    out
+}
+
+/// The `query "QUERY" { … }` item of `sqlite "BACKEND" { … }` in the configuration's
+/// syntax (the first, as the compiler keeps it).
+fn sql_query_item<'a>(loaded: &'a Loaded, backend: &str, query: &str) -> Option<&'a Item> {
+    loaded
+        .items()
+        .filter(|i| i.keyword() == Some("backends"))
+        .flat_map(|i| i.children())
+        .filter(|i| i.keyword() == Some("sqlite") && i.name_string() == Some(backend))
+        .flat_map(|i| i.children())
+        .find(|i| i.keyword() == Some("query") && i.name_string() == Some(query))
+}
+
+/// Whether `run` could open the log file (`logging { file "…"; }`), without creating
+/// it ([`crate::log_file::probe`]); the diagnostic is at the setting, or global if it
+/// cannot be found.
+fn check_log_file(program: &Program, loaded: &Loaded) -> Option<Diagnostic> {
+    let path = program.logging.file.as_deref()?;
+    let e = crate::log_file::probe(path).err()?;
+    Some(match crate::log_file::setting_span(loaded) {
+        Some(span) => Diagnostic::error(span, e),
+        None => Diagnostic::error_global(e),
+    })
+}
+
 /// A warning when the configuration defines no server and no backend: `run` would
 /// start and serve nothing but the management listener. It is placed at the start
 /// of the first file loaded.
@@ -203,6 +266,8 @@ pub fn check_program(program: &Program, loaded: &Loaded, files: bool) -> Vec<Dia
         out.extend(problems);
         out.extend(check_listener_tls(program, &failed));
         out.extend(check_databases(program));
+        out.extend(check_statements(program, loaded));
+        out.extend(check_log_file(program, loaded));
     }
     out.extend(check_empty(program, loaded));
     out

@@ -59,9 +59,9 @@ pub struct RunArgs {
 }
 
 /// Start logging: `RUST_LOG`, then the command line, then the configuration's
-/// `logging { level …; format …; file "…"; }` decide, in that order. A log file is
-/// appended to; one that cannot be opened is an error.
-fn init_logging(args: &RunArgs, logging: &Logging) -> Result<(), String> {
+/// `logging { level …; format …; file "…"; }` decide, in that order. `file` is the log
+/// file already opened ([`crate::log_file::open`]): lines are appended to it.
+fn init_logging(args: &RunArgs, logging: &Logging, file: Option<std::fs::File>) {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let level = args
@@ -86,15 +86,8 @@ fn init_logging(args: &RunArgs, logging: &Logging) -> Result<(), String> {
         _ => LogFormat::Text,
     });
     // Colours only on a terminal: log files and journals get plain text.
-    let (writer, ansi) = match &logging.file {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open the log file {path}: {e}"))?;
-            (BoxMakeWriter::new(Arc::new(file)), false)
-        }
+    let (writer, ansi) = match file {
+        Some(file) => (BoxMakeWriter::new(Arc::new(file)), false),
         None => (
             BoxMakeWriter::new(std::io::stderr),
             std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -108,7 +101,6 @@ fn init_logging(args: &RunArgs, logging: &Logging) -> Result<(), String> {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-    Ok(())
 }
 
 /// What `-c` (or the built-in configuration) gave.
@@ -202,10 +194,23 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = init_logging(&args, &program.logging) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
+    // A log file that cannot be opened is reported at the setting that names it.
+    let log_file = match program.logging.file.as_deref().map(crate::log_file::open) {
+        None => None,
+        Some(Ok(file)) => Some(file),
+        Some(Err(e)) => {
+            match crate::log_file::setting_span(&source.loaded) {
+                Some(span) => {
+                    let d = boomerang_core::lang::Diagnostic::error(span, e);
+                    let text = render_all(&[d], &source.loaded.sources);
+                    let _ = std::io::stderr().write_all(text.as_bytes());
+                }
+                None => eprintln!("error: {e}"),
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&args, &program.logging, log_file);
     // One descriptor per NAS connection: take every one the hard limit allows.
     if let Some(files) = crate::fd_limit::raise() {
         tracing::info!(

@@ -740,11 +740,18 @@ impl<N: Net> EngineLoop<N> {
                     });
                     if sent.is_err() {
                         // The caller got 504 at the HTTP timeout (or went away); what
-                        // the request did (a disconnect, say) stands: say so.
-                        tracing::warn!(
-                            server = self.server_name(server),
-                            "HTTP request {}: answered with status {status} after its caller had given up (504 at the HTTP timeout, or the connection closed)",
-                            id.0
+                        // the request did (a disconnect, say) stands: say so. Any
+                        // client can cause this (by closing its connection), so the
+                        // warning is rate-limited per server and status.
+                        let name = self.server_name(server);
+                        crate::log_limit::warn(
+                            &format!(
+                                "HTTP server \"{name}\": answered with status {status} after its caller had given up"
+                            ),
+                            format_args!(
+                                "HTTP request {} to server \"{name}\": answered with status {status} after its caller had given up (504 at the HTTP timeout, or the connection closed)",
+                                id.0
+                            ),
                         );
                     }
                 }
@@ -865,9 +872,14 @@ fn log(line: &LogLine) {
         Severity::Debug => tracing::debug!(logger, "{}", line.text),
         Severity::Info => tracing::info!(logger, "{}", line.text),
         // The engine's own warnings are about dropped input, as often as peers send it:
-        // rate-limited per reason and server. Named loggers are the policy's: kept.
+        // rate-limited per reason and server — and those about a NAS-Identifier claim
+        // (duplicate, mismatch, conflict) per identifier, so that each identifier's is
+        // written and a summary still names it. Named loggers are the policy's: kept.
         Severity::Warn if line.logger.is_none() => {
-            crate::log_limit::warn(&crate::log_limit::key_of(&line.text), &line.text);
+            match crate::log_limit::key_naming(&line.text, "announces NAS-Identifier ") {
+                Some(key) => crate::log_limit::warn_named(&key, &line.text),
+                None => crate::log_limit::warn(&crate::log_limit::key_of(&line.text), &line.text),
+            }
         }
         Severity::Warn => tracing::warn!(logger, "{}", line.text),
     }

@@ -426,7 +426,7 @@ async fn handle(
     }
     match tokio::time::timeout(shared.timeout, answer_rx).await {
         Ok(Ok(answer)) => {
-            let response = into_response(answer);
+            let response = into_response(&shared.name, answer);
             shared
                 .metrics
                 .http_request(&shared.name, response.status().as_u16());
@@ -437,16 +437,67 @@ async fn handle(
     }
 }
 
-fn into_response(answer: HttpAnswer) -> Response {
+/// Headers that frame the message or manage the connection (RFC 9110 §7.6.1, RFC 9112
+/// §6–7, and the proxies' `proxy-connection`): the server frames the body it sends
+/// itself, so a policy's value for one of these is not sent — a `content-length`
+/// other than the body's would make the client read the rest of the body as the next
+/// response on a kept-alive connection.
+const FRAMING_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The policy's answer as an HTTP response. Framing headers ([`FRAMING_HEADERS`]) and
+/// headers whose name or value HTTP cannot carry (a control character such as a line
+/// feed in the value) are left out, each with a rate-limited warning keyed by the
+/// header's name.
+fn into_response(server: &str, answer: HttpAnswer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = status;
     for (name, value) in answer.headers {
-        if let (Ok(n), Ok(v)) = (
+        let lower = name.to_ascii_lowercase();
+        if FRAMING_HEADERS.contains(&lower.as_str()) {
+            crate::log_limit::warn(
+                &format!("HTTP server \"{server}\": policy response header {lower:?} not sent"),
+                format_args!(
+                    "HTTP server \"{server}\": response header {lower:?} set by the policy \
+                     not sent: it frames the message or the connection, which the server \
+                     does itself"
+                ),
+            );
+            continue;
+        }
+        match (
             HeaderName::try_from(name.as_str()),
             HeaderValue::try_from(value.as_str()),
         ) {
-            response.headers_mut().append(n, v);
+            (Ok(n), Ok(v)) => {
+                response.headers_mut().append(n, v);
+            }
+            (Err(_), _) => crate::log_limit::warn(
+                &format!("HTTP server \"{server}\": invalid policy response header name"),
+                format_args!(
+                    "HTTP server \"{server}\": response header {name:?} set by the policy \
+                     not sent: not a valid header name"
+                ),
+            ),
+            (Ok(_), Err(_)) => crate::log_limit::warn(
+                &format!(
+                    "HTTP server \"{server}\": invalid value of policy response header {lower:?}"
+                ),
+                format_args!(
+                    "HTTP server \"{server}\": response header {lower:?} set by the policy \
+                     not sent: its value holds a character a header cannot carry (a control \
+                     character such as a line feed)"
+                ),
+            ),
         }
     }
     response

@@ -715,8 +715,9 @@ fn open_sqlite(
         let (Ok(index), BackendKind::Sqlite(s)) = (u32::try_from(index), &backend.kind) else {
             continue;
         };
-        let executor = SqliteExecutor::open(&SqliteConfig::from_backend(&backend.name, s))
-            .map_err(|source| StartError::Sqlite {
+        let config = SqliteConfig::from_backend(&backend.name, s);
+        let executor =
+            SqliteExecutor::open_for(&config, &s.queries).map_err(|source| StartError::Sqlite {
                 backend: backend.name.clone(),
                 source,
             })?;
