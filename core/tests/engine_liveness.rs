@@ -213,6 +213,31 @@ fn a_reply_to_a_request_also_restores_health() {
 }
 
 #[test]
+fn a_late_reply_to_a_timed_out_request_also_restores_health() {
+    // A slow NAS: it answers the Disconnect after its timeout (the caller already
+    // has REVERSE_TIMEOUT) and ignores the probe. The late reply verifies against
+    // what we sent, so the NAS is alive: healthy again, not closed as unresponsive,
+    // and the reply is counted as late, not as a reply to nothing we sent.
+    let mut w = default_world();
+    let c = w.nas(1, "n1", NasMode::Silent);
+    let id = w.trigger("n1");
+    w.h.advance(Duration::from_secs(5));
+    assert_eq!(error_of(&w, id).as_deref(), Some("REVERSE_TIMEOUT"));
+    assert_eq!(healthy(&w, c), Some(false));
+    let req = w.h.requests_to(c)[0].clone();
+    assert_eq!(req.code, Code::DisconnectRequest);
+    let reply = w.h.nas_mut(c).answer(&req, true).unwrap();
+    w.h.send_raw(c, reply);
+    assert_eq!(w.h.count(dropped(DropReason::LateReply)), 1);
+    assert_eq!(w.h.count(dropped(DropReason::UnmatchedReply)), 0);
+    assert_eq!(healthy(&w, c), Some(true));
+    w.h.advance(Duration::from_secs(60));
+    assert!(w.h.engine().connection(c).is_some(), "not closed");
+    assert!(!closed_unresponsive(&w, c));
+    w.h.assert_quiescent();
+}
+
+#[test]
 fn with_probing_off_a_hung_connection_stays_first() {
     let mut w = world(
         SelectMode::First,

@@ -99,13 +99,13 @@ fn no_reply_in_time_is_reverse_timeout_and_the_identifier_rests() {
     assert_eq!(status, 500);
     assert_eq!(body["error"], "REVERSE_TIMEOUT");
     assert_eq!(w.h.steps(ReverseStep::TimedOut), 1);
-    // The identifier stays out of use for a while, so a late reply is a stray.
+    // The identifier stays out of use for a while, so a late reply is discarded (counted as late).
     let snap = w.h.engine().connection(c).unwrap();
     assert_eq!((snap.in_flight, snap.ids_in_use), (0, 1));
     let late = w.h.requests_to(c)[0].clone();
     let reply = w.h.nas_mut(c).answer(&late, true).unwrap();
     w.h.send_raw(c, reply);
-    assert_eq!(w.h.count(dropped(DropReason::UnmatchedReply)), 1);
+    assert_eq!(w.h.count(dropped(DropReason::LateReply)), 1);
     assert!(
         w.h.engine().connection(c).is_some(),
         "a stray keeps the connection"

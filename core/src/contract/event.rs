@@ -36,6 +36,9 @@ pub enum DropReason {
     UnknownCode,
     /// A reply matching no request we sent.
     UnmatchedReply,
+    /// A verified reply to a request of ours that had already timed out (its
+    /// caller got the timeout). It still shows the NAS is alive.
+    LateReply,
     /// Too many requests are being processed (`max_tasks`), or the duplicate cache
     /// is full of requests in flight.
     Overloaded,
@@ -47,7 +50,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in documentation order.
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::BadAuthenticator,
         DropReason::BadMessageAuthenticator,
         DropReason::UnknownClient,
@@ -55,6 +58,7 @@ impl DropReason {
         DropReason::Duplicate,
         DropReason::UnknownCode,
         DropReason::UnmatchedReply,
+        DropReason::LateReply,
         DropReason::Overloaded,
         DropReason::ReceiveBufferFull,
     ];
@@ -86,6 +90,7 @@ impl DropReason {
             DropReason::Duplicate => "duplicate",
             DropReason::UnknownCode => "unknown_code",
             DropReason::UnmatchedReply => "unmatched_reply",
+            DropReason::LateReply => "late_reply",
             DropReason::Overloaded => "overloaded",
             DropReason::ReceiveBufferFull => "receive_buffer_full",
         }

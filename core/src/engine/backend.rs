@@ -607,19 +607,29 @@ impl Engine {
                     self.step(ReverseStep::BadReply);
                     self.close_stream(now, conn, Some(CloseReason::BadReply(error)));
                 }
-                Event::Stray { id, code, .. } => {
+                Event::Stray { id, code, late } => {
+                    let reason = if late {
+                        crate::contract::DropReason::LateReply
+                    } else {
+                        crate::contract::DropReason::UnmatchedReply
+                    };
                     if let Some(entry) = self.registry.get(conn) {
-                        self.dropped(
-                            entry.state.server,
-                            crate::contract::DropReason::UnmatchedReply,
-                        );
+                        self.dropped(entry.state.server, reason);
                     }
+                    let what = if late {
+                        "answers a request of ours that already timed out"
+                    } else {
+                        "matches no request"
+                    };
                     self.log(
                         Severity::Debug,
-                        format!(
-                            "connection {conn}: {code} with identifier {id} matches no request; discarded"
-                        ),
+                        format!("connection {conn}: {code} with identifier {id} {what}; discarded"),
                     );
+                    // Verified against what we sent: the NAS is slow, not gone.
+                    if late {
+                        self.restore_health(now, conn);
+                        self.pump(now, conn);
+                    }
                 }
                 Event::ProbeAnswered => {
                     self.prove(conn);
