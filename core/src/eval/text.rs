@@ -162,6 +162,14 @@ fn write_literal(value: &Value, out: &mut String) {
     }
 }
 
+/// `s` as a quoted string literal of the configuration language (see [`literal`]);
+/// also how `boomerang client` prints text values, radclient style.
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_quoted(s, &mut out);
+    out
+}
+
 fn write_quoted(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {

@@ -406,22 +406,7 @@ impl Shown {
     /// The value as radclient-style text (strings quoted, so the line can be read back).
     pub fn value_text(&self) -> String {
         match &self.value {
-            ShownValue::Text(s) => {
-                let mut out = String::with_capacity(s.len() + 2);
-                out.push('"');
-                for c in s.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '\n' => out.push_str("\\n"),
-                        '\r' => out.push_str("\\r"),
-                        '\t' => out.push_str("\\t"),
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-                out
-            }
+            ShownValue::Text(s) => boomerang_core::eval::text::quoted(s),
             ShownValue::Word(w) => w.clone(),
             ShownValue::Number(n) => n.to_string(),
             ShownValue::Hex(b) => format!("0x{}", hex_lower(b)),
